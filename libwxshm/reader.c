@@ -1,0 +1,163 @@
+/* reader.c: the public reader API of libwxshm.so: open, read (no system call), close. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "segment.h"
+#include "wxshm.h"
+
+struct wxshm {
+        const struct wxshm_layout *seg;
+        size_t map_size; /* 0: attached to a mapping someone else owns */
+};
+
+WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app) {
+        char path[SEGMENT_PATH_MAX];
+        struct stat st;
+        void *map;
+        wxshm *h;
+        int fd, r;
+
+        if (!ret)
+                return -EINVAL;
+        r = segment_path(path, segment_reader_prefix(), app);
+        if (r < 0)
+                return r;
+
+        fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                goto err_close;
+        }
+        /* Refuse before mapping: mapping past the end of the object would SIGBUS on read. */
+        if (st.st_size < (off_t)sizeof(struct wxshm_layout)) {
+                r = -EBADMSG;
+                goto err_close;
+        }
+        map = mmap(NULL, sizeof(struct wxshm_layout), PROT_READ, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+                r = -errno;
+                goto err_close;
+        }
+        r = segment_validate(map, (uint64_t)st.st_size);
+        if (r < 0)
+                goto err_unmap;
+        h = malloc(sizeof(*h));
+        if (!h) {
+                r = -ENOMEM;
+                goto err_unmap;
+        }
+        /* The mapping keeps the object alive; the descriptor is no longer needed. */
+        close(fd);
+        h->seg = map;
+        h->map_size = sizeof(struct wxshm_layout);
+        *ret = h;
+        return 0;
+
+err_unmap:
+        munmap(map, sizeof(struct wxshm_layout));
+err_close:
+        close(fd);
+        return r;
+}
+
+/* Fill the fields of info that fit in info->size; later fields stay as the caller set them. */
+static void info_fill(wxshm_info *info, const struct wxshm_layout *seg, const struct segment_slot *slot,
+                      int64_t now_ms) {
+        wxshm_info full;
+        int64_t interval = (int64_t)seg->heartbeat_interval_ms;
+        size_t n = info->size < sizeof(full) ? info->size : sizeof(full);
+
+        full.size = info->size;
+        full.generation = slot->generation;
+        full.expires_at_ms = slot->expires_at_ms;
+        full.fetched_at_ms = slot->fetched_at_ms;
+        full.heartbeat_ms = atomic_load_explicit(&seg->heartbeat_ms, memory_order_relaxed);
+        full.last_errcode = atomic_load_explicit(&seg->last_errcode, memory_order_relaxed);
+        full.last_error_at_ms = atomic_load_explicit(&seg->last_error_at_ms, memory_order_relaxed);
+        full.state = (int32_t)atomic_load_explicit(&seg->state, memory_order_relaxed);
+        full.agent_pid = (int32_t)atomic_load_explicit(&seg->agent_pid, memory_order_relaxed);
+        full.agent_alive = full.agent_pid > 0 && full.heartbeat_ms > 0 && interval > 0 &&
+                           now_ms - full.heartbeat_ms <= 3 * interval;
+        full.token_length = (int32_t)slot->length;
+        memcpy(info, &full, n);
+}
+
+WXSHM_EXPORT int wxshm_read(wxshm *h, char *buf, size_t size, wxshm_info *info) {
+        struct segment_slot slot;
+        int64_t now_ms;
+        int r;
+
+        if (!h || !buf || size == 0)
+                return -EINVAL;
+        if (info && info->size < offsetof(wxshm_info, generation) + sizeof(info->generation))
+                return -EINVAL;
+        if (atomic_load_explicit(&h->seg->retired, memory_order_relaxed))
+                return -EIDRM;
+
+        r = segment_copy(h->seg, &slot, buf, size - 1);
+        if (r < 0)
+                return r;
+        if (slot.generation == 0)
+                return -ENODATA;
+        if (slot.length > size - 1)
+                return -ENOBUFS;
+        buf[slot.length] = '\0';
+
+        now_ms = segment_now_ms();
+        if (info)
+                info_fill(info, h->seg, &slot, now_ms);
+        if (now_ms >= slot.expires_at_ms)
+                return -ESTALE;
+        return (int)slot.length;
+}
+
+int reader_attach(wxshm **ret, const struct wxshm_layout *seg) {
+        wxshm *h;
+        int r = segment_validate(seg, sizeof(*seg));
+
+        if (r < 0)
+                return r;
+        h = malloc(sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        h->seg = seg;
+        h->map_size = 0;
+        *ret = h;
+        return 0;
+}
+
+WXSHM_EXPORT void wxshm_close(wxshm *h) {
+        if (!h)
+                return;
+        if (h->map_size)
+                munmap((void *)h->seg, h->map_size);
+        free(h);
+}
+
+WXSHM_EXPORT const char *wxshm_state_name(int state) {
+        switch (state) {
+        case WXSHM_STATE_STARTING:
+                return "starting";
+        case WXSHM_STATE_FRESH:
+                return "fresh";
+        case WXSHM_STATE_REFRESHING:
+                return "refreshing";
+        case WXSHM_STATE_RETRYING:
+                return "retrying";
+        case WXSHM_STATE_CONFIG_ERROR:
+                return "config_error";
+        case WXSHM_STATE_QUOTA:
+                return "quota";
+        case WXSHM_STATE_STOPPED:
+                return "stopped";
+        default:
+                return "unknown";
+        }
+}

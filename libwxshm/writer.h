@@ -1,0 +1,70 @@
+/* writer.h: the writer half of libwxshm, linked by the agent and the tests only. */
+#ifndef WXSHM_WRITER_H
+#define WXSHM_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "segment.h"
+
+/* One writer per segment: the agent is the single writer of every segment it owns. */
+typedef struct wxshm_writer wxshm_writer;
+
+struct wxshm_writer_options {
+        mode_t mode;                    /* permission bits, set with fchmod; 0 means 0640 */
+        gid_t group;                    /* owner group, set with fchown; (gid_t)-1 keeps it */
+        uint64_t heartbeat_interval_ms; /* written into a new segment; 0 means 5000 */
+};
+
+#define WXSHM_WRITER_OPTIONS_DEFAULT { .mode = 0640, .group = (gid_t)-1, .heartbeat_interval_ms = 5000 }
+
+/*
+ * Create "/<prefix>.<name>" or adopt the valid segment already there, keeping its token
+ * and generation sequence (wxshm_writer_current() tells what was there). A retired
+ * segment is replaced by a new object that carries its token over; one of another
+ * layout version is retired (its readers re-open) and replaced. An object that is not a
+ * wxshm segment is left alone: -EEXIST. Mode and group are applied to the kept object.
+ *   -EINVAL  bad prefix or name;  -EEXIST  a foreign object holds the name;
+ *   -EPERM/-EACCES, -ENOMEM, ... from shm_open, fchmod, fchown, ftruncate, mmap.
+ */
+int wxshm_writer_open(wxshm_writer **ret, const char *prefix, const char *name,
+                      const struct wxshm_writer_options *opts);
+
+/*
+ * Publish a token. A token equal to the current one keeps its generation (only the
+ * times change); any other gets generation + 1. *generation, if not NULL, receives it.
+ *   -EINVAL  empty token, or longer than WXSHM_LAYOUT_TOKEN_CAPACITY.
+ */
+int wxshm_writer_publish(wxshm_writer *w, const char *token, size_t length, int64_t expires_at_ms,
+                         int64_t fetched_at_ms, uint64_t *generation);
+
+/*
+ * Publish with a generation given by the caller (cluster mode mirrors a global one).
+ * -ESTALE if generation is lower than the published one: generations never go back.
+ */
+int wxshm_writer_publish_generation(wxshm_writer *w, const char *token, size_t length, int64_t expires_at_ms,
+                                    int64_t fetched_at_ms, uint64_t generation);
+
+/*
+ * The token now published (what was adopted), NUL-terminated in buf of size bytes.
+ * Returns its length, -ENODATA if none, -ENOBUFS if buf is too small.
+ */
+int wxshm_writer_current(wxshm_writer *w, char *buf, size_t size, struct segment_slot *slot);
+
+/* Status words, outside the latch: each one is a single atomic store. */
+void wxshm_writer_heartbeat(wxshm_writer *w, int64_t now_ms);
+void wxshm_writer_set_state(wxshm_writer *w, int state);
+void wxshm_writer_set_error(wxshm_writer *w, int64_t errcode, int64_t at_ms);
+
+/* Tell readers to re-open the name (the app was removed). The object is not unlinked. */
+void wxshm_writer_retire(wxshm_writer *w);
+
+/* The writer's own mapping, for reader_attach() in tests. */
+const struct wxshm_layout *wxshm_writer_layout(wxshm_writer *w);
+
+/* Unmap. Never unlinks: readers keep their mapping and the next agent adopts it. */
+void wxshm_writer_close(wxshm_writer *w);
+
+#endif

@@ -1,0 +1,119 @@
+/* wxshm.h: read the WeChat access token that wxtokend publishes in shared memory. */
+#ifndef WXSHM_H
+#define WXSHM_H
+
+/*
+ * A reader opens the segment of one app once, then reads the token as often as it
+ * likes: wxshm_read() makes no system call and never waits for the agent.
+ *
+ *     wxshm *h;
+ *     char token[WXSHM_TOKEN_MAX + 1];
+ *     wxshm_info info;
+ *     int r;
+ *
+ *     info.size = sizeof(info);
+ *     r = wxshm_open(&h, "myapp");
+ *     if (r < 0) ... -r is an errno value, see wxshm_open() below
+ *     r = wxshm_read(h, token, sizeof(token), &info);
+ *     if (r >= 0) ... token holds r bytes and a NUL; info.generation says which token
+ *     wxshm_close(h);
+ *
+ * Every function returns 0 or a non-negative value on success and a negative errno
+ * value on failure. The library never logs, never aborts and never writes to the
+ * segment. A handle may be shared by threads that only call wxshm_read().
+ *
+ * This header is C89-clean; the types come from <stdint.h> and <stddef.h>.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define WXSHM_EXPORT __attribute__((visibility("default")))
+#else
+#define WXSHM_EXPORT
+#endif
+
+/* Longest token a segment holds; a buffer of WXSHM_TOKEN_MAX + 1 bytes always suffices. */
+#define WXSHM_TOKEN_MAX 2048
+
+/* Segment names are "/<prefix>.<app>"; the prefix is $WXSHM_PREFIX, or this. */
+#define WXSHM_DEFAULT_PREFIX "wxshm"
+
+typedef struct wxshm wxshm;
+
+/* What the agent is doing for this app; the token stays readable in every state. */
+enum wxshm_state {
+        WXSHM_STATE_STARTING = 0,       /* no upstream answer yet */
+        WXSHM_STATE_FRESH = 1,          /* token published, next refresh scheduled */
+        WXSHM_STATE_REFRESHING = 2,     /* an upstream call is in flight */
+        WXSHM_STATE_RETRYING = 3,       /* transient upstream failure, backing off */
+        WXSHM_STATE_CONFIG_ERROR = 4,   /* bad secret, IP not whitelisted, ...: operator must act */
+        WXSHM_STATE_QUOTA = 5,          /* daily quota exhausted (45009) */
+        WXSHM_STATE_STOPPED = 6         /* the agent stopped; the token is served until it expires */
+};
+
+/*
+ * Everything known about the token and the agent besides the token bytes.
+ * Set .size = sizeof(wxshm_info) before the call: later versions append fields and
+ * fill only those that fit in .size, so old callers keep working.
+ */
+typedef struct wxshm_info {
+        size_t size;
+        uint64_t generation;            /* +1 for every new token, never 0 once published */
+        int64_t expires_at_ms;          /* Unix time in ms; the agent refreshes well before */
+        int64_t fetched_at_ms;          /* when the agent received this token */
+        int64_t heartbeat_ms;           /* last sign of life of the agent, Unix ms */
+        int64_t last_errcode;           /* last upstream errcode, 0 if the last call succeeded */
+        int64_t last_error_at_ms;       /* when last_errcode was set, 0 if never */
+        int32_t state;                  /* enum wxshm_state */
+        int32_t agent_pid;              /* 0 if no agent ever wrote */
+        int32_t agent_alive;            /* 1 if the heartbeat is recent (within 3 intervals) */
+        int32_t token_length;           /* bytes of the token, as returned */
+} wxshm_info;
+
+/*
+ * Open the segment of app (or of an item such as "app.jsapi").
+ *   -EINVAL           ret or app is NULL, or app is not [A-Za-z0-9_-]{1,64} with an
+ *                     optional ".suffix" of the same characters
+ *   -ENOENT           no segment of that name: the agent does not know the app yet
+ *   -EACCES           not allowed to read it (ask to be in the app's group)
+ *   -EBADMSG          the object under that name is not a wxshm segment, or truncated
+ *   -EPROTONOSUPPORT  a wxshm segment of a layout version this library does not read
+ *   -ENOMEM, -EMFILE, ... as from shm_open(3), mmap(2)
+ * On failure *ret is left untouched.
+ */
+WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app);
+
+/*
+ * Copy the current token into buf as a NUL-terminated string and return its length.
+ * info, if not NULL, receives the rest (see wxshm_info). No system call is made.
+ *   -EINVAL   h or buf is NULL, or info is given with info->size not set
+ *   -ENODATA  the segment exists but no token was ever published
+ *   -ENOBUFS  size is less than the token length + 1; nothing is copied
+ *   -ESTALE   the token's expires_at has passed. The token and info ARE filled in,
+ *             so a caller may still try it (WeChat often accepts a token for a few
+ *             minutes more); normally it means the agent is down or failing.
+ *   -EIDRM    the segment was retired (the app was removed or the layout changed):
+ *             wxshm_close() the handle and wxshm_open() the name again
+ *   -EBADMSG  the published slot is inconsistent (a length beyond the slot)
+ *   -EAGAIN   the writer changed the token during every one of many attempts; retry
+ * Apart from -ESTALE, buf and info are unspecified after a failure.
+ */
+WXSHM_EXPORT int wxshm_read(wxshm *h, char *buf, size_t size, wxshm_info *info);
+
+/* Unmap and release h. NULL is allowed. */
+WXSHM_EXPORT void wxshm_close(wxshm *h);
+
+/* "fresh", "retrying", ... for an enum wxshm_state value; "unknown" otherwise. */
+WXSHM_EXPORT const char *wxshm_state_name(int state);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
