@@ -1,0 +1,148 @@
+/* test-segment.c: app-name and prefix validation, segment paths, header validation. */
+#include <errno.h>
+#include <string.h>
+
+#include "segment.h"
+#include "test-util.h"
+
+static void test_names(void) {
+        char long_name[80];
+
+        CHECK(segment_name_valid("app"));
+        CHECK(segment_name_valid("A-b_9"));
+        CHECK(segment_name_valid("app.jsapi"));
+        CHECK(segment_name_valid("app.wx_card"));
+        CHECK(!segment_name_valid(NULL));
+        CHECK(!segment_name_valid(""));
+        CHECK(!segment_name_valid("."));
+        CHECK(!segment_name_valid("app."));
+        CHECK(!segment_name_valid(".jsapi"));
+        CHECK(!segment_name_valid("a.b.c"));
+        CHECK(!segment_name_valid("../etc"));
+        CHECK(!segment_name_valid("a/b"));
+        CHECK(!segment_name_valid("a b"));
+        CHECK(!segment_name_valid("caf\xc3\xa9"));
+        CHECK(!segment_name_valid("app\n"));
+
+        memset(long_name, 'x', 64);
+        long_name[64] = '\0';
+        CHECK(segment_name_valid(long_name));
+        long_name[64] = 'x';
+        long_name[65] = '\0';
+        CHECK(!segment_name_valid(long_name));
+        /* A suffix of 15 characters fits, 16 does not. */
+        strcpy(long_name, "app.abcdefghijklmno");
+        CHECK(segment_name_valid(long_name));
+        strcpy(long_name, "app.abcdefghijklmnop");
+        CHECK(!segment_name_valid(long_name));
+
+        CHECK(segment_prefix_valid("wxshm"));
+        CHECK(!segment_prefix_valid("wx.shm"));
+        CHECK(!segment_prefix_valid("/wxshm"));
+        CHECK(!segment_prefix_valid(""));
+}
+
+static void test_paths(void) {
+        char path[SEGMENT_PATH_MAX];
+
+        CHECK_EQ(segment_path(path, "wxshm", "app"), 0);
+        CHECK(strcmp(path, "/wxshm.app") == 0);
+        CHECK_EQ(segment_path(path, "wxshm", "app.jsapi"), 0);
+        CHECK(strcmp(path, "/wxshm.app.jsapi") == 0);
+        CHECK_EQ(segment_path(path, "wxshm", "../x"), -EINVAL);
+        CHECK_EQ(segment_path(path, "a/b", "app"), -EINVAL);
+
+        /* The reader's prefix comes from the environment, but only if it is a valid one. */
+        setenv("WXSHM_PREFIX", "other", 1);
+        CHECK(strcmp(segment_reader_prefix(), "other") == 0);
+        setenv("WXSHM_PREFIX", "../evil", 1);
+        CHECK(strcmp(segment_reader_prefix(), "wxshm") == 0);
+        unsetenv("WXSHM_PREFIX");
+        CHECK(strcmp(segment_reader_prefix(), "wxshm") == 0);
+}
+
+static void header_init(struct wxshm_layout *seg) {
+        memset(seg, 0, sizeof(*seg));
+        seg->version = WXSHM_LAYOUT_VERSION;
+        seg->header_size = offsetof(struct wxshm_layout, slot);
+        seg->total_size = sizeof(*seg);
+        seg->slot_size = sizeof(struct wxshm_layout_slot);
+        seg->token_capacity = WXSHM_LAYOUT_TOKEN_CAPACITY;
+        seg->heartbeat_interval_ms = 5000;
+        atomic_store(&seg->magic, WXSHM_LAYOUT_MAGIC);
+}
+
+static void test_validate(void) {
+        static struct wxshm_layout seg;
+
+        header_init(&seg);
+        CHECK_EQ(segment_validate(&seg, sizeof(seg)), 0);
+        CHECK_EQ(segment_validate(&seg, sizeof(seg) + 4096), 0);
+        /* Truncated: the object is smaller than the layout. */
+        CHECK_EQ(segment_validate(&seg, sizeof(seg) - 1), -EBADMSG);
+        CHECK_EQ(segment_validate(&seg, 0), -EBADMSG);
+
+        atomic_store(&seg.magic, 0x1122334455667788u);
+        CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EBADMSG);
+        atomic_store(&seg.magic, 0);
+        CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EBADMSG);
+
+        header_init(&seg);
+        seg.version = 2;
+        CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EPROTONOSUPPORT);
+
+        header_init(&seg);
+        seg.total_size = sizeof(seg) + 1; /* claims more than the object has */
+        CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EBADMSG);
+        header_init(&seg);
+        seg.total_size = 100;
+        CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EBADMSG);
+        header_init(&seg);
+        seg.token_capacity = 1u << 30; /* would let a length field reach past the slot */
+        CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EBADMSG);
+        header_init(&seg);
+        seg.slot_size = 8;
+        CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EBADMSG);
+        header_init(&seg);
+        seg.header_size = 0;
+        CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EBADMSG);
+}
+
+static void test_copy(void) {
+        static struct wxshm_layout seg;
+        struct segment_slot slot;
+        char buf[WXSHM_LAYOUT_TOKEN_CAPACITY];
+
+        header_init(&seg);
+        /* Readers use slot[seq & 1]: an odd counter selects slot 1. */
+        atomic_store(&seg.seq, 7);
+        atomic_store(&seg.slot[1].length, 5);
+        atomic_store(&seg.slot[1].generation, 3);
+        memcpy((void *)seg.slot[1].token, "hello...", 8);
+        atomic_store(&seg.slot[0].length, 3);
+        atomic_store(&seg.slot[0].generation, 2);
+        CHECK_EQ(segment_copy(&seg, &slot, buf, sizeof(buf)), 0);
+        CHECK_EQ(slot.generation, 3);
+        CHECK_EQ(slot.length, 5);
+        CHECK(memcmp(buf, "hello", 5) == 0);
+
+        atomic_store(&seg.seq, 8);
+        CHECK_EQ(segment_copy(&seg, &slot, buf, sizeof(buf)), 0);
+        CHECK_EQ(slot.generation, 2);
+
+        /* A length beyond the slot is refused, never used to size a copy. */
+        atomic_store(&seg.slot[0].length, UINT64_MAX);
+        CHECK_EQ(segment_copy(&seg, &slot, buf, sizeof(buf)), -EBADMSG);
+        atomic_store(&seg.slot[0].length, WXSHM_LAYOUT_TOKEN_CAPACITY + 1);
+        CHECK_EQ(segment_copy(&seg, &slot, buf, sizeof(buf)), -EBADMSG);
+        atomic_store(&seg.slot[0].length, WXSHM_LAYOUT_TOKEN_CAPACITY);
+        CHECK_EQ(segment_copy(&seg, &slot, buf, sizeof(buf)), 0);
+}
+
+int main(void) {
+        test_names();
+        test_paths();
+        test_validate();
+        test_copy();
+        return 0;
+}

@@ -1,0 +1,68 @@
+/* test-util.h: what every libwxshm test needs: checks, private segment names, checksummed tokens. */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* automake's harness: 0 pass, 77 skip, 99 hard error (the test itself could not run). */
+#define EXIT_SKIP 77
+#define EXIT_HARD 99
+
+#define CHECK(cond)                                                                          \
+        do {                                                                                 \
+                if (!(cond)) {                                                               \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+                        exit(EXIT_FAILURE);                                                  \
+                }                                                                            \
+        } while (0)
+
+#define CHECK_EQ(a, b)                                                                       \
+        do {                                                                                 \
+                long long a_ = (long long)(a), b_ = (long long)(b);                          \
+                if (a_ != b_) {                                                              \
+                        fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, \
+                                __LINE__, #a, a_, #b, b_);                                   \
+                        exit(EXIT_FAILURE);                                                  \
+                }                                                                            \
+        } while (0)
+
+/* Set up a failure of the test machinery (not of the code under test). */
+#define HARD(cond)                                                                           \
+        do {                                                                                 \
+                if (!(cond)) {                                                               \
+                        fprintf(stderr, "%s:%d: cannot run: %s\n", __FILE__, __LINE__, #cond); \
+                        exit(EXIT_HARD);                                                     \
+                }                                                                            \
+        } while (0)
+
+/*
+ * A prefix no other test or agent uses ("wxt<pid>"), exported as WXSHM_PREFIX so the
+ * reader finds the test's segments. Segments created under it are unlinked at exit.
+ */
+const char *test_prefix(void);
+
+/* Remember "/<prefix>.<name>" for unlinking at exit; tests unlink, the agent never does. */
+void test_unlink_at_exit(const char *name);
+
+/* Wall clock in Unix ms, and a monotonic clock in ns. */
+int64_t test_now_ms(void);
+uint64_t test_mono_ns(void);
+
+/*
+ * A token of length bytes (>= 40, no NUL added) that proves its own integrity: it starts
+ * with its generation ("g<generation>."), then characters derived from seed, and ends
+ * with 16 hex digits of the FNV-1a hash of all that. test_token_valid() fails for a torn
+ * copy (parts of two tokens) and for a token read with another token's generation.
+ */
+#define TEST_TOKEN_MIN 40
+void test_token_make(char *buf, size_t length, uint64_t generation, uint64_t seed);
+bool test_token_valid(const char *buf, size_t length, uint64_t generation);
+
+/* A small fast PRNG (xorshift64*); seeded explicitly so failures reproduce. */
+uint64_t test_rand(uint64_t *state);
+
+#endif

@@ -1,0 +1,167 @@
+/* test-writer.c: create, adopt, replace and retire segments; permissions; publish rules. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test-util.h"
+#include "writer.h"
+#include "wxshm.h"
+
+#define HOUR_MS 3600000
+
+static int raw_open(const char *name) {
+        char path[160];
+
+        snprintf(path, sizeof(path), "/%s.%s", test_prefix(), name);
+        return shm_open(path, O_RDWR | O_CREAT, 0600);
+}
+
+static void test_create_mode(void) {
+        struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
+        wxshm_writer *w;
+        struct stat st;
+        mode_t old;
+        int fd;
+
+        test_unlink_at_exit("mode");
+        /* The umask must not decide who may read the token. */
+        old = umask(0077);
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "mode", &opts), 0);
+        umask(old);
+        fd = raw_open("mode");
+        HARD(fd >= 0 && fstat(fd, &st) == 0);
+        CHECK_EQ(st.st_mode & 07777, 0640);
+        CHECK_EQ(st.st_size, sizeof(struct wxshm_layout));
+        close(fd);
+        wxshm_writer_close(w);
+
+        /* Reopening applies the configured mode and group again. */
+        opts.mode = 0600;
+        if (geteuid() == 0)
+                opts.group = 1; /* "daemon" on Debian; any gid works for root */
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "mode", &opts), 0);
+        fd = raw_open("mode");
+        HARD(fd >= 0 && fstat(fd, &st) == 0);
+        CHECK_EQ(st.st_mode & 07777, 0600);
+        if (geteuid() == 0)
+                CHECK_EQ(st.st_gid, 1);
+        close(fd);
+        wxshm_writer_close(w);
+
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "bad/name", NULL), -EINVAL);
+        CHECK_EQ(wxshm_writer_open(&w, "bad.prefix", "app", NULL), -EINVAL);
+}
+
+static void test_adopt(void) {
+        char buf[WXSHM_TOKEN_MAX + 1];
+        struct segment_slot slot;
+        int64_t now = test_now_ms();
+        wxshm_writer *w;
+        uint64_t gen;
+        wxshm *h;
+
+        test_unlink_at_exit("adopt");
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "adopt", NULL), 0);
+        CHECK_EQ(wxshm_writer_current(w, buf, sizeof(buf), &slot), -ENODATA);
+        CHECK_EQ(wxshm_writer_publish(w, "aaa", 3, now + HOUR_MS, now, NULL), 0);
+        CHECK_EQ(wxshm_writer_publish(w, "bbb", 3, now + HOUR_MS, now, &gen), 0);
+        CHECK_EQ(gen, 2);
+        CHECK_EQ(wxshm_open(&h, "adopt"), 0);
+        wxshm_writer_close(w);
+
+        /* Closing never unlinks: the reader still reads, and a new writer adopts. */
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), 3);
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "adopt", NULL), 0);
+        CHECK_EQ(wxshm_writer_current(w, buf, sizeof(buf), &slot), 3);
+        CHECK(strcmp(buf, "bbb") == 0);
+        CHECK_EQ(slot.generation, 2);
+        CHECK_EQ(slot.expires_at_ms, now + HOUR_MS);
+        CHECK_EQ(wxshm_writer_current(w, buf, 3, &slot), -ENOBUFS);
+        CHECK_EQ(wxshm_writer_publish(w, "ccc", 3, now + HOUR_MS, now, &gen), 0);
+        CHECK_EQ(gen, 3);
+
+        /* Generations never go back; explicit ones (cluster mode) may jump ahead. */
+        CHECK_EQ(wxshm_writer_publish_generation(w, "ddd", 3, now + HOUR_MS, now, 2), -ESTALE);
+        CHECK_EQ(wxshm_writer_publish_generation(w, "ddd", 3, now + HOUR_MS, now, 10), 0);
+        CHECK_EQ(wxshm_writer_publish(w, "", 0, now, now, NULL), -EINVAL);
+        CHECK_EQ(wxshm_writer_publish(w, buf, WXSHM_LAYOUT_TOKEN_CAPACITY + 1, now, now, NULL), -EINVAL);
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), 3);
+        CHECK(strcmp(buf, "ddd") == 0);
+
+        /* Retire, then adopt again (the app came back): a new object carries the token over. */
+        wxshm_writer_retire(w);
+        wxshm_writer_close(w);
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -EIDRM);
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "adopt", NULL), 0);
+        wxshm_close(h);
+        CHECK_EQ(wxshm_open(&h, "adopt"), 0);
+        wxshm_info info = { .size = sizeof(info) };
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), &info), 3);
+        CHECK(strcmp(buf, "ddd") == 0);
+        CHECK_EQ(info.generation, 10);
+        wxshm_close(h);
+        wxshm_writer_close(w);
+}
+
+static void test_replace(void) {
+        struct wxshm_layout *raw;
+        wxshm_writer *w;
+        wxshm *h;
+        int fd;
+
+        /* Another layout version: retired for its readers, replaced under the name. */
+        test_unlink_at_exit("old");
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "old", NULL), 0);
+        wxshm_writer_close(w);
+        fd = raw_open("old");
+        HARD(fd >= 0);
+        raw = mmap(NULL, sizeof(*raw), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        HARD(raw != MAP_FAILED);
+        close(fd);
+        raw->version = 0;
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "old", NULL), 0);
+        CHECK_EQ(atomic_load(&raw->retired), 1);
+        munmap(raw, sizeof(*raw));
+        CHECK_EQ(wxshm_open(&h, "old"), 0);
+        wxshm_close(h);
+        wxshm_writer_close(w);
+
+        /* Creation that died before the magic was written: finished now. */
+        test_unlink_at_exit("half");
+        fd = raw_open("half");
+        HARD(fd >= 0 && ftruncate(fd, sizeof(struct wxshm_layout)) == 0);
+        CHECK_EQ(wxshm_open(&h, "half"), -EBADMSG);
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "half", NULL), 0);
+        CHECK_EQ(wxshm_open(&h, "half"), 0);
+        wxshm_close(h);
+        wxshm_writer_close(w);
+        close(fd);
+
+        /* Somebody else's object: left exactly as it is. */
+        test_unlink_at_exit("foreign");
+        fd = raw_open("foreign");
+        HARD(fd >= 0 && write(fd, "not a segment, keep me", 22) == 22);
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "foreign", NULL), -EEXIST);
+        {
+                char back[23] = "";
+                struct stat st;
+
+                HARD(pread(fd, back, 22, 0) == 22);
+                CHECK(strcmp(back, "not a segment, keep me") == 0);
+                HARD(fstat(fd, &st) == 0);
+                CHECK_EQ(st.st_size, 22);
+                CHECK_EQ(st.st_mode & 07777, 0600);
+        }
+        close(fd);
+}
+
+int main(void) {
+        test_prefix();
+        test_create_mode();
+        test_adopt();
+        test_replace();
+        return 0;
+}
