@@ -86,7 +86,11 @@ static void info_fill(wxshm_info *info, const struct wxshm_layout *seg, const st
         full.agent_alive = full.agent_pid > 0 && full.heartbeat_ms > 0 && interval > 0 &&
                            now_ms - full.heartbeat_ms <= 3 * interval;
         full.token_length = (int32_t)slot->length;
-        memcpy(info, &full, n);
+        /* The usual caller's size is known at compile time: a fixed-size copy is much cheaper. */
+        if (n == sizeof(full))
+                *info = full;
+        else
+                memcpy(info, &full, n);
 }
 
 WXSHM_EXPORT int wxshm_read(wxshm *h, char *buf, size_t size, wxshm_info *info) {

@@ -74,6 +74,9 @@ int segment_validate(const struct wxshm_layout *seg, uint64_t object_size) {
 
         if (object_size < sizeof(struct wxshm_layout))
                 return -EBADMSG;
+        /* A lock-based atomic would take a lock inside a read-only mapping: refuse. */
+        if (!atomic_is_lock_free(&seg->seq))
+                return -EOPNOTSUPP;
         /* Acquire pairs with the writer's release of magic: the rest of the header is set. */
         if (atomic_load_explicit(&seg->magic, memory_order_acquire) != WXSHM_LAYOUT_MAGIC)
                 return -EBADMSG;

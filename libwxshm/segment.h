@@ -37,7 +37,8 @@ const char *segment_reader_prefix(void);
 
 /*
  * Check the header of a mapped object of object_size bytes before anything else is
- * read. 0, -EBADMSG (not ours, truncated, inconsistent sizes) or -EPROTONOSUPPORT.
+ * read. 0, -EBADMSG (not ours, truncated, inconsistent sizes), -EPROTONOSUPPORT, or
+ * -EOPNOTSUPP where 64-bit atomics are not lock-free (they must be plain loads).
  * An all-zero first word (creation not finished) is -EBADMSG as well.
  */
 int segment_validate(const struct wxshm_layout *seg, uint64_t object_size);

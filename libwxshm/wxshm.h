@@ -84,6 +84,7 @@ typedef struct wxshm_info {
  *   -EACCES           not allowed to read it (ask to be in the app's group)
  *   -EBADMSG          the object under that name is not a wxshm segment, or truncated
  *   -EPROTONOSUPPORT  a wxshm segment of a layout version this library does not read
+ *   -EOPNOTSUPP       this CPU has no lock-free 64-bit atomics (never on x86-64, arm64)
  *   -ENOMEM, -EMFILE, ... as from shm_open(3), mmap(2)
  * On failure *ret is left untouched.
  */
