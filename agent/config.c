@@ -1,0 +1,612 @@
+/* config.c: reading and checking wxtokend.conf ([agent] and [app NAME]) with inih. */
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "secret.h"
+
+/* A duration beyond this is a typo; the cap also keeps ms and us arithmetic far from overflow. */
+#define CONFIG_SECONDS_MAX 2147483647LL
+/* libwxshm's SEGMENT_PREFIX_MAX: "/<prefix>.<app>" must fit the segment name. */
+#define CONFIG_PREFIX_MAX 64
+#define CONFIG_APP_NAME_MAX 64
+
+enum { AK_SOCKET, AK_SOCKET_GROUP, AK_STATE_DIR, AK_SHM_PREFIX, AK_REFRESH_MARGIN, AK_BACKOFF_MIN,
+       AK_BACKOFF_MAX, AK_MIN_FORCE_INTERVAL, AK_LOG_LEVEL, AK_MAX };
+static const char *const agent_keys[AK_MAX] = {
+        "socket", "socket_group", "state_dir", "shm_prefix", "refresh_margin", "backoff_min",
+        "backoff_max", "min_force_interval", "log_level",
+};
+
+enum { PK_KIND, PK_APPID, PK_SECRET_FILE, PK_SECRET_CREDENTIAL, PK_API_BASE, PK_CA_FILE, PK_GROUP,
+       PK_TICKETS, PK_REFRESH_MARGIN, PK_MAX };
+static const char *const app_keys[PK_MAX] = {
+        "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
+        "tickets", "refresh_margin",
+};
+
+static const char *const level_names[] = { "error", "warning", "notice", "info", "debug" };
+static const int level_values[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
+
+enum section { SEC_NONE, SEC_AGENT, SEC_APP, SEC_BAD };
+
+struct parse {
+        const char *path;
+        FILE *f;
+        char *buf;                      /* getline's buffer */
+        size_t buf_size;
+        unsigned lineno;
+        struct agent_config *c;
+        enum section sec;
+        char label[208];                /* "agent", "app shop": the section, for messages */
+        unsigned sec_line;              /* the section header's line */
+        unsigned agent_line[AK_MAX];    /* where each key was given, 0: not given */
+        unsigned app_line[PK_MAX];
+        bool agent_seen;
+        char *secret_arg;               /* the current app's secret_file or secret_credential */
+        int err;                        /* the first error, -errno */
+        unsigned err_found;             /* the line being read when it was found */
+        char *err_buf;
+        size_t err_size;
+};
+
+static bool name_valid(const char *s, size_t max) {
+        size_t n;
+
+        for (n = 0; s[n]; n++) {
+                char ch = s[n];
+
+                if (n >= max || !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+                        return false;
+        }
+        return n > 0;
+}
+
+/* Record "path:line: [section] key: message" unless an earlier error is kept; 0 for inih. */
+__attribute__((format(printf, 5, 6)))
+static int parse_fail(struct parse *p, int err, unsigned line, const char *key, const char *fmt, ...) {
+        va_list ap;
+        int n;
+
+        if (p->err)
+                return 0;
+        p->err = err;
+        p->err_found = p->lineno;
+        if (!p->err_buf || p->err_size == 0)
+                return 0;
+        n = snprintf(p->err_buf, p->err_size, "%s:%u: %s%s%s%s%s", p->path, line,
+                     p->sec == SEC_NONE ? "" : "[", p->sec == SEC_NONE ? "" : p->label,
+                     p->sec == SEC_NONE ? "" : "] ", key ? key : "", key ? ": " : "");
+        if (n < 0 || (size_t)n >= p->err_size)
+                return 0;
+        va_start(ap, fmt);
+        vsnprintf(p->err_buf + n, p->err_size - (size_t)n, fmt, ap);
+        va_end(ap);
+        return 0;
+}
+
+static int parse_strdup(struct parse *p, char **dst, const char *v, const char *key) {
+        char *s = strdup(v);
+
+        if (!s)
+                return parse_fail(p, -ENOMEM, p->lineno, key, "out of memory");
+        free(*dst);
+        *dst = s;
+        return 1;
+}
+
+static int parse_seconds(struct parse *p, const char *key, const char *v, int64_t *ret_ms) {
+        long long s = 0;
+        const char *q;
+
+        for (q = v; *q >= '0' && *q <= '9' && s <= CONFIG_SECONDS_MAX; q++)
+                s = s * 10 + (*q - '0');
+        if (q == v || *q || s < 1 || s > CONFIG_SECONDS_MAX)
+                return parse_fail(p, -EINVAL, p->lineno, key,
+                                  "expected whole seconds from 1 to %lld, got '%s'", CONFIG_SECONDS_MAX, v);
+        *ret_ms = (int64_t)s * 1000;
+        return 1;
+}
+
+/* Names only, as the spec says; the buffer grows for groups with many members. */
+static int group_lookup(const char *name, gid_t *ret) {
+        struct group gr, *res = NULL;
+        size_t size = 1024;
+        char *buf = NULL, *nb;
+        int r;
+
+        for (;;) {
+                nb = realloc(buf, size);
+                if (!nb) {
+                        free(buf);
+                        return -ENOMEM;
+                }
+                buf = nb;
+                r = getgrnam_r(name, &gr, buf, size, &res);
+                if (r != ERANGE || size >= (1u << 22))
+                        break;
+                size *= 2;
+        }
+        if (r == 0 && res)
+                *ret = res->gr_gid;
+        free(buf);
+        if (r != 0)
+                return -r;
+        return res ? 0 : -ENOENT;
+}
+
+static int parse_group(struct parse *p, const char *key, const char *v, char **dst, gid_t *gid) {
+        gid_t g = (gid_t)-1;
+        int r = *v ? group_lookup(v, &g) : -ENOENT;
+
+        if (r == -ENOENT)
+                return parse_fail(p, -EINVAL, p->lineno, key, "no such group '%s'", v);
+        if (r < 0)
+                return parse_fail(p, r, p->lineno, key, "cannot look up group '%s': %s", v, strerror(-r));
+        if (gid)
+                *gid = g;
+        return parse_strdup(p, dst, v, key);
+}
+
+static int agent_set(struct parse *p, int k, const char *v) {
+        struct agent_config *c = p->c;
+        const char *key = agent_keys[k];
+        int64_t *ms[AK_MAX] = { [AK_REFRESH_MARGIN] = &c->refresh_margin_ms,
+                                [AK_BACKOFF_MIN] = &c->backoff_min_ms, [AK_BACKOFF_MAX] = &c->backoff_max_ms,
+                                [AK_MIN_FORCE_INTERVAL] = &c->min_force_interval_ms };
+        size_t i;
+
+        if (ms[k])
+                return parse_seconds(p, key, v, ms[k]);
+        switch (k) {
+        case AK_SOCKET:
+                if (!*v || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected a path of 1 to %zu bytes",
+                                          sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+                return parse_strdup(p, &c->socket_path, v, key);
+        case AK_SOCKET_GROUP:
+                return parse_group(p, key, v, &c->socket_group, NULL);
+        case AK_STATE_DIR:
+                if (!*v)
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected a directory, got ''");
+                return parse_strdup(p, &c->state_dir, v, key);
+        case AK_SHM_PREFIX:
+                if (!name_valid(v, CONFIG_PREFIX_MAX))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected [A-Za-z0-9_-]{1,64}, got '%s'", v);
+                return parse_strdup(p, &c->shm_prefix, v, key);
+        default:
+                for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+                        if (!strcmp(v, level_names[i])) {
+                                c->log_level = level_values[i];
+                                return 1;
+                        }
+                }
+                return parse_fail(p, -EINVAL, p->lineno, key,
+                                  "expected error, warning, notice, info or debug, got '%s'", v);
+        }
+}
+
+static int app_set_bases(struct parse *p, struct app_config *a, const char *v) {
+        const char *key = app_keys[PK_API_BASE], *s = v;
+        char *bases[CONFIG_API_BASES_MAX] = { NULL };
+        int n = 0, i;
+
+        while (*(s += strspn(s, " \t"))) {
+                size_t len = strcspn(s, " \t"), scheme;
+
+                scheme = !strncmp(s, "https://", 8) ? 8 : !strncmp(s, "http://", 7) ? 7 : 0;
+                while (len > scheme && s[len - 1] == '/')
+                        len--;
+                if (n == CONFIG_API_BASES_MAX || scheme == 0 || len == scheme) {
+                        for (i = 0; i < n; i++)
+                                free(bases[i]);
+                        if (n == CONFIG_API_BASES_MAX)
+                                return parse_fail(p, -EINVAL, p->lineno, key, "at most %d bases", n);
+                        return parse_fail(p, -EINVAL, p->lineno, key,
+                                          "expected http://HOST or https://HOST, got '%.*s'", (int)len, s);
+                }
+                bases[n] = strndup(s, len);
+                if (!bases[n++])
+                        return parse_fail(p, -ENOMEM, p->lineno, key, "out of memory");
+                s += strcspn(s, " \t");
+        }
+        if (n == 0)
+                return parse_fail(p, -EINVAL, p->lineno, key, "expected one to %d URLs", CONFIG_API_BASES_MAX);
+        memcpy(a->api_base, bases, sizeof(bases));
+        a->n_api_base = n;
+        return 1;
+}
+
+static int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
+        const char *key = app_keys[k], *s = v;
+        int r;
+
+        switch (k) {
+        case PK_KIND:
+                if (!strcmp(v, "token") || !strcmp(v, "stable") || !strcmp(v, "work")) {
+                        a->kind = v[0] == 't' ? APP_KIND_TOKEN : v[0] == 's' ? APP_KIND_STABLE : APP_KIND_WORK;
+                        return 1;
+                }
+                return parse_fail(p, -EINVAL, p->lineno, key, "expected token, stable or work, got '%s'", v);
+        case PK_APPID:
+                if (!name_valid(v, 64))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected [A-Za-z0-9_-]{1,64}, got '%s'", v);
+                return parse_strdup(p, &a->appid, v, key);
+        case PK_SECRET_FILE:
+        case PK_SECRET_CREDENTIAL:
+                if (p->app_line[PK_SECRET_FILE] && p->app_line[PK_SECRET_CREDENTIAL])
+                        return parse_fail(p, -EINVAL, p->lineno, key,
+                                          "give either secret_file or secret_credential, not both");
+                if (!*v || (k == PK_SECRET_CREDENTIAL && strchr(v, '/')))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected %s, got '%s'",
+                                          k == PK_SECRET_FILE ? "a file" : "a credential name without '/'", v);
+                return parse_strdup(p, &p->secret_arg, v, key);
+        case PK_API_BASE:
+                return app_set_bases(p, a, v);
+        case PK_CA_FILE:
+                /* curl would only find out at the first refresh, far from the line to fix. */
+                r = !*v ? -ENOENT : access(v, R_OK) < 0 ? -errno : 0;
+                if (r < 0)
+                        return parse_fail(p, r, p->lineno, key, "cannot read '%s': %s", v, strerror(-r));
+                return parse_strdup(p, &a->ca_file, v, key);
+        case PK_GROUP:
+                return parse_group(p, key, v, &a->group, &a->gid);
+        case PK_TICKETS:
+                while (*(s += strspn(s, " \t,"))) {
+                        size_t len = strcspn(s, " \t,");
+
+                        if (len == 5 && !strncmp(s, "jsapi", 5))
+                                a->tickets |= TICKET_JSAPI;
+                        else if (len == 7 && !strncmp(s, "wx_card", 7))
+                                a->tickets |= TICKET_WX_CARD;
+                        else
+                                return parse_fail(p, -EINVAL, p->lineno, key, "expected jsapi or wx_card, got '%.*s'",
+                                                  (int)len, s);
+                        s += len;
+                }
+                return 1;
+        default:
+                return parse_seconds(p, key, v, &a->refresh_margin_ms);
+        }
+}
+
+static int key_lookup(const char *const *keys, int n, const char *name) {
+        int k;
+
+        for (k = 0; k < n; k++) {
+                if (!strcmp(keys[k], name))
+                        return k;
+        }
+        return -1;
+}
+
+/* inih's handler: one key = value of the section the reader saw last. */
+static int parse_handler(void *user, const char *section, const char *name, const char *value) {
+        struct parse *p = user;
+        bool agent = p->sec == SEC_AGENT;
+        unsigned *lines = agent ? p->agent_line : p->app_line;
+        int k;
+
+        if (p->err || p->sec == SEC_BAD)
+                return 1;
+        if (p->sec == SEC_NONE)
+                return parse_fail(p, -EINVAL, p->lineno, name, "key outside any section, add [agent] or [app NAME] above");
+        k = agent ? key_lookup(agent_keys, AK_MAX, name) : key_lookup(app_keys, PK_MAX, name);
+        /* Never echo the value of an unknown key: it may be a secret put in the wrong place. */
+        if (k < 0)
+                return parse_fail(p, -EINVAL, p->lineno, name, "unknown key%s", !strcmp(name, "secret") ?
+                                  " (put the secret in a file and name it with secret_file or secret_credential)" : "");
+        if (lines[k])
+                return parse_fail(p, -EINVAL, p->lineno, name, "given twice (first on line %u)", lines[k]);
+        lines[k] = p->lineno;
+        if (agent)
+                return agent_set(p, k, value);
+        if (p->c->apps[p->c->n_apps - 1].line == p->sec_line)
+                p->c->apps[p->c->n_apps - 1].line = p->lineno;
+        return app_set(p, &p->c->apps[p->c->n_apps - 1], k, value);
+}
+
+/* Finish the app section just read: required keys, defaults, its secret. */
+static void section_close(struct parse *p) {
+        struct app_config *a;
+        bool cred = p->app_line[PK_SECRET_CREDENTIAL] != 0;
+        char err[CONFIG_ERROR_MAX];
+        size_t i, len;
+        int r;
+
+        if (p->err || p->sec != SEC_APP)
+                return;
+        a = &p->c->apps[p->c->n_apps - 1];
+        /* No key carries the line of an absent key: point at the section header and say so. */
+        for (i = 0; i < 2; i++) {
+                if (!p->app_line[i])
+                        parse_fail(p, -EINVAL, p->sec_line, app_keys[i], "missing (in the section starting here)");
+        }
+        if (!p->app_line[PK_SECRET_FILE] && !cred)
+                parse_fail(p, -EINVAL, p->sec_line, "secret_file", "missing, or secret_credential (in the section starting here)");
+        if (a->kind == APP_KIND_WORK && (a->tickets & TICKET_WX_CARD))
+                parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "wx_card is not available for kind work");
+        if (p->err)
+                return;
+        len = strlen(p->secret_arg) + sizeof("secret_credential ");
+        a->secret_source = malloc(len);
+        if (!a->secret_source) {
+                parse_fail(p, -ENOMEM, p->sec_line, NULL, "out of memory");
+                return;
+        }
+        snprintf(a->secret_source, len, "%s %s", cred ? "secret_credential" : "secret_file", p->secret_arg);
+        r = cred ? secret_load_credential(p->secret_arg, &a->secret, err, sizeof(err)) :
+                   secret_load_file(p->secret_arg, &a->secret, err, sizeof(err));
+        if (r < 0) {
+                parse_fail(p, r, p->app_line[cred ? PK_SECRET_CREDENTIAL : PK_SECRET_FILE], NULL, "%s", err);
+                return;
+        }
+        /*
+         * Two refreshers of one token invalidate each other's tokens, the very thing to avoid.
+         * A WeCom corp has one corpid and a secret per app: there the pair names the token.
+         */
+        for (i = 0; i + 1 < p->c->n_apps; i++) {
+                const struct app_config *b = &p->c->apps[i];
+
+                if (b->kind == a->kind && !strcmp(b->appid, a->appid) &&
+                    (a->kind != APP_KIND_WORK || !strcmp(b->secret, a->secret)))
+                        parse_fail(p, -EINVAL, p->app_line[PK_APPID], "appid", "same kind, appid%s as [app %s]",
+                                   a->kind == APP_KIND_WORK ? " and secret" : "", b->name);
+        }
+        if (a->n_api_base == 0) {
+                a->api_base[0] = strdup(a->kind == APP_KIND_WORK ? "https://qyapi.weixin.qq.com" :
+                                                                   "https://api.weixin.qq.com");
+                if (!a->api_base[0])
+                        parse_fail(p, -ENOMEM, p->sec_line, NULL, "out of memory");
+                else
+                        a->n_api_base = 1;
+        }
+}
+
+/* A header line: close the section before, then check and open this one. */
+static void section_open(struct parse *p, const char *s) {
+        struct agent_config *c = p->c;
+        struct app_config *a;
+        size_t len = strcspn(s + 1, "]"), i, n;
+        const char *name;
+
+        section_close(p);
+        memset(p->app_line, 0, sizeof(p->app_line));
+        free(p->secret_arg);
+        p->secret_arg = NULL;
+        p->sec = SEC_BAD;
+        p->sec_line = p->lineno;
+        /* No ']': inih reports the syntax error, and keys below belong to no section. */
+        if (s[1 + len] != ']')
+                return;
+        snprintf(p->label, sizeof(p->label), "%.*s", (int)len, s + 1);
+        if (!strcmp(p->label, "agent")) {
+                if (p->agent_seen)
+                        parse_fail(p, -EINVAL, p->lineno, NULL, "given twice, merge the two sections");
+                p->agent_seen = true;
+                p->sec = SEC_AGENT;
+                return;
+        }
+        if (strncmp(p->label, "app", 3) || (p->label[3] != ' ' && p->label[3] != '\t')) {
+                parse_fail(p, -EINVAL, p->lineno, NULL, "unknown section, expected [agent] or [app NAME]");
+                return;
+        }
+        name = p->label + 3 + strspn(p->label + 3, " \t");
+        n = strcspn(name, " \t");
+        if (name[n + strspn(name + n, " \t")] != '\0' || n > CONFIG_APP_NAME_MAX) {
+                parse_fail(p, -EINVAL, p->lineno, NULL, "app name: expected [A-Za-z0-9_-]{1,64}");
+                return;
+        }
+        /* "[app  shop ]" is "[app shop]" in every message. */
+        memmove(p->label + 4, name, n);
+        p->label[4 + n] = '\0';
+        name = p->label + 4;
+        if (!name_valid(name, CONFIG_APP_NAME_MAX)) {
+                parse_fail(p, -EINVAL, p->lineno, NULL, "app name: expected [A-Za-z0-9_-]{1,64}");
+                return;
+        }
+        for (i = 0; i < c->n_apps; i++) {
+                if (!strcmp(c->apps[i].name, name)) {
+                        parse_fail(p, -EINVAL, p->lineno, NULL, "app defined twice");
+                        return;
+                }
+        }
+        a = realloc(c->apps, (c->n_apps + 1) * sizeof(*a));
+        if (!a) {
+                parse_fail(p, -ENOMEM, p->lineno, NULL, "out of memory");
+                return;
+        }
+        c->apps = a;
+        a = &c->apps[c->n_apps++];
+        *a = (struct app_config){ .gid = (gid_t)-1, .line = p->lineno };
+        memcpy(a->name, name, n + 1);
+        p->sec = SEC_APP;
+}
+
+/*
+ * inih's reader: counts lines, which Debian's inih does not pass to the handler, and sees
+ * each section header before inih does, so even an empty [app NAME] is checked.
+ */
+static char *parse_read_line(char *str, int num, void *stream) {
+        struct parse *p = stream;
+        ssize_t n = getline(&p->buf, &p->buf_size, p->f);
+        char *s;
+        size_t len;
+
+        if (n < 0)
+                return NULL;
+        s = p->buf;
+        p->lineno++;
+        if (p->lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3))
+                s += 3;
+        /* inih takes an indented line for the continuation of the previous value: indent freely. */
+        s += strspn(s, " \t");
+        len = strlen(s);
+        /* inih would cut a long line in two and parse the rest as a line of its own. */
+        if ((int)strcspn(s, "\r\n") > num - 3) {
+                parse_fail(p, -EINVAL, p->lineno, NULL, "line longer than %d characters", num - 3);
+                s = "\n";
+                len = 1;
+        } else if (*s == '[') {
+                section_open(p, s);
+        }
+        memcpy(str, s, len + 1);
+        return str;
+}
+
+static struct agent_config *config_new(const char *path) {
+        struct agent_config *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return NULL;
+        *c = (struct agent_config){
+                .path = strdup(path),
+                .socket_path = strdup("/run/wxtokend/wxtokend.sock"),
+                .state_dir = strdup("/var/lib/wxtokend"),
+                .shm_prefix = strdup("wxshm"),
+                .refresh_margin_ms = 300 * 1000,
+                .backoff_min_ms = 1000,
+                .backoff_max_ms = 300 * 1000,
+                .min_force_interval_ms = 30 * 1000,
+                .log_level = LOG_INFO,
+        };
+        if (!c->path || !c->socket_path || !c->state_dir || !c->shm_prefix) {
+                config_free(c);
+                return NULL;
+        }
+        return c;
+}
+
+int config_load(const char *path, struct agent_config **ret, char *err, size_t err_size) {
+        struct parse p = { .path = path, .err_buf = err, .err_size = err_size };
+        size_t i;
+        int r;
+
+        if (err && err_size)
+                err[0] = '\0';
+        p.c = config_new(path);
+        if (!p.c) {
+                snprintf(err, err_size, "%s: out of memory", path);
+                return -ENOMEM;
+        }
+        p.f = fopen(path, "re");
+        if (!p.f) {
+                r = -errno;
+                snprintf(err, err_size, "%s: cannot open: %s", path, strerror(-r));
+                goto out;
+        }
+        r = ini_parse_stream(parse_read_line, &p, parse_handler, &p);
+        if (ferror(p.f)) {
+                p.err = 0;
+                p.sec = SEC_NONE;
+                parse_fail(&p, -EIO, p.lineno + 1, NULL, "cannot read: %s", strerror(EIO));
+        }
+        section_close(&p);
+        /* inih's r is its first bad line; the handler's own errors are reported at theirs. */
+        if (r > 0 && (!p.err || (unsigned)r < p.err_found)) {
+                p.err = 0;
+                p.sec = SEC_NONE;
+                parse_fail(&p, -EINVAL, (unsigned)r, NULL, "syntax error, expected [section], key = value or a comment");
+        } else if (r < 0 && !p.err) {
+                p.sec = SEC_NONE;
+                parse_fail(&p, -ENOMEM, p.lineno, NULL, "out of memory");
+        }
+        if (!p.err && p.c->backoff_min_ms > p.c->backoff_max_ms) {
+                p.sec = SEC_AGENT;
+                snprintf(p.label, sizeof(p.label), "agent");
+                parse_fail(&p, -EINVAL, p.agent_line[p.agent_line[AK_BACKOFF_MIN] ? AK_BACKOFF_MIN : AK_BACKOFF_MAX],
+                           "backoff_min", "%lld s is more than backoff_max %lld s",
+                           (long long)(p.c->backoff_min_ms / 1000), (long long)(p.c->backoff_max_ms / 1000));
+        }
+        for (i = 0; i < p.c->n_apps; i++) {
+                if (p.c->apps[i].refresh_margin_ms == 0)
+                        p.c->apps[i].refresh_margin_ms = p.c->refresh_margin_ms;
+        }
+        r = p.err;
+out:
+        if (p.f)
+                fclose(p.f);
+        free(p.buf);
+        free(p.secret_arg);
+        if (r < 0) {
+                config_free(p.c);
+                return r;
+        }
+        *ret = p.c;
+        return 0;
+}
+
+static void app_free(struct app_config *a) {
+        int i;
+
+        if (a->secret)
+                explicit_bzero(a->secret, strlen(a->secret));
+        free(a->secret);
+        free(a->appid);
+        free(a->secret_source);
+        for (i = 0; i < a->n_api_base; i++)
+                free(a->api_base[i]);
+        free(a->ca_file);
+        free(a->group);
+}
+
+void config_free(struct agent_config *c) {
+        size_t i;
+
+        if (!c)
+                return;
+        for (i = 0; i < c->n_apps; i++)
+                app_free(&c->apps[i]);
+        free(c->apps);
+        free(c->path);
+        free(c->socket_path);
+        free(c->socket_group);
+        free(c->state_dir);
+        free(c->shm_prefix);
+        free(c);
+}
+
+const struct app_config *config_find_app(const struct agent_config *c, const char *name) {
+        size_t i;
+
+        for (i = 0; c && name && i < c->n_apps; i++) {
+                if (!strcmp(c->apps[i].name, name))
+                        return &c->apps[i];
+        }
+        return NULL;
+}
+
+static bool str_equal(const char *a, const char *b) {
+        return a == b || (a && b && !strcmp(a, b));
+}
+
+bool app_config_equal(const struct app_config *a, const struct app_config *b) {
+        int i;
+
+        if (strcmp(a->name, b->name) || a->kind != b->kind || !str_equal(a->appid, b->appid) ||
+            !str_equal(a->secret, b->secret) || a->n_api_base != b->n_api_base ||
+            !str_equal(a->ca_file, b->ca_file) || a->gid != b->gid || a->tickets != b->tickets ||
+            a->refresh_margin_ms != b->refresh_margin_ms)
+                return false;
+        for (i = 0; i < a->n_api_base; i++) {
+                if (!str_equal(a->api_base[i], b->api_base[i]))
+                        return false;
+        }
+        return true;
+}
+
+const char *app_kind_name(enum app_kind kind) {
+        static const char *const names[] = { "token", "stable", "work" };
+
+        return (unsigned)kind < 3 ? names[kind] : "unknown";
+}

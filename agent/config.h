@@ -1,0 +1,76 @@
+/* config.h: the agent's configuration: the INI file's [agent] and [app NAME] sections. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/wxtokend/wxtokend.conf"
+#define CONFIG_API_BASES_MAX 4
+#define CONFIG_ERROR_MAX 512
+
+enum app_kind {
+        APP_KIND_TOKEN,         /* GET /cgi-bin/token: every call rotates */
+        APP_KIND_STABLE,        /* POST /cgi-bin/stable_token: normal mode returns the live token */
+        APP_KIND_WORK,          /* WeCom GET /cgi-bin/gettoken: same token while valid */
+};
+
+/* Tickets published beside the token, each in "<app>.<type>". */
+enum ticket_type {
+        TICKET_JSAPI = 1 << 0,
+        TICKET_WX_CARD = 1 << 1,
+};
+
+struct app_config {
+        char name[65];                  /* [A-Za-z0-9_-]{1,64}: the segment name */
+        enum app_kind kind;
+        char *appid;                    /* the corpid for work */
+        char *secret;                   /* loaded from secret_file or the credential; never logged */
+        char *secret_source;            /* "secret_file /path" or "secret_credential NAME", for messages */
+        char *api_base[CONFIG_API_BASES_MAX]; /* failover order, no trailing slash */
+        int n_api_base;
+        char *ca_file;                  /* NULL: the system's CAs */
+        char *group;                    /* owner group of the segments, NULL: the agent's */
+        gid_t gid;                      /* resolved group, (gid_t)-1 if none */
+        unsigned tickets;               /* enum ticket_type bits */
+        int64_t refresh_margin_ms;      /* from the app, else [agent] refresh_margin */
+        unsigned line;                  /* line of the section's first key, for messages */
+};
+
+struct agent_config {
+        char *path;                     /* the file read */
+        char *socket_path;
+        char *socket_group;             /* NULL: none */
+        char *state_dir;
+        char *shm_prefix;
+        int64_t refresh_margin_ms;
+        int64_t backoff_min_ms;
+        int64_t backoff_max_ms;
+        int64_t min_force_interval_ms;
+        int log_level;                  /* syslog priority: LOG_ERR .. LOG_DEBUG */
+        struct app_config *apps;
+        size_t n_apps;
+};
+
+/*
+ * Read and check path, including that every secret is readable (and not readable by
+ * group or others). On error returns -EINVAL (or -errno for an unreadable file) and
+ * writes one line to err naming the file, line and key: "wxtokend.conf:12: [app shop]
+ * kind: expected token, stable or work, got 'tokn'". Secrets never appear in err.
+ */
+int config_load(const char *path, struct agent_config **ret, char *err, size_t err_size);
+
+/* Free c; the secrets are wiped first. NULL is allowed. */
+void config_free(struct agent_config *c);
+
+/* The app called name, or NULL. */
+const struct app_config *config_find_app(const struct agent_config *c, const char *name);
+
+/* True if a and b would be served the same way (for reload: unchanged apps keep running). */
+bool app_config_equal(const struct app_config *a, const struct app_config *b);
+
+const char *app_kind_name(enum app_kind kind);
+
+#endif

@@ -1,0 +1,442 @@
+/* test-config.c: config_load's defaults, every key, every error message, secret handling, equality. */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/* By path: automake puts the build's own config.h first on the include path. */
+#include "config.h"
+#include "../agent/secret.h"
+#include "test-util.h"
+
+#define SECRET "0123456789abcdef0123456789abcdef"
+#define SECRET2 "fedcba9876543210fedcba9876543210"
+
+static char dir[64];
+static char conf_path[128];
+
+/* The directory is flat: its files, then itself. */
+static void cleanup(void) {
+        char path[400];
+        struct dirent *e;
+        DIR *d;
+
+        if (!dir[0] || !(d = opendir(dir)))
+                return;
+        while ((e = readdir(d))) {
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+                        unlink(path);
+                }
+        }
+        closedir(d);
+        rmdir(dir);
+}
+
+/* Write dir/name with mode; returns the path (static, overwritten by the next call). */
+static const char *write_file(const char *name, const char *content, mode_t mode) {
+        static char path[128];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        unlink(path);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        HARD(fd >= 0);
+        HARD(write(fd, content, strlen(content)) == (ssize_t)strlen(content));
+        HARD(fchmod(fd, mode) == 0);
+        HARD(close(fd) == 0);
+        return path;
+}
+
+/* The config text, with every "@" replaced by the temporary directory. */
+__attribute__((format(printf, 1, 2)))
+static void write_conf(const char *fmt, ...) {
+        char text[4096], out[8192], *o = out;
+        const char *s;
+        va_list ap;
+
+        va_start(ap, fmt);
+        HARD(vsnprintf(text, sizeof(text), fmt, ap) < (int)sizeof(text));
+        va_end(ap);
+        for (s = text; *s; s++) {
+                if (*s == '@')
+                        o += sprintf(o, "%s", dir);
+                else
+                        *o++ = *s;
+        }
+        *o = '\0';
+        write_file("wxtokend.conf", out, 0644);
+}
+
+static struct agent_config *load_ok(void) {
+        struct agent_config *c = NULL;
+        char err[CONFIG_ERROR_MAX];
+        int r = config_load(conf_path, &c, err, sizeof(err));
+
+        if (r < 0)
+                fprintf(stderr, "unexpected error: %s\n", err);
+        CHECK_EQ(r, 0);
+        CHECK(c);
+        return c;
+}
+
+/* Loading fails with a message naming the file, line and key, and never the secret. */
+static void load_err(unsigned line, const char *key) {
+        struct agent_config *c = NULL;
+        char err[CONFIG_ERROR_MAX], where[160];
+        int r = config_load(conf_path, &c, err, sizeof(err));
+
+        fprintf(stderr, "  expected error: %s\n", err);
+        CHECK(r < 0);
+        CHECK(!c);
+        snprintf(where, sizeof(where), "%s:%u: ", conf_path, line);
+        CHECK(strncmp(err, where, strlen(where)) == 0);
+        CHECK(strstr(err, key));
+        CHECK(!strstr(err, SECRET));
+        CHECK(!strstr(err, SECRET2));
+        CHECK(!strchr(err, '\n'));
+}
+
+#define APP_OK "kind = token\nappid = wx1\nsecret_file = @/s600\n"
+
+static void test_defaults(void) {
+        struct agent_config *c;
+
+        write_conf("; nothing but a comment\n");
+        c = load_ok();
+        CHECK(!strcmp(c->path, conf_path));
+        CHECK(!strcmp(c->socket_path, "/run/wxtokend/wxtokend.sock"));
+        CHECK(!c->socket_group);
+        CHECK(!strcmp(c->state_dir, "/var/lib/wxtokend"));
+        CHECK(!strcmp(c->shm_prefix, "wxshm"));
+        CHECK_EQ(c->refresh_margin_ms, 300000);
+        CHECK_EQ(c->backoff_min_ms, 1000);
+        CHECK_EQ(c->backoff_max_ms, 300000);
+        CHECK_EQ(c->min_force_interval_ms, 30000);
+        CHECK_EQ(c->log_level, LOG_INFO);
+        CHECK_EQ(c->n_apps, 0);
+        config_free(c);
+
+        /* Each kind's default api base and the agent's margin; indented keys are keys. */
+        write_conf("[agent]\nrefresh_margin = 120\n[app a]\n" APP_OK
+                   "[app b]\nkind = stable\nappid = wx2\n  secret_file = @/s400\n"
+                   "[app c]\nkind = work\nappid = ww3\nsecret_file = @/s600\n");
+        c = load_ok();
+        CHECK_EQ(c->n_apps, 3);
+        CHECK_EQ(c->apps[0].kind, APP_KIND_TOKEN);
+        CHECK_EQ(c->apps[1].kind, APP_KIND_STABLE);
+        CHECK_EQ(c->apps[2].kind, APP_KIND_WORK);
+        CHECK_EQ(c->apps[0].n_api_base, 1);
+        CHECK(!strcmp(c->apps[0].api_base[0], "https://api.weixin.qq.com"));
+        CHECK(!strcmp(c->apps[1].api_base[0], "https://api.weixin.qq.com"));
+        CHECK(!strcmp(c->apps[2].api_base[0], "https://qyapi.weixin.qq.com"));
+        CHECK(!strcmp(c->apps[1].secret, SECRET2));
+        CHECK(!strncmp(c->apps[1].secret_source, "secret_file /", 13));
+        CHECK(strstr(c->apps[1].secret_source, "/s400"));
+        CHECK_EQ(c->apps[0].refresh_margin_ms, 120000);
+        CHECK_EQ(c->apps[0].gid, (gid_t)-1);
+        CHECK(!c->apps[0].ca_file && !c->apps[0].group && c->apps[0].tickets == 0);
+        CHECK_EQ(c->apps[0].line, 4);
+        config_free(c);
+}
+
+static void test_every_key(void) {
+        struct agent_config *c;
+        const struct app_config *a;
+
+        HARD(setenv("CREDENTIALS_DIRECTORY", dir, 1) == 0);
+        write_conf("[agent]\nsocket = /tmp/x.sock\nsocket_group = root\nstate_dir = /tmp/st\n"
+                   "shm_prefix = wxt_1\nrefresh_margin = 600\nbackoff_min = 2\nbackoff_max = 60\n"
+                   "min_force_interval = 10\nlog_level = debug ; inline comment\n"
+                   "\n[app shop]\nkind = stable\nappid = wx_abc-1\nsecret_credential = s600\n"
+                   "api_base = https://a.example/ http://b.example:8080//  https://c https://d\n"
+                   "ca_file = @/s400\ngroup = root\ntickets = jsapi, wx_card\nrefresh_margin = 90\n");
+        c = load_ok();
+        CHECK(!strcmp(c->socket_path, "/tmp/x.sock"));
+        CHECK(!strcmp(c->socket_group, "root"));
+        CHECK(!strcmp(c->state_dir, "/tmp/st"));
+        CHECK(!strcmp(c->shm_prefix, "wxt_1"));
+        CHECK_EQ(c->refresh_margin_ms, 600000);
+        CHECK_EQ(c->backoff_min_ms, 2000);
+        CHECK_EQ(c->backoff_max_ms, 60000);
+        CHECK_EQ(c->min_force_interval_ms, 10000);
+        CHECK_EQ(c->log_level, LOG_DEBUG);
+        a = config_find_app(c, "shop");
+        CHECK(a == &c->apps[0]);
+        CHECK(!config_find_app(c, "shop2"));
+        CHECK(!config_find_app(c, "sho"));
+        CHECK(!strcmp(a->name, "shop"));
+        CHECK(!strcmp(a->appid, "wx_abc-1"));
+        CHECK(!strcmp(a->secret, SECRET));
+        CHECK(!strcmp(a->secret_source, "secret_credential s600"));
+        CHECK_EQ(a->n_api_base, 4);
+        CHECK(!strcmp(a->api_base[0], "https://a.example"));
+        CHECK(!strcmp(a->api_base[1], "http://b.example:8080"));
+        CHECK(!strcmp(a->api_base[2], "https://c"));
+        CHECK(!strcmp(a->api_base[3], "https://d"));
+        CHECK(!strncmp(a->ca_file, dir, strlen(dir)) && !strcmp(a->ca_file + strlen(dir), "/s400"));
+        CHECK(!strcmp(a->group, "root"));
+        CHECK_EQ(a->gid, 0);
+        CHECK_EQ(a->tickets, TICKET_JSAPI | TICKET_WX_CARD);
+        CHECK_EQ(a->refresh_margin_ms, 90000);
+        CHECK_EQ(a->line, 13);
+        CHECK(!strcmp(app_kind_name(a->kind), "stable"));
+        CHECK(!strcmp(app_kind_name(APP_KIND_TOKEN), "token"));
+        CHECK(!strcmp(app_kind_name(APP_KIND_WORK), "work"));
+        config_free(c);
+
+        /* The log levels, and the secret file's trailing CRLF is not part of the secret. */
+        write_conf("[agent]\nlog_level = error\n[app a]\nkind = token\nappid = a\nsecret_file = @/crlf\n");
+        c = load_ok();
+        CHECK_EQ(c->log_level, LOG_ERR);
+        CHECK(!strcmp(c->apps[0].secret, SECRET));
+        config_free(c);
+        HARD(unsetenv("CREDENTIALS_DIRECTORY") == 0);
+}
+
+static void test_errors(void) {
+        char long_name[80];
+
+        write_conf("[agent]\nsocket = /x\nfoo = 1\n");
+        load_err(3, "] foo: unknown key");
+        write_conf("[app a]\n" APP_OK "secret = " SECRET "\n");
+        load_err(5, "secret: unknown key");
+        write_conf("[agent]\n[mystery]\nx = 1\n");
+        load_err(2, "[mystery] unknown section");
+        write_conf("socket = /x\n");
+        load_err(1, "socket: key outside any section");
+        write_conf("[agent]\n[app shop]\nkind = tokn\nappid = wx1\nsecret_file = @/s600\n");
+        load_err(3, "[app shop] kind: expected token, stable or work, got 'tokn'");
+        write_conf("[agent]\nrefresh_margin = 5x\n");
+        load_err(2, "[agent] refresh_margin: expected whole seconds");
+        write_conf("[agent]\nbackoff_min = -1\n");
+        load_err(2, "backoff_min: expected whole seconds");
+        write_conf("[agent]\nbackoff_max = 0\n");
+        load_err(2, "backoff_max: expected whole seconds");
+        write_conf("[agent]\nmin_force_interval = 99999999999999999999999\n");
+        load_err(2, "min_force_interval: expected whole seconds");
+        write_conf("[app a]\n" APP_OK "refresh_margin =\n");
+        load_err(5, "refresh_margin: expected whole seconds");
+        write_conf("[agent]\nlog_level = verbose\n");
+        load_err(2, "log_level: expected error, warning");
+        write_conf("[agent]\nbackoff_min = 600\n");
+        load_err(2, "backoff_min: 600 s is more than backoff_max 300 s");
+        write_conf("[agent]\nbackoff_max = 10\nbackoff_min = 11\n");
+        load_err(3, "backoff_min");
+        write_conf("[agent]\nshm_prefix = a/b\n");
+        load_err(2, "shm_prefix: expected");
+        write_conf("[agent]\nsocket_group = no-such-group-wxt\n");
+        load_err(2, "socket_group: no such group 'no-such-group-wxt'");
+        write_conf("[agent]\nsocket = /x\nsocket = /y\n");
+        load_err(3, "socket: given twice (first on line 2)");
+        write_conf("[agent]\n[agent]\n");
+        load_err(2, "[agent] given twice");
+
+        /* Missing keys have no line of their own: the section header's line. */
+        write_conf("\n[app shop]\nappid = wx1\nsecret_file = @/s600\n");
+        load_err(2, "[app shop] kind: missing");
+        write_conf("[app shop]\nkind = token\nsecret_file = @/s600\n[agent]\n");
+        load_err(1, "[app shop] appid: missing");
+        write_conf("[app shop]\nkind = token\nappid = wx1\n");
+        load_err(1, "secret_file: missing");
+        write_conf("[app empty]\n");
+        load_err(1, "[app empty] kind: missing");
+        write_conf("[app a]\n" APP_OK "secret_credential = s600\n");
+        load_err(5, "secret_credential: give either secret_file or secret_credential, not both");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_credential = ../s600\n");
+        load_err(4, "secret_credential: expected a credential name without '/'");
+        write_conf("[app a]\nkind = token\nappid = wx/1\nsecret_file = @/s600\n");
+        load_err(3, "appid: expected [A-Za-z0-9_-]{1,64}, got 'wx/1'");
+
+        /* Secret files: private, regular, present, not empty, not huge. */
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/s644\n");
+        load_err(4, "secret_file ");
+        load_err(4, "s644: accessible by group or others (mode 0644)");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/s640\n");
+        load_err(4, "s640: accessible by group or others (mode 0640)");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/nonexistent\n");
+        load_err(4, "nonexistent: cannot open");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/empty\n");
+        load_err(4, "empty: empty");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/blank\n");
+        load_err(4, "blank: empty");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/big\n");
+        load_err(4, "big: longer than 256 bytes");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/inner\n");
+        load_err(4, "inner: contains whitespace");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/link\n");
+        load_err(4, "link: is a symlink");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @\n");
+        load_err(4, "not a regular file");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_credential = s600\n");
+        load_err(4, "secret_credential s600: $CREDENTIALS_DIRECTORY is not set");
+
+        /* App names. */
+        write_conf("[app sh.op]\n" APP_OK);
+        load_err(1, "[app sh.op] app name: expected");
+        write_conf("[app]\n" APP_OK);
+        load_err(1, "unknown section");
+        write_conf("[app a b]\n" APP_OK);
+        load_err(1, "app name");
+        memset(long_name, 'x', 65);
+        long_name[65] = '\0';
+        write_conf("[app %s]\n" APP_OK, long_name);
+        load_err(1, "app name");
+        write_conf("[app a]\n" APP_OK "\n[app   a ]\n" APP_OK);
+        load_err(6, "[app a] app defined twice");
+        write_conf("[app a]\n" APP_OK "[app b]\n" APP_OK);
+        load_err(7, "[app b] appid: same kind, appid as [app a]");
+        write_conf("[app a]\nkind = work\nappid = ww1\nsecret_file = @/s600\n"
+                   "[app b]\nkind = work\nappid = ww1\nsecret_file = @/crlf\n");
+        load_err(7, "[app b] appid: same kind, appid and secret as [app a]");
+
+        write_conf("[app a]\n" APP_OK "group = no-such-group-wxt\n");
+        load_err(5, "[app a] group: no such group");
+        write_conf("[app a]\nkind = work\nappid = ww1\nsecret_file = @/s600\ntickets = wx_card\n");
+        load_err(5, "[app a] tickets: wx_card is not available for kind work");
+        write_conf("[app a]\n" APP_OK "tickets = jsapi foo\n");
+        load_err(5, "tickets: expected jsapi or wx_card, got 'foo'");
+        write_conf("[app a]\n" APP_OK "api_base = ftp://x\n");
+        load_err(5, "api_base: expected http://HOST or https://HOST, got 'ftp://x'");
+        write_conf("[app a]\n" APP_OK "api_base = https://\n");
+        load_err(5, "api_base: expected");
+        write_conf("[app a]\n" APP_OK "api_base = http://1 http://2 http://3 http://4 http://5\n");
+        load_err(5, "api_base: at most 4");
+        write_conf("[app a]\n" APP_OK "ca_file = @/nonexistent\n");
+        load_err(5, "ca_file: cannot read");
+
+        /* inih's syntax errors, at their line, also when they hide a key. */
+        write_conf("[agent]\nsocket = /x\nthis line is wrong\n");
+        load_err(3, "syntax error");
+        write_conf("[app a]\nkind token\nappid = wx1\nsecret_file = @/s600\n");
+        load_err(2, "syntax error");
+        write_conf("[agent\nsocket = /x\n");
+        load_err(1, "syntax error");
+        write_conf("[agent]\nstate_dir = /%0250d\n", 0);
+        load_err(2, "line longer than");
+}
+
+static void test_no_file(void) {
+        struct agent_config *c = NULL;
+        char err[CONFIG_ERROR_MAX], path[160];
+
+        snprintf(path, sizeof(path), "%s/nonexistent.conf", dir);
+        CHECK_EQ(config_load(path, &c, err, sizeof(err)), -ENOENT);
+        CHECK(!c);
+        CHECK(strstr(err, "nonexistent.conf: cannot open"));
+        config_free(NULL);
+}
+
+static void test_secret_api(void) {
+        char err[CONFIG_ERROR_MAX], *s = NULL, path[160];
+
+        snprintf(path, sizeof(path), "%s/s400", dir);
+        CHECK_EQ(secret_load_file(path, &s, err, sizeof(err)), 0);
+        CHECK(!strcmp(s, SECRET2));
+        free(s);
+        s = NULL;
+        snprintf(path, sizeof(path), "%s/s644", dir);
+        CHECK_EQ(secret_load_file(path, &s, err, sizeof(err)), -EPERM);
+        CHECK(!s);
+        CHECK(strstr(err, path));
+        HARD(unsetenv("CREDENTIALS_DIRECTORY") == 0);
+        CHECK_EQ(secret_load_credential("s600", &s, err, sizeof(err)), -ENOENT);
+        HARD(setenv("CREDENTIALS_DIRECTORY", dir, 1) == 0);
+        CHECK_EQ(secret_load_credential("a/b", &s, err, sizeof(err)), -EINVAL);
+        CHECK_EQ(secret_load_credential("s600", &s, err, sizeof(err)), 0);
+        CHECK(!strcmp(s, SECRET));
+        free(s);
+        HARD(unsetenv("CREDENTIALS_DIRECTORY") == 0);
+}
+
+static void test_equal(void) {
+        struct agent_config *c, *d;
+        struct app_config a;
+
+        write_conf("[app a]\n" APP_OK "tickets = jsapi\n[app b]\nkind = work\nappid = ww1\nsecret_file = @/s600\n");
+        c = load_ok();
+        /* Different lines, the same serving. */
+        write_conf("\n\n[app b]\nkind = work\nappid = ww1\nsecret_file = @/s600\n[app a]\n" APP_OK "tickets = jsapi\n");
+        d = load_ok();
+        CHECK(c->apps[0].line != config_find_app(d, "a")->line);
+        CHECK(app_config_equal(&c->apps[0], config_find_app(d, "a")));
+        CHECK(app_config_equal(&c->apps[1], config_find_app(d, "b")));
+        CHECK(!app_config_equal(&c->apps[0], &c->apps[1]));
+
+        a = c->apps[0];
+        a.kind = APP_KIND_STABLE;
+        CHECK(!app_config_equal(&a, &c->apps[0]));
+        a = c->apps[0];
+        a.secret = SECRET2;
+        CHECK(!app_config_equal(&a, &c->apps[0]));
+        a = c->apps[0];
+        a.appid = "wx2";
+        CHECK(!app_config_equal(&a, &c->apps[0]));
+        a = c->apps[0];
+        a.api_base[0] = "https://other";
+        CHECK(!app_config_equal(&a, &c->apps[0]));
+        a = c->apps[0];
+        a.api_base[1] = "https://other";
+        a.n_api_base = 2;
+        CHECK(!app_config_equal(&a, &c->apps[0]));
+        a = c->apps[0];
+        a.ca_file = "/etc/ca.pem";
+        CHECK(!app_config_equal(&a, &c->apps[0]));
+        a = c->apps[0];
+        a.gid = 0;
+        CHECK(!app_config_equal(&a, &c->apps[0]));
+        a = c->apps[0];
+        a.tickets = 0;
+        CHECK(!app_config_equal(&a, &c->apps[0]));
+        a = c->apps[0];
+        a.refresh_margin_ms++;
+        CHECK(!app_config_equal(&a, &c->apps[0]));
+        a = c->apps[0];
+        a.line = 999;
+        CHECK(app_config_equal(&a, &c->apps[0]));
+        config_free(c);
+        config_free(d);
+}
+
+int main(void) {
+        char big[300];
+
+        snprintf(dir, sizeof(dir), "/tmp/test-config.XXXXXX");
+        HARD(mkdtemp(dir));
+        HARD(atexit(cleanup) == 0);
+        snprintf(conf_path, sizeof(conf_path), "%s/wxtokend.conf", dir);
+        HARD(unsetenv("CREDENTIALS_DIRECTORY") == 0);
+
+        write_file("s600", SECRET "\n", 0600);
+        write_file("s400", SECRET2, 0400);
+        write_file("s644", SECRET "\n", 0644);
+        write_file("s640", SECRET "\n", 0640);
+        write_file("empty", "", 0600);
+        write_file("blank", "\n", 0600);
+        write_file("crlf", SECRET "\r\n", 0600);
+        write_file("inner", "0123 4567\n", 0600);
+        memset(big, 'a', 257);
+        big[257] = '\0';
+        write_file("big", big, 0600);
+        {
+                char target[160], link[160];
+
+                snprintf(target, sizeof(target), "%s/s600", dir);
+                snprintf(link, sizeof(link), "%s/link", dir);
+                HARD(symlink(target, link) == 0);
+        }
+
+        test_defaults();
+        test_every_key();
+        test_errors();
+        test_no_file();
+        test_secret_api();
+        test_equal();
+        return 0;
+}
