@@ -1,0 +1,200 @@
+/* classify.c: what a failed token or ticket fetch means, and one sentence telling the operator what to do. */
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "classify.h"
+#include "upstream.h"
+
+/* errmsg is WeChat's, truncated to UPSTREAM_ERRMSG_MAX by the parser; this bounds other callers. */
+#define ERRMSG_SCAN_MAX 4096
+#define IP_TEXT_MAX 45          /* INET6_ADDRSTRLEN - 1 */
+
+struct errcode_info {
+        long errcode;
+        enum failure_class class;
+        bool ip;                /* the advice names the IP WeChat saw (a "%s" in the text) */
+        const char *advice;     /* for token and stable */
+        const char *advice_work; /* for WeCom, if it differs */
+};
+
+/*
+ * WeChat's codes as they come from a token or ticket fetch. 40001 here is a bad secret:
+ * a bad token at a ticket fetch is the caller's to recognise (the codes cannot tell).
+ */
+static const struct errcode_info table[] = {
+        { -1, FAILURE_TRANSIENT, false, "WeChat reported a system error: retrying with backoff", NULL },
+        { 45011, FAILURE_TRANSIENT, false,
+          "WeChat's per-minute call limit was hit: retrying with backoff; check nothing else fetches tokens for this app",
+          NULL },
+        { 40014, FAILURE_TRANSIENT, false,
+          "WeChat refused the access token used for the ticket: the token is fetched again", NULL },
+        { 42001, FAILURE_TRANSIENT, false,
+          "the access token used for the ticket had expired: the token is fetched again", NULL },
+        { 40001, FAILURE_CONFIG, false,
+          "WeChat refused the AppSecret: check the secret (was it reset in the WeChat console?)",
+          "WeCom refused the corpsecret: check the secret is the one of this app under this corpid (was it reset?)" },
+        { 40125, FAILURE_CONFIG, false,
+          "WeChat refused the AppSecret: check the secret (was it reset in the WeChat console?)", NULL },
+        { 40243, FAILURE_CONFIG, false,
+          "the AppSecret is frozen: unfreeze it in the WeChat console", NULL },
+        { 40013, FAILURE_CONFIG, false, "WeChat does not know this appid: check appid in the app's section",
+          "WeCom does not know this corpid: check appid (the corpid) in the app's section" },
+        { 41002, FAILURE_CONFIG, false, "WeChat saw no appid: check appid in the app's section", NULL },
+        { 41004, FAILURE_CONFIG, false, "WeChat saw no secret: check the app's secret is set and not empty", NULL },
+        { 40002, FAILURE_CONFIG, false,
+          "WeChat refused the grant type: check api_base points at WeChat's API", NULL },
+        { 40097, FAILURE_CONFIG, false,
+          "WeChat refused the request's arguments: check appid and the ticket types of the app", NULL },
+        { 43002, FAILURE_CONFIG, false,
+          "the request's method was refused: check api_base points at WeChat's API, not a proxy that rewrites it",
+          NULL },
+        { 47001, FAILURE_CONFIG, false,
+          "WeChat could not read the request body: check api_base points at WeChat's API", NULL },
+        { 50004, FAILURE_CONFIG, false,
+          "WeChat forbids this account the token API: check the account's status in the WeChat console", NULL },
+        { 40164, FAILURE_CONFIG, true,
+          "IP %s is not in the app's IP whitelist: add it in the WeChat console", NULL },
+        { 61004, FAILURE_CONFIG, true,
+          "IP %s is not in the app's IP whitelist: add it in the WeChat console", NULL },
+        { 60020, FAILURE_CONFIG, true, "IP %s is not among the app's trusted IPs: add it in the WeCom admin console",
+          NULL },
+        { 89503, FAILURE_CONFIG, true,
+          "calls from IP %s wait for the administrator's confirmation: ask them to allow it, or add it to the IP whitelist",
+          NULL },
+        { 89506, FAILURE_CONFIG, true,
+          "the administrator refused calls from IP %s twice: it is blocked for 24 hours; add it to the IP whitelist",
+          NULL },
+        { 89507, FAILURE_CONFIG, true,
+          "the administrator refused calls from IP %s: it is blocked for an hour; add it to the IP whitelist", NULL },
+        { 45009, FAILURE_QUOTA, false,
+          "the daily quota of this API is used up: it renews at midnight Beijing time (or clear it once in the "
+          "console); find what else fetches tokens for this app", NULL },
+        { UPSTREAM_ERR_HTTP, FAILURE_TRANSIENT, false,
+          "api_base answered with an HTTP error: retrying with backoff and the next api_base", NULL },
+        { UPSTREAM_ERR_TRANSPORT, FAILURE_TRANSIENT, false,
+          "api_base could not be reached (connect, DNS, TLS or timeout): check the network, proxy and ca_file", NULL },
+        { UPSTREAM_ERR_BODY, FAILURE_TRANSIENT, false,
+          "api_base's answer held no usable token: retrying; check api_base points at WeChat's API", NULL },
+};
+
+static const struct errcode_info *info_find(long errcode) {
+        for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+                if (table[i].errcode == errcode)
+                        return &table[i];
+        }
+        return NULL;
+}
+
+enum failure_class classify_errcode(enum app_kind kind, long errcode) {
+        const struct errcode_info *info;
+
+        if (errcode == 0)
+                return FAILURE_NONE;
+        info = info_find(errcode);
+        return info ? info->class : FAILURE_TRANSIENT;
+}
+
+const char *failure_class_name(enum failure_class c) {
+        switch (c) {
+        case FAILURE_NONE:
+                return "none";
+        case FAILURE_TRANSIENT:
+                return "transient";
+        case FAILURE_CONFIG:
+                return "config";
+        case FAILURE_QUOTA:
+                return "quota";
+        }
+        return "unknown";
+}
+
+static bool in_set(char c, const char *set) {
+        return c != '\0' && strchr(set, c) != NULL;
+}
+
+/*
+ * The first run of characters from set in s[0..n) that inet_pton takes as family,
+ * normalised into out. Runs longer than any address are skipped whole.
+ */
+static bool ip_scan(const char *s, size_t n, const char *set, int family, char out[IP_TEXT_MAX + 1]) {
+        unsigned char addr[16];
+        char run[IP_TEXT_MAX + 1];
+        size_t i = 0;
+
+        while (i < n) {
+                size_t start = i, len;
+
+                if (!in_set(s[i], set)) {
+                        i++;
+                        continue;
+                }
+                while (i < n && in_set(s[i], set))
+                        i++;
+                len = i - start;
+                /* "ip:1.2.3.4" scans as ":1.2.3.4"; a sentence may end in "1.2.3.4." */
+                if (s[start] == ':' && len > 1 && s[start + 1] != ':') {
+                        start++;
+                        len--;
+                }
+                while (len > 0 && s[start + len - 1] == '.')
+                        len--;
+                if (len == 0 || len > IP_TEXT_MAX)
+                        continue;
+                memcpy(run, s + start, len);
+                run[len] = '\0';
+                /* "::" alone parses, but it is no one's address. */
+                if (family == AF_INET6 && !strpbrk(run, "123456789abcdefABCDEF"))
+                        continue;
+                if (inet_pton(family, run, addr) == 1 && inet_ntop(family, addr, out, IP_TEXT_MAX + 1))
+                        return true;
+        }
+        return false;
+}
+
+/*
+ * The caller's IP as WeChat quotes it: "invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in
+ * whitelist rid: ...", WeCom's "from ip: 1.2.3.4". Taken by what parses as an address,
+ * not by wording, which changes; IPv4 first, since whitelists are mostly IPv4.
+ */
+static bool ip_extract(const char *errmsg, char out[IP_TEXT_MAX + 1]) {
+        size_t n;
+
+        if (!errmsg)
+                return false;
+        n = strnlen(errmsg, ERRMSG_SCAN_MAX);
+        return ip_scan(errmsg, n, "0123456789.", AF_INET, out) ||
+               ip_scan(errmsg, n, "0123456789abcdefABCDEF:.", AF_INET6, out);
+}
+
+const char *classify_advice(enum app_kind kind, long errcode, const char *errmsg, char *buf, size_t size) {
+        const struct errcode_info *info;
+        const char *text, *mark;
+        char ip[IP_TEXT_MAX + 1];
+
+        if (!buf || size == 0)
+                return buf;
+        if (errcode == 0) {
+                snprintf(buf, size, "no failure: the call succeeded");
+                return buf;
+        }
+        info = info_find(errcode);
+        if (!info) {
+                /* errmsg is not repeated here: the caller logs it beside, and it is not ours to vouch for. */
+                snprintf(buf, size, "WeChat answered errcode %ld: retrying with backoff; look the code up in "
+                         "WeChat's error code list", errcode);
+                return buf;
+        }
+        text = kind == APP_KIND_WORK && info->advice_work ? info->advice_work : info->advice;
+        if (!info->ip) {
+                snprintf(buf, size, "%s", text);
+                return buf;
+        }
+        if (!ip_extract(errmsg, ip))
+                snprintf(ip, sizeof(ip), "%s", "of this host");
+        /* Spliced, not used as a format: the table's texts never meet printf's parser. */
+        mark = strstr(text, "%s");
+        snprintf(buf, size, "%.*s%s%s", (int)(mark - text), text, ip, mark + 2);
+        return buf;
+}

@@ -1,0 +1,247 @@
+/* upstream-parse.c: WeChat's token and ticket responses checked into a result, never a doubtful token published. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "upstream.h"
+
+/* Far above any token response (a few hundred bytes): beyond it, parsing is only a cost. */
+#define PARSE_BODY_MAX (1024 * 1024)
+/* WeChat's own codes are small; -1 is "system busy". Ours (UPSTREAM_ERR_*) are below -1. */
+#define ERRCODE_MIN (-1)
+#define ERRCODE_MAX INT32_MAX
+/* expires_in is seconds (7200): a bound keeps the arithmetic on it far from overflow. */
+#define EXPIRES_IN_MAX INT32_MAX
+
+static int fail(struct upstream_result *res, long errcode, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct upstream_result *res, long errcode, const char *fmt, ...) {
+        va_list ap;
+
+        res->errcode = errcode;
+        va_start(ap, fmt);
+        vsnprintf(res->errmsg, sizeof(res->errmsg), fmt, ap);
+        va_end(ap);
+        return -EPROTO;
+}
+
+/*
+ * WeChat's errmsg goes to logs and status as one line: control characters become
+ * spaces, and a UTF-8 sequence cut by truncation is dropped rather than left broken.
+ */
+static void errmsg_copy(char *dst, size_t size, const char *src) {
+        size_t n = 0, cut;
+
+        for (; src[n] && n + 1 < size; n++) {
+                unsigned char c = (unsigned char)src[n];
+
+                dst[n] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+        }
+        dst[n] = '\0';
+        /* Only a continuation byte next means a character was cut. */
+        if (((unsigned char)src[n] & 0xc0) != 0x80)
+                return;
+        cut = n;
+        while (cut > 0 && ((unsigned char)dst[cut - 1] & 0xc0) == 0x80)
+                cut--;
+        if (cut > 0 && (unsigned char)dst[cut - 1] >= 0xc0)
+                dst[cut - 1] = '\0';
+}
+
+/* An integral JSON number within [min, max]. */
+static bool json_integer(const cJSON *v, double min, double max, int64_t *ret) {
+        double d;
+
+        if (!cJSON_IsNumber(v))
+                return false;
+        d = v->valuedouble;
+        /* Range first: converting a double outside int64_t is undefined. */
+        if (!isfinite(d) || d < min || d > max || (double)(int64_t)d != d)
+                return false;
+        *ret = (int64_t)d;
+        return true;
+}
+
+/* A token goes into HTTP headers and URLs of business code: printable ASCII only, no space. */
+static bool value_chars_ok(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+                        return false;
+        }
+        return true;
+}
+
+static int hex_digit(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/*
+ * cJSON turns \u0000, and a \u without four hex digits, into a terminator: the string
+ * ends there, silently, and a token cut short would pass. Such escapes are refused first.
+ */
+static bool escapes_ok(const char *s) {
+        for (const char *p = s; (p = strchr(p, '\\'));) {
+                unsigned v = 0;
+
+                if (p[1] != 'u') {
+                        if (p[1] == '\0')
+                                return false;
+                        p += 2;
+                        continue;
+                }
+                for (int i = 2; i < 6; i++) {
+                        int h = hex_digit(p[i]);
+
+                        if (h < 0)
+                                return false;
+                        v = v * 16 + (unsigned)h;
+                }
+                if (v == 0)
+                        return false;
+                p += 6;
+        }
+        return true;
+}
+
+/* The body as a JSON object, or NULL with res saying why. */
+static cJSON *body_parse(const char *body, size_t len, struct upstream_result *res) {
+        const char *end = NULL;
+        cJSON *root;
+        char *copy;
+
+        if (!body || len == 0) {
+                fail(res, UPSTREAM_ERR_BODY, "empty body");
+                return NULL;
+        }
+        if (len > PARSE_BODY_MAX) {
+                fail(res, UPSTREAM_ERR_BODY, "body of %zu bytes is too large", len);
+                return NULL;
+        }
+        if (memchr(body, '\0', len)) {
+                fail(res, UPSTREAM_ERR_BODY, "body holds a NUL byte");
+                return NULL;
+        }
+        /* A terminated copy: the parser cannot run past len whatever the body holds. */
+        copy = malloc(len + 1);
+        if (!copy) {
+                fail(res, UPSTREAM_ERR_BODY, "out of memory for the body");
+                return NULL;
+        }
+        memcpy(copy, body, len);
+        copy[len] = '\0';
+        root = escapes_ok(copy) ? cJSON_ParseWithLengthOpts(copy, len, &end, false) : NULL;
+        if (root && end) {
+                end += strspn(end, " \t\r\n");
+                if (*end != '\0') {
+                        cJSON_Delete(root);
+                        root = NULL;
+                }
+        }
+        explicit_bzero(copy, len);
+        free(copy);
+        if (!root) {
+                fail(res, UPSTREAM_ERR_BODY, "body is not JSON");
+                return NULL;
+        }
+        if (!cJSON_IsObject(root)) {
+                cJSON_Delete(root);
+                fail(res, UPSTREAM_ERR_BODY, "body is not a JSON object");
+                return NULL;
+        }
+        return root;
+}
+
+/* WeChat's errcode, if the body carries one: 0 to go on, else -EPROTO with res set. */
+static int errcode_check(const cJSON *root, struct upstream_result *res) {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "errcode");
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(root, "errmsg");
+        int64_t e;
+
+        /* token and stable answer success without errcode; work and tickets with errcode 0. */
+        if (!code)
+                return 0;
+        /* Our own codes (< -1) coming from upstream would lie about where the failure was. */
+        if (!json_integer(code, ERRCODE_MIN, ERRCODE_MAX, &e))
+                return fail(res, UPSTREAM_ERR_BODY, "errcode is not a WeChat error code");
+        if (e == 0)
+                return 0;
+        res->errcode = (long)e;
+        if (cJSON_IsString(msg))
+                errmsg_copy(res->errmsg, sizeof(res->errmsg), msg->valuestring);
+        else
+                snprintf(res->errmsg, sizeof(res->errmsg), "errcode %ld without errmsg", res->errcode);
+        return -EPROTO;
+}
+
+static int value_check(const cJSON *root, const char *field, struct upstream_result *res) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, field);
+        const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
+        size_t n;
+        int64_t s;
+
+        if (!cJSON_IsString(v) || !v->valuestring)
+                return fail(res, UPSTREAM_ERR_BODY, "no %s in the body", field);
+        n = strlen(v->valuestring);
+        if (n == 0)
+                return fail(res, UPSTREAM_ERR_BODY, "%s is empty", field);
+        if (n > UPSTREAM_TOKEN_MAX)
+                return fail(res, UPSTREAM_ERR_BODY, "%s of %zu bytes is longer than %d", field, n,
+                            UPSTREAM_TOKEN_MAX);
+        if (!value_chars_ok(v->valuestring, n))
+                return fail(res, UPSTREAM_ERR_BODY, "%s has a character outside printable ASCII", field);
+        if (!json_integer(exp, 1, EXPIRES_IN_MAX, &s))
+                return fail(res, UPSTREAM_ERR_BODY, "expires_in is missing or not a positive integer");
+        memcpy(res->value, v->valuestring, n);
+        res->value[n] = '\0';
+        res->value_len = n;
+        res->expires_in_s = s;
+        res->errcode = 0;
+        snprintf(res->errmsg, sizeof(res->errmsg), "ok");
+        return 0;
+}
+
+static int response_parse(const char *field, long http_status, const char *body, size_t len,
+                          struct upstream_result *res) {
+        cJSON *root, *v;
+        int r;
+
+        if (!res)
+                return -EINVAL;
+        memset(res, 0, sizeof(*res));
+        /* WeChat answers its errors with 200: any other status is a proxy or an outage. */
+        if (http_status != 200)
+                return fail(res, UPSTREAM_ERR_HTTP, "HTTP status %ld", http_status);
+        root = body_parse(body, len, res);
+        if (!root)
+                return -EPROTO;
+        r = errcode_check(root, res);
+        if (r == 0)
+                r = value_check(root, field, res);
+        /* The parser's copy of the token goes back to the heap wiped. */
+        v = cJSON_GetObjectItemCaseSensitive(root, field);
+        if (cJSON_IsString(v) && v->valuestring)
+                explicit_bzero(v->valuestring, strlen(v->valuestring));
+        cJSON_Delete(root);
+        return r;
+}
+
+int upstream_token_parse(enum app_kind kind, long http_status, const char *body, size_t len,
+                         struct upstream_result *res) {
+        return response_parse("access_token", http_status, body, len, res);
+}
+
+int upstream_ticket_parse(enum app_kind kind, long http_status, const char *body, size_t len,
+                          struct upstream_result *res) {
+        return response_parse("ticket", http_status, body, len, res);
+}

@@ -1,0 +1,192 @@
+/* upstream-request.c: the HTTP requests for WeChat's token and ticket endpoints, built without touching the network. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "redact.h"
+#include "upstream.h"
+
+const char *ticket_type_name(enum ticket_type type) {
+        switch (type) {
+        case TICKET_JSAPI:
+                return "jsapi";
+        case TICKET_WX_CARD:
+                return "wx_card";
+        }
+        return "unknown";
+}
+
+void upstream_request_clear(struct upstream_request *req) {
+        if (!req)
+                return;
+        if (req->body) {
+                explicit_bzero(req->body, strlen(req->body));
+                free(req->body);
+                req->body = NULL;
+        }
+        explicit_bzero(req->url, sizeof(req->url));
+        explicit_bzero(req->redacted_url, sizeof(req->redacted_url));
+}
+
+static bool field_ok(const char *s) {
+        return s && s[0] != '\0';
+}
+
+/*
+ * api_base is pasted in front of a path and a query: a '?', '#' or a control character
+ * in it would move the secret somewhere redact_url does not look.
+ */
+static bool base_ok(const char *base) {
+        if (!field_ok(base))
+                return false;
+        for (const unsigned char *p = (const unsigned char *)base; *p; p++) {
+                if (*p <= 0x20 || *p >= 0x7f || *p == '?' || *p == '#')
+                        return false;
+        }
+        return true;
+}
+
+/* URL-encoded copy of s (curl_free it, wiping first if it was a secret), or NULL. */
+static char *escape(const char *s) {
+        return curl_easy_escape(NULL, s, 0);
+}
+
+static void escaped_free(char *s) {
+        if (!s)
+                return;
+        explicit_bzero(s, strlen(s));
+        curl_free(s);
+}
+
+/* Print the URL into req; -EINVAL if it does not fit. */
+static int url_set(struct upstream_request *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int url_set(struct upstream_request *req, const char *fmt, ...) {
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(req->url, sizeof(req->url), fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t)n >= sizeof(req->url))
+                return -EINVAL;
+        redact_url(req->redacted_url, sizeof(req->redacted_url), req->url);
+        return 0;
+}
+
+/*
+ * The stable_token body. Printed into a buffer sized for the worst case so cJSON never
+ * reallocs: a realloc would leave a copy of the secret in freed memory.
+ */
+static int stable_body(const struct app_config *app, bool force, char **ret) {
+        size_t size = 128 + 6 * (strlen(app->appid) + strlen(app->secret));
+        cJSON *o = cJSON_CreateObject();
+        cJSON *secret = NULL;
+        char *buf = NULL;
+        int r = -ENOMEM;
+
+        if (!o)
+                return -ENOMEM;
+        if (!cJSON_AddStringToObject(o, "grant_type", "client_credential") ||
+            !cJSON_AddStringToObject(o, "appid", app->appid) ||
+            !(secret = cJSON_AddStringToObject(o, "secret", app->secret)) ||
+            !cJSON_AddBoolToObject(o, "force_refresh", force))
+                goto out;
+        buf = malloc(size);
+        if (!buf)
+                goto out;
+        if (!cJSON_PrintPreallocated(o, buf, (int)size, false)) {
+                explicit_bzero(buf, size);
+                free(buf);
+                buf = NULL;
+                r = -EINVAL;
+                goto out;
+        }
+        *ret = buf;
+        r = 0;
+out:
+        if (secret && secret->valuestring)
+                explicit_bzero(secret->valuestring, strlen(secret->valuestring));
+        cJSON_Delete(o);
+        return r;
+}
+
+/* The GET query carrying a credential: "<base><path>?<id_name>=<id>&<secret_name>=<secret>". */
+static int query_request(struct upstream_request *req, const char *base, const char *path, const char *extra,
+                         const char *id_name, const char *id, const char *secret_name, const char *secret) {
+        char *e_id = escape(id), *e_secret = escape(secret);
+        int r = -ENOMEM;
+
+        if (e_id && e_secret)
+                r = url_set(req, "%s%s?%s%s=%s&%s=%s", base, path, extra, id_name, e_id, secret_name, e_secret);
+        escaped_free(e_id);
+        escaped_free(e_secret);
+        return r;
+}
+
+static int token_build(const struct app_config *app, const char *base, bool force, struct upstream_request *req) {
+        switch (app->kind) {
+        case APP_KIND_TOKEN:
+                return query_request(req, base, "/cgi-bin/token", "grant_type=client_credential&", "appid",
+                                     app->appid, "secret", app->secret);
+        case APP_KIND_WORK:
+                return query_request(req, base, "/cgi-bin/gettoken", "", "corpid", app->appid, "corpsecret",
+                                     app->secret);
+        case APP_KIND_STABLE: {
+                int r = url_set(req, "%s/cgi-bin/stable_token", base);
+
+                return r < 0 ? r : stable_body(app, force, &req->body);
+        }
+        }
+        return -EINVAL;
+}
+
+int upstream_token_request(const struct app_config *app, const char *api_base, bool force,
+                           struct upstream_request *req) {
+        struct upstream_request tmp = { .body = NULL };
+        int r;
+
+        if (!app || !req || !field_ok(app->appid) || !field_ok(app->secret) || !base_ok(api_base))
+                return -EINVAL;
+        /* Built aside: on failure req is untouched, and no half-written secret is left in it. */
+        r = token_build(app, api_base, force, &tmp);
+        if (r == 0)
+                *req = tmp;
+        else
+                upstream_request_clear(&tmp);
+        explicit_bzero(&tmp, sizeof(tmp));
+        return r;
+}
+
+int upstream_ticket_request(enum app_kind kind, const char *api_base, const char *access_token,
+                            enum ticket_type type, struct upstream_request *req) {
+        struct upstream_request tmp = { .body = NULL };
+        const char *name = ticket_type_name(type);
+        char *e_token;
+        int r;
+
+        if (!req || (type != TICKET_JSAPI && type != TICKET_WX_CARD) || !field_ok(access_token) || !base_ok(api_base))
+                return -EINVAL;
+        /* WeCom has a jsapi ticket only (and an agent ticket we do not publish). */
+        if (kind == APP_KIND_WORK && type != TICKET_JSAPI)
+                return -EINVAL;
+        e_token = escape(access_token);
+        if (!e_token)
+                return -ENOMEM;
+        if (kind == APP_KIND_WORK)
+                r = url_set(&tmp, "%s/cgi-bin/get_jsapi_ticket?access_token=%s", api_base, e_token);
+        else
+                r = url_set(&tmp, "%s/cgi-bin/ticket/getticket?access_token=%s&type=%s", api_base, e_token, name);
+        /* The access token is a bearer credential for two hours: it stays out of logs too. */
+        if (r == 0)
+                redact_secret(tmp.redacted_url, e_token);
+        escaped_free(e_token);
+        if (r == 0)
+                *req = tmp;
+        explicit_bzero(&tmp, sizeof(tmp));
+        return r;
+}

@@ -1,0 +1,69 @@
+/* upstream.h: WeChat's token and ticket endpoints as pure request builders and response parsers. */
+#ifndef UPSTREAM_H
+#define UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define UPSTREAM_URL_MAX 2048
+#define UPSTREAM_TOKEN_MAX 2048         /* a slot's capacity: a longer token is refused */
+#define UPSTREAM_ERRMSG_MAX 256
+
+/*
+ * Failures that are not WeChat errcodes, stored as the errcode in segments and status.
+ * WeChat's own codes are >= -1 (-1: system busy).
+ */
+#define UPSTREAM_ERR_HTTP (-1001)       /* HTTP status other than 200 */
+#define UPSTREAM_ERR_TRANSPORT (-1002)  /* connect, DNS, TLS, timeout */
+#define UPSTREAM_ERR_BODY (-1003)       /* not JSON, or no usable token in it */
+
+/* One HTTP request. url and body may carry the secret: log redacted_url only. */
+struct upstream_request {
+        char url[UPSTREAM_URL_MAX];
+        char redacted_url[UPSTREAM_URL_MAX];
+        char *body;                     /* POST body (malloc'd, may hold the secret), NULL for GET */
+};
+
+/* What a response said. */
+struct upstream_result {
+        long errcode;                   /* 0 on success, else WeChat's or UPSTREAM_ERR_* */
+        char errmsg[UPSTREAM_ERRMSG_MAX];
+        char value[UPSTREAM_TOKEN_MAX + 1]; /* the access token or ticket, NUL-terminated */
+        size_t value_len;
+        int64_t expires_in_s;           /* > 0 on success */
+};
+
+/*
+ * The token request for app at api_base (no trailing slash). force only matters for
+ * stable (force_refresh). Returns 0, or -EINVAL if a field does not fit; -ENOMEM.
+ */
+int upstream_token_request(const struct app_config *app, const char *api_base, bool force,
+                           struct upstream_request *req);
+
+/* The ticket request of type (TICKET_JSAPI or TICKET_WX_CARD) with access_token. */
+int upstream_ticket_request(enum app_kind kind, const char *api_base, const char *access_token,
+                            enum ticket_type type, struct upstream_request *req);
+
+/* Free what a request holds (wiping the body); the struct itself is the caller's. */
+void upstream_request_clear(struct upstream_request *req);
+
+/*
+ * Parse a token response of kind with HTTP status http_status and body (not
+ * NUL-terminated, len bytes). 0 with res->value set, or -EPROTO with res->errcode and
+ * res->errmsg saying why: WeChat's errcode, UPSTREAM_ERR_HTTP for a status other than
+ * 200, UPSTREAM_ERR_BODY for a body that is not JSON, lacks the token, has an empty or
+ * too long token or a non-positive expires_in. Never a token on failure.
+ */
+int upstream_token_parse(enum app_kind kind, long http_status, const char *body, size_t len,
+                         struct upstream_result *res);
+
+/* The same for a ticket response ("ticket" instead of "access_token"). */
+int upstream_ticket_parse(enum app_kind kind, long http_status, const char *body, size_t len,
+                          struct upstream_result *res);
+
+const char *ticket_type_name(enum ticket_type type); /* "jsapi", "wx_card" */
+
+#endif
