@@ -1,0 +1,43 @@
+/* http.h: non-blocking HTTP for the agent: libcurl's multi interface driven by the sd-event loop. */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+
+#include <systemd/sd-event.h>
+
+#include "upstream.h"
+
+#define HTTP_BODY_MAX (64 * 1024) /* a token response is a few hundred bytes */
+
+struct http;
+struct http_call;
+
+/*
+ * The outcome of a call: status and body on an HTTP answer (curl_code 0), else the
+ * libcurl error code and its message (which names hosts, never the query string).
+ */
+struct http_response {
+        int curl_code;
+        const char *curl_error;
+        long status;
+        const char *body;
+        size_t body_len;
+};
+
+typedef void (*http_done_fn)(void *userdata, const struct http_response *res);
+
+int http_new(struct http **ret, sd_event *loop);
+void http_free(struct http *h);
+
+/*
+ * Start req (GET, or POST of a JSON body if req->body). done runs from the loop when it
+ * ends, once, unless the call is cancelled first. ca_file may be NULL.
+ */
+int http_start(struct http *h, const struct upstream_request *req, const char *ca_file, long timeout_ms,
+               http_done_fn done, void *userdata, struct http_call **ret);
+
+/* Abandon a call; done will not run. NULL is allowed. */
+void http_cancel(struct http_call *c);
+
+#endif

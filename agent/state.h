@@ -1,0 +1,32 @@
+/* state.h: the last token of each item on disk, so a reboot (empty /dev/shm) needs no upstream call. */
+#ifndef STATE_H
+#define STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "upstream.h"
+
+struct state_record {
+        uint64_t generation;
+        int64_t expires_at_ms;
+        int64_t fetched_at_ms;
+        char token[UPSTREAM_TOKEN_MAX + 1];
+        size_t token_len;
+};
+
+/*
+ * Write rec for item (an app or "app.jsapi") of appid to dir/item: a temporary file
+ * (mode 0600), fsync, rename, fsync of dir, so a crash or a full disk leaves the old
+ * file or the new one, never a mix. The secret is never part of it.
+ */
+int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec);
+
+/*
+ * Read dir/item back. -ENOENT if there is none, -EXDEV if it is a record of another
+ * appid, -EBADMSG if it is not a complete record (anything odd is refused, never
+ * half-used).
+ */
+int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec);
+
+#endif
