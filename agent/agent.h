@@ -1,0 +1,37 @@
+/* agent.h: the process-wide state of wxtokend that every app shares: loop, HTTP, config, apps. */
+#ifndef AGENT_H
+#define AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "http.h"
+#include "schedule.h"
+
+#define AGENT_HEARTBEAT_MS 5000         /* written into every segment; readers allow 3 intervals */
+#define AGENT_HTTP_TIMEOUT_MS 10000     /* one upstream call, connection included */
+
+struct app;
+
+struct agent {
+        sd_event *loop;
+        struct http *http;
+        struct agent_config *config;
+        struct app **apps;
+        size_t n_apps;
+        struct rng rng;
+        sd_event_source *heartbeat;
+        bool ready_sent;
+};
+
+/* Wall clock in Unix ms: token expiry is wall-clock time. */
+int64_t agent_now_ms(void);
+
+/* An app finished its first attempt: tell systemd READY=1 once all of them have. */
+void agent_app_settled(struct agent *a);
+
+#endif

@@ -1,0 +1,345 @@
+/* app.c: one configured app: fetch, publish, persist and schedule its token and tickets. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "log.h"
+#include "redact.h"
+#include "state.h"
+#include "wxshm.h"
+
+static void item_fetch(struct item *it);
+
+static const struct agent_config *item_agent_config(const struct item *it) {
+        return it->app->agent->config;
+}
+
+/* Tickets follow the token's rules; they have no stable window of their own. */
+static enum app_kind item_schedule_kind(const struct item *it) {
+        return it->ticket ? APP_KIND_TOKEN : it->app->cfg->kind;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        item_fetch(userdata);
+        return 0;
+}
+
+/* Arm the item's one timer for wall-clock time at_ms (converted to a monotonic delay). */
+static void item_schedule(struct item *it, int64_t at_ms) {
+        int64_t delay_ms = at_ms - agent_now_ms();
+        uint64_t now_us;
+
+        if (delay_ms < 0)
+                delay_ms = 0;
+        it->next_at_ms = at_ms;
+        sd_event_now(it->app->agent->loop, CLOCK_MONOTONIC, &now_us);
+        sd_event_source_set_time(it->timer, now_us + (uint64_t)delay_ms * 1000);
+        sd_event_source_set_enabled(it->timer, SD_EVENT_ONESHOT);
+}
+
+static void item_set_state(struct item *it, int state) {
+        it->state = state;
+        wxshm_writer_set_state(it->seg, state);
+}
+
+static void item_settle(struct item *it) {
+        if (it->settled)
+                return;
+        it->settled = true;
+        if (!it->ticket)
+                agent_app_settled(it->app->agent);
+}
+
+static void item_save(struct item *it, int64_t fetched_at_ms) {
+        const struct agent_config *c = item_agent_config(it);
+        struct state_record rec = {
+                .generation = it->generation,
+                .expires_at_ms = it->expires_at_ms,
+                .fetched_at_ms = fetched_at_ms,
+                .token_len = it->value_len,
+        };
+        int r;
+
+        memcpy(rec.token, it->value, it->value_len + 1);
+        r = state_save(c->state_dir, it->name, it->app->cfg->appid, &rec);
+        if (r < 0)
+                log_app(LOG_WARNING, it->name, 0, "cannot save state in %s: %s (a reboot will need a new fetch)",
+                        c->state_dir, strerror(-r));
+}
+
+static void item_succeed(struct item *it, const struct upstream_result *res, int64_t now) {
+        const struct agent_config *c = item_agent_config(it);
+        int64_t expires_at = now + res->expires_in_s * 1000, at;
+        bool same = it->value_len == res->value_len && memcmp(it->value, res->value, res->value_len) == 0;
+        uint64_t generation;
+        int r;
+
+        r = wxshm_writer_publish(it->seg, res->value, res->value_len, expires_at, now, &generation);
+        if (r < 0) {
+                /* Only an invalid token gets here, and the parser refuses those: keep the old one. */
+                log_app(LOG_ERR, it->name, 0, "cannot publish: %s", strerror(-r));
+                return;
+        }
+        memcpy(it->value, res->value, res->value_len + 1);
+        it->value_len = res->value_len;
+        it->expires_at_ms = expires_at;
+        it->lifetime_ms = res->expires_in_s * 1000;
+        wxshm_writer_set_error(it->seg, 0, now);
+
+        if (generation != it->generation) {
+                it->generation = generation;
+                item_save(it, now);
+                log_app(LOG_INFO, it->name, 0, "%s %s, generation %llu, expires in %lld s",
+                        generation == 1 ? "first" : "new", it->ticket ? "ticket" : "token",
+                        (unsigned long long)generation, (long long)res->expires_in_s);
+                /* Tickets are fetched again after every new access token. */
+                for (int i = 0; !it->ticket && i < it->app->n_tickets; i++) {
+                        struct item *t = &it->app->tickets[i];
+
+                        if (!t->call)
+                                item_schedule(t, now);
+                }
+        }
+        if (it->failure != FAILURE_NONE)
+                log_app(LOG_NOTICE, it->name, 0, "recovered after %u failed attempts", it->attempt);
+        it->failure = FAILURE_NONE;
+        it->errcode = 0;
+        it->attempt = 0;
+        item_set_state(it, WXSHM_STATE_FRESH);
+
+        at = schedule_refresh_at(item_schedule_kind(it), now, expires_at, it->app->cfg->refresh_margin_ms,
+                                 it->lifetime_ms, &it->app->agent->rng);
+        /* The same token again, already inside the margin: upstream will not renew it yet. */
+        if (same && at <= now + c->backoff_min_ms)
+                at = schedule_same_token_at(now, expires_at, c->backoff_min_ms);
+        item_schedule(it, at);
+}
+
+static int failure_state(enum failure_class f) {
+        switch (f) {
+        case FAILURE_CONFIG:
+                return WXSHM_STATE_CONFIG_ERROR;
+        case FAILURE_QUOTA:
+                return WXSHM_STATE_QUOTA;
+        default:
+                return WXSHM_STATE_RETRYING;
+        }
+}
+
+static void item_fail(struct item *it, const struct upstream_result *res, int64_t now) {
+        const struct agent_config *c = item_agent_config(it);
+        const struct app_config *cfg = it->app->cfg;
+        enum failure_class f = classify_errcode(it->ticket ? APP_KIND_TOKEN : cfg->kind, res->errcode);
+        char advice[512];
+        int64_t delay;
+
+        /* At a ticket fetch, a token error means our token just went stale: that passes. */
+        if (it->ticket && (res->errcode == 40001 || res->errcode == 40014 || res->errcode == 42001))
+                f = FAILURE_TRANSIENT;
+        wxshm_writer_set_error(it->seg, res->errcode, now);
+        /* One line per change of what is wrong, not one per attempt. */
+        if (f != it->failure || res->errcode != it->errcode) {
+                classify_advice(cfg->kind, res->errcode, res->errmsg, advice, sizeof(advice));
+                log_app(f == FAILURE_TRANSIENT ? LOG_WARNING : LOG_ERR, it->name, res->errcode,
+                        "%s failure, errcode %ld (%s): %s; %s", failure_class_name(f), res->errcode, res->errmsg,
+                        advice, it->generation ? "the last token stays published" : "no token yet");
+        }
+        it->failure = f;
+        it->errcode = res->errcode;
+        item_set_state(it, failure_state(f));
+        if (f == FAILURE_TRANSIENT && cfg->n_api_base > 1)
+                it->api_index = (it->api_index + 1) % cfg->n_api_base;
+        delay = schedule_retry_delay(f, it->attempt, c->backoff_min_ms, c->backoff_max_ms, &it->app->agent->rng);
+        it->attempt++;
+        item_schedule(it, now + delay);
+}
+
+static void on_response(void *userdata, const struct http_response *http) {
+        struct item *it = userdata;
+        const struct app_config *cfg = it->app->cfg;
+        struct upstream_result res;
+        int r;
+
+        it->call = NULL;
+        memset(&res, 0, sizeof(res));
+        if (http->curl_code != 0) {
+                res.errcode = UPSTREAM_ERR_TRANSPORT;
+                snprintf(res.errmsg, sizeof(res.errmsg), "%s", http->curl_error);
+                r = -EIO;
+        } else if (it->ticket) {
+                r = upstream_ticket_parse(cfg->kind, http->status, http->body, http->body_len, &res);
+        } else {
+                r = upstream_token_parse(cfg->kind, http->status, http->body, http->body_len, &res);
+        }
+        /* errmsg comes from outside; whatever it holds, the secret does not leave. */
+        redact_secret(res.errmsg, cfg->secret);
+        if (r == 0)
+                item_succeed(it, &res, agent_now_ms());
+        else
+                item_fail(it, &res, agent_now_ms());
+        explicit_bzero(res.value, sizeof(res.value));
+        item_settle(it);
+}
+
+static void item_fetch(struct item *it) {
+        const struct app_config *cfg = it->app->cfg;
+        const char *base = cfg->api_base[it->api_index];
+        struct upstream_request req;
+        int r;
+
+        if (it->call)
+                return;
+        if (it->ticket && it->app->token.value_len == 0)
+                return; /* fetched when the token arrives */
+        memset(&req, 0, sizeof(req));
+        if (it->ticket)
+                r = upstream_ticket_request(cfg->kind, base, it->app->token.value, it->ticket, &req);
+        else
+                r = upstream_token_request(cfg, base, false, &req);
+        if (r == 0)
+                r = http_start(it->app->agent->http, &req, cfg->ca_file, AGENT_HTTP_TIMEOUT_MS, on_response, it,
+                               &it->call);
+        log_app(LOG_DEBUG, it->name, 0, "%s %s", req.body ? "POST" : "GET", req.redacted_url);
+        upstream_request_clear(&req);
+        if (r < 0) {
+                struct upstream_result res = { .errcode = UPSTREAM_ERR_TRANSPORT };
+
+                snprintf(res.errmsg, sizeof(res.errmsg), "cannot start the request: %s", strerror(-r));
+                item_fail(it, &res, agent_now_ms());
+                item_settle(it);
+                return;
+        }
+        it->calls++;
+        item_set_state(it, WXSHM_STATE_REFRESHING);
+}
+
+/* Take over a token from the segment (agent restart) or the state file (reboot). */
+static bool item_adopt(struct item *it, int64_t now) {
+        const struct agent_config *c = item_agent_config(it);
+        const char *appid = it->app->cfg->appid;
+        struct state_record rec;
+        struct segment_slot slot;
+        const char *from;
+        int on_disk = state_load(c->state_dir, it->name, appid, &rec);
+        int r;
+
+        r = wxshm_writer_current(it->seg, it->value, sizeof(it->value), &slot);
+        /* A state file of another appid says the segment's token belongs to that one, too. */
+        if (r > 0 && on_disk != -EXDEV && slot.expires_at_ms > now) {
+                from = "segment";
+                it->generation = slot.generation;
+                it->expires_at_ms = slot.expires_at_ms;
+                it->lifetime_ms = slot.expires_at_ms - slot.fetched_at_ms;
+                it->value_len = (size_t)r;
+        } else if (on_disk == 0 && rec.expires_at_ms > now) {
+                from = "state file";
+                r = wxshm_writer_publish_generation(it->seg, rec.token, rec.token_len, rec.expires_at_ms,
+                                                    rec.fetched_at_ms, rec.generation);
+                if (r < 0)
+                        return false;
+                memcpy(it->value, rec.token, rec.token_len + 1);
+                it->value_len = rec.token_len;
+                it->generation = rec.generation;
+                it->expires_at_ms = rec.expires_at_ms;
+                it->lifetime_ms = rec.expires_at_ms - rec.fetched_at_ms;
+        } else {
+                it->value[0] = '\0';
+                it->value_len = 0;
+                return false;
+        }
+        explicit_bzero(&rec, sizeof(rec));
+        log_app(LOG_INFO, it->name, 0, "adopted generation %llu from the %s, expires in %lld s",
+                (unsigned long long)it->generation, from, (long long)((it->expires_at_ms - now) / 1000));
+        return true;
+}
+
+static int item_init(struct item *it, struct app *app, enum ticket_type ticket, bool fresh) {
+        const struct app_config *cfg = app->cfg;
+        struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
+        int64_t now = agent_now_ms(), margin;
+        int r;
+
+        it->app = app;
+        it->ticket = ticket;
+        snprintf(it->name, sizeof(it->name), "%s%s%s", cfg->name, ticket ? "." : "", ticket ? ticket_type_name(ticket) : "");
+        opts.group = cfg->gid;
+        opts.heartbeat_interval_ms = AGENT_HEARTBEAT_MS;
+        r = wxshm_writer_open(&it->seg, app->agent->config->shm_prefix, it->name, &opts);
+        if (r < 0) {
+                log_app(LOG_ERR, it->name, 0, "cannot open segment /%s.%s: %s", app->agent->config->shm_prefix,
+                        it->name, strerror(-r));
+                return r;
+        }
+        r = sd_event_add_time(app->agent->loop, &it->timer, CLOCK_MONOTONIC, UINT64_MAX, 50 * 1000, on_timer, it);
+        if (r < 0)
+                return r;
+        wxshm_writer_heartbeat(it->seg, now);
+        margin = cfg->refresh_margin_ms;
+        if (!fresh && item_adopt(it, now)) {
+                it->settled = true;
+                item_set_state(it, WXSHM_STATE_FRESH);
+                item_schedule(it, schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms, margin,
+                                                      it->lifetime_ms, &app->agent->rng));
+        } else {
+                item_set_state(it, WXSHM_STATE_STARTING);
+                item_schedule(it, now);
+        }
+        return 0;
+}
+
+static void item_free(struct item *it, bool retire) {
+        http_cancel(it->call);
+        it->call = NULL;
+        sd_event_source_disable_unref(it->timer);
+        it->timer = NULL;
+        if (it->seg && retire)
+                wxshm_writer_retire(it->seg);
+        wxshm_writer_close(it->seg);
+        it->seg = NULL;
+        explicit_bzero(it->value, sizeof(it->value));
+}
+
+int app_new(struct app **ret, struct agent *a, const struct app_config *cfg, bool fresh) {
+        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD };
+        struct app *app = calloc(1, sizeof(*app));
+        int r;
+
+        if (!app)
+                return -ENOMEM;
+        app->agent = a;
+        app->cfg = cfg;
+        r = item_init(&app->token, app, 0, fresh);
+        for (size_t i = 0; r == 0 && i < sizeof(types) / sizeof(types[0]); i++)
+                if (cfg->tickets & types[i])
+                        r = item_init(&app->tickets[app->n_tickets++], app, types[i], fresh);
+        if (r < 0) {
+                app_free(app, false);
+                return r;
+        }
+        *ret = app;
+        return 0;
+}
+
+void app_free(struct app *app, bool retire) {
+        if (!app)
+                return;
+        item_free(&app->token, retire);
+        for (int i = 0; i < app->n_tickets; i++)
+                item_free(&app->tickets[i], retire);
+        free(app);
+}
+
+void app_stop(struct app *app) {
+        item_set_state(&app->token, WXSHM_STATE_STOPPED);
+        for (int i = 0; i < app->n_tickets; i++)
+                item_set_state(&app->tickets[i], WXSHM_STATE_STOPPED);
+}
+
+void app_heartbeat(struct app *app, int64_t now_ms) {
+        wxshm_writer_heartbeat(app->token.seg, now_ms);
+        for (int i = 0; i < app->n_tickets; i++)
+                wxshm_writer_heartbeat(app->tickets[i].seg, now_ms);
+}

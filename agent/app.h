@@ -1,0 +1,64 @@
+/* app.h: one configured app: its token and tickets, each kept fresh in its own segment. */
+#ifndef APP_H
+#define APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent.h"
+#include "classify.h"
+#include "upstream.h"
+#include "writer.h"
+
+struct app;
+
+/*
+ * One published item: the access token ("shop") or a ticket ("shop.jsapi"). Each has
+ * its own segment, schedule, in-flight call and failure state.
+ */
+struct item {
+        struct app *app;
+        enum ticket_type ticket;        /* 0: the access token */
+        char name[96];
+        wxshm_writer *seg;
+        sd_event_source *timer;
+        struct http_call *call;
+        unsigned attempt;               /* consecutive failures */
+        int api_index;                  /* api_base in use; moves on after a transient failure */
+        long errcode;                   /* of the last call, 0 if it succeeded */
+        enum failure_class failure;
+        int state;                      /* enum wxshm_state */
+        bool settled;                   /* has a token, or its first attempt failed */
+        char value[UPSTREAM_TOKEN_MAX + 1];
+        size_t value_len;
+        uint64_t generation;            /* 0: none yet */
+        int64_t expires_at_ms;
+        int64_t lifetime_ms;
+        int64_t next_at_ms;             /* next scheduled call */
+        uint64_t calls;                 /* upstream calls made */
+};
+
+struct app {
+        struct agent *agent;
+        const struct app_config *cfg;   /* points into agent->config, re-pointed on reload */
+        struct item token;
+        struct item tickets[2];
+        int n_tickets;
+};
+
+/*
+ * Open the app's segments, adopt a token from them or from the state file if one is
+ * still good, and schedule the first call. With fresh, adopt nothing (the appid or kind
+ * changed): fetch now.
+ */
+int app_new(struct app **ret, struct agent *a, const struct app_config *cfg, bool fresh);
+
+/* Stop the app's calls and timers and close its segments; retire them if it was removed. */
+void app_free(struct app *app, bool retire);
+
+/* The agent is stopping: mark the segments stopped (readers keep the token until it expires). */
+void app_stop(struct app *app);
+
+void app_heartbeat(struct app *app, int64_t now_ms);
+
+#endif

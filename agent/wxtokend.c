@@ -1,0 +1,268 @@
+/* wxtokend.c: the agent's main: options, the event loop, signals, reload, readiness. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "agent.h"
+#include "app.h"
+#include "log.h"
+
+int64_t agent_now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void agent_app_settled(struct agent *a) {
+        if (a->ready_sent)
+                return;
+        for (size_t i = 0; i < a->n_apps; i++)
+                if (!a->apps[i]->token.settled)
+                        return;
+        a->ready_sent = true;
+        sd_notifyf(false, "READY=1\nSTATUS=%zu apps", a->n_apps);
+        log_info("ready: %zu apps", a->n_apps);
+}
+
+static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct agent *a = userdata;
+        int64_t now = agent_now_ms();
+
+        for (size_t i = 0; i < a->n_apps; i++)
+                app_heartbeat(a->apps[i], now);
+        sd_event_source_set_time_relative(s, AGENT_HEARTBEAT_MS * 1000);
+        return 0;
+}
+
+/* The state directory holds tokens: it is made private if it has to be made at all. */
+static int ensure_state_dir(const char *dir) {
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                log_error("cannot create state_dir %s: %s", dir, strerror(errno));
+                return -errno;
+        }
+        return 0;
+}
+
+/* Start every app of the config; an app that cannot start is logged and left out. */
+static int agent_start_apps(struct agent *a) {
+        a->apps = calloc(a->config->n_apps ? a->config->n_apps : 1, sizeof(*a->apps));
+        if (!a->apps)
+                return -ENOMEM;
+        for (size_t i = 0; i < a->config->n_apps; i++) {
+                int r = app_new(&a->apps[a->n_apps], a, &a->config->apps[i], false);
+
+                if (r == 0)
+                        a->n_apps++;
+        }
+        return 0;
+}
+
+static struct app *agent_take_app(struct agent *a, const char *name) {
+        for (size_t i = 0; i < a->n_apps; i++) {
+                struct app *app = a->apps[i];
+
+                if (app && strcmp(app->cfg->name, name) == 0) {
+                        a->apps[i] = NULL;
+                        return app;
+                }
+        }
+        return NULL;
+}
+
+static bool agent_settings_equal(const struct agent_config *x, const struct agent_config *y) {
+        return strcmp(x->shm_prefix, y->shm_prefix) == 0 && strcmp(x->state_dir, y->state_dir) == 0;
+}
+
+/*
+ * SIGHUP: a new config replaces the old one only if it loads cleanly. Unchanged apps
+ * keep running untouched, changed ones restart (adopting their own token unless the
+ * appid or kind changed), removed ones have their segments retired.
+ */
+static void agent_reload(struct agent *a) {
+        struct agent_config *next;
+        struct app **apps;
+        size_t n = 0;
+        char err[CONFIG_ERROR_MAX];
+        int r;
+
+        sd_notify(false, "RELOADING=1");
+        r = config_load(a->config->path, &next, err, sizeof(err));
+        if (r < 0 || !agent_settings_equal(a->config, next)) {
+                if (r == 0) {
+                        snprintf(err, sizeof(err), "shm_prefix and state_dir cannot change on reload: restart");
+                        config_free(next);
+                }
+                log_error("reload refused, the running configuration stays: %s", err);
+                sd_notify(false, "READY=1");
+                return;
+        }
+        apps = calloc(next->n_apps ? next->n_apps : 1, sizeof(*apps));
+        if (!apps) {
+                config_free(next);
+                log_error("reload refused: out of memory");
+                sd_notify(false, "READY=1");
+                return;
+        }
+        for (size_t i = 0; i < next->n_apps; i++) {
+                const struct app_config *cfg = &next->apps[i];
+                struct app *old = agent_take_app(a, cfg->name);
+
+                if (old && app_config_equal(old->cfg, cfg)) {
+                        old->cfg = cfg;
+                        apps[n++] = old;
+                        continue;
+                }
+                if (old) {
+                        bool fresh = strcmp(old->cfg->appid, cfg->appid) != 0 || old->cfg->kind != cfg->kind;
+
+                        app_free(old, false);
+                        if (app_new(&apps[n], a, cfg, fresh) == 0)
+                                n++;
+                        log_app(LOG_INFO, cfg->name, 0, "configuration changed%s", fresh ? ", fetching anew" : "");
+                        continue;
+                }
+                if (app_new(&apps[n], a, cfg, false) == 0) {
+                        n++;
+                        log_app(LOG_INFO, cfg->name, 0, "added");
+                }
+        }
+        for (size_t i = 0; i < a->n_apps; i++) {
+                if (!a->apps[i])
+                        continue;
+                log_app(LOG_INFO, a->apps[i]->cfg->name, 0, "removed: segment retired");
+                app_free(a->apps[i], true);
+        }
+        free(a->apps);
+        config_free(a->config);
+        a->apps = apps;
+        a->n_apps = n;
+        a->config = next;
+        log_set_level(next->log_level);
+        log_info("reloaded: %zu apps", n);
+        sd_notify(false, "READY=1");
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct agent *a = userdata;
+
+        if (si->ssi_signo == SIGHUP) {
+                agent_reload(a);
+                return 0;
+        }
+        sd_notify(false, "STOPPING=1");
+        log_info("stopping on %s", strsignal((int)si->ssi_signo));
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static void usage(FILE *f) {
+        fprintf(f, "usage: wxtokend [-c CONFIG] [-t]\n"
+                   "  -c CONFIG  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+                   "  -t         check the configuration and every secret, then exit\n"
+                   "Keeps each configured WeChat app's access token fresh in shared memory.\n");
+}
+
+static int run(struct agent *a) {
+        static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+                sigaddset(&mask, signals[i]);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_default(&a->loop);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+                r = sd_event_add_signal(a->loop, NULL, signals[i], on_signal, a);
+                if (r < 0)
+                        return r;
+        }
+        r = http_new(&a->http, a->loop);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time_relative(a->loop, &a->heartbeat, CLOCK_MONOTONIC, AGENT_HEARTBEAT_MS * 1000,
+                                       100 * 1000, on_heartbeat, a);
+        if (r < 0)
+                return r;
+        sd_event_source_set_enabled(a->heartbeat, SD_EVENT_ON);
+        r = agent_start_apps(a);
+        if (r < 0)
+                return r;
+        log_info("started with %zu of %zu apps", a->n_apps, a->config->n_apps);
+        agent_app_settled(a); /* no apps, or all adopted */
+        return sd_event_loop(a->loop);
+}
+
+int main(int argc, char **argv) {
+        const char *path = CONFIG_DEFAULT_PATH;
+        struct agent a = { 0 };
+        char err[CONFIG_ERROR_MAX];
+        bool test_only = false;
+        int c, r;
+
+        while ((c = getopt(argc, argv, "c:th")) != -1) {
+                switch (c) {
+                case 'c':
+                        path = optarg;
+                        break;
+                case 't':
+                        test_only = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        /* Secrets live in this process's memory: no core dump, no ptrace by other users. */
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+
+        r = config_load(path, &a.config, err, sizeof(err));
+        if (test_only) {
+                if (r < 0)
+                        fprintf(stderr, "wxtokend: %s\n", err);
+                else
+                        printf("wxtokend: %s: configuration ok, %zu apps\n", path, a.config->n_apps);
+                config_free(a.config);
+                return r < 0 ? 1 : 0;
+        }
+        if (r < 0) {
+                fprintf(stderr, "wxtokend: %s\n", err);
+                return 1;
+        }
+        log_setup(a.config->log_level);
+        if (getrandom(&a.rng.state, sizeof(a.rng.state), 0) != sizeof(a.rng.state))
+                a.rng.state = (uint64_t)agent_now_ms() ^ (uint64_t)getpid();
+        if (ensure_state_dir(a.config->state_dir) < 0)
+                return 1;
+
+        r = run(&a);
+        if (r < 0)
+                log_error("fatal: %s", strerror(-r));
+        for (size_t i = 0; i < a.n_apps; i++) {
+                app_stop(a.apps[i]);
+                app_free(a.apps[i], false); /* never unlink: readers keep the token */
+        }
+        free(a.apps);
+        sd_event_source_disable_unref(a.heartbeat);
+        http_free(a.http);
+        sd_event_unref(a.loop);
+        config_free(a.config);
+        return r < 0 ? 1 : 0;
+}
