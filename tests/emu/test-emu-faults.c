@@ -124,7 +124,9 @@ void test_stats(struct emu_proc *a)
          */
         http_call(a, "GET", "/emu/log", NULL, 5000, &r);
         cJSON_ArrayForEach(e, r.json) {
-                if (strcmp(json_str(e, "app"), "wxA") != 0)
+                const char *app = json_str(e, "app");
+
+                if (!app || strcmp(app, "wxA") != 0)
                         continue;
                 CHECK(n < 3, "log entries: %s", r.body);
                 CHECK(!strcmp(json_str(e, "endpoint"), "token"), "log entry %d", n);

@@ -14,7 +14,7 @@
 #include "test-emu-util.h"
 
 #define MAX_PROCS 4
-#define MAX_ARGS 64
+#define MAX_ARGS 512
 
 int test_failures;
 bool http_fresh_connect;
@@ -157,6 +157,16 @@ void proc_cleanup_all(void)
         if (curl)
                 curl_easy_cleanup(curl);
         curl = NULL;
+}
+
+void http_forget(void)
+{
+        /* The handle's sockets are shared with the parent: cleanup would only close our copies. */
+        if (curl)
+                curl_easy_cleanup(curl);
+        curl = NULL;
+        for (int i = 0; i < MAX_PROCS; i++)
+                procs[i] = NULL; /* never the child's to kill */
 }
 
 struct buf {

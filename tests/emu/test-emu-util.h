@@ -53,6 +53,8 @@ void proc_start(struct emu_proc *p, const char *bin, const char *const *args);
 int proc_stop(struct emu_proc *p);
 /* Kills whatever is still running and removes temporary files; safe to call twice. */
 void proc_cleanup_all(void);
+/* In a forked child: drop the parent's HTTP handle (and its connections) without touching them. */
+void http_forget(void);
 
 /* method "GET" or "POST"; body may be NULL; timeout_ms bounds the whole call. */
 void http_call(struct emu_proc *p, const char *method, const char *path, const char *body,

@@ -1,0 +1,288 @@
+/* agent-harness.c: run the real wxtokend for integration tests: config, secrets, readiness, logs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent-harness.h"
+
+#define MAX_AGENTS 8
+
+static struct agent_proc *agents[MAX_AGENTS];
+
+void harness_sleep_ms(long ms) {
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+        while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+                ;
+}
+
+static void harness_fail(const char *what) {
+        fprintf(stderr, "SETUP %s: %s\n", what, strerror(errno));
+        agent_cleanup_all();
+        proc_cleanup_all();
+        exit(EXIT_SETUP);
+}
+
+void agent_init(struct agent_proc *a) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int slot = -1;
+
+        for (int i = 0; i < MAX_AGENTS; i++)
+                if (!agents[i]) {
+                        slot = i;
+                        break;
+                }
+        memset(a, 0, sizeof(*a));
+        strcpy(a->dir, "/tmp/test-agent.XXXXXX");
+        if (slot < 0 || !mkdtemp(a->dir))
+                harness_fail("mkdtemp");
+        agents[slot] = a;
+        snprintf(a->conf, sizeof(a->conf), "%s/wxtokend.conf", a->dir);
+        snprintf(a->state_dir, sizeof(a->state_dir), "%s/state", a->dir);
+        snprintf(a->log_file, sizeof(a->log_file), "%s/stderr", a->dir);
+        snprintf(a->notify_path, sizeof(a->notify_path), "%s/notify", a->dir);
+        snprintf(a->prefix, sizeof(a->prefix), "wxi%ld_%d", (long)getpid(), slot);
+        setenv("WXSHM_PREFIX", a->prefix, 1);
+        a->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->notify_path);
+        if (a->notify_fd < 0 || bind(a->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                harness_fail("notify socket");
+}
+
+const char *agent_secret_file(struct agent_proc *a, const char *name, const char *secret) {
+        static char path[8][160];
+        static int next;
+        char *p = path[next++ % 8];
+        int fd;
+
+        snprintf(p, sizeof(path[0]), "%s/%s.secret", a->dir, name);
+        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, secret, strlen(secret)) != (ssize_t)strlen(secret) || write(fd, "\n", 1) != 1)
+                harness_fail("secret file");
+        close(fd);
+        return p;
+}
+
+void agent_write_config(struct agent_proc *a, const char *agent_extra, const char *apps) {
+        FILE *f = fopen(a->conf, "we");
+
+        if (!f)
+                harness_fail("config");
+        fprintf(f, "[agent]\nsocket = %s/sock\nstate_dir = %s\nshm_prefix = %s\n%s\n%s", a->dir, a->state_dir,
+                a->prefix, agent_extra ? agent_extra : "", apps ? apps : "");
+        if (fclose(f) != 0)
+                harness_fail("config");
+}
+
+bool agent_wait_notify(struct agent_proc *a, const char *what, int max_ms) {
+        char buf[4096];
+
+        for (int waited = 0; waited < max_ms; waited += 20) {
+                struct pollfd p = { .fd = a->notify_fd, .events = POLLIN };
+                ssize_t n;
+
+                if (poll(&p, 1, 20) > 0 && (n = recv(a->notify_fd, buf, sizeof(buf) - 1, 0)) > 0) {
+                        buf[n] = '\0';
+                        if (strstr(buf, what))
+                                return true;
+                        waited -= 20;
+                }
+                if (a->pid > 0 && waitpid(a->pid, NULL, WNOHANG) == a->pid) {
+                        a->pid = 0;
+                        return false;
+                }
+        }
+        return false;
+}
+
+void agent_start(struct agent_proc *a) {
+        const char *bin = getenv("WXTOKEND") ? getenv("WXTOKEND") : "./agent/wxtokend";
+        pid_t parent = getpid();
+        char *log;
+
+        a->pid = fork();
+        if (a->pid < 0)
+                harness_fail("fork");
+        if (a->pid == 0) {
+                int fd = open(a->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent || fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+                        _exit(127);
+                setenv("NOTIFY_SOCKET", a->notify_path, 1);
+                unsetenv("JOURNAL_STREAM");
+                execl(bin, bin, "-c", a->conf, (char *)NULL);
+                _exit(127);
+        }
+        /* Generous: sanitizer builds start slowly; a dead agent ends the wait at once. */
+        if (agent_wait_notify(a, "READY=1", 30000))
+                return;
+        log = agent_log(a);
+        fprintf(stderr, "wxtokend did not become ready; its log:\n%s\n", log ? log : "");
+        free(log);
+        errno = ETIMEDOUT;
+        harness_fail("waiting for READY=1");
+}
+
+int agent_stop(struct agent_proc *a) {
+        int status;
+
+        if (a->pid <= 0)
+                return -1;
+        kill(a->pid, SIGTERM);
+        for (int i = 0; i < 1500; i++) {
+                if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
+                        a->pid = 0;
+                        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                }
+                harness_sleep_ms(10);
+        }
+        agent_kill9(a);
+        return -1;
+}
+
+void agent_kill9(struct agent_proc *a) {
+        if (a->pid <= 0)
+                return;
+        kill(a->pid, SIGKILL);
+        waitpid(a->pid, NULL, 0);
+        a->pid = 0;
+}
+
+void agent_signal(struct agent_proc *a, int sig) {
+        if (a->pid > 0)
+                kill(a->pid, sig);
+}
+
+char *agent_log(struct agent_proc *a) {
+        FILE *f = fopen(a->log_file, "re");
+        char *buf = NULL;
+        size_t len = 0;
+
+        if (!f)
+                return NULL;
+        if (getdelim(&buf, &len, '\0', f) < 0) {
+                free(buf);
+                buf = strdup("");
+        }
+        fclose(f);
+        return buf;
+}
+
+int agent_log_count(struct agent_proc *a, const char *needle) {
+        char *log = agent_log(a), *p = log;
+        int n = 0;
+
+        while (p && (p = strstr(p, needle))) {
+                n++;
+                p += strlen(needle);
+        }
+        free(log);
+        return n;
+}
+
+static void unlink_prefix(const char *prefix) {
+        char cmd[160];
+
+        /* /dev/shm is where glibc keeps POSIX shm objects; the names are ours alone. */
+        snprintf(cmd, sizeof(cmd), "rm -f /dev/shm/%s.*", prefix);
+        if (system(cmd) != 0)
+                fprintf(stderr, "could not remove /dev/shm/%s.*\n", prefix);
+}
+
+void agent_cleanup_all(void) {
+        char cmd[160];
+
+        for (int i = 0; i < MAX_AGENTS; i++) {
+                struct agent_proc *a = agents[i];
+
+                if (!a)
+                        continue;
+                agent_kill9(a);
+                close(a->notify_fd);
+                unlink_prefix(a->prefix);
+                snprintf(cmd, sizeof(cmd), "rm -rf %s", a->dir);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "could not remove %s\n", a->dir);
+                agents[i] = NULL;
+        }
+}
+
+int agent_read(const char *item, char *buf, size_t size, wxshm_info *info) {
+        wxshm *h;
+        int r = wxshm_open(&h, item);
+
+        if (r < 0)
+                return r;
+        info->size = sizeof(*info);
+        r = wxshm_read(h, buf, size, info);
+        wxshm_close(h);
+        return r;
+}
+
+bool agent_status(const char *item, int64_t *state, int64_t *errcode) {
+        const struct wxshm_layout *seg;
+        char path[160];
+        int fd;
+
+        snprintf(path, sizeof(path), "/%s.%s", getenv("WXSHM_PREFIX"), item);
+        fd = shm_open(path, O_RDONLY, 0);
+        if (fd < 0)
+                return false;
+        seg = mmap(NULL, sizeof(*seg), PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+        if (seg == MAP_FAILED)
+                return false;
+        *state = atomic_load(&seg->state);
+        *errcode = atomic_load(&seg->last_errcode);
+        munmap((void *)seg, sizeof(*seg));
+        return true;
+}
+
+bool agent_wait_generation(const char *item, uint64_t gen, int max_ms) {
+        char buf[WXSHM_TOKEN_MAX + 1];
+        wxshm_info info;
+
+        for (int waited = 0; waited < max_ms; waited += 20) {
+                if (agent_read(item, buf, sizeof(buf), &info) > 0 && info.generation >= gen)
+                        return true;
+                harness_sleep_ms(20);
+        }
+        return false;
+}
+
+bool agent_wait_state(const char *item, int64_t state, int max_ms) {
+        int64_t s, e;
+
+        for (int waited = 0; waited < max_ms; waited += 20) {
+                if (agent_status(item, &s, &e) && s == state)
+                        return true;
+                harness_sleep_ms(20);
+        }
+        return false;
+}
+
+int emu_stat(struct emu_proc *e, const char *app, const char *counter) {
+        struct http_res r;
+        const cJSON *apps, *o;
+        int v = -1;
+
+        http_call(e, "GET", "/emu/stats", NULL, 5000, &r);
+        apps = r.json ? cJSON_GetObjectItemCaseSensitive(r.json, "apps") : NULL;
+        o = apps ? cJSON_GetObjectItemCaseSensitive(apps, app) : NULL;
+        if (o)
+                v = json_int(o, counter, -1);
+        http_res_free(&r);
+        return v;
+}

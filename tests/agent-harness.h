@@ -1,0 +1,68 @@
+/* agent-harness.h: run the real wxtokend for integration tests: config, secrets, readiness, logs. */
+#ifndef AGENT_HARNESS_H
+#define AGENT_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+#include "test-emu-util.h"
+#include "wxshm.h"
+
+struct agent_proc {
+        pid_t pid;
+        char dir[64];           /* everything of this agent lives here */
+        char conf[128];
+        char state_dir[128];
+        char log_file[128];     /* the agent's stderr */
+        char notify_path[100];  /* fits sockaddr_un.sun_path */
+        int notify_fd;          /* the NOTIFY_SOCKET the agent reports to */
+        char prefix[32];        /* its shm_prefix, also exported as WXSHM_PREFIX */
+};
+
+/* A private directory, notify socket and shm prefix; nothing is started yet. */
+void agent_init(struct agent_proc *a);
+
+/* Write a secret file (mode 0600) in the agent's directory; returns its path. */
+const char *agent_secret_file(struct agent_proc *a, const char *name, const char *secret);
+
+/* Write the config: the [agent] section with socket/state_dir/shm_prefix set, extra lines, then apps. */
+void agent_write_config(struct agent_proc *a, const char *agent_extra, const char *apps);
+
+/* Start wxtokend -c conf and wait (bounded) for READY=1 on the notify socket. */
+void agent_start(struct agent_proc *a);
+
+/* Wait (bounded) for a notify datagram containing what; false if none came. */
+bool agent_wait_notify(struct agent_proc *a, const char *what, int max_ms);
+
+/* SIGTERM and wait: the exit status, or -1 if it had to be killed. */
+int agent_stop(struct agent_proc *a);
+void agent_kill9(struct agent_proc *a);
+void agent_signal(struct agent_proc *a, int sig);
+
+/* What the agent wrote to stderr so far (malloc'd), and how often it contains needle. */
+char *agent_log(struct agent_proc *a);
+int agent_log_count(struct agent_proc *a, const char *needle);
+
+/* Kill every agent still running, unlink their segments, remove their directories. */
+void agent_cleanup_all(void);
+
+/* Read item with libwxshm: the token length (>0) and info, or -errno. */
+int agent_read(const char *item, char *buf, size_t size, wxshm_info *info);
+
+/* The raw status words of item's segment (also before any token): state and errcode. */
+bool agent_status(const char *item, int64_t *state, int64_t *errcode);
+
+/* Poll (bounded) until item's generation reaches at least gen; false on timeout. */
+bool agent_wait_generation(const char *item, uint64_t gen, int max_ms);
+
+/* Poll (bounded) until item's state word equals state; false on timeout. */
+bool agent_wait_state(const char *item, int64_t state, int max_ms);
+
+/* A counter from wxemu's /emu/stats for app, -1 if absent. */
+int emu_stat(struct emu_proc *e, const char *app, const char *counter);
+
+void harness_sleep_ms(long ms);
+
+#endif
