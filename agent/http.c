@@ -1,5 +1,6 @@
 /* http.c: non-blocking HTTP for the agent: libcurl's multi interface driven by the sd-event loop. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,8 @@ struct http {
         sd_event *loop;
         CURLM *multi;
         sd_event_source *timer;
+        unsigned running;       /* calls started and not yet done */
+        bool burst;             /* more than one call ran at once since the last trim */
 };
 
 struct http_call {
@@ -48,6 +51,15 @@ static void check_done(struct http *h) {
                 c->done(c->userdata, &res);
                 c->done = NULL;
                 http_cancel(c);
+                h->running--;
+        }
+        /*
+         * A burst of calls (start-up, a reload) leaves libcurl's buffers of every
+         * transfer in the heap; hand them back once the burst is over.
+         */
+        if (h->running == 0 && h->burst) {
+                h->burst = false;
+                malloc_trim(0);
         }
 }
 
@@ -133,6 +145,12 @@ int http_new(struct http **ret, sd_event *loop) {
         if (r < 0)
                 goto fail;
         sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
+        /*
+         * Every app talks to the same one or two hosts: a few connections serve them all,
+         * and each idle one kept costs buffers and a socket.
+         */
+        curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HTTP_HOST_CONNECTIONS);
+        curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_HOST_CONNECTIONS);
         curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
         curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
         curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -208,6 +226,8 @@ int http_start(struct http *h, const struct upstream_request *req, const char *c
         }
         if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
                 goto nomem;
+        if (++h->running > 1)
+                h->burst = true;
         if (ret)
                 *ret = c;
         return 0;
@@ -220,8 +240,10 @@ nomem:
 void http_cancel(struct http_call *c) {
         if (!c)
                 return;
-        if (c->done)
+        if (c->done) {
                 curl_multi_remove_handle(c->http->multi, c->easy);
+                c->http->running--;
+        }
         curl_easy_cleanup(c->easy);
         curl_slist_free_all(c->headers);
         free(c->body);

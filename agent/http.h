@@ -9,6 +9,7 @@
 #include "upstream.h"
 
 #define HTTP_BODY_MAX (64 * 1024) /* a token response is a few hundred bytes */
+#define HTTP_HOST_CONNECTIONS 4   /* per host, in use or idle; more calls queue */
 
 struct http;
 struct http_call;
