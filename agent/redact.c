@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "hex.h"
 #include "redact.h"
 
 #define NAME_MAX_DECODED 16     /* longer than any name we hide */
@@ -10,16 +11,6 @@
 static bool param_sep(char c) {
         /* '#' ends the query; ';' is an old separator some servers still honour: over-redacting is harmless. */
         return c == '&' || c == ';' || c == '#';
-}
-
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
 }
 
 static char lower(char c) {

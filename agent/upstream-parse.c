@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "hex.h"
 #include "upstream.h"
 
 /* Far above any token response (a few hundred bytes): beyond it, parsing is only a cost. */
@@ -76,16 +77,6 @@ static bool value_chars_ok(const char *s, size_t n) {
         return true;
 }
 
-static int hex_digit(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /*
  * cJSON turns \u0000, and a \u without four hex digits, into a terminator: the string
  * ends there, silently, and a token cut short would pass. Such escapes are refused first.
@@ -101,7 +92,7 @@ static bool escapes_ok(const char *s) {
                         continue;
                 }
                 for (int i = 2; i < 6; i++) {
-                        int h = hex_digit(p[i]);
+                        int h = hex_value(p[i]);
 
                         if (h < 0)
                                 return false;

@@ -166,18 +166,9 @@ void agent_signal(struct agent_proc *a, int sig) {
 }
 
 char *agent_log(struct agent_proc *a) {
-        FILE *f = fopen(a->log_file, "re");
-        char *buf = NULL;
-        size_t len = 0;
+        char *log = file_slurp(a->log_file);
 
-        if (!f)
-                return NULL;
-        if (getdelim(&buf, &len, '\0', f) < 0) {
-                free(buf);
-                buf = strdup("");
-        }
-        fclose(f);
-        return buf;
+        return log ? log : strdup("");
 }
 
 int agent_log_count(struct agent_proc *a, const char *needle) {
@@ -271,6 +262,32 @@ bool agent_wait_state(const char *item, int64_t state, int max_ms) {
                 harness_sleep_ms(20);
         }
         return false;
+}
+
+long proc_status(pid_t pid, const char *field) {
+        char path[64], line[256], want[64];
+        long v = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+        snprintf(want, sizeof(want), "%s: %%ld", field);
+        f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, want, &v) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return v;
+}
+
+int harness_finish(struct agent_proc *a) {
+        if (a->pid > 0)
+                CHECK(agent_stop(a) == 0, "clean stop (see the agent's log)");
+        agent_cleanup_all();
+        proc_cleanup_all();
+        if (test_failures)
+                fprintf(stderr, "%d check(s) failed\n", test_failures);
+        return test_failures ? 1 : 0;
 }
 
 int emu_stat(struct emu_proc *e, const char *app, const char *counter) {

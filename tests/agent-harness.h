@@ -65,4 +65,10 @@ int emu_stat(struct emu_proc *e, const char *app, const char *counter);
 
 void harness_sleep_ms(long ms);
 
+/* A field of /proc/PID/status ("VmRSS", "voluntary_ctxt_switches", ...) as a number; -1 if absent. */
+long proc_status(pid_t pid, const char *field);
+
+/* The end of every integration test: stop the agent cleanly (a check), clean up, the exit code. */
+int harness_finish(struct agent_proc *a);
+
 #endif

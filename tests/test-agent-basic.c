@@ -197,9 +197,5 @@ int main(void) {
         CHECK(strstr(log, "adopted generation"), "the log tells of adoption");
         free(log);
 
-        agent_cleanup_all();
-        proc_cleanup_all();
-        if (test_failures)
-                fprintf(stderr, "%d check(s) failed\n", test_failures);
-        return test_failures ? 1 : 0;
+        return harness_finish(&a);
 }

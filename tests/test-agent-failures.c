@@ -156,10 +156,5 @@ int main(void) {
         CHECK(agent_log_count(&a, "app cfg: config failure") == 1, "cfg: one log line for %d attempts", c.n);
         CHECK(agent_log_count(&a, "app quo: quota failure") == 1, "quo: one log line");
 
-        CHECK(agent_stop(&a) == 0, "clean stop");
-        agent_cleanup_all();
-        proc_cleanup_all();
-        if (test_failures)
-                fprintf(stderr, "%d check(s) failed\n", test_failures);
-        return test_failures ? 1 : 0;
+        return harness_finish(&a);
 }

@@ -7,23 +7,6 @@
 
 #define APPS 100
 
-/* A line of /proc/PID/status such as "VmRSS", in KiB; -1 if absent. */
-static long status_kib(pid_t pid, const char *field) {
-        char path[64], line[256], want[64];
-        long kib = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-        snprintf(want, sizeof(want), "%s: %%ld kB", field);
-        f = fopen(path, "re");
-        while (f && fgets(line, sizeof(line), f))
-                if (sscanf(line, want, &kib) == 1)
-                        break;
-        if (f)
-                fclose(f);
-        return kib;
-}
-
 int main(void) {
         const char *emu_args[2 * APPS + 1];
         static char ids[APPS][48], sections[APPS][256];
@@ -66,15 +49,10 @@ int main(void) {
         }
         /* RSS counts shared library pages too (libcrypto alone is some 3 MiB): print the parts. */
         printf("%d apps: %d tokens valid, %d upstream calls; agent VmRSS %ld KiB = anon %ld + file %ld + shmem %ld\n",
-               APPS, ok, calls, status_kib(a.pid, "VmRSS"), status_kib(a.pid, "RssAnon"),
-               status_kib(a.pid, "RssFile"), status_kib(a.pid, "RssShmem"));
+               APPS, ok, calls, proc_status(a.pid, "VmRSS"), proc_status(a.pid, "RssAnon"),
+               proc_status(a.pid, "RssFile"), proc_status(a.pid, "RssShmem"));
         CHECK(ok == APPS, "every app has a valid token (%d)", ok);
         CHECK(calls == APPS, "one upstream call per app (%d)", calls);
-        CHECK(agent_stop(&a) == 0, "clean stop");
-        agent_cleanup_all();
-        proc_cleanup_all();
         free(apps);
-        if (test_failures)
-                fprintf(stderr, "%d check(s) failed\n", test_failures);
-        return test_failures ? 1 : 0;
+        return harness_finish(&a);
 }

@@ -85,10 +85,5 @@ int main(void) {
         CHECK(generation_of("a") == 1 && emu_stat(&emu, "wxA", "token_calls") == 1, "a adopted its own token");
         CHECK(callback(&emu, (agent_read("a", buf, sizeof(buf), &info), buf)) == 0, "a's token works");
 
-        CHECK(agent_stop(&a) == 0, "clean stop");
-        agent_cleanup_all();
-        proc_cleanup_all();
-        if (test_failures)
-                fprintf(stderr, "%d check(s) failed\n", test_failures);
-        return test_failures ? 1 : 0;
+        return harness_finish(&a);
 }

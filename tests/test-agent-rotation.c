@@ -130,10 +130,5 @@ int main(void) {
         CHECK(token_calls >= (int)gen_rot && token_calls <= (int)gen_rot + 1, "no wasted token call");
         CHECK(emu_stat(&emu, "wxS", "stable_force") == 0, "proactive stable refreshes never force");
 
-        CHECK(agent_stop(&a) == 0, "clean stop");
-        agent_cleanup_all();
-        proc_cleanup_all();
-        if (test_failures)
-                fprintf(stderr, "%d check(s) failed\n", test_failures);
-        return test_failures ? 1 : 0;
+        return harness_finish(&a);
 }

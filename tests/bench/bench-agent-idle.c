@@ -5,23 +5,6 @@
 
 #include "agent-harness.h"
 
-/* A field of /proc/PID/status, as a number; -1 if absent. */
-static long proc_status(pid_t pid, const char *field) {
-        char path[64], line[256], want[64];
-        long v = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-        snprintf(want, sizeof(want), "%s: %%ld", field);
-        f = fopen(path, "re");
-        while (f && fgets(line, sizeof(line), f))
-                if (sscanf(line, want, &v) == 1)
-                        break;
-        if (f)
-                fclose(f);
-        return v;
-}
-
 /* Every time the process went to sleep and was woken counts as a switch. */
 static long switches(pid_t pid) {
         return proc_status(pid, "voluntary_ctxt_switches") + proc_status(pid, "nonvoluntary_ctxt_switches");

@@ -195,22 +195,6 @@ void test_quota(struct emu_proc *b)
         free(f1), free(f2), free(s), free(s2);
 }
 
-static char *file_slurp(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        char *buf = NULL;
-        size_t len = 0;
-
-        if (!f)
-                return NULL;
-        if (getdelim(&buf, &len, '\0', f) < 0) {
-                free(buf);
-                buf = NULL;
-        }
-        fclose(f);
-        return buf;
-}
-
 void test_shutdown(struct emu_proc *a, struct emu_proc *b)
 {
         const char *secrets[] = { SECRET_A, SECRET_B, SECRET_C, SECRET_F };

@@ -159,6 +159,22 @@ void proc_cleanup_all(void)
         curl = NULL;
 }
 
+char *file_slurp(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        char *buf = NULL;
+        size_t len = 0;
+
+        if (!f)
+                return NULL;
+        if (getdelim(&buf, &len, '\0', f) < 0) {
+                free(buf);
+                buf = NULL;
+        }
+        fclose(f);
+        return buf;
+}
+
 void http_forget(void)
 {
         /* The handle's sockets are shared with the parent: cleanup would only close our copies. */

@@ -53,6 +53,8 @@ void proc_start(struct emu_proc *p, const char *bin, const char *const *args);
 int proc_stop(struct emu_proc *p);
 /* Kills whatever is still running and removes temporary files; safe to call twice. */
 void proc_cleanup_all(void);
+/* The whole file, malloc'd and NUL-terminated; NULL if it cannot be read. */
+char *file_slurp(const char *path);
 /* In a forked child: drop the parent's HTTP handle (and its connections) without touching them. */
 void http_forget(void);
 
