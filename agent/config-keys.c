@@ -1,0 +1,248 @@
+/* config-keys.c: what each key of wxtokend.conf accepts, and where its value goes. */
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config-parse.h"
+#include "log.h"
+
+const char *const agent_keys[AK_MAX] = {
+        "socket", "socket_group", "state_dir", "shm_prefix", "refresh_margin", "backoff_min",
+        "backoff_max", "min_force_interval", "log_level",
+};
+const char *const app_keys[PK_MAX] = {
+        "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
+        "tickets", "refresh_margin",
+};
+
+bool name_valid(const char *s, size_t max) {
+        size_t n;
+
+        for (n = 0; s[n]; n++) {
+                char ch = s[n];
+
+                if (n >= max || !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+                        return false;
+        }
+        return n > 0;
+}
+
+int parse_fail(struct parse *p, int err, unsigned line, const char *key, const char *fmt, ...) {
+        va_list ap;
+        int n;
+
+        if (p->err)
+                return 0;
+        p->err = err;
+        p->err_found = p->lineno;
+        if (!p->err_buf || p->err_size == 0)
+                return 0;
+        n = snprintf(p->err_buf, p->err_size, "%s:%u: %s%s%s%s%s", p->path, line,
+                     p->sec == SEC_NONE ? "" : "[", p->sec == SEC_NONE ? "" : p->label,
+                     p->sec == SEC_NONE ? "" : "] ", key ? key : "", key ? ": " : "");
+        if (n < 0 || (size_t)n >= p->err_size)
+                return 0;
+        va_start(ap, fmt);
+        vsnprintf(p->err_buf + n, p->err_size - (size_t)n, fmt, ap);
+        va_end(ap);
+        return 0;
+}
+
+static int parse_strdup(struct parse *p, char **dst, const char *v, const char *key) {
+        char *s = strdup(v);
+
+        if (!s)
+                return parse_fail(p, -ENOMEM, p->lineno, key, "out of memory");
+        free(*dst);
+        *dst = s;
+        return 1;
+}
+
+static int parse_seconds(struct parse *p, const char *key, const char *v, int64_t *ret_ms) {
+        long long s = 0;
+        const char *q;
+
+        for (q = v; *q >= '0' && *q <= '9' && s <= CONFIG_SECONDS_MAX; q++)
+                s = s * 10 + (*q - '0');
+        if (q == v || *q || s < 1 || s > CONFIG_SECONDS_MAX)
+                return parse_fail(p, -EINVAL, p->lineno, key,
+                                  "expected whole seconds from 1 to %lld, got '%s'", CONFIG_SECONDS_MAX, v);
+        *ret_ms = (int64_t)s * 1000;
+        return 1;
+}
+
+/* Names only, as the spec says; the buffer grows for groups with many members. */
+static int group_lookup(const char *name, gid_t *ret) {
+        struct group gr, *res = NULL;
+        size_t size = 1024;
+        char *buf = NULL, *nb;
+        int r;
+
+        for (;;) {
+                nb = realloc(buf, size);
+                if (!nb) {
+                        free(buf);
+                        return -ENOMEM;
+                }
+                buf = nb;
+                r = getgrnam_r(name, &gr, buf, size, &res);
+                if (r != ERANGE || size >= (1u << 22))
+                        break;
+                size *= 2;
+        }
+        if (r == 0 && res)
+                *ret = res->gr_gid;
+        free(buf);
+        if (r != 0)
+                return -r;
+        return res ? 0 : -ENOENT;
+}
+
+static int parse_group(struct parse *p, const char *key, const char *v, char **dst, gid_t *gid) {
+        gid_t g = (gid_t)-1;
+        int r = *v ? group_lookup(v, &g) : -ENOENT;
+
+        if (r == -ENOENT)
+                return parse_fail(p, -EINVAL, p->lineno, key, "no such group '%s'", v);
+        if (r < 0)
+                return parse_fail(p, r, p->lineno, key, "cannot look up group '%s': %s", v, strerror(-r));
+        if (gid)
+                *gid = g;
+        return parse_strdup(p, dst, v, key);
+}
+
+int agent_set(struct parse *p, int k, const char *v) {
+        struct agent_config *c = p->c;
+        const char *key = agent_keys[k];
+        int64_t *ms[AK_MAX] = { [AK_REFRESH_MARGIN] = &c->refresh_margin_ms,
+                                [AK_BACKOFF_MIN] = &c->backoff_min_ms, [AK_BACKOFF_MAX] = &c->backoff_max_ms,
+                                [AK_MIN_FORCE_INTERVAL] = &c->min_force_interval_ms };
+        int r;
+
+        if (ms[k])
+                return parse_seconds(p, key, v, ms[k]);
+        switch (k) {
+        case AK_SOCKET:
+                if (!*v || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected a path of 1 to %zu bytes",
+                                          sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+                return parse_strdup(p, &c->socket_path, v, key);
+        case AK_SOCKET_GROUP:
+                return parse_group(p, key, v, &c->socket_group, NULL);
+        case AK_STATE_DIR:
+                if (!*v)
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected a directory, got ''");
+                return parse_strdup(p, &c->state_dir, v, key);
+        case AK_SHM_PREFIX:
+                if (!name_valid(v, CONFIG_PREFIX_MAX))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected [A-Za-z0-9_-]{1,64}, got '%s'", v);
+                return parse_strdup(p, &c->shm_prefix, v, key);
+        default:
+                r = log_level_parse(v);
+                if (r < 0)
+                        return parse_fail(p, -EINVAL, p->lineno, key,
+                                          "expected error, warning, notice, info or debug, got '%s'", v);
+                c->log_level = r;
+                return 1;
+        }
+}
+
+static int app_set_bases(struct parse *p, struct app_config *a, const char *v) {
+        const char *key = app_keys[PK_API_BASE], *s = v;
+        char *bases[CONFIG_API_BASES_MAX] = { NULL };
+        int n = 0, i;
+
+        while (*(s += strspn(s, " \t"))) {
+                size_t len = strcspn(s, " \t"), scheme;
+
+                scheme = !strncmp(s, "https://", 8) ? 8 : !strncmp(s, "http://", 7) ? 7 : 0;
+                while (len > scheme && s[len - 1] == '/')
+                        len--;
+                if (n == CONFIG_API_BASES_MAX || scheme == 0 || len == scheme) {
+                        for (i = 0; i < n; i++)
+                                free(bases[i]);
+                        if (n == CONFIG_API_BASES_MAX)
+                                return parse_fail(p, -EINVAL, p->lineno, key, "at most %d bases", n);
+                        return parse_fail(p, -EINVAL, p->lineno, key,
+                                          "expected http://HOST or https://HOST, got '%.*s'", (int)len, s);
+                }
+                bases[n] = strndup(s, len);
+                if (!bases[n++])
+                        return parse_fail(p, -ENOMEM, p->lineno, key, "out of memory");
+                s += strcspn(s, " \t");
+        }
+        if (n == 0)
+                return parse_fail(p, -EINVAL, p->lineno, key, "expected one to %d URLs", CONFIG_API_BASES_MAX);
+        memcpy(a->api_base, bases, sizeof(bases));
+        a->n_api_base = n;
+        return 1;
+}
+
+int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
+        const char *key = app_keys[k], *s = v;
+        int r;
+
+        switch (k) {
+        case PK_KIND:
+                if (!strcmp(v, "token") || !strcmp(v, "stable") || !strcmp(v, "work")) {
+                        a->kind = v[0] == 't' ? APP_KIND_TOKEN : v[0] == 's' ? APP_KIND_STABLE : APP_KIND_WORK;
+                        return 1;
+                }
+                return parse_fail(p, -EINVAL, p->lineno, key, "expected token, stable or work, got '%s'", v);
+        case PK_APPID:
+                if (!name_valid(v, 64))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected [A-Za-z0-9_-]{1,64}, got '%s'", v);
+                return parse_strdup(p, &a->appid, v, key);
+        case PK_SECRET_FILE:
+        case PK_SECRET_CREDENTIAL:
+                if (p->app_line[PK_SECRET_FILE] && p->app_line[PK_SECRET_CREDENTIAL])
+                        return parse_fail(p, -EINVAL, p->lineno, key,
+                                          "give either secret_file or secret_credential, not both");
+                if (!*v || (k == PK_SECRET_CREDENTIAL && strchr(v, '/')))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected %s, got '%s'",
+                                          k == PK_SECRET_FILE ? "a file" : "a credential name without '/'", v);
+                return parse_strdup(p, &p->secret_arg, v, key);
+        case PK_API_BASE:
+                return app_set_bases(p, a, v);
+        case PK_CA_FILE:
+                /* curl would only find out at the first refresh, far from the line to fix. */
+                r = !*v ? -ENOENT : access(v, R_OK) < 0 ? -errno : 0;
+                if (r < 0)
+                        return parse_fail(p, r, p->lineno, key, "cannot read '%s': %s", v, strerror(-r));
+                return parse_strdup(p, &a->ca_file, v, key);
+        case PK_GROUP:
+                return parse_group(p, key, v, &a->group, &a->gid);
+        case PK_TICKETS:
+                while (*(s += strspn(s, " \t,"))) {
+                        size_t len = strcspn(s, " \t,");
+
+                        if (len == 5 && !strncmp(s, "jsapi", 5))
+                                a->tickets |= TICKET_JSAPI;
+                        else if (len == 7 && !strncmp(s, "wx_card", 7))
+                                a->tickets |= TICKET_WX_CARD;
+                        else
+                                return parse_fail(p, -EINVAL, p->lineno, key, "expected jsapi or wx_card, got '%.*s'",
+                                                  (int)len, s);
+                        s += len;
+                }
+                return 1;
+        default:
+                return parse_seconds(p, key, v, &a->refresh_margin_ms);
+        }
+}
+
+int key_lookup(const char *const *keys, int n, const char *name) {
+        int k;
+
+        for (k = 0; k < n; k++) {
+                if (!strcmp(keys[k], name))
+                        return k;
+        }
+        return -1;
+}

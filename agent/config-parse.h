@@ -1,0 +1,61 @@
+/* config-parse.h: the parser's state shared by config.c (the file) and config-keys.c (the keys). */
+#ifndef CONFIG_PARSE_H
+#define CONFIG_PARSE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+
+/* A duration beyond this is a typo; the cap also keeps ms and us arithmetic far from overflow. */
+#define CONFIG_SECONDS_MAX 2147483647LL
+/* libwxshm's SEGMENT_PREFIX_MAX: "/<prefix>.<app>" must fit the segment name. */
+#define CONFIG_PREFIX_MAX 64
+#define CONFIG_APP_NAME_MAX 64
+
+enum { AK_SOCKET, AK_SOCKET_GROUP, AK_STATE_DIR, AK_SHM_PREFIX, AK_REFRESH_MARGIN, AK_BACKOFF_MIN,
+       AK_BACKOFF_MAX, AK_MIN_FORCE_INTERVAL, AK_LOG_LEVEL, AK_MAX };
+
+enum { PK_KIND, PK_APPID, PK_SECRET_FILE, PK_SECRET_CREDENTIAL, PK_API_BASE, PK_CA_FILE, PK_GROUP,
+       PK_TICKETS, PK_REFRESH_MARGIN, PK_MAX };
+
+enum section { SEC_NONE, SEC_AGENT, SEC_APP, SEC_BAD };
+
+struct parse {
+        const char *path;
+        FILE *f;
+        char *buf;                      /* getline's buffer */
+        size_t buf_size;
+        unsigned lineno;
+        struct agent_config *c;
+        enum section sec;
+        char label[208];                /* "agent", "app shop": the section, for messages */
+        unsigned sec_line;              /* the section header's line */
+        unsigned agent_line[AK_MAX];    /* where each key was given, 0: not given */
+        unsigned app_line[PK_MAX];
+        bool agent_seen;
+        char *secret_arg;               /* the current app's secret_file or secret_credential */
+        int err;                        /* the first error, -errno */
+        unsigned err_found;             /* the line being read when it was found */
+        char *err_buf;
+        size_t err_size;
+};
+
+extern const char *const agent_keys[AK_MAX];
+extern const char *const app_keys[PK_MAX];
+
+/* True if s is [A-Za-z0-9_-]{1,max}. */
+bool name_valid(const char *s, size_t max);
+
+/* Record "path:line: [section] key: message" unless an earlier error is kept; 0 for inih. */
+__attribute__((format(printf, 5, 6)))
+int parse_fail(struct parse *p, int err, unsigned line, const char *key, const char *fmt, ...);
+
+/* Set key k of [agent], or of the app being read, from v: 1, or parse_fail()'s 0. */
+int agent_set(struct parse *p, int k, const char *v);
+int app_set(struct parse *p, struct app_config *a, int k, const char *v);
+
+/* The index of name in keys, -1 if absent. */
+int key_lookup(const char *const *keys, int n, const char *name);
+
+#endif
