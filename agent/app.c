@@ -27,7 +27,11 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* Arm the item's one timer for wall-clock time at_ms (converted to a monotonic delay). */
+/*
+ * Arm the item's one timer for wall-clock time at_ms, as a delay on CLOCK_BOOTTIME: it
+ * keeps counting through a suspend or a paused VM, where CLOCK_MONOTONIC would stop and
+ * the token expire unrefreshed.
+ */
 static void item_schedule(struct item *it, int64_t at_ms) {
         int64_t delay_ms = at_ms - agent_now_ms();
         uint64_t now_us;
@@ -35,7 +39,7 @@ static void item_schedule(struct item *it, int64_t at_ms) {
         if (delay_ms < 0)
                 delay_ms = 0;
         it->next_at_ms = at_ms;
-        sd_event_now(it->app->agent->loop, CLOCK_MONOTONIC, &now_us);
+        sd_event_now(it->app->agent->loop, CLOCK_BOOTTIME, &now_us);
         sd_event_source_set_time(it->timer, now_us + (uint64_t)delay_ms * 1000);
         sd_event_source_set_enabled(it->timer, SD_EVENT_ONESHOT);
 }
@@ -70,6 +74,8 @@ static void item_save(struct item *it, int64_t fetched_at_ms) {
                         c->state_dir, strerror(-r));
 }
 
+static void item_fail(struct item *it, const struct upstream_result *res, int64_t now);
+
 static void item_succeed(struct item *it, const struct upstream_result *res, int64_t now) {
         const struct agent_config *c = item_agent_config(it);
         int64_t expires_at = now + res->expires_in_s * 1000, at;
@@ -79,14 +85,19 @@ static void item_succeed(struct item *it, const struct upstream_result *res, int
 
         r = wxshm_writer_publish(it->seg, res->value, res->value_len, expires_at, now, &generation);
         if (r < 0) {
-                /* Only an invalid token gets here, and the parser refuses those: keep the old one. */
-                log_app(LOG_ERR, it->name, 0, "cannot publish: %s", strerror(-r));
+                /* A second writer on the segment, or a corrupt one: keep the old token, retry later. */
+                struct upstream_result failed = { .errcode = UPSTREAM_ERR_BODY };
+
+                snprintf(failed.errmsg, sizeof(failed.errmsg), "cannot publish: %s", strerror(-r));
+                item_fail(it, &failed, now);
                 return;
         }
         memcpy(it->value, res->value, res->value_len + 1);
         it->value_len = res->value_len;
         it->expires_at_ms = expires_at;
+        it->fetched_at_ms = now;
         it->lifetime_ms = res->expires_in_s * 1000;
+        it->api_index = 0; /* the next refresh, hours away, tries the first api_base again */
         wxshm_writer_set_error(it->seg, 0, now);
 
         if (generation != it->generation) {
@@ -115,6 +126,9 @@ static void item_succeed(struct item *it, const struct upstream_result *res, int
         /* The same token again, already inside the margin: upstream will not renew it yet. */
         if (same && at <= now + c->backoff_min_ms)
                 at = schedule_same_token_at(now, expires_at, c->backoff_min_ms);
+        /* However short-lived the token upstream hands out, no tighter loop than backoff_min. */
+        if (at < now + c->backoff_min_ms)
+                at = now + c->backoff_min_ms;
         item_schedule(it, at);
 }
 
@@ -136,13 +150,26 @@ static void item_fail(struct item *it, const struct upstream_result *res, int64_
         char advice[512];
         int64_t delay;
 
-        /* At a ticket fetch, a token error means our token just went stale: that passes. */
-        if (it->ticket && (res->errcode == 40001 || res->errcode == 40014 || res->errcode == 42001))
+        /*
+         * At a ticket fetch, a token error means the token we hold is dead (rotated by
+         * someone else, or expired): fetch a new one, but no more often than
+         * min_force_interval; the ticket follows the new token.
+         */
+        if (it->ticket && (res->errcode == 40001 || res->errcode == 40014 || res->errcode == 42001)) {
+                struct item *token = &it->app->token;
+
                 f = FAILURE_TRANSIENT;
+                if (!token->call && now - token->fetched_at_ms >= c->min_force_interval_ms)
+                        item_schedule(token, now);
+        }
         wxshm_writer_set_error(it->seg, res->errcode, now);
         /* One line per change of what is wrong, not one per attempt. */
         if (f != it->failure || res->errcode != it->errcode) {
-                classify_advice(cfg->kind, res->errcode, res->errmsg, advice, sizeof(advice));
+                if (it->ticket && res->errcode == 40001)
+                        snprintf(advice, sizeof(advice), "WeChat refused the access token used for the ticket: a "
+                                 "new token is fetched (at most once per min_force_interval), then the ticket");
+                else
+                        classify_advice(cfg->kind, res->errcode, res->errmsg, advice, sizeof(advice));
                 log_app(f == FAILURE_TRANSIENT ? LOG_WARNING : LOG_ERR, it->name, res->errcode,
                         "%s failure, errcode %ld (%s): %s; %s", failure_class_name(f), res->errcode, res->errmsg,
                         advice, it->generation ? "the last token stays published" : "no token yet");
@@ -187,6 +214,7 @@ static void on_response(void *userdata, const struct http_response *http) {
 static void item_fetch(struct item *it) {
         const struct app_config *cfg = it->app->cfg;
         const char *base = cfg->api_base[it->api_index];
+        struct upstream_result fail;
         struct upstream_request req;
         int r;
 
@@ -199,16 +227,19 @@ static void item_fetch(struct item *it) {
                 r = upstream_ticket_request(cfg->kind, base, it->app->token.value, it->ticket, &req);
         else
                 r = upstream_token_request(cfg, base, false, &req);
-        if (r == 0)
+        if (r < 0) {
+                fail = (struct upstream_result){ .errcode = UPSTREAM_ERR_REQUEST };
+        } else {
                 r = http_start(it->app->agent->http, &req, cfg->ca_file, AGENT_HTTP_TIMEOUT_MS, on_response, it,
                                &it->call);
-        log_app(LOG_DEBUG, it->name, 0, "%s %s", req.body ? "POST" : "GET", req.redacted_url);
+                if (r == 0)
+                        log_app(LOG_DEBUG, it->name, 0, "%s %s", req.body ? "POST" : "GET", req.redacted_url);
+                fail = (struct upstream_result){ .errcode = UPSTREAM_ERR_TRANSPORT };
+        }
         upstream_request_clear(&req);
         if (r < 0) {
-                struct upstream_result res = { .errcode = UPSTREAM_ERR_TRANSPORT };
-
-                snprintf(res.errmsg, sizeof(res.errmsg), "cannot start the request: %s", strerror(-r));
-                item_fail(it, &res, agent_now_ms());
+                snprintf(fail.errmsg, sizeof(fail.errmsg), "cannot start the request: %s", strerror(-r));
+                item_fail(it, &fail, agent_now_ms());
                 item_settle(it);
                 return;
         }
@@ -216,41 +247,46 @@ static void item_fetch(struct item *it) {
         item_set_state(it, WXSHM_STATE_REFRESHING);
 }
 
-/* Take over a token from the segment (agent restart) or the state file (reboot). */
-static bool item_adopt(struct item *it, int64_t now) {
-        const struct agent_config *c = item_agent_config(it);
-        const char *appid = it->app->cfg->appid;
-        struct state_record rec;
+/*
+ * A token's times are believable: fetched in the past, and valid no longer than a
+ * WeChat token lives (a clock stepped since, or a corrupt record, must not keep a dead
+ * token published for hours without a refresh).
+ */
+static bool times_plausible(int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now) {
+        return fetched_at_ms <= now + 60 * 1000 && expires_at_ms > now &&
+               expires_at_ms - fetched_at_ms <= AGENT_TOKEN_LIFETIME_MAX_MS;
+}
+
+/* Take over a token from the segment (agent restart) or the state file rec (reboot). */
+static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct state_record *rec) {
         struct segment_slot slot;
         const char *from;
-        int on_disk = state_load(c->state_dir, it->name, appid, &rec);
         int r;
 
         r = wxshm_writer_current(it->seg, it->value, sizeof(it->value), &slot);
-        /* A state file of another appid says the segment's token belongs to that one, too. */
-        if (r > 0 && on_disk != -EXDEV && slot.expires_at_ms > now) {
+        if (r > 0 && times_plausible(slot.fetched_at_ms, slot.expires_at_ms, now)) {
                 from = "segment";
                 it->generation = slot.generation;
                 it->expires_at_ms = slot.expires_at_ms;
-                it->lifetime_ms = slot.expires_at_ms - slot.fetched_at_ms;
+                it->fetched_at_ms = slot.fetched_at_ms;
                 it->value_len = (size_t)r;
-        } else if (on_disk == 0 && rec.expires_at_ms > now) {
+        } else if (on_disk == 0 && times_plausible(rec->fetched_at_ms, rec->expires_at_ms, now)) {
                 from = "state file";
-                r = wxshm_writer_publish_generation(it->seg, rec.token, rec.token_len, rec.expires_at_ms,
-                                                    rec.fetched_at_ms, rec.generation);
+                r = wxshm_writer_publish_generation(it->seg, rec->token, rec->token_len, rec->expires_at_ms,
+                                                    rec->fetched_at_ms, rec->generation);
                 if (r < 0)
                         return false;
-                memcpy(it->value, rec.token, rec.token_len + 1);
-                it->value_len = rec.token_len;
-                it->generation = rec.generation;
-                it->expires_at_ms = rec.expires_at_ms;
-                it->lifetime_ms = rec.expires_at_ms - rec.fetched_at_ms;
+                memcpy(it->value, rec->token, rec->token_len + 1);
+                it->value_len = rec->token_len;
+                it->generation = rec->generation;
+                it->expires_at_ms = rec->expires_at_ms;
+                it->fetched_at_ms = rec->fetched_at_ms;
         } else {
-                it->value[0] = '\0';
+                explicit_bzero(it->value, sizeof(it->value));
                 it->value_len = 0;
                 return false;
         }
-        explicit_bzero(&rec, sizeof(rec));
+        it->lifetime_ms = it->expires_at_ms - it->fetched_at_ms;
         log_app(LOG_INFO, it->name, 0, "adopted generation %llu from the %s, expires in %lld s",
                 (unsigned long long)it->generation, from, (long long)((it->expires_at_ms - now) / 1000));
         return true;
@@ -260,25 +296,33 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         const struct app_config *cfg = app->cfg;
         struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
         int64_t now = agent_now_ms(), margin;
-        int r;
+        struct state_record rec;
+        bool adopted;
+        int r, on_disk;
 
         it->app = app;
         it->ticket = ticket;
         snprintf(it->name, sizeof(it->name), "%s%s%s", cfg->name, ticket ? "." : "", ticket ? ticket_type_name(ticket) : "");
+        on_disk = state_load(app->agent->config->state_dir, it->name, cfg->appid, &rec);
         opts.group = cfg->gid;
         opts.heartbeat_interval_ms = AGENT_HEARTBEAT_MS;
+        /* The state file says the segment holds another appid's token: readers must not get it. */
+        opts.discard = fresh || on_disk == -EXDEV;
         r = wxshm_writer_open(&it->seg, app->agent->config->shm_prefix, it->name, &opts);
         if (r < 0) {
+                explicit_bzero(&rec, sizeof(rec));
                 log_app(LOG_ERR, it->name, 0, "cannot open segment /%s.%s: %s", app->agent->config->shm_prefix,
                         it->name, strerror(-r));
                 return r;
         }
-        r = sd_event_add_time(app->agent->loop, &it->timer, CLOCK_MONOTONIC, UINT64_MAX, 50 * 1000, on_timer, it);
+        r = sd_event_add_time(app->agent->loop, &it->timer, CLOCK_BOOTTIME, UINT64_MAX, 50 * 1000, on_timer, it);
         if (r < 0)
                 return r;
         wxshm_writer_heartbeat(it->seg, now);
         margin = cfg->refresh_margin_ms;
-        if (!fresh && item_adopt(it, now)) {
+        adopted = !opts.discard && item_adopt(it, now, on_disk, &rec);
+        explicit_bzero(&rec, sizeof(rec));
+        if (adopted) {
                 it->settled = true;
                 item_set_state(it, WXSHM_STATE_FRESH);
                 item_schedule(it, schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms, margin,
@@ -330,6 +374,28 @@ void app_free(struct app *app, bool retire) {
         for (int i = 0; i < app->n_tickets; i++)
                 item_free(&app->tickets[i], retire);
         free(app);
+}
+
+bool app_reconfigure(struct app *app, const struct app_config *cfg) {
+        const struct app_config *old = app->cfg;
+
+        if (strcmp(old->appid, cfg->appid) != 0 || old->kind != cfg->kind || old->gid != cfg->gid ||
+            old->tickets != cfg->tickets)
+                return false;
+        /* Secret, api_base, ca_file, margin: the next call uses them; calls in flight finish. */
+        app->cfg = cfg;
+        if (app->token.api_index >= cfg->n_api_base)
+                app->token.api_index = 0;
+        for (int i = 0; i < app->n_tickets; i++)
+                if (app->tickets[i].api_index >= cfg->n_api_base)
+                        app->tickets[i].api_index = 0;
+        return true;
+}
+
+void app_retire_tickets(struct app *app, unsigned keep) {
+        for (int i = 0; i < app->n_tickets; i++)
+                if (!(app->tickets[i].ticket & keep))
+                        wxshm_writer_retire(app->tickets[i].seg);
 }
 
 void app_stop(struct app *app) {

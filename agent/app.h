@@ -33,6 +33,7 @@ struct item {
         size_t value_len;
         uint64_t generation;            /* 0: none yet */
         int64_t expires_at_ms;
+        int64_t fetched_at_ms;
         int64_t lifetime_ms;
         int64_t next_at_ms;             /* next scheduled call */
         uint64_t calls;                 /* upstream calls made */
@@ -55,6 +56,16 @@ int app_new(struct app **ret, struct agent *a, const struct app_config *cfg, boo
 
 /* Stop the app's calls and timers and close its segments; retire them if it was removed. */
 void app_free(struct app *app, bool retire);
+
+/*
+ * Take a changed config without a restart where the segments stay as they are (secret,
+ * api_base, ca_file, refresh_margin). False if appid, kind, group or tickets changed:
+ * then the app must be freed and made anew.
+ */
+bool app_reconfigure(struct app *app, const struct app_config *cfg);
+
+/* Retire the segments of the app's tickets whose type is not in keep (they were dropped). */
+void app_retire_tickets(struct app *app, unsigned keep);
 
 /* The agent is stopping: mark the segments stopped (readers keep the token until it expires). */
 void app_stop(struct app *app);

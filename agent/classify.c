@@ -29,9 +29,11 @@ static const struct errcode_info table[] = {
           "WeChat's per-minute call limit was hit: retrying with backoff; check nothing else fetches tokens for this app",
           NULL },
         { 40014, FAILURE_TRANSIENT, false,
-          "WeChat refused the access token used for the ticket: the token is fetched again", NULL },
+          "WeChat refused the access token used for the ticket: a new token is fetched (at most once per "
+          "min_force_interval), then the ticket", NULL },
         { 42001, FAILURE_TRANSIENT, false,
-          "the access token used for the ticket had expired: the token is fetched again", NULL },
+          "the access token used for the ticket had expired: a new token is fetched (at most once per "
+          "min_force_interval), then the ticket", NULL },
         { 40001, FAILURE_CONFIG, false,
           "WeChat refused the AppSecret: check the secret (was it reset in the WeChat console?)",
           "WeCom refused the corpsecret: check the secret is the one of this app under this corpid (was it reset?)" },
@@ -77,6 +79,8 @@ static const struct errcode_info table[] = {
           "api_base could not be reached (connect, DNS, TLS or timeout): check the network, proxy and ca_file", NULL },
         { UPSTREAM_ERR_BODY, FAILURE_TRANSIENT, false,
           "api_base's answer held no usable token: retrying; check api_base points at WeChat's API", NULL },
+        { UPSTREAM_ERR_REQUEST, FAILURE_CONFIG, false,
+          "the request could not be built: check api_base and appid in the configuration", NULL },
 };
 
 static const struct errcode_info *info_find(long errcode) {

@@ -36,7 +36,7 @@ static char *record_json(const char *item, const char *appid, const struct state
 
         if (!o)
                 return NULL;
-        /* Numbers as strings where a double would lose precision. */
+        /* Doubles hold these exactly: generations and Unix ms stay far below 2^53 (state_load checks). */
         if (cJSON_AddNumberToObject(o, "version", STATE_VERSION) && cJSON_AddStringToObject(o, "item", item) &&
             cJSON_AddStringToObject(o, "appid", appid) &&
             cJSON_AddNumberToObject(o, "generation", (double)rec->generation) &&

@@ -19,6 +19,7 @@
 #define UPSTREAM_ERR_HTTP (-1001)       /* HTTP status other than 200 */
 #define UPSTREAM_ERR_TRANSPORT (-1002)  /* connect, DNS, TLS, timeout */
 #define UPSTREAM_ERR_BODY (-1003)       /* not JSON, or no usable token in it */
+#define UPSTREAM_ERR_REQUEST (-1004)    /* the request could not be built (an api_base too long) */
 
 /* One HTTP request. url and body may carry the secret: log redacted_url only. */
 struct upstream_request {

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -53,6 +55,30 @@ static int ensure_state_dir(const char *dir) {
                 return -errno;
         }
         return 0;
+}
+
+/*
+ * Two agents on the same segments would rotate classic tokens against each other: the
+ * very storm wxtokend exists to stop. The lock lives as long as the process.
+ */
+static int lock_instance(const char *state_dir) {
+        char path[4096];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/wxtokend.lock", state_dir);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                log_error("cannot open %s: %s", path, strerror(errno));
+                return -errno;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = -errno;
+
+                log_error("another wxtokend holds %s: only one agent may serve a state_dir", path);
+                close(fd);
+                return r;
+        }
+        return fd;
 }
 
 /* Start every app of the config; an app that cannot start is logged and left out. */
@@ -124,13 +150,23 @@ static void agent_reload(struct agent *a) {
                         apps[n++] = old;
                         continue;
                 }
+                if (old && app_reconfigure(old, cfg)) {
+                        apps[n++] = old;
+                        log_app(LOG_INFO, cfg->name, 0, "configuration changed, taken in place");
+                        continue;
+                }
                 if (old) {
                         bool fresh = strcmp(old->cfg->appid, cfg->appid) != 0 || old->cfg->kind != cfg->kind;
 
+                        app_retire_tickets(old, cfg->tickets);
+                        /* If the new app cannot start, readers must not see the old one as fresh. */
+                        app_stop(old);
                         app_free(old, false);
-                        if (app_new(&apps[n], a, cfg, fresh) == 0)
+                        r = app_new(&apps[n], a, cfg, fresh);
+                        if (r == 0)
                                 n++;
-                        log_app(LOG_INFO, cfg->name, 0, "configuration changed%s", fresh ? ", fetching anew" : "");
+                        log_app(r < 0 ? LOG_ERR : LOG_INFO, cfg->name, 0, "configuration changed%s%s",
+                                fresh ? ", fetching anew" : "", r < 0 ? ", but the app could not start" : "");
                         continue;
                 }
                 if (app_new(&apps[n], a, cfg, false) == 0) {
@@ -249,7 +285,7 @@ int main(int argc, char **argv) {
         log_setup(a.config->log_level);
         if (getrandom(&a.rng.state, sizeof(a.rng.state), 0) != sizeof(a.rng.state))
                 a.rng.state = (uint64_t)agent_now_ms() ^ (uint64_t)getpid();
-        if (ensure_state_dir(a.config->state_dir) < 0)
+        if (ensure_state_dir(a.config->state_dir) < 0 || lock_instance(a.config->state_dir) < 0)
                 return 1;
 
         r = run(&a);

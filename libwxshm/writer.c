@@ -117,6 +117,9 @@ int wxshm_writer_open(wxshm_writer **ret, const char *prefix, const char *name,
         if (r < 0)
                 goto err_close;
         kind = classify(seg, st.st_size);
+        /* A token of another appid must not stay readable under this name: start empty. */
+        if (kind == 1 && opts->discard && atomic_load(&seg->slot[atomic_load(&seg->seq) & 1].generation) > 0)
+                kind = 0;
         if (kind < 0) {
                 r = kind;
                 goto err_unmap;
@@ -131,7 +134,7 @@ int wxshm_writer_open(wxshm_writer **ret, const char *prefix, const char *name,
                  * Readers hold the old object: mark it retired so they re-open the name, and
                  * carry a still-valid token of this layout over so nobody needs a new fetch.
                  */
-                if (segment_validate(seg, (uint64_t)st.st_size) < 0 ||
+                if (opts->discard || segment_validate(seg, (uint64_t)st.st_size) < 0 ||
                     segment_copy(seg, &carried_slot, carried, sizeof(carried)) < 0)
                         carried_slot.generation = 0;
                 atomic_store_explicit(&seg->retired, 1, memory_order_release);

@@ -16,9 +16,11 @@ struct wxshm_writer_options {
         mode_t mode;                    /* permission bits, set with fchmod; 0 means 0640 */
         gid_t group;                    /* owner group, set with fchown; (gid_t)-1 keeps it */
         uint64_t heartbeat_interval_ms; /* written into a new segment; 0 means 5000 */
+        bool discard;                   /* never keep a token there (it belongs to another appid) */
 };
 
-#define WXSHM_WRITER_OPTIONS_DEFAULT { .mode = 0640, .group = (gid_t)-1, .heartbeat_interval_ms = 5000 }
+#define WXSHM_WRITER_OPTIONS_DEFAULT \
+        { .mode = 0640, .group = (gid_t)-1, .heartbeat_interval_ms = 5000, .discard = false }
 
 /*
  * Create "/<prefix>.<name>" or adopt the valid segment already there, keeping its token
@@ -26,6 +28,7 @@ struct wxshm_writer_options {
  * segment is replaced by a new object that carries its token over; one of another
  * layout version is retired (its readers re-open) and replaced. An object that is not a
  * wxshm segment is left alone: -EEXIST. Mode and group are applied to the kept object.
+ * With opts->discard, a segment holding a token is retired and replaced by an empty one.
  *   -EINVAL  bad prefix or name;  -EEXIST  a foreign object holds the name;
  *   -EPERM/-EACCES, -ENOMEM, ... from shm_open, fchmod, fchown, ftruncate, mmap.
  */

@@ -155,6 +155,15 @@ int main(void) {
         check_state_files(&a);
         generations_read(&before);
 
+        /* A second agent on the same state_dir refuses to run: it would rotate against the first. */
+        {
+                char cmd[512];
+
+                snprintf(cmd, sizeof(cmd), "%s -c %s 2>&1 | grep -q 'another wxtokend holds'",
+                         getenv("WXTOKEND") ? getenv("WXTOKEND") : "./agent/wxtokend", a.conf);
+                CHECK(system(cmd) == 0, "a second agent refuses to start");
+        }
+
         /* Restart: every token is adopted from its segment, no upstream call. */
         calls = upstream_calls(&emu);
         CHECK(agent_stop(&a) == 0, "clean stop");

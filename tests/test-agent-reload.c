@@ -85,5 +85,22 @@ int main(void) {
         CHECK(generation_of("a") == 1 && emu_stat(&emu, "wxA", "token_calls") == 1, "a adopted its own token");
         CHECK(callback(&emu, (agent_read("a", buf, sizeof(buf), &info), buf)) == 0, "a's token works");
 
+        /* a now names another appid: wxA's token must vanish from "a" at once, wxB's comes. */
+        {
+                char other[600];
+                wxshm *h;
+
+                CHECK(wxshm_open(&h, "a") == 0, "a reader holds a");
+                snprintf(other, sizeof(other), "[app a]\nkind = token\nappid = wxB\nsecret_file = %s\n"
+                         "api_base = http://127.0.0.1:%d\n", agent_secret_file(&a, "b", SEC_B), emu.port);
+                reload(&a, other, section_c);
+                CHECK(wxshm_read(h, buf, sizeof(buf), &info) == -EIDRM, "the old appid's segment is retired");
+                wxshm_close(h);
+                CHECK(agent_wait_generation("a", 1, 10000), "a serves wxB's token");
+                CHECK(callback(&emu, (agent_read("a", buf, sizeof(buf), &info), buf)) == 0, "and it works");
+                CHECK(emu_stat(&emu, "wxB", "token_calls") == 2, "one new call for wxB");
+                CHECK(agent_log_count(&a, "fetching anew") == 1, "logged");
+        }
+
         return harness_finish(&a);
 }

@@ -106,6 +106,36 @@ static void test_adopt(void) {
         wxshm_writer_close(w);
 }
 
+/* Another appid's token under the name: discarded, its readers told to re-open. */
+static void test_discard(void) {
+        struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
+        char buf[WXSHM_TOKEN_MAX + 1];
+        int64_t now = test_now_ms();
+        wxshm_writer *w;
+        wxshm *h;
+
+        test_unlink_at_exit("discard");
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "discard", NULL), 0);
+        CHECK_EQ(wxshm_writer_publish(w, "old-appid-token", 15, now + HOUR_MS, now, NULL), 0);
+        wxshm_writer_close(w);
+        CHECK_EQ(wxshm_open(&h, "discard"), 0);
+        opts.discard = true;
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "discard", &opts), 0);
+        CHECK_EQ(wxshm_writer_current(w, buf, sizeof(buf), NULL), -ENODATA);
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -EIDRM);
+        wxshm_close(h);
+        CHECK_EQ(wxshm_open(&h, "discard"), 0);
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -ENODATA);
+        wxshm_close(h);
+        /* An empty segment is simply kept. */
+        wxshm_writer_close(w);
+        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "discard", &opts), 0);
+        CHECK_EQ(wxshm_open(&h, "discard"), 0);
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -ENODATA);
+        wxshm_close(h);
+        wxshm_writer_close(w);
+}
+
 static void test_replace(void) {
         struct wxshm_layout *raw;
         wxshm_writer *w;
@@ -162,6 +192,7 @@ int main(void) {
         test_prefix();
         test_create_mode();
         test_adopt();
+        test_discard();
         test_replace();
         return 0;
 }
