@@ -1,0 +1,333 @@
+/* protocol.c: the control socket's JSON lines: strict request parsing and cJSON-built replies. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+
+/* Bytes of the client's input a message may quote: enough to recognise, too few to abuse. */
+#define QUOTE_MAX 32
+#define NAME_MAX_CHARS 64
+#define SUFFIX_MAX_CHARS 15
+/* Generations travel as JSON numbers; doubles are exact below 2^53. */
+#define GENERATION_LIMIT 9007199254740992.0
+
+__attribute__((format(printf, 5, 6))) static int fail(const char **error, char *message, size_t message_size,
+                                                      const char *code, const char *fmt, ...) {
+        va_list ap;
+
+        *error = code;
+        if (message && message_size > 0) {
+                va_start(ap, fmt);
+                vsnprintf(message, message_size, fmt, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+/* Copy at most QUOTE_MAX bytes of s as printable ASCII, marking a cut with "...". */
+static void quote(char out[static QUOTE_MAX + 4], const char *s) {
+        size_t i;
+
+        for (i = 0; s[i] && i < QUOTE_MAX; i++)
+                out[i] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
+        strcpy(out + i, s[i] ? "..." : "");
+}
+
+static bool name_char(char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+               c == '-';
+}
+
+static size_t name_run(const char *s, size_t max) {
+        size_t n = 0;
+
+        while (name_char(s[n])) {
+                if (++n > max)
+                        return 0;
+        }
+        return n;
+}
+
+/* The same rule as segment_name_valid(); the agent does not link the reader's internals. */
+static bool app_valid(const char *s) {
+        size_t n = name_run(s, NAME_MAX_CHARS), m;
+
+        if (n == 0)
+                return false;
+        if (s[n] == '\0')
+                return true;
+        if (s[n] != '.')
+                return false;
+        m = name_run(s + n + 1, SUFFIX_MAX_CHARS);
+        return m > 0 && s[n + 1 + m] == '\0';
+}
+
+/*
+ * cJSON decodes "\u0000" into a NUL that silently cuts the string short ("shop\u0000x"
+ * would pass as "shop"), so refuse the escape outright. Backslashes only occur inside
+ * strings and every escape is two characters, so skipping pairs is exact.
+ */
+static bool has_nul_escape(const char *s) {
+        for (; *s; s++) {
+                if (*s != '\\')
+                        continue;
+                if (s[1] == 'u' && !strncmp(s + 2, "0000", 4))
+                        return true;
+                if (s[1])
+                        s++;
+        }
+        return false;
+}
+
+/* An integer-valued JSON number in [min, limit); anything else (1.5, -1, 1e400, "7") is refused. */
+static bool integer_in(const cJSON *v, double min, double limit, double *out) {
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+                return false;
+        /* In range first, so the cast is defined; it truncates, and that must change nothing. */
+        if (v->valuedouble < min || v->valuedouble >= limit || (double)(int64_t)v->valuedouble != v->valuedouble)
+                return false;
+        *out = v->valuedouble;
+        return true;
+}
+
+static int parse_object(const cJSON *root, struct request *req, const char **error, char *message,
+                        size_t message_size) {
+        const cJSON *op = cJSON_GetObjectItemCaseSensitive(root, "op");
+        const cJSON *app, *gen, *timeout;
+        char q[QUOTE_MAX + 4];
+        double d;
+
+        if (!cJSON_IsString(op))
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"op\" must be a string");
+        if (!strcmp(op->valuestring, "status")) {
+                req->op = OP_STATUS;
+                return 0;
+        } else if (!strcmp(op->valuestring, "get")) {
+                req->op = OP_GET;
+        } else if (!strcmp(op->valuestring, "refresh")) {
+                req->op = OP_REFRESH;
+        } else {
+                quote(q, op->valuestring);
+                return fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
+                            "unknown op \"%s\" (refresh, get, status)", q);
+        }
+
+        app = cJSON_GetObjectItemCaseSensitive(root, "app");
+        if (!cJSON_IsString(app))
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"app\" must be a string");
+        if (!app_valid(app->valuestring)) {
+                quote(q, app->valuestring);
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                            "\"app\" \"%s\" is not [A-Za-z0-9_-]{1,64} with an optional .suffix", q);
+        }
+        _Static_assert(sizeof(req->app) > NAME_MAX_CHARS + 1 + SUFFIX_MAX_CHARS, "room for the longest name");
+        strcpy(req->app, app->valuestring);
+        if (req->op == OP_GET)
+                return 0;
+
+        gen = cJSON_GetObjectItemCaseSensitive(root, "generation");
+        if (gen) {
+                if (!integer_in(gen, 0, GENERATION_LIMIT, &d))
+                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                                    "\"generation\" must be an integer from 0 to 2^53-1");
+                req->has_generation = true;
+                req->generation = (uint64_t)d;
+        }
+        timeout = cJSON_GetObjectItemCaseSensitive(root, "timeout_ms");
+        if (timeout) {
+                if (!integer_in(timeout, 1, PROTOCOL_TIMEOUT_MAX_MS + 1.0, &d))
+                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                                    "\"timeout_ms\" must be an integer from 1 to %d",
+                                    PROTOCOL_TIMEOUT_MAX_MS);
+                req->timeout_ms = (int64_t)d;
+        }
+        return 0;
+}
+
+int protocol_parse(const char *line, size_t len, struct request *req, const char **error, char *message,
+                   size_t message_size) {
+        struct request r = { .timeout_ms = PROTOCOL_TIMEOUT_DEFAULT_MS };
+        char copy[PROTOCOL_LINE_MAX];
+        const char *end = NULL;
+        cJSON *root;
+        int ret;
+
+        /* The limit counts the newline the caller already stripped. */
+        if (len >= PROTOCOL_LINE_MAX)
+                return fail(error, message, message_size, PROTO_E_LINE_TOO_LONG,
+                            "a request line is at most %d bytes", PROTOCOL_LINE_MAX);
+        /* A raw NUL is never valid JSON, and the copy below must be a C string of exactly len bytes. */
+        if (!line || memchr(line, '\0', len))
+                return fail(error, message, message_size, PROTO_E_BAD_JSON, "not a JSON object (NUL byte)");
+        memcpy(copy, line, len);
+        copy[len] = '\0';
+
+        /* require_null_terminated: trailing garbage after the object is an error too. */
+        root = cJSON_ParseWithOpts(copy, &end, 1);
+        if (!cJSON_IsObject(root))
+                ret = fail(error, message, message_size, PROTO_E_BAD_JSON, "not a JSON object");
+        else if (has_nul_escape(copy))
+                ret = fail(error, message, message_size, PROTO_E_BAD_REQUEST, "strings may not contain \\u0000");
+        else
+                ret = parse_object(root, &r, error, message, message_size);
+        cJSON_Delete(root);
+        if (ret == 0)
+                *req = r;
+        return ret;
+}
+
+/* Integers go out as raw digits: cJSON would print them through a double. */
+static bool add_i64(cJSON *o, const char *key, int64_t v) {
+        char buf[24];
+
+        snprintf(buf, sizeof(buf), "%" PRId64, v);
+        return cJSON_AddRawToObject(o, key, buf) != NULL;
+}
+
+static bool add_u64(cJSON *o, const char *key, uint64_t v) {
+        char buf[24];
+
+        snprintf(buf, sizeof(buf), "%" PRIu64, v);
+        return cJSON_AddRawToObject(o, key, buf) != NULL;
+}
+
+/* Length of the well-formed UTF-8 sequence at u (n bytes left), 0 if malformed (RFC 3629 table). */
+static size_t utf8_len(const unsigned char *u, size_t n) {
+        unsigned char lo = 0x80, hi = 0xbf;
+        size_t need, k;
+
+        if (u[0] < 0x80)
+                return 1;
+        if (u[0] >= 0xc2 && u[0] <= 0xdf)
+                need = 1;
+        else if (u[0] >= 0xe0 && u[0] <= 0xef)
+                need = 2;
+        else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+                need = 3;
+        else
+                return 0;
+        /* No overlong forms, no surrogates, nothing above U+10FFFF. */
+        if (u[0] == 0xe0)
+                lo = 0xa0;
+        else if (u[0] == 0xed)
+                hi = 0x9f;
+        else if (u[0] == 0xf0)
+                lo = 0x90;
+        else if (u[0] == 0xf4)
+                hi = 0x8f;
+        if (need >= n || u[1] < lo || u[1] > hi)
+                return 0;
+        for (k = 2; k <= need; k++) {
+                if ((u[k] & 0xc0) != 0x80)
+                        return 0;
+        }
+        return need + 1;
+}
+
+/*
+ * cJSON escapes quotes and control characters but passes other bytes through, and an
+ * upstream errmsg may hold anything: a byte that starts no well-formed sequence becomes '?'.
+ */
+static bool add_text(cJSON *o, const char *key, const char *s) {
+        const unsigned char *u = (const unsigned char *)(s ? s : "");
+        size_t n = strlen((const char *)u), i = 0, k;
+        char *clean = malloc(n + 1);
+        bool ok;
+
+        if (!clean)
+                return false;
+        while (i < n) {
+                k = utf8_len(u + i, n - i);
+                if (k == 0) {
+                        clean[i++] = '?';
+                        continue;
+                }
+                memcpy(clean + i, u + i, k);
+                i += k;
+        }
+        clean[n] = '\0';
+        ok = cJSON_AddStringToObject(o, key, clean) != NULL;
+        free(clean);
+        return ok;
+}
+
+/* Print o on one line with its newline, and free it; NULL if any step ran out of memory. */
+static char *finish(cJSON *o, bool ok) {
+        char *s = ok && o ? cJSON_PrintUnformatted(o) : NULL, *line = NULL;
+        size_t n;
+
+        if (s) {
+                n = strlen(s);
+                line = realloc(s, n + 2);
+                if (line) {
+                        line[n] = '\n';
+                        line[n + 1] = '\0';
+                } else {
+                        free(s);
+                }
+        }
+        cJSON_Delete(o);
+        return line;
+}
+
+char *protocol_error(const char *code, const char *message, int64_t retry_after_ms) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && cJSON_AddFalseToObject(o, "ok") && add_text(o, "error", code) &&
+                  add_text(o, "message", message);
+
+        if (ok && retry_after_ms >= 0)
+                ok = add_i64(o, "retry_after_ms", retry_after_ms);
+        return finish(o, ok);
+}
+
+char *protocol_refresh_ok(uint64_t generation, int64_t expires_at_ms, bool verified) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_u64(o, "generation", generation) &&
+                  add_i64(o, "expires_at", expires_at_ms);
+
+        if (ok && verified)
+                ok = cJSON_AddTrueToObject(o, "verified") != NULL;
+        return finish(o, ok);
+}
+
+char *protocol_get_ok(const char *app, const char *token, uint64_t generation, int64_t expires_at_ms) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_text(o, "app", app) && add_text(o, "token", token) &&
+                  add_u64(o, "generation", generation) && add_i64(o, "expires_at", expires_at_ms);
+
+        return finish(o, ok);
+}
+
+static bool add_entry(cJSON *apps, const struct status_entry *e) {
+        cJSON *o = cJSON_CreateObject();
+
+        if (!o || !cJSON_AddItemToArray(apps, o)) {
+                cJSON_Delete(o);
+                return false;
+        }
+        return add_text(o, "app", e->name) && add_text(o, "kind", e->kind) &&
+               add_u64(o, "generation", e->generation) && add_i64(o, "expires_at", e->expires_at_ms) &&
+               add_i64(o, "fetched_at", e->fetched_at_ms) && add_i64(o, "next_refresh_at", e->next_refresh_ms) &&
+               add_text(o, "state", e->state) && add_i64(o, "last_errcode", e->last_errcode) &&
+               add_text(o, "last_errmsg", e->last_errmsg) && add_u64(o, "upstream_calls", e->upstream_calls) &&
+               add_u64(o, "forced_refreshes", e->forced_refreshes) &&
+               add_u64(o, "coalesced_waiters", e->coalesced_waiters) && add_u64(o, "rate_limited", e->rate_limited);
+}
+
+char *protocol_status_ok(const struct status_entry *entries, size_t n) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && cJSON_AddTrueToObject(o, "ok");
+        cJSON *apps = ok ? cJSON_AddArrayToObject(o, "apps") : NULL;
+        size_t i;
+
+        ok = apps != NULL;
+        for (i = 0; ok && i < n; i++)
+                ok = add_entry(apps, &entries[i]);
+        return finish(o, ok);
+}

@@ -1,0 +1,79 @@
+/* protocol.h: the control socket's JSON lines: parsing requests and writing replies, no I/O. */
+#ifndef PROTOCOL_H
+#define PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * One JSON object per line, at most PROTOCOL_LINE_MAX bytes with its newline. Requests:
+ *   {"op":"refresh","app":"NAME","generation":G,"timeout_ms":N}   timeout_ms optional (5000)
+ *   {"op":"get","app":"NAME"}
+ *   {"op":"status"}
+ * NAME is an app ("shop") or one of its tickets ("shop.jsapi"). Every reply is one line:
+ *   {"ok":true,...} or {"ok":false,"error":"CODE","message":"...",("retry_after_ms":N)}
+ */
+#define PROTOCOL_LINE_MAX 4096
+#define PROTOCOL_TIMEOUT_DEFAULT_MS 5000
+#define PROTOCOL_TIMEOUT_MAX_MS 60000
+
+/* The error codes, documented in the README and man page. */
+#define PROTO_E_BAD_JSON "bad_json"             /* not a JSON object */
+#define PROTO_E_BAD_REQUEST "bad_request"       /* a field missing or of the wrong type/range */
+#define PROTO_E_UNKNOWN_OP "unknown_op"
+#define PROTO_E_UNKNOWN_APP "unknown_app"
+#define PROTO_E_LINE_TOO_LONG "line_too_long"
+#define PROTO_E_PERMISSION "permission_denied"
+#define PROTO_E_RATE_LIMITED "rate_limited"     /* with retry_after_ms */
+#define PROTO_E_UPSTREAM "upstream_failed"      /* the refresh failed; the old token stays published */
+#define PROTO_E_TIMEOUT "timeout"               /* no new generation within timeout_ms */
+#define PROTO_E_BUSY "too_many_waiters"         /* the app's waiter limit is reached */
+#define PROTO_E_NO_TOKEN "no_token"             /* get: nothing published yet */
+#define PROTO_E_STOPPING "shutting_down"
+
+enum request_op {
+        OP_REFRESH,
+        OP_GET,
+        OP_STATUS,
+};
+
+struct request {
+        enum request_op op;
+        char app[96];                   /* validated: [A-Za-z0-9_-]{1,64} with an optional ".suffix" */
+        bool has_generation;            /* refresh: false means "whatever is published now" */
+        uint64_t generation;
+        int64_t timeout_ms;             /* refresh: 1..PROTOCOL_TIMEOUT_MAX_MS */
+};
+
+/*
+ * Parse one request line (len bytes, no newline, not NUL-terminated; may hold anything).
+ * 0 and *req filled, or -EINVAL with *error set to a PROTO_E_* code and message to a
+ * short explanation (never echoing more than a few bytes of the input).
+ */
+int protocol_parse(const char *line, size_t len, struct request *req, const char **error, char *message,
+                   size_t message_size);
+
+/*
+ * Replies, each a malloc'd NUL-terminated line ending in "\n"; NULL only when out of
+ * memory. retry_after_ms < 0 leaves the field out.
+ */
+char *protocol_error(const char *code, const char *message, int64_t retry_after_ms);
+char *protocol_refresh_ok(uint64_t generation, int64_t expires_at_ms, bool verified);
+char *protocol_get_ok(const char *app, const char *token, uint64_t generation, int64_t expires_at_ms);
+
+/* One app (or ticket) in a status reply; no token, no secret. */
+struct status_entry {
+        const char *name;
+        const char *kind;               /* "token", "stable", "work", "ticket" */
+        uint64_t generation;
+        int64_t expires_at_ms, fetched_at_ms, next_refresh_ms;
+        const char *state;              /* wxshm_state_name() */
+        long last_errcode;
+        const char *last_errmsg;        /* "" if none */
+        uint64_t upstream_calls, forced_refreshes, coalesced_waiters, rate_limited;
+};
+
+char *protocol_status_ok(const struct status_entry *entries, size_t n);
+
+#endif
