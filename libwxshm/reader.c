@@ -1,6 +1,7 @@
 /* reader.c: the public reader API of libwxshm.so: open, read (no system call), close. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,7 +14,12 @@
 struct wxshm {
         const struct wxshm_layout *seg;
         size_t map_size; /* 0: attached to a mapping someone else owns */
+        char name[WXSHM_LAYOUT_NAME_MAX + WXSHM_LAYOUT_SUFFIX_MAX + 1]; /* as given to wxshm_open */
 };
+
+const char *reader_name(const struct wxshm *h) {
+        return h->name;
+}
 
 WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app) {
         char path[SEGMENT_PATH_MAX];
@@ -57,6 +63,7 @@ WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app) {
         close(fd);
         h->seg = map;
         h->map_size = sizeof(struct wxshm_layout);
+        snprintf(h->name, sizeof(h->name), "%s", app);
         *ret = h;
         return 0;
 
@@ -133,6 +140,7 @@ int reader_attach(wxshm **ret, const struct wxshm_layout *seg) {
                 return -ENOMEM;
         h->seg = seg;
         h->map_size = 0;
+        h->name[0] = '\0';
         *ret = h;
         return 0;
 }

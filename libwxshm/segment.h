@@ -60,6 +60,9 @@ int segment_copy(const struct wxshm_layout *seg, struct segment_slot *slot, char
 struct wxshm;
 int reader_attach(struct wxshm **ret, const struct wxshm_layout *seg);
 
+/* The item name h was opened with ("" for an attached handle): wxshm_refresh names it to the agent. */
+const char *reader_name(const struct wxshm *h);
+
 /* Coarse wall clock in Unix ms; read through the vDSO, no system call on Linux. */
 int64_t segment_now_ms(void);
 

@@ -107,6 +107,37 @@ WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app);
  */
 WXSHM_EXPORT int wxshm_read(wxshm *h, char *buf, size_t size, wxshm_info *info);
 
+/*
+ * Tell the agent that WeChat refused the token of the given generation, and wait until
+ * a newer one is published. Never fetch a token yourself: that invalidates the token
+ * every other process is using. The loop every caller needs:
+ *
+ *     r = wxshm_read(h, token, sizeof(token), &info);
+ *     ... call WeChat with token ...
+ *     if (errcode == 40001 || errcode == 40014 || errcode == 42001) {
+ *             int64_t g = wxshm_refresh(h, info.generation, 5000);
+ *             if (g >= 0)
+ *                     ... wxshm_read() again and retry the call, once ...
+ *     }
+ *
+ * The agent answers at once if a newer generation is already published, lets all
+ * callers share one upstream call, and spaces forced refreshes (so retry once, not in
+ * a loop). This makes system calls: it talks to the agent's Unix socket, which is
+ * $WXTOKEND_SOCKET or /run/wxtokend/wxtokend.sock. timeout_ms <= 0 means 5000; more
+ * than 60000 is cut to 60000. Returns the generation now published (> generation,
+ * or equal when the agent checked that the token still works), or:
+ *   -EINVAL        h is NULL or not opened by name, or generation >= 2^53
+ *   -ENOENT        the agent is not running (no socket), or does not know this app
+ *   -ECONNREFUSED  the agent is not running, or is shutting down
+ *   -EACCES        not allowed to refresh this app (or to use the socket)
+ *   -EAGAIN        rate limited: forced refreshes are spaced; read again later
+ *   -ETIMEDOUT     no new generation within timeout_ms
+ *   -EIO           the upstream call failed; the old token stays published
+ *   -EBUSY         too many callers are already waiting for this app
+ *   -EPROTO        the agent's reply was not understood
+ */
+WXSHM_EXPORT int64_t wxshm_refresh(wxshm *h, uint64_t generation, int timeout_ms);
+
 /* Unmap and release h. NULL is allowed. */
 WXSHM_EXPORT void wxshm_close(wxshm *h);
 

@@ -1,0 +1,20 @@
+/* client.h: one request to wxtokend's control socket and its reply, blocking with a timeout. */
+#ifndef WXSHM_CLIENT_H
+#define WXSHM_CLIENT_H
+
+#include <stddef.h>
+
+#define CLIENT_DEFAULT_SOCKET "/run/wxtokend/wxtokend.sock"
+
+/* $WXTOKEND_SOCKET if set and non-empty, else CLIENT_DEFAULT_SOCKET. */
+const char *client_socket_path(void);
+
+/*
+ * Connect to path, send line (which must end in '\n'), read one reply line into reply
+ * (NUL-terminated, newline stripped). The whole exchange is bounded by timeout_ms.
+ * 0, or -errno: -ENOENT/-ECONNREFUSED (no agent), -EACCES, -ETIMEDOUT, -EMSGSIZE (reply
+ * longer than size), -EPROTO (connection closed before a full line).
+ */
+int client_request(const char *path, const char *line, char *reply, size_t size, int timeout_ms);
+
+#endif
