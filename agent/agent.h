@@ -18,6 +18,7 @@
 #define AGENT_TOKEN_LIFETIME_MAX_MS (3 * 3600 * 1000LL)
 
 struct app;
+struct server;
 
 struct agent {
         sd_event *loop;
@@ -27,7 +28,9 @@ struct agent {
         size_t n_apps;
         struct rng rng;
         sd_event_source *heartbeat;
+        struct server *server;
         bool ready_sent;
+        char status[256];               /* the last STATUS= sent to systemd */
 };
 
 /* Wall clock in Unix ms: token expiry is wall-clock time. */
@@ -35,5 +38,8 @@ int64_t agent_now_ms(void);
 
 /* An app finished its first attempt: tell systemd READY=1 once all of them have. */
 void agent_app_settled(struct agent *a);
+
+/* An item's state changed: keep systemd's one-line STATUS= current. */
+void agent_state_changed(struct agent *a);
 
 #endif

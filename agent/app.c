@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "protocol.h"
 #include "redact.h"
 #include "state.h"
 #include "wxshm.h"
@@ -47,6 +48,7 @@ static void item_schedule(struct item *it, int64_t at_ms) {
 static void item_set_state(struct item *it, int state) {
         it->state = state;
         wxshm_writer_set_state(it->seg, state);
+        agent_state_changed(it->app->agent);
 }
 
 static void item_settle(struct item *it) {
@@ -76,11 +78,29 @@ static void item_save(struct item *it, int64_t fetched_at_ms) {
 
 static void item_fail(struct item *it, const struct upstream_result *res, int64_t now);
 
-static void item_succeed(struct item *it, const struct upstream_result *res, int64_t now) {
+/* The next proactive refresh of the token now published (same: it did not change). */
+static void item_schedule_refresh(struct item *it, int64_t now, bool same) {
         const struct agent_config *c = item_agent_config(it);
-        int64_t expires_at = now + res->expires_in_s * 1000, at;
+        int64_t at = schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms, it->app->cfg->refresh_margin_ms,
+                                         it->lifetime_ms, &it->app->agent->rng);
+
+        /* The same token again, already inside the margin: upstream will not renew it yet. */
+        if (same && at <= now + c->backoff_min_ms)
+                at = schedule_same_token_at(now, it->expires_at_ms, c->backoff_min_ms);
+        /* However short-lived the token upstream hands out, no tighter loop than backoff_min. */
+        if (at < now + c->backoff_min_ms)
+                at = now + c->backoff_min_ms;
+        item_schedule(it, at);
+}
+
+void item_fetch_at(struct item *it, int64_t at_ms) {
+        item_schedule(it, at_ms);
+}
+
+static void item_succeed(struct item *it, const struct upstream_result *res, int64_t now) {
+        int64_t expires_at = now + res->expires_in_s * 1000;
         bool same = it->value_len == res->value_len && memcmp(it->value, res->value, res->value_len) == 0;
-        uint64_t generation;
+        uint64_t generation, prev = it->generation;
         int r;
 
         r = wxshm_writer_publish(it->seg, res->value, res->value_len, expires_at, now, &generation);
@@ -119,17 +139,15 @@ static void item_succeed(struct item *it, const struct upstream_result *res, int
         it->failure = FAILURE_NONE;
         it->errcode = 0;
         it->attempt = 0;
+        it->last_errmsg[0] = '\0';
         item_set_state(it, WXSHM_STATE_FRESH);
+        item_schedule_refresh(it, now, same);
 
-        at = schedule_refresh_at(item_schedule_kind(it), now, expires_at, it->app->cfg->refresh_margin_ms,
-                                 it->lifetime_ms, &it->app->agent->rng);
-        /* The same token again, already inside the margin: upstream will not renew it yet. */
-        if (same && at <= now + c->backoff_min_ms)
-                at = schedule_same_token_at(now, expires_at, c->backoff_min_ms);
-        /* However short-lived the token upstream hands out, no tighter loop than backoff_min. */
-        if (at < now + c->backoff_min_ms)
-                at = now + c->backoff_min_ms;
-        item_schedule(it, at);
+        /* Clients waiting for a new token: answered, or the forced call goes on. */
+        if (generation == prev)
+                force_same_token(it);
+        else
+                force_published(it);
 }
 
 static int failure_state(enum failure_class f) {
@@ -170,18 +188,23 @@ static void item_fail(struct item *it, const struct upstream_result *res, int64_
                                  "new token is fetched (at most once per min_force_interval), then the ticket");
                 else
                         classify_advice(cfg->kind, res->errcode, res->errmsg, advice, sizeof(advice));
+                snprintf(it->advice, sizeof(it->advice), "%s", advice);
+                it->failing_since_ms = now;
                 log_app(f == FAILURE_TRANSIENT ? LOG_WARNING : LOG_ERR, it->name, res->errcode,
                         "%s failure, errcode %ld (%s): %s; %s", failure_class_name(f), res->errcode, res->errmsg,
                         advice, it->generation ? "the last token stays published" : "no token yet");
         }
         it->failure = f;
         it->errcode = res->errcode;
+        snprintf(it->last_errmsg, sizeof(it->last_errmsg), "%s", res->errmsg);
         item_set_state(it, failure_state(f));
         if (f == FAILURE_TRANSIENT && cfg->n_api_base > 1)
                 it->api_index = (it->api_index + 1) % cfg->n_api_base;
         delay = schedule_retry_delay(f, it->attempt, c->backoff_min_ms, c->backoff_max_ms, &it->app->agent->rng);
         it->attempt++;
         item_schedule(it, now + delay);
+        if (it->waiters)
+                force_failed(it, res);
 }
 
 static void on_response(void *userdata, const struct http_response *http) {
@@ -192,6 +215,16 @@ static void on_response(void *userdata, const struct http_response *http) {
 
         it->call = NULL;
         memset(&res, 0, sizeof(res));
+        if (it->force_stage == FORCE_PROBE) {
+                if (http->curl_code != 0)
+                        res.errcode = UPSTREAM_ERR_TRANSPORT;
+                else
+                        upstream_probe_parse(http->status, http->body, http->body_len, &res);
+                force_probed(it, &res);
+                if (it->force_stage == FORCE_NONE)
+                        item_schedule_refresh(it, agent_now_ms(), false);
+                return;
+        }
         if (http->curl_code != 0) {
                 res.errcode = UPSTREAM_ERR_TRANSPORT;
                 snprintf(res.errmsg, sizeof(res.errmsg), "%s", http->curl_error);
@@ -216,17 +249,27 @@ static void item_fetch(struct item *it) {
         const char *base = cfg->api_base[it->api_index];
         struct upstream_result fail;
         struct upstream_request req;
+        bool forced;
         int r;
 
         if (it->call)
                 return;
         if (it->ticket && it->app->token.value_len == 0)
                 return; /* fetched when the token arrives */
+        /* A forced call whose clients all left is not made: rotating for nobody costs quota. */
+        forced = it->force_stage != FORCE_NONE;
+        if (forced && !force_due(it)) {
+                if (it->force_stage == FORCE_NONE && it->generation)
+                        item_schedule_refresh(it, agent_now_ms(), false);
+                return;
+        }
         memset(&req, 0, sizeof(req));
-        if (it->ticket)
+        if (it->force_stage == FORCE_PROBE)
+                r = upstream_probe_request(base, it->value, &req);
+        else if (it->ticket)
                 r = upstream_ticket_request(cfg->kind, base, it->app->token.value, it->ticket, &req);
         else
-                r = upstream_token_request(cfg, base, false, &req);
+                r = upstream_token_request(cfg, base, it->force_stage == FORCE_ROTATE, &req);
         if (r < 0) {
                 fail = (struct upstream_result){ .errcode = UPSTREAM_ERR_REQUEST };
         } else {
@@ -335,6 +378,10 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
 }
 
 static void item_free(struct item *it, bool retire) {
+        if (retire)
+                force_abort(it, PROTO_E_UNKNOWN_APP, "the app was removed from the configuration");
+        else
+                force_abort(it, PROTO_E_STOPPING, "the agent is stopping or restarting this app");
         http_cancel(it->call);
         it->call = NULL;
         sd_event_source_disable_unref(it->timer);
@@ -408,4 +455,19 @@ void app_heartbeat(struct app *app, int64_t now_ms) {
         wxshm_writer_heartbeat(app->token.seg, now_ms);
         for (int i = 0; i < app->n_tickets; i++)
                 wxshm_writer_heartbeat(app->tickets[i].seg, now_ms);
+}
+
+struct item *agent_find_item(struct agent *a, const char *name) {
+        for (size_t i = 0; i < a->n_apps; i++) {
+                struct app *app = a->apps[i];
+
+                if (!app)
+                        continue;
+                if (strcmp(app->token.name, name) == 0)
+                        return &app->token;
+                for (int t = 0; t < app->n_tickets; t++)
+                        if (strcmp(app->tickets[t].name, name) == 0)
+                                return &app->tickets[t];
+        }
+        return NULL;
 }

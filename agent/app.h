@@ -7,6 +7,7 @@
 
 #include "agent.h"
 #include "classify.h"
+#include "force.h"
 #include "upstream.h"
 #include "writer.h"
 
@@ -37,6 +38,18 @@ struct item {
         int64_t lifetime_ms;
         int64_t next_at_ms;             /* next scheduled call */
         uint64_t calls;                 /* upstream calls made */
+        char last_errmsg[UPSTREAM_ERRMSG_MAX]; /* of the last failure, for status */
+        char advice[512];               /* what the operator should do about it */
+        int64_t failing_since_ms;       /* when the present failure began */
+
+        /* Client-forced refreshes (force.c). */
+        struct waiter *waiters;         /* answered at the next generation, a failure or their timeout */
+        unsigned n_waiters;
+        enum force_stage force_stage;   /* FORCE_NONE: no forced call pending or running */
+        int64_t forced_at_ms;           /* start of the last client-forced upstream call */
+        int64_t forced_day;             /* Beijing day of forced_today */
+        unsigned forced_today;          /* stable's force_refresh calls: 20 a day */
+        uint64_t forced_refreshes, coalesced_waiters, rate_limited;
 };
 
 struct app {
@@ -71,5 +84,11 @@ void app_retire_tickets(struct app *app, unsigned keep);
 void app_stop(struct app *app);
 
 void app_heartbeat(struct app *app, int64_t now_ms);
+
+/* The item called name ("shop" or "shop.jsapi") among the agent's apps, or NULL. */
+struct item *agent_find_item(struct agent *a, const char *name);
+
+/* Start the item's next call now (force.c uses it to run a forced call). */
+void item_fetch_at(struct item *it, int64_t at_ms);
 
 #endif

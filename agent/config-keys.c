@@ -13,11 +13,11 @@
 
 const char *const agent_keys[AK_MAX] = {
         "socket", "socket_group", "state_dir", "shm_prefix", "refresh_margin", "backoff_min",
-        "backoff_max", "min_force_interval", "log_level",
+        "backoff_max", "min_force_interval", "log_level", "max_connections", "idle_timeout", "max_waiters",
 };
 const char *const app_keys[PK_MAX] = {
         "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
-        "tickets", "refresh_margin",
+        "tickets", "refresh_margin", "verify_before_force",
 };
 
 bool name_valid(const char *s, size_t max) {
@@ -117,12 +117,37 @@ static int parse_group(struct parse *p, const char *key, const char *v, char **d
         return parse_strdup(p, dst, v, key);
 }
 
+static int parse_count(struct parse *p, const char *key, const char *v, long long max, unsigned *ret) {
+        long long n = 0;
+        const char *q;
+
+        for (q = v; *q >= '0' && *q <= '9' && n <= max; q++)
+                n = n * 10 + (*q - '0');
+        if (q == v || *q || n < 1 || n > max)
+                return parse_fail(p, -EINVAL, p->lineno, key, "expected a whole number from 1 to %lld, got '%s'", max, v);
+        *ret = (unsigned)n;
+        return 1;
+}
+
+static int parse_bool(struct parse *p, const char *key, const char *v, bool *ret) {
+        if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1")) {
+                *ret = true;
+                return 1;
+        }
+        if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0")) {
+                *ret = false;
+                return 1;
+        }
+        return parse_fail(p, -EINVAL, p->lineno, key, "expected yes or no, got '%s'", v);
+}
+
 int agent_set(struct parse *p, int k, const char *v) {
         struct agent_config *c = p->c;
         const char *key = agent_keys[k];
         int64_t *ms[AK_MAX] = { [AK_REFRESH_MARGIN] = &c->refresh_margin_ms,
                                 [AK_BACKOFF_MIN] = &c->backoff_min_ms, [AK_BACKOFF_MAX] = &c->backoff_max_ms,
-                                [AK_MIN_FORCE_INTERVAL] = &c->min_force_interval_ms };
+                                [AK_MIN_FORCE_INTERVAL] = &c->min_force_interval_ms,
+                                [AK_IDLE_TIMEOUT] = &c->idle_timeout_ms };
         int r;
 
         if (ms[k])
@@ -134,7 +159,11 @@ int agent_set(struct parse *p, int k, const char *v) {
                                           sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
                 return parse_strdup(p, &c->socket_path, v, key);
         case AK_SOCKET_GROUP:
-                return parse_group(p, key, v, &c->socket_group, NULL);
+                return parse_group(p, key, v, &c->socket_group, &c->socket_gid);
+        case AK_MAX_CONNECTIONS:
+                return parse_count(p, key, v, 1000000, &c->max_connections);
+        case AK_MAX_WAITERS:
+                return parse_count(p, key, v, 1000000, &c->max_waiters);
         case AK_STATE_DIR:
                 if (!*v)
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected a directory, got ''");
@@ -232,6 +261,8 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
                         s += len;
                 }
                 return 1;
+        case PK_VERIFY_BEFORE_FORCE:
+                return parse_bool(p, key, v, &a->verify_before_force);
         default:
                 return parse_seconds(p, key, v, &a->refresh_margin_ms);
         }

@@ -199,6 +199,10 @@ static struct agent_config *config_new(const char *path) {
                 .backoff_max_ms = 300 * 1000,
                 .min_force_interval_ms = 30 * 1000,
                 .log_level = LOG_INFO,
+                .socket_gid = (gid_t)-1,
+                .max_connections = 1024,
+                .idle_timeout_ms = 10 * 1000,
+                .max_waiters = 16384,
         };
         if (!c->path || !c->socket_path || !c->state_dir || !c->shm_prefix) {
                 config_free(c);
@@ -316,7 +320,7 @@ bool app_config_equal(const struct app_config *a, const struct app_config *b) {
         if (strcmp(a->name, b->name) || a->kind != b->kind || !str_equal(a->appid, b->appid) ||
             !str_equal(a->secret, b->secret) || a->n_api_base != b->n_api_base ||
             !str_equal(a->ca_file, b->ca_file) || a->gid != b->gid || a->tickets != b->tickets ||
-            a->refresh_margin_ms != b->refresh_margin_ms)
+            a->refresh_margin_ms != b->refresh_margin_ms || a->verify_before_force != b->verify_before_force)
                 return false;
         for (i = 0; i < a->n_api_base; i++) {
                 if (!str_equal(a->api_base[i], b->api_base[i]))

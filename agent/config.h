@@ -36,6 +36,7 @@ struct app_config {
         gid_t gid;                      /* resolved group, (gid_t)-1 if none */
         unsigned tickets;               /* enum ticket_type bits */
         int64_t refresh_margin_ms;      /* from the app, else [agent] refresh_margin */
+        bool verify_before_force;       /* probe the token before a client-forced rotation */
         unsigned line;                  /* line of the section's first key, for messages */
 };
 
@@ -43,6 +44,10 @@ struct agent_config {
         char *path;                     /* the file read */
         char *socket_path;
         char *socket_group;             /* NULL: none */
+        gid_t socket_gid;               /* (gid_t)-1 if none */
+        unsigned max_connections;       /* control socket connections at once */
+        int64_t idle_timeout_ms;        /* a connection without a complete request is closed after this */
+        unsigned max_waiters;           /* forced-refresh requests waiting on one app */
         char *state_dir;
         char *shm_prefix;
         int64_t refresh_margin_ms;

@@ -236,3 +236,22 @@ int upstream_ticket_parse(enum app_kind kind, long http_status, const char *body
                           struct upstream_result *res) {
         return response_parse("ticket", http_status, body, len, res);
 }
+
+int upstream_probe_parse(long http_status, const char *body, size_t len, struct upstream_result *res) {
+        cJSON *root;
+        int r;
+
+        if (!res)
+                return -EINVAL;
+        memset(res, 0, sizeof(*res));
+        if (http_status != 200)
+                return fail(res, UPSTREAM_ERR_HTTP, "HTTP status %ld", http_status);
+        root = body_parse(body, len, res);
+        if (!root)
+                return -EPROTO;
+        r = errcode_check(root, res);
+        if (r == 0 && !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "ip_list")))
+                r = fail(res, UPSTREAM_ERR_BODY, "no ip_list in the body");
+        cJSON_Delete(root);
+        return r;
+}

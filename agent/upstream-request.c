@@ -190,3 +190,24 @@ int upstream_ticket_request(enum app_kind kind, const char *api_base, const char
         explicit_bzero(&tmp, sizeof(tmp));
         return r;
 }
+
+int upstream_probe_request(const char *api_base, const char *access_token, struct upstream_request *req) {
+        struct upstream_request tmp = { .body = NULL };
+        char *e_token;
+        int r;
+
+        if (!req || !field_ok(access_token) || !base_ok(api_base))
+                return -EINVAL;
+        e_token = escape(access_token);
+        if (!e_token)
+                return -ENOMEM;
+        /* The cheapest authenticated call there is: it only lists WeChat's callback IPs. */
+        r = url_set(&tmp, "%s/cgi-bin/getcallbackip?access_token=%s", api_base, e_token);
+        if (r == 0)
+                redact_secret(tmp.redacted_url, e_token);
+        escaped_free(e_token);
+        if (r == 0)
+                *req = tmp;
+        explicit_bzero(&tmp, sizeof(tmp));
+        return r;
+}

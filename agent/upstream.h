@@ -65,6 +65,14 @@ int upstream_token_parse(enum app_kind kind, long http_status, const char *body,
 int upstream_ticket_parse(enum app_kind kind, long http_status, const char *body, size_t len,
                           struct upstream_result *res);
 
+/*
+ * A business call that only proves a token works (getcallbackip), for
+ * verify_before_force. The parser returns 0 if WeChat accepted the token, else -EPROTO
+ * with res->errcode (40001, 42001: the token is dead) as for the others.
+ */
+int upstream_probe_request(const char *api_base, const char *access_token, struct upstream_request *req);
+int upstream_probe_parse(long http_status, const char *body, size_t len, struct upstream_result *res);
+
 const char *ticket_type_name(enum ticket_type type); /* "jsapi", "wx_card" */
 
 #endif

@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "app.h"
 #include "log.h"
+#include "server.h"
 
 int64_t agent_now_ms(void) {
         struct timespec ts;
@@ -34,8 +35,42 @@ void agent_app_settled(struct agent *a) {
                 if (!a->apps[i]->token.settled)
                         return;
         a->ready_sent = true;
-        sd_notifyf(false, "READY=1\nSTATUS=%zu apps", a->n_apps);
+        sd_notify(false, "READY=1");
         log_info("ready: %zu apps", a->n_apps);
+}
+
+void agent_state_changed(struct agent *a) {
+        const struct app *bad = NULL;
+        size_t fresh = 0;
+        char line[sizeof(a->status)];
+
+        for (size_t i = 0; i < a->n_apps; i++) {
+                const struct app *app = a->apps[i];
+
+                if (!app)
+                        continue;
+                if (app->token.generation > 0 && app->token.failure == FAILURE_NONE)
+                        fresh++;
+                else if (!bad && app->token.failure != FAILURE_NONE)
+                        bad = app;
+        }
+        if (bad) {
+                time_t since = (time_t)(bad->token.failing_since_ms / 1000);
+                char when[16];
+
+                strftime(when, sizeof(when), "%H:%M", localtime(&since));
+                /* Stable words only (no request ids), so a failure that repeats sends nothing new. */
+                if (snprintf(line, sizeof(line), "%zu of %zu apps fresh; app %s: errcode %ld since %s, %s", fresh,
+                             a->n_apps, bad->cfg->name, bad->token.errcode, when, bad->token.advice) >= (int)sizeof(line))
+                        strcpy(line + sizeof(line) - 4, "...");
+        } else {
+                snprintf(line, sizeof(line), "%zu of %zu apps fresh", fresh, a->n_apps);
+        }
+        /* One message per change, not per refresh. */
+        if (strcmp(line, a->status) == 0)
+                return;
+        snprintf(a->status, sizeof(a->status), "%s", line);
+        sd_notifyf(false, "STATUS=%s", line);
 }
 
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -237,6 +272,11 @@ static int run(struct agent *a) {
         r = agent_start_apps(a);
         if (r < 0)
                 return r;
+        r = server_new(&a->server, a);
+        if (r < 0)
+                return r;
+        /* WATCHDOG=1 from the loop itself, at half of WatchdogSec, when systemd asks for it. */
+        sd_event_set_watchdog(a->loop, true);
         log_info("started with %zu of %zu apps", a->n_apps, a->config->n_apps);
         agent_app_settled(a); /* no apps, or all adopted */
         return sd_event_loop(a->loop);
@@ -265,6 +305,15 @@ int main(int argc, char **argv) {
                         return 2;
                 }
         }
+        /* Every client connection is a descriptor: use all the hard limit allows. */
+        {
+                struct rlimit nofile;
+
+                if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                        nofile.rlim_cur = nofile.rlim_max;
+                        setrlimit(RLIMIT_NOFILE, &nofile);
+                }
+        }
         /* Secrets live in this process's memory: no core dump, no ptrace by other users. */
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
@@ -291,6 +340,7 @@ int main(int argc, char **argv) {
         r = run(&a);
         if (r < 0)
                 log_error("fatal: %s", strerror(-r));
+        server_free(a.server);
         for (size_t i = 0; i < a.n_apps; i++) {
                 app_stop(a.apps[i]);
                 app_free(a.apps[i], false); /* never unlink: readers keep the token */

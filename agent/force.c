@@ -1,0 +1,236 @@
+/* force.c: client-forced refreshes: compare-and-refresh, one upstream call for all waiters, spacing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+#include "protocol.h"
+
+/* WeChat allows stable_token's force_refresh 20 times a day (Beijing time). */
+#define FORCE_STABLE_PER_DAY 20
+#define BEIJING_OFFSET_MS (8 * 3600 * 1000LL)
+#define DAY_MS (24 * 3600 * 1000LL)
+
+struct waiter {
+        struct waiter *next, **prev;
+        struct item *item;
+        uint64_t generation;            /* the one the client saw fail */
+        sd_event_source *timer;
+        force_reply_fn reply;
+        void *userdata;
+};
+
+static const struct agent_config *agent_config_of(const struct item *it) {
+        return it->app->agent->config;
+}
+
+static void waiter_unlink(struct waiter *w) {
+        *w->prev = w->next;
+        if (w->next)
+                w->next->prev = w->prev;
+        w->item->n_waiters--;
+        sd_event_source_disable_unref(w->timer);
+        free(w);
+}
+
+/* Answer w with line (taking it) and forget it. */
+static void waiter_answer(struct waiter *w, char *line) {
+        force_reply_fn reply = w->reply;
+        void *userdata = w->userdata;
+
+        waiter_unlink(w);
+        reply(userdata, line);
+}
+
+static int on_waiter_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct waiter *w = userdata;
+
+        waiter_answer(w, protocol_error(PROTO_E_TIMEOUT, "no new token within timeout_ms", -1));
+        return 0;
+}
+
+static struct waiter *waiter_add(struct item *it, uint64_t gen, int64_t timeout_ms, force_reply_fn reply,
+                                 void *userdata) {
+        struct waiter *w = calloc(1, sizeof(*w));
+
+        if (!w)
+                return NULL;
+        if (sd_event_add_time_relative(it->app->agent->loop, &w->timer, CLOCK_MONOTONIC, (uint64_t)timeout_ms * 1000,
+                                       1000, on_waiter_timeout, w) < 0) {
+                free(w);
+                return NULL;
+        }
+        w->item = it;
+        w->generation = gen;
+        w->reply = reply;
+        w->userdata = userdata;
+        w->next = it->waiters;
+        w->prev = &it->waiters;
+        if (it->waiters)
+                it->waiters->prev = &w->next;
+        it->waiters = w;
+        it->n_waiters++;
+        return w;
+}
+
+static char *reply_published(const struct item *it, bool verified) {
+        return protocol_refresh_ok(it->generation, it->expires_at_ms, verified);
+}
+
+struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms, force_reply_fn reply,
+                             void *userdata) {
+        const struct agent_config *c = agent_config_of(it);
+        int64_t now = agent_now_ms(), allowed;
+        struct waiter *w;
+        bool joins;
+
+        if (!has_gen)
+                gen = it->generation;
+        /* Compare: someone already replaced the token that failed. No upstream call. */
+        if (it->generation > gen) {
+                reply(userdata, reply_published(it, false));
+                return NULL;
+        }
+        if (it->n_waiters >= c->max_waiters) {
+                reply(userdata, protocol_error(PROTO_E_BUSY, "too many clients wait for this app already", -1));
+                return NULL;
+        }
+        /* A call in flight or a forced one pending: its outcome answers this client too. */
+        joins = it->call || it->force_stage != FORCE_NONE || it->generation == 0;
+        allowed = it->forced_at_ms + c->min_force_interval_ms;
+        if (!joins && allowed - now > timeout_ms) {
+                it->rate_limited++;
+                reply(userdata, protocol_error(PROTO_E_RATE_LIMITED, "forced refreshes of this app are spaced by "
+                                               "min_force_interval", allowed - now));
+                return NULL;
+        }
+        w = waiter_add(it, gen, timeout_ms, reply, userdata);
+        if (!w) {
+                reply(userdata, protocol_error(PROTO_E_BUSY, "out of memory", -1));
+                return NULL;
+        }
+        if (joins) {
+                it->coalesced_waiters++;
+                return w;
+        }
+        it->force_stage = it->app->cfg->verify_before_force && !it->ticket ? FORCE_PROBE
+                          : it->app->cfg->kind == APP_KIND_STABLE && !it->ticket ? FORCE_NORMAL
+                          : FORCE_ROTATE;
+        it->forced_refreshes++;
+        item_fetch_at(it, allowed > now ? allowed : now);
+        return w;
+}
+
+void force_cancel(struct waiter *w) {
+        if (w)
+                waiter_unlink(w);
+}
+
+void force_published(struct item *it) {
+        struct waiter *w = it->waiters, *next;
+
+        it->force_stage = FORCE_NONE;
+        for (; w; w = next) {
+                next = w->next;
+                if (it->generation > w->generation)
+                        waiter_answer(w, reply_published(it, false));
+        }
+}
+
+void force_failed(struct item *it, const struct upstream_result *res) {
+        char message[UPSTREAM_ERRMSG_MAX + 64];
+
+        it->force_stage = FORCE_NONE;
+        snprintf(message, sizeof(message), "errcode %ld: %s; the last token stays published", res->errcode,
+                 res->errmsg);
+        force_abort(it, PROTO_E_UPSTREAM, message);
+}
+
+void force_abort(struct item *it, const char *code, const char *message) {
+        it->force_stage = FORCE_NONE;
+        while (it->waiters)
+                waiter_answer(it->waiters, protocol_error(code, message, -1));
+}
+
+bool force_due(struct item *it) {
+        const struct agent_config *c = agent_config_of(it);
+        int64_t now = agent_now_ms(), day = (now + BEIJING_OFFSET_MS) / DAY_MS;
+
+        if (it->force_stage == FORCE_NONE)
+                return false;
+        /* Nobody waits any more (all timed out or left): no reason to rotate. */
+        if (!it->waiters) {
+                it->force_stage = FORCE_NONE;
+                return false;
+        }
+        it->forced_at_ms = now;
+        if (it->force_stage == FORCE_ROTATE && it->app->cfg->kind == APP_KIND_STABLE && !it->ticket) {
+                if (it->forced_day != day) {
+                        it->forced_day = day;
+                        it->forced_today = 0;
+                }
+                if (it->forced_today >= FORCE_STABLE_PER_DAY) {
+                        it->rate_limited += it->n_waiters;
+                        it->force_stage = FORCE_NONE;
+                        while (it->waiters)
+                                waiter_answer(it->waiters,
+                                              protocol_error(PROTO_E_RATE_LIMITED, "stable_token allows 20 forced "
+                                                             "refreshes a day", (day + 1) * DAY_MS - BEIJING_OFFSET_MS - now));
+                        return false;
+                }
+                it->forced_today++;
+        }
+        (void)c;
+        return true;
+}
+
+void force_probed(struct item *it, const struct upstream_result *res) {
+        struct waiter *w, *next;
+
+        if (res->errcode == 0) {
+                /* The token works: the client's failure was something else. Nothing rotates. */
+                it->force_stage = FORCE_NONE;
+                for (w = it->waiters; w; w = next) {
+                        next = w->next;
+                        if (w->generation >= it->generation)
+                                waiter_answer(w, reply_published(it, true));
+                }
+                log_app(LOG_INFO, it->name, 0, "forced refresh not needed: the token of generation %llu works",
+                        (unsigned long long)it->generation);
+                return;
+        }
+        it->force_stage = it->app->cfg->kind == APP_KIND_STABLE ? FORCE_NORMAL : FORCE_ROTATE;
+        item_fetch_at(it, agent_now_ms());
+}
+
+bool force_same_token(struct item *it) {
+        if (!it->waiters)
+                return false;
+        if (it->force_stage == FORCE_NONE) {
+                /* Clients joined a proactive call that brought nothing new: force one for them. */
+                int64_t now = agent_now_ms(), allowed = it->forced_at_ms + agent_config_of(it)->min_force_interval_ms;
+
+                it->force_stage = it->app->cfg->kind == APP_KIND_STABLE && !it->ticket ? FORCE_ROTATE : FORCE_NONE;
+                if (it->force_stage == FORCE_NONE)
+                        return false;
+                it->forced_refreshes++;
+                item_fetch_at(it, allowed > now ? allowed : now);
+                return true;
+        }
+        if (it->force_stage == FORCE_NORMAL) {
+                /* Nobody else rotated it: now force, within WeChat's spacing. */
+                it->force_stage = FORCE_ROTATE;
+                item_fetch_at(it, agent_now_ms());
+                return true;
+        }
+        if (it->force_stage == FORCE_ROTATE) {
+                struct upstream_result res = { .errcode = 0 };
+
+                snprintf(res.errmsg, sizeof(res.errmsg), "upstream returned the same token (WeCom renews only "
+                         "after expiry)");
+                force_failed(it, &res);
+        }
+        return false;
+}
