@@ -1,0 +1,301 @@
+/* wxtokenctl.c: the command line: get a token from its segment, force a refresh, show the agent's status. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "wxshm.h"
+
+#define TIMEOUT_DEFAULT_MS 5000
+/* The agent answers "timeout" itself after timeout_ms; leave room for that answer to arrive. */
+#define REPLY_SLACK_MS 1000
+/* A status reply grows with the number of apps; requests stay under 4 KiB. */
+#define REPLY_MAX (1 << 20)
+
+static const char usage_text[] =
+        "Usage: wxtokenctl [--socket PATH] COMMAND\n"
+        "  get [--json] APP                 print APP's token (read from shared memory)\n"
+        "  refresh APP [--generation N] [--timeout MS]\n"
+        "                                   have the agent replace generation N (default: the\n"
+        "                                   one published now); print the new generation\n"
+        "  status [--json]                  every app's state; exit 1 if one lacks a usable token\n"
+        "Options:\n"
+        "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " CLIENT_DEFAULT_SOCKET ")\n"
+        "  -j, --json          machine-readable output\n"
+        "  -h, --help          this text\n";
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int usage_error(const char *what) {
+        fprintf(stderr, "wxtokenctl: %s\n%s", what, usage_text);
+        return 2;
+}
+
+/* Send one request; the reply, parsed, or NULL after saying why on stderr. */
+static cJSON *request(const char *socket_path, const char *line, int timeout_ms, char **raw) {
+        char *reply = malloc(REPLY_MAX);
+        cJSON *o = NULL;
+        int r;
+
+        if (!reply) {
+                fprintf(stderr, "wxtokenctl: out of memory\n");
+                return NULL;
+        }
+        r = client_request(socket_path, line, reply, REPLY_MAX, timeout_ms);
+        if (r == -ENOENT || r == -ECONNREFUSED)
+                fprintf(stderr, "wxtokenctl: cannot reach wxtokend at %s: is it running?\n", socket_path);
+        else if (r == -ETIMEDOUT)
+                fprintf(stderr, "wxtokenctl: no answer from wxtokend within %d ms\n", timeout_ms);
+        else if (r < 0)
+                fprintf(stderr, "wxtokenctl: %s: %s\n", socket_path, strerror(-r));
+        else if (!(o = cJSON_Parse(reply)) || !cJSON_IsObject(o))
+                fprintf(stderr, "wxtokenctl: the agent's reply is not JSON\n");
+        else if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok"))) {
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
+                const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "message");
+
+                fprintf(stderr, "wxtokenctl: %s: %s\n", cJSON_IsString(e) ? e->valuestring : "error",
+                        cJSON_IsString(m) ? m->valuestring : "");
+                cJSON_Delete(o);
+                o = NULL;
+        }
+        if (o && raw)
+                *raw = reply;
+        else
+                free(reply);
+        return o;
+}
+
+static double number(const cJSON *o, const char *key) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+        return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static const char *text(const cJSON *o, const char *key) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+        return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static int cmd_get(const char *app, bool json) {
+        char token[WXSHM_TOKEN_MAX + 1];
+        wxshm_info info;
+        wxshm *h;
+        int r;
+
+        r = wxshm_open(&h, app);
+        if (r == -ENOENT) {
+                fprintf(stderr, "wxtokenctl: no segment for %s: the agent does not know it (yet)\n", app);
+                return 1;
+        } else if (r == -EACCES) {
+                fprintf(stderr, "wxtokenctl: not allowed to read %s (ask to be in its group)\n", app);
+                return 1;
+        } else if (r < 0) {
+                fprintf(stderr, "wxtokenctl: %s: %s\n", app, strerror(-r));
+                return 1;
+        }
+        info.size = sizeof(info);
+        r = wxshm_read(h, token, sizeof(token), &info);
+        wxshm_close(h);
+        if (r == -ENODATA) {
+                fprintf(stderr, "wxtokenctl: %s: no token published yet\n", app);
+                return 1;
+        } else if (r == -ESTALE) {
+                /* Printed nowhere: a script would hand an expired token on. */
+                fprintf(stderr, "wxtokenctl: %s: the token expired %" PRId64 " s ago (state %s): the agent is down "
+                        "or failing\n", app, (now_ms() - info.expires_at_ms) / 1000, wxshm_state_name(info.state));
+                return 1;
+        } else if (r < 0) {
+                fprintf(stderr, "wxtokenctl: %s: %s\n", app, strerror(-r));
+                return 1;
+        }
+        if (json) {
+                cJSON *o = cJSON_CreateObject();
+                char *s;
+
+                cJSON_AddStringToObject(o, "app", app);
+                cJSON_AddStringToObject(o, "token", token);
+                cJSON_AddNumberToObject(o, "generation", (double)info.generation);
+                cJSON_AddNumberToObject(o, "expires_at", (double)info.expires_at_ms);
+                cJSON_AddStringToObject(o, "state", wxshm_state_name(info.state));
+                s = cJSON_PrintUnformatted(o);
+                cJSON_Delete(o);
+                if (!s) {
+                        fprintf(stderr, "wxtokenctl: out of memory\n");
+                        return 1;
+                }
+                printf("%s\n", s);
+                free(s);
+        } else {
+                printf("%s\n", token);
+        }
+        return 0;
+}
+
+static int cmd_refresh(const char *socket_path, const char *app, const char *generation, int timeout_ms) {
+        char line[256], gen_field[48] = "";
+        uint64_t g;
+        cJSON *o;
+
+        if (generation) {
+                char *end;
+
+                errno = 0;
+                g = strtoull(generation, &end, 10);
+                if (errno || *end || generation[0] < '0' || generation[0] > '9')
+                        return usage_error("--generation wants a non-negative integer");
+                snprintf(gen_field, sizeof(gen_field), ",\"generation\":%" PRIu64, g);
+        } else {
+                char token[WXSHM_TOKEN_MAX + 1];
+                wxshm_info info;
+                wxshm *h;
+                int r;
+
+                /* Without a readable segment the agent takes "what is published now" itself. */
+                if (wxshm_open(&h, app) == 0) {
+                        info.size = sizeof(info);
+                        r = wxshm_read(h, token, sizeof(token), &info);
+                        if (r >= 0 || r == -ESTALE)
+                                snprintf(gen_field, sizeof(gen_field), ",\"generation\":%" PRIu64, info.generation);
+                        wxshm_close(h);
+                }
+        }
+        /* The name goes out as JSON built by cJSON, so whatever was typed is escaped. */
+        {
+                cJSON *req = cJSON_CreateString(app);
+                char *name = req ? cJSON_PrintUnformatted(req) : NULL;
+
+                cJSON_Delete(req);
+                if (!name || strlen(name) > 160) {
+                        free(name);
+                        fprintf(stderr, "wxtokenctl: %s: not an app name\n", app);
+                        return 1;
+                }
+                snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":%s%s,\"timeout_ms\":%d}\n", name, gen_field,
+                         timeout_ms);
+                free(name);
+        }
+        o = request(socket_path, line, timeout_ms + REPLY_SLACK_MS, NULL);
+        if (!o)
+                return 1;
+        printf("%.0f\n", number(o, "generation"));
+        cJSON_Delete(o);
+        return 0;
+}
+
+/* "1h59m", "42s", "-3m" (expired): how long the token has left. */
+static void format_left(char *buf, size_t size, int64_t left_ms) {
+        int64_t s = (left_ms < 0 ? -left_ms : left_ms) / 1000;
+        const char *sign = left_ms < 0 ? "-" : "";
+
+        if (s >= 3600)
+                snprintf(buf, size, "%s%" PRId64 "h%02" PRId64 "m", sign, s / 3600, s / 60 % 60);
+        else if (s >= 60)
+                snprintf(buf, size, "%s%" PRId64 "m%02" PRId64 "s", sign, s / 60, s % 60);
+        else
+                snprintf(buf, size, "%s%" PRId64 "s", sign, s);
+}
+
+static int cmd_status(const char *socket_path, bool json) {
+        const cJSON *apps, *a;
+        int64_t now = now_ms();
+        bool healthy = true;
+        char *raw = NULL;
+        cJSON *o;
+
+        o = request(socket_path, "{\"op\":\"status\"}\n", TIMEOUT_DEFAULT_MS, &raw);
+        if (!o)
+                return 1;
+        apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
+        if (json)
+                printf("%s\n", raw);
+        else
+                printf("%-24s %-7s %10s %10s %-12s %s\n", "APP", "KIND", "GENERATION", "EXPIRES IN", "STATE",
+                       "LAST ERROR");
+        cJSON_ArrayForEach(a, apps) {
+                double gen = number(a, "generation"), expires = number(a, "expires_at");
+                /* A usable token exists and has not expired, whatever the agent is going through. */
+                bool usable = gen > 0 && expires > (double)now;
+                char left[32] = "none", err[96] = "-";
+
+                healthy = healthy && usable;
+                if (json)
+                        continue;
+                if (gen > 0)
+                        format_left(left, sizeof(left), (int64_t)expires - now);
+                if (number(a, "last_errcode") != 0)
+                        snprintf(err, sizeof(err), "%.0f %.60s", number(a, "last_errcode"), text(a, "last_errmsg"));
+                printf("%-24s %-7s %10.0f %10s %-12s %s\n", text(a, "app"), text(a, "kind"), gen, left,
+                       text(a, "state"), err);
+        }
+        cJSON_Delete(o);
+        free(raw);
+        return healthy ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, 's' },     { "json", no_argument, NULL, 'j' },
+                { "generation", required_argument, NULL, 'g' }, { "timeout", required_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },             { NULL, 0, NULL, 0 },
+        };
+        const char *socket_path = client_socket_path(), *generation = NULL, *cmd;
+        long timeout_ms = TIMEOUT_DEFAULT_MS;
+        bool json = false, timeout_set = false;
+        char *end;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "s:jg:t:h", options, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        socket_path = optarg;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'g':
+                        generation = optarg;
+                        break;
+                case 't':
+                        timeout_ms = strtol(optarg, &end, 10);
+                        if (*end || timeout_ms < 1 || timeout_ms > 60000)
+                                return usage_error("--timeout wants milliseconds from 1 to 60000");
+                        timeout_set = true;
+                        break;
+                case 'h':
+                        fputs(usage_text, stdout);
+                        return 0;
+                default:
+                        fputs(usage_text, stderr);
+                        return 2;
+                }
+        }
+        if (optind >= argc)
+                return usage_error("no command");
+        cmd = argv[optind++];
+        if ((generation || timeout_set) && strcmp(cmd, "refresh"))
+                return usage_error("--generation and --timeout belong to refresh");
+        if (json && !strcmp(cmd, "refresh"))
+                return usage_error("refresh has no --json");
+        if (!strcmp(cmd, "status"))
+                return optind == argc ? cmd_status(socket_path, json) : usage_error("status takes no APP");
+        if (strcmp(cmd, "get") && strcmp(cmd, "refresh"))
+                return usage_error("unknown command");
+        if (argc - optind != 1)
+                return usage_error("one APP, please");
+        if (!strcmp(cmd, "get"))
+                return cmd_get(argv[optind], json);
+        return cmd_refresh(socket_path, argv[optind], generation, (int)timeout_ms);
+}
