@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent-harness.h"
+#include "client.h"
 
 #define MAX_AGENTS 8
 
@@ -26,6 +27,8 @@ void harness_sleep_ms(long ms) {
         while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
                 ;
 }
+
+static void *notify_drain(void *userdata);
 
 static void harness_fail(const char *what) {
         fprintf(stderr, "SETUP %s: %s\n", what, strerror(errno));
@@ -53,11 +56,16 @@ void agent_init(struct agent_proc *a) {
         snprintf(a->log_file, sizeof(a->log_file), "%s/stderr", a->dir);
         snprintf(a->notify_path, sizeof(a->notify_path), "%s/notify", a->dir);
         snprintf(a->prefix, sizeof(a->prefix), "wxi%ld_%d", (long)getpid(), slot);
+        snprintf(a->socket, sizeof(a->socket), "%s/sock", a->dir);
         setenv("WXSHM_PREFIX", a->prefix, 1);
+        setenv("WXTOKEND_SOCKET", a->socket, 1);
         a->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->notify_path);
         if (a->notify_fd < 0 || bind(a->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 harness_fail("notify socket");
+        pthread_mutex_init(&a->lock, NULL);
+        if (pthread_create(&a->drain, NULL, notify_drain, a) != 0)
+                harness_fail("notify thread");
 }
 
 const char *agent_secret_file(struct agent_proc *a, const char *name, const char *secret) {
@@ -79,31 +87,74 @@ void agent_write_config(struct agent_proc *a, const char *agent_extra, const cha
 
         if (!f)
                 harness_fail("config");
-        fprintf(f, "[agent]\nsocket = %s/sock\nstate_dir = %s\nshm_prefix = %s\n%s\n%s", a->dir, a->state_dir,
+        fprintf(f, "[agent]\nsocket = %s\nstate_dir = %s\nshm_prefix = %s\n%s\n%s", a->socket, a->state_dir,
                 a->prefix, agent_extra ? agent_extra : "", apps ? apps : "");
         if (fclose(f) != 0)
                 harness_fail("config");
 }
 
-bool agent_wait_notify(struct agent_proc *a, const char *what, int max_ms) {
+static void *notify_drain(void *userdata) {
+        struct agent_proc *a = userdata;
         char buf[4096];
 
-        for (int waited = 0; waited < max_ms; waited += 20) {
+        for (;;) {
                 struct pollfd p = { .fd = a->notify_fd, .events = POLLIN };
                 ssize_t n;
 
-                if (poll(&p, 1, 20) > 0 && (n = recv(a->notify_fd, buf, sizeof(buf) - 1, 0)) > 0) {
-                        buf[n] = '\0';
-                        if (strstr(buf, what))
-                                return true;
-                        waited -= 20;
+                pthread_mutex_lock(&a->lock);
+                if (a->stop) {
+                        pthread_mutex_unlock(&a->lock);
+                        return NULL;
                 }
+                pthread_mutex_unlock(&a->lock);
+                if (poll(&p, 1, 50) <= 0 || (n = recv(a->notify_fd, buf, sizeof(buf) - 1, 0)) <= 0)
+                        continue;
+                buf[n] = '\0';
+                pthread_mutex_lock(&a->lock);
+                {
+                        size_t used = strlen(a->notified);
+                        char **slot = &a->msgs[a->n_msgs % 256];
+
+                        snprintf(a->notified + used, sizeof(a->notified) - used, "%s\n", buf);
+                        free(*slot);
+                        *slot = strdup(buf);
+                        a->n_msgs++;
+                }
+                pthread_mutex_unlock(&a->lock);
+        }
+}
+
+bool agent_wait_notify(struct agent_proc *a, const char *what, int max_ms) {
+        for (int waited = 0; waited <= max_ms; waited += 20) {
+                bool found = false;
+
+                pthread_mutex_lock(&a->lock);
+                if (a->n_msgs - a->cursor > 256)
+                        a->cursor = a->n_msgs - 256;
+                for (; a->cursor < a->n_msgs && !found; a->cursor++) {
+                        const char *m = a->msgs[a->cursor % 256];
+
+                        found = m && strstr(m, what);
+                }
+                pthread_mutex_unlock(&a->lock);
+                if (found)
+                        return true;
                 if (a->pid > 0 && waitpid(a->pid, NULL, WNOHANG) == a->pid) {
                         a->pid = 0;
                         return false;
                 }
+                harness_sleep_ms(20);
         }
         return false;
+}
+
+bool agent_notified(struct agent_proc *a, const char *what) {
+        bool found;
+
+        pthread_mutex_lock(&a->lock);
+        found = strstr(a->notified, what) != NULL;
+        pthread_mutex_unlock(&a->lock);
+        return found;
 }
 
 void agent_start(struct agent_proc *a) {
@@ -122,8 +173,37 @@ void agent_start(struct agent_proc *a) {
                         _exit(127);
                 setenv("NOTIFY_SOCKET", a->notify_path, 1);
                 unsetenv("JOURNAL_STREAM");
-                execl(bin, bin, "-c", a->conf, (char *)NULL);
+                for (int i = 0; a->env[i]; i++)
+                        putenv((char *)a->env[i]);
+                if (a->activate) {
+                        /* systemd-socket-activate hands its children only the variables named with -E. */
+                        const char *argv[32] = { "systemd-socket-activate", "-l", a->socket, "-E", "NOTIFY_SOCKET" };
+                        int n = 5;
+
+                        for (int i = 0; a->env[i] && n < 24; i++) {
+                                argv[n++] = "-E";
+                                argv[n++] = a->env[i];
+                        }
+                        argv[n++] = bin;
+                        argv[n++] = "-c";
+                        argv[n++] = a->conf;
+                        argv[n] = NULL;
+                        execvp(argv[0], (char *const *)argv);
+                } else
+                        execl(bin, bin, "-c", a->conf, (char *)NULL);
                 _exit(127);
+        }
+        if (a->activate) {
+                char raw[256];
+                cJSON *first = NULL;
+
+                /* The listener is systemd-socket-activate's until our first connection starts the agent. */
+                for (int i = 0; i < 500 && !first; i++) {
+                        first = agent_request(a, "{\"op\":\"status\"}\n", raw, sizeof(raw));
+                        if (!first)
+                                harness_sleep_ms(20);
+                }
+                cJSON_Delete(first);
         }
         /* Generous: sanitizer builds start slowly; a dead agent ends the wait at once. */
         if (agent_wait_notify(a, "READY=1", 30000))
@@ -201,6 +281,12 @@ void agent_cleanup_all(void) {
                 if (!a)
                         continue;
                 agent_kill9(a);
+                pthread_mutex_lock(&a->lock);
+                a->stop = true;
+                pthread_mutex_unlock(&a->lock);
+                pthread_join(a->drain, NULL);
+                for (int m = 0; m < 256; m++)
+                        free(a->msgs[m]);
                 close(a->notify_fd);
                 unlink_prefix(a->prefix);
                 snprintf(cmd, sizeof(cmd), "rm -rf %s", a->dir);
@@ -288,6 +374,12 @@ int harness_finish(struct agent_proc *a) {
         if (test_failures)
                 fprintf(stderr, "%d check(s) failed\n", test_failures);
         return test_failures ? 1 : 0;
+}
+
+cJSON *agent_request(struct agent_proc *a, const char *line, char *raw, size_t raw_size) {
+        if (client_request(a->socket, line, raw, raw_size, 30000) < 0)
+                return NULL;
+        return cJSON_Parse(raw);
 }
 
 int emu_stat(struct emu_proc *e, const char *app, const char *counter) {

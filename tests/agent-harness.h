@@ -2,6 +2,7 @@
 #ifndef AGENT_HARNESS_H
 #define AGENT_HARNESS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -19,6 +20,19 @@ struct agent_proc {
         char notify_path[100];  /* fits sockaddr_un.sun_path */
         int notify_fd;          /* the NOTIFY_SOCKET the agent reports to */
         char prefix[32];        /* its shm_prefix, also exported as WXSHM_PREFIX */
+        char socket[100];       /* its control socket, also exported as WXTOKEND_SOCKET */
+        const char *env[8];     /* extra NAME=VALUE for the agent's environment, NULL-terminated */
+        bool activate;          /* start it through systemd-socket-activate on socket */
+        char notified[16384];   /* every notify message received so far, one per line */
+        /*
+         * A thread drains the notify socket at once, as systemd does: a full socket would
+         * block the agent's sd_notify. Messages are kept for agent_wait_notify.
+         */
+        pthread_t drain;
+        pthread_mutex_t lock;
+        char *msgs[256];        /* the last 256 messages, by sequence number % 256 */
+        unsigned long n_msgs, cursor;
+        bool stop;
 };
 
 /* A private directory, notify socket and shm prefix; nothing is started yet. */
@@ -30,11 +44,24 @@ const char *agent_secret_file(struct agent_proc *a, const char *name, const char
 /* Write the config: the [agent] section with socket/state_dir/shm_prefix set, extra lines, then apps. */
 void agent_write_config(struct agent_proc *a, const char *agent_extra, const char *apps);
 
-/* Start wxtokend -c conf and wait (bounded) for READY=1 on the notify socket. */
+/*
+ * Start wxtokend -c conf and wait (bounded) for READY=1 on the notify socket. With
+ * a->activate, systemd-socket-activate listens on a->socket and starts the agent at the
+ * first connection: this connects once (a status request) to trigger it.
+ */
 void agent_start(struct agent_proc *a);
 
-/* Wait (bounded) for a notify datagram containing what; false if none came. */
+/* One request line to the agent's socket; the reply parsed (NULL on failure) and its raw text. */
+cJSON *agent_request(struct agent_proc *a, const char *line, char *raw, size_t raw_size);
+
+/*
+ * Wait (bounded) for a notify message containing what, among those not yet passed over
+ * by an earlier wait; false if none came (or the agent died).
+ */
 bool agent_wait_notify(struct agent_proc *a, const char *what, int max_ms);
+
+/* Whether any notify message so far contained what. */
+bool agent_notified(struct agent_proc *a, const char *what);
 
 /* SIGTERM and wait: the exit status, or -1 if it had to be killed. */
 int agent_stop(struct agent_proc *a);
