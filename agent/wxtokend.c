@@ -341,9 +341,12 @@ int main(int argc, char **argv) {
         if (r < 0)
                 log_error("fatal: %s", strerror(-r));
         server_free(a.server);
-        for (size_t i = 0; i < a.n_apps; i++) {
+        /* All marked stopped first: freeing one while another still reports would read freed memory. */
+        for (size_t i = 0; i < a.n_apps; i++)
                 app_stop(a.apps[i]);
+        for (size_t i = 0; i < a.n_apps; i++) {
                 app_free(a.apps[i], false); /* never unlink: readers keep the token */
+                a.apps[i] = NULL;
         }
         free(a.apps);
         sd_event_source_disable_unref(a.heartbeat);

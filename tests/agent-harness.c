@@ -367,8 +367,12 @@ long proc_status(pid_t pid, const char *field) {
 }
 
 int harness_finish(struct agent_proc *a) {
-        if (a->pid > 0)
-                CHECK(agent_stop(a) == 0, "clean stop (see the agent's log)");
+        if (a->pid > 0 && agent_stop(a) != 0) {
+                char *log = agent_log(a);
+
+                CHECK(false, "clean stop; the agent's log:\n%s", log);
+                free(log);
+        }
         agent_cleanup_all();
         proc_cleanup_all();
         if (test_failures)

@@ -158,6 +158,12 @@ int main(void) {
         /* None of it grew the agent: private memory within a few MiB of where it started. */
         anon_after = proc_status(a.pid, "RssAnon");
         printf("agent private memory: %ld KiB before, %ld KiB after the hostile clients\n", anon_before, anon_after);
+#ifdef __SANITIZE_ADDRESS__
+        /* ASan's quarantine keeps freed memory on purpose: the bound is checked in the plain build. */
+        printf("memory bound not checked under AddressSanitizer\n");
+#else
+        /* Bounded by max_connections x (a 4 KiB request buffer + bookkeeping), whatever the clients did. */
         CHECK(anon_after - anon_before < 16 * 1024, "memory stayed bounded");
+#endif
         return harness_finish(&a);
 }
