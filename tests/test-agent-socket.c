@@ -195,6 +195,22 @@ int main(void) {
         CHECK(emu_stat(&emu, "wxV", "token_calls") == calls, "verify_before_force: 0 rotations");
         cJSON_Delete(r);
 
+        /* The library call business code makes: the generation it used failed, a newer one comes back. */
+        {
+                wxshm *h;
+                int64_t got;
+
+                sleep(2); /* min_force_interval since the last forced call */
+                g = generation_of("tok");
+                CHECK(wxshm_open(&h, "tok") == 0, "open tok");
+                got = wxshm_refresh(h, g, 10000);
+                CHECK(got == (int64_t)g + 1, "wxshm_refresh returns the new generation (%lld)", (long long)got);
+                got = wxshm_refresh(h, g, 10000);
+                CHECK(got == (int64_t)g + 1, "again with the old one: the same answer, no rotation");
+                CHECK(wxshm_refresh(h, g + 1, 1) == -EAGAIN, "inside min_force_interval with 1 ms: -EAGAIN");
+                wxshm_close(h);
+        }
+
         /* Errors name what is wrong. */
         r = agent_request(&a, "{\"op\":\"refresh\",\"app\":\"nope\",\"generation\":1}\n", raw, sizeof(raw));
         CHECK(!strcmp(reply_error(r), "unknown_app"), "unknown app: %s", raw);
@@ -210,5 +226,7 @@ int main(void) {
         r = agent_request(&a, "{\"op\":\"status\"}\n", raw, sizeof(raw));
         CHECK(strstr(raw, "\"coalesced_waiters\""), "status has counters: %s", raw);
         cJSON_Delete(r);
+        CHECK(agent_stop(&a) == 0, "clean stop");
+        CHECK(agent_wait_notify(&a, "STOPPING=1", 2000), "STOPPING=1 on SIGTERM");
         return harness_finish(&a);
 }
