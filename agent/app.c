@@ -94,6 +94,11 @@ static void item_schedule_refresh(struct item *it, int64_t now, bool same) {
 }
 
 void item_fetch_at(struct item *it, int64_t at_ms) {
+        int64_t now = agent_now_ms();
+
+        /* A refresh or retry already due sooner is kept: its outcome answers the waiters too. */
+        if (!it->call && it->next_at_ms > now && it->next_at_ms < at_ms)
+                at_ms = it->next_at_ms;
         item_schedule(it, at_ms);
 }
 
@@ -203,8 +208,8 @@ static void item_fail(struct item *it, const struct upstream_result *res, int64_
         delay = schedule_retry_delay(f, it->attempt, c->backoff_min_ms, c->backoff_max_ms, &it->app->agent->rng);
         it->attempt++;
         item_schedule(it, now + delay);
-        if (it->waiters)
-                force_failed(it, res);
+        /* Waiters learn of the failure; a forced call nobody waits for any more is dropped too. */
+        force_failed(it, res);
 }
 
 static void on_response(void *userdata, const struct http_response *http) {

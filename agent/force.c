@@ -10,6 +10,7 @@
 
 /* WeChat allows stable_token's force_refresh 20 times a day (Beijing time). */
 #define FORCE_STABLE_PER_DAY 20
+#define FORCE_STABLE_SPACING_MS (30 * 1000LL)
 #define BEIJING_OFFSET_MS (8 * 3600 * 1000LL)
 #define DAY_MS (24 * 3600 * 1000LL)
 
@@ -24,6 +25,15 @@ struct waiter {
 
 static const struct agent_config *agent_config_of(const struct item *it) {
         return it->app->agent->config;
+}
+
+/* WeChat spaces stable_token's force_refresh calls 30 s apart, whatever min_force_interval says. */
+static int64_t force_interval(const struct item *it) {
+        int64_t interval = agent_config_of(it)->min_force_interval_ms;
+
+        if (it->app->cfg->kind == APP_KIND_STABLE && !it->ticket && interval < FORCE_STABLE_SPACING_MS)
+                interval = FORCE_STABLE_SPACING_MS;
+        return interval;
 }
 
 static void waiter_unlink(struct waiter *w) {
@@ -86,7 +96,8 @@ struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_
         struct waiter *w;
         bool joins;
 
-        if (!has_gen)
+        /* A generation we never published (the client saw an earlier agent's): the current one. */
+        if (!has_gen || gen > it->generation)
                 gen = it->generation;
         /* Compare: someone already replaced the token that failed. No upstream call. */
         if (it->generation > gen) {
@@ -99,7 +110,7 @@ struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_
         }
         /* A call in flight or a forced one pending: its outcome answers this client too. */
         joins = it->call || it->force_stage != FORCE_NONE || it->generation == 0;
-        allowed = it->forced_at_ms + c->min_force_interval_ms;
+        allowed = it->forced_at_ms + force_interval(it);
         if (!joins && allowed - now > timeout_ms) {
                 it->rate_limited++;
                 reply(userdata, protocol_error(PROTO_E_RATE_LIMITED, "forced refreshes of this app are spaced by "
@@ -201,23 +212,41 @@ void force_probed(struct item *it, const struct upstream_result *res) {
                         (unsigned long long)it->generation);
                 return;
         }
+        /* Only WeChat saying the token is dead justifies a rotation for everyone. */
+        if (res->errcode != 40001 && res->errcode != 40014 && res->errcode != 42001) {
+                struct upstream_result failed = *res;
+
+                snprintf(failed.errmsg, sizeof(failed.errmsg), "could not verify the token (%.180s): not rotating it",
+                         res->errmsg[0] ? res->errmsg : "no answer");
+                force_failed(it, &failed);
+                return;
+        }
         it->force_stage = it->app->cfg->kind == APP_KIND_STABLE ? FORCE_NORMAL : FORCE_ROTATE;
         item_fetch_at(it, agent_now_ms());
 }
 
 bool force_same_token(struct item *it) {
-        if (!it->waiters)
-                return false;
-        if (it->force_stage == FORCE_NONE) {
-                /* Clients joined a proactive call that brought nothing new: force one for them. */
-                int64_t now = agent_now_ms(), allowed = it->forced_at_ms + agent_config_of(it)->min_force_interval_ms;
+        struct upstream_result res = { .errcode = 0 };
 
-                it->force_stage = it->app->cfg->kind == APP_KIND_STABLE && !it->ticket ? FORCE_ROTATE : FORCE_NONE;
-                if (it->force_stage == FORCE_NONE)
-                        return false;
+        if (!it->waiters) {
+                it->force_stage = FORCE_NONE;
+                return false;
+        }
+        if (it->force_stage == FORCE_NONE && it->app->cfg->kind == APP_KIND_STABLE && !it->ticket) {
+                /* Clients joined a proactive normal-mode call that brought nothing new: force one for them. */
+                int64_t now = agent_now_ms(), allowed = it->forced_at_ms + force_interval(it);
+
+                it->force_stage = FORCE_ROTATE;
                 it->forced_refreshes++;
                 item_fetch_at(it, allowed > now ? allowed : now);
                 return true;
+        }
+        if (it->force_stage == FORCE_NONE) {
+                /* token rotates on every call, so this is WeCom or a ticket: nothing newer to be had. */
+                snprintf(res.errmsg, sizeof(res.errmsg), "upstream returned the same token (WeCom and tickets renew "
+                         "only near expiry)");
+                force_failed(it, &res);
+                return false;
         }
         if (it->force_stage == FORCE_NORMAL) {
                 /* Nobody else rotated it: now force, within WeChat's spacing. */
@@ -226,8 +255,6 @@ bool force_same_token(struct item *it) {
                 return true;
         }
         if (it->force_stage == FORCE_ROTATE) {
-                struct upstream_result res = { .errcode = 0 };
-
                 snprintf(res.errmsg, sizeof(res.errmsg), "upstream returned the same token (WeCom renews only "
                          "after expiry)");
                 force_failed(it, &res);

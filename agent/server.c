@@ -16,7 +16,8 @@
 #include "server.h"
 #include "wxshm.h"
 
-/* Replies a client has not read yet; past this it is not reading at all and is dropped. */
+/* Replies a client has not read yet: past SOFT its requests wait, past MAX it is dropped. */
+#define CONN_OUT_SOFT (64 * 1024)
 #define CONN_OUT_MAX (256 * 1024)
 #define CONN_GROUPS_MAX 256
 
@@ -44,6 +45,7 @@ struct server {
         int fd;
         bool bound;                     /* we made the socket file (not systemd) */
         sd_event_source *listener;
+        sd_event_source *pause;         /* re-enables the listener after running out of descriptors */
         struct conn *conns;
         unsigned n_conns;
 };
@@ -62,19 +64,26 @@ static void conn_free(struct conn *c) {
         free(c);
 }
 
-/* Listen for what the connection can do next: read only when not waiting, write when behind. */
+static size_t conn_backlog(const struct conn *c) {
+        return c->out_len - c->out_sent;
+}
+
+/*
+ * Listen for what the connection can do next: read only when not waiting and not behind
+ * with replies (a client that does not read stops being read), write when behind.
+ */
 static void conn_update(struct conn *c) {
         uint32_t events = 0;
 
-        if (!c->pending && !c->closing)
+        if (!c->pending && !c->closing && conn_backlog(c) < CONN_OUT_SOFT)
                 events |= EPOLLIN;
-        if (c->out_sent < c->out_len)
+        if (conn_backlog(c) > 0)
                 events |= EPOLLOUT;
         sd_event_source_set_io_events(c->io, events);
         sd_event_source_set_enabled(c->idle, c->pending ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
 }
 
-/* Write what we can; false if the connection died. */
+/* Write what we can, keeping what is left at the front; false if the connection died. */
 static bool conn_flush(struct conn *c) {
         while (c->out_sent < c->out_len) {
                 ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -82,12 +91,16 @@ static bool conn_flush(struct conn *c) {
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN)
-                        return true;
+                        break;
                 if (n <= 0)
                         return false;
                 c->out_sent += (size_t)n;
         }
-        c->out_len = c->out_sent = 0;
+        if (c->out_sent > 0) {
+                memmove(c->out, c->out + c->out_sent, conn_backlog(c));
+                c->out_len = conn_backlog(c);
+                c->out_sent = 0;
+        }
         return true;
 }
 
@@ -99,7 +112,7 @@ static void conn_reply(struct conn *c, char *line) {
         if (!line)
                 line = strdup("{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}\n");
         len = line ? strlen(line) : 0;
-        if (c->out_len - c->out_sent + len > CONN_OUT_MAX || !line) {
+        if (conn_backlog(c) + len > CONN_OUT_MAX || !line) {
                 free(line);
                 c->dead = true;
                 return;
@@ -133,14 +146,15 @@ static char *status_reply(struct agent *a) {
         char *line;
 
         for (size_t k = 0; k < a->n_apps; k++)
-                n += 1 + (size_t)a->apps[k]->n_tickets;
+                if (a->apps[k])
+                        n += 1 + (size_t)a->apps[k]->n_tickets;
         e = calloc(n ? n : 1, sizeof(*e));
         if (!e)
                 return NULL;
         for (size_t k = 0; k < a->n_apps; k++) {
                 struct app *app = a->apps[k];
 
-                for (int t = -1; t < app->n_tickets; t++) {
+                for (int t = -1; app && t < app->n_tickets; t++) {
                         const struct item *it = t < 0 ? &app->token : &app->tickets[t];
 
                         e[i++] = (struct status_entry){
@@ -167,14 +181,21 @@ static char *status_reply(struct agent *a) {
 
 static void conn_resume(struct conn *c);
 
-/* force.c answers a waiting refresh, now or later. */
+/*
+ * force.c answers a waiting refresh, now (inside conn_dispatch) or later. A later answer
+ * only queues the reply: the connection resumes from the loop, never from inside
+ * force.c's walk over its waiters or an app being freed.
+ */
 static void on_refresh_reply(void *userdata, char *line) {
         struct conn *c = userdata;
 
         c->pending = NULL;
         conn_reply(c, line);
-        if (!c->dispatching)
-                conn_resume(c);
+        if (c->dispatching)
+                return;
+        /* The wait is over: the idle clock starts again now, not from the request. */
+        sd_event_source_set_time_relative(c->idle, (uint64_t)c->srv->agent->config->idle_timeout_ms * 1000);
+        sd_event_source_set_io_events(c->io, EPOLLOUT);
 }
 
 static void conn_dispatch(struct conn *c, const char *line, size_t len) {
@@ -219,7 +240,7 @@ static void conn_dispatch(struct conn *c, const char *line, size_t len) {
 
 /* Handle every complete line buffered, in order, until one has to wait. */
 static void conn_process(struct conn *c) {
-        while (!c->pending && !c->closing && !c->dead) {
+        while (!c->pending && !c->closing && !c->dead && conn_backlog(c) < CONN_OUT_SOFT) {
                 char *nl = memchr(c->in, '\n', c->in_len);
                 size_t len;
 
@@ -241,7 +262,7 @@ static void conn_process(struct conn *c) {
 
 static void conn_resume(struct conn *c) {
         conn_process(c);
-        if (c->dead || !conn_flush(c) || (c->closing && c->out_sent == c->out_len)) {
+        if (c->dead || !conn_flush(c) || (c->closing && conn_backlog(c) == 0)) {
                 conn_free(c);
                 return;
         }
@@ -288,11 +309,16 @@ static void conn_credentials(struct conn *c) {
         len = sizeof(groups);
         if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0 && len > 0) {
                 c->groups = malloc(len);
-                if (c->groups) {
+                if (c->groups)
                         memcpy(c->groups, groups, len);
-                        c->n_groups = (int)(len / sizeof(gid_t));
-                }
+        } else if (errno == ERANGE && len > 0 && (c->groups = malloc(len))) {
+                /* More groups than the buffer: the kernel said how many; ask again. */
+                if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) < 0)
+                        len = 0;
+        } else {
+                len = 0;
         }
+        c->n_groups = c->groups ? (int)(len / sizeof(gid_t)) : 0;
 }
 
 static void server_accept_one(struct server *s, int fd) {
@@ -327,14 +353,36 @@ static void server_accept_one(struct server *s, int fd) {
                 conn_free(c);
 }
 
+static int on_listener_resume(sd_event_source *src, uint64_t usec, void *userdata) {
+        struct server *s = userdata;
+
+        sd_event_source_set_enabled(s->listener, SD_EVENT_ON);
+        return 0;
+}
+
 static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        struct server *s = userdata;
+
         /* A bounded batch per wakeup, so a flood of connects cannot starve the other sources. */
         for (int i = 0; i < 256; i++) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-                if (cfd < 0)
-                        break;
-                server_accept_one(userdata, cfd);
+                if (cfd >= 0) {
+                        server_accept_one(s, cfd);
+                        continue;
+                }
+                if (errno == ECONNABORTED || errno == EINTR)
+                        continue;
+                /*
+                 * Out of descriptors: the pending connection stays pending and the listener
+                 * would wake us forever. Pause it a little instead of spinning.
+                 */
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        sd_event_source_set_enabled(s->listener, SD_EVENT_OFF);
+                        sd_event_source_set_time_relative(s->pause, 100 * 1000);
+                        sd_event_source_set_enabled(s->pause, SD_EVENT_ONESHOT);
+                }
+                break;
         }
         return 0;
 }
@@ -421,15 +469,22 @@ int server_new(struct server **ret, struct agent *a) {
                 s->bound = true;
         }
         r = sd_event_add_io(a->loop, &s->listener, s->fd, EPOLLIN, on_listener, s);
+        if (r >= 0)
+                r = sd_event_add_time_relative(a->loop, &s->pause, CLOCK_MONOTONIC, 100 * 1000, 10 * 1000,
+                                               on_listener_resume, s);
         if (r < 0)
                 goto fail;
+        sd_event_source_set_enabled(s->pause, SD_EVENT_OFF);
         log_info("listening on %s%s", n == 1 ? "the socket systemd passed" : a->config->socket_path,
                  n == 1 ? "" : " (bound by wxtokend)");
         *ret = s;
         return 0;
 fail:
-        if (s->fd > 0 && !s->bound && n != 1)
+        sd_event_source_disable_unref(s->listener);
+        if (s->bound) {
                 close(s->fd);
+                unlink(a->config->socket_path);
+        }
         free(s);
         return r;
 }
@@ -437,9 +492,13 @@ fail:
 void server_free(struct server *s) {
         if (!s)
                 return;
-        while (s->conns)
+        /* Replies already queued (shutting_down to waiters) get one try before the close. */
+        while (s->conns) {
+                conn_flush(s->conns);
                 conn_free(s->conns);
+        }
         sd_event_source_disable_unref(s->listener);
+        sd_event_source_disable_unref(s->pause);
         if (s->bound) {
                 close(s->fd);
                 unlink(s->agent->config->socket_path);

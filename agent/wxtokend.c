@@ -210,10 +210,14 @@ static void agent_reload(struct agent *a) {
                 }
         }
         for (size_t i = 0; i < a->n_apps; i++) {
-                if (!a->apps[i])
+                struct app *gone = a->apps[i];
+
+                if (!gone)
                         continue;
-                log_app(LOG_INFO, a->apps[i]->cfg->name, 0, "removed: segment retired");
-                app_free(a->apps[i], true);
+                /* Out of the list before it is freed: nothing may find it half gone. */
+                a->apps[i] = NULL;
+                log_app(LOG_INFO, gone->cfg->name, 0, "removed: segment retired");
+                app_free(gone, true);
         }
         free(a->apps);
         config_free(a->config);
@@ -340,14 +344,16 @@ int main(int argc, char **argv) {
         r = run(&a);
         if (r < 0)
                 log_error("fatal: %s", strerror(-r));
-        server_free(a.server);
         /* All marked stopped first: freeing one while another still reports would read freed memory. */
         for (size_t i = 0; i < a.n_apps; i++)
                 app_stop(a.apps[i]);
         for (size_t i = 0; i < a.n_apps; i++) {
-                app_free(a.apps[i], false); /* never unlink: readers keep the token */
+                struct app *app = a.apps[i];
+
                 a.apps[i] = NULL;
+                app_free(app, false); /* never unlink: readers keep the token; waiters hear shutting_down */
         }
+        server_free(a.server);
         free(a.apps);
         sd_event_source_disable_unref(a.heartbeat);
         http_free(a.http);

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "agent-harness.h"
 
@@ -23,6 +26,23 @@ static void reload(struct agent_proc *a, const char *s1, const char *s2) {
         CHECK(agent_wait_notify(a, "READY=1", 10000), "READY=1 after the reload");
 }
 
+/* Connect, send lines, shut the sending side: the agent answers them all, then closes. */
+static int dial_send(struct agent_proc *a, const char *lines) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct timeval tv = { 30, 0 };
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->socket);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            write(fd, lines, strlen(lines)) != (ssize_t)strlen(lines)) {
+                fprintf(stderr, "SETUP: cannot reach the agent\n");
+                exit(EXIT_SETUP);
+        }
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        shutdown(fd, SHUT_WR); /* as `echo ... | socat` does: replies still come */
+        return fd;
+}
+
 static uint64_t generation_of(const char *item) {
         char buf[WXSHM_TOKEN_MAX + 1];
         wxshm_info info;
@@ -38,6 +58,7 @@ int main(void) {
         struct agent_proc a;
         char buf[WXSHM_TOKEN_MAX + 1], apps[2048];
         wxshm_info info = { .size = sizeof(info) };
+        int pipelined;
         wxshm *b;
 
         proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
@@ -54,8 +75,37 @@ int main(void) {
         CHECK(generation_of("a") == 1 && generation_of("b") == 1, "a and b served");
         CHECK(wxshm_open(&b, "b") == 0, "a reader holds b");
 
+        /*
+         * A client waits on b (inside min_force_interval) with a second request queued behind
+         * it on the same connection; then b is removed. The waiter hears unknown_app, and the
+         * queued request is answered after it, in order.
+         */
+        {
+                char raw[512];
+                cJSON *r = agent_request(&a, "{\"op\":\"refresh\",\"app\":\"b\",\"generation\":1}\n", raw, sizeof(raw));
+
+                CHECK(r && json_int(r, "generation", 0) == 2, "a first forced refresh of b: %s", raw);
+                cJSON_Delete(r);
+                pipelined = dial_send(&a, "{\"op\":\"refresh\",\"app\":\"b\",\"generation\":2,\"timeout_ms\":50000}\n"
+                                          "{\"op\":\"get\",\"app\":\"a\"}\n");
+                harness_sleep_ms(200); /* both lines are in the agent's buffer, the first one waiting */
+        }
+
         /* b removed, c added, a untouched. */
         reload(&a, section_a, section_c);
+        {
+                char replies[2048] = "";
+                size_t len = 0;
+                ssize_t n;
+
+                while (len < sizeof(replies) - 1 && (n = read(pipelined, replies + len, sizeof(replies) - 1 - len)) > 0)
+                        len += (size_t)n;
+                replies[len] = '\0';
+                CHECK(strstr(replies, "unknown_app") && strstr(replies, "\"app\":\"a\"") &&
+                      strstr(replies, "unknown_app") < strstr(replies, "\"app\":\"a\""),
+                      "the waiter is told b is gone, then the queued request is answered: %s", replies);
+                close(pipelined);
+        }
         CHECK(agent_wait_generation("c", 1, 10000), "c added and served");
         CHECK(wxshm_read(b, buf, sizeof(buf), &info) == -EIDRM, "b's segment retired: its reader is told");
         wxshm_close(b);
@@ -98,7 +148,7 @@ int main(void) {
                 wxshm_close(h);
                 CHECK(agent_wait_generation("a", 1, 10000), "a serves wxB's token");
                 CHECK(callback(&emu, (agent_read("a", buf, sizeof(buf), &info), buf)) == 0, "and it works");
-                CHECK(emu_stat(&emu, "wxB", "token_calls") == 2, "one new call for wxB");
+                CHECK(emu_stat(&emu, "wxB", "token_calls") == 3, "one new call for wxB (after b's two)");
                 CHECK(agent_log_count(&a, "fetching anew") == 1, "logged");
         }
 
