@@ -395,7 +395,7 @@ static int stale_remove(const char *path, const struct sockaddr_un *sa) {
         if (lstat(path, &st) < 0)
                 return errno == ENOENT ? 0 : -errno;
         if (!S_ISSOCK(st.st_mode)) {
-                log_error("socket %s: a file that is not a socket is there; not replacing it", path);
+                log_error("socket %s: there is a file that is not a socket; not replacing it", path);
                 return -EEXIST;
         }
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

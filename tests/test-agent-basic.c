@@ -142,6 +142,22 @@ int main(void) {
         agent_write_config(&a, "log_level = debug", apps);
         config_check_cli(&a);
 
+        /* A file that is not a socket where the socket goes: left alone, and the agent says why. */
+        {
+                const char *bin = getenv("WXTOKEND") ? getenv("WXTOKEND") : "./agent/wxtokend";
+                char cmd[512];
+                FILE *f = fopen(a.socket, "w");
+
+                CHECK(f && fputs("precious\n", f) >= 0 && fclose(f) == 0, "a regular file at the socket path");
+                snprintf(cmd, sizeof(cmd), "%s -c %s 2>&1 | grep -q 'file that is not a socket; not replacing it'", bin, a.conf);
+                CHECK(system(cmd) == 0, "the agent refuses to replace it");
+                f = fopen(a.socket, "r");
+                CHECK(f && fgets(cmd, sizeof(cmd), f) && !strcmp(cmd, "precious\n"), "and the file is intact");
+                if (f)
+                        fclose(f);
+                unlink(a.socket);
+        }
+
         /* First start: one call per item. */
         agent_start(&a);
         CHECK(agent_wait_generation("tok.jsapi", 1, 20000), "the ticket arrives after the token");
