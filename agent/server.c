@@ -35,6 +35,7 @@ struct conn {
         char *out;
         size_t out_len, out_sent;
         struct waiter *pending;         /* a refresh being waited for: later requests wait too */
+        struct conn *rnext, **rprev;    /* on the server's resume list (rprev NULL: not on it) */
         bool dispatching;               /* inside force_request: a reply now is synchronous */
         bool closing;                   /* close once the replies are out */
         bool dead;                      /* close now: too far behind reading its replies */
@@ -46,11 +47,23 @@ struct server {
         bool bound;                     /* we made the socket file (not systemd) */
         sd_event_source *listener;
         sd_event_source *pause;         /* re-enables the listener after running out of descriptors */
+        sd_event_source *resume;        /* one deferred pass over every connection whose wait ended */
+        struct conn *resumable;
         struct conn *conns;
         unsigned n_conns;
 };
 
+static void conn_unqueue(struct conn *c) {
+        if (!c->rprev)
+                return;
+        *c->rprev = c->rnext;
+        if (c->rnext)
+                c->rnext->rprev = c->rprev;
+        c->rprev = NULL;
+}
+
 static void conn_free(struct conn *c) {
+        conn_unqueue(c);
         force_cancel(c->pending);
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->idle);
@@ -195,7 +208,30 @@ static void on_refresh_reply(void *userdata, char *line) {
                 return;
         /* The wait is over: the idle clock starts again now, not from the request. */
         sd_event_source_set_time_relative(c->idle, (uint64_t)c->srv->agent->config->idle_timeout_ms * 1000);
-        sd_event_source_set_io_events(c->io, EPOLLOUT);
+        /*
+         * One deferred pass resumes every answered connection: 10,000 waiters answered at
+         * once cost one loop iteration, not one each.
+         */
+        if (!c->rprev) {
+                c->rnext = c->srv->resumable;
+                c->rprev = &c->srv->resumable;
+                if (c->rnext)
+                        c->rnext->rprev = &c->rnext;
+                c->srv->resumable = c;
+        }
+        sd_event_source_set_enabled(c->srv->resume, SD_EVENT_ONESHOT);
+}
+
+static int on_resume(sd_event_source *src, void *userdata) {
+        struct server *s = userdata;
+
+        while (s->resumable) {
+                struct conn *c = s->resumable;
+
+                conn_unqueue(c);
+                conn_resume(c);
+        }
+        return 0;
 }
 
 static void conn_dispatch(struct conn *c, const char *line, size_t len) {
@@ -470,6 +506,10 @@ int server_new(struct server **ret, struct agent *a) {
         }
         r = sd_event_add_io(a->loop, &s->listener, s->fd, EPOLLIN, on_listener, s);
         if (r >= 0)
+                r = sd_event_add_defer(a->loop, &s->resume, on_resume, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->resume, SD_EVENT_OFF);
+        if (r >= 0)
                 r = sd_event_add_time_relative(a->loop, &s->pause, CLOCK_MONOTONIC, 100 * 1000, 10 * 1000,
                                                on_listener_resume, s);
         if (r < 0)
@@ -481,6 +521,7 @@ int server_new(struct server **ret, struct agent *a) {
         return 0;
 fail:
         sd_event_source_disable_unref(s->listener);
+        sd_event_source_disable_unref(s->resume);
         if (s->bound) {
                 close(s->fd);
                 unlink(a->config->socket_path);
@@ -499,6 +540,7 @@ void server_free(struct server *s) {
         }
         sd_event_source_disable_unref(s->listener);
         sd_event_source_disable_unref(s->pause);
+        sd_event_source_disable_unref(s->resume);
         if (s->bound) {
                 close(s->fd);
                 unlink(s->agent->config->socket_path);
