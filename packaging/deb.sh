@@ -33,6 +33,7 @@ if [ -n "$missing" ]; then
 		exit 77
 	fi
 	say "installing$missing"
+	# shellcheck disable=SC2086  # a list of package names
 	apt-get update -qq && apt_install $missing || exit 77
 fi
 
@@ -47,6 +48,7 @@ mkdir "$src"
 # the build trees.
 say "copying the source tree to $src"
 if command -v git >/dev/null 2>&1 && git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+	# shellcheck disable=SC2016  # $f is the inner shell's
 	git -C "$top" ls-files -z --cached --others --exclude-standard |
 		(cd "$top" && xargs -0 sh -c 'for f; do [ -f "$f" ] && printf "%s\n" "$f"; done; :' sh) |
 		tar -C "$top" -cf - --no-recursion -T - | tar -C "$src" -xf -
