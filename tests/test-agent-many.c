@@ -39,7 +39,7 @@ int main(void) {
         agent_start(&a);
 
         for (int i = 0; i < APPS; i++) {
-                char id[8];
+                char id[16];
 
                 snprintf(name, sizeof(name), "app%03d", i);
                 snprintf(id, sizeof(id), "wx%03d", i);
