@@ -9,11 +9,10 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "segment.h"
 
 /* Bytes of the client's input a message may quote: enough to recognise, too few to abuse. */
 #define QUOTE_MAX 32
-#define NAME_MAX_CHARS 64
-#define SUFFIX_MAX_CHARS 15
 /* Generations travel as JSON numbers; doubles are exact below 2^53. */
 #define GENERATION_LIMIT 9007199254740992.0
 
@@ -37,35 +36,6 @@ static void quote(char out[static QUOTE_MAX + 4], const char *s) {
         for (i = 0; s[i] && i < QUOTE_MAX; i++)
                 out[i] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
         strcpy(out + i, s[i] ? "..." : "");
-}
-
-static bool name_char(char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-               c == '-';
-}
-
-static size_t name_run(const char *s, size_t max) {
-        size_t n = 0;
-
-        while (name_char(s[n])) {
-                if (++n > max)
-                        return 0;
-        }
-        return n;
-}
-
-/* The same rule as segment_name_valid(); the agent does not link the reader's internals. */
-static bool app_valid(const char *s) {
-        size_t n = name_run(s, NAME_MAX_CHARS), m;
-
-        if (n == 0)
-                return false;
-        if (s[n] == '\0')
-                return true;
-        if (s[n] != '.')
-                return false;
-        m = name_run(s + n + 1, SUFFIX_MAX_CHARS);
-        return m > 0 && s[n + 1 + m] == '\0';
 }
 
 /*
@@ -121,12 +91,12 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
         app = cJSON_GetObjectItemCaseSensitive(root, "app");
         if (!cJSON_IsString(app))
                 return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"app\" must be a string");
-        if (!app_valid(app->valuestring)) {
+        if (!segment_name_valid(app->valuestring)) {
                 quote(q, app->valuestring);
                 return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"app\" \"%s\" is not [A-Za-z0-9_-]{1,64} with an optional .suffix", q);
         }
-        _Static_assert(sizeof(req->app) > NAME_MAX_CHARS + 1 + SUFFIX_MAX_CHARS, "room for the longest name");
+        _Static_assert(sizeof(req->app) > WXSHM_LAYOUT_NAME_MAX + WXSHM_LAYOUT_SUFFIX_MAX, "room for the longest name");
         strcpy(req->app, app->valuestring);
         if (req->op == OP_GET)
                 return 0;

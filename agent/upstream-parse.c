@@ -202,6 +202,22 @@ static int value_check(const cJSON *root, const char *field, struct upstream_res
         return 0;
 }
 
+/*
+ * What every response shares: HTTP 200, a JSON object, no errcode. 0 with *root set, or
+ * -EPROTO with res saying why (*root may still be set, for the caller to wipe and free).
+ */
+static int response_open(long http_status, const char *body, size_t len, struct upstream_result *res, cJSON **root) {
+        memset(res, 0, sizeof(*res));
+        *root = NULL;
+        /* WeChat answers its errors with 200: any other status is a proxy or an outage. */
+        if (http_status != 200)
+                return fail(res, UPSTREAM_ERR_HTTP, "HTTP status %ld", http_status);
+        *root = body_parse(body, len, res);
+        if (!*root)
+                return -EPROTO;
+        return errcode_check(*root, res);
+}
+
 static int response_parse(const char *field, long http_status, const char *body, size_t len,
                           struct upstream_result *res) {
         cJSON *root, *v;
@@ -209,14 +225,7 @@ static int response_parse(const char *field, long http_status, const char *body,
 
         if (!res)
                 return -EINVAL;
-        memset(res, 0, sizeof(*res));
-        /* WeChat answers its errors with 200: any other status is a proxy or an outage. */
-        if (http_status != 200)
-                return fail(res, UPSTREAM_ERR_HTTP, "HTTP status %ld", http_status);
-        root = body_parse(body, len, res);
-        if (!root)
-                return -EPROTO;
-        r = errcode_check(root, res);
+        r = response_open(http_status, body, len, res, &root);
         if (r == 0)
                 r = value_check(root, field, res);
         /* The parser's copy of the token goes back to the heap wiped. */
@@ -243,13 +252,7 @@ int upstream_probe_parse(long http_status, const char *body, size_t len, struct 
 
         if (!res)
                 return -EINVAL;
-        memset(res, 0, sizeof(*res));
-        if (http_status != 200)
-                return fail(res, UPSTREAM_ERR_HTTP, "HTTP status %ld", http_status);
-        root = body_parse(body, len, res);
-        if (!root)
-                return -EPROTO;
-        r = errcode_check(root, res);
+        r = response_open(http_status, body, len, res, &root);
         if (r == 0 && !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "ip_list")))
                 r = fail(res, UPSTREAM_ERR_BODY, "no ip_list in the body");
         cJSON_Delete(root);

@@ -162,36 +162,12 @@ int upstream_token_request(const struct app_config *app, const char *api_base, b
         return r;
 }
 
-int upstream_ticket_request(enum app_kind kind, const char *api_base, const char *access_token,
-                            enum ticket_type type, struct upstream_request *req) {
-        struct upstream_request tmp = { .body = NULL };
-        const char *name = ticket_type_name(type);
-        char *e_token;
-        int r;
-
-        if (!req || (type != TICKET_JSAPI && type != TICKET_WX_CARD) || !field_ok(access_token) || !base_ok(api_base))
-                return -EINVAL;
-        /* WeCom has a jsapi ticket only (and an agent ticket we do not publish). */
-        if (kind == APP_KIND_WORK && type != TICKET_JSAPI)
-                return -EINVAL;
-        e_token = escape(access_token);
-        if (!e_token)
-                return -ENOMEM;
-        if (kind == APP_KIND_WORK)
-                r = url_set(&tmp, "%s/cgi-bin/get_jsapi_ticket?access_token=%s", api_base, e_token);
-        else
-                r = url_set(&tmp, "%s/cgi-bin/ticket/getticket?access_token=%s&type=%s", api_base, e_token, name);
-        /* The access token is a bearer credential for two hours: it stays out of logs too. */
-        if (r == 0)
-                redact_secret(tmp.redacted_url, e_token);
-        escaped_free(e_token);
-        if (r == 0)
-                *req = tmp;
-        explicit_bzero(&tmp, sizeof(tmp));
-        return r;
-}
-
-int upstream_probe_request(const char *api_base, const char *access_token, struct upstream_request *req) {
+/*
+ * A GET that carries the access token in its query: path and extra ("&type=jsapi" or "")
+ * around it. The token is a bearer credential for two hours: it stays out of logs too.
+ */
+static int token_query_request(const char *api_base, const char *path, const char *access_token, const char *extra,
+                               struct upstream_request *req) {
         struct upstream_request tmp = { .body = NULL };
         char *e_token;
         int r;
@@ -201,8 +177,7 @@ int upstream_probe_request(const char *api_base, const char *access_token, struc
         e_token = escape(access_token);
         if (!e_token)
                 return -ENOMEM;
-        /* The cheapest authenticated call there is: it only lists WeChat's callback IPs. */
-        r = url_set(&tmp, "%s/cgi-bin/getcallbackip?access_token=%s", api_base, e_token);
+        r = url_set(&tmp, "%s%s?access_token=%s%s", api_base, path, e_token, extra);
         if (r == 0)
                 redact_secret(tmp.redacted_url, e_token);
         escaped_free(e_token);
@@ -210,4 +185,24 @@ int upstream_probe_request(const char *api_base, const char *access_token, struc
                 *req = tmp;
         explicit_bzero(&tmp, sizeof(tmp));
         return r;
+}
+
+int upstream_ticket_request(enum app_kind kind, const char *api_base, const char *access_token,
+                            enum ticket_type type, struct upstream_request *req) {
+        char extra[32];
+
+        if (type != TICKET_JSAPI && type != TICKET_WX_CARD)
+                return -EINVAL;
+        /* WeCom has a jsapi ticket only (and an agent ticket we do not publish). */
+        if (kind == APP_KIND_WORK)
+                return type == TICKET_JSAPI ? token_query_request(api_base, "/cgi-bin/get_jsapi_ticket", access_token,
+                                                                  "", req)
+                                            : -EINVAL;
+        snprintf(extra, sizeof(extra), "&type=%s", ticket_type_name(type));
+        return token_query_request(api_base, "/cgi-bin/ticket/getticket", access_token, extra, req);
+}
+
+int upstream_probe_request(const char *api_base, const char *access_token, struct upstream_request *req) {
+        /* The cheapest authenticated call there is: it only lists WeChat's callback IPs. */
+        return token_query_request(api_base, "/cgi-bin/getcallbackip", access_token, "", req);
 }
