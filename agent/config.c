@@ -172,8 +172,12 @@ static char *parse_read_line(char *str, int num, void *stream) {
         /* inih takes an indented line for the continuation of the previous value: indent freely. */
         s += strspn(s, " \t");
         len = strlen(s);
-        /* inih would cut a long line in two and parse the rest as a line of its own. */
-        if ((int)strcspn(s, "\r\n") > num - 3) {
+        /*
+         * inih would cut a long line in two and parse the rest as a line of its own; and
+         * the whole line, a stray \r inside included, must fit inih's buffer (a fuzzer
+         * found the copy overflowing when only the part before the \r was measured).
+         */
+        if ((int)strcspn(s, "\r\n") > num - 3 || len + 1 > (size_t)num) {
                 parse_fail(p, -EINVAL, p->lineno, NULL, "line longer than %d characters", num - 3);
                 s = "\n";
                 len = 1;

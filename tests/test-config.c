@@ -320,6 +320,9 @@ static void test_errors(void) {
         load_err(1, "syntax error");
         write_conf("[agent]\nstate_dir = /%0250d\n", 0);
         load_err(2, "line longer than");
+        /* Found by fuzz-config: a \r mid-line hid the length of what follows it. */
+        write_conf("[agent]\nstate_dir = a\r%0250d\n", 0);
+        load_err(2, "line longer than");
 }
 
 static void test_no_file(void) {
