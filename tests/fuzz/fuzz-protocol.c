@@ -1,0 +1,50 @@
+/* fuzz-protocol.c: libFuzzer target for protocol_parse(), the control socket's request parser. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+#include "segment.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        struct request req;
+        const char *error = NULL;
+        char message[128];
+        char *reply;
+        int r;
+
+        /* Poison what the parser must write, so a field it forgets shows up below. */
+        memset(&req, 0xa5, sizeof(req));
+        memset(message, 0xa5, sizeof(message));
+        r = protocol_parse((const char *)data, size, &req, &error, message, sizeof(message));
+        if (r == 0) {
+                /* The contract in protocol.h: the server trusts these without checking again. */
+                if (memchr(req.app, '\0', sizeof(req.app)) == NULL)
+                        abort();
+                /* status names no app. */
+                if (req.op != OP_STATUS && !segment_name_valid(req.app))
+                        abort();
+                if (req.op == OP_REFRESH && (req.timeout_ms < 1 || req.timeout_ms > PROTOCOL_TIMEOUT_MAX_MS))
+                        abort();
+                if (req.op != OP_REFRESH && req.op != OP_GET && req.op != OP_STATUS)
+                        abort();
+                /* A get reply echoes the app name: it must come out as one JSON line. */
+                reply = protocol_get_ok(req.app, "TOKEN", 1, 0);
+        } else {
+                if (!error || memchr(message, '\0', sizeof(message)) == NULL)
+                        abort();
+                /* The message may quote a few input bytes: the reply must still be one line. */
+                reply = protocol_error(error, message, -1);
+        }
+        if (reply) {
+                size_t n = strlen(reply);
+
+                if (n == 0 || reply[n - 1] != '\n' || memchr(reply, '\n', n - 1) != NULL)
+                        abort();
+                free(reply);
+        }
+        return 0;
+}

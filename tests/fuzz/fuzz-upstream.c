@@ -1,0 +1,59 @@
+/* fuzz-upstream.c: libFuzzer target for WeChat's token, ticket and probe response parsers. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upstream.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * The first byte picks the parser, so seed files stay readable text: its low 3 bits are
+ * 0-2 token of kind TOKEN/STABLE/WORK, 3-5 ticket of those kinds, 6-7 probe ('0'..'7');
+ * bit 0x08 makes the HTTP status 503 instead of 200 ('8'..'?'). The rest is the body.
+ */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        static const enum app_kind kinds[3] = { APP_KIND_TOKEN, APP_KIND_STABLE, APP_KIND_WORK };
+        struct upstream_result res;
+        unsigned sel;
+        long status;
+        const char *body;
+        size_t len;
+        int r;
+
+        if (size < 1)
+                return 0;
+        sel = data[0] & 7;
+        status = (data[0] & 8) ? 503 : 200;
+        /* A copy of exactly len bytes: a read past the body is then an ASan report. */
+        len = size - 1;
+        body = len ? malloc(len) : NULL;
+        if (len && !body)
+                return 0;
+        if (len)
+                memcpy((char *)body, data + 1, len);
+        /* Poison the result: on failure it must still hold no token. */
+        memset(&res, 0xa5, sizeof(res));
+        if (sel < 3)
+                r = upstream_token_parse(kinds[sel], status, body, len, &res);
+        else if (sel < 6)
+                r = upstream_ticket_parse(kinds[sel - 3], status, body, len, &res);
+        else
+                r = upstream_probe_parse(status, body, len, &res);
+        if (memchr(res.errmsg, '\0', sizeof(res.errmsg)) == NULL)
+                abort();
+        if (r == 0) {
+                if (res.errcode != 0 || status != 200)
+                        abort();
+                if (sel < 6 && (res.value_len == 0 || res.value_len > UPSTREAM_TOKEN_MAX ||
+                                strlen(res.value) != res.value_len || res.expires_in_s <= 0))
+                        abort();
+        } else {
+                /* upstream.h: "Never a token on failure". */
+                if (r != -EPROTO || res.errcode == 0 || res.value_len != 0 || res.value[0] != '\0')
+                        abort();
+        }
+        free((char *)body);
+        return 0;
+}
