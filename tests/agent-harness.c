@@ -382,6 +382,25 @@ int harness_finish(struct agent_proc *a) {
         return test_failures ? 1 : 0;
 }
 
+void emu_start(struct emu_proc *e, const char *const *args) {
+        proc_start(e, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", args);
+}
+
+int socket_dial(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int saved = errno;
+
+                close(fd);
+                errno = saved;
+                return -1;
+        }
+        return fd;
+}
+
 cJSON *agent_request(struct agent_proc *a, const char *line, char *raw, size_t raw_size) {
         if (client_request(a->socket, line, raw, raw_size, 30000) < 0)
                 return NULL;

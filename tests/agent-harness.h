@@ -87,6 +87,12 @@ bool agent_wait_generation(const char *item, uint64_t gen, int max_ms);
 /* Poll (bounded) until item's state word equals state; false on timeout. */
 bool agent_wait_state(const char *item, int64_t state, int max_ms);
 
+/* Start wxemu ($WXEMU, else ./tests/emu/wxemu) with args; exits 99 if it cannot. */
+void emu_start(struct emu_proc *e, const char *const *args);
+
+/* A connection to the control socket at path; -1 (errno set) if there is none. */
+int socket_dial(const char *path);
+
 /* A counter from wxemu's /emu/stats for app, -1 if absent. */
 int emu_stat(struct emu_proc *e, const char *app, const char *counter);
 

@@ -93,7 +93,7 @@ int main(void) {
         sock_gid = group_make(sock_group);
         app_gid = group_make(app_group);
 
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
+        emu_start(&emu, emu_args);
         agent_init(&a);
         chmod(a.dir, 0755); /* the socket lives there; the secrets inside stay 0600 */
         snprintf(apps, sizeof(apps), "[app acc]\nkind = token\nappid = wxA\nsecret_file = %s\n"

@@ -129,7 +129,7 @@ int main(void) {
         char apps[2048], *log;
         int calls;
 
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
+        emu_start(&emu, emu_args);
         agent_init(&a);
         snprintf(apps, sizeof(apps),
                  "[app tok]\nkind = token\nappid = wxT\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"

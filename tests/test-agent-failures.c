@@ -105,8 +105,8 @@ int main(void) {
         wxshm_info info;
         int r;
 
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
-        proc_start(&quota, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", quota_args);
+        emu_start(&emu, emu_args);
+        emu_start(&quota, quota_args);
         agent_init(&a);
         snprintf(apps, sizeof(apps),
                  "[app busy]\nkind = token\nappid = wxB\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"

@@ -16,11 +16,9 @@
 #define IDLE_CLIENTS 2000
 
 static int dial(struct agent_proc *a) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = socket_dial(a->socket);
 
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->socket);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (fd < 0) {
                 fprintf(stderr, "connect: %s\n", strerror(errno));
                 exit(EXIT_SETUP);
         }
@@ -72,7 +70,7 @@ int main(void) {
                 nofile.rlim_cur = nofile.rlim_max;
                 setrlimit(RLIMIT_NOFILE, &nofile);
         }
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
+        emu_start(&emu, emu_args);
         agent_init(&a);
         snprintf(apps, sizeof(apps), "[app h]\nkind = token\nappid = wxH\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
                  agent_secret_file(&a, "h", SEC_H), emu.port);

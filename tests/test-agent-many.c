@@ -23,7 +23,7 @@ int main(void) {
                 emu_args[2 * i + 1] = ids[i];
         }
         emu_args[2 * APPS] = NULL;
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
+        emu_start(&emu, emu_args);
         agent_init(&a);
         for (int i = 0; i < APPS; i++) {
                 char secret[32];

@@ -28,13 +28,10 @@ static void reload(struct agent_proc *a, const char *s1, const char *s2) {
 
 /* Connect, send lines, shut the sending side: the agent answers them all, then closes. */
 static int dial_send(struct agent_proc *a, const char *lines) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = socket_dial(a->socket);
         struct timeval tv = { 30, 0 };
 
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->socket);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            write(fd, lines, strlen(lines)) != (ssize_t)strlen(lines)) {
+        if (fd < 0 || write(fd, lines, strlen(lines)) != (ssize_t)strlen(lines)) {
                 fprintf(stderr, "SETUP: cannot reach the agent\n");
                 exit(EXIT_SETUP);
         }
@@ -61,7 +58,7 @@ int main(void) {
         int pipelined;
         wxshm *b;
 
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
+        emu_start(&emu, emu_args);
         agent_init(&a);
         snprintf(section_a, sizeof(section_a), "[app a]\nkind = token\nappid = wxA\nsecret_file = %s\n"
                  "api_base = http://127.0.0.1:%d\n", agent_secret_file(&a, "a", SEC_A), emu.port);

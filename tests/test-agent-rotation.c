@@ -73,7 +73,7 @@ int main(void) {
 
         signal(SIGPIPE, SIG_IGN);
         signal(SIGUSR1, on_stop); /* inherited by the workers before they can be told to stop */
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
+        emu_start(&emu, emu_args);
         agent_init(&a);
         snprintf(apps, sizeof(apps),
                  "[app rot]\nkind = token\nappid = wxR\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"

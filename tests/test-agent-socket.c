@@ -45,7 +45,6 @@ static cJSON *refresh(struct agent_proc *a, const char *app, uint64_t gen, int t
 
 /* CLIENTS connections at once, each asking to refresh generation gen; how many saw generation > gen. */
 static int coalesce(struct agent_proc *a, const char *app, uint64_t gen) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         static struct pollfd fds[CLIENTS];
         static char buf[CLIENTS][256];
         static size_t len[CLIENTS];
@@ -53,14 +52,13 @@ static int coalesce(struct agent_proc *a, const char *app, uint64_t gen) {
         int good = 0, open_fds = 0, misses = 0;
         struct timespec deadline;
 
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->socket);
         snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":20000}\n",
                  app, (unsigned long long)gen);
         for (int i = 0; i < CLIENTS; i++) {
-                fds[i].fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                fds[i].fd = socket_dial(a->socket);
                 fds[i].events = POLLIN;
                 len[i] = 0;
-                if (fds[i].fd < 0 || connect(fds[i].fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+                if (fds[i].fd < 0 ||
                     write(fds[i].fd, line, strlen(line)) != (ssize_t)strlen(line)) {
                         fprintf(stderr, "client %d: %s\n", i, strerror(errno));
                         return -1;
@@ -125,7 +123,7 @@ int main(void) {
                 nofile.rlim_cur = nofile.rlim_max;
                 setrlimit(RLIMIT_NOFILE, &nofile);
         }
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
+        emu_start(&emu, emu_args);
         agent_init(&a);
         snprintf(apps, sizeof(apps),
                  "[app tok]\nkind = token\nappid = wxT\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"

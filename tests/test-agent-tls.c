@@ -46,7 +46,7 @@ int main(void) {
         snprintf(ca, sizeof(ca), "%s/ca.pem", a.dir);
         emu_args[3] = cert;
         emu_args[5] = key;
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
+        emu_start(&emu, emu_args);
 
         /* "good" trusts the test CA; "untrusting" uses the system's CAs, which do not know it. */
         snprintf(apps, sizeof(apps),

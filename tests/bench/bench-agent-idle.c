@@ -27,7 +27,7 @@ int main(int argc, char **argv) {
                 emu_args[2 * i] = "--app";
                 emu_args[2 * i + 1] = ids[i];
         }
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
+        emu_start(&emu, emu_args);
         agent_init(&a);
         for (int i = 0; i < apps; i++) {
                 char name[16], secret[32], section[256];

@@ -25,23 +25,13 @@ static double now_s(void) {
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int dial(const char *path) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-                return -1;
-        return fd;
-}
-
 /* One client process: request, reply, request... for seconds; how many replies were ok. */
 static long hammer(const char *path, double seconds) {
         static const char req[] = "{\"op\":\"refresh\",\"app\":\"b\",\"generation\":0}\n";
         double end = now_s() + seconds;
         char buf[512];
         long ok = 0;
-        int fd = dial(path);
+        int fd = socket_dial(path);
 
         while (fd >= 0 && now_s() < end) {
                 for (int i = 0; i < 100; i++) {
@@ -103,7 +93,7 @@ static double coalesce(const char *path, int gen, int *answered, double *all_sen
         *answered = 0;
         snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"b\",\"generation\":%d,\"timeout_ms\":60000}\n", gen);
         for (int i = 0; i < CLIENTS; i++) {
-                p[i] = (struct pollfd){ .fd = dial(path), .events = POLLIN };
+                p[i] = (struct pollfd){ .fd = socket_dial(path), .events = POLLIN };
                 if (p[i].fd < 0 || write(p[i].fd, line, strlen(line)) != (ssize_t)strlen(line)) {
                         fprintf(stderr, "client %d: %s\n", i, strerror(errno));
                         exit(EXIT_SETUP);
@@ -145,7 +135,7 @@ int main(void) {
         int calls, answered;
 
         setrlimit(RLIMIT_NOFILE, &nofile);
-        proc_start(&emu, getenv("WXEMU") ? getenv("WXEMU") : "./tests/emu/wxemu", emu_args);
+        emu_start(&emu, emu_args);
         agent_init(&a);
         snprintf(apps, sizeof(apps), "[app b]\nkind = token\nappid = wxB\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
                  agent_secret_file(&a, "b", SEC_B), emu.port);
