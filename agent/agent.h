@@ -19,6 +19,7 @@
 
 struct app;
 struct server;
+struct cluster;
 
 struct agent {
         sd_event *loop;
@@ -29,6 +30,7 @@ struct agent {
         struct rng rng;
         sd_event_source *heartbeat;
         struct server *server;
+        struct cluster *cluster;        /* NULL outside cluster mode */
         bool ready_sent;
         char status[256];               /* the last STATUS= sent to systemd */
 };

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "cluster.h"
 #include "log.h"
 #include "protocol.h"
 #include "redact.h"
@@ -147,6 +148,7 @@ static void item_succeed(struct item *it, const struct upstream_result *res, int
         it->last_errmsg[0] = '\0';
         item_set_state(it, WXSHM_STATE_FRESH);
         item_schedule_refresh(it, now, same);
+        cluster_published(it);
 
         /* Clients waiting for a new token: answered, or the forced call goes on. */
         if (generation == prev)
@@ -254,6 +256,7 @@ static void item_fetch(struct item *it) {
         const char *base = cfg->api_base[it->api_index];
         struct upstream_result fail;
         struct upstream_request req;
+        int64_t budget;
         bool forced;
         int r;
 
@@ -261,6 +264,13 @@ static void item_fetch(struct item *it) {
                 return;
         if (it->ticket && it->app->token.value_len == 0)
                 return; /* fetched when the token arrives */
+        /* Cluster mode: only the lease holder calls WeChat, and only while the lease surely lasts. */
+        budget = cluster_call_budget(it->app);
+        if (budget <= 0) {
+                cluster_blocked(it);
+                item_settle(it);
+                return;
+        }
         /* A forced call whose clients all left is not made: rotating for nobody costs quota. */
         forced = it->force_stage != FORCE_NONE;
         if (forced && !force_due(it)) {
@@ -278,8 +288,7 @@ static void item_fetch(struct item *it) {
         if (r < 0) {
                 fail = (struct upstream_result){ .errcode = UPSTREAM_ERR_REQUEST };
         } else {
-                r = http_start(it->app->agent->http, &req, cfg->ca_file, AGENT_HTTP_TIMEOUT_MS, on_response, it,
-                               &it->call);
+                r = http_start(it->app->agent->http, &req, cfg->ca_file, budget, on_response, it, &it->call);
                 if (r == 0)
                         log_app(LOG_DEBUG, it->name, 0, "%s %s", req.body ? "POST" : "GET", req.redacted_url);
                 fail = (struct upstream_result){ .errcode = UPSTREAM_ERR_TRANSPORT };
@@ -303,6 +312,56 @@ static void item_fetch(struct item *it) {
 static bool times_plausible(int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now) {
         return fetched_at_ms <= now + 60 * 1000 && expires_at_ms > now &&
                expires_at_ms - fetched_at_ms <= AGENT_TOKEN_LIFETIME_MAX_MS;
+}
+
+void item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
+                 int64_t fetched_at_ms) {
+        int64_t now = agent_now_ms();
+        uint64_t prev = it->generation;
+        int r;
+
+        if (len > UPSTREAM_TOKEN_MAX || !times_plausible(fetched_at_ms, expires_at_ms, now)) {
+                log_app(LOG_WARNING, it->name, 0, "cluster: generation %llu in Redis is expired or has implausible "
+                        "times: not published", (unsigned long long)generation);
+                return;
+        }
+        r = wxshm_writer_publish_generation(it->seg, token, len, expires_at_ms, fetched_at_ms, generation);
+        if (r < 0) {
+                log_app(LOG_WARNING, it->name, 0, "cluster: cannot publish generation %llu: %s",
+                        (unsigned long long)generation, strerror(-r));
+                return;
+        }
+        if (token != it->value)
+                memcpy(it->value, token, len);
+        it->value[len] = '\0';
+        it->value_len = len;
+        it->generation = generation;
+        it->expires_at_ms = expires_at_ms;
+        it->fetched_at_ms = fetched_at_ms;
+        it->lifetime_ms = expires_at_ms - fetched_at_ms;
+        item_save(it, fetched_at_ms);
+        if (generation != prev)
+                log_app(LOG_INFO, it->name, 0, "cluster: generation %llu, expires in %lld s",
+                        (unsigned long long)generation, (long long)((expires_at_ms - now) / 1000));
+        if (it->failure == FAILURE_NONE || !it->app->holder)
+                item_set_state(it, WXSHM_STATE_FRESH);
+        item_settle(it);
+        if (generation != prev)
+                force_published(it);
+}
+
+void item_cluster_resume(struct item *it) {
+        int64_t now = agent_now_ms();
+
+        if (it->call)
+                return;
+        /* A refresh already due (the last holder died before making it) is made now, not after backoff_min. */
+        if (it->generation && schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms,
+                                                  it->app->cfg->refresh_margin_ms, it->lifetime_ms,
+                                                  &it->app->agent->rng) > now)
+                item_schedule_refresh(it, now, false);
+        else
+                item_schedule(it, now);
 }
 
 /* Take over a token from the segment (agent restart) or the state file rec (reboot). */

@@ -50,6 +50,14 @@ struct item {
         int64_t forced_day;             /* Beijing day of forced_today */
         unsigned forced_today;          /* stable's force_refresh calls: 20 a day */
         uint64_t forced_refreshes, coalesced_waiters, rate_limited;
+        int64_t waiters_until_ms;       /* the latest timeout among the waiters */
+
+        /* Cluster mode (cluster.c). */
+        int64_t remote_until_ms;        /* holder: other hosts' clients wait for a forced refresh until then */
+        uint64_t forwarded_gen;         /* a forced refresh of this generation was handed to the holder */
+        int64_t forwarded_at_ms;        /* monotonic */
+        bool cluster_dirty;             /* holder: published here, not yet in Redis */
+        bool cluster_resume;            /* holder: read Redis, then schedule the next refresh */
 };
 
 struct app {
@@ -58,6 +66,13 @@ struct app {
         struct item token;
         struct item tickets[2];
         int n_tickets;
+
+        /* Cluster mode (cluster.c): the app's lease in Redis. */
+        bool holder;                    /* this agent holds it: it alone calls WeChat for the app */
+        bool lease_inflight;            /* a claim or renewal awaits its answer */
+        int64_t lease_deadline_ms;      /* monotonic: the lease surely lasts until then */
+        int64_t lease_sent_ms;          /* monotonic: the last claim or renewal sent */
+        char lease_holder[72];          /* the holder's node id as last seen, "" if unknown */
 };
 
 /*
@@ -90,5 +105,15 @@ struct item *agent_find_item(struct agent *a, const char *name);
 
 /* Start the item's next call now (force.c uses it to run a forced call). */
 void item_fetch_at(struct item *it, int64_t at_ms);
+
+/*
+ * Cluster mode: publish the token another agent fetched (read from Redis) with its
+ * global generation. Ignored, with a log line, if its times are implausible.
+ */
+void item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
+                 int64_t fetched_at_ms);
+
+/* Cluster mode: this agent became the holder: schedule the next refresh (now if there is no token). */
+void item_cluster_resume(struct item *it);
 
 #endif

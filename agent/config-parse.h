@@ -20,7 +20,9 @@ enum { AK_SOCKET, AK_SOCKET_GROUP, AK_STATE_DIR, AK_SHM_PREFIX, AK_REFRESH_MARGI
 enum { PK_KIND, PK_APPID, PK_SECRET_FILE, PK_SECRET_CREDENTIAL, PK_API_BASE, PK_CA_FILE, PK_GROUP,
        PK_TICKETS, PK_REFRESH_MARGIN, PK_VERIFY_BEFORE_FORCE, PK_MAX };
 
-enum section { SEC_NONE, SEC_AGENT, SEC_APP, SEC_BAD };
+enum { CK_REDIS, CK_PASSWORD_FILE, CK_KEY_PREFIX, CK_LEASE_MS, CK_NODE_ID, CK_MAX };
+
+enum section { SEC_NONE, SEC_AGENT, SEC_APP, SEC_CLUSTER, SEC_BAD };
 
 struct parse {
         const char *path;
@@ -34,7 +36,8 @@ struct parse {
         unsigned sec_line;              /* the section header's line */
         unsigned agent_line[AK_MAX];    /* where each key was given, 0: not given */
         unsigned app_line[PK_MAX];
-        bool agent_seen;
+        unsigned cluster_line[CK_MAX];
+        bool agent_seen, cluster_seen;
         char *secret_arg;               /* the current app's secret_file or secret_credential */
         int err;                        /* the first error, -errno */
         unsigned err_found;             /* the line being read when it was found */
@@ -44,6 +47,7 @@ struct parse {
 
 extern const char *const agent_keys[AK_MAX];
 extern const char *const app_keys[PK_MAX];
+extern const char *const cluster_keys[CK_MAX];
 
 /* True if s is [A-Za-z0-9_-]{1,max}. */
 bool name_valid(const char *s, size_t max);
@@ -55,6 +59,10 @@ int parse_fail(struct parse *p, int err, unsigned line, const char *key, const c
 /* Set key k of [agent], or of the app being read, from v: 1, or parse_fail()'s 0. */
 int agent_set(struct parse *p, int k, const char *v);
 int app_set(struct parse *p, struct app_config *a, int k, const char *v);
+int cluster_set(struct parse *p, int k, const char *v);
+
+/* The [cluster] section ended: required keys, defaults, the password file. */
+void cluster_close(struct parse *p);
 
 /* The index of name in keys, -1 if absent. */
 int key_lookup(const char *const *keys, int n, const char *name);

@@ -13,15 +13,16 @@
 /* inih's handler: one key = value of the section the reader saw last. */
 static int parse_handler(void *user, const char *section, const char *name, const char *value) {
         struct parse *p = user;
-        bool agent = p->sec == SEC_AGENT;
-        unsigned *lines = agent ? p->agent_line : p->app_line;
+        bool agent = p->sec == SEC_AGENT, cluster = p->sec == SEC_CLUSTER;
+        unsigned *lines = agent ? p->agent_line : cluster ? p->cluster_line : p->app_line;
         int k;
 
         if (p->err || p->sec == SEC_BAD)
                 return 1;
         if (p->sec == SEC_NONE)
                 return parse_fail(p, -EINVAL, p->lineno, name, "key outside any section, add [agent] or [app NAME] above");
-        k = agent ? key_lookup(agent_keys, AK_MAX, name) : key_lookup(app_keys, PK_MAX, name);
+        k = agent ? key_lookup(agent_keys, AK_MAX, name) : cluster ? key_lookup(cluster_keys, CK_MAX, name)
+                                                                   : key_lookup(app_keys, PK_MAX, name);
         /* Never echo the value of an unknown key: it may be a secret put in the wrong place. */
         if (k < 0)
                 return parse_fail(p, -EINVAL, p->lineno, name, "unknown key%s", !strcmp(name, "secret") ?
@@ -31,6 +32,8 @@ static int parse_handler(void *user, const char *section, const char *name, cons
         lines[k] = p->lineno;
         if (agent)
                 return agent_set(p, k, value);
+        if (cluster)
+                return cluster_set(p, k, value);
         if (p->c->apps[p->c->n_apps - 1].line == p->sec_line)
                 p->c->apps[p->c->n_apps - 1].line = p->lineno;
         return app_set(p, &p->c->apps[p->c->n_apps - 1], k, value);
@@ -44,6 +47,8 @@ static void section_close(struct parse *p) {
         size_t i, len;
         int r;
 
+        if (p->sec == SEC_CLUSTER)
+                cluster_close(p);
         if (p->err || p->sec != SEC_APP)
                 return;
         a = &p->c->apps[p->c->n_apps - 1];
@@ -117,8 +122,15 @@ static void section_open(struct parse *p, const char *s) {
                 p->sec = SEC_AGENT;
                 return;
         }
+        if (!strcmp(p->label, "cluster")) {
+                if (p->cluster_seen)
+                        parse_fail(p, -EINVAL, p->lineno, NULL, "given twice, merge the two sections");
+                p->cluster_seen = true;
+                p->sec = SEC_CLUSTER;
+                return;
+        }
         if (strncmp(p->label, "app", 3) || (p->label[3] != ' ' && p->label[3] != '\t')) {
-                parse_fail(p, -EINVAL, p->lineno, NULL, "unknown section, expected [agent] or [app NAME]");
+                parse_fail(p, -EINVAL, p->lineno, NULL, "unknown section, expected [agent], [app NAME] or [cluster]");
                 return;
         }
         name = p->label + 3 + strspn(p->label + 3, " \t");
@@ -207,6 +219,7 @@ static struct agent_config *config_new(const char *path) {
                 .max_connections = 1024,
                 .idle_timeout_ms = 10 * 1000,
                 .max_waiters = 16384,
+                .cluster = { .lease_ms = 10 * 1000 },
         };
         if (!c->path || !c->socket_path || !c->state_dir || !c->shm_prefix) {
                 config_free(c);
@@ -301,6 +314,7 @@ void config_free(struct agent_config *c) {
         free(c->socket_group);
         free(c->state_dir);
         free(c->shm_prefix);
+        cluster_config_clear(&c->cluster);
         free(c);
 }
 

@@ -40,6 +40,20 @@ struct app_config {
         unsigned line;                  /* line of the section's first key, for messages */
 };
 
+/* [cluster]: agents on several hosts share each app's token through Redis. */
+struct cluster_config {
+        bool enabled;                   /* the section is present */
+        char *redis;                    /* as written, for messages */
+        char *host;                     /* redis://HOST:PORT/DB, or */
+        int port, db;
+        char *unix_path;                /* a unix socket path */
+        char *password_file;
+        char *password;                 /* AUTH; never logged */
+        char *key_prefix;               /* every key and channel starts "<prefix>:" */
+        int64_t lease_ms;
+        char *node_id;                  /* this agent's name in leases; the hostname by default */
+};
+
 struct agent_config {
         char *path;                     /* the file read */
         char *socket_path;
@@ -57,6 +71,7 @@ struct agent_config {
         int log_level;                  /* syslog priority: LOG_ERR .. LOG_DEBUG */
         struct app_config *apps;
         size_t n_apps;
+        struct cluster_config cluster;
 };
 
 /*
@@ -77,5 +92,11 @@ const struct app_config *config_find_app(const struct agent_config *c, const cha
 bool app_config_equal(const struct app_config *a, const struct app_config *b);
 
 const char *app_kind_name(enum app_kind kind);
+
+/* Wipe the password and free the section's strings. */
+void cluster_config_clear(struct cluster_config *cl);
+
+/* Same Redis, credentials, prefix, lease and node: a reload may keep the connection. */
+bool cluster_config_equal(const struct cluster_config *a, const struct cluster_config *b);
 
 #endif

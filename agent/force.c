@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "cluster.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -72,6 +73,8 @@ static struct waiter *waiter_add(struct item *it, uint64_t gen, int64_t timeout_
                 free(w);
                 return NULL;
         }
+        if (agent_now_ms() + timeout_ms > it->waiters_until_ms)
+                it->waiters_until_ms = agent_now_ms() + timeout_ms;
         w->item = it;
         w->generation = gen;
         w->reply = reply;
@@ -87,6 +90,20 @@ static struct waiter *waiter_add(struct item *it, uint64_t gen, int64_t timeout_
 
 static char *reply_published(const struct item *it, bool verified) {
         return protocol_refresh_ok(it->generation, it->expires_at_ms, verified);
+}
+
+/* Clients here, or (cluster holder) on other hosts, still wait for the forced call. */
+static bool anyone_waits(const struct item *it) {
+        return it->waiters || it->remote_until_ms > agent_now_ms();
+}
+
+/* Plan the forced call: probe, normal-mode first (stable), or rotate; at allowed at the earliest. */
+static void force_start(struct item *it, int64_t now, int64_t allowed) {
+        it->force_stage = it->app->cfg->verify_before_force && !it->ticket ? FORCE_PROBE
+                          : it->app->cfg->kind == APP_KIND_STABLE && !it->ticket ? FORCE_NORMAL
+                          : FORCE_ROTATE;
+        it->forced_refreshes++;
+        item_fetch_at(it, allowed > now ? allowed : now);
 }
 
 struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms, force_reply_fn reply,
@@ -126,12 +143,43 @@ struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_
                 it->coalesced_waiters++;
                 return w;
         }
-        it->force_stage = it->app->cfg->verify_before_force && !it->ticket ? FORCE_PROBE
-                          : it->app->cfg->kind == APP_KIND_STABLE && !it->ticket ? FORCE_NORMAL
-                          : FORCE_ROTATE;
-        it->forced_refreshes++;
-        item_fetch_at(it, allowed > now ? allowed : now);
+        force_start(it, now, allowed);
         return w;
+}
+
+void force_remote(struct item *it, uint64_t gen, int64_t timeout_ms) {
+        int64_t now = agent_now_ms(), allowed = it->forced_at_ms + force_interval(it);
+
+        if (it->generation > gen || it->generation == 0 || timeout_ms <= 0)
+                return;
+        if (timeout_ms > PROTOCOL_TIMEOUT_MAX_MS)
+                timeout_ms = PROTOCOL_TIMEOUT_MAX_MS;
+        if (now + timeout_ms > it->remote_until_ms)
+                it->remote_until_ms = now + timeout_ms;
+        if (it->call || it->force_stage != FORCE_NONE) {
+                it->coalesced_waiters++;
+                return;
+        }
+        if (allowed - now > timeout_ms) {
+                it->rate_limited++;
+                cluster_force_failed(it, PROTO_E_RATE_LIMITED, "forced refreshes of this app are spaced by "
+                                     "min_force_interval (on the lease holder)", allowed - now);
+                return;
+        }
+        force_start(it, now, allowed);
+}
+
+void force_remote_failed(struct item *it, uint64_t gen, const char *code, const char *message,
+                         int64_t retry_after_ms) {
+        struct waiter *w, *next;
+
+        if (gen < it->generation)
+                return;
+        for (w = it->waiters; w; w = next) {
+                next = w->next;
+                if (w->generation <= gen)
+                        waiter_answer(w, protocol_error(code, message, retry_after_ms));
+        }
 }
 
 void force_cancel(struct waiter *w) {
@@ -143,6 +191,7 @@ void force_published(struct item *it) {
         struct waiter *w = it->waiters, *next;
 
         it->force_stage = FORCE_NONE;
+        it->remote_until_ms = 0; /* other hosts' clients learn of it through Redis */
         for (; w; w = next) {
                 next = w->next;
                 if (it->generation > w->generation)
@@ -156,11 +205,14 @@ void force_failed(struct item *it, const struct upstream_result *res) {
         it->force_stage = FORCE_NONE;
         snprintf(message, sizeof(message), "errcode %ld: %s; the last token stays published", res->errcode,
                  res->errmsg);
+        if (it->remote_until_ms > agent_now_ms())
+                cluster_force_failed(it, PROTO_E_UPSTREAM, message, -1);
         force_abort(it, PROTO_E_UPSTREAM, message);
 }
 
 void force_abort(struct item *it, const char *code, const char *message) {
         it->force_stage = FORCE_NONE;
+        it->remote_until_ms = 0;
         while (it->waiters)
                 waiter_answer(it->waiters, protocol_error(code, message, -1));
 }
@@ -172,7 +224,7 @@ bool force_due(struct item *it) {
         if (it->force_stage == FORCE_NONE)
                 return false;
         /* Nobody waits any more (all timed out or left): no reason to rotate. */
-        if (!it->waiters) {
+        if (!anyone_waits(it)) {
                 it->force_stage = FORCE_NONE;
                 return false;
         }
@@ -185,6 +237,10 @@ bool force_due(struct item *it) {
                 if (it->forced_today >= FORCE_STABLE_PER_DAY) {
                         it->rate_limited += it->n_waiters;
                         it->force_stage = FORCE_NONE;
+                        if (it->remote_until_ms > now)
+                                cluster_force_failed(it, PROTO_E_RATE_LIMITED, "stable_token allows 20 forced "
+                                                     "refreshes a day", (day + 1) * DAY_MS - BEIJING_OFFSET_MS - now);
+                        it->remote_until_ms = 0;
                         while (it->waiters)
                                 waiter_answer(it->waiters,
                                               protocol_error(PROTO_E_RATE_LIMITED, "stable_token allows 20 forced "
@@ -228,7 +284,7 @@ void force_probed(struct item *it, const struct upstream_result *res) {
 bool force_same_token(struct item *it) {
         struct upstream_result res = { .errcode = 0 };
 
-        if (!it->waiters) {
+        if (!anyone_waits(it)) {
                 it->force_stage = FORCE_NONE;
                 return false;
         }

@@ -43,6 +43,16 @@ void force_failed(struct item *it, const struct upstream_result *res);
 /* The item goes away (app removed, agent stopping): answer every waiter with code. */
 void force_abort(struct item *it, const char *code, const char *message);
 
+/*
+ * Cluster mode, on the holder: clients on another host saw generation gen fail and wait
+ * up to timeout_ms. Starts (or joins) a forced call as force_request does, waiter-less.
+ */
+void force_remote(struct item *it, uint64_t gen, int64_t timeout_ms);
+
+/* Cluster mode: the holder could not refresh generation gen: answer the waiters for it. */
+void force_remote_failed(struct item *it, uint64_t gen, const char *code, const char *message,
+                         int64_t retry_after_ms);
+
 /* Is a forced call due? Moves FORCE_* on for item_fetch; false if none is pending. */
 bool force_due(struct item *it);
 

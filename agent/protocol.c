@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "protocol.h"
 #include "segment.h"
 
@@ -281,6 +282,9 @@ static bool add_entry(cJSON *apps, const struct status_entry *e) {
                 cJSON_Delete(o);
                 return false;
         }
+        if (e->holder && (!add_text(o, "holder", e->holder) ||
+                          !cJSON_AddBoolToObject(o, "lease_held_here", e->is_holder)))
+                return false;
         return add_text(o, "app", e->name) && add_text(o, "kind", e->kind) &&
                add_u64(o, "generation", e->generation) && add_i64(o, "expires_at", e->expires_at_ms) &&
                add_i64(o, "fetched_at", e->fetched_at_ms) && add_i64(o, "next_refresh_at", e->next_refresh_ms) &&
@@ -290,9 +294,18 @@ static bool add_entry(cJSON *apps, const struct status_entry *e) {
                add_u64(o, "coalesced_waiters", e->coalesced_waiters) && add_u64(o, "rate_limited", e->rate_limited);
 }
 
-char *protocol_status_ok(const struct status_entry *entries, size_t n) {
+static bool add_cluster(cJSON *o, const struct cluster_status *st) {
+        cJSON *c = cJSON_AddObjectToObject(o, "cluster");
+
+        return c && add_text(c, "node", st->node_id) && add_text(c, "redis", st->redis) &&
+               cJSON_AddBoolToObject(c, "connected", st->connected) &&
+               add_i64(c, "down_since", st->down_since_ms) && add_text(c, "last_error", st->last_error) &&
+               add_u64(c, "lease_holder_of", st->holder_of);
+}
+
+char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster) {
         cJSON *o = cJSON_CreateObject();
-        bool ok = o && cJSON_AddTrueToObject(o, "ok");
+        bool ok = o && cJSON_AddTrueToObject(o, "ok") && (!cluster || add_cluster(o, cluster));
         cJSON *apps = ok ? cJSON_AddArrayToObject(o, "apps") : NULL;
         size_t i;
 

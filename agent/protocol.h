@@ -72,8 +72,13 @@ struct status_entry {
         long last_errcode;
         const char *last_errmsg;        /* "" if none */
         uint64_t upstream_calls, forced_refreshes, coalesced_waiters, rate_limited;
+        const char *holder;             /* cluster mode: the lease holder's node id ("" unknown); NULL outside */
+        bool is_holder;                 /* cluster mode: this agent holds the lease */
 };
 
-char *protocol_status_ok(const struct status_entry *entries, size_t n);
+struct cluster_status;
+
+/* cluster is NULL outside cluster mode (the reply then has no "cluster" object). */
+char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster);
 
 #endif

@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "app.h"
+#include "cluster.h"
 #include "log.h"
 #include "protocol.h"
 #include "server.h"
@@ -155,6 +156,7 @@ static bool peer_allowed(const struct conn *c, const struct item *it) {
 
 static char *status_reply(struct agent *a) {
         size_t n = 0, i = 0;
+        struct cluster_status cs;
         struct status_entry *e;
         char *line;
 
@@ -184,10 +186,14 @@ static char *status_reply(struct agent *a) {
                                 .forced_refreshes = it->forced_refreshes,
                                 .coalesced_waiters = it->coalesced_waiters,
                                 .rate_limited = it->rate_limited,
+                                .holder = a->cluster ? app->lease_holder : NULL,
+                                .is_holder = app->holder,
                         };
                 }
         }
-        line = protocol_status_ok(e, n);
+        if (a->cluster)
+                cluster_get_status(a->cluster, &cs);
+        line = protocol_status_ok(e, n, a->cluster ? &cs : NULL);
         free(e);
         return line;
 }

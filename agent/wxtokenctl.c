@@ -208,8 +208,22 @@ static void format_left(char *buf, size_t size, int64_t left_ms) {
                 snprintf(buf, size, "%s%" PRId64 "s", sign, s);
 }
 
+/* Cluster mode: which node this is, and whether its Redis answers. */
+static void print_cluster(const cJSON *c, int64_t now) {
+        char since[32];
+
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "connected"))) {
+                printf("cluster: node %s, Redis %s connected, lease holder of %.0f apps\n", text(c, "node"),
+                       text(c, "redis"), number(c, "lease_holder_of"));
+                return;
+        }
+        format_left(since, sizeof(since), now - (int64_t)number(c, "down_since"));
+        printf("cluster: node %s, Redis %s UNREACHABLE for %s (%s): local tokens served until they expire\n",
+               text(c, "node"), text(c, "redis"), since, text(c, "last_error"));
+}
+
 static int cmd_status(const char *socket_path, bool json) {
-        const cJSON *apps, *a;
+        const cJSON *apps, *a, *cluster;
         int64_t now = now_ms();
         bool healthy = true;
         char *raw = NULL;
@@ -219,16 +233,20 @@ static int cmd_status(const char *socket_path, bool json) {
         if (!o)
                 return 1;
         apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
-        if (json)
+        cluster = cJSON_GetObjectItemCaseSensitive(o, "cluster");
+        if (json) {
                 printf("%s\n", raw);
-        else
-                printf("%-24s %-7s %10s %10s %-12s %s\n", "APP", "KIND", "GENERATION", "EXPIRES IN", "STATE",
-                       "LAST ERROR");
+        } else {
+                if (cJSON_IsObject(cluster))
+                        print_cluster(cluster, now);
+                printf("%-24s %-7s %10s %10s %-12s %s%s\n", "APP", "KIND", "GENERATION", "EXPIRES IN", "STATE",
+                       cluster ? "HOLDER           " : "", "LAST ERROR");
+        }
         cJSON_ArrayForEach(a, apps) {
                 double gen = number(a, "generation"), expires = number(a, "expires_at");
                 /* A usable token exists and has not expired, whatever the agent is going through. */
                 bool usable = gen > 0 && expires > (double)now;
-                char left[32] = "none", err[96] = "-";
+                char left[32] = "none", err[96] = "-", holder[32] = "";
 
                 healthy = healthy && usable;
                 if (json)
@@ -237,8 +255,11 @@ static int cmd_status(const char *socket_path, bool json) {
                         format_left(left, sizeof(left), (int64_t)expires - now);
                 if (number(a, "last_errcode") != 0)
                         snprintf(err, sizeof(err), "%.0f %.60s", number(a, "last_errcode"), text(a, "last_errmsg"));
-                printf("%-24s %-7s %10.0f %10s %-12s %s\n", text(a, "app"), text(a, "kind"), gen, left,
-                       text(a, "state"), err);
+                if (cluster)
+                        snprintf(holder, sizeof(holder), "%.12s%s", text(a, "holder")[0] ? text(a, "holder") : "-",
+                                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "lease_held_here")) ? " (here)" : "");
+                printf("%-24s %-7s %10.0f %10s %-12s %-*s%s\n", text(a, "app"), text(a, "kind"), gen, left,
+                       text(a, "state"), cluster ? 18 : 0, holder, err);
         }
         cJSON_Delete(o);
         free(raw);

@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "app.h"
+#include "cluster.h"
 #include "log.h"
 #include "server.h"
 
@@ -42,7 +43,7 @@ void agent_app_settled(struct agent *a) {
 void agent_state_changed(struct agent *a) {
         const struct app *bad = NULL;
         size_t fresh = 0;
-        char line[sizeof(a->status)];
+        char line[sizeof(a->status)], cluster[160];
 
         for (size_t i = 0; i < a->n_apps; i++) {
                 const struct app *app = a->apps[i];
@@ -64,7 +65,8 @@ void agent_state_changed(struct agent *a) {
                              a->n_apps, bad->cfg->name, bad->token.errcode, when, bad->token.advice) >= (int)sizeof(line))
                         strcpy(line + sizeof(line) - 4, "...");
         } else {
-                snprintf(line, sizeof(line), "%zu of %zu apps fresh", fresh, a->n_apps);
+                cluster_status_text(a->cluster, cluster, sizeof(cluster));
+                snprintf(line, sizeof(line), "%zu of %zu apps fresh%s", fresh, a->n_apps, cluster);
         }
         /* One message per change, not per refresh. */
         if (strcmp(line, a->status) == 0)
@@ -143,7 +145,8 @@ static struct app *agent_take_app(struct agent *a, const char *name) {
 }
 
 static bool agent_settings_equal(const struct agent_config *x, const struct agent_config *y) {
-        return strcmp(x->shm_prefix, y->shm_prefix) == 0 && strcmp(x->state_dir, y->state_dir) == 0;
+        return strcmp(x->shm_prefix, y->shm_prefix) == 0 && strcmp(x->state_dir, y->state_dir) == 0 &&
+               cluster_config_equal(&x->cluster, &y->cluster);
 }
 
 /*
@@ -162,7 +165,8 @@ static void agent_reload(struct agent *a) {
         r = config_load(a->config->path, &next, err, sizeof(err));
         if (r < 0 || !agent_settings_equal(a->config, next)) {
                 if (r == 0) {
-                        snprintf(err, sizeof(err), "shm_prefix and state_dir cannot change on reload: restart");
+                        snprintf(err, sizeof(err), "shm_prefix, state_dir and [cluster] cannot change on reload: "
+                                 "restart");
                         config_free(next);
                 }
                 log_error("reload refused, the running configuration stays: %s", err);
@@ -273,6 +277,9 @@ static int run(struct agent *a) {
         if (r < 0)
                 return r;
         sd_event_source_set_enabled(a->heartbeat, SD_EVENT_ON);
+        r = cluster_new(&a->cluster, a);
+        if (r < 0)
+                return r;
         r = agent_start_apps(a);
         if (r < 0)
                 return r;
@@ -344,6 +351,9 @@ int main(int argc, char **argv) {
         r = run(&a);
         if (r < 0)
                 log_error("fatal: %s", strerror(-r));
+        /* First: freeing the Redis links answers their pending commands, which look apps up. */
+        cluster_free(a.cluster);
+        a.cluster = NULL;
         /* All marked stopped first: freeing one while another still reports would read freed memory. */
         for (size_t i = 0; i < a.n_apps; i++)
                 app_stop(a.apps[i]);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "protocol.h"
 #include "test-util.h"
 
@@ -251,7 +252,7 @@ static void test_replies(void) {
         CHECK_EQ(num(o, "expires_at"), 34);
         cJSON_Delete(o);
 
-        o = one_line(protocol_status_ok(e, 2));
+        o = one_line(protocol_status_ok(e, 2, NULL));
         CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok")));
         apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
         CHECK(cJSON_IsArray(apps) && cJSON_GetArraySize(apps) == 2);
@@ -267,11 +268,28 @@ static void test_replies(void) {
         /* Malformed UTF-8 from upstream becomes '?'; well-formed (é) stays. */
         CHECK(!strcmp(str(a, "last_errmsg"), "invalid ip \"1.2.3.4\"\n\x01?\xc3\xa9 ok"));
         CHECK(!cJSON_GetObjectItemCaseSensitive(a, "token"));
+        CHECK(!cJSON_GetObjectItemCaseSensitive(a, "holder"));
+        CHECK(!cJSON_GetObjectItemCaseSensitive(o, "cluster"));
         cJSON_Delete(o);
 
-        raw = protocol_status_ok(NULL, 0);
+        raw = protocol_status_ok(NULL, 0, NULL);
         CHECK(raw && !strcmp(raw, "{\"ok\":true,\"apps\":[]}\n"));
         free(raw);
+
+        /* Cluster mode: who holds each app's lease, and whether Redis answers. */
+        e[0].holder = "host-b";
+        e[0].is_holder = false;
+        o = one_line(protocol_status_ok(e, 1, &(struct cluster_status){ .node_id = "host-a", .redis = "redis://r:6379/0",
+                                                                        .connected = false, .down_since_ms = 17,
+                                                                        .last_error = "Connection refused" }));
+        a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "apps"), 0);
+        CHECK(!strcmp(str(a, "holder"), "host-b"));
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(a, "lease_held_here")));
+        a = cJSON_GetObjectItemCaseSensitive(o, "cluster");
+        CHECK(!strcmp(str(a, "node"), "host-a") && !strcmp(str(a, "redis"), "redis://r:6379/0"));
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(a, "connected")));
+        CHECK(num(a, "down_since") == 17 && !strcmp(str(a, "last_error"), "Connection refused"));
+        cJSON_Delete(o);
 }
 
 int main(void) {

@@ -1,0 +1,288 @@
+/* cluster-conn.c: the two Redis links of cluster mode: connect, authenticate, subscribe, watch, reconnect. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "agent.h"
+#include "cluster-internal.h"
+#include "log.h"
+#include "redis-event.h"
+
+#define RETRY_MIN_MS 200
+#define RETRY_MAX_MS 2000
+
+struct pending_cmd {
+        cluster_reply_fn fn;
+        void *userdata;
+};
+
+int64_t cluster_mono_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t cluster_io_timeout_ms(const struct cluster *cl) {
+        int64_t t = cl->agent->config->cluster.lease_ms / 2;
+
+        return t > 2000 ? 2000 : t;
+}
+
+static const struct cluster_config *conf(const struct cluster *cl) {
+        return &cl->agent->config->cluster;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        cluster_connect(userdata);
+        return 0;
+}
+
+static void arm_retry(struct cluster *cl) {
+        int64_t delay = cl->retry_ms;
+
+        cl->retry_ms = cl->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : cl->retry_ms * 2;
+        sd_event_source_set_time_relative(cl->retry, (uint64_t)delay * 1000);
+        sd_event_source_set_enabled(cl->retry, SD_EVENT_ONESHOT);
+}
+
+void cluster_link_down(struct cluster *cl, const char *why) {
+        if (cl->up || !cl->down_since_ms) {
+                log_warning("cluster: Redis %s: %s; local tokens stay published, and no app is refreshed here once "
+                            "its lease lapses", conf(cl)->redis, why);
+                cl->down_since_ms = agent_now_ms();
+        }
+        snprintf(cl->last_error, sizeof(cl->last_error), "%s", why);
+        cl->up = cl->cmd_ready = cl->sub_ready = false;
+        if (sd_event_source_get_enabled(cl->retry, NULL) == 0)
+                arm_retry(cl);
+        agent_state_changed(cl->agent);
+}
+
+static void up_if_ready(struct cluster *cl) {
+        if (cl->up || !cl->cmd_ready || !cl->sub_ready)
+                return;
+        cl->up = true;
+        cl->retry_ms = RETRY_MIN_MS;
+        if (cl->down_since_ms)
+                log_notice("cluster: connected to Redis %s as node %s", conf(cl)->redis, conf(cl)->node_id);
+        cl->down_since_ms = 0;
+        cl->last_error[0] = '\0';
+        agent_state_changed(cl->agent);
+        cluster_on_up(cl);
+}
+
+static void on_cmd_reply(redisAsyncContext *ac, void *r, void *privdata) {
+        struct pending_cmd *p = privdata;
+        struct cluster *cl = ac->data;
+
+        cl->pending--;
+        cl->progress_ms = cluster_mono_ms();
+        p->fn(cl, r, p->userdata);
+        free(p);
+}
+
+int cluster_command(struct cluster *cl, cluster_reply_fn fn, void *userdata, int argc, const char **argv,
+                    const size_t *lens) {
+        struct pending_cmd *p;
+
+        if (!cl->cmd || !cl->cmd_ready)
+                return -ENOTCONN;
+        p = malloc(sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        *p = (struct pending_cmd){ fn, userdata };
+        if (redisAsyncCommandArgv(cl->cmd, on_cmd_reply, p, argc, argv, lens) != REDIS_OK) {
+                free(p);
+                return -EIO;
+        }
+        if (cl->pending++ == 0)
+                cl->progress_ms = cluster_mono_ms();
+        return 0;
+}
+
+/* Which link an error or a disconnect came from doesn't matter: both are made anew. */
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+        struct cluster *cl = ac->data;
+
+        /* A link this agent freed itself (cluster_links_free) is already accounted for. */
+        if (cl->cmd != ac && cl->sub != ac)
+                return;
+        if (cl->cmd == ac)
+                cl->cmd = NULL;
+        if (cl->sub == ac)
+                cl->sub = NULL;
+        cluster_link_down(cl, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+        struct cluster *cl = ac->data;
+
+        if (status == REDIS_OK || (cl->cmd != ac && cl->sub != ac))
+                return;
+        /* hiredis frees a context whose connect failed; it is no longer ours. */
+        if (cl->cmd == ac)
+                cl->cmd = NULL;
+        if (cl->sub == ac)
+                cl->sub = NULL;
+        cluster_link_down(cl, ac->errstr[0] ? ac->errstr : "cannot connect");
+}
+
+/* The last setup command on the command link: its answer proves AUTH and SELECT worked. */
+static void on_ping(redisAsyncContext *ac, void *r, void *privdata) {
+        struct cluster *cl = ac->data;
+        redisReply *reply = r;
+
+        if (!reply)
+                return;
+        if (reply->type == REDIS_REPLY_ERROR) {
+                char why[200];
+
+                snprintf(why, sizeof(why), "refused the connection: %.150s", reply->str);
+                cluster_link_down(cl, why);
+                return;
+        }
+        cl->cmd_ready = true;
+        cl->progress_ms = cluster_mono_ms();
+        up_if_ready(cl);
+}
+
+/* AUTH and SELECT answers: an error shows up again at the PING, which says what went wrong. */
+static void on_setup(redisAsyncContext *ac, void *r, void *privdata) {
+        struct cluster *cl = ac->data;
+        redisReply *reply = r;
+
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+                char why[200];
+
+                snprintf(why, sizeof(why), "refused %s: %.150s", (const char *)privdata, reply->str);
+                cluster_link_down(cl, why);
+        }
+}
+
+static void on_subscribed(redisAsyncContext *ac, void *r, void *privdata) {
+        struct cluster *cl = ac->data;
+        redisReply *reply = r;
+
+        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
+            reply->element[0]->type != REDIS_REPLY_STRING) {
+                if (reply && reply->type == REDIS_REPLY_ERROR) {
+                        char why[200];
+
+                        snprintf(why, sizeof(why), "refused SUBSCRIBE: %.150s", reply->str);
+                        cluster_link_down(cl, why);
+                }
+                return;
+        }
+        if (!strcmp(reply->element[0]->str, "subscribe")) {
+                cl->sub_ready = true;
+                up_if_ready(cl);
+        } else if (!strcmp(reply->element[0]->str, "message") && reply->element[2]->type == REDIS_REPLY_STRING) {
+                cluster_on_message(cl, reply->element[2]->str, reply->element[2]->len);
+        }
+}
+
+static redisAsyncContext *link_open(struct cluster *cl) {
+        const struct cluster_config *c = conf(cl);
+        redisAsyncContext *ac = c->unix_path ? redisAsyncConnectUnix(c->unix_path) : redisAsyncConnect(c->host, c->port);
+
+        if (!ac)
+                return NULL;
+        if (ac->err) {
+                snprintf(cl->last_error, sizeof(cl->last_error), "%s", ac->errstr);
+                redisAsyncFree(ac);
+                return NULL;
+        }
+        ac->data = cl;
+        if (redis_event_attach(ac, cl->agent->loop) < 0) {
+                redisAsyncFree(ac);
+                return NULL;
+        }
+        redisAsyncSetConnectCallback(ac, on_connect);
+        redisAsyncSetDisconnectCallback(ac, on_disconnect);
+        /* Queued now, sent once connected: AUTH first, the password never in a log. */
+        if (c->password)
+                redisAsyncCommand(ac, on_setup, (void *)"AUTH", "AUTH %s", c->password);
+        return ac;
+}
+
+void cluster_links_free(struct cluster *cl) {
+        redisAsyncContext *cmd = cl->cmd, *sub = cl->sub;
+
+        /* NULL first: the callbacks hiredis runs while freeing must find no link to use. */
+        cl->cmd = cl->sub = NULL;
+        cl->up = cl->cmd_ready = cl->sub_ready = false;
+        if (cmd)
+                redisAsyncFree(cmd);
+        if (sub)
+                redisAsyncFree(sub);
+        cl->pending = 0;
+}
+
+void cluster_connect(struct cluster *cl) {
+        const struct cluster_config *c = conf(cl);
+
+        cluster_links_free(cl);
+        cl->connect_started_ms = cluster_mono_ms();
+        cl->cmd = link_open(cl);
+        cl->sub = cl->cmd ? link_open(cl) : NULL;
+        if (!cl->cmd || !cl->sub) {
+                cluster_links_free(cl);
+                cluster_link_down(cl, cl->last_error[0] ? cl->last_error : "cannot create a connection");
+                return;
+        }
+        redisAsyncCommand(cl->cmd, on_setup, (void *)"SELECT", "SELECT %d", c->db);
+        redisAsyncCommand(cl->cmd, on_ping, NULL, "PING");
+        redisAsyncCommand(cl->sub, on_subscribed, NULL, "SUBSCRIBE %s", cl->channel);
+}
+
+void cluster_link_check(struct cluster *cl) {
+        int64_t now = cluster_mono_ms(), limit = cluster_io_timeout_ms(cl);
+        char why[96];
+
+        if (!cl->up && (cl->cmd || cl->sub) && now - cl->connect_started_ms > limit) {
+                snprintf(why, sizeof(why), "no answer within %lld ms of connecting", (long long)limit);
+                cluster_link_down(cl, why);
+                cluster_links_free(cl);
+        } else if (cl->up && cl->pending > 0 && now - cl->progress_ms > limit) {
+                snprintf(why, sizeof(why), "no answer within %lld ms", (long long)limit);
+                cluster_link_down(cl, why);
+                cluster_links_free(cl);
+        }
+}
+
+int cluster_new(struct cluster **ret, struct agent *a) {
+        const struct cluster_config *c = &a->config->cluster;
+        struct cluster *cl;
+        int r;
+
+        *ret = NULL;
+        if (!c->enabled)
+                return 0;
+        cl = calloc(1, sizeof(*cl));
+        if (!cl)
+                return -ENOMEM;
+        cl->agent = a;
+        cl->retry_ms = RETRY_MIN_MS;
+        cl->down_since_ms = agent_now_ms();
+        snprintf(cl->last_error, sizeof(cl->last_error), "connecting");
+        snprintf(cl->channel, sizeof(cl->channel), "%s:events", c->key_prefix);
+        r = sd_event_add_time(a->loop, &cl->retry, CLOCK_MONOTONIC, UINT64_MAX, 10 * 1000, on_retry, cl);
+        if (r < 0) {
+                free(cl);
+                return r;
+        }
+        /* Armed only when a link goes down (cluster_link_down looks at whether it is). */
+        sd_event_source_set_enabled(cl->retry, SD_EVENT_OFF);
+        r = cluster_start(cl);
+        if (r < 0) {
+                cluster_free(cl);
+                return r;
+        }
+        *ret = cl;
+        return 0;
+}

@@ -1,0 +1,64 @@
+/* cluster-internal.h: what cluster.c (leases, mirroring) and cluster-conn.c (Redis links) share. */
+#ifndef CLUSTER_INTERNAL_H
+#define CLUSTER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/async.h>
+#include <systemd/sd-event.h>
+
+#include "cluster.h"
+
+struct redisReply;
+
+/* A reply to one command, NULL if the link went down first. */
+typedef void (*cluster_reply_fn)(struct cluster *cl, struct redisReply *reply, void *userdata);
+
+struct cluster {
+        struct agent *agent;
+        redisAsyncContext *cmd;         /* commands and scripts */
+        redisAsyncContext *sub;         /* SUBSCRIBE: a subscribed link takes no other command */
+        bool cmd_ready, sub_ready;      /* authenticated and answering; subscribed */
+        bool up;                        /* both ready */
+        sd_event_source *tick;          /* leases, reconcile, the links' watchdog */
+        sd_event_source *retry;         /* reconnect */
+        int64_t retry_ms;               /* the next reconnect's delay; doubles to a cap */
+        unsigned pending;               /* commands sent on cmd without a reply yet */
+        int64_t progress_ms;            /* monotonic: the last reply, or the first command while idle */
+        int64_t connect_started_ms;     /* monotonic */
+        int64_t down_since_ms;          /* wall clock; 0 while up */
+        unsigned ticks;
+        char channel[96];               /* "<prefix>:events" */
+        char last_error[200];
+};
+
+int64_t cluster_mono_ms(void);
+
+/* How long a command or a connection may take before the links are dropped and made anew. */
+int64_t cluster_io_timeout_ms(const struct cluster *cl);
+
+/* (Re)connect both links; the old ones, if any, are freed first. Never from a hiredis callback. */
+void cluster_connect(struct cluster *cl);
+
+/* Drop both links (from a hiredis callback too): the retry timer frees them and reconnects. */
+void cluster_link_down(struct cluster *cl, const char *why);
+
+/* The watchdog, from the tick: a link that stopped answering is dropped. */
+void cluster_link_check(struct cluster *cl);
+
+void cluster_links_free(struct cluster *cl);
+
+/* Send argv on the command link; fn gets the reply (or NULL). -ENOTCONN if down. */
+int cluster_command(struct cluster *cl, cluster_reply_fn fn, void *userdata, int argc, const char **argv,
+                    const size_t *lens);
+
+/* Start the tick and connect (cluster.c); cluster_new calls it. */
+int cluster_start(struct cluster *cl);
+
+/* cluster.c's side: both links are up (claim and reconcile now); a message arrived on the channel. */
+void cluster_on_up(struct cluster *cl);
+void cluster_on_message(struct cluster *cl, const char *msg, size_t len);
+
+#endif

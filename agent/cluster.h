@@ -1,0 +1,47 @@
+/* cluster.h: cluster mode: one agent per app calls WeChat (a Redis lease); the others mirror it. */
+#ifndef CLUSTER_H
+#define CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct agent;
+struct app;
+struct item;
+struct cluster;
+
+/* Connect to the [cluster] Redis (asynchronously) if the config has one; *ret stays NULL if not. */
+int cluster_new(struct cluster **ret, struct agent *a);
+void cluster_free(struct cluster *cl);
+
+/*
+ * How many ms the app's next upstream call may take: AGENT_HTTP_TIMEOUT_MS outside
+ * cluster mode; in it, what is left of this agent's lease with a margin, or 0 if this
+ * agent does not hold the lease (then it must not call WeChat at all).
+ */
+int64_t cluster_call_budget(const struct app *app);
+
+/* The item wanted to call WeChat but may not: hand a forced refresh to the holder. */
+void cluster_blocked(struct item *it);
+
+/* This agent (the holder) published a token: write it to Redis and tell the others. */
+void cluster_published(struct item *it);
+
+/* The holder could not serve other hosts' forced refresh: tell them, so their clients hear it. */
+void cluster_force_failed(struct item *it, const char *code, const char *message, int64_t retry_after_ms);
+
+/* For status: is Redis reachable, since when not, and why. */
+struct cluster_status {
+        const char *node_id;
+        const char *redis;
+        bool connected;
+        int64_t down_since_ms;          /* 0 if connected */
+        const char *last_error;
+        unsigned holder_of;             /* apps whose lease this agent holds */
+};
+void cluster_get_status(const struct cluster *cl, struct cluster_status *st);
+
+/* The STATUS= words for the cluster: "" outside cluster mode. */
+void cluster_status_text(const struct cluster *cl, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,285 @@
+/* cluster-harness.c: a real redis-server and several wxtokend agents in cluster mode, for the cluster tests. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "cluster-harness.h"
+
+/* The test machinery itself could not run (not a failure of the code under test). */
+#define HARD(cond)                                                                           \
+        do {                                                                                 \
+                if (!(cond)) {                                                               \
+                        fprintf(stderr, "%s:%d: cannot run: %s\n", __FILE__, __LINE__, #cond); \
+                        exit(EXIT_SETUP);                                                    \
+                }                                                                            \
+        } while (0)
+
+static int free_port(void) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+        HARD(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        HARD(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+        port = ntohs(sa.sin_port);
+        close(fd);
+        return port;
+}
+
+static redisContext *redis_connect(struct redis_proc *r) {
+        struct timeval tv = { 1, 0 };
+        redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
+
+        if (c && !c->err && redisSetTimeout(c, tv) == REDIS_OK)
+                return c;
+        if (c)
+                redisFree(c);
+        return NULL;
+}
+
+void redis_start(struct redis_proc *r, int port) {
+        const char *bin = access("/usr/bin/redis-server", X_OK) == 0 ? "/usr/bin/redis-server" : "redis-server";
+        pid_t parent = getpid();
+        char portstr[16];
+
+        if (!r->dir[0]) {
+                strcpy(r->dir, "/tmp/test-redis.XXXXXX");
+                HARD(mkdtemp(r->dir) != NULL);
+        }
+        r->port = port ? port : free_port();
+        snprintf(portstr, sizeof(portstr), "%d", r->port);
+        fflush(NULL); /* or the child's freopen writes the parent's pending output a second time */
+        r->pid = fork();
+        HARD(r->pid >= 0);
+        if (r->pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent || !freopen("/dev/null", "w", stdout))
+                        _exit(127);
+                /* Nothing on disk: a restart is a Redis that lost everything. */
+                execlp(bin, bin, "--port", portstr, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                       "--dir", r->dir, "--daemonize", "no", (char *)NULL);
+                _exit(127);
+        }
+        for (int i = 0; i < 500; i++) {
+                redisContext *c = redis_connect(r);
+                redisReply *rep = c ? redisCommand(c, "PING") : NULL;
+                int status;
+
+                if (rep) {
+                        freeReplyObject(rep);
+                        redisFree(c);
+                        return;
+                }
+                if (c)
+                        redisFree(c);
+                if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
+                        r->pid = 0;
+                        if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+                                printf("SKIP: no redis-server (apt-get install redis-server)\n");
+                                exit(77);
+                        }
+                        HARD(!"redis-server exited");
+                }
+                harness_sleep_ms(10);
+        }
+        HARD(!"redis-server answers PING");
+}
+
+void redis_stop(struct redis_proc *r) {
+        if (r->pid > 0) {
+                kill(r->pid, SIGCONT);
+                kill(r->pid, SIGKILL);
+                waitpid(r->pid, NULL, 0);
+        }
+        r->pid = 0;
+}
+
+void redis_pause(struct redis_proc *r, bool paused) {
+        kill(r->pid, paused ? SIGSTOP : SIGCONT);
+}
+
+long long redis_item_number(struct redis_proc *r, const char *item, const char *field) {
+        redisContext *c = redis_connect(r);
+        redisReply *rep = c ? redisCommand(c, "HGET wxtokend:item:%s %s", item, field) : NULL;
+        long long v = -1;
+
+        if (rep && rep->type == REDIS_REPLY_STRING)
+                v = atoll(rep->str);
+        if (rep)
+                freeReplyObject(rep);
+        if (c)
+                redisFree(c);
+        return v;
+}
+
+void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid, const char *secret,
+                 long lease_ms) {
+        char block[2048];
+
+        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+                agent_init(&h->host[i]);
+                snprintf(block, sizeof(block), "[app shop]\nkind = token\nappid = %s\nsecret_file = %s\n"
+                         "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://127.0.0.1:%d/0\n"
+                         "lease_ms = %ld\nnode_id = node%d\n", appid, agent_secret_file(&h->host[i], "shop", secret),
+                         emu_port, r->port, lease_ms, i);
+                agent_write_config(&h->host[i], "refresh_margin = 3\nbackoff_min = 1\nbackoff_max = 2\n"
+                                   "min_force_interval = 1\nlog_level = debug\n", block);
+        }
+        for (int i = 0; i < CLUSTER_HOSTS; i++)
+                agent_start(&h->host[i]);
+}
+
+uint64_t host_generation(struct cluster_hosts *h, int i, const char *item, char *buf, size_t size) {
+        char tmp[WXSHM_TOKEN_MAX + 1];
+        wxshm_info info = { .size = sizeof(info) };
+        wxshm *s;
+        int r;
+
+        /* libwxshm takes the prefix from the environment at open. */
+        setenv("WXSHM_PREFIX", h->host[i].prefix, 1);
+        if (wxshm_open(&s, item) < 0)
+                return 0;
+        r = wxshm_read(s, buf ? buf : tmp, buf ? size : sizeof(tmp), &info);
+        wxshm_close(s);
+        return r > 0 ? info.generation : 0;
+}
+
+int hosts_holder(struct cluster_hosts *h, const char *item) {
+        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+                char raw[8192];
+                cJSON *o, *a, *apps;
+
+                if (h->host[i].pid <= 0)
+                        continue;
+                o = agent_request(&h->host[i], "{\"op\":\"status\"}\n", raw, sizeof(raw));
+                apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
+                cJSON_ArrayForEach(a, apps) {
+                        const cJSON *name = cJSON_GetObjectItemCaseSensitive(a, "app");
+
+                        if (cJSON_IsString(name) && !strcmp(name->valuestring, item) &&
+                            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "lease_held_here"))) {
+                                cJSON_Delete(o);
+                                return i;
+                        }
+                }
+                cJSON_Delete(o);
+        }
+        return -1;
+}
+
+uint64_t hosts_converge(struct cluster_hosts *h, const char *item, uint64_t min_gen, int max_ms) {
+        char first[WXSHM_TOKEN_MAX + 1], other[WXSHM_TOKEN_MAX + 1];
+
+        for (int waited = 0; waited <= max_ms; waited += 20) {
+                uint64_t g = host_generation(h, 0, item, first, sizeof(first));
+                bool same = g >= min_gen && g > 0;
+
+                for (int i = 1; same && i < CLUSTER_HOSTS; i++)
+                        same = host_generation(h, i, item, other, sizeof(other)) == g && !strcmp(first, other);
+                if (same)
+                        return g;
+                harness_sleep_ms(20);
+        }
+        return 0;
+}
+
+struct reader_result {
+        uint64_t reads, failed, backwards, two_tokens, first_gen, last_gen;
+        int last_error;
+};
+
+/* Until SIGTERM: every read's generation no lower than the last, and one token per generation. */
+static void reader_child(const char *item, int fd) {
+        char buf[WXSHM_TOKEN_MAX + 1], last[WXSHM_TOKEN_MAX + 1] = "";
+        struct reader_result res = { 0 };
+        sigset_t set;
+        wxshm *s = NULL;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        while (sigpending(&set) == 0 && !sigismember(&set, SIGTERM)) {
+                wxshm_info info = { .size = sizeof(info) };
+                int r;
+
+                if (!s && wxshm_open(&s, item) < 0) {
+                        s = NULL;
+                        usleep(1000);
+                        continue;
+                }
+                r = wxshm_read(s, buf, sizeof(buf), &info);
+                if (r < 0) {
+                        if (res.reads) {
+                                res.failed++;
+                                res.last_error = r;
+                        }
+                        usleep(100);
+                        continue;
+                }
+                if (res.reads && info.generation < res.last_gen)
+                        res.backwards++;
+                if (res.reads && info.generation == res.last_gen && strcmp(buf, last) != 0)
+                        res.two_tokens++;
+                if (!res.reads)
+                        res.first_gen = info.generation;
+                res.last_gen = info.generation;
+                memcpy(last, buf, (size_t)r + 1);
+                res.reads++;
+                /* A reader in a real process does work between reads; this keeps two cores for the agents. */
+                if (res.reads % 64 == 0)
+                        usleep(200);
+        }
+        if (write(fd, &res, sizeof(res)) != sizeof(res))
+                _exit(1);
+        _exit(0);
+}
+
+void hosts_readers_start(struct cluster_hosts *h, const char *item, struct host_reader *rd) {
+        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+                int fds[2];
+
+                HARD(pipe(fds) == 0);
+                setenv("WXSHM_PREFIX", h->host[i].prefix, 1);
+                fflush(NULL);
+                rd[i].pid = fork();
+                HARD(rd[i].pid >= 0);
+                if (rd[i].pid == 0) {
+                        close(fds[0]);
+                        prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        reader_child(item, fds[1]);
+                }
+                close(fds[1]);
+                rd[i].fd = fds[0];
+        }
+}
+
+bool hosts_readers_finish(struct host_reader *rd) {
+        bool clean = true;
+
+        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+                struct reader_result res = { 0 };
+                bool ok;
+
+                kill(rd[i].pid, SIGTERM);
+                ok = read(rd[i].fd, &res, sizeof(res)) == sizeof(res);
+                waitpid(rd[i].pid, NULL, 0);
+                close(rd[i].fd);
+                printf("reader on host %d: %llu reads, generations %llu..%llu, %llu failed after the first token, "
+                       "%llu backwards, %llu generations with two tokens%s%s\n", i, (unsigned long long)res.reads,
+                       (unsigned long long)res.first_gen, (unsigned long long)res.last_gen,
+                       (unsigned long long)res.failed, (unsigned long long)res.backwards,
+                       (unsigned long long)res.two_tokens, res.last_error ? "; the last error: " : "",
+                       res.last_error ? strerror(-res.last_error) : "");
+                clean = clean && ok && res.reads > 0 && !res.failed && !res.backwards && !res.two_tokens;
+        }
+        return clean;
+}

@@ -1,0 +1,60 @@
+/* cluster-harness.h: a real redis-server and several wxtokend agents in cluster mode, for the cluster tests. */
+#ifndef CLUSTER_HARNESS_H
+#define CLUSTER_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent-harness.h"
+
+struct redis_proc {
+        pid_t pid;
+        int port;
+        char dir[64];
+};
+
+/* Start redis-server on a free loopback port (port 0) or on port; exits 77 if there is no redis-server. */
+void redis_start(struct redis_proc *r, int port);
+void redis_stop(struct redis_proc *r);
+void redis_pause(struct redis_proc *r, bool paused);
+
+/* HGET of an item's field in Redis ("token:wxC", "generation"): a number, -1 if absent. */
+long long redis_item_number(struct redis_proc *r, const char *item, const char *field);
+
+#define CLUSTER_HOSTS 3
+
+/* Three agents, each with its own socket, shm prefix, state dir and node id ("node0".."node2"). */
+struct cluster_hosts {
+        struct agent_proc host[CLUSTER_HOSTS];
+};
+
+/*
+ * Write each host's config: one app "shop" of kind token for appid at wxemu's port (its
+ * secret in each host's own directory), [cluster] on r with lease_ms; start them all.
+ */
+void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid, const char *secret,
+                 long lease_ms);
+
+/* The generation host i publishes for item (0 if none) and, if buf, its token. */
+uint64_t host_generation(struct cluster_hosts *h, int i, const char *item, char *buf, size_t size);
+
+/* Which host holds item's lease according to the hosts themselves; -1 if none says so. */
+int hosts_holder(struct cluster_hosts *h, const char *item);
+
+/* Poll (bounded) until every host publishes the same generation, at least min_gen; that generation or 0. */
+uint64_t hosts_converge(struct cluster_hosts *h, const char *item, uint64_t min_gen, int max_ms);
+
+/*
+ * A reader process per host checking that generations never go back and that one
+ * generation never carries two tokens; started with hosts_readers_start, stopped and
+ * collected (and printed) with hosts_readers_finish, which returns true if clean.
+ */
+struct host_reader {
+        pid_t pid;
+        int fd;
+};
+void hosts_readers_start(struct cluster_hosts *h, const char *item, struct host_reader *rd);
+bool hosts_readers_finish(struct host_reader *rd);
+
+#endif

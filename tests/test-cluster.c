@@ -1,0 +1,207 @@
+/* test-cluster.c: three agents share one app through a real Redis: rotations, 1,000 forced refreshes, Redis stalls and loss. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster-harness.h"
+
+#define SECRET "Clu-Secret-0a1b2c3d"
+#define LEASE_MS 1500
+#define FORCED 1000
+#define CONNS_PER_HOST 4
+
+static struct emu_proc emu;
+static struct redis_proc redis;
+static struct cluster_hosts hosts;
+
+static int token_calls(void) {
+        return emu_stat(&emu, "wxC", "token_calls");
+}
+
+/* Wait for the next rotation and for every host to have it: its generation. */
+static uint64_t next_rotation(uint64_t after) {
+        return hosts_converge(&hosts, "shop", after + 1, 30000);
+}
+
+/* Every WeChat call bought exactly one generation, and every host and Redis agree on it. */
+static void check_calls_equal_generations(const char *when, uint64_t gen) {
+        long long in_redis = redis_item_number(&redis, "token:wxC", "generation");
+
+        printf("%s: generation %llu on every host, %lld in Redis, %d WeChat token calls\n", when,
+               (unsigned long long)gen, in_redis, token_calls());
+        CHECK(gen > 0, "%s: the hosts converged", when);
+        CHECK(in_redis == (long long)gen, "%s: Redis holds generation %llu", when, (unsigned long long)gen);
+        CHECK(token_calls() == (int)gen, "%s: one WeChat call per generation (calls %d, generation %llu)", when,
+              token_calls(), (unsigned long long)gen);
+}
+
+/* FORCED refresh requests for generation gen, spread over the hosts' sockets at once: their answers. */
+static void forced_storm(uint64_t gen) {
+        int fds[CLUSTER_HOSTS * CONNS_PER_HOST], sent = 0, ok = 0, newer = 0, other = 0;
+        char line[160], buf[65536];
+        size_t have[CLUSTER_HOSTS * CONNS_PER_HOST] = { 0 };
+        int n = CLUSTER_HOSTS * CONNS_PER_HOST, calls_before = token_calls();
+        uint64_t after;
+
+        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"shop\",\"generation\":%llu,\"timeout_ms\":15000}\n",
+                 (unsigned long long)gen);
+        for (int i = 0; i < n; i++) {
+                fds[i] = socket_dial(hosts.host[i % CLUSTER_HOSTS].socket);
+                CHECK(fds[i] >= 0, "connect to host %d", i % CLUSTER_HOSTS);
+        }
+        /* Round-robin over the connections, so every host has requests waiting at once. */
+        for (int k = 0; sent < FORCED; k++) {
+                int fd = fds[k % n];
+
+                if (fd >= 0 && write(fd, line, strlen(line)) == (ssize_t)strlen(line))
+                        sent++;
+                else if (fd < 0 && k > FORCED * 4)
+                        break;
+        }
+        for (int done = 0; done < sent;) {
+                struct pollfd p[CLUSTER_HOSTS * CONNS_PER_HOST];
+                int r;
+
+                for (int i = 0; i < n; i++)
+                        p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+                r = poll(p, (nfds_t)n, 20000);
+                if (r <= 0)
+                        break;
+                for (int i = 0; i < n; i++) {
+                        ssize_t got;
+                        char *nl;
+
+                        if (!(p[i].revents & (POLLIN | POLLHUP)))
+                                continue;
+                        got = read(fds[i], buf, sizeof(buf) - 1);
+                        if (got <= 0) {
+                                fds[i] = -1;
+                                continue;
+                        }
+                        buf[got] = '\0';
+                        for (char *s = buf; (nl = strchr(s, '\n')); s = nl + 1) {
+                                cJSON *o;
+
+                                *nl = '\0';
+                                o = cJSON_Parse(s);
+                                if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok"))) {
+                                        ok++;
+                                        if (json_int(o, "generation", 0) > (int)gen)
+                                                newer++;
+                                } else {
+                                        if (other++ < 3)
+                                                fprintf(stderr, "forced refresh answer: %s\n", s);
+                                }
+                                cJSON_Delete(o);
+                                done++;
+                        }
+                        have[i]++;
+                }
+        }
+        for (int i = 0; i < n; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        after = hosts_converge(&hosts, "shop", gen + 1, 10000);
+        printf("forced: %d requests for generation %llu over %d hosts: %d ok (%d with a newer generation), %d "
+               "errors; WeChat token calls %d -> %d\n", sent, (unsigned long long)gen, CLUSTER_HOSTS, ok, newer,
+               other, calls_before, token_calls());
+        CHECK(sent == FORCED && ok == FORCED && newer == FORCED, "every forced refresh answered with a newer token");
+        CHECK(token_calls() == calls_before + 1, "one WeChat call for %d forced refreshes", FORCED);
+        CHECK(after == gen + 1, "every host has generation %llu", (unsigned long long)gen + 1);
+}
+
+/* The gaps between WeChat token calls: two agents calling at once would show as a short one. */
+static void check_call_spacing(void) {
+        struct http_res res;
+        long long prev = -1, min_gap = -1;
+        const cJSON *e;
+
+        http_call(&emu, "GET", "/emu/log", NULL, 5000, &res);
+        cJSON_ArrayForEach(e, res.json) {
+                const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "unix_ms");
+
+                if (strcmp(json_str(e, "endpoint"), "token") || !cJSON_IsNumber(t))
+                        continue;
+                if (prev >= 0 && (min_gap < 0 || (long long)t->valuedouble - prev < min_gap))
+                        min_gap = (long long)t->valuedouble - prev;
+                prev = (long long)t->valuedouble;
+        }
+        http_res_free(&res);
+        printf("shortest gap between two WeChat token calls: %lld ms\n", min_gap);
+        /* Planned rotations are seconds apart, the forced one 1.5 s after one: never two at once. */
+        CHECK(min_gap >= 1000, "no two agents called WeChat together (shortest gap %lld ms)", min_gap);
+}
+
+int main(void) {
+        static const char *const emu_args[] = { "--app", "wxC:" SECRET, "--expires-in", "8", "--overlap", "1", NULL };
+        struct host_reader readers[CLUSTER_HOSTS];
+        uint64_t g;
+        int holder, stopped = 0;
+
+        redis_start(&redis, 0);
+        emu_start(&emu, emu_args);
+        hosts_start(&hosts, &redis, emu.port, "wxC", SECRET, LEASE_MS);
+
+        g = hosts_converge(&hosts, "shop", 1, 30000);
+        check_calls_equal_generations("start", g);
+        hosts_readers_start(&hosts, "shop", readers);
+
+        /* Steady state: three rotations, each made once, by the holder, mirrored everywhere. */
+        for (int i = 0; i < 3; i++)
+                g = next_rotation(g);
+        check_calls_equal_generations("after 3 rotations", g);
+        holder = hosts_holder(&hosts, "shop");
+        CHECK(holder >= 0, "one host holds the lease");
+
+        /* 1,000 forced refreshes over the three hosts for one generation: one WeChat call. */
+        g = next_rotation(g);
+        harness_sleep_ms(1500);
+        forced_storm(g);
+        g = hosts_converge(&hosts, "shop", g + 1, 10000);
+        check_calls_equal_generations("after the forced refreshes", g);
+
+        /* Redis stalls longer than the lease: nobody calls WeChat meanwhile; then it converges, no extra call. */
+        g = next_rotation(g);
+        redis_pause(&redis, true);
+        harness_sleep_ms(LEASE_MS * 2);
+        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+                char raw[4096];
+                cJSON *o = agent_request(&hosts.host[i], "{\"op\":\"status\"}\n", raw, sizeof(raw));
+                const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "cluster");
+
+                CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "connected")),
+                      "host %d says Redis is unreachable: %s", i, raw);
+                CHECK(hosts_holder(&hosts, "shop") < 0, "no host holds the lease while Redis stalls");
+                cJSON_Delete(o);
+        }
+        CHECK(host_generation(&hosts, 0, "shop", NULL, 0) == g, "the token stays published while Redis stalls");
+        CHECK(agent_notified(&hosts.host[1], "Redis unreachable"), "STATUS= tells systemd Redis is unreachable");
+        redis_pause(&redis, false);
+        harness_sleep_ms(3000);
+        g = hosts_converge(&hosts, "shop", g, 10000);
+        check_calls_equal_generations("after Redis stalled", g);
+        g = next_rotation(g);
+        check_calls_equal_generations("the rotation after the stall", g);
+
+        /* Redis restarted empty: the holder puts the token back; no extra call. */
+        g = next_rotation(g);
+        redis_stop(&redis);
+        redis_start(&redis, redis.port);
+        for (int i = 0; i < 200 && redis_item_number(&redis, "token:wxC", "generation") < (long long)g; i++)
+                harness_sleep_ms(20);
+        g = hosts_converge(&hosts, "shop", g, 10000);
+        check_calls_equal_generations("after Redis restarted empty", g);
+        g = next_rotation(g);
+        check_calls_equal_generations("the rotation after the restart", g);
+        check_call_spacing();
+
+        CHECK(hosts_readers_finish(readers), "readers on every host: no failure, no generation backwards");
+        for (int i = 1; i < CLUSTER_HOSTS; i++)
+                stopped += agent_stop(&hosts.host[i]) == 0;
+        CHECK(stopped == CLUSTER_HOSTS - 1, "the hosts stop cleanly");
+        redis_stop(&redis);
+        return harness_finish(&hosts.host[0]);
+}
