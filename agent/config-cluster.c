@@ -8,7 +8,9 @@
 #include "config-parse.h"
 #include "secret.h"
 
-const char *const cluster_keys[CK_MAX] = { "redis", "password_file", "key_prefix", "lease_ms", "node_id" };
+const char *const cluster_keys[CK_MAX] = {
+        "redis", "password_file", "key_prefix", "lease_ms", "node_id",
+};
 
 /* A lease shorter than this cannot be renewed in time over a real network. */
 #define CLUSTER_LEASE_MIN_MS 500
@@ -23,6 +25,9 @@ static int parse_redis(struct parse *p, struct cluster_config *cl, const char *v
         long port = 6379, db = 0;
         char *tail;
 
+        /* A password in the URL: refused, and the value never echoed (it would put the password in a log). */
+        if (strchr(v, '@'))
+                return parse_fail(p, -EINVAL, p->lineno, key, "no password in the URL: use password_file");
         if (v[0] == '/') {
                 cl->unix_path = strdup(v);
                 return cl->unix_path ? 1 : parse_fail(p, -ENOMEM, p->lineno, key, "out of memory");
@@ -31,8 +36,6 @@ static int parse_redis(struct parse *p, struct cluster_config *cl, const char *v
                 return parse_fail(p, -EINVAL, p->lineno, key, "expected redis://HOST[:PORT][/DB] or /path/to/redis.sock, "
                                   "got '%s'", v);
         h = v + 8;
-        if (strchr(h, '@'))
-                return parse_fail(p, -EINVAL, p->lineno, key, "no password in the URL: use password_file");
         if (*h == '[') {
                 end = strchr(h, ']');
                 if (!end || end == h + 1)
@@ -150,8 +153,10 @@ void cluster_close(struct parse *p) {
         if (cl->password_file) {
                 /* Held to the same rules as an app secret: private file, never logged. */
                 r = secret_load_file(cl->password_file, &cl->password, err, sizeof(err));
+                /* err names the file as a "secret_file ..."; here the key is password_file. */
                 if (r < 0)
-                        parse_fail(p, r, p->cluster_line[CK_PASSWORD_FILE], NULL, "%s", err);
+                        parse_fail(p, r, p->cluster_line[CK_PASSWORD_FILE], "password_file", "%s",
+                                   strncmp(err, "secret_file ", 12) ? err : err + 12);
         }
 }
 

@@ -407,6 +407,71 @@ static void test_equal(void) {
         config_free(d);
 }
 
+/* [cluster]: Redis as a URL or a socket path, the password from a private file, defaults. */
+static void test_cluster(void) {
+        struct agent_config *c;
+        char host[256] = "";
+
+        write_conf("[app a]\n" APP_OK);
+        c = load_ok();
+        CHECK(!c->cluster.enabled);
+        config_free(c);
+
+        write_conf("[cluster]\nredis = redis://10.0.0.7:6380/2\n");
+        c = load_ok();
+        CHECK(c->cluster.enabled);
+        CHECK(!strcmp(c->cluster.host, "10.0.0.7"));
+        CHECK_EQ(c->cluster.port, 6380);
+        CHECK_EQ(c->cluster.db, 2);
+        CHECK(!c->cluster.unix_path && !c->cluster.password);
+        CHECK(!strcmp(c->cluster.key_prefix, "wxtokend"));
+        CHECK_EQ(c->cluster.lease_ms, 10000);
+        /* The node id defaults to the hostname, made safe for a key. */
+        HARD(gethostname(host, sizeof(host) - 1) == 0);
+        CHECK(c->cluster.node_id[0] && strlen(c->cluster.node_id) <= strlen(host));
+        config_free(c);
+
+        write_conf("[cluster]\nredis = redis://[::1]\npassword_file = @/s600\nkey_prefix = fleet-1\n"
+                   "lease_ms = 2500\nnode_id = host-a\n");
+        c = load_ok();
+        CHECK(!strcmp(c->cluster.host, "::1"));
+        CHECK_EQ(c->cluster.port, 6379);
+        CHECK_EQ(c->cluster.db, 0);
+        CHECK(!strcmp(c->cluster.password, SECRET));
+        CHECK(!strcmp(c->cluster.key_prefix, "fleet-1") && !strcmp(c->cluster.node_id, "host-a"));
+        CHECK_EQ(c->cluster.lease_ms, 2500);
+        config_free(c);
+
+        write_conf("[cluster]\nredis = /run/redis/redis.sock\n");
+        c = load_ok();
+        CHECK(!strcmp(c->cluster.unix_path, "/run/redis/redis.sock") && !c->cluster.host);
+        config_free(c);
+
+        write_conf("[cluster]\nkey_prefix = x\n");
+        load_err(1, "[cluster] redis: missing");
+        write_conf("[cluster]\nredis = http://r:6379\n");
+        load_err(2, "redis: expected redis://HOST[:PORT][/DB]");
+        /* Written as is: write_conf would take the '@' for the test directory. */
+        write_file("wxtokend.conf", "[cluster]\nredis = redis://:" SECRET "@r:6379\n", 0644);
+        load_err(2, "redis: no password in the URL: use password_file");
+        write_file("wxtokend.conf", "[cluster]\nredis = rediss://:" SECRET "@r:6379\n", 0644);
+        load_err(2, "redis: no password in the URL: use password_file");
+        write_conf("[cluster]\nredis = redis://r:99999\n");
+        load_err(2, "expected a port from 1 to 65535");
+        write_conf("[cluster]\nredis = redis://r/x\n");
+        load_err(2, "expected a database number");
+        write_conf("[cluster]\nredis = redis://r\nlease_ms = 100\n");
+        load_err(3, "lease_ms: expected milliseconds from 500");
+        write_conf("[cluster]\nredis = redis://r\nnode_id = a.b\n");
+        load_err(3, "node_id: expected [A-Za-z0-9_-]{1,64}");
+        write_conf("[cluster]\nredis = redis://r\npassword_file = @/s644\n");
+        load_err(3, "password_file");
+        write_conf("[cluster]\nredis = redis://r\n[cluster]\nredis = redis://s\n");
+        load_err(3, "[cluster] given twice");
+        write_conf("[cluster]\nredis = redis://r\nsecret = x\n");
+        load_err(3, "secret: unknown key");
+}
+
 int main(void) {
         char big[300];
 
@@ -441,5 +506,6 @@ int main(void) {
         test_no_file();
         test_secret_api();
         test_equal();
+        test_cluster();
         return 0;
 }

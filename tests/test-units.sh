@@ -76,8 +76,9 @@ else
 fi
 
 # (d) every commented default is a valid value: uncomment all keys (except the
-# ones naming host groups or excluding each other) and load again.
-sed -e "s#^secret_file = .*#secret_file = $tmp/shop.secret#" -e 's/^;\([a-z_]* = \)/\1/' \
+# ones naming host groups or excluding each other) and [cluster], and load again.
+sed -e "s#^secret_file = .*#secret_file = $tmp/shop.secret#" -e 's/^;\([a-z_]* = \)/\1/' -e 's/^;\[cluster\]/[cluster]/' \
+    -e "s#^password_file = .*#password_file = $tmp/shop.secret#" \
     -e '/^secret_credential =/d' -e '/^socket_group =/d' -e '/^group =/d' \
     -e "s#^ca_file = .*#ca_file = $tmp/shop.secret#" "$example" >"$tmp/all.conf"
 if out=$("$agent" -t -c "$tmp/all.conf" 2>&1); then
@@ -87,7 +88,7 @@ else
 fi
 
 # (e) every key the agent knows is documented in the example.
-keys=$(sed -n '/_keys\[[A-Z_]*\] = {/,/};/p' "$srcdir/agent/config-keys.c" |
+keys=$(sed -n '/_keys\[[A-Z_]*\] = {/,/};/p' "$srcdir/agent/config-keys.c" "$srcdir/agent/config-cluster.c" |
         grep -o '"[a-z_]*"' | tr -d '"')
 if [ -z "$keys" ]; then
         fail "found no keys in agent/config-keys.c"
