@@ -31,6 +31,8 @@ static const struct cluster_config *conf(const struct cluster *cl) {
         return &cl->agent->config->cluster;
 }
 
+static int64_t tick_interval_ms(const struct cluster *cl);
+
 /*
  * The name every agent gives an app in Redis: kind and appid, which are what WeChat's
  * token belongs to. A WeCom corp has one token per app secret, so there the app's own
@@ -336,7 +338,14 @@ void cluster_blocked(struct item *it) {
         char name[NAME_MAX_LEN], note[NAME_MAX_LEN + 160], message[256];
         int64_t now = cluster_mono_ms(), left = it->waiters_until_ms - agent_now_ms();
 
-        if (!cl || it->force_stage == FORCE_NONE)
+        if (!cl)
+                return;
+        /* The holder with too little lease left: its renewal is on the way; try again shortly. */
+        if (it->app->holder) {
+                item_fetch_at(it, agent_now_ms() + tick_interval_ms(cl) / 2);
+                return;
+        }
+        if (it->force_stage == FORCE_NONE)
                 return; /* a planned refresh: the holder makes it */
         it->force_stage = FORCE_NONE;
         if (!cl->up) {
@@ -413,7 +422,8 @@ static void tick_work(struct cluster *cl, bool reconcile) {
                         lease_lost(cl, app, "the lease could not be renewed in time");
                 if (!cl->up)
                         continue;
-                if (!app->lease_inflight && (!app->holder || now - app->lease_sent_ms >= renew_every))
+                /* A holder renews at every tick from a third of the lease on, so a late tick costs nothing. */
+                if (!app->lease_inflight && (!app->holder || now - app->lease_sent_ms >= renew_every / 2))
                         lease_send(cl, app, app->holder);
                 for (int t = -1; t < app->n_tickets; t++) {
                         struct item *it = t < 0 ? &app->token : &app->tickets[t];
