@@ -1,4 +1,4 @@
-/* bench-compare.c: ./dev bench: one token read five ways side by side: shared memory, its floor, a file, the agent's socket, Redis. */
+/* bench-compare.c: ./dev bench: one token read five ways side by side: wxshm_read, its floor, a file, the socket, Redis. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>

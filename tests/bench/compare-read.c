@@ -17,8 +17,10 @@
  * one read, so one pair per read would mostly time the clock. The slow ones are timed
  * read by read (the clock is a percent of them at most), so their p99 is a real read's.
  */
-#define SOCKET_HOW "{\"op\":\"get\"} line written, reply read to its newline, one connection; JSON parsed after the timing"
-#define REDIS_HOW "hiredis redisCommand(\"GET key\") over TCP loopback, one connection; reply checked and freed after the timing"
+#define SOCKET_HOW "{\"op\":\"get\"} line written, reply read to its newline, one connection; " \
+                   "JSON parsed after the timing"
+#define REDIS_HOW "hiredis redisCommand(\"GET key\") over TCP loopback, one connection; " \
+                  "reply checked and freed after the timing"
 const struct method_info method_info[N_METHODS] = {
         [M_FLOOR] = { "bare relaxed copy (floor)", "floor_copy",
                       "relaxed atomic 8-byte loads of 512 bytes from a private page, no seqlock", 1000, 100,
@@ -80,7 +82,7 @@ static void fast_run(struct compare_ctx *c, enum method m, double *out) {
         }
         c->reads[m] += (uint64_t)batch * method_info[m].samples;
         if (bad) {
-                wrong(c, m, "a copy differed from the token", buf, len);
+                wrong(c, m, "another length, generation or bytes; the last copy", buf, len);
                 c->wrong[m] += bad - 1;
         }
 }

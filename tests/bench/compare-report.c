@@ -30,10 +30,10 @@ bool report_table(const struct compare_setup *s, const struct compare_ctx *c, co
         bool all_met = true;
         uint64_t wrong = 0;
 
-        printf("\n  %-26s %12s %12s %14s %12s\n", "", "median ns", "p99 ns", "x wxshm_read", "reads");
+        printf("\n  %-26s %12s %12s %14s %14s\n", "", "median ns", "p99 ns", "x wxshm_read", "reads checked");
         for (int m = 0; m < N_METHODS; m++)
                 if (res[m].n_all)
-                        printf("  %-26s %12.1f %12.1f %14.1f %12llu%s\n", method_info[m].label, res[m].median,
+                        printf("  %-26s %12.1f %12.1f %14.1f %14llu%s\n", method_info[m].label, res[m].median,
                                res[m].p99, ratio(res, m), (unsigned long long)c->reads[m],
                                c->wrong[m] ? "  WRONG READS" : "");
                 else
@@ -76,8 +76,7 @@ bool report_table(const struct compare_setup *s, const struct compare_ctx *c, co
 
 bool report_json(const char *path, const struct compare_setup *s, const struct compare_ctx *c,
                  const struct compare_result *res) {
-        cJSON *root = cJSON_CreateObject(), *methods = cJSON_AddObjectToObject(root, "methods");
-        cJSON *verdicts = cJSON_AddObjectToObject(root, "targets");
+        cJSON *root = cJSON_CreateObject(), *methods, *verdicts;
         char *text;
         FILE *f;
         bool ok;
@@ -90,6 +89,8 @@ bool report_json(const char *path, const struct compare_setup *s, const struct c
         cJSON_AddStringToObject(root, "redis_version", s->redis_version);
         cJSON_AddNumberToObject(root, "reader_cpu", s->cpu[0]);
         cJSON_AddNumberToObject(root, "other_cpu", s->cpu[1]);
+        methods = cJSON_AddObjectToObject(root, "methods");
+        verdicts = cJSON_AddObjectToObject(root, "targets");
         for (int m = 0; m < N_METHODS; m++) {
                 cJSON *o = cJSON_AddObjectToObject(methods, method_info[m].json);
 
@@ -105,7 +106,7 @@ bool report_json(const char *path, const struct compare_setup *s, const struct c
                 cJSON_AddNumberToObject(o, "p99_ns", res[m].p99);
                 cJSON_AddNumberToObject(o, "ratio_to_wxshm_read", ratio(res, m));
                 cJSON_AddItemToObject(o, "repetition_medians_ns", cJSON_CreateDoubleArray(res[m].run_median, s->runs));
-                cJSON_AddNumberToObject(o, "reads", (double)c->reads[m]);
+                cJSON_AddNumberToObject(o, "reads_checked", (double)c->reads[m]);
                 cJSON_AddNumberToObject(o, "wrong_reads", (double)c->wrong[m]);
         }
         for (size_t t = 0; t < N_TARGETS; t++) {
