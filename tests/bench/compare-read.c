@@ -15,7 +15,7 @@
 /*
  * The two fast ones are timed in batches: a clock_gettime pair costs about as much as
  * one read, so one pair per read would mostly time the clock. The slow ones are timed
- * read by read (the clock is a percent of them at most), so their p99 is a real read's.
+ * read by read (the clock is a few percent of them at most), so their p99 is a real read's.
  */
 #define SOCKET_HOW "{\"op\":\"get\"} line written, reply read to its newline, one connection; " \
                    "JSON parsed after the timing"
