@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -313,12 +314,18 @@ int agent_read(const char *item, char *buf, size_t size, wxshm_info *info) {
 bool agent_status(const char *item, int64_t *state, int64_t *errcode) {
         const struct wxshm_layout *seg;
         char path[160];
+        struct stat st;
         int fd;
 
         snprintf(path, sizeof(path), "/%s.%s", getenv("WXSHM_PREFIX"), item);
         fd = shm_open(path, O_RDONLY, 0);
         if (fd < 0)
                 return false;
+        /* The agent creates the object before it sizes it: mapping it then would SIGBUS on the read. */
+        if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(*seg)) {
+                close(fd);
+                return false;
+        }
         seg = mmap(NULL, sizeof(*seg), PROT_READ, MAP_SHARED, fd, 0);
         close(fd);
         if (seg == MAP_FAILED)

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "layout.h"
+#include "bench-util.h"
 #include "test-util.h"
 #include "writer.h"
 #include "wxshm.h"
@@ -37,14 +37,7 @@ struct reader {
 
 static volatile unsigned char sink;             /* what the timed loops produce, so they are kept */
 static volatile size_t copy_len = TOKEN_LEN;    /* unknown to the compiler, like a slot's length */
-/*
- * The copy's source sits at the page offset of the token in a real slot (slot 0: the one readers
- * use between publishes), and both loops write into one caller's buffer: cache-line splits and
- * 4 KiB aliasing of loads against stores then hit the copy and the read alike.
- */
-static _Alignas(4096) _Atomic uint64_t copy_page[4096 / 8];
-#define SLOT_TOKEN_OFFSET (offsetof(struct wxshm_layout, slot) + offsetof(struct wxshm_layout_slot, token))
-#define COPY_SRC (copy_page + SLOT_TOKEN_OFFSET / 8)
+/* Both loops write into one caller's buffer, as a reader does (see bench-util.h for the source). */
 static char tokens[2][TOKEN_LEN];
 static wxshm *handle;                           /* one handle shared by every reader, as wxshm.h allows */
 static _Alignas(64) atomic_bool stop_readers;
@@ -58,39 +51,22 @@ static void bench_die(const char *what, int r) {
         exit(EXIT_HARD);
 }
 
-static int double_cmp(const void *a, const void *b) {
-        double x = *(const double *)a, y = *(const double *)b;
-
-        return (x > y) - (x < y);
-}
-
 /* Sorts v in place: callers compute what needs run order (per-run ratios) first. */
 static struct stats stats_of(double *v, int n) {
-        qsort(v, (size_t)n, sizeof(*v), double_cmp);
-        /* p90 by nearest rank, ceil(0.9 n); the median of an even count is the mean of the middle two. */
-        return (struct stats){ .min = v[0], .max = v[n - 1], .p90 = v[(9 * n + 9) / 10 - 1],
-                               .median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2 };
-}
-
-/*
- * The floor: segment.c's copy_words, out of line as segment_copy is, with nothing around it.
- * Its tail for a length not a multiple of 8 is left out: it never runs for 512 bytes.
- */
-static __attribute__((noinline)) void copy_once(char *buf, const _Atomic uint64_t *words, size_t n) {
-        for (size_t i = 0; i + 8 <= n; i += 8) {
-                uint64_t w = atomic_load_explicit(&words[i / 8], memory_order_relaxed);
-                memcpy(buf + i, &w, 8);
-        }
+        bench_sort(v, (size_t)n);
+        return (struct stats){ .min = v[0], .max = v[n - 1], .p90 = bench_rank(v, (size_t)n, 90),
+                               .median = bench_median(v, (size_t)n) };
 }
 
 /* ns per bare copy over calls copies; reading a different byte each time keeps every store live. */
 static double copy_time(char *buf, long calls) {
+        const _Atomic uint64_t *src = bench_floor_source();
         size_t n = copy_len;
         unsigned char acc = 0;
         uint64_t t0 = test_mono_ns();
 
         for (long i = 0; i < calls; i++) {
-                copy_once(buf, COPY_SRC, n);
+                bench_floor_copy(buf, src, n);
                 acc ^= (unsigned char)buf[i & (TOKEN_LEN - 1)];
         }
         t0 = test_mono_ns() - t0;
@@ -263,8 +239,7 @@ int main(int argc, char **argv) {
         test_token_make(tokens[0], TOKEN_LEN, 1, 1);
         test_token_make(tokens[1], TOKEN_LEN, 2, 2);
         /* What the copy's source holds does not matter; that it is written at run time does. */
-        for (int i = 0; i < TOKEN_LEN / 8; i++)
-                atomic_store_explicit(&COPY_SRC[i], (uint64_t)i * 0x0101010101010101u, memory_order_relaxed);
+        bench_floor_fill(tokens[1], TOKEN_LEN);
         test_unlink_at_exit("bench");
         if ((r = wxshm_writer_open(&w, test_prefix(), "bench", NULL)) < 0)
                 bench_die("wxshm_writer_open", r);

@@ -1,0 +1,37 @@
+/* bench-util.h: what the benchmarks share: the bare-copy floor a token read is held against, and order statistics. */
+#ifndef BENCH_UTIL_H
+#define BENCH_UTIL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The floor's source: 8-byte words at the page offset of the token in a segment's slot 0
+ * (the slot readers use between publishes), in a page of its own. Cache-line splits and
+ * 4 KiB aliasing of loads against the caller's stores then hit the floor as they hit a read.
+ * Holds BENCH_FLOOR_MAX bytes; fill it with bench_floor_fill before copying.
+ */
+#define BENCH_FLOOR_MAX 2048
+_Atomic uint64_t *bench_floor_source(void);
+
+/* Store len bytes of token (a multiple of 8, at most BENCH_FLOOR_MAX) into the source as relaxed words. */
+void bench_floor_fill(const char *token, size_t len);
+
+/*
+ * The floor itself: segment.c's copy_words, out of line as segment_copy is, with nothing
+ * around it: relaxed atomic 8-byte loads stored into buf. n is a multiple of 8 (a token's
+ * tail is never copied otherwise for the lengths benchmarked).
+ */
+void bench_floor_copy(char *buf, const _Atomic uint64_t *words, size_t n);
+
+/* Sort v ascending in place; the statistics below take a sorted array of n > 0 values. */
+void bench_sort(double *v, size_t n);
+
+/* The median: the mean of the middle two for an even count. */
+double bench_median(const double *sorted, size_t n);
+
+/* The pct-th percentile (0 < pct <= 100) by nearest rank: the value at rank ceil(pct/100 * n). */
+double bench_rank(const double *sorted, size_t n, unsigned pct);
+
+#endif
