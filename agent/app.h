@@ -50,7 +50,6 @@ struct item {
         int64_t forced_day;             /* Beijing day of forced_today */
         unsigned forced_today;          /* stable's force_refresh calls: 20 a day */
         uint64_t forced_refreshes, coalesced_waiters, rate_limited;
-        int64_t waiters_until_ms;       /* the latest timeout among the waiters */
 
         /* Cluster mode (cluster.c). */
         int64_t remote_until_ms;        /* holder: other hosts' clients wait for a forced refresh until then */

@@ -336,7 +336,7 @@ int64_t cluster_call_budget(const struct app *app) {
 void cluster_blocked(struct item *it) {
         struct cluster *cl = it->app->agent->cluster;
         char name[NAME_MAX_LEN], note[NAME_MAX_LEN + 160], message[256];
-        int64_t now = cluster_mono_ms(), left = it->waiters_until_ms - agent_now_ms();
+        int64_t now = cluster_mono_ms(), left = force_waiters_until(it) - agent_now_ms();
 
         if (!cl)
                 return;
@@ -375,19 +375,33 @@ void cluster_force_failed(struct item *it, const char *code, const char *message
         publish_note(cl, note);
 }
 
-/* "pub NAME GEN", "force NAME GEN NODE TIMEOUT_MS", "fail NAME GEN RETRY_MS CODE MESSAGE". */
+void cluster_force_verified(struct item *it) {
+        struct cluster *cl = it->app->agent->cluster;
+        char name[NAME_MAX_LEN], note[NAME_MAX_LEN + 40];
+
+        if (!cl || !it->app->holder)
+                return;
+        item_cluster_name(it, name, sizeof(name));
+        snprintf(note, sizeof(note), "verified %s %" PRIu64, name, it->generation);
+        publish_note(cl, note);
+}
+
+/*
+ * "pub NAME GEN", "force NAME GEN NODE TIMEOUT_MS", "fail NAME GEN RETRY_MS CODE MESSAGE",
+ * "verified NAME GEN".
+ */
 void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
-        char text[NAME_MAX_LEN + 512], verb[8], name[NAME_MAX_LEN], node[72], code[32], note[NAME_MAX_LEN + 64];
+        char text[NAME_MAX_LEN + 512], verb[12], name[NAME_MAX_LEN], node[72], code[32], note[NAME_MAX_LEN + 64];
         unsigned long long gen;
         long long num;
         struct item *it;
-        int used = 0;
+        int used = 0, rest = 0;
 
         if (len >= sizeof(text))
                 return;
         memcpy(text, msg, len);
         text[len] = '\0';
-        if (sscanf(text, "%7s %191s %llu%n", verb, name, &gen, &used) != 3 || !(it = find_item(cl, name)))
+        if (sscanf(text, "%11s %191s %llu%n", verb, name, &gen, &used) != 3 || !(it = find_item(cl, name)))
                 return;
         if (!strcmp(verb, "pub")) {
                 if (gen > it->generation)
@@ -402,9 +416,12 @@ void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
                         return;
                 }
                 force_remote(it, gen, num);
-        } else if (!strcmp(verb, "fail") && sscanf(text + used, " %lld %31s %n", &num, code, &used) == 2) {
+        } else if (!strcmp(verb, "fail") && sscanf(text + used, " %lld %31s %n", &num, code, &rest) == 2) {
                 if (!it->app->holder)
-                        force_remote_failed(it, gen, code, text + (used < (int)len ? used : (int)len), num);
+                        force_remote_failed(it, gen, code, text + used + rest, num);
+        } else if (!strcmp(verb, "verified")) {
+                if (!it->app->holder)
+                        force_remote_verified(it, gen);
         }
 }
 

@@ -30,6 +30,9 @@ void cluster_published(struct item *it);
 /* The holder could not serve other hosts' forced refresh: tell them, so their clients hear it. */
 void cluster_force_failed(struct item *it, const char *code, const char *message, int64_t retry_after_ms);
 
+/* The holder's probe found the token works (verify_before_force): tell the hosts whose clients wait. */
+void cluster_force_verified(struct item *it);
+
 /* For status: is Redis reachable, since when not, and why. */
 struct cluster_status {
         const char *node_id;

@@ -19,6 +19,7 @@ struct waiter {
         struct waiter *next, **prev;
         struct item *item;
         uint64_t generation;            /* the one the client saw fail */
+        int64_t until_ms;               /* when its timeout_ms runs out (wall clock) */
         sd_event_source *timer;
         force_reply_fn reply;
         void *userdata;
@@ -73,8 +74,7 @@ static struct waiter *waiter_add(struct item *it, uint64_t gen, int64_t timeout_
                 free(w);
                 return NULL;
         }
-        if (agent_now_ms() + timeout_ms > it->waiters_until_ms)
-                it->waiters_until_ms = agent_now_ms() + timeout_ms;
+        w->until_ms = agent_now_ms() + timeout_ms;
         w->item = it;
         w->generation = gen;
         w->reply = reply;
@@ -169,6 +169,18 @@ void force_remote(struct item *it, uint64_t gen, int64_t timeout_ms) {
         force_start(it, now, allowed);
 }
 
+void force_remote_verified(struct item *it, uint64_t gen) {
+        struct waiter *w, *next;
+
+        if (gen != it->generation)
+                return;
+        for (w = it->waiters; w; w = next) {
+                next = w->next;
+                if (w->generation >= gen)
+                        waiter_answer(w, reply_published(it, true));
+        }
+}
+
 void force_remote_failed(struct item *it, uint64_t gen, const char *code, const char *message,
                          int64_t retry_after_ms) {
         struct waiter *w, *next;
@@ -180,6 +192,15 @@ void force_remote_failed(struct item *it, uint64_t gen, const char *code, const 
                 if (w->generation <= gen)
                         waiter_answer(w, protocol_error(code, message, retry_after_ms));
         }
+}
+
+int64_t force_waiters_until(const struct item *it) {
+        int64_t until = 0;
+
+        for (const struct waiter *w = it->waiters; w; w = w->next)
+                if (w->until_ms > until)
+                        until = w->until_ms;
+        return until;
 }
 
 void force_cancel(struct waiter *w) {
@@ -266,6 +287,9 @@ void force_probed(struct item *it, const struct upstream_result *res) {
                 }
                 log_app(LOG_INFO, it->name, 0, "forced refresh not needed: the token of generation %llu works",
                         (unsigned long long)it->generation);
+                if (it->remote_until_ms > agent_now_ms())
+                        cluster_force_verified(it);
+                it->remote_until_ms = 0;
                 return;
         }
         /* Only WeChat saying the token is dead justifies a rotation for everyone. */

@@ -31,6 +31,9 @@ enum force_stage {
 struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms, force_reply_fn reply,
                              void *userdata);
 
+/* When the last of the item's waiters times out (wall clock ms); 0 if none waits. */
+int64_t force_waiters_until(const struct item *it);
+
 /* The client went away: drop its waiter without replying. */
 void force_cancel(struct waiter *w);
 
@@ -48,6 +51,9 @@ void force_abort(struct item *it, const char *code, const char *message);
  * up to timeout_ms. Starts (or joins) a forced call as force_request does, waiter-less.
  */
 void force_remote(struct item *it, uint64_t gen, int64_t timeout_ms);
+
+/* Cluster mode: the holder's probe found generation gen still works: answer its waiters "verified". */
+void force_remote_verified(struct item *it, uint64_t gen);
 
 /* Cluster mode: the holder could not refresh generation gen: answer the waiters for it. */
 void force_remote_failed(struct item *it, uint64_t gen, const char *code, const char *message,

@@ -283,3 +283,14 @@ bool hosts_readers_finish(struct host_reader *rd) {
         }
         return clean;
 }
+
+int hosts_finish(struct cluster_hosts *h, struct redis_proc *r, struct host_reader *rd) {
+        int stopped = 0;
+
+        CHECK(hosts_readers_finish(rd), "readers on every host: no failure, no generation backwards");
+        for (int i = 1; i < CLUSTER_HOSTS; i++)
+                stopped += agent_stop(&h->host[i]) == 0;
+        CHECK(stopped == CLUSTER_HOSTS - 1, "the hosts stop cleanly");
+        redis_stop(r);
+        return harness_finish(&h->host[0]);
+}

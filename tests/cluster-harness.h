@@ -57,4 +57,7 @@ struct host_reader {
 void hosts_readers_start(struct cluster_hosts *h, const char *item, struct host_reader *rd);
 bool hosts_readers_finish(struct host_reader *rd);
 
+/* The end of a cluster test: the readers' verdict, every host stopped cleanly, Redis gone; the exit code. */
+int hosts_finish(struct cluster_hosts *h, struct redis_proc *r, struct host_reader *rd);
+
 #endif

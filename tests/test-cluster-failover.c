@@ -65,7 +65,7 @@ int main(void) {
         struct host_reader readers[CLUSTER_HOSTS];
         long long kills[MAX_KILLS], takeover_max = 0, takeover_sum = 0;
         uint64_t seed = (uint64_t)wall_ms(), g, gen_before;
-        int n_kills = 0, calls, short_gaps, bad, stopped = 0, takeovers = 0;
+        int n_kills = 0, calls, short_gaps, bad, takeovers = 0;
 
         printf("seed %llu\n", (unsigned long long)seed);
         srand((unsigned)seed);
@@ -119,10 +119,5 @@ int main(void) {
         CHECK(calls >= (int)g && calls - (int)g <= short_gaps, "every call but those lost to a kill made a generation "
               "(calls %d, generation %llu)", calls, (unsigned long long)g);
         CHECK(redis_item_number(&redis, "token:wxF", "generation") == (long long)g, "Redis holds the hosts' generation");
-        CHECK(hosts_readers_finish(readers), "readers on every host: no failure, no generation backwards");
-        for (int i = 1; i < CLUSTER_HOSTS; i++)
-                stopped += agent_stop(&hosts.host[i]) == 0;
-        CHECK(stopped == CLUSTER_HOSTS - 1, "the hosts stop cleanly");
-        redis_stop(&redis);
-        return harness_finish(&hosts.host[0]);
+        return hosts_finish(&hosts, &redis, readers);
 }
