@@ -239,8 +239,8 @@ static int cmd_status(const char *socket_path, bool json) {
         } else {
                 if (cJSON_IsObject(cluster))
                         print_cluster(cluster, now);
-                printf("%-24s %-7s %10s %10s %-12s %s%s\n", "APP", "KIND", "GENERATION", "EXPIRES IN", "STATE",
-                       cluster ? "HOLDER           " : "", "LAST ERROR");
+                printf("%-24s %-7s %10s %10s %-12s %-*s%s\n", "APP", "KIND", "GENERATION", "EXPIRES IN", "STATE",
+                       cluster ? 18 : 0, cluster ? "HOLDER" : "", "LAST ERROR");
         }
         cJSON_ArrayForEach(a, apps) {
                 double gen = number(a, "generation"), expires = number(a, "expires_at");

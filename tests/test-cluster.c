@@ -34,6 +34,53 @@ static uint64_t next_rotation(uint64_t after) {
         return hosts_converge(&hosts, "shop", after + 1, 30000);
 }
 
+/*
+ * The next rotation, watched on every host every millisecond: how long after the first
+ * host (the holder) published it the last one had it. A figure, not a check.
+ */
+static uint64_t timed_rotation(uint64_t after, long long *lag_ms) {
+        long long seen[CLUSTER_HOSTS] = { 0 }, first = 0, last = 0;
+        int have = 0;
+
+        for (int waited = 0; have < CLUSTER_HOSTS && waited < 30000 * 4; waited++) {
+                for (int i = 0; i < CLUSTER_HOSTS; i++)
+                        if (!seen[i] && host_generation(&hosts, i, "shop", NULL, 0) > after) {
+                                seen[i] = wall_ms();
+                                have++;
+                        }
+                usleep(250);
+        }
+        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+                if (!first || (seen[i] && seen[i] < first))
+                        first = seen[i];
+                if (seen[i] > last)
+                        last = seen[i];
+        }
+        *lag_ms = have == CLUSTER_HOSTS ? last - first : -1;
+        return next_rotation(after);
+}
+
+/* wxtokenctl status names this node, says Redis answers, and shows the app's holder. */
+static void check_wxtokenctl_status(int i, int holder) {
+        char cmd[256], out[4096] = "", want[64];
+        size_t n = 0;
+        FILE *f;
+
+        snprintf(cmd, sizeof(cmd), "WXTOKEND_SOCKET=%s %s status", hosts.host[i].socket,
+                 getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./agent/wxtokenctl");
+        f = popen(cmd, "r");
+        if (f) {
+                n = fread(out, 1, sizeof(out) - 1, f);
+                pclose(f);
+        }
+        out[n] = '\0';
+        printf("wxtokenctl status on host %d:\n%s", i, out);
+        snprintf(want, sizeof(want), "cluster: node node%d, Redis", i);
+        CHECK(strstr(out, want) && strstr(out, "connected"), "status names node%d and Redis connected", i);
+        snprintf(want, sizeof(want), "node%d%s", holder, holder == i ? " (here)" : "");
+        CHECK(strstr(out, "HOLDER") && strstr(out, want), "status shows the holder %s", want);
+}
+
 /* Every WeChat call bought exactly one generation, and every host and Redis agree on it. */
 static void check_calls_equal_generations(const char *when, uint64_t gen) {
         long long in_redis = redis_item_number(&redis, "token:wxC", "generation");
@@ -184,11 +231,18 @@ int main(void) {
         hosts_readers_start(&hosts, "shop", readers);
 
         /* Steady state: three rotations, each made once, by the holder, mirrored everywhere. */
-        for (int i = 0; i < 3; i++)
-                g = next_rotation(g);
+        for (int i = 0; i < 3; i++) {
+                long long lag;
+
+                g = timed_rotation(g, &lag);
+                printf("rotation to generation %llu: the last host had it %lld ms after the first\n",
+                       (unsigned long long)g, lag);
+        }
         check_calls_equal_generations("after 3 rotations", g);
         holder = hosts_holder(&hosts, "shop");
         CHECK(holder >= 0, "one host holds the lease");
+        check_wxtokenctl_status((holder + 1) % CLUSTER_HOSTS, holder);
+        check_wxtokenctl_status(holder, holder);
 
         /* 1,000 forced refreshes over the three hosts for one generation: one WeChat call. */
         g = next_rotation(g);
