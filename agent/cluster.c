@@ -46,7 +46,7 @@ static void app_cluster_name(const struct app *app, char *buf, size_t size) {
 }
 
 static void item_cluster_name(const struct item *it, char *buf, size_t size) {
-        char app[NAME_MAX_LEN];
+        char app[NAME_MAX_LEN - 16];    /* room for ".wx_card" within NAME_MAX_LEN */
 
         app_cluster_name(it->app, app, sizeof(app));
         snprintf(buf, size, "%s%s%s", app, it->ticket ? "." : "", it->ticket ? ticket_type_name(it->ticket) : "");
