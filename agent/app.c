@@ -125,6 +125,14 @@ static void item_succeed(struct item *it, const struct upstream_result *res, int
         it->lifetime_ms = res->expires_in_s * 1000;
         it->api_index = 0; /* the next refresh, hours away, tries the first api_base again */
         wxshm_writer_set_error(it->seg, 0, now);
+        if (it->failure != FAILURE_NONE)
+                log_app(LOG_NOTICE, it->name, 0, "recovered after %u failed attempts", it->attempt);
+        it->failure = FAILURE_NONE;
+        it->errcode = 0;
+        it->attempt = 0;
+        it->last_errmsg[0] = '\0';
+        /* At once: a reader of the new token must not see "refreshing" while the state file syncs. */
+        item_set_state(it, WXSHM_STATE_FRESH);
 
         if (generation != it->generation) {
                 it->generation = generation;
@@ -140,13 +148,6 @@ static void item_succeed(struct item *it, const struct upstream_result *res, int
                                 item_schedule(t, now);
                 }
         }
-        if (it->failure != FAILURE_NONE)
-                log_app(LOG_NOTICE, it->name, 0, "recovered after %u failed attempts", it->attempt);
-        it->failure = FAILURE_NONE;
-        it->errcode = 0;
-        it->attempt = 0;
-        it->last_errmsg[0] = '\0';
-        item_set_state(it, WXSHM_STATE_FRESH);
         item_schedule_refresh(it, now, same);
         cluster_published(it);
 
