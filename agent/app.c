@@ -124,6 +124,7 @@ static void item_succeed(struct item *it, const struct upstream_result *res, int
         it->fetched_at_ms = now;
         it->lifetime_ms = res->expires_in_s * 1000;
         it->api_index = 0; /* the next refresh, hours away, tries the first api_base again */
+        it->generation = generation;
         wxshm_writer_set_error(it->seg, 0, now);
         if (it->failure != FAILURE_NONE)
                 log_app(LOG_NOTICE, it->name, 0, "recovered after %u failed attempts", it->attempt);
@@ -134,8 +135,7 @@ static void item_succeed(struct item *it, const struct upstream_result *res, int
         /* At once: a reader of the new token must not see "refreshing" while the state file syncs. */
         item_set_state(it, WXSHM_STATE_FRESH);
 
-        if (generation != it->generation) {
-                it->generation = generation;
+        if (generation != prev) {
                 item_save(it, now);
                 log_app(LOG_INFO, it->name, 0, "%s %s, generation %llu, expires in %lld s",
                         generation == 1 ? "first" : "new", it->ticket ? "ticket" : "token",
