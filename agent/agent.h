@@ -32,7 +32,7 @@ struct agent {
         struct server *server;
         struct cluster *cluster;        /* NULL outside cluster mode */
         bool ready_sent;
-        char status[256];               /* the last STATUS= sent to systemd */
+        char status[384];               /* the last STATUS= sent to systemd */
 };
 
 /* Wall clock in Unix ms: token expiry is wall-clock time. */

@@ -54,7 +54,7 @@ struct item {
         /* Cluster mode (cluster.c). */
         int64_t remote_until_ms;        /* holder: other hosts' clients wait for a forced refresh until then */
         uint64_t forwarded_gen;         /* a forced refresh of this generation was handed to the holder */
-        int64_t forwarded_at_ms;        /* monotonic */
+        int64_t forwarded_at_ms;        /* cluster_clock_ms */
         bool cluster_dirty;             /* holder: published here, not yet in Redis */
         bool cluster_resume;            /* holder: read Redis, then schedule the next refresh */
 };
@@ -69,9 +69,10 @@ struct app {
         /* Cluster mode (cluster.c): the app's lease in Redis. */
         bool holder;                    /* this agent holds it: it alone calls WeChat for the app */
         bool lease_inflight;            /* a claim or renewal awaits its answer */
-        int64_t lease_deadline_ms;      /* monotonic: the lease surely lasts until then */
-        int64_t lease_sent_ms;          /* monotonic: the last claim or renewal sent */
-        char lease_holder[72];          /* the holder's node id as last seen, "" if unknown */
+        int64_t lease_deadline_ms;      /* cluster_clock_ms: the lease surely lasts until then */
+        int64_t lease_sent_ms;          /* cluster_clock_ms: the last claim or renewal sent */
+        int64_t quiet_until_ms;         /* cluster_clock_ms: no WeChat call before (a lease Redis lost) */
+        char lease_holder[96];          /* the holder's node id as last seen, "" if unknown */
 };
 
 /*

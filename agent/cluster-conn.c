@@ -1,9 +1,11 @@
 /* cluster-conn.c: the two Redis links of cluster mode: connect, authenticate, subscribe, watch, reconnect. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 
 #include <hiredis/hiredis.h>
 
@@ -11,19 +13,26 @@
 #include "cluster-internal.h"
 #include "log.h"
 #include "redis-event.h"
+#include "resolve.h"
 
 #define RETRY_MIN_MS 200
 #define RETRY_MAX_MS 2000
+#define LOOKUP_POLL_MS 20              /* how often a lookup in progress is looked at */
 
 struct pending_cmd {
         cluster_reply_fn fn;
         void *userdata;
 };
 
-int64_t cluster_mono_ms(void) {
+/*
+ * Lease arithmetic runs on CLOCK_BOOTTIME, as the refresh timers do: Redis's expiry keeps
+ * counting through a suspend or a paused VM, and so must our idea of when our lease ends,
+ * or a resumed agent could call WeChat on a lease that passed to another meanwhile.
+ */
+int64_t cluster_clock_ms(void) {
         struct timespec ts;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_gettime(CLOCK_BOOTTIME, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -56,7 +65,8 @@ void cluster_link_down(struct cluster *cl, const char *why) {
                             "its lease lapses", conf(cl)->redis, why);
                 cl->down_since_ms = agent_now_ms();
         }
-        snprintf(cl->last_error, sizeof(cl->last_error), "%s", why);
+        if (why != cl->last_error) /* callers may pass last_error itself: no overlapping copy */
+                snprintf(cl->last_error, sizeof(cl->last_error), "%s", why);
         cl->up = cl->cmd_ready = cl->sub_ready = false;
         if (sd_event_source_get_enabled(cl->retry, NULL) == 0)
                 arm_retry(cl);
@@ -81,7 +91,7 @@ static void on_cmd_reply(redisAsyncContext *ac, void *r, void *privdata) {
         struct cluster *cl = ac->data;
 
         cl->pending--;
-        cl->progress_ms = cluster_mono_ms();
+        cl->progress_ms = cluster_clock_ms();
         p->fn(cl, r, p->userdata);
         free(p);
 }
@@ -101,7 +111,7 @@ int cluster_command(struct cluster *cl, cluster_reply_fn fn, void *userdata, int
                 return -EIO;
         }
         if (cl->pending++ == 0)
-                cl->progress_ms = cluster_mono_ms();
+                cl->progress_ms = cluster_clock_ms();
         return 0;
 }
 
@@ -147,7 +157,7 @@ static void on_ping(redisAsyncContext *ac, void *r, void *privdata) {
                 return;
         }
         cl->cmd_ready = true;
-        cl->progress_ms = cluster_mono_ms();
+        cl->progress_ms = cluster_clock_ms();
         up_if_ready(cl);
 }
 
@@ -188,7 +198,7 @@ static void on_subscribed(redisAsyncContext *ac, void *r, void *privdata) {
 
 static redisAsyncContext *link_open(struct cluster *cl) {
         const struct cluster_config *c = conf(cl);
-        redisAsyncContext *ac = c->unix_path ? redisAsyncConnectUnix(c->unix_path) : redisAsyncConnect(c->host, c->port);
+        redisAsyncContext *ac = c->unix_path ? redisAsyncConnectUnix(c->unix_path) : redisAsyncConnect(cl->addr, c->port);
 
         if (!ac)
                 return NULL;
@@ -198,6 +208,9 @@ static redisAsyncContext *link_open(struct cluster *cl) {
                 return NULL;
         }
         ac->data = cl;
+        /* TCP keepalive: a half-open link (a NAT or firewall that forgot us) ends instead of hanging. */
+        if (!c->unix_path)
+                redisEnableKeepAlive(&ac->c);
         if (redis_event_attach(ac, cl->agent->loop) < 0) {
                 redisAsyncFree(ac);
                 return NULL;
@@ -223,11 +236,53 @@ void cluster_links_free(struct cluster *cl) {
         cl->pending = 0;
 }
 
+/*
+ * The Redis host's address: as written if numeric, else looked up anew at every connect
+ * (a moved Redis is found again) in the background, since hiredis's own lookup would
+ * block the loop, and with it every client, for as long as DNS takes to fail.
+ * 0: cl->addr is set; -EINPROGRESS: not yet; other -errno: failed, last_error says why.
+ */
+static int redis_address(struct cluster *cl) {
+        const char *host = conf(cl)->host, *why = "";
+        int r;
+
+        if (resolve_numeric(host, cl->addr, sizeof(cl->addr)) == 0)
+                return 0;
+        if (!cl->resolving) {
+                r = resolve_start(&cl->resolving, host);
+                if (r < 0) {
+                        snprintf(cl->last_error, sizeof(cl->last_error), "cannot look up %s: %s", host, strerror(-r));
+                        return r;
+                }
+        }
+        r = resolve_result(cl->resolving, cl->addr, sizeof(cl->addr), &why);
+        if (r == -EINPROGRESS)
+                return r;
+        resolve_free(cl->resolving);
+        cl->resolving = NULL;
+        if (r < 0)
+                snprintf(cl->last_error, sizeof(cl->last_error), "cannot look up %s: %s", host, why);
+        return r;
+}
+
 void cluster_connect(struct cluster *cl) {
         const struct cluster_config *c = conf(cl);
+        int r;
 
         cluster_links_free(cl);
-        cl->connect_started_ms = cluster_mono_ms();
+        if (!c->unix_path) {
+                r = redis_address(cl);
+                if (r == -EINPROGRESS) {
+                        sd_event_source_set_time_relative(cl->retry, LOOKUP_POLL_MS * 1000);
+                        sd_event_source_set_enabled(cl->retry, SD_EVENT_ONESHOT);
+                        return;
+                }
+                if (r < 0) {
+                        cluster_link_down(cl, cl->last_error);
+                        return;
+                }
+        }
+        cl->connect_started_ms = cluster_clock_ms();
         cl->cmd = link_open(cl);
         cl->sub = cl->cmd ? link_open(cl) : NULL;
         if (!cl->cmd || !cl->sub) {
@@ -241,7 +296,7 @@ void cluster_connect(struct cluster *cl) {
 }
 
 void cluster_link_check(struct cluster *cl) {
-        int64_t now = cluster_mono_ms(), limit = cluster_io_timeout_ms(cl);
+        int64_t now = cluster_clock_ms(), limit = cluster_io_timeout_ms(cl);
         char why[96];
 
         if (!cl->up && (cl->cmd || cl->sub) && now - cl->connect_started_ms > limit) {
@@ -258,6 +313,7 @@ void cluster_link_check(struct cluster *cl) {
 int cluster_new(struct cluster **ret, struct agent *a) {
         const struct cluster_config *c = &a->config->cluster;
         struct cluster *cl;
+        uint64_t nonce;
         int r;
 
         *ret = NULL;
@@ -271,7 +327,13 @@ int cluster_new(struct cluster **ret, struct agent *a) {
         cl->down_since_ms = agent_now_ms();
         snprintf(cl->last_error, sizeof(cl->last_error), "connecting");
         snprintf(cl->channel, sizeof(cl->channel), "%s:events", c->key_prefix);
-        r = sd_event_add_time(a->loop, &cl->retry, CLOCK_MONOTONIC, UINT64_MAX, 10 * 1000, on_retry, cl);
+        if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce)) {
+                r = -errno;
+                free(cl);
+                return r;
+        }
+        snprintf(cl->lease_id, sizeof(cl->lease_id), "%s/%016" PRIx64, c->node_id, nonce);
+        r = sd_event_add_time(a->loop, &cl->retry, CLOCK_BOOTTIME, UINT64_MAX, 10 * 1000, on_retry, cl);
         if (r < 0) {
                 free(cl);
                 return r;

@@ -13,6 +13,8 @@
 
 struct redisReply;
 
+#define CLUSTER_LEASE_ID_MAX 96         /* a node_id (64 at most), '/', 16 hex digits */
+
 /* A reply to one command, NULL if the link went down first. */
 typedef void (*cluster_reply_fn)(struct cluster *cl, struct redisReply *reply, void *userdata);
 
@@ -23,18 +25,25 @@ struct cluster {
         bool cmd_ready, sub_ready;      /* authenticated and answering; subscribed */
         bool up;                        /* both ready */
         sd_event_source *tick;          /* leases, reconcile, the links' watchdog */
-        sd_event_source *retry;         /* reconnect */
+        sd_event_source *retry;         /* reconnect, or look at a lookup in progress */
+        struct resolve *resolving;      /* the Redis host's lookup in progress, if any */
+        char addr[64];                  /* the Redis host's address, numeric */
         int64_t retry_ms;               /* the next reconnect's delay; doubles to a cap */
         unsigned pending;               /* commands sent on cmd without a reply yet */
-        int64_t progress_ms;            /* monotonic: the last reply, or the first command while idle */
-        int64_t connect_started_ms;     /* monotonic */
+        int64_t progress_ms;            /* cluster_clock_ms: the last reply, or the first command while idle */
+        int64_t connect_started_ms;     /* cluster_clock_ms */
         int64_t down_since_ms;          /* wall clock; 0 while up */
         unsigned ticks;
         char channel[96];               /* "<prefix>:events" */
+        /*
+         * What this process writes as a lease's holder: "<node_id>/<random>". Two agents
+         * given one node_id (a cloned host, a default hostname) still never share a lease.
+         */
+        char lease_id[CLUSTER_LEASE_ID_MAX];
         char last_error[200];
 };
 
-int64_t cluster_mono_ms(void);
+int64_t cluster_clock_ms(void);
 
 /* How long a command or a connection may take before the links are dropped and made anew. */
 int64_t cluster_io_timeout_ms(const struct cluster *cl);

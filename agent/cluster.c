@@ -13,6 +13,7 @@
 #include "cluster-scripts.h"
 #include "log.h"
 #include "protocol.h"
+#include "resolve.h"
 
 #define RECONCILE_EVERY_MS 5000         /* a lost notification is made up for this late at most */
 #define FORWARD_REPEAT_MS 1000          /* a forced refresh handed on and unanswered goes again */
@@ -24,7 +25,7 @@ enum ref_what { REF_CLAIM, REF_RENEW, REF_READ, REF_RESUME, REF_PUSH, REF_NOTE }
 struct ref {
         enum ref_what what;
         char name[NAME_MAX_LEN];
-        int64_t sent_ms;                /* monotonic */
+        int64_t sent_ms;                /* cluster_clock_ms */
 };
 
 static const struct cluster_config *conf(const struct cluster *cl) {
@@ -89,7 +90,7 @@ static struct ref *ref_new(enum ref_what what, const char *name) {
 
         if (r) {
                 r->what = what;
-                r->sent_ms = cluster_mono_ms();
+                r->sent_ms = cluster_clock_ms();
                 snprintf(r->name, sizeof(r->name), "%s", name);
         }
         return r;
@@ -129,6 +130,12 @@ static void publish_note(struct cluster *cl, const char *note) {
 
 static void lease_lost(struct cluster *cl, struct app *app, const char *why) {
         app->holder = false;
+        /*
+         * A token this agent could not push is not pushed later as if current: if the lease
+         * comes back, on_read weighs it against Redis's by fetch time first.
+         */
+        for (int t = -1; t < app->n_tickets; t++)
+                (t < 0 ? &app->token : &app->tickets[t])->cluster_dirty = false;
         log_app(LOG_WARNING, app->cfg->name, 0, "cluster: no longer the lease holder (%s): this agent does not call "
                 "WeChat for this app", why);
         agent_state_changed(cl->agent);
@@ -161,13 +168,59 @@ static bool parse_u64(const redisReply *e, uint64_t *ret) {
 }
 
 /* A token from Redis is what a reader will get: printable, and within a slot's size. */
-static bool token_sane(const redisReply *e) {
-        if (!e || e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > UPSTREAM_TOKEN_MAX)
+static bool token_sane(const char *s, size_t len) {
+        if (len == 0 || len > UPSTREAM_TOKEN_MAX)
                 return false;
-        for (size_t i = 0; i < e->len; i++)
-                if ((unsigned char)e->str[i] <= ' ' || (unsigned char)e->str[i] >= 0x7f)
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
                         return false;
         return true;
+}
+
+static bool reply_token_sane(const redisReply *e) {
+        return e && e->type == REDIS_REPLY_STRING && token_sane(e->str, e->len);
+}
+
+static bool servable(const struct item *it) {
+        return it->value_len && it->expires_at_ms > agent_now_ms();
+}
+
+static void send_sync(struct cluster *cl, struct item *it);
+
+/*
+ * Redis's record against ours. Equal tokens differ at most in generation, and the higher
+ * one wins everywhere. Different tokens mean a fetch that did not reach Redis (a holder cut
+ * off, then its lease gone); the later fetch is the live one, since a fetch retires the
+ * token before it. Whoever holds the lease settles it with a push above both generations;
+ * a host without it hands its side to the holder (send_sync). Fetch times are wall clocks
+ * of two hosts: skew matters only for two fetches closer than it, never in planned use.
+ */
+static void reconcile(struct cluster *cl, struct item *it, const redisReply *token, uint64_t gen, int64_t expires,
+                      int64_t fetched, bool same) {
+        bool holder = it->app->holder;
+
+        if (same) {
+                if (gen > it->generation || (gen == it->generation && expires > it->expires_at_ms))
+                        item_mirror(it, token->str, token->len, gen, expires, fetched);
+                else if (holder && gen < it->generation && servable(it))
+                        push(cl, it);
+        } else if (fetched >= it->fetched_at_ms) {
+                /* Redis's token is the later fetch. */
+                if (gen > it->generation) {
+                        item_mirror(it, token->str, token->len, gen, expires, fetched);
+                } else if (holder) {
+                        item_mirror(it, token->str, token->len, it->generation + 1, expires, fetched);
+                        push(cl, it);
+                } else {
+                        send_sync(cl, it);
+                }
+        } else if (servable(it)) {
+                /* Ours is the later fetch. */
+                if (holder)
+                        push(cl, it);
+                else
+                        send_sync(cl, it);
+        }
 }
 
 static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
@@ -183,7 +236,7 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
                 return;
         }
         if (reply->element[0]->type != REDIS_REPLY_NIL) {
-                present = parse_u64(reply->element[0], &gen) && gen > 0 && token_sane(reply->element[1]) &&
+                present = parse_u64(reply->element[0], &gen) && gen > 0 && reply_token_sane(reply->element[1]) &&
                           parse_u64(reply->element[2], &expires) && parse_u64(reply->element[3], &fetched) &&
                           expires <= INT64_MAX && fetched <= INT64_MAX;
                 if (!present)
@@ -193,14 +246,18 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
         if (present) {
                 same = reply->element[1]->len == it->value_len &&
                        memcmp(reply->element[1]->str, it->value, it->value_len) == 0;
-                if (gen > it->generation || (gen == it->generation && same && (int64_t)expires > it->expires_at_ms))
-                        item_mirror(it, reply->element[1]->str, reply->element[1]->len, gen, (int64_t)expires,
-                                    (int64_t)fetched);
+                reconcile(cl, it, reply->element[1], gen, (int64_t)expires, (int64_t)fetched, same);
+        } else if (it->app->holder && servable(it)) {
+                push(cl, it); /* Redis lost it (restarted empty): the holder puts back what it serves */
         }
-        /* Redis lost it (restarted empty) or is behind: the holder puts back what it serves. */
-        if (it->app->holder && it->value_len && it->expires_at_ms > agent_now_ms() &&
-            (!present || gen < it->generation || (gen == it->generation && !same)))
-                push(cl, it);
+        /*
+         * A new holder finding no record while it has a token of its own: Redis lost its
+         * keys (restarted empty), so the previous holder may still think it holds the lease
+         * and be inside a call. No call here until that lease would have run out.
+         */
+        if (ref->what == REF_RESUME && it->app->holder && !present && servable(it) &&
+            it->app->quiet_until_ms < ref->sent_ms + conf(cl)->lease_ms)
+                it->app->quiet_until_ms = ref->sent_ms + conf(cl)->lease_ms;
         if (ref->what == REF_RESUME && it->app->holder) {
                 it->cluster_resume = false;
                 item_cluster_resume(it);
@@ -222,6 +279,10 @@ static void on_push(struct cluster *cl, redisReply *reply, void *userdata) {
                 it->cluster_dirty = true; /* pushed again at the next tick with Redis up */
                 if (reply && reply->type == REDIS_REPLY_ERROR)
                         log_app(LOG_WARNING, it->name, 0, "cluster: Redis refused the publish script: %s", reply->str);
+        } else if (reply->integer == -2) {
+                /* Redis holds a later fetch than ours: reading it in makes this host take it. */
+                it->cluster_dirty = false;
+                read_item(cl, it, REF_READ);
         } else if (reply->integer < 0) {
                 it->cluster_dirty = false;
                 if (it->app->holder)
@@ -239,7 +300,7 @@ static void on_push(struct cluster *cl, redisReply *reply, void *userdata) {
 
 static void push(struct cluster *cl, struct item *it) {
         char name[NAME_MAX_LEN], lkey[NAME_MAX_LEN + 80], ikey[NAME_MAX_LEN + 80], gen[24], exp[24], fet[24];
-        const char *argv[] = { "EVAL", cluster_script_publish, "2", lkey, ikey, conf(cl)->node_id, gen, it->value,
+        const char *argv[] = { "EVAL", cluster_script_publish, "2", lkey, ikey, cl->lease_id, gen, it->value,
                                exp, fet, cl->channel, name };
 
         item_cluster_name(it, name, sizeof(name));
@@ -279,7 +340,9 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
         } else if (ref->what == REF_CLAIM && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
                    reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_STRING) {
                 won = reply->element[0]->integer == 1;
-                snprintf(app->lease_holder, sizeof(app->lease_holder), "%s", reply->element[1]->str);
+                /* Shown by its node id: the process's random part means nothing to an operator. */
+                snprintf(app->lease_holder, sizeof(app->lease_holder), "%.*s",
+                         (int)strcspn(reply->element[1]->str, "/"), reply->element[1]->str);
                 if (won && !app->holder) {
                         /* Counted from when the claim left: Redis's lease runs out no earlier. */
                         app->holder = true;
@@ -300,14 +363,14 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
 static void lease_send(struct cluster *cl, struct app *app, bool renew) {
         char name[NAME_MAX_LEN], key[NAME_MAX_LEN + 80], ms[24];
         const char *argv[] = { "EVAL", renew ? cluster_script_renew : cluster_script_claim, "1", key,
-                               conf(cl)->node_id, ms };
+                               cl->lease_id, ms };
 
         app_cluster_name(app, name, sizeof(name));
         lease_key(cl, app, key, sizeof(key));
         snprintf(ms, sizeof(ms), "%" PRId64, conf(cl)->lease_ms);
         app->lease_inflight = send(cl, on_lease, ref_new(renew ? REF_RENEW : REF_CLAIM, name), 6, argv);
         if (app->lease_inflight)
-                app->lease_sent_ms = cluster_mono_ms();
+                app->lease_sent_ms = cluster_clock_ms();
 }
 
 int64_t cluster_call_budget(const struct app *app) {
@@ -325,18 +388,35 @@ int64_t cluster_call_budget(const struct app *app) {
          */
         lease = conf(cl)->lease_ms;
         margin = lease / 10 < 200 ? lease / 10 : 200;
-        left = app->lease_deadline_ms - cluster_mono_ms() - margin;
-        if (left < lease / 4)
+        left = app->lease_deadline_ms - cluster_clock_ms() - margin;
+        if (left < lease / 4 || cluster_clock_ms() < app->quiet_until_ms)
                 return 0;
         return left < AGENT_HTTP_TIMEOUT_MS ? left : AGENT_HTTP_TIMEOUT_MS;
 }
 
 /* ---- forced refreshes across hosts ---- */
 
+/*
+ * Hand this host's waiting forced refreshes to the holder, at most once a FORWARD_REPEAT_MS
+ * per generation: again from the tick while they wait, since a note is fire-and-forget
+ * (lost while the holder's subscription reconnects, or with a holder that died).
+ */
+static void forward(struct cluster *cl, struct item *it) {
+        char name[NAME_MAX_LEN], note[NAME_MAX_LEN + CLUSTER_LEASE_ID_MAX + 64];
+        int64_t now = cluster_clock_ms(), left = force_waiters_until(it) - agent_now_ms();
+
+        if (left <= 0 || (it->forwarded_gen == it->generation && now - it->forwarded_at_ms < FORWARD_REPEAT_MS))
+                return;
+        item_cluster_name(it, name, sizeof(name));
+        snprintf(note, sizeof(note), "force %s %" PRIu64 " %s %" PRId64, name, it->generation, cl->lease_id, left);
+        publish_note(cl, note);
+        it->forwarded_gen = it->generation;
+        it->forwarded_at_ms = now;
+}
+
 void cluster_blocked(struct item *it) {
         struct cluster *cl = it->app->agent->cluster;
-        char name[NAME_MAX_LEN], note[NAME_MAX_LEN + 160], message[256];
-        int64_t now = cluster_mono_ms(), left = force_waiters_until(it) - agent_now_ms();
+        char message[256];
 
         if (!cl)
                 return;
@@ -354,13 +434,7 @@ void cluster_blocked(struct item *it) {
                 force_abort(it, PROTO_E_UPSTREAM, message);
                 return;
         }
-        if (left <= 0 || (it->forwarded_gen == it->generation && now - it->forwarded_at_ms < FORWARD_REPEAT_MS))
-                return;
-        item_cluster_name(it, name, sizeof(name));
-        snprintf(note, sizeof(note), "force %s %" PRIu64 " %s %" PRId64, name, it->generation, conf(cl)->node_id, left);
-        publish_note(cl, note);
-        it->forwarded_gen = it->generation;
-        it->forwarded_at_ms = now;
+        forward(cl, it);
 }
 
 void cluster_force_failed(struct item *it, const char *code, const char *message, int64_t retry_after_ms) {
@@ -387,11 +461,46 @@ void cluster_force_verified(struct item *it) {
 }
 
 /*
+ * A host whose token and generation disagree with Redis's asks the holder to settle it:
+ * "sync NAME GEN FETCHED_AT EXPIRES_AT TOKEN", its own record. The holder keeps the later
+ * fetch of the two and pushes it above both generations, so every host mirrors it.
+ */
+static void send_sync(struct cluster *cl, struct item *it) {
+        char name[NAME_MAX_LEN], note[NAME_MAX_LEN + UPSTREAM_TOKEN_MAX + 96];
+
+        item_cluster_name(it, name, sizeof(name));
+        snprintf(note, sizeof(note), "sync %s %" PRIu64 " %" PRId64 " %" PRId64 " %s", name, it->generation,
+                 it->fetched_at_ms, it->expires_at_ms, it->value);
+        publish_note(cl, note);
+}
+
+static void on_sync(struct cluster *cl, struct item *it, uint64_t gen, const char *rest) {
+        long long fetched, expires;
+        char token[UPSTREAM_TOKEN_MAX + 1];
+        uint64_t top = (gen > it->generation ? gen : it->generation) + 1;
+        int n = 0;
+
+        if (!it->app->holder || sscanf(rest, " %lld %lld %n", &fetched, &expires, &n) != 2 || n == 0)
+                return;
+        if (snprintf(token, sizeof(token), "%s", rest + n) >= (int)sizeof(token) || !token_sane(token, strlen(token)))
+                return;
+        /* The publish script keeps a later fetch already in Redis, whichever of these is pushed. */
+        if (fetched > it->fetched_at_ms)
+                item_mirror(it, token, strlen(token), top, expires, fetched);
+        else if (gen >= it->generation && servable(it))
+                item_mirror(it, it->value, it->value_len, top, it->expires_at_ms, it->fetched_at_ms);
+        else
+                return; /* the asker is behind, and catches up by mirroring what Redis has */
+        push(cl, it);
+}
+
+/*
  * "pub NAME GEN", "force NAME GEN NODE TIMEOUT_MS", "fail NAME GEN RETRY_MS CODE MESSAGE",
- * "verified NAME GEN".
+ * "verified NAME GEN", "sync NAME GEN FETCHED_AT EXPIRES_AT TOKEN".
  */
 void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
-        char text[NAME_MAX_LEN + 512], verb[12], name[NAME_MAX_LEN], node[72], code[32], note[NAME_MAX_LEN + 64];
+        char text[NAME_MAX_LEN + UPSTREAM_TOKEN_MAX + 128], verb[12], name[NAME_MAX_LEN], node[CLUSTER_LEASE_ID_MAX], code[32];
+        char note[NAME_MAX_LEN + 64];
         unsigned long long gen;
         long long num;
         struct item *it;
@@ -406,8 +515,8 @@ void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
         if (!strcmp(verb, "pub")) {
                 if (gen > it->generation)
                         read_item(cl, it, REF_READ);
-        } else if (!strcmp(verb, "force") && sscanf(text + used, " %71s %lld", node, &num) == 2) {
-                if (!it->app->holder || !strcmp(node, conf(cl)->node_id))
+        } else if (!strcmp(verb, "force") && sscanf(text + used, " %95s %lld", node, &num) == 2) {
+                if (!it->app->holder || !strcmp(node, cl->lease_id))
                         return;
                 if (it->generation > gen) {
                         /* Already replaced: the asker missed the news; say it again. */
@@ -422,13 +531,15 @@ void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
         } else if (!strcmp(verb, "verified")) {
                 if (!it->app->holder)
                         force_remote_verified(it, gen);
+        } else if (!strcmp(verb, "sync")) {
+                on_sync(cl, it, gen, text + used);
         }
 }
 
 /* ---- the tick ---- */
 
 static void tick_work(struct cluster *cl, bool reconcile) {
-        int64_t now = cluster_mono_ms(), renew_every = conf(cl)->lease_ms / 3;
+        int64_t now = cluster_clock_ms(), renew_every = conf(cl)->lease_ms / 3;
 
         for (size_t i = 0; i < cl->agent->n_apps; i++) {
                 struct app *app = cl->agent->apps[i];
@@ -451,6 +562,8 @@ static void tick_work(struct cluster *cl, bool reconcile) {
                                 read_item(cl, it, REF_READ);
                         if (app->holder && it->cluster_dirty)
                                 push(cl, it);
+                        if (!app->holder && it->forwarded_gen == it->generation && it->forwarded_at_ms)
+                                forward(cl, it);
                 }
         }
 }
@@ -478,7 +591,7 @@ void cluster_on_up(struct cluster *cl) {
 }
 
 int cluster_start(struct cluster *cl) {
-        int r = sd_event_add_time_relative(cl->agent->loop, &cl->tick, CLOCK_MONOTONIC,
+        int r = sd_event_add_time_relative(cl->agent->loop, &cl->tick, CLOCK_BOOTTIME,
                                            (uint64_t)tick_interval_ms(cl) * 1000, 20 * 1000, on_tick, cl);
 
         if (r < 0)
@@ -492,6 +605,7 @@ void cluster_free(struct cluster *cl) {
         if (!cl)
                 return;
         cluster_links_free(cl);
+        resolve_free(cl->resolving);
         sd_event_source_disable_unref(cl->tick);
         sd_event_source_disable_unref(cl->retry);
         free(cl);

@@ -55,17 +55,19 @@ void agent_state_changed(struct agent *a) {
                 else if (!bad && app->token.failure != FAILURE_NONE)
                         bad = app;
         }
+        /* The cluster's words go in both branches: a failing app is likely when Redis is away too. */
+        cluster_status_text(a->cluster, cluster, sizeof(cluster));
         if (bad) {
                 time_t since = (time_t)(bad->token.failing_since_ms / 1000);
                 char when[16];
 
                 strftime(when, sizeof(when), "%H:%M", localtime(&since));
                 /* Stable words only (no request ids), so a failure that repeats sends nothing new. */
-                if (snprintf(line, sizeof(line), "%zu of %zu apps fresh; app %s: errcode %ld since %s, %s", fresh,
-                             a->n_apps, bad->cfg->name, bad->token.errcode, when, bad->token.advice) >= (int)sizeof(line))
+                if (snprintf(line, sizeof(line), "%zu of %zu apps fresh; app %s: errcode %ld since %s, %s%s", fresh,
+                             a->n_apps, bad->cfg->name, bad->token.errcode, when, bad->token.advice,
+                             cluster) >= (int)sizeof(line))
                         strcpy(line + sizeof(line) - 4, "...");
         } else {
-                cluster_status_text(a->cluster, cluster, sizeof(cluster));
                 snprintf(line, sizeof(line), "%zu of %zu apps fresh%s", fresh, a->n_apps, cluster);
         }
         /* One message per change, not per refresh. */

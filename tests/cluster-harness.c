@@ -1,6 +1,7 @@
 /* cluster-harness.c: a real redis-server and several wxtokend agents in cluster mode, for the cluster tests. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,16 +122,37 @@ long long redis_item_number(struct redis_proc *r, const char *item, const char *
         return v;
 }
 
+bool redis_run(struct redis_proc *r, const char *fmt, ...) {
+        redisContext *c = redis_connect(r);
+        redisReply *rep = NULL;
+        bool ok;
+        va_list ap;
+
+        if (c) {
+                va_start(ap, fmt);
+                rep = redisvCommand(c, fmt, ap);
+                va_end(ap);
+        }
+        ok = rep && rep->type != REDIS_REPLY_ERROR;
+        if (rep)
+                freeReplyObject(rep);
+        if (c)
+                redisFree(c);
+        return ok;
+}
+
 void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid, const char *secret,
                  long lease_ms) {
-        char block[2048];
+        char block[2048], node[16];
 
         for (int i = 0; i < CLUSTER_HOSTS; i++) {
                 agent_init(&h->host[i]);
+                snprintf(node, sizeof(node), "node%d", i);
                 snprintf(block, sizeof(block), "[app shop]\nkind = token\nappid = %s\nsecret_file = %s\n"
-                         "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://127.0.0.1:%d/0\n"
-                         "lease_ms = %ld\nnode_id = node%d\n", appid, agent_secret_file(&h->host[i], "shop", secret),
-                         emu_port, r->port, lease_ms, i);
+                         "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://%s:%d/0\n"
+                         "lease_ms = %ld\nnode_id = %s\n", appid, agent_secret_file(&h->host[i], "shop", secret),
+                         emu_port, h->redis_host ? h->redis_host : "127.0.0.1", r->port, lease_ms,
+                         h->node_id[i] ? h->node_id[i] : node);
                 agent_write_config(&h->host[i], "refresh_margin = 3\nbackoff_min = 1\nbackoff_max = 2\n"
                                    "min_force_interval = 1\nlog_level = debug\n", block);
         }

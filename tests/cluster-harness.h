@@ -22,11 +22,16 @@ void redis_pause(struct redis_proc *r, bool paused);
 /* HGET of an item's field in Redis ("token:wxC", "generation"): a number, -1 if absent. */
 long long redis_item_number(struct redis_proc *r, const char *item, const char *field);
 
+/* One command (hiredis format); true if Redis answered it without an error. */
+bool redis_run(struct redis_proc *r, const char *fmt, ...);
+
 #define CLUSTER_HOSTS 3
 
 /* Three agents, each with its own socket, shm prefix, state dir and node id ("node0".."node2"). */
 struct cluster_hosts {
         struct agent_proc host[CLUSTER_HOSTS];
+        const char *redis_host;         /* in the hosts' redis URL; NULL: 127.0.0.1 */
+        const char *node_id[CLUSTER_HOSTS]; /* NULL: "node<i>" */
 };
 
 /*
