@@ -6,7 +6,8 @@
 #   sh packaging/fuzz.sh run DIR SECONDS     build, fuzz each target SECONDS, two at a time
 set -eu
 
-TARGETS="protocol upstream config segment"
+# FUZZ_TARGETS picks some of them (a campaign on what changed), e.g. FUZZ_TARGETS="config".
+TARGETS=${FUZZ_TARGETS:-"protocol upstream config segment"}
 top=$(cd "$(dirname "$0")/.." && pwd)
 CC=${CC:-clang}
 # PACKAGE_VERSION stands in for autoconfig.h; _GNU_SOURCE for AC_USE_SYSTEM_EXTENSIONS.
