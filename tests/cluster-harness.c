@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -120,6 +121,13 @@ long long redis_item_number(struct redis_proc *r, const char *item, const char *
         if (c)
                 redisFree(c);
         return v;
+}
+
+long long cluster_wall_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 bool redis_run(struct redis_proc *r, const char *fmt, ...) {

@@ -25,6 +25,9 @@ long long redis_item_number(struct redis_proc *r, const char *item, const char *
 /* One command (hiredis format); true if Redis answered it without an error. */
 bool redis_run(struct redis_proc *r, const char *fmt, ...);
 
+/* The wall clock in ms, as wxemu's log and the agents' fetch times count. */
+long long cluster_wall_ms(void);
+
 #define CLUSTER_HOSTS 3
 
 /* Three agents, each with its own socket, shm prefix, state dir and node id ("node0".."node2"). */

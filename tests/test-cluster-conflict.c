@@ -14,13 +14,6 @@ static struct emu_proc emu;
 static struct redis_proc redis;
 static struct cluster_hosts hosts;
 
-static long long wall_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int token_calls(void) {
         return emu_stat(&emu, "wxK", "token_calls");
 }
@@ -74,7 +67,7 @@ static uint64_t check_twins(uint64_t g) {
  */
 static void check_bypass(uint64_t g) {
         char *outside, buf[WXSHM_TOKEN_MAX + 1];
-        long long now = wall_ms();
+        long long now = cluster_wall_ms();
         int calls, agree = 0;
         uint64_t after;
 

@@ -17,13 +17,6 @@ static struct emu_proc emu;
 static struct redis_proc redis;
 static struct cluster_hosts hosts;
 
-static long long wall_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Every pair of WeChat calls closer than a planned rotation allows must have a kill between them. */
 static int unexplained_double_calls(const long long *kills, int n_kills, int *calls, int *short_gaps) {
         struct http_res res;
@@ -64,7 +57,7 @@ int main(void) {
                                                 "--seed", "7", NULL };
         struct host_reader readers[CLUSTER_HOSTS];
         long long kills[MAX_KILLS], takeover_max = 0, takeover_sum = 0;
-        uint64_t seed = (uint64_t)wall_ms(), g, gen_before;
+        uint64_t seed = (uint64_t)cluster_wall_ms(), g, gen_before;
         int n_kills = 0, calls, short_gaps, bad, takeovers = 0;
 
         printf("seed %llu\n", (unsigned long long)seed);
@@ -86,7 +79,7 @@ int main(void) {
                 holder = hosts_holder(&hosts, "shop");
                 if (holder < 0)
                         continue;
-                killed_at = wall_ms();
+                killed_at = cluster_wall_ms();
                 agent_kill9(&hosts.host[holder]);
                 kills[n_kills++] = killed_at;
                 /* Report how long the app was without a holder; not a pass/fail figure. */
@@ -96,7 +89,7 @@ int main(void) {
                                 harness_sleep_ms(10);
                 }
                 if (next >= 0) {
-                        long long took = wall_ms() - killed_at;
+                        long long took = cluster_wall_ms() - killed_at;
 
                         takeovers++;
                         takeover_sum += took;

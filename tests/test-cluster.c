@@ -18,13 +18,6 @@ static struct emu_proc emu;
 static struct redis_proc redis;
 static struct cluster_hosts hosts;
 
-static long long wall_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int token_calls(void) {
         return emu_stat(&emu, "wxC", "token_calls");
 }
@@ -45,7 +38,7 @@ static uint64_t timed_rotation(uint64_t after, long long *lag_ms) {
         for (int waited = 0; have < CLUSTER_HOSTS && waited < 30000 * 4; waited++) {
                 for (int i = 0; i < CLUSTER_HOSTS; i++)
                         if (!seen[i] && host_generation(&hosts, i, "shop", NULL, 0) > after) {
-                                seen[i] = wall_ms();
+                                seen[i] = cluster_wall_ms();
                                 have++;
                         }
                 usleep(250);
@@ -182,9 +175,9 @@ static void forced_refusal_crosses_hosts(uint64_t gen, long long storm_done_ms) 
                  (unsigned long long)gen);
         o = agent_request(&hosts.host[other], line, raw, sizeof(raw));
         printf("forced refresh on host %d (holder %d) %lld ms after the last one: %s\n", other, holder,
-               wall_ms() - storm_done_ms, raw);
+               cluster_wall_ms() - storm_done_ms, raw);
         /* Only meaningful inside the interval; a slow machine may have let it pass. */
-        if (wall_ms() - storm_done_ms < 700) {
+        if (cluster_wall_ms() - storm_done_ms < 700) {
                 const char *err = json_str(o, "error");
 
                 CHECK(err && !strcmp(err, "rate_limited"), "the holder's refusal reaches host %d: %s", other, raw);
@@ -248,7 +241,7 @@ int main(void) {
         g = next_rotation(g);
         harness_sleep_ms(1500);
         forced_storm(g);
-        forced_refusal_crosses_hosts(g + 1, wall_ms());
+        forced_refusal_crosses_hosts(g + 1, cluster_wall_ms());
         g = hosts_converge(&hosts, "shop", g + 1, 10000);
         check_calls_equal_generations("after the forced refreshes", g);
 
