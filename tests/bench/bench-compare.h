@@ -9,6 +9,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "bench-redis.h"
 #include "wxshm.h"
 
 /*
@@ -62,23 +63,6 @@ int place_set(enum placement p, const pid_t *servers, int n);
 
 /* The CPU number of the first (0) or second (1) CPU, -1 if none. */
 int place_cpu(int which);
-
-/* A redis-server of our own on 127.0.0.1, persistence off, its files in dir. */
-struct redis_proc {
-        pid_t pid;
-        int port;
-        char bin[256];
-        char version[32];
-};
-
-/* Find redis-server ($PATH, else /usr/bin), start it on a free port and wait until it answers PING. */
-int redis_start(struct redis_proc *r, const char *dir);
-
-/* A hiredis connection to it (TCP, as SDKs connect), or NULL. */
-redisContext *redis_connect(const struct redis_proc *r);
-
-/* SIGTERM (SIGKILL if it lingers) and reap; safe to call twice. */
-void redis_stop(struct redis_proc *r);
 
 /* Per method: every sample of every repetition, and each repetition's median; n_all 0 if not measured. */
 struct compare_result {

@@ -9,7 +9,7 @@
 
 struct emu_config emu_cfg = {
         .expires_in = 7200,
-        .overlap = 300,
+        .overlap_ms = 300 * 1000,
         .quota_token = 2000,
         .quota_stable = 500000,
         .quota_stable_force = 20,

@@ -73,7 +73,7 @@ struct emu_app {
 
 struct emu_config {
         int expires_in;         /* seconds */
-        int overlap;            /* seconds */
+        int64_t overlap_ms;     /* a benchmark scales WeChat's 300 s down below a second */
         uint64_t quota_token, quota_stable, quota_stable_force;
         int force_spacing;      /* seconds */
         int latency_ms;

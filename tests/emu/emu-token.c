@@ -106,7 +106,7 @@ static int64_t min64(int64_t a, int64_t b)
 }
 
 /*
- * A new token supersedes the current one, which stays valid for --overlap seconds more
+ * A new token supersedes the current one, which stays valid for --overlap seconds (--overlap-ms) more
  * (WeChat: "new and old access_token are both usable within 5 minutes"). The one before
  * that dies now: WeChat promises one overlap, not a chain of them, so a stampede of
  * fetchers really does invalidate each other's tokens.
@@ -129,7 +129,7 @@ struct emu_token *emu_token_issue(int app, enum emu_kind kind)
                 hash_remove(t);
         }
         if ((old = emu_token_current(app, kind)))
-                old->grace_ms = min64(old->grace_ms, now + (int64_t)emu_cfg.overlap * 1000);
+                old->grace_ms = min64(old->grace_ms, now + emu_cfg.overlap_ms);
         if (s->gen >= 2) {
                 old = s->ring[(s->gen - 2) % EMU_HISTORY];
                 old->grace_ms = min64(old->grace_ms, now);

@@ -182,6 +182,24 @@ static void test_tickets(void)
         free(t), free(j1), free(j2), free(w1);
 }
 
+/* --overlap-ms: a sub-second overlap, for benchmarks that scale a token's life down to seconds. */
+static void test_overlap_ms(const char *bin)
+{
+        const char *const args[] = { "--app", "wxA:" SECRET_A, "--overlap-ms", "1500", NULL };
+        struct emu_proc e;
+        char *t1, *t2;
+
+        proc_start(&e, bin, args);
+        t1 = token(&e, "wxA", SECRET_A);
+        t2 = token(&e, "wxA", SECRET_A);
+        control(&e, "/emu/advance?ms=1400");
+        CHECK(callback(&e, t1) == 0 && callback(&e, t2) == 0, "inside a 1500 ms overlap");
+        control(&e, "/emu/advance?ms=200");
+        CHECK(callback(&e, t1) == 40001 && callback(&e, t2) == 0, "past a 1500 ms overlap");
+        CHECK(proc_stop(&e) == 0, "clean stop");
+        free(t1), free(t2);
+}
+
 int main(int argc, char **argv)
 {
         const char *bin = argc > 1 ? argv[1] : getenv("WXEMU") ? getenv("WXEMU") :
@@ -209,6 +227,7 @@ int main(int argc, char **argv)
         test_stable();
         test_wecom();
         test_tickets();
+        test_overlap_ms(bin);
         test_faults(&emu_a);
         test_stats(&emu_a);
         test_quota(&emu_b);

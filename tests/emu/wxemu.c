@@ -26,6 +26,8 @@ static const char usage[] =
 "  --expires-in S           token and ticket lifetime (default 7200)\n"
 "  --overlap S              how long a superseded token stays valid (default 300);\n"
 "                           only the latest predecessor gets it, older ones die\n"
+"  --overlap-ms N           the same in milliseconds, for lifetimes scaled down\n"
+"                           below a minute (the later of the two options wins)\n"
 "  --quota-token N          /cgi-bin/token calls per app per day (default 2000)\n"
 "  --quota-stable N         stable_token normal calls per day (default 500000)\n"
 "  --quota-stable-force N   stable_token force calls per day (default 20)\n"
@@ -53,7 +55,7 @@ static const char usage[] =
 
 enum {
         OPT_APP = 256, OPT_CORP, OPT_BIND, OPT_PORT, OPT_PORT_FILE, OPT_EXPIRES, OPT_OVERLAP,
-        OPT_QTOKEN, OPT_QSTABLE, OPT_QFORCE, OPT_SPACING, OPT_LATENCY, OPT_LENGTH,
+        OPT_OVERLAP_MS, OPT_QTOKEN, OPT_QSTABLE, OPT_QFORCE, OPT_SPACING, OPT_LATENCY, OPT_LENGTH,
         OPT_CHECKSUM, OPT_SEED, OPT_CERT, OPT_KEY, OPT_VERBOSE, OPT_HELP,
 };
 
@@ -65,6 +67,7 @@ static const struct option options[] = {
         { "port-file", required_argument, NULL, OPT_PORT_FILE },
         { "expires-in", required_argument, NULL, OPT_EXPIRES },
         { "overlap", required_argument, NULL, OPT_OVERLAP },
+        { "overlap-ms", required_argument, NULL, OPT_OVERLAP_MS },
         { "quota-token", required_argument, NULL, OPT_QTOKEN },
         { "quota-stable", required_argument, NULL, OPT_QSTABLE },
         { "quota-stable-force", required_argument, NULL, OPT_QFORCE },
@@ -132,7 +135,10 @@ static void parse_options(int argc, char **argv, struct main_opts *m)
                         emu_cfg.expires_in = (int)parse_num(name, optarg, 1, 86400 * 365);
                         break;
                 case OPT_OVERLAP:
-                        emu_cfg.overlap = (int)parse_num(name, optarg, 0, 86400 * 365);
+                        emu_cfg.overlap_ms = parse_num(name, optarg, 0, 86400 * 365) * 1000;
+                        break;
+                case OPT_OVERLAP_MS:
+                        emu_cfg.overlap_ms = parse_num(name, optarg, 0, 86400LL * 365 * 1000);
                         break;
                 case OPT_QTOKEN:
                         emu_cfg.quota_token = (uint64_t)parse_num(name, optarg, 0, big);

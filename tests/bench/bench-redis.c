@@ -1,8 +1,9 @@
-/* compare-redis.c: a redis-server of the benchmark's own on loopback, as most WeChat SDKs keep the token. */
+/* bench-redis.c: a redis-server of a benchmark's own on loopback, where most WeChat SDKs keep the token. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench-compare.h"
+#include "bench-redis.h"
 
 static struct redis_proc *running;      /* stopped at exit, whatever path exit takes */
 
