@@ -400,6 +400,24 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
         return true;
 }
 
+/*
+ * The first call of an agent started while upstream fails: no sooner than backoff_min
+ * after the last failure the segment records. Otherwise each restart (a crash loop, an
+ * operator's restarts) called at once, and restarts could call faster than the schedule
+ * ever would (tests/test-soak-faults). A failure from the future (a clock stepped back)
+ * or older than backoff_max is no reason to wait.
+ */
+static int64_t item_after_last_failure(struct item *it, int64_t at_ms, int64_t now) {
+        const struct agent_config *c = item_agent_config(it);
+        const struct wxshm_layout *seg = wxshm_writer_layout(it->seg);
+        int64_t errcode = atomic_load_explicit(&seg->last_errcode, memory_order_relaxed);
+        int64_t failed_at = atomic_load_explicit(&seg->last_error_at_ms, memory_order_relaxed);
+
+        if (errcode == 0 || failed_at > now || now - failed_at >= c->backoff_max_ms)
+                return at_ms;
+        return at_ms > failed_at + c->backoff_min_ms ? at_ms : failed_at + c->backoff_min_ms;
+}
+
 static int item_init(struct item *it, struct app *app, enum ticket_type ticket, bool fresh) {
         const struct app_config *cfg = app->cfg;
         struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
@@ -433,11 +451,13 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         if (adopted) {
                 it->settled = true;
                 item_set_state(it, WXSHM_STATE_FRESH);
-                item_schedule(it, schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms, margin,
-                                                      it->lifetime_ms, &app->agent->rng));
+                item_schedule(it, item_after_last_failure(it, schedule_refresh_at(item_schedule_kind(it), now,
+                                                                                  it->expires_at_ms, margin,
+                                                                                  it->lifetime_ms, &app->agent->rng),
+                                                          now));
         } else {
                 item_set_state(it, WXSHM_STATE_STARTING);
-                item_schedule(it, now);
+                item_schedule(it, item_after_last_failure(it, now, now));
         }
         return 0;
 }
