@@ -72,9 +72,29 @@ static void item_save(struct item *it, int64_t fetched_at_ms) {
 
         memcpy(rec.token, it->value, it->value_len + 1);
         r = state_save(c->state_dir, it->name, it->app->cfg->appid, &rec);
-        if (r < 0)
-                log_app(LOG_WARNING, it->name, 0, "cannot save state in %s: %s (a reboot will need a new fetch)",
-                        c->state_dir, strerror(-r));
+        if (r < 0) {
+                /*
+                 * The file left holds an older token, superseded now: after a reboot it would
+                 * be adopted and handed out dead (tests/test-soak-fullfs). Removing it works
+                 * even on a full disk, and costs one fetch at the next boot.
+                 */
+                int gone = state_remove(c->state_dir, it->name);
+
+                /* One line per change of what is wrong, not one per rotation. */
+                if (-r != it->save_error)
+                        log_app(LOG_WARNING, it->name, 0, "cannot save state in %s: %s; %s%s", c->state_dir,
+                                strerror(-r), gone == 0 ? "the older state file is removed, a reboot will need a "
+                                                          "new fetch" : "the older state file cannot be removed: ",
+                                gone == 0 ? "" : strerror(-gone));
+                it->save_error = -r;
+                agent_state_changed(it->app->agent);
+                return;
+        }
+        if (it->save_error) {
+                log_app(LOG_NOTICE, it->name, 0, "state saved in %s again", c->state_dir);
+                it->save_error = 0;
+                agent_state_changed(it->app->agent);
+        }
 }
 
 static void item_fail(struct item *it, const struct upstream_result *res, int64_t now);
