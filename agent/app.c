@@ -450,6 +450,11 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         it->ticket = ticket;
         snprintf(it->name, sizeof(it->name), "%s%s%s", cfg->name, ticket ? "." : "", ticket ? ticket_type_name(ticket) : "");
         on_disk = state_load(app->agent->config->state_dir, it->name, cfg->appid, &rec);
+        if (on_disk < 0 && on_disk != -ENOENT)
+                log_app(LOG_WARNING, it->name, 0, "state file refused: %s/%s %s", app->agent->config->state_dir,
+                        it->name, on_disk == -EBADMSG ? "is not a complete record (truncated, corrupt or foreign)"
+                                  : on_disk == -EXDEV ? "holds a token of another appid, and so may the segment"
+                                                      : strerror(-on_disk));
         opts.group = cfg->gid;
         opts.heartbeat_interval_ms = AGENT_HEARTBEAT_MS;
         /* The state file says the segment holds another appid's token: readers must not get it. */
