@@ -239,7 +239,11 @@ int main(void) {
                 plant("a truncated", text ? text : "", len / 2);
                 free(text);
         }
-        plant("a garbage", "\x7f" "ELF\x02\x01\x01 not a record at all", 30);
+        {
+                static const char garbage[] = "\x7f" "ELF\x02\x01\x01 not a record at all";
+
+                plant("a garbage", garbage, sizeof(garbage) - 1);
+        }
         plant("an empty", "", 0);
         printf("%ld rotations on a full disk, %d \"No space left on device\" log lines; restarts and reboots on a full "
                "and a freed disk, and three bad state files, all ended with a good token\n",
