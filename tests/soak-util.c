@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,6 +33,43 @@ int64_t soak_now_ms(void) {
 
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int guard_fd = -1;
+static pid_t guard_pid;
+
+void soak_guard_start(const struct agent_proc *a, const struct emu_proc *e, const char *mountpoint) {
+        char cmd[512];
+        int p[2];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf %s %s /dev/shm/%s.*", a->dir, e ? e->dir : "", a->prefix);
+        /* Close-on-exec: only processes that do not exec (readers) share the write end, and they die with us. */
+        if (pipe2(p, O_CLOEXEC) < 0 || (guard_pid = fork()) < 0)
+                abort();
+        if (guard_pid == 0) {
+                char c;
+
+                /* A ^C to the process group must not stop the cleanup it makes necessary. */
+                signal(SIGINT, SIG_IGN);
+                signal(SIGTERM, SIG_IGN);
+                signal(SIGHUP, SIG_IGN);
+                close(p[1]);
+                while (read(p[0], &c, 1) > 0)
+                        ;
+                if (chdir("/") == 0 && mountpoint && (umount2(mountpoint, MNT_DETACH) == 0 || errno == EINVAL))
+                        rmdir(mountpoint);
+                _exit(system(cmd) == 0 ? 0 : 1);
+        }
+        close(p[0]);
+        guard_fd = p[1];
+}
+
+void soak_guard_end(void) {
+        if (guard_fd < 0)
+                return;
+        close(guard_fd);
+        guard_fd = -1;
+        waitpid(guard_pid, NULL, 0);
 }
 
 long soak_env(const char *name, long dflt) {

@@ -69,6 +69,16 @@ void soak_calls_of(struct emu_proc *e, const char *appid, struct soak_calls *out
 /* A call that got a token (a slow one counts: it answered, late). */
 bool soak_call_ok(const struct soak_call *c);
 
+/*
+ * A child that cleans up after the test however it ends: a crash or a sanitizer's abort
+ * skips the harness's cleanup (agents and wxemu die with the test by PR_SET_PDEATHSIG,
+ * their files do not). When the test's end closes a pipe, the child unmounts mountpoint
+ * (if not NULL) and removes a's segments, a's directory and e's. soak_guard_end() has it
+ * done at once and waits for it.
+ */
+void soak_guard_start(const struct agent_proc *a, const struct emu_proc *e, const char *mountpoint);
+void soak_guard_end(void);
+
 /* A number from the environment, or dflt if unset or not a positive number. */
 long soak_env(const char *name, long dflt);
 

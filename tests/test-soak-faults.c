@@ -209,6 +209,7 @@ int main(void) {
         emu_args[n] = NULL;
         emu_start(&emu, emu_args);
         agent_init(&a);
+        soak_guard_start(&a, &emu, NULL);
         for (int i = 0; i < N_APPS; i++)
                 used += (size_t)snprintf(conf + used, sizeof(conf) - used,
                                          "[app %s]\nkind = token\nappid = %s\nsecret_file = %s\n"
@@ -285,5 +286,10 @@ int main(void) {
                         CHECK(apps[i].errcode_seen, "%s: the segment said retrying, errcode %lld", apps[i].kind,
                               (long long)apps[i].errcode);
         }
-        return harness_finish(&a);
+        {
+                int rc = harness_finish(&a);
+
+                soak_guard_end();
+                return rc;
+        }
 }

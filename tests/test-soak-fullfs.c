@@ -16,18 +16,11 @@
 
 static const char *const items[] = { "full" };
 static char mnt[64];
-static int guard_fd = -1;
-static pid_t guard_pid;
 static struct agent_proc a;
 static struct emu_proc emu;
 
-/*
- * The mount must go even if this test dies: a child that holds nothing in it waits for
- * the pipe to close (our exit, however it comes) and unmounts.
- */
+/* A small tmpfs of our own, unmounted by soak_guard however the test ends. */
 static int mount_small(void) {
-        int p[2];
-
         strcpy(mnt, "/tmp/test-fullfs.XXXXXX");
         if (!mkdtemp(mnt))
                 return -errno;
@@ -37,34 +30,14 @@ static int mount_small(void) {
                 rmdir(mnt);
                 return r;
         }
-        if (pipe(p) < 0 || (guard_pid = fork()) < 0)
-                abort();
-        if (guard_pid == 0) {
-                char c;
-
-                close(p[1]);
-                if (chdir("/") < 0 || read(p[0], &c, 1) < 0)
-                        c = 0;
-                umount2(mnt, MNT_DETACH);
-                rmdir(mnt);
-                _exit(0);
-        }
-        close(p[0]);
-        guard_fd = p[1];
         return 0;
 }
 
 static void unmount_small(void) {
-        struct stat st, parent;
-        char up[80];
+        struct stat st;
 
-        if (guard_fd < 0)
-                return;
-        close(guard_fd);
-        guard_fd = -1;
-        waitpid(guard_pid, NULL, 0);
-        snprintf(up, sizeof(up), "%s/..", mnt);
-        CHECK(stat(mnt, &st) < 0 || (stat(up, &parent) == 0 && st.st_dev == parent.st_dev), "%s unmounted", mnt);
+        soak_guard_end();
+        CHECK(stat(mnt, &st) < 0 && errno == ENOENT, "%s unmounted and removed", mnt);
 }
 
 /* Fill the filesystem: whole pages until none is left. */
@@ -187,6 +160,7 @@ int main(void) {
         }
         emu_start(&emu, emu_args);
         agent_init(&a);
+        soak_guard_start(&a, &emu, mnt);
         snprintf(a.state_dir, sizeof(a.state_dir), "%s/state", mnt);
         snprintf(apps, sizeof(apps), "[app full]\nkind = token\nappid = wxFull\nsecret_file = %s\n"
                  "api_base = http://127.0.0.1:%d\n", agent_secret_file(&a, "full", SECRET), emu.port);

@@ -184,6 +184,7 @@ int main(void) {
         printf("seed %llu (SOAK_SEED), %ld kills (SOAK_KILLS)\n", (unsigned long long)rng, kills);
         emu_start(&emu, emu_args);
         agent_init(&a);
+        soak_guard_start(&a, &emu, NULL);
         snprintf(apps, sizeof(apps),
                  "[app k0]\nkind = token\nappid = wxK0\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"
                  "[app k1]\nkind = token\nappid = wxK1\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
@@ -288,5 +289,10 @@ int main(void) {
                 wxshm_close(h[i]);
                 soak_unmap(seg[i]);
         }
-        return harness_finish(&a);
+        {
+                int rc = harness_finish(&a);
+
+                soak_guard_end();
+                return rc;
+        }
 }
