@@ -140,6 +140,14 @@ static enum mode choose(enum mode last) {
         return M_LONG;
 }
 
+static int64_t total_calls(struct emu_proc *emu) {
+        int64_t n = 0;
+
+        for (int i = 0; i < N_APPS; i++)
+                n += emu_stat(emu, appids[i], "token_calls");
+        return n;
+}
+
 /* Every upstream call was made while the token then published was due for its refresh. */
 static int early_calls(struct emu_proc *emu, int i) {
         static struct soak_calls calls;
@@ -169,7 +177,8 @@ int main(void) {
                 "--checksum-tokens", "--token-length", "180", "--latency-ms", "25", NULL,
         };
         long kills = soak_env("SOAK_KILLS", 150), mode_n[M_COUNT] = { 0 }, restarts = 0, restart_ms = 0, protects = 0;
-        long mid_refresh[N_APPS] = { 0 }, mid_publish = 0, max_restart_ms = 0;
+        long mid_refresh[N_APPS] = { 0 }, mid_publish = 0, max_restart_ms = 0, quiet_lives = 0, quiet_calls = 0;
+        int64_t life_calls = -1, life_due = 0;
         int calls0[N_APPS], egen0[N_APPS];
         uint64_t gen0[N_APPS];
         struct soak_item_stats total[N_APPS];
@@ -221,6 +230,11 @@ int main(void) {
                         sample(i);
                 agent_kill9(&a);
                 mode_n[m]++;
+                /* An agent that died before any of its adopted tokens was due: it called nobody. */
+                if (life_calls >= 0 && soak_now_ms() < life_due) {
+                        quiet_lives++;
+                        quiet_calls += total_calls(&emu) - life_calls;
+                }
                 for (int i = 0; i < N_APPS; i++) {
                         uint64_t seq = atomic_load(&seg[i]->seq);
                         int r;
@@ -235,6 +249,11 @@ int main(void) {
                         CHECK(r > 0, "kill %ld (%s): %s unreadable after the kill: %s", k + 1, mode_names[m], items[i],
                               strerror(-r));
                 }
+                life_calls = total_calls(&emu);
+                life_due = INT64_MAX;
+                for (int i = 0; i < N_APPS; i++)
+                        if (expires_at(i) - EARLIEST_MS - SLACK_MS < life_due)
+                                life_due = expires_at(i) - EARLIEST_MS - SLACK_MS;
                 /* One start in ten is only spawned: the next kill lands somewhere in its start. */
                 if (!spawned && rnd(10) == 0) {
                         agent_spawn(&a);
@@ -281,6 +300,9 @@ int main(void) {
                 CHECK(early_calls(&emu, i) == 0, "%s: no upstream call while the adopted token was not due",
                       items[i]);
         }
+        printf("%ld agents died before their adopted tokens were due: %ld upstream calls among them\n", quiet_lives,
+               quiet_calls);
+        CHECK(quiet_lives > 0 && quiet_calls == 0, "no call from an agent whose adopted tokens were not due");
         CHECK(agent_log_count(&a, "adopted generation") >= restarts * N_APPS,
               "every restarted agent adopted every token (%d adoptions, %ld restarts)",
               agent_log_count(&a, "adopted generation"), restarts);
