@@ -72,9 +72,29 @@ static void item_save(struct item *it, int64_t fetched_at_ms) {
 
         memcpy(rec.token, it->value, it->value_len + 1);
         r = state_save(c->state_dir, it->name, it->app->cfg->appid, &rec);
-        if (r < 0)
-                log_app(LOG_WARNING, it->name, 0, "cannot save state in %s: %s (a reboot will need a new fetch)",
-                        c->state_dir, strerror(-r));
+        if (r < 0) {
+                /*
+                 * The file left holds an older token, superseded now: after a reboot it would
+                 * be adopted and handed out dead (tests/test-soak-fullfs). Removing it works
+                 * even on a full disk, and costs one fetch at the next boot.
+                 */
+                int gone = state_remove(c->state_dir, it->name);
+
+                /* One line per change of what is wrong, not one per rotation. */
+                if (-r != it->save_error)
+                        log_app(LOG_WARNING, it->name, 0, "cannot save state in %s: %s; %s%s", c->state_dir,
+                                strerror(-r), gone == 0 ? "the older state file is removed, a reboot will need a "
+                                                          "new fetch" : "the older state file cannot be removed: ",
+                                gone == 0 ? "" : strerror(-gone));
+                it->save_error = -r;
+                agent_state_changed(it->app->agent);
+                return;
+        }
+        if (it->save_error) {
+                log_app(LOG_NOTICE, it->name, 0, "state saved in %s again", c->state_dir);
+                it->save_error = 0;
+                agent_state_changed(it->app->agent);
+        }
 }
 
 static void item_fail(struct item *it, const struct upstream_result *res, int64_t now);
@@ -400,6 +420,24 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
         return true;
 }
 
+/*
+ * The first call of an agent started while upstream fails: no sooner than backoff_min
+ * after the last failure the segment records. Otherwise each restart (a crash loop, an
+ * operator's restarts) called at once, and restarts could call faster than the schedule
+ * ever would (tests/test-soak-faults). A failure from the future (a clock stepped back)
+ * or older than backoff_max is no reason to wait.
+ */
+static int64_t item_after_last_failure(struct item *it, int64_t at_ms, int64_t now) {
+        const struct agent_config *c = item_agent_config(it);
+        const struct wxshm_layout *seg = wxshm_writer_layout(it->seg);
+        int64_t errcode = atomic_load_explicit(&seg->last_errcode, memory_order_relaxed);
+        int64_t failed_at = atomic_load_explicit(&seg->last_error_at_ms, memory_order_relaxed);
+
+        if (errcode == 0 || failed_at > now || now - failed_at >= c->backoff_max_ms)
+                return at_ms;
+        return at_ms > failed_at + c->backoff_min_ms ? at_ms : failed_at + c->backoff_min_ms;
+}
+
 static int item_init(struct item *it, struct app *app, enum ticket_type ticket, bool fresh) {
         const struct app_config *cfg = app->cfg;
         struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
@@ -412,6 +450,11 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         it->ticket = ticket;
         snprintf(it->name, sizeof(it->name), "%s%s%s", cfg->name, ticket ? "." : "", ticket ? ticket_type_name(ticket) : "");
         on_disk = state_load(app->agent->config->state_dir, it->name, cfg->appid, &rec);
+        if (on_disk < 0 && on_disk != -ENOENT)
+                log_app(LOG_WARNING, it->name, 0, "state file refused: %s/%s %s", app->agent->config->state_dir,
+                        it->name, on_disk == -EBADMSG ? "is not a complete record (truncated, corrupt or foreign)"
+                                  : on_disk == -EXDEV ? "holds a token of another appid, and so may the segment"
+                                                      : strerror(-on_disk));
         opts.group = cfg->gid;
         opts.heartbeat_interval_ms = AGENT_HEARTBEAT_MS;
         /* The state file says the segment holds another appid's token: readers must not get it. */
@@ -433,11 +476,13 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         if (adopted) {
                 it->settled = true;
                 item_set_state(it, WXSHM_STATE_FRESH);
-                item_schedule(it, schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms, margin,
-                                                      it->lifetime_ms, &app->agent->rng));
+                item_schedule(it, item_after_last_failure(it, schedule_refresh_at(item_schedule_kind(it), now,
+                                                                                  it->expires_at_ms, margin,
+                                                                                  it->lifetime_ms, &app->agent->rng),
+                                                          now));
         } else {
                 item_set_state(it, WXSHM_STATE_STARTING);
-                item_schedule(it, now);
+                item_schedule(it, item_after_last_failure(it, now, now));
         }
         return 0;
 }

@@ -41,6 +41,7 @@ struct item {
         char last_errmsg[UPSTREAM_ERRMSG_MAX]; /* of the last failure, for status */
         char advice[512];               /* what the operator should do about it */
         int64_t failing_since_ms;       /* when the present failure began */
+        int save_error;                 /* errno of the last state file write if it failed, else 0 */
 
         /* Client-forced refreshes (force.c). */
         struct waiter *waiters;         /* answered at the next generation, a failure or their timeout */

@@ -146,8 +146,8 @@ int http_new(struct http **ret, sd_event *loop) {
                 goto fail;
         sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
         /*
-         * Every app talks to the same one or two hosts: a few connections serve them all,
-         * and each idle one kept costs buffers and a socket.
+         * Every app talks to the same one or two hosts: a few connections at once serve
+         * them all (none is kept idle: see http_start).
          */
         curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HTTP_HOST_CONNECTIONS);
         curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_HOST_CONNECTIONS);
@@ -211,6 +211,14 @@ int http_start(struct http *h, const struct upstream_request *req, const char *c
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
         curl_easy_setopt(e, CURLOPT_USERAGENT, "wxtokend/" PACKAGE_VERSION);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->error);
+        /*
+         * A connection is never reused: libcurl silently resends a request whose reused
+         * connection closes without an answer, on each pooled connection in turn, so one
+         * attempt against a server that drops connections reached it up to five times
+         * (tests/test-soak-faults, kind=refuse), and every /cgi-bin/token request it
+         * processed rotated the token and spent quota. Calls are minutes apart anyway.
+         */
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
         curl_easy_setopt(e, CURLOPT_PRIVATE, c);

@@ -162,3 +162,11 @@ int state_load(const char *dir, const char *item, const char *appid, struct stat
                 *rec = tmp;
         return r;
 }
+
+int state_remove(const char *dir, const char *item) {
+        char path[PATH_MAX];
+
+        if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}

@@ -29,4 +29,10 @@ int state_save(const char *dir, const char *item, const char *appid, const struc
  */
 int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec);
 
+/*
+ * Remove dir/item: after a failed state_save it holds a superseded token, which a reboot
+ * must not adopt. 0 if it is gone (or was never there), else -errno.
+ */
+int state_remove(const char *dir, const char *item);
+
 #endif

@@ -40,10 +40,25 @@ void agent_app_settled(struct agent *a) {
         log_info("ready: %zu apps", a->n_apps);
 }
 
+/* The first item whose state file could not be written, NULL if none. */
+static const struct item *agent_unsaved(const struct agent *a) {
+        for (size_t i = 0; i < a->n_apps; i++) {
+                const struct app *app = a->apps[i];
+
+                if (app && app->token.save_error)
+                        return &app->token;
+                for (int t = 0; app && t < app->n_tickets; t++)
+                        if (app->tickets[t].save_error)
+                                return &app->tickets[t];
+        }
+        return NULL;
+}
+
 void agent_state_changed(struct agent *a) {
         const struct app *bad = NULL;
+        const struct item *unsaved = agent_unsaved(a);
         size_t fresh = 0;
-        char line[sizeof(a->status)], cluster[160];
+        char line[sizeof(a->status)], head[sizeof(a->status)], cluster[160];
 
         for (size_t i = 0; i < a->n_apps; i++) {
                 const struct app *app = a->apps[i];
@@ -55,6 +70,12 @@ void agent_state_changed(struct agent *a) {
                 else if (!bad && app->token.failure != FAILURE_NONE)
                         bad = app;
         }
+        /* A state file that cannot be written is said early: a long advice may be cut, this may not. */
+        if (unsaved)
+                snprintf(head, sizeof(head), "%zu of %zu apps fresh; %s: state file not saved: %s", fresh, a->n_apps,
+                         unsaved->name, strerror(unsaved->save_error));
+        else
+                snprintf(head, sizeof(head), "%zu of %zu apps fresh", fresh, a->n_apps);
         /* The cluster's words go in both branches: a failing app is likely when Redis is away too. */
         cluster_status_text(a->cluster, cluster, sizeof(cluster));
         if (bad) {
@@ -63,12 +84,12 @@ void agent_state_changed(struct agent *a) {
 
                 strftime(when, sizeof(when), "%H:%M", localtime(&since));
                 /* Stable words only (no request ids), so a failure that repeats sends nothing new. */
-                if (snprintf(line, sizeof(line), "%zu of %zu apps fresh; app %s: errcode %ld since %s, %s%s", fresh,
-                             a->n_apps, bad->cfg->name, bad->token.errcode, when, bad->token.advice,
-                             cluster) >= (int)sizeof(line))
+                if (snprintf(line, sizeof(line), "%s; app %s: errcode %ld since %s, %s%s", head, bad->cfg->name,
+                             bad->token.errcode, when, bad->token.advice, cluster) >= (int)sizeof(line))
                         strcpy(line + sizeof(line) - 4, "...");
         } else {
-                snprintf(line, sizeof(line), "%zu of %zu apps fresh%s", fresh, a->n_apps, cluster);
+                if (snprintf(line, sizeof(line), "%s%s", head, cluster) >= (int)sizeof(line))
+                        strcpy(line + sizeof(line) - 4, "...");
         }
         /* One message per change, not per refresh. */
         if (strcmp(line, a->status) == 0)

@@ -64,7 +64,9 @@ void agent_init(struct agent_proc *a) {
         setenv("WXTOKEND_SOCKET", a->socket, 1);
         a->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->notify_path);
-        if (a->notify_fd < 0 || bind(a->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        /* With the sender's pid on every message, a killed agent's last words are not its successor's. */
+        if (a->notify_fd < 0 || bind(a->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            setsockopt(a->notify_fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0)
                 harness_fail("notify socket");
         pthread_mutex_init(&a->lock, NULL);
         if (pthread_create(&a->drain, NULL, notify_drain, a) != 0)
@@ -102,6 +104,15 @@ static void *notify_drain(void *userdata) {
 
         for (;;) {
                 struct pollfd p = { .fd = a->notify_fd, .events = POLLIN };
+                union {
+                        struct cmsghdr h;
+                        char buf[CMSG_SPACE(sizeof(struct ucred))];
+                } control;
+                struct iovec iov = { buf, sizeof(buf) - 1 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                                     .msg_controllen = sizeof(control) };
+                struct cmsghdr *c;
+                pid_t sender = 0;
                 ssize_t n;
 
                 pthread_mutex_lock(&a->lock);
@@ -110,9 +121,16 @@ static void *notify_drain(void *userdata) {
                         return NULL;
                 }
                 pthread_mutex_unlock(&a->lock);
-                if (poll(&p, 1, 50) <= 0 || (n = recv(a->notify_fd, buf, sizeof(buf) - 1, 0)) <= 0)
+                if (poll(&p, 1, 50) <= 0 || (n = recvmsg(a->notify_fd, &mh, 0)) <= 0)
                         continue;
                 buf[n] = '\0';
+                for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+                                struct ucred cred;
+
+                                memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+                                sender = cred.pid;
+                        }
                 pthread_mutex_lock(&a->lock);
                 {
                         size_t used = strlen(a->notified);
@@ -121,6 +139,7 @@ static void *notify_drain(void *userdata) {
                         snprintf(a->notified + used, sizeof(a->notified) - used, "%s\n", buf);
                         free(*slot);
                         *slot = strdup(buf);
+                        a->msg_pid[a->n_msgs % 256] = sender;
                         a->n_msgs++;
                 }
                 pthread_mutex_unlock(&a->lock);
@@ -136,8 +155,10 @@ bool agent_wait_notify(struct agent_proc *a, const char *what, int max_ms) {
                         a->cursor = a->n_msgs - 256;
                 for (; a->cursor < a->n_msgs && !found; a->cursor++) {
                         const char *m = a->msgs[a->cursor % 256];
+                        pid_t from = a->msg_pid[a->cursor % 256];
 
-                        found = m && strstr(m, what);
+                        /* Under systemd-socket-activate the agent's pid is not the one we forked. */
+                        found = m && strstr(m, what) && (a->activate || a->pid <= 0 || !from || from == a->pid);
                 }
                 pthread_mutex_unlock(&a->lock);
                 if (found)
@@ -160,10 +181,9 @@ bool agent_notified(struct agent_proc *a, const char *what) {
         return found;
 }
 
-void agent_start(struct agent_proc *a) {
+void agent_spawn(struct agent_proc *a) {
         const char *bin = getenv("WXTOKEND") ? getenv("WXTOKEND") : "./agent/wxtokend";
         pid_t parent = getpid();
-        char *log;
 
         a->pid = fork();
         if (a->pid < 0)
@@ -196,6 +216,12 @@ void agent_start(struct agent_proc *a) {
                         execl(bin, bin, "-c", a->conf, (char *)NULL);
                 _exit(127);
         }
+}
+
+void agent_start(struct agent_proc *a) {
+        char *log;
+
+        agent_spawn(a);
         if (a->activate) {
                 char raw[256];
                 cJSON *first = NULL;

@@ -31,6 +31,7 @@ struct agent_proc {
         pthread_t drain;
         pthread_mutex_t lock;
         char *msgs[256];        /* the last 256 messages, by sequence number % 256 */
+        pid_t msg_pid[256];     /* who sent each (SCM_CREDENTIALS), 0 if unknown */
         unsigned long n_msgs, cursor;
         bool stop;
 };
@@ -51,12 +52,19 @@ void agent_write_config(struct agent_proc *a, const char *agent_extra, const cha
  */
 void agent_start(struct agent_proc *a);
 
+/*
+ * Only fork and exec wxtokend -c conf, without waiting: to kill it at any moment of its
+ * start. Its notify messages are told from its successor's by sender pid.
+ */
+void agent_spawn(struct agent_proc *a);
+
 /* One request line to the agent's socket; the reply parsed (NULL on failure) and its raw text. */
 cJSON *agent_request(struct agent_proc *a, const char *line, char *raw, size_t raw_size);
 
 /*
  * Wait (bounded) for a notify message containing what, among those not yet passed over
- * by an earlier wait; false if none came (or the agent died).
+ * by an earlier wait, from the running agent (a killed one's late messages do not
+ * count); false if none came (or the agent died).
  */
 bool agent_wait_notify(struct agent_proc *a, const char *what, int max_ms);
 

@@ -87,6 +87,12 @@ int main(void) {
         CHECK_EQ(state_load(dir, "bad", "wx123", &back), -EBADMSG);
         CHECK_EQ(back.generation, 7);
 
+        /* Removed (after a failed save it holds a superseded token); removing nothing is no error. */
+        CHECK_EQ(state_save(dir, "gone", "wx123", &rec), 0);
+        CHECK_EQ(state_remove(dir, "gone"), 0);
+        CHECK_EQ(state_load(dir, "gone", "wx123", &back), -ENOENT);
+        CHECK_EQ(state_remove(dir, "gone"), 0);
+
         /* A full directory (here: one that cannot be written) fails the save, keeps the old file. */
         if (geteuid() != 0) {
                 HARD(chmod(dir, 0500) == 0);
