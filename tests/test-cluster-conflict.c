@@ -91,6 +91,35 @@ static void check_bypass(uint64_t g) {
         free(outside);
 }
 
+/*
+ * A Redis host name that does not resolve: the agent starts, keeps answering its socket
+ * while the lookup runs in the background, and says what is wrong.
+ */
+static void check_unknown_host(void) {
+        static struct agent_proc lone; /* the harness keeps a pointer to every agent until the end */
+        char block[1024], raw[8192] = "";
+        bool said = false;
+
+        agent_init(&lone);
+        snprintf(block, sizeof(block), "[app shop]\nkind = token\nappid = wxK\nsecret_file = %s\n"
+                 "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://wxtokend-test.invalid:%d/0\n"
+                 "lease_ms = %d\n", agent_secret_file(&lone, "shop", SECRET), emu.port, redis.port, LEASE_MS);
+        agent_write_config(&lone, "log_level = debug\n", block);
+        agent_start(&lone);
+        for (int i = 0; i < 300 && !said; i++) {
+                cJSON *o = agent_request(&lone, "{\"op\":\"status\"}\n", raw, sizeof(raw));
+                const char *err = json_str(cJSON_GetObjectItemCaseSensitive(o, "cluster"), "last_error");
+
+                said = err && strstr(err, "cannot look up wxtokend-test.invalid");
+                cJSON_Delete(o);
+                if (!said)
+                        harness_sleep_ms(100);
+        }
+        printf("a Redis host name that does not resolve: %s\n", raw);
+        CHECK(said, "status names the lookup that failed");
+        CHECK(agent_stop(&lone) == 0, "and the agent stops cleanly");
+}
+
 int main(void) {
         static const char *const emu_args[] = { "--app", "wxK:" SECRET, "--expires-in", "14", "--overlap", "1", NULL };
         struct host_reader readers[CLUSTER_HOSTS];
@@ -108,5 +137,6 @@ int main(void) {
 
         g = check_twins(g);
         check_bypass(g);
+        check_unknown_host();
         return hosts_finish(&hosts, &redis, readers);
 }
