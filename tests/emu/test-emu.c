@@ -186,7 +186,7 @@ static void test_tickets(void)
 static void test_overlap_ms(const char *bin)
 {
         const char *const args[] = { "--app", "wxA:" SECRET_A, "--overlap-ms", "1500", NULL };
-        struct emu_proc e;
+        static struct emu_proc e; /* proc_cleanup_all looks at every emulator started, at the end */
         char *t1, *t2;
 
         proc_start(&e, bin, args);
