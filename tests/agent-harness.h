@@ -36,7 +36,10 @@ struct agent_proc {
         bool stop;
 };
 
-/* A private directory, notify socket and shm prefix; nothing is started yet. */
+/*
+ * A private directory, notify socket and shm prefix; nothing is started yet. The harness
+ * keeps a pointer to a until agent_cleanup_all: a must be static or global, not on a stack.
+ */
 void agent_init(struct agent_proc *a);
 
 /* Write a secret file (mode 0600) in the agent's directory; returns its path. */

@@ -47,7 +47,10 @@ extern bool http_fresh_connect;
         } \
 } while (0)
 
-/* Starts bin with args (NULL-terminated) plus --port 0 --port-file; exits 99 on failure. */
+/*
+ * Starts bin with args (NULL-terminated) plus --port 0 --port-file; exits 99 on failure.
+ * p is kept until proc_cleanup_all: it must be static or global, not on a stack.
+ */
 void proc_start(struct emu_proc *p, const char *bin, const char *const *args);
 /* SIGTERM, then a bounded wait; returns the exit status, or -1 if it had to be killed. */
 int proc_stop(struct emu_proc *p);
