@@ -32,6 +32,7 @@ struct agent {
         struct server *server;
         struct cluster *cluster;        /* NULL outside cluster mode */
         bool ready_sent;
+        bool stopping;                  /* SIGTERM/SIGINT seen; a second one ends at once */
         char status[384];               /* the last STATUS= sent to systemd */
 };
 

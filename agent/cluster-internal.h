@@ -34,6 +34,11 @@ struct cluster {
         int64_t connect_started_ms;     /* cluster_clock_ms */
         int64_t down_since_ms;          /* wall clock; 0 while up */
         unsigned ticks;
+        bool stopping;                  /* cluster_release: no claim, no call any more */
+        unsigned releasing;             /* release scripts sent without an answer yet */
+        void (*release_done)(void *userdata);
+        void *release_userdata;
+        sd_event_source *release_wait;  /* done runs by then at the latest */
         char channel[96];               /* "<prefix>:events" */
         /*
          * What this process writes as a lease's holder: "<node_id>/<random>". Two agents

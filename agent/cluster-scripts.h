@@ -18,6 +18,11 @@ static const char cluster_script_renew[] =
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
         "return 0\n";
 
+/* Release, compare-and-delete: KEYS[1] lease; ARGV lease id. 1 if it was ours and is gone. */
+static const char cluster_script_release[] =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+        "return 0\n";
+
 /*
  * Publish: KEYS[1] lease, KEYS[2] item; ARGV lease id, generation, token, expires_at,
  * fetched_at, channel, item name. Only the lease holder writes (a stale one gets -1).

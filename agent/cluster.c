@@ -19,7 +19,7 @@
 #define FORWARD_REPEAT_MS 1000          /* a forced refresh handed on and unanswered goes again */
 #define NAME_MAX_LEN 192
 
-enum ref_what { REF_CLAIM, REF_RENEW, REF_READ, REF_RESUME, REF_PUSH, REF_NOTE };
+enum ref_what { REF_CLAIM, REF_RENEW, REF_READ, REF_RESUME, REF_PUSH, REF_NOTE, REF_RELEASE };
 
 /* What a reply is about, by name: the app may be gone (reload) when it arrives. */
 struct ref {
@@ -339,7 +339,7 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
                         lease_lost(cl, app, "the lease was not ours any more at renewal");
         } else if (ref->what == REF_CLAIM && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
                    reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_STRING) {
-                won = reply->element[0]->integer == 1;
+                won = reply->element[0]->integer == 1 && !cl->stopping;
                 /* Shown by its node id: the process's random part means nothing to an operator. */
                 snprintf(app->lease_holder, sizeof(app->lease_holder), "%.*s",
                          (int)strcspn(reply->element[1]->str, "/"), reply->element[1]->str);
@@ -541,6 +541,8 @@ void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
 static void tick_work(struct cluster *cl, bool reconcile) {
         int64_t now = cluster_clock_ms(), renew_every = conf(cl)->lease_ms / 3;
 
+        if (cl->stopping)
+                return;
         for (size_t i = 0; i < cl->agent->n_apps; i++) {
                 struct app *app = cl->agent->apps[i];
 
@@ -601,11 +603,62 @@ int cluster_start(struct cluster *cl) {
         return 0;
 }
 
+/* ---- a clean stop ---- */
+
+static void release_finish(struct cluster *cl) {
+        void (*done)(void *userdata) = cl->release_done;
+
+        cl->release_done = NULL;
+        sd_event_source_set_enabled(cl->release_wait, SD_EVENT_OFF);
+        if (done)
+                done(cl->release_userdata);
+}
+
+static void on_release(struct cluster *cl, redisReply *reply, void *userdata) {
+        free(userdata);
+        if (cl->releasing > 0 && --cl->releasing == 0)
+                release_finish(cl);
+}
+
+static int on_release_wait(sd_event_source *s, uint64_t usec, void *userdata) {
+        release_finish(userdata);
+        return 0;
+}
+
+int cluster_release(struct cluster *cl, void (*done)(void *userdata), void *userdata) {
+        char name[NAME_MAX_LEN], key[NAME_MAX_LEN + 80];
+        const char *argv[] = { "EVAL", cluster_script_release, "1", key, cl->lease_id };
+
+        cl->stopping = true;
+        for (size_t i = 0; i < cl->agent->n_apps; i++) {
+                struct app *app = cl->agent->apps[i];
+
+                if (!app || !app->holder)
+                        continue;
+                app->holder = false;
+                app_cluster_name(app, name, sizeof(name));
+                lease_key(cl, app, key, sizeof(key));
+                if (send(cl, on_release, ref_new(REF_RELEASE, name), 5, argv))
+                        cl->releasing++;
+        }
+        if (cl->releasing == 0)
+                return 0;
+        /* A Redis that does not answer holds the stop up no longer than a command may take. */
+        if (sd_event_add_time_relative(cl->agent->loop, &cl->release_wait, CLOCK_BOOTTIME,
+                                       (uint64_t)cluster_io_timeout_ms(cl) * 1000, 10 * 1000, on_release_wait, cl) < 0)
+                return 0;
+        cl->release_done = done;
+        cl->release_userdata = userdata;
+        log_info("cluster: giving up %u leases before stopping", cl->releasing);
+        return 1;
+}
+
 void cluster_free(struct cluster *cl) {
         if (!cl)
                 return;
         cluster_links_free(cl);
         resolve_free(cl->resolving);
+        sd_event_source_disable_unref(cl->release_wait);
         sd_event_source_disable_unref(cl->tick);
         sd_event_source_disable_unref(cl->retry);
         free(cl);

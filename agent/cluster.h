@@ -33,6 +33,13 @@ void cluster_force_failed(struct item *it, const char *code, const char *message
 /* The holder's probe found the token works (verify_before_force): tell the hosts whose clients wait. */
 void cluster_force_verified(struct item *it);
 
+/*
+ * A clean stop: give up every lease this agent holds (no call is made from now on), so
+ * other agents take those apps at once rather than after lease_ms. 1: done(userdata)
+ * runs once Redis has answered, or after a short wait at most; 0: nothing to give up.
+ */
+int cluster_release(struct cluster *cl, void (*done)(void *userdata), void *userdata);
+
 /* For status: is Redis reachable, since when not, and why. */
 struct cluster_status {
         const char *node_id;

@@ -256,6 +256,12 @@ static void agent_reload(struct agent *a) {
         sd_notify(false, "READY=1");
 }
 
+static void on_released(void *userdata) {
+        struct agent *a = userdata;
+
+        sd_event_exit(a->loop, 0);
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct agent *a = userdata;
 
@@ -263,9 +269,15 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 agent_reload(a);
                 return 0;
         }
+        if (a->stopping)
+                return sd_event_exit(a->loop, 0);
+        a->stopping = true;
         sd_notify(false, "STOPPING=1");
         log_info("stopping on %s", strsignal((int)si->ssi_signo));
-        return sd_event_exit(sd_event_source_get_event(s), 0);
+        /* In cluster mode the leases go first, so other agents take the apps at once. */
+        if (a->cluster && cluster_release(a->cluster, on_released, a) > 0)
+                return 0;
+        return sd_event_exit(a->loop, 0);
 }
 
 static void usage(FILE *f) {

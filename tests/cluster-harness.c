@@ -149,6 +149,19 @@ bool redis_run(struct redis_proc *r, const char *fmt, ...) {
         return ok;
 }
 
+bool redis_get(struct redis_proc *r, const char *key, char *buf, size_t size) {
+        redisContext *c = redis_connect(r);
+        redisReply *rep = c ? redisCommand(c, "GET %s", key) : NULL;
+        bool ok = rep && (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_NIL);
+
+        snprintf(buf, size, "%s", rep && rep->type == REDIS_REPLY_STRING ? rep->str : "");
+        if (rep)
+                freeReplyObject(rep);
+        if (c)
+                redisFree(c);
+        return ok;
+}
+
 void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid, const char *secret,
                  long lease_ms) {
         char block[2048], node[16];

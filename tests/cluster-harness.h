@@ -25,6 +25,9 @@ long long redis_item_number(struct redis_proc *r, const char *item, const char *
 /* One command (hiredis format); true if Redis answered it without an error. */
 bool redis_run(struct redis_proc *r, const char *fmt, ...);
 
+/* GET key into buf ("" if absent); false if Redis did not answer. */
+bool redis_get(struct redis_proc *r, const char *key, char *buf, size_t size);
+
 /* The wall clock in ms, as wxemu's log and the agents' fetch times count. */
 long long cluster_wall_ms(void);
 

@@ -8,6 +8,7 @@
 
 #define SECRET "Cfl-Secret-5e6f7a8b"
 #define LEASE_MS 1500
+#define LEASE_KEY "wxtokend:lease:token:wxK"
 #define LIFETIME_S 14                   /* renewed 3 s early: 11 s between rotations */
 
 static struct emu_proc emu;
@@ -92,6 +93,38 @@ static void check_bypass(uint64_t g) {
 }
 
 /*
+ * A clean stop gives the lease up: right after the holder has exited, the lease no longer
+ * names it (it would for up to lease_ms otherwise), and another host takes the app.
+ */
+static void check_clean_stop(void) {
+        char before[128] = "", after[128] = "";
+        int holder = -1;
+
+        for (int i = 0; i < CLUSTER_HOSTS && holder < 0; i++) {
+                char raw[8192];
+                cJSON *o = agent_request(&hosts.host[i], "{\"op\":\"status\"}\n", raw, sizeof(raw));
+                const cJSON *a;
+
+                cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(o, "apps"))
+                        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "lease_held_here")))
+                                holder = i;
+                cJSON_Delete(o);
+        }
+        CHECK(holder >= 0 && redis_get(&redis, LEASE_KEY, before, sizeof(before)) && before[0],
+              "a holder (%d) and its lease (%s)", holder, before);
+        if (holder < 0)
+                return;
+        CHECK(agent_stop(&hosts.host[holder]) == 0, "the holder stops cleanly");
+        CHECK(redis_get(&redis, LEASE_KEY, after, sizeof(after)) && strcmp(before, after) != 0,
+              "its lease is given up at the stop (before: %s, after: %s)", before, after);
+        printf("the holder (host %d) stopped cleanly: lease %s -> %s\n", holder, before, after[0] ? after : "(free)");
+        agent_start(&hosts.host[holder]);
+        for (int i = 0; i < 100 && hosts_holder(&hosts, "shop") < 0; i++)
+                harness_sleep_ms(50);
+        CHECK(hosts_holder(&hosts, "shop") >= 0, "another host takes the app");
+}
+
+/*
  * A Redis host name that does not resolve: the agent starts, keeps answering its socket
  * while the lookup runs in the background, and says what is wrong.
  */
@@ -137,6 +170,7 @@ int main(void) {
 
         g = check_twins(g);
         check_bypass(g);
+        check_clean_stop();
         check_unknown_host();
         return hosts_finish(&hosts, &redis, readers);
 }
