@@ -335,5 +335,7 @@ int hosts_finish(struct cluster_hosts *h, struct redis_proc *r, struct host_read
                 stopped += agent_stop(&h->host[i]) == 0;
         CHECK(stopped == CLUSTER_HOSTS - 1, "the hosts stop cleanly");
         redis_stop(r);
+        /* Redis saves nothing (--save ""), so its directory is empty by now. */
+        CHECK(rmdir(r->dir) == 0, "Redis's directory %s removed: %s", r->dir, strerror(errno));
         return harness_finish(&h->host[0]);
 }
