@@ -335,7 +335,7 @@ static bool times_plausible(int64_t fetched_at_ms, int64_t expires_at_ms, int64_
                expires_at_ms - fetched_at_ms <= AGENT_TOKEN_LIFETIME_MAX_MS;
 }
 
-void item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
+bool item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
                  int64_t fetched_at_ms) {
         int64_t now = agent_now_ms();
         uint64_t prev = it->generation;
@@ -344,13 +344,13 @@ void item_mirror(struct item *it, const char *token, size_t len, uint64_t genera
         if (len > UPSTREAM_TOKEN_MAX || !times_plausible(fetched_at_ms, expires_at_ms, now)) {
                 log_app(LOG_WARNING, it->name, 0, "cluster: generation %llu in Redis is expired or has implausible "
                         "times: not published", (unsigned long long)generation);
-                return;
+                return false;
         }
         r = wxshm_writer_publish_generation(it->seg, token, len, expires_at_ms, fetched_at_ms, generation);
         if (r < 0) {
                 log_app(LOG_WARNING, it->name, 0, "cluster: cannot publish generation %llu: %s",
                         (unsigned long long)generation, strerror(-r));
-                return;
+                return false;
         }
         if (token != it->value)
                 memcpy(it->value, token, len);
@@ -369,6 +369,7 @@ void item_mirror(struct item *it, const char *token, size_t len, uint64_t genera
         item_settle(it);
         if (generation != prev)
                 force_published(it);
+        return true;
 }
 
 void item_cluster_resume(struct item *it) {

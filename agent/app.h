@@ -109,9 +109,10 @@ void item_fetch_at(struct item *it, int64_t at_ms);
 
 /*
  * Cluster mode: publish the token another agent fetched (read from Redis) with its
- * global generation. Ignored, with a log line, if its times are implausible.
+ * global generation. Ignored, with a log line, if its times are implausible (or it
+ * cannot be published): false then.
  */
-void item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
+bool item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
                  int64_t fetched_at_ms);
 
 /* Cluster mode: this agent became the holder: schedule the next refresh (now if there is no token). */

@@ -209,8 +209,9 @@ static void reconcile(struct cluster *cl, struct item *it, const redisReply *tok
                 if (gen > it->generation) {
                         item_mirror(it, token->str, token->len, gen, expires, fetched);
                 } else if (holder) {
-                        item_mirror(it, token->str, token->len, it->generation + 1, expires, fetched);
-                        push(cl, it);
+                        /* Pushed only if taken: a refused one (times implausible here) would be read back, forever. */
+                        if (item_mirror(it, token->str, token->len, it->generation + 1, expires, fetched))
+                                push(cl, it);
                 } else {
                         send_sync(cl, it);
                 }
@@ -259,8 +260,13 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
             it->app->quiet_until_ms < ref->sent_ms + conf(cl)->lease_ms)
                 it->app->quiet_until_ms = ref->sent_ms + conf(cl)->lease_ms;
         if (ref->what == REF_RESUME && it->app->holder) {
+                int64_t left = force_waiters_until(it) - agent_now_ms();
+
                 it->cluster_resume = false;
                 item_cluster_resume(it);
+                /* This host's own clients, handed to the last holder, now wait on this one. */
+                if (left > 0)
+                        force_remote(it, it->generation, left);
         }
         free(ref);
 }
@@ -350,9 +356,16 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
                         log_app(LOG_NOTICE, app->cfg->name, 0, "cluster: this agent (%s) now holds the lease: it "
                                 "alone calls WeChat for this app", conf(cl)->node_id);
                         agent_state_changed(cl->agent);
-                        /* Take Redis's token first; call WeChat only if that one needs it. */
-                        for (int t = -1; t < app->n_tickets; t++)
-                                read_item(cl, t < 0 ? &app->token : &app->tickets[t], REF_RESUME);
+                        /*
+                         * Take Redis's token first; call WeChat only if that one needs it. No
+                         * call before that read is answered (cluster_call_budget).
+                         */
+                        for (int t = -1; t < app->n_tickets; t++) {
+                                struct item *it = t < 0 ? &app->token : &app->tickets[t];
+
+                                it->cluster_resume = true;
+                                read_item(cl, it, REF_RESUME);
+                        }
                 }
         } else if (reply && reply->type == REDIS_REPLY_ERROR) {
                 log_app(LOG_WARNING, app->cfg->name, 0, "cluster: Redis refused the lease script: %s", reply->str);
@@ -391,6 +404,10 @@ int64_t cluster_call_budget(const struct app *app) {
         left = app->lease_deadline_ms - cluster_clock_ms() - margin;
         if (left < lease / 4 || cluster_clock_ms() < app->quiet_until_ms)
                 return 0;
+        /* A new holder calls nothing before it has read what Redis holds (on_read, REF_RESUME). */
+        for (int t = -1; t < app->n_tickets; t++)
+                if ((t < 0 ? &app->token : &app->tickets[t])->cluster_resume)
+                        return 0;
         return left < AGENT_HTTP_TIMEOUT_MS ? left : AGENT_HTTP_TIMEOUT_MS;
 }
 
@@ -485,13 +502,15 @@ static void on_sync(struct cluster *cl, struct item *it, uint64_t gen, const cha
         if (snprintf(token, sizeof(token), "%s", rest + n) >= (int)sizeof(token) || !token_sane(token, strlen(token)))
                 return;
         /* The publish script keeps a later fetch already in Redis, whichever of these is pushed. */
-        if (fetched > it->fetched_at_ms)
-                item_mirror(it, token, strlen(token), top, expires, fetched);
-        else if (gen >= it->generation && servable(it))
-                item_mirror(it, it->value, it->value_len, top, it->expires_at_ms, it->fetched_at_ms);
-        else
-                return; /* the asker is behind, and catches up by mirroring what Redis has */
-        push(cl, it);
+        /* A token not taken here (times implausible) is not pushed: the asker would only ask again. */
+        if (fetched > it->fetched_at_ms) {
+                if (item_mirror(it, token, strlen(token), top, expires, fetched))
+                        push(cl, it);
+        } else if (gen >= it->generation && servable(it)) {
+                if (item_mirror(it, it->value, it->value_len, top, it->expires_at_ms, it->fetched_at_ms))
+                        push(cl, it);
+        }
+        /* else the asker is behind, and catches up by mirroring what Redis has */
 }
 
 /*
@@ -605,6 +624,15 @@ int cluster_start(struct cluster *cl) {
 
 /* ---- a clean stop ---- */
 
+static bool app_call_in_flight(const struct app *app) {
+        if (app->token.call)
+                return true;
+        for (int t = 0; t < app->n_tickets; t++)
+                if (app->tickets[t].call)
+                        return true;
+        return false;
+}
+
 static void release_finish(struct cluster *cl) {
         void (*done)(void *userdata) = cl->release_done;
 
@@ -633,7 +661,14 @@ int cluster_release(struct cluster *cl, void (*done)(void *userdata), void *user
         for (size_t i = 0; i < cl->agent->n_apps; i++) {
                 struct app *app = cl->agent->apps[i];
 
-                if (!app || !app->holder)
+                /* A claim still in flight may have won in Redis: the compare-and-delete is harmless if not. */
+                if (!app || (!app->holder && !app->lease_inflight))
+                        continue;
+                /*
+                 * With a WeChat call in flight the lease stays, to run out as it would have:
+                 * another agent taking it now could rotate the token while ours is answered.
+                 */
+                if (app_call_in_flight(app))
                         continue;
                 app->holder = false;
                 app_cluster_name(app, name, sizeof(name));
