@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "namespace.h"
 #include "schedule.h"
 
 #define AGENT_HEARTBEAT_MS 5000         /* written into every segment; readers allow 3 intervals */
@@ -25,6 +26,7 @@ struct agent {
         sd_event *loop;
         struct http *http;
         struct agent_config *config;
+        struct namespace ns;            /* shm_dir, locked: where every segment is made */
         struct app **apps;
         size_t n_apps;
         struct rng rng;

@@ -460,11 +460,14 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         opts.heartbeat_interval_ms = AGENT_HEARTBEAT_MS;
         /* The state file says the segment holds another appid's token: readers must not get it. */
         opts.discard = fresh || on_disk == -EXDEV;
-        r = wxshm_writer_open(&it->seg, app->agent->config->shm_prefix, it->name, &opts);
+        r = wxshm_writer_open(&it->seg, app->agent->ns.dir_fd, it->name, &opts);
         if (r < 0) {
                 explicit_bzero(&rec, sizeof(rec));
-                log_app(LOG_ERR, it->name, 0, "cannot open segment /%s.%s: %s", app->agent->config->shm_prefix,
-                        it->name, strerror(-r));
+                log_app(LOG_ERR, it->name, 0, "cannot open segment %s/%s: %s%s", app->agent->config->shm_dir,
+                        it->name, strerror(-r),
+                        r == -EPERM    ? " (not a file of the agent's user: remove it)"
+                        : r == -ENOSPC ? " (the tmpfs is full: free space or raise its size, then reload)"
+                                       : "");
                 return r;
         }
         r = sd_event_add_time(app->agent->loop, &it->timer, CLOCK_BOOTTIME, UINT64_MAX, 50 * 1000, on_timer, it);

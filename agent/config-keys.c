@@ -10,10 +10,12 @@
 
 #include "config-parse.h"
 #include "log.h"
+#include "segment.h"
 
 const char *const agent_keys[AK_MAX] = {
         "socket", "socket_group", "state_dir", "shm_prefix", "refresh_margin", "backoff_min",
         "backoff_max", "min_force_interval", "log_level", "max_connections", "idle_timeout", "max_waiters",
+        "shm_dir",
 };
 const char *const app_keys[PK_MAX] = {
         "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
@@ -172,6 +174,11 @@ int agent_set(struct parse *p, int k, const char *v) {
                 if (!name_valid(v, CONFIG_PREFIX_MAX))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected [A-Za-z0-9_-]{1,64}, got '%s'", v);
                 return parse_strdup(p, &c->shm_prefix, v, key);
+        case AK_SHM_DIR:
+                if (!segment_dir_valid(v))
+                        return parse_fail(p, -EINVAL, p->lineno, key,
+                                          "expected an absolute path shorter than %d bytes, got '%s'", SEGMENT_DIR_MAX, v);
+                return parse_strdup(p, &c->shm_dir, v, key);
         default:
                 r = log_level_parse(v);
                 if (r < 0)

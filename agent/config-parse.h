@@ -9,13 +9,13 @@
 
 /* A duration beyond this is a typo; the cap also keeps ms and us arithmetic far from overflow. */
 #define CONFIG_SECONDS_MAX 2147483647LL
-/* libwxshm's SEGMENT_PREFIX_MAX: "/<prefix>.<app>" must fit the segment name. */
+/* The retired shm_prefix: "/<prefix>.<app>" was a segment name. */
 #define CONFIG_PREFIX_MAX 64
 #define CONFIG_APP_NAME_MAX 64
 
 enum { AK_SOCKET, AK_SOCKET_GROUP, AK_STATE_DIR, AK_SHM_PREFIX, AK_REFRESH_MARGIN, AK_BACKOFF_MIN,
        AK_BACKOFF_MAX, AK_MIN_FORCE_INTERVAL, AK_LOG_LEVEL, AK_MAX_CONNECTIONS, AK_IDLE_TIMEOUT,
-       AK_MAX_WAITERS, AK_MAX };
+       AK_MAX_WAITERS, AK_SHM_DIR, AK_MAX };
 
 enum { PK_KIND, PK_APPID, PK_SECRET_FILE, PK_SECRET_CREDENTIAL, PK_API_BASE, PK_CA_FILE, PK_GROUP,
        PK_TICKETS, PK_REFRESH_MARGIN, PK_VERIFY_BEFORE_FORCE, PK_MAX };

@@ -9,6 +9,7 @@
 
 #include "config-parse.h"
 #include "secret.h"
+#include "wxshm.h"
 
 /* inih's handler: one key = value of the section the reader saw last. */
 static int parse_handler(void *user, const char *section, const char *name, const char *value) {
@@ -209,7 +210,8 @@ static struct agent_config *config_new(const char *path) {
                 .path = strdup(path),
                 .socket_path = strdup("/run/wxtokend/wxtokend.sock"),
                 .state_dir = strdup("/var/lib/wxtokend"),
-                .shm_prefix = strdup("wxshm"),
+                .shm_dir = strdup(WXSHM_DEFAULT_DIR),
+                .shm_prefix = strdup(WXSHM_DEFAULT_PREFIX),
                 .refresh_margin_ms = 300 * 1000,
                 .backoff_min_ms = 1000,
                 .backoff_max_ms = 300 * 1000,
@@ -221,7 +223,7 @@ static struct agent_config *config_new(const char *path) {
                 .max_waiters = 16384,
                 .cluster = { .lease_ms = 10 * 1000 },
         };
-        if (!c->path || !c->socket_path || !c->state_dir || !c->shm_prefix) {
+        if (!c->path || !c->socket_path || !c->state_dir || !c->shm_dir || !c->shm_prefix) {
                 config_free(c);
                 return NULL;
         }
@@ -313,6 +315,7 @@ void config_free(struct agent_config *c) {
         free(c->socket_path);
         free(c->socket_group);
         free(c->state_dir);
+        free(c->shm_dir);
         free(c->shm_prefix);
         cluster_config_clear(&c->cluster);
         free(c);

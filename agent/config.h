@@ -63,7 +63,8 @@ struct agent_config {
         int64_t idle_timeout_ms;        /* a connection without a complete request is closed after this */
         unsigned max_waiters;           /* forced-refresh requests waiting on one app */
         char *state_dir;
-        char *shm_prefix;
+        char *shm_dir;                  /* the agent's segment directory: only it writes there */
+        char *shm_prefix;               /* retired: the old /dev/shm/<prefix>.* names, unlinked at start */
         int64_t refresh_margin_ms;
         int64_t backoff_min_ms;
         int64_t backoff_max_ms;

@@ -168,7 +168,7 @@ static struct app *agent_take_app(struct agent *a, const char *name) {
 }
 
 static bool agent_settings_equal(const struct agent_config *x, const struct agent_config *y) {
-        return strcmp(x->shm_prefix, y->shm_prefix) == 0 && strcmp(x->state_dir, y->state_dir) == 0 &&
+        return strcmp(x->shm_dir, y->shm_dir) == 0 && strcmp(x->state_dir, y->state_dir) == 0 &&
                cluster_config_equal(&x->cluster, &y->cluster);
 }
 
@@ -188,7 +188,7 @@ static void agent_reload(struct agent *a) {
         r = config_load(a->config->path, &next, err, sizeof(err));
         if (r < 0 || !agent_settings_equal(a->config, next)) {
                 if (r == 0) {
-                        snprintf(err, sizeof(err), "shm_prefix, state_dir and [cluster] cannot change on reload: "
+                        snprintf(err, sizeof(err), "shm_dir, state_dir and [cluster] cannot change on reload: "
                                  "restart");
                         config_free(next);
                 }
@@ -330,7 +330,7 @@ static int run(struct agent *a) {
 
 int main(int argc, char **argv) {
         const char *path = CONFIG_DEFAULT_PATH;
-        struct agent a = { 0 };
+        struct agent a = { .ns = NAMESPACE_NULL };
         char err[CONFIG_ERROR_MAX];
         bool test_only = false;
         int c, r;
@@ -380,8 +380,11 @@ int main(int argc, char **argv) {
         log_setup(a.config->log_level);
         if (getrandom(&a.rng.state, sizeof(a.rng.state), 0) != sizeof(a.rng.state))
                 a.rng.state = (uint64_t)agent_now_ms() ^ (uint64_t)getpid();
-        if (ensure_state_dir(a.config->state_dir) < 0 || lock_instance(a.config->state_dir) < 0)
+        /* The namespace first: a second agent must leave without touching a segment or a state file. */
+        if (namespace_open(&a.ns, a.config->shm_dir) < 0 || ensure_state_dir(a.config->state_dir) < 0 ||
+            lock_instance(a.config->state_dir) < 0)
                 return 1;
+        namespace_retire_legacy("/dev/shm", a.config->shm_prefix);
 
         r = run(&a);
         if (r < 0)
@@ -404,5 +407,6 @@ int main(int argc, char **argv) {
         http_free(a.http);
         sd_event_unref(a.loop);
         config_free(a.config);
+        namespace_close(&a.ns);
         return r < 0 ? 1 : 0;
 }

@@ -14,7 +14,7 @@
 #define CONNECT_RETRY_MS 10
 
 const char *client_socket_path(void) {
-        const char *p = getenv("WXTOKEND_SOCKET");
+        const char *p = secure_getenv("WXTOKEND_SOCKET");
 
         return p && *p ? p : CLIENT_DEFAULT_SOCKET;
 }
@@ -131,7 +131,19 @@ static int recv_line(int fd, char *reply, size_t size, int64_t deadline) {
         }
 }
 
-int client_request(const char *path, const char *line, char *reply, size_t size, int timeout_ms) {
+/* The server must run as owner or as root: a token request never goes to a stranger's socket. */
+static int check_peer(int fd, long owner) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (owner < 0)
+                return 0;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        return cred.uid == 0 || (long)cred.uid == owner ? 0 : -EPERM;
+}
+
+int client_request_as(const char *path, long owner, const char *line, char *reply, size_t size, int timeout_ms) {
         int64_t deadline;
         size_t len;
         int fd, r;
@@ -148,9 +160,15 @@ int client_request(const char *path, const char *line, char *reply, size_t size,
                 return -errno;
         r = connect_to(fd, path, deadline);
         if (r == 0)
+                r = check_peer(fd, owner);
+        if (r == 0)
                 r = send_all(fd, line, len, deadline);
         if (r == 0)
                 r = recv_line(fd, reply, size, deadline);
         close(fd);
         return r;
+}
+
+int client_request(const char *path, const char *line, char *reply, size_t size, int timeout_ms) {
+        return client_request_as(path, -1, line, reply, size, timeout_ms);
 }

@@ -6,7 +6,7 @@
 
 #define CLIENT_DEFAULT_SOCKET "/run/wxtokend/wxtokend.sock"
 
-/* $WXTOKEND_SOCKET if set and non-empty, else CLIENT_DEFAULT_SOCKET. */
+/* $WXTOKEND_SOCKET if set and non-empty (not in setuid/setgid programs), else CLIENT_DEFAULT_SOCKET. */
 const char *client_socket_path(void);
 
 /*
@@ -16,5 +16,8 @@ const char *client_socket_path(void);
  * longer than size), -EPROTO (connection closed before a full line).
  */
 int client_request(const char *path, const char *line, char *reply, size_t size, int timeout_ms);
+
+/* The same, but only to a server running as uid owner or as root (SO_PEERCRED): else -EPERM. */
+int client_request_as(const char *path, long owner, const char *line, char *reply, size_t size, int timeout_ms);
 
 #endif

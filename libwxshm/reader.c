@@ -14,44 +14,73 @@
 struct wxshm {
         const struct wxshm_layout *seg;
         size_t map_size; /* 0: attached to a mapping someone else owns */
-        char name[WXSHM_LAYOUT_NAME_MAX + WXSHM_LAYOUT_SUFFIX_MAX + 1]; /* as given to wxshm_open */
+        unsigned owner; /* uid of the segment's owner: the agent that may answer refreshes */
+        char name[SEGMENT_NAME_SIZE]; /* as given to wxshm_open */
 };
 
 const char *reader_name(const struct wxshm *h) {
         return h->name;
 }
 
+unsigned reader_owner(const struct wxshm *h) {
+        return h->owner;
+}
+
+/*
+ * Open "<dir>/<app>" read-only and check, before anything is mapped, that the agent made
+ * it (segment_trusted) and that it is a regular file of exactly the layout's size: a
+ * mapping never reaches past the end of the object, so no read can SIGBUS.
+ */
+static int open_trusted(const char *app, int *ret, unsigned *owner) {
+        struct stat dir_st, st;
+        int dir_fd, fd, r;
+
+        /* O_PATH: readers may traverse the directory (0751) without listing it. */
+        dir_fd = open(segment_reader_dir(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                return -errno;
+        if (fstat(dir_fd, &dir_st) < 0) {
+                r = -errno;
+                close(dir_fd);
+                return r;
+        }
+        fd = openat(dir_fd, app, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        r = fd < 0 ? -errno : 0;
+        close(dir_fd);
+        if (r < 0)
+                return r == -ELOOP ? -EPERM : r;
+        if (fstat(fd, &st) < 0)
+                r = -errno;
+        else if ((r = segment_trusted(&dir_st, &st, (unsigned)geteuid())) < 0)
+                ;
+        else if (!S_ISREG(st.st_mode) || st.st_size != (off_t)sizeof(struct wxshm_layout))
+                r = -EBADMSG;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        *ret = fd;
+        *owner = (unsigned)st.st_uid;
+        return 0;
+}
+
 WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app) {
-        char path[SEGMENT_PATH_MAX];
-        struct stat st;
+        unsigned owner;
         void *map;
         wxshm *h;
         int fd, r;
 
-        if (!ret)
+        if (!ret || !segment_name_valid(app))
                 return -EINVAL;
-        r = segment_path(path, segment_reader_prefix(), app);
+        r = open_trusted(app, &fd, &owner);
         if (r < 0)
                 return r;
-
-        fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                goto err_close;
-        }
-        /* Refuse before mapping: mapping past the end of the object would SIGBUS on read. */
-        if (st.st_size < (off_t)sizeof(struct wxshm_layout)) {
-                r = -EBADMSG;
-                goto err_close;
-        }
         map = mmap(NULL, sizeof(struct wxshm_layout), PROT_READ, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED) {
-                r = -errno;
-                goto err_close;
-        }
-        r = segment_validate(map, (uint64_t)st.st_size);
+        /* The mapping keeps the object alive; the descriptor is no longer needed. */
+        close(fd);
+        if (map == MAP_FAILED)
+                return -errno;
+        r = segment_validate(map, sizeof(struct wxshm_layout));
         if (r < 0)
                 goto err_unmap;
         h = malloc(sizeof(*h));
@@ -59,18 +88,15 @@ WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app) {
                 r = -ENOMEM;
                 goto err_unmap;
         }
-        /* The mapping keeps the object alive; the descriptor is no longer needed. */
-        close(fd);
         h->seg = map;
         h->map_size = sizeof(struct wxshm_layout);
+        h->owner = owner;
         snprintf(h->name, sizeof(h->name), "%s", app);
         *ret = h;
         return 0;
 
 err_unmap:
         munmap(map, sizeof(struct wxshm_layout));
-err_close:
-        close(fd);
         return r;
 }
 
@@ -140,6 +166,7 @@ int reader_attach(wxshm **ret, const struct wxshm_layout *seg) {
                 return -ENOMEM;
         h->seg = seg;
         h->map_size = 0;
+        h->owner = 0;
         h->name[0] = '\0';
         *ret = h;
         return 0;

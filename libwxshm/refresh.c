@@ -83,7 +83,8 @@ WXSHM_EXPORT int64_t wxshm_refresh(wxshm *h, uint64_t generation, int timeout_ms
                      ",\"timeout_ms\":%d}\n", name, generation, timeout_ms);
         if (n < 0 || (size_t)n >= sizeof(line))
                 return -EINVAL;
-        r = client_request(client_socket_path(), line, reply, sizeof(reply), timeout_ms + REFRESH_REPLY_SLACK_MS);
+        r = client_request_as(client_socket_path(), (long)reader_owner(h), line, reply, sizeof(reply),
+                              timeout_ms + REFRESH_REPLY_SLACK_MS);
         if (r < 0)
                 return r == -EMSGSIZE ? -EPROTO : r;
         return reply_parse(reply);

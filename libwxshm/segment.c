@@ -1,8 +1,9 @@
-/* segment.c: names, header validation and the latch copy shared by reader and writer. */
+/* segment.c: names, trust, header validation and the latch copy shared by reader and writer. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "segment.h"
@@ -27,13 +28,8 @@ static size_t name_run(const char *s, size_t max) {
         return n;
 }
 
-bool segment_prefix_valid(const char *prefix) {
-        size_t n;
-
-        if (!prefix)
-                return false;
-        n = name_run(prefix, SEGMENT_PREFIX_MAX);
-        return n > 0 && prefix[n] == '\0';
+bool segment_dir_valid(const char *dir) {
+        return dir && dir[0] == '/' && strnlen(dir, SEGMENT_DIR_MAX) < SEGMENT_DIR_MAX;
 }
 
 bool segment_name_valid(const char *name) {
@@ -52,21 +48,20 @@ bool segment_name_valid(const char *name) {
         return m > 0 && name[n + 1 + m] == '\0';
 }
 
-int segment_path(char path[static SEGMENT_PATH_MAX], const char *prefix, const char *name) {
-        int n;
+const char *segment_reader_dir(void) {
+        const char *d = secure_getenv("WXSHM_DIR");
 
-        if (!segment_prefix_valid(prefix) || !segment_name_valid(name))
-                return -EINVAL;
-        n = snprintf(path, SEGMENT_PATH_MAX, "/%s.%s", prefix, name);
-        if (n < 0 || n >= SEGMENT_PATH_MAX)
-                return -EINVAL;
-        return 0;
+        return segment_dir_valid(d) ? d : WXSHM_DEFAULT_DIR;
 }
 
-const char *segment_reader_prefix(void) {
-        const char *p = getenv("WXSHM_PREFIX");
-
-        return segment_prefix_valid(p) ? p : WXSHM_DEFAULT_PREFIX;
+int segment_trusted(const struct stat *dir, const struct stat *file, unsigned euid) {
+        if (!S_ISDIR(dir->st_mode) || (dir->st_mode & (S_IWGRP | S_IWOTH)))
+                return -EPERM;
+        if (file->st_uid != dir->st_uid)
+                return -EPERM;
+        if (dir->st_uid > SEGMENT_SYSTEM_UID_MAX && dir->st_uid != euid)
+                return -EPERM;
+        return 0;
 }
 
 int segment_validate(const struct wxshm_layout *seg, uint64_t object_size) {

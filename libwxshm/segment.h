@@ -8,9 +8,16 @@
 
 #include "layout.h"
 
-/* "/" prefix "." name "\0": prefix and name are each checked to be short. */
-#define SEGMENT_PATH_MAX (1 + SEGMENT_PREFIX_MAX + 1 + WXSHM_LAYOUT_NAME_MAX + WXSHM_LAYOUT_SUFFIX_MAX + 1)
-#define SEGMENT_PREFIX_MAX 64
+/* An item name and its NUL: the file's name inside the segment directory. */
+#define SEGMENT_NAME_SIZE (WXSHM_LAYOUT_NAME_MAX + WXSHM_LAYOUT_SUFFIX_MAX + 1)
+/* Longest segment directory path, so "<dir>/<item>" always fits in PATH_MAX. */
+#define SEGMENT_DIR_MAX 256
+/*
+ * Segment directories owned by a uid up to this are trusted by every reader (root and
+ * Debian's system users, SYS_UID_MAX in login.defs); a directory owned by any other uid
+ * only by readers running as that uid. See segment_trusted().
+ */
+#define SEGMENT_SYSTEM_UID_MAX 999
 
 /* Bounded so a reader never spins on a writer gone wild; one retry is already rare. */
 #define SEGMENT_READ_ATTEMPTS 1024
@@ -26,14 +33,24 @@ struct segment_slot {
 /* True if name is an app name, "[A-Za-z0-9_-]{1,64}", optionally ".[A-Za-z0-9_-]{1,15}". */
 bool segment_name_valid(const char *name);
 
-/* True if prefix is "[A-Za-z0-9_-]{1,64}". */
-bool segment_prefix_valid(const char *prefix);
+/* True if dir is an absolute path shorter than SEGMENT_DIR_MAX. */
+bool segment_dir_valid(const char *dir);
 
-/* Write "/<prefix>.<name>" into path; -EINVAL if either part is invalid. */
-int segment_path(char path[static SEGMENT_PATH_MAX], const char *prefix, const char *name);
+/*
+ * The directory readers use: $WXSHM_DIR if set and valid, else WXSHM_DEFAULT_DIR. Read
+ * with secure_getenv: a setuid or setgid reader is never pointed elsewhere.
+ */
+const char *segment_reader_dir(void);
 
-/* The prefix readers use: $WXSHM_PREFIX if set and valid, else the default. */
-const char *segment_reader_prefix(void);
+/*
+ * May a reader running as euid trust the file described by file inside the directory
+ * described by dir? Only the directory's owner can create names in a directory that
+ * is not group- or other-writable, so: the directory must not be, the file must belong
+ * to the directory's owner, and that owner must be root, a system user or the reader
+ * itself (anyone can make a directory in /dev/shm before the agent does). 0 or -EPERM.
+ */
+struct stat;
+int segment_trusted(const struct stat *dir, const struct stat *file, unsigned euid);
 
 /*
  * Check the header of a mapped object of object_size bytes before anything else is
@@ -62,6 +79,9 @@ int reader_attach(struct wxshm **ret, const struct wxshm_layout *seg);
 
 /* The item name h was opened with ("" for an attached handle): wxshm_refresh names it to the agent. */
 const char *reader_name(const struct wxshm *h);
+
+/* The uid that owns h's segment (0 for an attached handle): only it, or root, may answer refreshes. */
+unsigned reader_owner(const struct wxshm *h);
 
 /* Coarse wall clock in Unix ms; read through the vDSO, no system call on Linux. */
 int64_t segment_now_ms(void);

@@ -11,7 +11,6 @@
 
 struct wxshm_writer {
         struct wxshm_layout *seg;
-        char path[SEGMENT_PATH_MAX];
 };
 
 static int map_object(int fd, struct wxshm_layout **ret) {
@@ -32,13 +31,24 @@ static int set_access(int fd, const struct wxshm_writer_options *opts) {
         return 0;
 }
 
+/*
+ * Give the object every page it will ever use before it is mapped. On a full tmpfs a
+ * store into a page that cannot be allocated is a SIGBUS; this makes it an ENOSPC here.
+ */
+static int reserve(int fd) {
+        int r = posix_fallocate(fd, 0, sizeof(struct wxshm_layout));
+
+        return r == 0 ? 0 : -r;
+}
+
 /* Size a fresh object and write its header; magic goes last so readers see all or nothing. */
 static int init_object(int fd, const struct wxshm_writer_options *opts, struct wxshm_layout **ret) {
         struct wxshm_layout *seg = NULL;
         int r;
 
-        if (ftruncate(fd, sizeof(struct wxshm_layout)) < 0)
-                return -errno;
+        r = reserve(fd);
+        if (r < 0)
+                return r;
         r = map_object(fd, &seg);
         if (r < 0)
                 return r;
@@ -53,79 +63,85 @@ static int init_object(int fd, const struct wxshm_writer_options *opts, struct w
         return 0;
 }
 
-/* Open path, creating it if absent (or only if absent, with excl). */
-static int open_object(const char *path, bool excl, int *ret) {
-        int fd = shm_open(path, O_RDWR | O_CREAT | O_CLOEXEC | (excl ? O_EXCL : 0), 0600);
+/*
+ * Open name in the directory, creating it if absent (or only if absent, with excl). Only
+ * a regular file of this uid is ever used: the directory is the agent's alone, so
+ * anything else there was put by root by hand, and it is not ours to map or change.
+ */
+static int open_object(int dir_fd, const char *name, bool excl, int *ret, struct stat *st) {
+        int fd = openat(dir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (excl ? O_EXCL : 0),
+                        0600);
 
         if (fd < 0)
-                return -errno;
+                return errno == ELOOP ? -EPERM : -errno;
+        if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_uid != geteuid()) {
+                close(fd);
+                return -EPERM;
+        }
         *ret = fd;
         return 0;
 }
 
 /*
- * Decide what the object under the name is: ours to adopt (1), ours to replace (0:
- * another layout version, inconsistent, or retired), creation never finished (2), or
- * foreign (-EEXIST).
+ * Decide what our object under the name is: to adopt (1), to replace (0: another layout
+ * version, inconsistent, retired, or of a size that is not the layout's), or to
+ * initialise in place (2: empty, or creation never finished). Nothing past size is read.
  */
 static int classify(const struct wxshm_layout *seg, off_t size) {
         if (size == 0)
                 return 2;
-        if (size < (off_t)offsetof(struct wxshm_layout, seq))
-                return -EEXIST;
+        if (size != (off_t)sizeof(struct wxshm_layout))
+                return 0;
         switch (atomic_load_explicit(&seg->magic, memory_order_acquire)) {
         case 0:
-                return size == (off_t)sizeof(struct wxshm_layout) ? 2 : -EEXIST;
+                return 2;
         case WXSHM_LAYOUT_MAGIC:
                 if (segment_validate(seg, (uint64_t)size) < 0)
                         return 0;
                 return atomic_load_explicit(&seg->retired, memory_order_relaxed) ? 0 : 1;
         default:
-                return -EEXIST;
+                return 0;
         }
 }
 
-int wxshm_writer_open(wxshm_writer **ret, const char *prefix, const char *name,
-                      const struct wxshm_writer_options *opts) {
+int wxshm_writer_open(wxshm_writer **ret, int dir_fd, const char *name, const struct wxshm_writer_options *opts) {
         static const struct wxshm_writer_options defaults = WXSHM_WRITER_OPTIONS_DEFAULT;
         char carried[WXSHM_LAYOUT_TOKEN_CAPACITY];
         struct segment_slot carried_slot = { 0 };
         struct wxshm_layout *seg = NULL;
         struct wxshm_writer *w;
         struct stat st;
-        int fd = -1, r, kind;
+        int fd = -1, r, kind = 0;
 
-        if (!ret)
+        if (!ret || !segment_name_valid(name))
                 return -EINVAL;
         if (!opts)
                 opts = &defaults;
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        r = segment_path(w->path, prefix, name);
-        if (r < 0)
-                goto err_free;
 
-        r = open_object(w->path, false, &fd);
+        r = open_object(dir_fd, name, false, &fd, &st);
         if (r < 0)
                 goto err_free;
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                goto err_close;
+        /* Another size is replaced unread: mapping past the end of an object faults. */
+        if (st.st_size == (off_t)sizeof(struct wxshm_layout)) {
+                r = reserve(fd);
+                if (r == 0)
+                        r = map_object(fd, &seg);
+                if (r < 0)
+                        goto err_close;
+                kind = classify(seg, st.st_size);
+        } else if (st.st_size == 0) {
+                kind = 2;
         }
-        r = map_object(fd, &seg);
-        if (r < 0)
-                goto err_close;
-        kind = classify(seg, st.st_size);
         /* A token of another appid must not stay readable under this name: start empty. */
         if (kind == 1 && opts->discard && atomic_load(&seg->slot[atomic_load(&seg->seq) & 1].generation) > 0)
                 kind = 0;
-        if (kind < 0) {
-                r = kind;
-                goto err_unmap;
-        }
         if (kind == 2) {
-                munmap(seg, sizeof(*seg));
+                if (seg)
+                        munmap(seg, sizeof(*seg));
+                seg = NULL;
                 r = init_object(fd, opts, &seg);
                 if (r < 0)
                         goto err_close;
@@ -134,17 +150,21 @@ int wxshm_writer_open(wxshm_writer **ret, const char *prefix, const char *name,
                  * Readers hold the old object: mark it retired so they re-open the name, and
                  * carry a still-valid token of this layout over so nobody needs a new fetch.
                  */
-                if (opts->discard || segment_validate(seg, (uint64_t)st.st_size) < 0 ||
-                    segment_copy(seg, &carried_slot, carried, sizeof(carried)) < 0)
-                        carried_slot.generation = 0;
-                atomic_store_explicit(&seg->retired, 1, memory_order_release);
-                munmap(seg, sizeof(*seg));
+                if (seg) {
+                        if (opts->discard || segment_validate(seg, (uint64_t)st.st_size) < 0 ||
+                            segment_copy(seg, &carried_slot, carried, sizeof(carried)) < 0)
+                                carried_slot.generation = 0;
+                        atomic_store_explicit(&seg->retired, 1, memory_order_release);
+                        munmap(seg, sizeof(*seg));
+                        seg = NULL;
+                }
                 close(fd);
-                if (shm_unlink(w->path) < 0 && errno != ENOENT) {
+                fd = -1;
+                if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT) {
                         r = -errno;
                         goto err_free;
                 }
-                r = open_object(w->path, true, &fd);
+                r = open_object(dir_fd, name, true, &fd, &st);
                 if (r < 0)
                         goto err_free;
                 r = init_object(fd, opts, &seg);
@@ -161,6 +181,7 @@ int wxshm_writer_open(wxshm_writer **ret, const char *prefix, const char *name,
         if (carried_slot.generation > 0)
                 wxshm_writer_publish_generation(w, carried, carried_slot.length, carried_slot.expires_at_ms,
                                                 carried_slot.fetched_at_ms, carried_slot.generation);
+        explicit_bzero(carried, sizeof(carried));
         *ret = w;
         return 0;
 
@@ -169,6 +190,7 @@ err_unmap:
 err_close:
         close(fd);
 err_free:
+        explicit_bzero(carried, sizeof(carried));
         free(w);
         return r;
 }

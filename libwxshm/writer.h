@@ -23,17 +23,19 @@ struct wxshm_writer_options {
         { .mode = 0640, .group = (gid_t)-1, .heartbeat_interval_ms = 5000, .discard = false }
 
 /*
- * Create "/<prefix>.<name>" or adopt the valid segment already there, keeping its token
- * and generation sequence (wxshm_writer_current() tells what was there). A retired
- * segment is replaced by a new object that carries its token over; one of another
- * layout version is retired (its readers re-open) and replaced. An object that is not a
- * wxshm segment is left alone: -EEXIST. Mode and group are applied to the kept object.
+ * Create the file name in the directory dir_fd (the agent's shm_dir, which only it can
+ * write) or adopt the valid segment already there, keeping its token and generation
+ * sequence (wxshm_writer_current() tells what was there). A retired segment, or our own
+ * file that is not a segment of this layout (any other size, version or content), is
+ * replaced by a new object that carries a still-valid token over; readers of the old
+ * one are told to re-open. Every page is allocated before the object is mapped, so a
+ * full tmpfs is -ENOSPC, never a SIGBUS. Mode and group are applied to the kept object.
  * With opts->discard, a segment holding a token is retired and replaced by an empty one.
- *   -EINVAL  bad prefix or name;  -EEXIST  a foreign object holds the name;
- *   -EPERM/-EACCES, -ENOMEM, ... from shm_open, fchmod, fchown, ftruncate, mmap.
+ *   -EINVAL  bad name;  -EPERM  the name is not a regular file of this uid (never
+ *   adopted, changed or mapped);  -ENOSPC, -EACCES, -ENOMEM, ... from openat,
+ *   posix_fallocate, fchmod, fchown, mmap.
  */
-int wxshm_writer_open(wxshm_writer **ret, const char *prefix, const char *name,
-                      const struct wxshm_writer_options *opts);
+int wxshm_writer_open(wxshm_writer **ret, int dir_fd, const char *name, const struct wxshm_writer_options *opts);
 
 /*
  * Publish a token. A token equal to the current one keeps its generation (only the

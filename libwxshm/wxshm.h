@@ -41,7 +41,12 @@ extern "C" {
 /* Longest token a segment holds; a buffer of WXSHM_TOKEN_MAX + 1 bytes always suffices. */
 #define WXSHM_TOKEN_MAX 2048
 
-/* Segment names are "/<prefix>.<app>"; the prefix is $WXSHM_PREFIX, or this. */
+/*
+ * Segments are the files "<dir>/<app>" in the directory the agent owns: $WXSHM_DIR
+ * (ignored in setuid/setgid programs), or this. The agent's shm_dir must match.
+ */
+#define WXSHM_DEFAULT_DIR "/dev/shm/wxtokend"
+/* Retired with version 1.1: segments no longer live in /dev/shm/<prefix>.<app>. */
 #define WXSHM_DEFAULT_PREFIX "wxshm"
 
 typedef struct wxshm wxshm;
@@ -80,12 +85,18 @@ typedef struct wxshm_info {
  * Open the segment of app (or of an item such as "app.jsapi").
  *   -EINVAL           ret or app is NULL, or app is not [A-Za-z0-9_-]{1,64} with an
  *                     optional ".suffix" of the same characters
- *   -ENOENT           no segment of that name: the agent does not know the app yet
+ *   -ENOENT           no segment of that name (the agent does not know the app yet),
+ *                     or no segment directory (no agent ever ran)
  *   -EACCES           not allowed to read it (ask to be in the app's group)
- *   -EBADMSG          the object under that name is not a wxshm segment, or truncated
+ *   -EPERM            not made by the agent, so not trusted: the directory is group- or
+ *                     other-writable, the file's owner is not the directory's, or the
+ *                     directory belongs to an ordinary user other than the caller
+ *                     (someone made it before the agent could)
+ *   -EBADMSG          the object under that name is not a wxshm segment, not a regular
+ *                     file, or not of the exact size of its layout
  *   -EPROTONOSUPPORT  a wxshm segment of a layout version this library does not read
  *   -EOPNOTSUPP       this CPU has no lock-free 64-bit atomics (never on x86-64, arm64)
- *   -ENOMEM, -EMFILE, ... as from shm_open(3), mmap(2)
+ *   -ENOMEM, -EMFILE, ... as from open(2), mmap(2)
  * On failure *ret is left untouched.
  */
 WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app);
@@ -123,13 +134,15 @@ WXSHM_EXPORT int wxshm_read(wxshm *h, char *buf, size_t size, wxshm_info *info);
  * The agent answers at once if a newer generation is already published, lets all
  * callers share one upstream call, and spaces forced refreshes (so retry once, not in
  * a loop). This makes system calls: it talks to the agent's Unix socket, which is
- * $WXTOKEND_SOCKET or /run/wxtokend/wxtokend.sock. timeout_ms <= 0 means 5000; more
+ * $WXTOKEND_SOCKET (ignored in setuid/setgid programs) or /run/wxtokend/wxtokend.sock,
+ * and only to a server running as the segment's owner or root. timeout_ms <= 0 means 5000; more
  * than 60000 is cut to 60000. Returns the generation now published (> generation,
  * or equal when the agent checked that the token still works), or:
  *   -EINVAL        h is NULL or not opened by name, or generation >= 2^53
  *   -ENOENT        the agent is not running (no socket), or does not know this app
  *   -ECONNREFUSED  the agent is not running, or is shutting down
  *   -EACCES        not allowed to refresh this app (or to use the socket)
+ *   -EPERM         the socket's server is neither the segment's owner nor root
  *   -EAGAIN        rate limited: forced refreshes are spaced; read again later
  *   -ETIMEDOUT     no new generation within timeout_ms
  *   -EIO           the upstream call failed; the old token stays published

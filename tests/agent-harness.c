@@ -58,9 +58,10 @@ void agent_init(struct agent_proc *a) {
         snprintf(a->state_dir, sizeof(a->state_dir), "%s/state", a->dir);
         snprintf(a->log_file, sizeof(a->log_file), "%s/stderr", a->dir);
         snprintf(a->notify_path, sizeof(a->notify_path), "%s/notify", a->dir);
-        snprintf(a->prefix, sizeof(a->prefix), "wxi%ld_%d", (long)getpid(), slot);
+        /* The agent makes it; the harness only removes it at the end. */
+        snprintf(a->shm_dir, sizeof(a->shm_dir), "/dev/shm/wxi%ld_%d", (long)getpid(), slot);
         snprintf(a->socket, sizeof(a->socket), "%s/sock", a->dir);
-        setenv("WXSHM_PREFIX", a->prefix, 1);
+        setenv("WXSHM_DIR", a->shm_dir, 1);
         setenv("WXTOKEND_SOCKET", a->socket, 1);
         a->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->notify_path);
@@ -92,8 +93,8 @@ void agent_write_config(struct agent_proc *a, const char *agent_extra, const cha
 
         if (!f)
                 harness_fail("config");
-        fprintf(f, "[agent]\nsocket = %s\nstate_dir = %s\nshm_prefix = %s\n%s\n%s", a->socket, a->state_dir,
-                a->prefix, agent_extra ? agent_extra : "", apps ? apps : "");
+        fprintf(f, "[agent]\nsocket = %s\nstate_dir = %s\nshm_dir = %s\n%s\n%s", a->socket, a->state_dir,
+                a->shm_dir, agent_extra ? agent_extra : "", apps ? apps : "");
         if (fclose(f) != 0)
                 harness_fail("config");
 }
@@ -292,15 +293,6 @@ int agent_log_count(struct agent_proc *a, const char *needle) {
         return n;
 }
 
-static void unlink_prefix(const char *prefix) {
-        char cmd[160];
-
-        /* /dev/shm is where glibc keeps POSIX shm objects; the names are ours alone. */
-        snprintf(cmd, sizeof(cmd), "rm -f /dev/shm/%s.*", prefix);
-        if (system(cmd) != 0)
-                fprintf(stderr, "could not remove /dev/shm/%s.*\n", prefix);
-}
-
 void agent_cleanup_all(void) {
         char cmd[160];
 
@@ -317,8 +309,7 @@ void agent_cleanup_all(void) {
                 for (int m = 0; m < 256; m++)
                         free(a->msgs[m]);
                 close(a->notify_fd);
-                unlink_prefix(a->prefix);
-                snprintf(cmd, sizeof(cmd), "rm -rf %s", a->dir);
+                snprintf(cmd, sizeof(cmd), "rm -rf %s %s", a->shm_dir, a->dir);
                 if (system(cmd) != 0)
                         fprintf(stderr, "could not remove %s\n", a->dir);
                 agents[i] = NULL;
@@ -343,8 +334,8 @@ bool agent_status(const char *item, int64_t *state, int64_t *errcode) {
         struct stat st;
         int fd;
 
-        snprintf(path, sizeof(path), "/%s.%s", getenv("WXSHM_PREFIX"), item);
-        fd = shm_open(path, O_RDONLY, 0);
+        snprintf(path, sizeof(path), "%s/%s", getenv("WXSHM_DIR"), item);
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return false;
         /* The agent creates the object before it sizes it: mapping it then would SIGBUS on the read. */

@@ -19,7 +19,7 @@ struct agent_proc {
         char log_file[128];     /* the agent's stderr */
         char notify_path[100];  /* fits sockaddr_un.sun_path */
         int notify_fd;          /* the NOTIFY_SOCKET the agent reports to */
-        char prefix[32];        /* its shm_prefix, also exported as WXSHM_PREFIX */
+        char shm_dir[64];       /* its shm_dir (/dev/shm/wxi<pid>_<n>), also exported as WXSHM_DIR */
         char socket[100];       /* its control socket, also exported as WXTOKEND_SOCKET */
         const char *env[8];     /* extra NAME=VALUE for the agent's environment, NULL-terminated */
         bool activate;          /* start it through systemd-socket-activate on socket */
@@ -45,7 +45,7 @@ void agent_init(struct agent_proc *a);
 /* Write a secret file (mode 0600) in the agent's directory; returns its path. */
 const char *agent_secret_file(struct agent_proc *a, const char *name, const char *secret);
 
-/* Write the config: the [agent] section with socket/state_dir/shm_prefix set, extra lines, then apps. */
+/* Write the config: the [agent] section with socket/state_dir/shm_dir set, extra lines, then apps. */
 void agent_write_config(struct agent_proc *a, const char *agent_extra, const char *apps);
 
 /*
@@ -83,7 +83,7 @@ void agent_signal(struct agent_proc *a, int sig);
 char *agent_log(struct agent_proc *a);
 int agent_log_count(struct agent_proc *a, const char *needle);
 
-/* Kill every agent still running, unlink their segments, remove their directories. */
+/* Kill every agent still running, remove their segment and other directories. */
 void agent_cleanup_all(void);
 
 /* Read item with libwxshm: the token length (>0) and info, or -errno. */

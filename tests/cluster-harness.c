@@ -187,8 +187,8 @@ uint64_t host_generation(struct cluster_hosts *h, int i, const char *item, char 
         wxshm *s;
         int r;
 
-        /* libwxshm takes the prefix from the environment at open. */
-        setenv("WXSHM_PREFIX", h->host[i].prefix, 1);
+        /* libwxshm takes the directory from the environment at open. */
+        setenv("WXSHM_DIR", h->host[i].shm_dir, 1);
         if (wxshm_open(&s, item) < 0)
                 return 0;
         r = wxshm_read(s, buf ? buf : tmp, buf ? size : sizeof(tmp), &info);
@@ -291,7 +291,7 @@ void hosts_readers_start(struct cluster_hosts *h, const char *item, struct host_
                 int fds[2];
 
                 HARD(pipe(fds) == 0);
-                setenv("WXSHM_PREFIX", h->host[i].prefix, 1);
+                setenv("WXSHM_DIR", h->host[i].shm_dir, 1);
                 fflush(NULL);
                 rd[i].pid = fork();
                 HARD(rd[i].pid >= 0);

@@ -33,7 +33,7 @@ long long cluster_wall_ms(void);
 
 #define CLUSTER_HOSTS 3
 
-/* Three agents, each with its own socket, shm prefix, state dir and node id ("node0".."node2"). */
+/* Three agents, each with its own socket, shm_dir, state dir and node id ("node0".."node2"). */
 struct cluster_hosts {
         struct agent_proc host[CLUSTER_HOSTS];
         const char *redis_host;         /* in the hosts' redis URL; NULL: 127.0.0.1 */

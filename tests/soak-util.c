@@ -42,7 +42,7 @@ void soak_guard_start(const struct agent_proc *a, const struct emu_proc *e, cons
         char cmd[512];
         int p[2];
 
-        snprintf(cmd, sizeof(cmd), "rm -rf %s %s /dev/shm/%s.*", a->dir, e ? e->dir : "", a->prefix);
+        snprintf(cmd, sizeof(cmd), "rm -rf %s %s %s", a->dir, e ? e->dir : "", a->shm_dir);
         /* Close-on-exec: only processes that do not exec (readers) share the write end, and they die with us. */
         if (pipe2(p, O_CLOEXEC) < 0 || (guard_pid = fork()) < 0)
                 abort();
@@ -234,8 +234,8 @@ const struct wxshm_layout *soak_map(const char *item) {
         struct stat st;
         int fd;
 
-        snprintf(path, sizeof(path), "/%s.%s", getenv("WXSHM_PREFIX"), item);
-        fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+        snprintf(path, sizeof(path), "%s/%s", getenv("WXSHM_DIR"), item);
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return NULL;
         /* An object not yet sized would SIGBUS on the first look. */

@@ -30,7 +30,7 @@ struct soak_item_stats {
 struct soak_readers;
 
 /*
- * Fork n reader processes that read each of items (the test's WXSHM_PREFIX) with
+ * Fork n reader processes that read each of items (the test's WXSHM_DIR) with
  * wxshm_read() in a loop, in bursts with short pauses so the agent keeps a CPU on a small
  * machine. They die with the test (PR_SET_PDEATHSIG).
  */

@@ -83,9 +83,9 @@ int main(void) {
         wxshm *h;
         int status;
 
-        test_prefix();
+        test_shm_dir();
         test_unlink_at_exit("nosys");
-        HARD(wxshm_writer_open(&w, test_prefix(), "nosys", NULL) == 0);
+        HARD(wxshm_writer_open(&w, test_shm_dirfd(), "nosys", NULL) == 0);
         HARD(wxshm_writer_publish(w, token, strlen(token), now + 3600000, now, NULL) == 0);
         wxshm_writer_heartbeat(w, now);
         CHECK_EQ(wxshm_open(&h, "nosys"), 0);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test-util.h"
@@ -13,12 +14,10 @@
 
 /* A read-write view of the object, standing in for a corrupt or hostile writer. */
 static struct wxshm_layout *raw_map(const char *name, int *fd_out) {
-        char path[160];
         struct wxshm_layout *seg;
         int fd;
 
-        snprintf(path, sizeof(path), "/%s.%s", test_prefix(), name);
-        fd = shm_open(path, O_RDWR, 0);
+        fd = openat(test_shm_dirfd(), name, O_RDWR);
         HARD(fd >= 0);
         seg = mmap(NULL, sizeof(*seg), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         HARD(seg != MAP_FAILED);
@@ -33,13 +32,12 @@ static wxshm_writer *writer_new(const char *name) {
         wxshm_writer *w;
 
         test_unlink_at_exit(name);
-        HARD(wxshm_writer_open(&w, test_prefix(), name, NULL) == 0);
+        HARD(wxshm_writer_open(&w, test_shm_dirfd(), name, NULL) == 0);
         return w;
 }
 
 static void test_open_errors(void) {
         wxshm *h = NULL;
-        char path[160];
         int fd;
 
         CHECK_EQ(wxshm_open(NULL, "app"), -EINVAL);
@@ -51,8 +49,7 @@ static void test_open_errors(void) {
 
         /* A foreign object under a valid name: too small, then the right size but not ours. */
         test_unlink_at_exit("foreign");
-        snprintf(path, sizeof(path), "/%s.foreign", test_prefix());
-        fd = shm_open(path, O_RDWR | O_CREAT, 0600);
+        fd = openat(test_shm_dirfd(), "foreign", O_RDWR | O_CREAT, 0600);
         HARD(fd >= 0);
         HARD(write(fd, "hello", 5) == 5);
         CHECK_EQ(wxshm_open(&h, "foreign"), -EBADMSG);
@@ -222,9 +219,75 @@ static void test_truncated(void) {
         wxshm_writer_close(w);
 }
 
+/* Only what the directory's owner made is read: the checks of wxshm_open before any mapping. */
+static void test_trust(void) {
+        wxshm_writer *w = writer_new("trust");
+        int64_t now = test_now_ms();
+        char buf[64];
+        struct stat dir, file;
+        wxshm *h;
+        int fd;
+
+        CHECK_EQ(wxshm_writer_publish(w, "tok", 3, now + HOUR_MS, now, NULL), 0);
+        CHECK_EQ(wxshm_open(&h, "trust"), 0);
+        wxshm_close(h);
+
+        /* A directory others could write to: anyone could have made the file. */
+        HARD(chmod(test_shm_dir(), 0771) == 0);
+        CHECK_EQ(wxshm_open(&h, "trust"), -EPERM);
+        HARD(chmod(test_shm_dir(), 0757) == 0);
+        CHECK_EQ(wxshm_open(&h, "trust"), -EPERM);
+        HARD(chmod(test_shm_dir(), 0751) == 0);
+
+        /* A file that is not the directory owner's (only root can make one to try). */
+        if (geteuid() != 0) {
+                wxshm_writer_close(w);
+                return;
+        }
+        fd = openat(test_shm_dirfd(), "trust", O_RDONLY);
+        HARD(fd >= 0 && fchown(fd, 60123, (gid_t)-1) == 0);
+        CHECK_EQ(wxshm_open(&h, "trust"), -EPERM);
+        /* A directory made by an ordinary user (uid > 999) other than the reader, with its file. */
+        HARD(chown(test_shm_dir(), 60123, (gid_t)-1) == 0);
+        CHECK_EQ(wxshm_open(&h, "trust"), -EPERM);
+        HARD(chown(test_shm_dir(), 0, (gid_t)-1) == 0 && fchown(fd, 0, (gid_t)-1) == 0);
+        close(fd);
+        CHECK_EQ(wxshm_open(&h, "trust"), 0);
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), 3);
+        wxshm_close(h);
+
+        /* A link to the segment is not followed, nor a FIFO waited on. */
+        HARD(symlinkat("trust", test_shm_dirfd(), "link") == 0);
+        CHECK_EQ(wxshm_open(&h, "link"), -EPERM);
+        HARD(mkfifoat(test_shm_dirfd(), "fifo", 0644) == 0);
+        CHECK_EQ(wxshm_open(&h, "fifo"), -EBADMSG);
+        wxshm_writer_close(w);
+
+        /* The rule itself: an ordinary uid's directory is trusted by that uid alone. */
+        memset(&dir, 0, sizeof(dir));
+        memset(&file, 0, sizeof(file));
+        dir.st_mode = S_IFDIR | 0751;
+        file.st_mode = S_IFREG | 0640;
+        dir.st_uid = file.st_uid = 1000;
+        CHECK_EQ(segment_trusted(&dir, &file, 1000), 0);
+        CHECK_EQ(segment_trusted(&dir, &file, 1001), -EPERM);
+        CHECK_EQ(segment_trusted(&dir, &file, 0), -EPERM);
+        dir.st_uid = file.st_uid = SEGMENT_SYSTEM_UID_MAX;
+        CHECK_EQ(segment_trusted(&dir, &file, 1001), 0);
+        file.st_uid = 0;
+        CHECK_EQ(segment_trusted(&dir, &file, 1001), -EPERM);
+        dir.st_uid = 0;
+        CHECK_EQ(segment_trusted(&dir, &file, 1001), 0);
+        dir.st_mode = S_IFDIR | 0775;
+        CHECK_EQ(segment_trusted(&dir, &file, 0), -EPERM);
+        dir.st_mode = S_IFREG | 0755;
+        CHECK_EQ(segment_trusted(&dir, &file, 0), -EPERM);
+}
+
 int main(void) {
-        test_prefix();
+        test_shm_dir();
         test_open_errors();
+        test_trust();
         test_states();
         test_hostile_slots();
         test_truncated();

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "segment.h"
+#include "wxshm.h"
 #include "test-util.h"
 
 static void test_names(void) {
@@ -35,30 +36,30 @@ static void test_names(void) {
         CHECK(segment_name_valid(long_name));
         strcpy(long_name, "app.abcdefghijklmnop");
         CHECK(!segment_name_valid(long_name));
-
-        CHECK(segment_prefix_valid("wxshm"));
-        CHECK(!segment_prefix_valid("wx.shm"));
-        CHECK(!segment_prefix_valid("/wxshm"));
-        CHECK(!segment_prefix_valid(""));
 }
 
-static void test_paths(void) {
-        char path[SEGMENT_PATH_MAX];
+static void test_dirs(void) {
+        char long_dir[SEGMENT_DIR_MAX + 1];
 
-        CHECK_EQ(segment_path(path, "wxshm", "app"), 0);
-        CHECK(strcmp(path, "/wxshm.app") == 0);
-        CHECK_EQ(segment_path(path, "wxshm", "app.jsapi"), 0);
-        CHECK(strcmp(path, "/wxshm.app.jsapi") == 0);
-        CHECK_EQ(segment_path(path, "wxshm", "../x"), -EINVAL);
-        CHECK_EQ(segment_path(path, "a/b", "app"), -EINVAL);
+        CHECK(segment_dir_valid("/dev/shm/wxtokend"));
+        CHECK(!segment_dir_valid("dev/shm/wxtokend"));
+        CHECK(!segment_dir_valid(""));
+        CHECK(!segment_dir_valid(NULL));
+        memset(long_dir, 'x', sizeof(long_dir));
+        long_dir[0] = '/';
+        long_dir[SEGMENT_DIR_MAX - 1] = '\0';
+        CHECK(segment_dir_valid(long_dir));
+        long_dir[SEGMENT_DIR_MAX - 1] = 'x';
+        long_dir[SEGMENT_DIR_MAX] = '\0';
+        CHECK(!segment_dir_valid(long_dir));
 
-        /* The reader's prefix comes from the environment, but only if it is a valid one. */
-        setenv("WXSHM_PREFIX", "other", 1);
-        CHECK(strcmp(segment_reader_prefix(), "other") == 0);
-        setenv("WXSHM_PREFIX", "../evil", 1);
-        CHECK(strcmp(segment_reader_prefix(), "wxshm") == 0);
-        unsetenv("WXSHM_PREFIX");
-        CHECK(strcmp(segment_reader_prefix(), "wxshm") == 0);
+        /* The reader's directory comes from the environment, but only if it is a valid one. */
+        setenv("WXSHM_DIR", "/dev/shm/other", 1);
+        CHECK(strcmp(segment_reader_dir(), "/dev/shm/other") == 0);
+        setenv("WXSHM_DIR", "relative/evil", 1);
+        CHECK(strcmp(segment_reader_dir(), WXSHM_DEFAULT_DIR) == 0);
+        unsetenv("WXSHM_DIR");
+        CHECK(strcmp(segment_reader_dir(), WXSHM_DEFAULT_DIR) == 0);
 }
 
 static void header_init(struct wxshm_layout *seg) {
@@ -141,7 +142,7 @@ static void test_copy(void) {
 
 int main(void) {
         test_names();
-        test_paths();
+        test_dirs();
         test_validate();
         test_copy();
         return 0;

@@ -123,7 +123,7 @@ static void reboot(void) {
         char path[160];
 
         agent_kill9(&a);
-        snprintf(path, sizeof(path), "/dev/shm/%s.full", a.prefix);
+        snprintf(path, sizeof(path), "%s/full", a.shm_dir);
         CHECK(unlink(path) == 0, "segment removed");
         agent_start(&a);
 }

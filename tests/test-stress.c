@@ -65,10 +65,10 @@ int main(void) {
 
         if (env && atoi(env) > 0)
                 seconds = (unsigned)atoi(env);
-        test_prefix();
+        test_shm_dir();
         test_unlink_at_exit("stress");
         /* The segment exists before anyone reads; the process is forked before any thread. */
-        HARD(wxshm_writer_open(&writer.w, test_prefix(), "stress", NULL) == 0);
+        HARD(wxshm_writer_open(&writer.w, test_shm_dirfd(), "stress", NULL) == 0);
         pid = reader_spawn("stress", seconds + 60, &fd);
 
         /*

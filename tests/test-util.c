@@ -1,42 +1,52 @@
-/* test-util.c: checks, private segment names and checksummed tokens for the tests. */
+/* test-util.c: checks, a private segment directory and checksummed tokens for the tests. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "test-util.h"
 
-#define MAX_UNLINK 64
-
-static char prefix[32];
-static char unlink_paths[MAX_UNLINK][160];
-static int n_unlink;
+static char dir[64];
+static int dir_fd = -1;
 static pid_t owner;
 
-static void unlink_all(void) {
-        /* Forked children exit through here too; only the process that made them cleans up. */
+/* Every file in the test's directory, then the directory: nothing of a test outlives it. */
+static void remove_dir(void) {
+        char cmd[96];
+
+        /* Forked children exit through here too; only the process that made it cleans up. */
         if (getpid() != owner)
                 return;
-        for (int i = 0; i < n_unlink; i++)
-                shm_unlink(unlink_paths[i]);
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "could not remove %s\n", dir);
 }
 
-const char *test_prefix(void) {
-        if (prefix[0] == '\0') {
+const char *test_shm_dir(void) {
+        if (dir[0] == '\0') {
                 owner = getpid();
-                snprintf(prefix, sizeof(prefix), "wxt%ld", (long)owner);
-                HARD(setenv("WXSHM_PREFIX", prefix, 1) == 0);
-                atexit(unlink_all);
+                snprintf(dir, sizeof(dir), "/dev/shm/wxt%ld", (long)owner);
+                remove_dir(); /* a leftover of a crashed run with the same pid */
+                /* The agent's own mode: readers of other uids traverse it, nobody else writes. */
+                HARD(mkdir(dir, 0751) == 0 && chmod(dir, 0751) == 0);
+                HARD(setenv("WXSHM_DIR", dir, 1) == 0);
+                atexit(remove_dir);
         }
-        return prefix;
+        return dir;
+}
+
+int test_shm_dirfd(void) {
+        if (dir_fd < 0) {
+                dir_fd = open(test_shm_dir(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+                HARD(dir_fd >= 0);
+        }
+        return dir_fd;
 }
 
 void test_unlink_at_exit(const char *name) {
-        HARD(n_unlink < MAX_UNLINK);
-        snprintf(unlink_paths[n_unlink], sizeof(unlink_paths[0]), "/%s.%s", test_prefix(), name);
-        shm_unlink(unlink_paths[n_unlink]); /* a leftover of a crashed run with the same pid */
-        n_unlink++;
+        unlinkat(test_shm_dirfd(), name, 0); /* the directory goes at exit with all in it */
 }
 
 int64_t test_now_ms(void) {

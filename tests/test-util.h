@@ -1,4 +1,4 @@
-/* test-util.h: what every libwxshm test needs: checks, private segment names, checksummed tokens. */
+/* test-util.h: what every libwxshm test needs: checks, a private segment directory, checksummed tokens. */
 #ifndef TEST_UTIL_H
 #define TEST_UTIL_H
 
@@ -40,12 +40,16 @@
         } while (0)
 
 /*
- * A prefix no other test or agent uses ("wxt<pid>"), exported as WXSHM_PREFIX so the
- * reader finds the test's segments. Segments created under it are unlinked at exit.
+ * A segment directory no other test or agent uses ("/dev/shm/wxt<pid>", mode 0751, as
+ * the agent makes its own), exported as WXSHM_DIR so the reader finds the test's
+ * segments, and removed with everything in it at exit.
  */
-const char *test_prefix(void);
+const char *test_shm_dir(void);
 
-/* Remember "/<prefix>.<name>" for unlinking at exit; tests unlink, the agent never does. */
+/* An O_PATH descriptor of test_shm_dir(), for wxshm_writer_open and openat. */
+int test_shm_dirfd(void);
+
+/* Remove a leftover file of that name now; the whole directory goes at exit anyway. */
 void test_unlink_at_exit(const char *name);
 
 /* Wall clock in Unix ms, and a monotonic clock in ns. */

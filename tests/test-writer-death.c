@@ -23,7 +23,7 @@ static void writer_child(int ready_fd, uint64_t seed) {
         uint64_t rng = seed;
         wxshm_writer *w;
 
-        HARD(wxshm_writer_open(&w, test_prefix(), "death", NULL) == 0);
+        HARD(wxshm_writer_open(&w, test_shm_dirfd(), "death", NULL) == 0);
         HARD(wxshm_writer_current(w, token, sizeof(token), &slot) > 0);
         HARD(write(ready_fd, "r", 1) == 1);
         for (uint64_t gen = slot.generation + 1;; gen++) {
@@ -51,23 +51,21 @@ int main(void) {
         pid_t readers[READERS];
         struct wxshm_layout *seg;
         char token[WXSHM_TOKEN_MAX];
-        char path[160];
         uint64_t rng = 7;
         int64_t now = test_now_ms();
         wxshm_writer *w;
         bool ok = true;
         int fd;
 
-        test_prefix();
+        test_shm_dir();
         test_unlink_at_exit("death");
-        HARD(wxshm_writer_open(&w, test_prefix(), "death", NULL) == 0);
+        HARD(wxshm_writer_open(&w, test_shm_dirfd(), "death", NULL) == 0);
         test_token_make(token, 500, 1, 1);
         HARD(wxshm_writer_publish_generation(w, token, 500, now + 3600000, now, 1) == 0);
         wxshm_writer_close(w);
 
         /* A read-only look at the counter, to count kills that landed inside a publish. */
-        snprintf(path, sizeof(path), "/%s.death", test_prefix());
-        fd = shm_open(path, O_RDONLY, 0);
+        fd = openat(test_shm_dirfd(), "death", O_RDONLY, 0);
         HARD(fd >= 0);
         seg = mmap(NULL, sizeof(*seg), PROT_READ, MAP_SHARED, fd, 0);
         HARD(seg != MAP_FAILED);
@@ -100,7 +98,7 @@ int main(void) {
         }
 
         /* Readers stop when they see the stopped state. */
-        HARD(wxshm_writer_open(&w, test_prefix(), "death", NULL) == 0);
+        HARD(wxshm_writer_open(&w, test_shm_dirfd(), "death", NULL) == 0);
         wxshm_writer_set_state(w, WXSHM_STATE_STOPPED);
         wxshm_writer_close(w);
         for (int i = 0; i < READERS; i++) {

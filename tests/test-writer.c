@@ -13,10 +13,7 @@
 #define HOUR_MS 3600000
 
 static int raw_open(const char *name) {
-        char path[160];
-
-        snprintf(path, sizeof(path), "/%s.%s", test_prefix(), name);
-        return shm_open(path, O_RDWR | O_CREAT, 0600);
+        return openat(test_shm_dirfd(), name, O_RDWR | O_CREAT, 0600);
 }
 
 static void test_create_mode(void) {
@@ -29,7 +26,7 @@ static void test_create_mode(void) {
         test_unlink_at_exit("mode");
         /* The umask must not decide who may read the token. */
         old = umask(0077);
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "mode", &opts), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "mode", &opts), 0);
         umask(old);
         fd = raw_open("mode");
         HARD(fd >= 0 && fstat(fd, &st) == 0);
@@ -42,7 +39,7 @@ static void test_create_mode(void) {
         opts.mode = 0600;
         if (geteuid() == 0)
                 opts.group = 1; /* "daemon" on Debian; any gid works for root */
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "mode", &opts), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "mode", &opts), 0);
         fd = raw_open("mode");
         HARD(fd >= 0 && fstat(fd, &st) == 0);
         CHECK_EQ(st.st_mode & 07777, 0600);
@@ -51,8 +48,8 @@ static void test_create_mode(void) {
         close(fd);
         wxshm_writer_close(w);
 
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "bad/name", NULL), -EINVAL);
-        CHECK_EQ(wxshm_writer_open(&w, "bad.prefix", "app", NULL), -EINVAL);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "bad/name", NULL), -EINVAL);
+        CHECK_EQ(wxshm_writer_open(&w, -1, "app", NULL), -EBADF);
 }
 
 static void test_adopt(void) {
@@ -64,7 +61,7 @@ static void test_adopt(void) {
         wxshm *h;
 
         test_unlink_at_exit("adopt");
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "adopt", NULL), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "adopt", NULL), 0);
         CHECK_EQ(wxshm_writer_current(w, buf, sizeof(buf), &slot), -ENODATA);
         CHECK_EQ(wxshm_writer_publish(w, "aaa", 3, now + HOUR_MS, now, NULL), 0);
         CHECK_EQ(wxshm_writer_publish(w, "bbb", 3, now + HOUR_MS, now, &gen), 0);
@@ -74,7 +71,7 @@ static void test_adopt(void) {
 
         /* Closing never unlinks: the reader still reads, and a new writer adopts. */
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), 3);
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "adopt", NULL), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "adopt", NULL), 0);
         CHECK_EQ(wxshm_writer_current(w, buf, sizeof(buf), &slot), 3);
         CHECK(strcmp(buf, "bbb") == 0);
         CHECK_EQ(slot.generation, 2);
@@ -95,7 +92,7 @@ static void test_adopt(void) {
         wxshm_writer_retire(w);
         wxshm_writer_close(w);
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -EIDRM);
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "adopt", NULL), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "adopt", NULL), 0);
         wxshm_close(h);
         CHECK_EQ(wxshm_open(&h, "adopt"), 0);
         wxshm_info info = { .size = sizeof(info) };
@@ -115,12 +112,12 @@ static void test_discard(void) {
         wxshm *h;
 
         test_unlink_at_exit("discard");
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "discard", NULL), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "discard", NULL), 0);
         CHECK_EQ(wxshm_writer_publish(w, "old-appid-token", 15, now + HOUR_MS, now, NULL), 0);
         wxshm_writer_close(w);
         CHECK_EQ(wxshm_open(&h, "discard"), 0);
         opts.discard = true;
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "discard", &opts), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "discard", &opts), 0);
         CHECK_EQ(wxshm_writer_current(w, buf, sizeof(buf), NULL), -ENODATA);
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -EIDRM);
         wxshm_close(h);
@@ -129,7 +126,7 @@ static void test_discard(void) {
         wxshm_close(h);
         /* An empty segment is simply kept. */
         wxshm_writer_close(w);
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "discard", &opts), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "discard", &opts), 0);
         CHECK_EQ(wxshm_open(&h, "discard"), 0);
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -ENODATA);
         wxshm_close(h);
@@ -144,7 +141,7 @@ static void test_replace(void) {
 
         /* Another layout version: retired for its readers, replaced under the name. */
         test_unlink_at_exit("old");
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "old", NULL), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "old", NULL), 0);
         wxshm_writer_close(w);
         fd = raw_open("old");
         HARD(fd >= 0);
@@ -152,7 +149,7 @@ static void test_replace(void) {
         HARD(raw != MAP_FAILED);
         close(fd);
         raw->version = 0;
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "old", NULL), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "old", NULL), 0);
         CHECK_EQ(atomic_load(&raw->retired), 1);
         munmap(raw, sizeof(*raw));
         CHECK_EQ(wxshm_open(&h, "old"), 0);
@@ -164,35 +161,62 @@ static void test_replace(void) {
         fd = raw_open("half");
         HARD(fd >= 0 && ftruncate(fd, sizeof(struct wxshm_layout)) == 0);
         CHECK_EQ(wxshm_open(&h, "half"), -EBADMSG);
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "half", NULL), 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "half", NULL), 0);
         CHECK_EQ(wxshm_open(&h, "half"), 0);
         wxshm_close(h);
         wxshm_writer_close(w);
         close(fd);
 
-        /* Somebody else's object: left exactly as it is. */
+        /* Our own file that is no segment (a leftover): replaced by a segment. */
+        test_unlink_at_exit("junk");
+        fd = raw_open("junk");
+        HARD(fd >= 0 && write(fd, "not a segment", 13) == 13);
+        close(fd);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "junk", NULL), 0);
+        CHECK_EQ(wxshm_open(&h, "junk"), 0);
+        wxshm_close(h);
+        wxshm_writer_close(w);
+}
+
+/* Names in the directory that are not a regular file of ours: never adopted, changed or mapped. */
+static void test_not_ours(void) {
+        wxshm_writer *w = NULL;
+        char back[23] = "";
+        struct stat st;
+        int fd;
+
+        /* Another uid's file (only root could have put it there): left exactly as it is. */
         test_unlink_at_exit("foreign");
         fd = raw_open("foreign");
         HARD(fd >= 0 && write(fd, "not a segment, keep me", 22) == 22);
-        CHECK_EQ(wxshm_writer_open(&w, test_prefix(), "foreign", NULL), -EEXIST);
-        {
-                char back[23] = "";
-                struct stat st;
-
-                HARD(pread(fd, back, 22, 0) == 22);
-                CHECK(strcmp(back, "not a segment, keep me") == 0);
-                HARD(fstat(fd, &st) == 0);
-                CHECK_EQ(st.st_size, 22);
-                CHECK_EQ(st.st_mode & 07777, 0600);
-        }
+        HARD(fchown(fd, 60123, 60123) == 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "foreign", NULL), -EPERM);
+        HARD(pread(fd, back, 22, 0) == 22);
+        CHECK(strcmp(back, "not a segment, keep me") == 0);
+        HARD(fstat(fd, &st) == 0);
+        CHECK_EQ(st.st_size, 22);
+        CHECK_EQ(st.st_mode & 07777, 0600);
+        CHECK_EQ(st.st_uid, 60123);
         close(fd);
+
+        /* A link pointing elsewhere is not followed. */
+        test_unlink_at_exit("link");
+        HARD(symlinkat("/etc/passwd", test_shm_dirfd(), "link") == 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "link", NULL), -EPERM);
+
+        /* A FIFO: refused, and the open does not wait for a writer. */
+        test_unlink_at_exit("fifo");
+        HARD(mkfifoat(test_shm_dirfd(), "fifo", 0600) == 0);
+        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "fifo", NULL), -EPERM);
+        CHECK(w == NULL);
 }
 
 int main(void) {
-        test_prefix();
+        test_shm_dir();
         test_create_mode();
         test_adopt();
         test_discard();
         test_replace();
+        test_not_ours();
         return 0;
 }

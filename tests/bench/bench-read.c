@@ -241,7 +241,7 @@ int main(int argc, char **argv) {
         /* What the copy's source holds does not matter; that it is written at run time does. */
         bench_floor_fill(tokens[1], TOKEN_LEN);
         test_unlink_at_exit("bench");
-        if ((r = wxshm_writer_open(&w, test_prefix(), "bench", NULL)) < 0)
+        if ((r = wxshm_writer_open(&w, test_shm_dirfd(), "bench", NULL)) < 0)
                 bench_die("wxshm_writer_open", r);
         if ((r = wxshm_writer_publish(w, tokens[0], TOKEN_LEN, test_now_ms() + 7200000, test_now_ms(), NULL)) < 0)
                 bench_die("wxshm_writer_publish", r);

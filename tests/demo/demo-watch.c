@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
         int interval = 3;
 
         if (argc < 2) {
-                fprintf(stderr, "usage: demo-watch APP... (segments under $WXSHM_PREFIX)\n");
+                fprintf(stderr, "usage: demo-watch APP... (segments in $WXSHM_DIR)\n");
                 return 2;
         }
         signal(SIGINT, on_signal);

@@ -1,0 +1,173 @@
+/* namespace.c: the agent's segment directory (shm_dir): made or checked, locked, the old names retired. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "log.h"
+#include "namespace.h"
+#include "segment.h"
+
+/* Group and others may traverse to the files (whose own mode and group decide who reads), not list them. */
+#define NAMESPACE_MODE 0751
+
+static int check_dir(const char *dir, int fd) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0) {
+                log_error("cannot stat shm_dir %s: %s", dir, strerror(errno));
+                return -errno;
+        }
+        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+                log_error("shm_dir %s is owned by uid %u with mode %04o, so anyone could have put segments in it: "
+                          "it must belong to the agent's user (uid %u) and be writable by it alone; remove it "
+                          "(rm -r %s) and start again, the agent makes it",
+                          dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)geteuid(), dir);
+                return -EPERM;
+        }
+        return 0;
+}
+
+static int open_dir(const char *dir) {
+        int fd;
+
+        if (!segment_dir_valid(dir)) {
+                log_error("shm_dir %s: expected an absolute path shorter than %d bytes", dir, SEGMENT_DIR_MAX);
+                return -EINVAL;
+        }
+        /* Made with the mode wanted whatever the umask: a tmpfiles.d entry makes it at boot otherwise. */
+        if (mkdir(dir, NAMESPACE_MODE) == 0 && chmod(dir, NAMESPACE_MODE) < 0)
+                log_warning("cannot set mode %04o on %s: %s", NAMESPACE_MODE, dir, strerror(errno));
+        fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                int r = -errno;
+
+                log_error("cannot open shm_dir %s: %s%s", dir, strerror(-r),
+                          r == -ENOTDIR || r == -ELOOP ? " (it must be a directory, not a link or a file: remove it)"
+                                                       : "");
+                return r;
+        }
+        return fd;
+}
+
+/* The holder's pid as it wrote it, or 0 if it could not be read. */
+static long lock_holder(int fd) {
+        char buf[24] = { 0 };
+        long pid = 0;
+
+        if (pread(fd, buf, sizeof(buf) - 1, 0) > 0)
+                sscanf(buf, "%ld", &pid);
+        return pid;
+}
+
+static int take_lock(struct namespace *ns, const char *dir) {
+        char pid[24];
+        int fd, n;
+
+        fd = openat(ns->dir_fd, NAMESPACE_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+        if (fd < 0) {
+                log_error("cannot open %s/%s: %s", dir, NAMESPACE_LOCK_NAME, strerror(errno));
+                return -errno;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = -errno;
+
+                if (r == -EWOULDBLOCK)
+                        log_error("another wxtokend (pid %ld) owns shm_dir %s: only one agent may publish a "
+                                  "namespace; stop it, or give this one another shm_dir",
+                                  lock_holder(fd), dir);
+                else
+                        log_error("cannot lock %s/%s: %s", dir, NAMESPACE_LOCK_NAME, strerror(-r));
+                close(fd);
+                return r;
+        }
+        /* Only for the message above; a full tmpfs loses the pid, never the lock. */
+        n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+                log_warning("cannot write the pid into %s/%s: %s", dir, NAMESPACE_LOCK_NAME, strerror(errno));
+        ns->lock_fd = fd;
+        return 0;
+}
+
+int namespace_open(struct namespace *ns, const char *dir) {
+        int r;
+
+        ns->dir_fd = ns->lock_fd = -1;
+        r = open_dir(dir);
+        if (r < 0)
+                return r;
+        ns->dir_fd = r;
+        r = check_dir(dir, ns->dir_fd);
+        if (r == 0)
+                r = take_lock(ns, dir);
+        if (r < 0)
+                namespace_close(ns);
+        return r;
+}
+
+void namespace_close(struct namespace *ns) {
+        if (ns->lock_fd >= 0)
+                close(ns->lock_fd);
+        if (ns->dir_fd >= 0)
+                close(ns->dir_fd);
+        ns->dir_fd = ns->lock_fd = -1;
+}
+
+/* Retire and unlink one old object if it is ours and a segment; say why not otherwise. */
+static void retire_one(int root_fd, const char *root, const char *name) {
+        struct wxshm_layout *seg;
+        struct stat st;
+        void *map;
+        int fd;
+
+        fd = openat(root_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        if (fstat(fd, &st) < 0) {
+                close(fd);
+                return;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+                log_warning("%s/%s is not this agent's (uid %u): it is never read; remove it (rm %s/%s)", root, name,
+                            (unsigned)st.st_uid, root, name);
+                close(fd);
+                return;
+        }
+        close(fd);
+        /* Ours, so no one else can truncate it; mapped only at the exact size, so no fault. */
+        fd = openat(root_fd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0 && st.st_size == (off_t)sizeof(struct wxshm_layout)) {
+                map = mmap(NULL, sizeof(*seg), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                if (map != MAP_FAILED) {
+                        seg = map;
+                        if (atomic_load_explicit(&seg->magic, memory_order_acquire) == WXSHM_LAYOUT_MAGIC)
+                                atomic_store_explicit(&seg->retired, 1, memory_order_release);
+                        munmap(map, sizeof(*seg));
+                }
+        }
+        if (fd >= 0)
+                close(fd);
+        if (unlinkat(root_fd, name, 0) == 0)
+                log_info("retired the old segment %s/%s: segments now live in shm_dir", root, name);
+}
+
+void namespace_retire_legacy(const char *shm_root, const char *prefix) {
+        size_t n = strlen(prefix);
+        struct dirent *e;
+        DIR *d;
+
+        d = opendir(shm_root);
+        if (!d)
+                return;
+        while ((e = readdir(d))) {
+                if (strncmp(e->d_name, prefix, n) == 0 && e->d_name[n] == '.' && segment_name_valid(e->d_name + n + 1))
+                        retire_one(dirfd(d), shm_root, e->d_name);
+        }
+        closedir(d);
+}
