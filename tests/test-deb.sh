@@ -177,13 +177,13 @@ cc -Wall -Werror -o "$tmp/reader" "$tmp/reader.c" $flags 2>"$tmp/cc.log" || { ca
 # /lib is /usr/lib on a merged-/usr system: the loader may name either.
 env -u LD_LIBRARY_PATH ldd "$tmp/reader" | grep -Eq "=> (/usr)?/lib/$ma/libwxshm\.so\.1 " ||
 	fail "reader is not linked against /usr/lib/$ma/libwxshm.so.1: $(ldd "$tmp/reader" | grep wxshm)"
-env -u LD_LIBRARY_PATH -u WXSHM_PREFIX "$tmp/reader" "nosuchapp$$" || fail "the program against libwxshm.so.1"
+env -u LD_LIBRARY_PATH -u WXSHM_DIR "$tmp/reader" "nosuchapp$$" || fail "the program against libwxshm.so.1"
 ok "a program built with pkg-config --cflags --libs libwxshm links and runs"
 
 # --- the installed agent publishes, the program reads ----------------------------
 # wxemu (the WeChat stand-in) comes from the build tree: ./dev test sets WXEMU.
 if [ -x "${WXEMU:-}" ]; then
-	prefix="debtest$$"
+	shm_dir="/dev/shm/debtest$$"
 	(umask 077 && printf 'deb-secret-0123456789\n' >"$tmp/deb.secret")
 	"$WXEMU" --app wxdebtest:deb-secret-0123456789 --port 0 --port-file "$tmp/port" 2>"$tmp/emu.log" &
 	emu=$!
@@ -192,7 +192,7 @@ if [ -x "${WXEMU:-}" ]; then
 [agent]
 socket = $tmp/sock
 state_dir = $tmp/state
-shm_prefix = $prefix
+shm_dir = $shm_dir
 
 [app deb]
 kind = token
@@ -203,14 +203,14 @@ CONF
 	/usr/sbin/wxtokend -c "$tmp/deb.conf" 2>"$tmp/agent.log" &
 	agent=$!
 	for i in $(seq 100); do
-		WXSHM_PREFIX=$prefix /usr/bin/wxtokenctl get deb >/dev/null 2>&1 && break
+		WXSHM_DIR=$shm_dir /usr/bin/wxtokenctl get deb >/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	got=$(env -u LD_LIBRARY_PATH WXSHM_PREFIX="$prefix" "$tmp/reader" deb read 2>&1)
+	got=$(env -u LD_LIBRARY_PATH WXSHM_DIR="$shm_dir" "$tmp/reader" deb read 2>&1)
 	rc=$?
 	kill "$agent" "$emu" 2>/dev/null
 	wait "$agent" "$emu" 2>/dev/null
-	rm -f /dev/shm/"$prefix".*
+	rm -rf "$shm_dir"
 	[ "$rc" -eq 0 ] || { cat "$tmp/agent.log"; fail "the program did not read the installed agent's segment: $got"; }
 	ok "the installed wxtokend published a token and the program $got"
 else
