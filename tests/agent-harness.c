@@ -31,7 +31,7 @@ void harness_sleep_ms(long ms) {
 
 static void *notify_drain(void *userdata);
 
-static void harness_fail(const char *what) {
+void harness_fail(const char *what) {
         fprintf(stderr, "SETUP %s: %s\n", what, strerror(errno));
         agent_cleanup_all();
         proc_cleanup_all();
@@ -392,8 +392,23 @@ long proc_status(pid_t pid, const char *field) {
         return v;
 }
 
+bool agent_exited(struct agent_proc *a, int max_ms, int *status) {
+        for (int waited = 0; waited < max_ms; waited += 10) {
+                pid_t r = waitpid(a->pid, status, WNOHANG);
+
+                if (r == a->pid) {
+                        a->pid = 0;
+                        return true;
+                }
+                if (r < 0)
+                        return false;
+                harness_sleep_ms(10);
+        }
+        return false;
+}
+
 int harness_finish(struct agent_proc *a) {
-        if (a->pid > 0 && agent_stop(a) != 0) {
+        if (a && a->pid > 0 && agent_stop(a) != 0) {
                 char *log = agent_log(a);
 
                 CHECK(false, "clean stop; the agent's log:\n%s", log);

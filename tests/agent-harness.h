@@ -74,6 +74,9 @@ bool agent_wait_notify(struct agent_proc *a, const char *what, int max_ms);
 /* Whether any notify message so far contained what. */
 bool agent_notified(struct agent_proc *a, const char *what);
 
+/* Wait (bounded) for an agent that should exit by itself (a refused start): false if it did not. */
+bool agent_exited(struct agent_proc *a, int max_ms, int *status);
+
 /* SIGTERM and wait: the exit status, or -1 if it had to be killed. */
 int agent_stop(struct agent_proc *a);
 void agent_kill9(struct agent_proc *a);
@@ -109,10 +112,13 @@ int emu_stat(struct emu_proc *e, const char *app, const char *counter);
 
 void harness_sleep_ms(long ms);
 
+/* The test machinery itself failed (not the code under test): say what, exit 99. */
+void harness_fail(const char *what) __attribute__((noreturn));
+
 /* A field of /proc/PID/status ("VmRSS", "voluntary_ctxt_switches", ...) as a number; -1 if absent. */
 long proc_status(pid_t pid, const char *field);
 
-/* The end of every integration test: stop the agent cleanly (a check), clean up, the exit code. */
+/* The end of every integration test: stop the agent (if any) cleanly (a check), clean up, the exit code. */
 int harness_finish(struct agent_proc *a);
 
 #endif
