@@ -144,7 +144,7 @@ int wxshm_writer_open(wxshm_writer **ret, int dir_fd, const char *name, const st
                 seg = NULL;
                 r = init_object(fd, opts, &seg);
                 if (r < 0)
-                        goto err_close;
+                        goto err_unlink;
         } else if (kind == 0) {
                 /*
                  * Readers hold the old object: mark it retired so they re-open the name, and
@@ -169,7 +169,7 @@ int wxshm_writer_open(wxshm_writer **ret, int dir_fd, const char *name, const st
                         goto err_free;
                 r = init_object(fd, opts, &seg);
                 if (r < 0)
-                        goto err_close;
+                        goto err_unlink;
         }
         /* Only now that the object is known to be ours may its access change. */
         r = set_access(fd, opts);
@@ -189,6 +189,11 @@ err_unmap:
         munmap(seg, sizeof(*seg));
 err_close:
         close(fd);
+        goto err_free;
+err_unlink:
+        /* An object that could not be given its pages would only be an -EBADMSG to readers. */
+        close(fd);
+        unlinkat(dir_fd, name, 0);
 err_free:
         explicit_bzero(carried, sizeof(carried));
         free(w);

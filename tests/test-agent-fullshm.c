@@ -1,0 +1,93 @@
+/* test-agent-fullshm.c: shm_dir on a full tmpfs: the app that does not fit is refused by name, no one dies of SIGBUS. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent-harness.h"
+
+#define SEC_F "Fullshm-0123456789abc"
+
+/*
+ * Three pages: the lock file takes one when the agent writes its pid into it, the first
+ * segment (4416 bytes) two; the second segment finds none left.
+ */
+#define TMPFS_OPTIONS "size=12k,mode=0751"
+
+/* A reader that reads fa until told to stop; its exit status says how it ended. */
+static pid_t reader_start(void) {
+        pid_t pid = fork();
+
+        if (pid == 0) {
+                char buf[WXSHM_TOKEN_MAX + 1];
+                wxshm_info info = { .size = sizeof(info) };
+                wxshm *h;
+
+                if (wxshm_open(&h, "fa") < 0)
+                        _exit(2);
+                for (;;) {
+                        if (wxshm_read(h, buf, sizeof(buf), &info) <= 0)
+                                _exit(3);
+                        usleep(1000);
+                }
+        }
+        return pid;
+}
+
+int main(void) {
+        static const char *const emu_args[] = { "--app", "wxFA:" SEC_F, "--app", "wxFB:" SEC_F, NULL };
+        static struct agent_proc a;
+        struct emu_proc emu;
+        char apps[1024], buf[WXSHM_TOKEN_MAX + 1];
+        pid_t reader;
+        int status;
+
+        if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0) {
+                printf("SKIP: needs root and a private mount namespace (unshare -m): %s\n", strerror(errno));
+                return 77;
+        }
+        /* Our mounts stay ours: the host's /dev/shm never sees the small tmpfs. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                printf("SKIP: cannot make / private: %s\n", strerror(errno));
+                return 77;
+        }
+        emu_start(&emu, emu_args);
+        agent_init(&a);
+        if (mkdir(a.shm_dir, 0751) < 0 ||
+            mount("tmpfs", a.shm_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, TMPFS_OPTIONS) < 0)
+                harness_fail("a small tmpfs at shm_dir");
+        snprintf(apps, sizeof(apps),
+                 "[app fa]\nkind = token\nappid = wxFA\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
+                 "[app fb]\nkind = token\nappid = wxFB\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
+                 agent_secret_file(&a, "fa", SEC_F), emu.port, agent_secret_file(&a, "fb", SEC_F), emu.port);
+        agent_write_config(&a, NULL, apps);
+        agent_start(&a);
+
+        CHECK(agent_wait_generation("fa", 1, 10000), "the app that fits is published");
+        reader = reader_start();
+        CHECK(agent_read("fb", buf, sizeof(buf), &(wxshm_info){ 0 }) == -ENOENT, "fb has no segment");
+        CHECK(agent_log_count(&a, "cannot open segment") == 1 && agent_log_count(&a, "No space left on device") == 1 &&
+                      agent_log_count(&a, "the tmpfs is full") == 1,
+              "the agent names the app, the cause and the fix");
+        CHECK(emu_stat(&emu, "wxFB", "token_calls") == 0, "no upstream call for the app it cannot publish");
+
+        /* A forced refresh of fa rewrites its segment in place: still no fault. */
+        CHECK(agent_request(&a, "{\"op\":\"refresh\",\"app\":\"fa\"}\n", buf, sizeof(buf)) != NULL &&
+                      strstr(buf, "\"ok\":true"),
+              "fa refreshed on the full tmpfs: %s", buf);
+        CHECK(kill(reader, 0) == 0 && waitpid(reader, &status, WNOHANG) == 0, "the reader still reads");
+        kill(reader, SIGKILL);
+        waitpid(reader, &status, 0);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the reader ended by our kill, not a fault");
+
+        CHECK(agent_stop(&a) == 0, "clean stop: the agent did not die of SIGBUS");
+        umount2(a.shm_dir, MNT_DETACH);
+        return harness_finish(NULL);
+}
