@@ -27,6 +27,28 @@ unsigned reader_owner(const struct wxshm *h) {
 }
 
 /*
+ * An object of another size: a later layout version (its first 64 bytes keep their
+ * meaning in every version, layout.h) is -EPROTONOSUPPORT, anything else -EBADMSG.
+ */
+static int other_layout(int fd, off_t size) {
+        const struct wxshm_layout *head;
+        int r = -EBADMSG;
+        void *map;
+
+        if (size < (off_t)offsetof(struct wxshm_layout, seq))
+                return r;
+        map = mmap(NULL, offsetof(struct wxshm_layout, seq), PROT_READ, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED)
+                return r;
+        head = map;
+        if (atomic_load_explicit(&head->magic, memory_order_acquire) == WXSHM_LAYOUT_MAGIC &&
+            head->version != WXSHM_LAYOUT_VERSION)
+                r = -EPROTONOSUPPORT;
+        munmap(map, offsetof(struct wxshm_layout, seq));
+        return r;
+}
+
+/*
  * Open "<dir>/<app>" read-only and check, before anything is mapped, that the agent made
  * it (segment_trusted) and that it is a regular file of exactly the layout's size: a
  * mapping never reaches past the end of the object, so no read can SIGBUS.
@@ -53,8 +75,10 @@ static int open_trusted(const char *app, int *ret, unsigned *owner) {
                 r = -errno;
         else if ((r = segment_trusted(&dir_st, &st, (unsigned)geteuid())) < 0)
                 ;
-        else if (!S_ISREG(st.st_mode) || st.st_size != (off_t)sizeof(struct wxshm_layout))
+        else if (!S_ISREG(st.st_mode))
                 r = -EBADMSG;
+        else if (st.st_size != (off_t)sizeof(struct wxshm_layout))
+                r = other_layout(fd, st.st_size);
         if (r < 0) {
                 close(fd);
                 return r;

@@ -215,6 +215,20 @@ static void test_truncated(void) {
         CHECK_EQ(wxshm_open(&h, "short"), -EBADMSG);
         HARD(ftruncate(fd, 64) == 0);
         CHECK_EQ(wxshm_open(&h, "short"), -EBADMSG);
+        /* A later layout version of another size: the first 64 bytes still say which. */
+        {
+                struct wxshm_layout *raw;
+
+                HARD(ftruncate(fd, 2 * sizeof(*raw)) == 0);
+                raw = mmap(NULL, sizeof(*raw), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                HARD(raw != MAP_FAILED);
+                atomic_store(&raw->magic, WXSHM_LAYOUT_MAGIC);
+                raw->version = WXSHM_LAYOUT_VERSION + 1;
+                CHECK_EQ(wxshm_open(&h, "short"), -EPROTONOSUPPORT);
+                raw->version = WXSHM_LAYOUT_VERSION;
+                CHECK_EQ(wxshm_open(&h, "short"), -EBADMSG);
+                munmap(raw, sizeof(*raw));
+        }
         close(fd);
         wxshm_writer_close(w);
 }
