@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include "config-parse.h"
+#include "file.h"
 #include "log.h"
 
 const char *const agent_keys[AK_MAX] = {
         "socket", "socket_group", "state_dir", "shm_prefix", "refresh_margin", "backoff_min",
         "backoff_max", "min_force_interval", "log_level", "max_connections", "idle_timeout", "max_waiters",
+        "min_token_lifetime", "allow_plain_http", "proxy",
 };
 const char *const app_keys[PK_MAX] = {
         "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
@@ -31,6 +33,23 @@ bool name_valid(const char *s, size_t max) {
                         return false;
         }
         return n > 0;
+}
+
+bool value_looks_secret(const char *v) {
+        bool alpha = false, digit = false;
+        size_t n;
+
+        for (n = 0; v[n]; n++) {
+                char ch = v[n];
+
+                if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'))
+                        alpha = true;
+                else if (ch >= '0' && ch <= '9')
+                        digit = true;
+                else if (ch != '_' && ch != '-' && ch != '+' && ch != '=')
+                        return false;
+        }
+        return n >= 16 && alpha && digit;
 }
 
 int parse_fail(struct parse *p, int err, unsigned line, const char *key, const char *fmt, ...) {
@@ -141,18 +160,42 @@ static int parse_bool(struct parse *p, const char *key, const char *v, bool *ret
         return parse_fail(p, -EINVAL, p->lineno, key, "expected yes or no, got '%s'", v);
 }
 
+/*
+ * The one proxy libcurl may use (the environment's are ignored). The value is never
+ * echoed: a proxy URL may carry a password.
+ */
+static int parse_proxy(struct parse *p, const char *key, const char *v, char **dst) {
+        static const char *const schemes[] = { "http://", "https://", "socks4://", "socks4a://", "socks5://",
+                                               "socks5h://" };
+        size_t i;
+
+        for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+                size_t n = strlen(schemes[i]);
+
+                if (!strncmp(v, schemes[i], n) && v[n] && !strpbrk(v, " \t"))
+                        return parse_strdup(p, dst, v, key);
+        }
+        return parse_fail(p, -EINVAL, p->lineno, key, "expected a URL of http://, https://, socks4://, socks4a://, "
+                          "socks5:// or socks5h://HOST:PORT (the value is not shown)");
+}
+
 int agent_set(struct parse *p, int k, const char *v) {
         struct agent_config *c = p->c;
         const char *key = agent_keys[k];
         int64_t *ms[AK_MAX] = { [AK_REFRESH_MARGIN] = &c->refresh_margin_ms,
                                 [AK_BACKOFF_MIN] = &c->backoff_min_ms, [AK_BACKOFF_MAX] = &c->backoff_max_ms,
                                 [AK_MIN_FORCE_INTERVAL] = &c->min_force_interval_ms,
-                                [AK_IDLE_TIMEOUT] = &c->idle_timeout_ms };
+                                [AK_IDLE_TIMEOUT] = &c->idle_timeout_ms,
+                                [AK_MIN_TOKEN_LIFETIME] = &c->min_token_lifetime_ms };
         int r;
 
         if (ms[k])
                 return parse_seconds(p, key, v, ms[k]);
         switch (k) {
+        case AK_ALLOW_PLAIN_HTTP:
+                return parse_bool(p, key, v, &c->allow_plain_http);
+        case AK_PROXY:
+                return parse_proxy(p, key, v, &c->proxy);
         case AK_SOCKET:
                 if (!*v || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected a path of 1 to %zu bytes",
@@ -191,6 +234,9 @@ static int app_set_bases(struct parse *p, struct app_config *a, const char *v) {
                 size_t len = strcspn(s, " \t"), scheme;
 
                 scheme = !strncmp(s, "https://", 8) ? 8 : !strncmp(s, "http://", 7) ? 7 : 0;
+                /* Allowed or not is known once [agent] is read: config_load decides. */
+                if (scheme == 7 && !a->plain_http_line)
+                        a->plain_http_line = p->lineno;
                 while (len > scheme && s[len - 1] == '/')
                         len--;
                 if (n == CONFIG_API_BASES_MAX || scheme == 0 || len == scheme) {
@@ -233,18 +279,39 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
                 if (p->app_line[PK_SECRET_FILE] && p->app_line[PK_SECRET_CREDENTIAL])
                         return parse_fail(p, -EINVAL, p->lineno, key,
                                           "give either secret_file or secret_credential, not both");
+                /* A secret pasted here instead of a path would be echoed by every message naming the file. */
+                if (k == PK_SECRET_FILE && v[0] != '/')
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected an absolute path (the value is not "
+                                          "shown: it may be the secret itself; put the secret in a file, chmod "
+                                          "600, and name the file here)");
+                if (k == PK_SECRET_CREDENTIAL && value_looks_secret(v))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "the value is not shown: it looks like the "
+                                          "secret itself; put the secret in a credential and name it here");
                 if (!*v || (k == PK_SECRET_CREDENTIAL && strchr(v, '/')))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected %s, got '%s'",
                                           k == PK_SECRET_FILE ? "a file" : "a credential name without '/'", v);
                 return parse_strdup(p, &p->secret_arg, v, key);
         case PK_API_BASE:
                 return app_set_bases(p, a, v);
-        case PK_CA_FILE:
-                /* curl would only find out at the first refresh, far from the line to fix. */
-                r = !*v ? -ENOENT : access(v, R_OK) < 0 ? -errno : 0;
+        case PK_CA_FILE: {
+                char err[CONFIG_ERROR_MAX];
+
+                /*
+                 * Read now, checked like the config (a FIFO, another user's file or a
+                 * group-writable one is refused), and handed to libcurl as a blob: curl would
+                 * only find out at the first refresh, far from the line to fix, and would open
+                 * the file from the event loop.
+                 */
+                if (!*v)
+                        return parse_fail(p, -ENOENT, p->lineno, key, "expected a file of PEM certificates");
+                free(a->ca_pem);
+                a->ca_pem = NULL;
+                r = file_read_checked(v, v, CONFIG_CA_FILE_MAX, FILE_NOT_SHARED_WRITE, &a->ca_pem, &a->ca_len, err,
+                                      sizeof(err));
                 if (r < 0)
-                        return parse_fail(p, r, p->lineno, key, "cannot read '%s': %s", v, strerror(-r));
+                        return parse_fail(p, r, p->lineno, key, "%s", err);
                 return parse_strdup(p, &a->ca_file, v, key);
+        }
         case PK_GROUP:
                 return parse_group(p, key, v, &a->group, &a->gid);
         case PK_TICKETS:

@@ -36,11 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* Poison the result: on failure it must still hold no token. */
         memset(&res, 0xa5, sizeof(res));
         if (sel < 3)
-                r = upstream_token_parse(kinds[sel], status, body, len, &res);
+                r = upstream_token_parse(kinds[sel], status, body, len, NULL, &res);
         else if (sel < 6)
-                r = upstream_ticket_parse(kinds[sel - 3], status, body, len, &res);
+                r = upstream_ticket_parse(kinds[sel - 3], status, body, len, NULL, &res);
         else
-                r = upstream_probe_parse(status, body, len, &res);
+                r = upstream_probe_parse(status, body, len, NULL, &res);
         if (memchr(res.errmsg, '\0', sizeof(res.errmsg)) == NULL)
                 abort();
         if (r == 0) {
