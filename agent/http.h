@@ -8,7 +8,8 @@
 
 #include "upstream.h"
 
-#define HTTP_BODY_MAX (64 * 1024) /* a token response is a few hundred bytes */
+/* A token response is a few hundred bytes; an error page or a long errmsg is still read, to be redacted. */
+#define HTTP_BODY_MAX (256 * 1024)
 #define HTTP_HOST_CONNECTIONS 4   /* per host, in use or idle; more calls queue */
 
 struct http;
