@@ -126,6 +126,28 @@ int main(void) {
                 CHECK(access(path, F_OK) < 0 && errno == ENOENT, "no TLS key log was written (SSLKEYLOGFILE ignored)");
         }
         CHECK(proxy_connections(proxy_fd) == 0, "the environment's proxy saw no connection");
+
+        /* The proxy the config names is the one used (it never answers: only its connection counts). */
+        {
+                static struct agent_proc b;
+                char extra[128];
+                int seen = 0;
+
+                agent_init(&b);
+                snprintf(apps, sizeof(apps), "[app viaproxy]\nkind = token\nappid = wxT\nsecret_file = %s\n"
+                         "api_base = https://127.0.0.1:%d\nca_file = %s\n",
+                         agent_secret_file(&b, "viaproxy", SEC_TLS), emu.port, ca);
+                snprintf(extra, sizeof(extra), "proxy = http://127.0.0.1:%d", proxy_port);
+                agent_write_config(&b, extra, apps);
+                agent_spawn(&b);
+                for (int waited = 0; waited < 10000 && !seen; waited += 20) {
+                        seen = proxy_connections(proxy_fd);
+                        if (!seen)
+                                harness_sleep_ms(20);
+                }
+                CHECK(seen > 0, "proxy = URL is honoured");
+                CHECK(agent_stop(&b) == 0, "the proxied agent stops cleanly");
+        }
         close(proxy_fd);
         return harness_finish(&a);
 }
