@@ -402,8 +402,10 @@ int main(int argc, char **argv) {
                             "and wxemu only");
         if (getrandom(&a.rng.state, sizeof(a.rng.state), 0) != sizeof(a.rng.state))
                 a.rng.state = (uint64_t)agent_now_ms() ^ (uint64_t)getpid();
-        if (ensure_state_dir(a.config->state_dir) < 0 || lock_instance(a.config->state_dir) < 0)
+        if (ensure_state_dir(a.config->state_dir) < 0 || lock_instance(a.config->state_dir) < 0) {
+                config_free(a.config); /* wipes the secrets; and LeakSanitizer would turn exit 1 into 23 */
                 return 1;
+        }
 
         r = run(&a);
         if (r < 0)

@@ -57,6 +57,21 @@ static bool wait_log(struct agent_proc *a, const char *needle, int max_ms) {
         return agent_log_count(a, needle) > 0;
 }
 
+/* The exit status of an agent that is to stop by itself (bounded wait), -1 if it did not. */
+static int wait_exit(struct agent_proc *a, int max_ms) {
+        int status;
+
+        for (int waited = 0; waited <= max_ms; waited += 20) {
+                if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
+                        a->pid = 0;
+                        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                }
+                harness_sleep_ms(20);
+        }
+        agent_kill9(a);
+        return -1;
+}
+
 static void write_text(const char *path, const char *text, mode_t mode) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 
@@ -366,7 +381,7 @@ static void test_trust(void) {
         agent_spawn(a);
         CHECK(wait_log(a, "writable by group or others (mode 0777): another user could plant a token the agent "
                        "adopts; chmod go-w it", 15000), "a world-writable state_dir is refused with the fix");
-        CHECK(agent_stop(a) == 1, "and the agent does not start");
+        CHECK(wait_exit(a, 15000) == 1, "and the agent does not start");
         CHECK(agent_read("f", buf, sizeof(buf), &info) < 0 || strcmp(buf, PLANTED) != 0, "the planted token is not served");
 
         /* A state_dir of another user, private to them: refused too. */
@@ -375,7 +390,7 @@ static void test_trust(void) {
         PATHF(cmd, "state_dir %s: owned by uid %u, not by root or the agent's uid 0", a->state_dir,
                  (unsigned)other);
         CHECK(wait_log(a, cmd, 15000), "a foreign state_dir is refused with the fix");
-        CHECK(agent_stop(a) == 1, "and the agent does not start");
+        CHECK(wait_exit(a, 15000) == 1, "and the agent does not start");
 
         /* The agent's own state_dir, but the state file in it belongs to another user. */
         HARD(chown(a->state_dir, 0, 0) == 0);
