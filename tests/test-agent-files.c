@@ -154,13 +154,35 @@ static void test_fifos(void) {
         CHECK(wait_log(a, "d.secret: a FIFO, not a regular file: refused", 15000), "a FIFO secret refused at reload");
         CHECK(agent_log_count(a, "reload refused") == 1, "the reload is refused");
 
+        /*
+         * Redis's password_file and an app's ca_file as FIFOs: refused while the file is read,
+         * before [cluster] is compared (so no Redis is needed to see it).
+         */
+        {
+                char more[4096];
+
+                PATHF(more, "%s\n[cluster]\nredis = redis://127.0.0.1:1\npassword_file = %s\n", apps, path);
+                agent_write_config(a, "backoff_min = 1\nbackoff_max = 2", more);
+                agent_signal(a, SIGHUP);
+                CHECK(wait_log(a, "[cluster] password_file: ", 15000) &&
+                      agent_log_count(a, "d.secret: a FIFO, not a regular file") == 2, "a FIFO password_file refused");
+                PATHF(more, "%s\n[app e]\nkind = token\nappid = wxA2\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
+                      "ca_file = %s\n", apps, agent_secret_file(a, "e", SEC_A), emu_short.port, path);
+                agent_write_config(a, "backoff_min = 1\nbackoff_max = 2", more);
+                agent_signal(a, SIGHUP);
+                CHECK(wait_log(a, "ca_file: ", 15000) && agent_log_count(a, "d.secret: a FIFO, not a regular file") == 3,
+                      "a FIFO ca_file refused");
+                CHECK(agent_log_count(a, "reload refused") == 3, "both reloads refused");
+                agent_write_config(a, "backoff_min = 1\nbackoff_max = 2", apps);
+        }
+
         /* The config itself a FIFO at reload. */
         PATHF(saved, "%s.saved", a->conf);
         HARD(rename(a->conf, saved) == 0);
         HARD(mkfifo(a->conf, 0600) == 0);
         agent_signal(a, SIGHUP);
         CHECK(wait_log(a, "wxtokend.conf: a FIFO, not a regular file: refused", 15000), "a FIFO config refused");
-        CHECK(agent_log_count(a, "reload refused") == 2, "the second reload is refused too");
+        CHECK(agent_log_count(a, "reload refused") == 4, "the config's reload is refused too");
         HARD(unlink(a->conf) == 0 && rename(saved, a->conf) == 0);
 
         /* Through all of it, the loop turned: everyone still refreshes. */
