@@ -10,6 +10,7 @@
 
 #include "config-parse.h"
 #include "file.h"
+#include "redact.h"
 #include "log.h"
 
 const char *const agent_keys[AK_MAX] = {
@@ -35,21 +36,51 @@ bool name_valid(const char *s, size_t max) {
         return n > 0;
 }
 
-bool value_looks_secret(const char *v) {
+static bool secret_char(char ch) {
+        return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+               ch == '-' || ch == '+' || ch == '=';
+}
+
+/* Whether the n bytes at v look like a secret: long enough, letters and digits both. */
+static bool run_looks_secret(const char *v, size_t n) {
         bool alpha = false, digit = false;
-        size_t n;
 
-        for (n = 0; v[n]; n++) {
-                char ch = v[n];
-
-                if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'))
-                        alpha = true;
-                else if (ch >= '0' && ch <= '9')
+        for (size_t i = 0; i < n; i++) {
+                if (v[i] >= '0' && v[i] <= '9')
                         digit = true;
-                else if (ch != '_' && ch != '-' && ch != '+' && ch != '=')
-                        return false;
+                else if (v[i] != '_' && v[i] != '-' && v[i] != '+' && v[i] != '=')
+                        alpha = true;
         }
         return n >= 16 && alpha && digit;
+}
+
+bool value_looks_secret(const char *v) {
+        size_t n = strlen(v);
+
+        for (size_t i = 0; i < n; i++) {
+                if (!secret_char(v[i]))
+                        return false;
+        }
+        return run_looks_secret(v, n);
+}
+
+/* Every secret-looking run of v in msg becomes "***": whatever the message quotes of it. */
+static void hide_secret_runs(char *msg, const char *v) {
+        char run[CONFIG_ERROR_MAX];
+
+        while (v && *v) {
+                size_t n = 0;
+
+                while (v[n] && secret_char(v[n]))
+                        n++;
+                if (n > 0 && n < sizeof(run) && run_looks_secret(v, n)) {
+                        memcpy(run, v, n);
+                        run[n] = '\0';
+                        redact_secret(msg, run);
+                        explicit_bzero(run, n);
+                }
+                v += n ? n : 1;
+        }
 }
 
 int parse_fail(struct parse *p, int err, unsigned line, const char *key, const char *fmt, ...) {
@@ -70,6 +101,8 @@ int parse_fail(struct parse *p, int err, unsigned line, const char *key, const c
         va_start(ap, fmt);
         vsnprintf(p->err_buf + n, p->err_size - (size_t)n, fmt, ap);
         va_end(ap);
+        /* A secret pasted into any key is not echoed by its error (nor by the reload log). */
+        hide_secret_runs(p->err_buf + n, p->value);
         return 0;
 }
 

@@ -41,6 +41,7 @@ struct parse {
         unsigned cluster_line[CK_MAX];
         bool agent_seen, cluster_seen;
         char *secret_arg;               /* the current app's secret_file or secret_credential */
+        const char *value;              /* the value being set, for parse_fail to keep secrets out */
         int err;                        /* the first error, -errno */
         unsigned err_found;             /* the line being read when it was found */
         char *err_buf;
@@ -59,7 +60,8 @@ bool name_valid(const char *s, size_t max);
 
 /*
  * True if v, given where a path or name belongs, may be a secret pasted in its place
- * (16 or more bytes of letters and digits, both present): messages never echo it.
+ * (16 or more of [A-Za-z0-9_+=-], letters and digits both present): messages never echo
+ * it. parse_fail replaces every such run of the value being set by "***".
  */
 bool value_looks_secret(const char *v);
 

@@ -18,7 +18,7 @@ static int parse_handler(void *user, const char *section, const char *name, cons
         struct parse *p = user;
         bool agent = p->sec == SEC_AGENT, cluster = p->sec == SEC_CLUSTER;
         unsigned *lines = agent ? p->agent_line : cluster ? p->cluster_line : p->app_line;
-        int k;
+        int k, r;
 
         if (p->err || p->sec == SEC_BAD)
                 return 1;
@@ -33,13 +33,18 @@ static int parse_handler(void *user, const char *section, const char *name, cons
         if (lines[k])
                 return parse_fail(p, -EINVAL, p->lineno, name, "given twice (first on line %u)", lines[k]);
         lines[k] = p->lineno;
+        p->value = value;
         if (agent)
-                return agent_set(p, k, value);
-        if (cluster)
-                return cluster_set(p, k, value);
-        if (p->c->apps[p->c->n_apps - 1].line == p->sec_line)
-                p->c->apps[p->c->n_apps - 1].line = p->lineno;
-        return app_set(p, &p->c->apps[p->c->n_apps - 1], k, value);
+                r = agent_set(p, k, value);
+        else if (cluster)
+                r = cluster_set(p, k, value);
+        else {
+                if (p->c->apps[p->c->n_apps - 1].line == p->sec_line)
+                        p->c->apps[p->c->n_apps - 1].line = p->lineno;
+                r = app_set(p, &p->c->apps[p->c->n_apps - 1], k, value);
+        }
+        p->value = NULL;
+        return r;
 }
 
 /* Finish the app section just read: required keys, defaults, its secret. */

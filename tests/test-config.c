@@ -529,6 +529,27 @@ static void test_new_keys(void) {
         load_err(4, "secret_credential: the value is not shown");
         write_conf("[cluster]\nredis = redis://r\npassword_file = " SECRET "\n");
         load_err(3, "password_file: expected an absolute path (the value is not shown");
+
+        /* Pasted into any other key, the secret is not echoed either (load_err checks it is absent). */
+        write_conf("[app a]\nkind = " SECRET "\n");
+        load_err(2, "kind: expected token, stable or work, got '***'");
+        write_conf("[app a]\n" APP_OK "group = " SECRET "\n");
+        load_err(5, "group: no such group '***'");
+        write_conf("[app a]\n" APP_OK "tickets = jsapi," SECRET "\n");
+        load_err(5, "tickets: expected jsapi or wx_card, got '***'");
+        write_conf("[app a]\n" APP_OK "api_base = https://a ftp://" SECRET "\n");
+        load_err(5, "api_base: expected http://HOST or https://HOST, got 'ftp://***'");
+        write_conf("[agent]\nlog_level = " SECRET "\n");
+        load_err(2, "log_level: expected error, warning, notice, info or debug, got '***'");
+        write_conf("[agent]\nbackoff_min = " SECRET "\n");
+        load_err(2, "backoff_min: expected whole seconds");
+        write_conf("[cluster]\nredis = redis://r\nkey_prefix = " SECRET ".x\n");
+        load_err(3, "key_prefix: expected [A-Za-z0-9_-]{1,64}, got '***.x'");
+        write_conf("[cluster]\nredis = redis://" SECRET ":99999\n");
+        load_err(2, "redis: ");
+        /* Ordinary values are still quoted: the rule is about secret-looking runs only. */
+        write_conf("[app a]\nkind = tokn\n");
+        load_err(2, "got 'tokn'");
 }
 
 /* An agent's process never waits on a file: the config, a secret and ca_file as FIFOs. */
