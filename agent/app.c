@@ -83,8 +83,9 @@ static void item_save(struct item *it, int64_t fetched_at_ms) {
                 /* One line per change of what is wrong, not one per rotation. */
                 if (-r != it->save_error)
                         log_app(LOG_WARNING, it->name, 0, "cannot save state in %s: %s%s; %s%s", c->state_dir,
-                                r == -EINVAL || r == -EPERM || r == -ELOOP ? "its temporary file " : "", state_strerror(r), gone == 0 ? "the older state file is removed, a reboot will need a "
-                                                          "new fetch" : "the older state file cannot be removed: ",
+                                r == -EINVAL || r == -EPERM || r == -ELOOP ? "its temporary file " : "",
+                                state_strerror(r), gone == 0 ? "the older state file is removed, a reboot will "
+                                "need a new fetch" : "the older state file cannot be removed: ",
                                 gone == 0 ? "" : strerror(-gone));
                 it->save_error = -r;
                 agent_state_changed(it->app->agent);
@@ -327,16 +328,8 @@ static void item_fetch(struct item *it) {
         item_set_state(it, WXSHM_STATE_REFRESHING);
 }
 
-/*
- * A token's times are believable: fetched in the past, and valid no longer than a
- * WeChat token lives (a clock stepped since, or a corrupt record, must not keep a dead
- * token published for hours without a refresh).
- */
 static bool times_plausible(const struct item *it, int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now) {
-        int64_t lifetime = expires_at_ms - fetched_at_ms;
-
-        return fetched_at_ms <= now + 60 * 1000 && expires_at_ms > now &&
-               lifetime >= item_agent_config(it)->min_token_lifetime_ms && lifetime <= AGENT_TOKEN_LIFETIME_MAX_MS;
+        return schedule_times_plausible(fetched_at_ms, expires_at_ms, now, item_agent_config(it)->min_token_lifetime_ms);
 }
 
 bool item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
@@ -415,15 +408,13 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
                 it->expires_at_ms = rec->expires_at_ms;
                 it->fetched_at_ms = rec->fetched_at_ms;
         } else {
-                int64_t life = on_disk == 0 ? rec->expires_at_ms - rec->fetched_at_ms : 0;
+                int64_t life = rec->expires_at_ms - rec->fetched_at_ms, min = item_agent_config(it)->min_token_lifetime_ms;
 
-                /* The same rule as a fetched token's expires_in: said, then fetched anew. */
-                if (on_disk == 0 && (life < item_agent_config(it)->min_token_lifetime_ms ||
-                                     life > AGENT_TOKEN_LIFETIME_MAX_MS))
-                        log_app(LOG_WARNING, it->name, UPSTREAM_ERR_LIFETIME, "state file token not adopted: its "
-                                "lifetime of %lld s is outside %lld..%lld s (min_token_lifetime): not believed",
-                                (long long)(life / 1000), (long long)(item_agent_config(it)->min_token_lifetime_ms / 1000),
-                                AGENT_TOKEN_LIFETIME_MAX_MS / 1000);
+                /* The rule of a fetched token's expires_in: said, then fetched anew. */
+                if (on_disk == 0 && (life < min || life > AGENT_TOKEN_LIFETIME_MAX_MS))
+                        log_app(LOG_WARNING, it->name, UPSTREAM_ERR_LIFETIME, "state file token not adopted: its lifetime "
+                                "of %lld s is outside %lld..%d s (min_token_lifetime): not believed",
+                                (long long)(life / 1000), (long long)(min / 1000), UPSTREAM_LIFETIME_MAX);
                 explicit_bzero(it->value, sizeof(it->value));
                 it->value_len = 0;
                 return false;
