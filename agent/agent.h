@@ -12,11 +12,15 @@
 #include "http.h"
 #include "namespace.h"
 #include "schedule.h"
+#include "upstream.h"
 
 #define AGENT_HEARTBEAT_MS 5000         /* written into every segment; readers allow 3 intervals */
 #define AGENT_HTTP_TIMEOUT_MS 10000     /* one upstream call, connection included */
-/* WeChat tokens and tickets live 7200 s; an adopted one claiming much more is not believed. */
-#define AGENT_TOKEN_LIFETIME_MAX_MS (3 * 3600 * 1000LL)
+/*
+ * WeChat tokens and tickets live 7200 s. One rule for fetched and adopted tokens: a
+ * lifetime outside [min_token_lifetime, 86400 s] is not believed.
+ */
+#define AGENT_TOKEN_LIFETIME_MAX_MS (UPSTREAM_LIFETIME_MAX * 1000LL)
 
 struct app;
 struct server;

@@ -82,9 +82,10 @@ static void item_save(struct item *it, int64_t fetched_at_ms) {
 
                 /* One line per change of what is wrong, not one per rotation. */
                 if (-r != it->save_error)
-                        log_app(LOG_WARNING, it->name, 0, "cannot save state in %s: %s; %s%s", c->state_dir,
-                                strerror(-r), gone == 0 ? "the older state file is removed, a reboot will need a "
-                                                          "new fetch" : "the older state file cannot be removed: ",
+                        log_app(LOG_WARNING, it->name, 0, "cannot save state in %s: %s%s; %s%s", c->state_dir,
+                                r == -EINVAL || r == -EPERM || r == -ELOOP ? "its temporary file " : "",
+                                state_strerror(r), gone == 0 ? "the older state file is removed, a reboot will "
+                                "need a new fetch" : "the older state file cannot be removed: ",
                                 gone == 0 ? "" : strerror(-gone));
                 it->save_error = -r;
                 agent_state_changed(it->app->agent);
@@ -238,6 +239,8 @@ static void item_fail(struct item *it, const struct upstream_result *res, int64_
 static void on_response(void *userdata, const struct http_response *http) {
         struct item *it = userdata;
         const struct app_config *cfg = it->app->cfg;
+        struct upstream_policy pol = { .secret = cfg->secret,
+                                       .min_lifetime_s = item_agent_config(it)->min_token_lifetime_ms / 1000 };
         struct upstream_result res;
         int r;
 
@@ -247,7 +250,7 @@ static void on_response(void *userdata, const struct http_response *http) {
                 if (http->curl_code != 0)
                         res.errcode = UPSTREAM_ERR_TRANSPORT;
                 else
-                        upstream_probe_parse(http->status, http->body, http->body_len, &res);
+                        upstream_probe_parse(http->status, http->body, http->body_len, &pol, &res);
                 force_probed(it, &res);
                 if (it->force_stage == FORCE_NONE)
                         item_schedule_refresh(it, agent_now_ms(), false);
@@ -258,12 +261,12 @@ static void on_response(void *userdata, const struct http_response *http) {
                 snprintf(res.errmsg, sizeof(res.errmsg), "%s", http->curl_error);
                 r = -EIO;
         } else if (it->ticket) {
-                r = upstream_ticket_parse(cfg->kind, http->status, http->body, http->body_len, &res);
+                r = upstream_ticket_parse(cfg->kind, http->status, http->body, http->body_len, &pol, &res);
         } else {
-                r = upstream_token_parse(cfg->kind, http->status, http->body, http->body_len, &res);
+                r = upstream_token_parse(cfg->kind, http->status, http->body, http->body_len, &pol, &res);
         }
         /* errmsg comes from outside; whatever it holds, the secret does not leave. */
-        redact_secret(res.errmsg, cfg->secret);
+        redact_secret_forms(res.errmsg, cfg->secret);
         if (r == 0)
                 item_succeed(it, &res, agent_now_ms());
         else
@@ -309,7 +312,7 @@ static void item_fetch(struct item *it) {
         if (r < 0) {
                 fail = (struct upstream_result){ .errcode = UPSTREAM_ERR_REQUEST };
         } else {
-                r = http_start(it->app->agent->http, &req, cfg->ca_file, budget, on_response, it, &it->call);
+                r = http_start(it->app->agent->http, &req, cfg->ca_pem, cfg->ca_len, budget, on_response, it, &it->call);
                 if (r == 0)
                         log_app(LOG_DEBUG, it->name, 0, "%s %s", req.body ? "POST" : "GET", req.redacted_url);
                 fail = (struct upstream_result){ .errcode = UPSTREAM_ERR_TRANSPORT };
@@ -325,14 +328,8 @@ static void item_fetch(struct item *it) {
         item_set_state(it, WXSHM_STATE_REFRESHING);
 }
 
-/*
- * A token's times are believable: fetched in the past, and valid no longer than a
- * WeChat token lives (a clock stepped since, or a corrupt record, must not keep a dead
- * token published for hours without a refresh).
- */
-static bool times_plausible(int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now) {
-        return fetched_at_ms <= now + 60 * 1000 && expires_at_ms > now &&
-               expires_at_ms - fetched_at_ms <= AGENT_TOKEN_LIFETIME_MAX_MS;
+static bool times_plausible(const struct item *it, int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now) {
+        return schedule_times_plausible(fetched_at_ms, expires_at_ms, now, item_agent_config(it)->min_token_lifetime_ms);
 }
 
 bool item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
@@ -341,7 +338,7 @@ bool item_mirror(struct item *it, const char *token, size_t len, uint64_t genera
         uint64_t prev = it->generation;
         int r;
 
-        if (len > UPSTREAM_TOKEN_MAX || !times_plausible(fetched_at_ms, expires_at_ms, now)) {
+        if (len > UPSTREAM_TOKEN_MAX || !times_plausible(it, fetched_at_ms, expires_at_ms, now)) {
                 log_app(LOG_WARNING, it->name, 0, "cluster: generation %llu in Redis is expired or has implausible "
                         "times: not published", (unsigned long long)generation);
                 return false;
@@ -393,13 +390,13 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
         int r;
 
         r = wxshm_writer_current(it->seg, it->value, sizeof(it->value), &slot);
-        if (r > 0 && times_plausible(slot.fetched_at_ms, slot.expires_at_ms, now)) {
+        if (r > 0 && times_plausible(it, slot.fetched_at_ms, slot.expires_at_ms, now)) {
                 from = "segment";
                 it->generation = slot.generation;
                 it->expires_at_ms = slot.expires_at_ms;
                 it->fetched_at_ms = slot.fetched_at_ms;
                 it->value_len = (size_t)r;
-        } else if (on_disk == 0 && times_plausible(rec->fetched_at_ms, rec->expires_at_ms, now)) {
+        } else if (on_disk == 0 && times_plausible(it, rec->fetched_at_ms, rec->expires_at_ms, now)) {
                 from = "state file";
                 r = wxshm_writer_publish_generation(it->seg, rec->token, rec->token_len, rec->expires_at_ms,
                                                     rec->fetched_at_ms, rec->generation);
@@ -411,6 +408,13 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
                 it->expires_at_ms = rec->expires_at_ms;
                 it->fetched_at_ms = rec->fetched_at_ms;
         } else {
+                int64_t life = rec->expires_at_ms - rec->fetched_at_ms, min = item_agent_config(it)->min_token_lifetime_ms;
+
+                /* The rule of a fetched token's expires_in: said, then fetched anew. */
+                if (on_disk == 0 && (life < min || life > AGENT_TOKEN_LIFETIME_MAX_MS))
+                        log_app(LOG_WARNING, it->name, UPSTREAM_ERR_LIFETIME, "state file token not adopted: its lifetime "
+                                "of %lld s is outside %lld..%d s (min_token_lifetime): not believed",
+                                (long long)(life / 1000), (long long)(min / 1000), UPSTREAM_LIFETIME_MAX);
                 explicit_bzero(it->value, sizeof(it->value));
                 it->value_len = 0;
                 return false;
@@ -453,9 +457,7 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         on_disk = state_load(app->agent->config->state_dir, it->name, cfg->appid, &rec);
         if (on_disk < 0 && on_disk != -ENOENT)
                 log_app(LOG_WARNING, it->name, 0, "state file refused: %s/%s %s", app->agent->config->state_dir,
-                        it->name, on_disk == -EBADMSG ? "is not a complete record (truncated, corrupt or foreign)"
-                                  : on_disk == -EXDEV ? "holds a token of another appid, and so may the segment"
-                                                      : strerror(-on_disk));
+                        it->name, state_strerror(on_disk));
         opts.group = cfg->gid;
         opts.heartbeat_interval_ms = AGENT_HEARTBEAT_MS;
         /* The state file says the segment holds another appid's token: readers must not get it. */

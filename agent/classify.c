@@ -79,6 +79,9 @@ static const struct errcode_info table[] = {
           "api_base could not be reached (connect, DNS, TLS or timeout): check the network, proxy and ca_file", NULL },
         { UPSTREAM_ERR_BODY, FAILURE_TRANSIENT, false,
           "api_base's answer held no usable token: retrying; check api_base points at WeChat's API", NULL },
+        { UPSTREAM_ERR_LIFETIME, FAILURE_TRANSIENT, false,
+          "api_base's token claimed a lifetime outside [min_token_lifetime, 86400] s: not believed, not published; "
+          "retrying with backoff; check api_base points at WeChat's API", NULL },
         { UPSTREAM_ERR_REQUEST, FAILURE_CONFIG, false,
           "the request could not be built: check api_base and appid in the configuration", NULL },
 };

@@ -88,8 +88,11 @@ int cluster_set(struct parse *p, int k, const char *v) {
                         return parse_fail(p, -ENOMEM, p->lineno, key, "out of memory");
                 return parse_redis(p, cl, v);
         case CK_PASSWORD_FILE:
-                if (!*v)
-                        return parse_fail(p, -EINVAL, p->lineno, key, "expected a file");
+                /* Never echoed: a password pasted in place of the path would reach the log. */
+                if (v[0] != '/')
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected an absolute path (the value is not "
+                                          "shown: it may be the password itself; put it in a file, chmod 600, and "
+                                          "name the file here)");
                 dst = &cl->password_file;
                 break;
         case CK_KEY_PREFIX:

@@ -9,13 +9,15 @@
 #include <unistd.h>
 
 #include "config-parse.h"
+#include "file.h"
+#include "redact.h"
 #include "log.h"
 #include "segment.h"
 
 const char *const agent_keys[AK_MAX] = {
         "socket", "socket_group", "state_dir", "shm_prefix", "refresh_margin", "backoff_min",
         "backoff_max", "min_force_interval", "log_level", "max_connections", "idle_timeout", "max_waiters",
-        "shm_dir",
+        "shm_dir", "min_token_lifetime", "allow_plain_http", "proxy",
 };
 const char *const app_keys[PK_MAX] = {
         "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
@@ -33,6 +35,53 @@ bool name_valid(const char *s, size_t max) {
                         return false;
         }
         return n > 0;
+}
+
+static bool secret_char(char ch) {
+        return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+               ch == '-' || ch == '+' || ch == '=';
+}
+
+/* Whether the n bytes at v look like a secret: long enough, letters and digits both. */
+static bool run_looks_secret(const char *v, size_t n) {
+        bool alpha = false, digit = false;
+
+        for (size_t i = 0; i < n; i++) {
+                if (v[i] >= '0' && v[i] <= '9')
+                        digit = true;
+                else if (v[i] != '_' && v[i] != '-' && v[i] != '+' && v[i] != '=')
+                        alpha = true;
+        }
+        return n >= 16 && alpha && digit;
+}
+
+bool value_looks_secret(const char *v) {
+        size_t n = strlen(v);
+
+        for (size_t i = 0; i < n; i++) {
+                if (!secret_char(v[i]))
+                        return false;
+        }
+        return run_looks_secret(v, n);
+}
+
+/* Every secret-looking run of v in msg becomes "***": whatever the message quotes of it. */
+static void hide_secret_runs(char *msg, const char *v) {
+        char run[CONFIG_ERROR_MAX];
+
+        while (v && *v) {
+                size_t n = 0;
+
+                while (v[n] && secret_char(v[n]))
+                        n++;
+                if (n > 0 && n < sizeof(run) && run_looks_secret(v, n)) {
+                        memcpy(run, v, n);
+                        run[n] = '\0';
+                        redact_secret(msg, run);
+                        explicit_bzero(run, n);
+                }
+                v += n ? n : 1;
+        }
 }
 
 int parse_fail(struct parse *p, int err, unsigned line, const char *key, const char *fmt, ...) {
@@ -53,6 +102,8 @@ int parse_fail(struct parse *p, int err, unsigned line, const char *key, const c
         va_start(ap, fmt);
         vsnprintf(p->err_buf + n, p->err_size - (size_t)n, fmt, ap);
         va_end(ap);
+        /* A secret pasted into any key is not echoed by its error (nor by the reload log). */
+        hide_secret_runs(p->err_buf + n, p->value);
         return 0;
 }
 
@@ -143,18 +194,42 @@ static int parse_bool(struct parse *p, const char *key, const char *v, bool *ret
         return parse_fail(p, -EINVAL, p->lineno, key, "expected yes or no, got '%s'", v);
 }
 
+/*
+ * The one proxy libcurl may use (the environment's are ignored). The value is never
+ * echoed: a proxy URL may carry a password.
+ */
+static int parse_proxy(struct parse *p, const char *key, const char *v, char **dst) {
+        static const char *const schemes[] = { "http://", "https://", "socks4://", "socks4a://", "socks5://",
+                                               "socks5h://" };
+        size_t i;
+
+        for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+                size_t n = strlen(schemes[i]);
+
+                if (!strncmp(v, schemes[i], n) && v[n] && !strpbrk(v, " \t"))
+                        return parse_strdup(p, dst, v, key);
+        }
+        return parse_fail(p, -EINVAL, p->lineno, key, "expected a URL of http://, https://, socks4://, socks4a://, "
+                          "socks5:// or socks5h://HOST:PORT (the value is not shown)");
+}
+
 int agent_set(struct parse *p, int k, const char *v) {
         struct agent_config *c = p->c;
         const char *key = agent_keys[k];
         int64_t *ms[AK_MAX] = { [AK_REFRESH_MARGIN] = &c->refresh_margin_ms,
                                 [AK_BACKOFF_MIN] = &c->backoff_min_ms, [AK_BACKOFF_MAX] = &c->backoff_max_ms,
                                 [AK_MIN_FORCE_INTERVAL] = &c->min_force_interval_ms,
-                                [AK_IDLE_TIMEOUT] = &c->idle_timeout_ms };
+                                [AK_IDLE_TIMEOUT] = &c->idle_timeout_ms,
+                                [AK_MIN_TOKEN_LIFETIME] = &c->min_token_lifetime_ms };
         int r;
 
         if (ms[k])
                 return parse_seconds(p, key, v, ms[k]);
         switch (k) {
+        case AK_ALLOW_PLAIN_HTTP:
+                return parse_bool(p, key, v, &c->allow_plain_http);
+        case AK_PROXY:
+                return parse_proxy(p, key, v, &c->proxy);
         case AK_SOCKET:
                 if (!*v || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected a path of 1 to %zu bytes",
@@ -198,6 +273,9 @@ static int app_set_bases(struct parse *p, struct app_config *a, const char *v) {
                 size_t len = strcspn(s, " \t"), scheme;
 
                 scheme = !strncmp(s, "https://", 8) ? 8 : !strncmp(s, "http://", 7) ? 7 : 0;
+                /* Allowed or not is known once [agent] is read: config_load decides. */
+                if (scheme == 7 && !a->plain_http_line)
+                        a->plain_http_line = p->lineno;
                 while (len > scheme && s[len - 1] == '/')
                         len--;
                 if (n == CONFIG_API_BASES_MAX || scheme == 0 || len == scheme) {
@@ -240,18 +318,39 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
                 if (p->app_line[PK_SECRET_FILE] && p->app_line[PK_SECRET_CREDENTIAL])
                         return parse_fail(p, -EINVAL, p->lineno, key,
                                           "give either secret_file or secret_credential, not both");
+                /* A secret pasted here instead of a path would be echoed by every message naming the file. */
+                if (k == PK_SECRET_FILE && v[0] != '/')
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected an absolute path (the value is not "
+                                          "shown: it may be the secret itself; put the secret in a file, chmod "
+                                          "600, and name the file here)");
+                if (k == PK_SECRET_CREDENTIAL && value_looks_secret(v))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "the value is not shown: it looks like the "
+                                          "secret itself; put the secret in a credential and name it here");
                 if (!*v || (k == PK_SECRET_CREDENTIAL && strchr(v, '/')))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected %s, got '%s'",
                                           k == PK_SECRET_FILE ? "a file" : "a credential name without '/'", v);
                 return parse_strdup(p, &p->secret_arg, v, key);
         case PK_API_BASE:
                 return app_set_bases(p, a, v);
-        case PK_CA_FILE:
-                /* curl would only find out at the first refresh, far from the line to fix. */
-                r = !*v ? -ENOENT : access(v, R_OK) < 0 ? -errno : 0;
+        case PK_CA_FILE: {
+                char err[CONFIG_ERROR_MAX];
+
+                /*
+                 * Read now, checked like the config (a FIFO, another user's file or a
+                 * group-writable one is refused), and handed to libcurl as a blob: curl would
+                 * only find out at the first refresh, far from the line to fix, and would open
+                 * the file from the event loop.
+                 */
+                if (!*v)
+                        return parse_fail(p, -ENOENT, p->lineno, key, "expected a file of PEM certificates");
+                free(a->ca_pem);
+                a->ca_pem = NULL;
+                r = file_read_checked(v, v, CONFIG_CA_FILE_MAX, FILE_NOT_SHARED_WRITE, &a->ca_pem, &a->ca_len, err,
+                                      sizeof(err));
                 if (r < 0)
-                        return parse_fail(p, r, p->lineno, key, "cannot read '%s': %s", v, strerror(-r));
+                        return parse_fail(p, r, p->lineno, key, "%s", err);
                 return parse_strdup(p, &a->ca_file, v, key);
+        }
         case PK_GROUP:
                 return parse_group(p, key, v, &a->group, &a->gid);
         case PK_TICKETS:

@@ -12,10 +12,12 @@
 /* The retired shm_prefix: "/<prefix>.<app>" was a segment name. */
 #define CONFIG_PREFIX_MAX 64
 #define CONFIG_APP_NAME_MAX 64
+/* Debian's whole bundle (ca-certificates.crt) is about 200 KB. */
+#define CONFIG_CA_FILE_MAX (4 * 1024 * 1024)
 
 enum { AK_SOCKET, AK_SOCKET_GROUP, AK_STATE_DIR, AK_SHM_PREFIX, AK_REFRESH_MARGIN, AK_BACKOFF_MIN,
        AK_BACKOFF_MAX, AK_MIN_FORCE_INTERVAL, AK_LOG_LEVEL, AK_MAX_CONNECTIONS, AK_IDLE_TIMEOUT,
-       AK_MAX_WAITERS, AK_SHM_DIR, AK_MAX };
+       AK_MAX_WAITERS, AK_SHM_DIR, AK_MIN_TOKEN_LIFETIME, AK_ALLOW_PLAIN_HTTP, AK_PROXY, AK_MAX };
 
 enum { PK_KIND, PK_APPID, PK_SECRET_FILE, PK_SECRET_CREDENTIAL, PK_API_BASE, PK_CA_FILE, PK_GROUP,
        PK_TICKETS, PK_REFRESH_MARGIN, PK_VERIFY_BEFORE_FORCE, PK_MAX };
@@ -39,6 +41,7 @@ struct parse {
         unsigned cluster_line[CK_MAX];
         bool agent_seen, cluster_seen;
         char *secret_arg;               /* the current app's secret_file or secret_credential */
+        const char *value;              /* the value being set, for parse_fail to keep secrets out */
         int err;                        /* the first error, -errno */
         unsigned err_found;             /* the line being read when it was found */
         char *err_buf;
@@ -49,8 +52,18 @@ extern const char *const agent_keys[AK_MAX];
 extern const char *const app_keys[PK_MAX];
 extern const char *const cluster_keys[CK_MAX];
 
+/* WeChat's tokens and tickets live 7200 s: a longer claimed lifetime is not believed. */
+#define CONFIG_TOKEN_LIFETIME_MAX 86400
+
 /* True if s is [A-Za-z0-9_-]{1,max}. */
 bool name_valid(const char *s, size_t max);
+
+/*
+ * True if v, given where a path or name belongs, may be a secret pasted in its place
+ * (16 or more of [A-Za-z0-9_+=-], letters and digits both present): messages never echo
+ * it. parse_fail replaces every such run of the value being set by "***".
+ */
+bool value_looks_secret(const char *v);
 
 /* Record "path:line: [section] key: message" unless an earlier error is kept; 0 for inih. */
 __attribute__((format(printf, 5, 6)))

@@ -1,13 +1,16 @@
 /* config.c: reading and checking wxtokend.conf ([agent] and [app NAME]) with inih. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <ini.h>
 
 #include "config-parse.h"
+#include "file.h"
 #include "secret.h"
 #include "wxshm.h"
 
@@ -16,7 +19,7 @@ static int parse_handler(void *user, const char *section, const char *name, cons
         struct parse *p = user;
         bool agent = p->sec == SEC_AGENT, cluster = p->sec == SEC_CLUSTER;
         unsigned *lines = agent ? p->agent_line : cluster ? p->cluster_line : p->app_line;
-        int k;
+        int k, r;
 
         if (p->err || p->sec == SEC_BAD)
                 return 1;
@@ -31,13 +34,18 @@ static int parse_handler(void *user, const char *section, const char *name, cons
         if (lines[k])
                 return parse_fail(p, -EINVAL, p->lineno, name, "given twice (first on line %u)", lines[k]);
         lines[k] = p->lineno;
+        p->value = value;
         if (agent)
-                return agent_set(p, k, value);
-        if (cluster)
-                return cluster_set(p, k, value);
-        if (p->c->apps[p->c->n_apps - 1].line == p->sec_line)
-                p->c->apps[p->c->n_apps - 1].line = p->lineno;
-        return app_set(p, &p->c->apps[p->c->n_apps - 1], k, value);
+                r = agent_set(p, k, value);
+        else if (cluster)
+                r = cluster_set(p, k, value);
+        else {
+                if (p->c->apps[p->c->n_apps - 1].line == p->sec_line)
+                        p->c->apps[p->c->n_apps - 1].line = p->lineno;
+                r = app_set(p, &p->c->apps[p->c->n_apps - 1], k, value);
+        }
+        p->value = NULL;
+        return r;
 }
 
 /* Finish the app section just read: required keys, defaults, its secret. */
@@ -222,6 +230,7 @@ static struct agent_config *config_new(const char *path) {
                 .idle_timeout_ms = 10 * 1000,
                 .max_waiters = 16384,
                 .cluster = { .lease_ms = 10 * 1000 },
+                .min_token_lifetime_ms = 60 * 1000,
         };
         if (!c->path || !c->socket_path || !c->state_dir || !c->shm_dir || !c->shm_prefix) {
                 config_free(c);
@@ -233,7 +242,7 @@ static struct agent_config *config_new(const char *path) {
 int config_load(const char *path, struct agent_config **ret, char *err, size_t err_size) {
         struct parse p = { .path = path, .err_buf = err, .err_size = err_size };
         size_t i;
-        int r;
+        int r, fd;
 
         if (err && err_size)
                 err[0] = '\0';
@@ -242,9 +251,16 @@ int config_load(const char *path, struct agent_config **ret, char *err, size_t e
                 snprintf(err, err_size, "%s: out of memory", path);
                 return -ENOMEM;
         }
-        p.f = fopen(path, "re");
+        /* Read at start and at every reload: a FIFO put in its place must not freeze the loop. */
+        fd = file_open_checked(path, path, O_RDONLY, FILE_NOT_SHARED_WRITE, err, err_size);
+        if (fd < 0) {
+                r = fd;
+                goto out;
+        }
+        p.f = fdopen(fd, "r");
         if (!p.f) {
                 r = -errno;
+                close(fd);
                 snprintf(err, err_size, "%s: cannot open: %s", path, strerror(-r));
                 goto out;
         }
@@ -271,9 +287,26 @@ int config_load(const char *path, struct agent_config **ret, char *err, size_t e
                            "backoff_min", "%lld s is more than backoff_max %lld s",
                            (long long)(p.c->backoff_min_ms / 1000), (long long)(p.c->backoff_max_ms / 1000));
         }
+        if (!p.err && p.c->min_token_lifetime_ms > CONFIG_TOKEN_LIFETIME_MAX * 1000LL) {
+                p.sec = SEC_AGENT;
+                snprintf(p.label, sizeof(p.label), "agent");
+                parse_fail(&p, -EINVAL, p.agent_line[AK_MIN_TOKEN_LIFETIME], "min_token_lifetime",
+                           "%lld s is more than a token may live (%d s)", (long long)(p.c->min_token_lifetime_ms / 1000),
+                           CONFIG_TOKEN_LIFETIME_MAX);
+        }
         for (i = 0; i < p.c->n_apps; i++) {
-                if (p.c->apps[i].refresh_margin_ms == 0)
-                        p.c->apps[i].refresh_margin_ms = p.c->refresh_margin_ms;
+                struct app_config *a = &p.c->apps[i];
+
+                if (a->refresh_margin_ms == 0)
+                        a->refresh_margin_ms = p.c->refresh_margin_ms;
+                /* The AppSecret goes in the request: over http:// anyone on the path reads it. */
+                if (!p.err && a->plain_http_line && !p.c->allow_plain_http) {
+                        p.sec = SEC_APP;
+                        snprintf(p.label, sizeof(p.label), "app %s", a->name);
+                        parse_fail(&p, -EINVAL, a->plain_http_line, "api_base",
+                                   "http:// sends the AppSecret in clear: use https://, or set allow_plain_http = yes "
+                                   "in [agent] (for tests and wxemu only)");
+                }
         }
         r = p.err;
 out:
@@ -300,6 +333,7 @@ static void app_free(struct app_config *a) {
         for (i = 0; i < a->n_api_base; i++)
                 free(a->api_base[i]);
         free(a->ca_file);
+        free(a->ca_pem);
         free(a->group);
 }
 
@@ -317,6 +351,7 @@ void config_free(struct agent_config *c) {
         free(c->state_dir);
         free(c->shm_dir);
         free(c->shm_prefix);
+        free(c->proxy);
         cluster_config_clear(&c->cluster);
         free(c);
 }
@@ -340,7 +375,7 @@ bool app_config_equal(const struct app_config *a, const struct app_config *b) {
 
         if (strcmp(a->name, b->name) || a->kind != b->kind || !str_equal(a->appid, b->appid) ||
             !str_equal(a->secret, b->secret) || a->n_api_base != b->n_api_base ||
-            !str_equal(a->ca_file, b->ca_file) || a->gid != b->gid || a->tickets != b->tickets ||
+            !str_equal(a->ca_file, b->ca_file) || !str_equal(a->ca_pem, b->ca_pem) || a->gid != b->gid || a->tickets != b->tickets ||
             a->refresh_margin_ms != b->refresh_margin_ms || a->verify_before_force != b->verify_before_force)
                 return false;
         for (i = 0; i < a->n_api_base; i++) {

@@ -32,6 +32,9 @@ struct app_config {
         char *api_base[CONFIG_API_BASES_MAX]; /* failover order, no trailing slash */
         int n_api_base;
         char *ca_file;                  /* NULL: the system's CAs */
+        char *ca_pem;                   /* ca_file's contents, read once (libcurl opens no file) */
+        size_t ca_len;
+        unsigned plain_http_line;       /* the api_base line with an http:// base, 0 if none */
         char *group;                    /* owner group of the segments, NULL: the agent's */
         gid_t gid;                      /* resolved group, (gid_t)-1 if none */
         unsigned tickets;               /* enum ticket_type bits */
@@ -70,6 +73,9 @@ struct agent_config {
         int64_t backoff_max_ms;
         int64_t min_force_interval_ms;
         int log_level;                  /* syslog priority: LOG_ERR .. LOG_DEBUG */
+        int64_t min_token_lifetime_ms;  /* a shorter expires_in is an upstream error, not a schedule */
+        bool allow_plain_http;          /* http:// api_base allowed (tests, wxemu): the secret goes in clear */
+        char *proxy;                    /* the only proxy libcurl uses; NULL: none, whatever the environment */
         struct app_config *apps;
         size_t n_apps;
         struct cluster_config cluster;

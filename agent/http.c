@@ -13,6 +13,8 @@ struct http {
         CURLM *multi;
         sd_event_source *timer;
         unsigned running;       /* calls started and not yet done */
+        char *proxy;            /* NULL: no proxy at all */
+        bool allow_http;
         bool burst;             /* more than one call ran at once since the last trim */
 };
 
@@ -131,6 +133,11 @@ int http_new(struct http **ret, sd_event *loop) {
 
         if (!h)
                 return -ENOMEM;
+        /*
+         * libcurl's OpenSSL backend opens $SSLKEYLOGFILE in curl_global_init (vtls/keylog.c,
+         * Curl_tls_keylog_open) and logs every session key there: gone before, never read.
+         */
+        unsetenv("SSLKEYLOGFILE");
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 free(h);
                 return -EIO;
@@ -169,8 +176,22 @@ void http_free(struct http *h) {
                 curl_multi_cleanup(h->multi);
         sd_event_source_disable_unref(h->timer);
         sd_event_unref(h->loop);
+        free(h->proxy);
         free(h);
         curl_global_cleanup();
+}
+
+int http_set_policy(struct http *h, const char *proxy, bool allow_http) {
+        char *p = NULL;
+
+        if (proxy && !(p = strdup(proxy)))
+                return -ENOMEM;
+        if (h->proxy)
+                explicit_bzero(h->proxy, strlen(h->proxy));
+        free(h->proxy);
+        h->proxy = p;
+        h->allow_http = allow_http;
+        return 0;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
@@ -191,8 +212,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
         return len;
 }
 
-int http_start(struct http *h, const struct upstream_request *req, const char *ca_file, long timeout_ms,
-               http_done_fn done, void *userdata, struct http_call **ret) {
+int http_start(struct http *h, const struct upstream_request *req, const char *ca_pem, size_t ca_len,
+               long timeout_ms, http_done_fn done, void *userdata, struct http_call **ret) {
         struct http_call *c = calloc(1, sizeof(*c));
         CURL *e;
 
@@ -205,7 +226,14 @@ int http_start(struct http *h, const struct upstream_request *req, const char *c
         if (!e)
                 goto nomem;
         curl_easy_setopt(e, CURLOPT_URL, req->url);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, h->allow_http ? "http,https" : "https");
+        /*
+         * The configured proxy or none: "" disables the environment's http_proxy,
+         * HTTPS_PROXY and ALL_PROXY (and NOPROXY "*" says so twice), which would otherwise
+         * see every request, and over http:// the secret in its URL.
+         */
+        curl_easy_setopt(e, CURLOPT_PROXY, h->proxy ? h->proxy : "");
+        curl_easy_setopt(e, CURLOPT_NOPROXY, h->proxy ? "" : "*");
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
@@ -222,8 +250,11 @@ int http_start(struct http *h, const struct upstream_request *req, const char *c
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
         curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-        if (ca_file)
-                curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+        if (ca_pem) {
+                struct curl_blob blob = { .data = (void *)ca_pem, .len = ca_len, .flags = CURL_BLOB_COPY };
+
+                curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+        }
         if (req->body) {
                 c->headers = curl_slist_append(NULL, "Content-Type: application/json");
                 if (!c->headers)

@@ -1,6 +1,7 @@
 /* redact.c: keep secrets out of every string that may be logged or returned. */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hex.h"
@@ -94,9 +95,29 @@ void redact_url(char *out, size_t size, const char *url) {
         out[pos] = '\0';
 }
 
+/* Every occurrence of needle (n >= 4 bytes) in s becomes "***", in one pass: 3 < n, so it only shrinks. */
+static void redact_all(char *s, const char *needle, size_t n) {
+        char *r = s, *w = s, *hit;
+
+        while ((hit = strstr(r, needle))) {
+                char *end = hit + n;
+
+                /* Overlapping occurrences ("abab" in "ababab") go as one, leaving no tail of the secret. */
+                for (char *o = hit + 1; o < end; o++) {
+                        if (strncmp(o, needle, n) == 0)
+                                end = o + n;
+                }
+                memmove(w, r, (size_t)(hit - r));
+                w += hit - r;
+                memcpy(w, "***", 3);
+                w += 3;
+                r = end;
+        }
+        memmove(w, r, strlen(r) + 1);
+}
+
 void redact_secret(char *s, const char *secret) {
         size_t n;
-        char *hit, *end;
 
         if (!s || !secret)
                 return;
@@ -104,15 +125,48 @@ void redact_secret(char *s, const char *secret) {
         /* A short secret would match ordinary words; config refuses such secrets anyway. */
         if (n < 4)
                 return;
-        while ((hit = strstr(s, secret))) {
-                /* Overlapping occurrences ("abab" in "ababab") go as one, leaving no tail of the secret. */
-                end = hit + n;
-                for (char *o = hit + 1; o < end; o++) {
-                        if (strncmp(o, secret, n) == 0)
-                                end = o + n;
+        redact_all(s, secret, n);
+}
+
+/* The secret as curl_easy_escape puts it in the URL: all but [A-Za-z0-9._~-] as %XX. */
+static char *url_encoded(const char *secret, bool upper) {
+        const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+        size_t n = strlen(secret), j = 0;
+        char *e = malloc(3 * n + 1);
+
+        if (!e)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)secret[i];
+
+                if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '.' || c == '_' || c == '~') {
+                        e[j++] = (char)c;
+                } else {
+                        e[j++] = '%';
+                        e[j++] = digits[c >> 4];
+                        e[j++] = digits[c & 15];
                 }
-                memcpy(hit, "***", 3);
-                memmove(hit + 3, end, strlen(end) + 1);
-                s = hit + 3;
+        }
+        e[j] = '\0';
+        return e;
+}
+
+void redact_secret_forms(char *s, const char *secret) {
+        if (!s || !secret)
+                return;
+        redact_secret(s, secret);
+        for (int upper = 0; upper < 2; upper++) {
+                char *e = url_encoded(secret, upper);
+
+                /* Out of memory: the whole string goes, rather than a chance of the secret. */
+                if (!e) {
+                        s[0] = '\0';
+                        return;
+                }
+                if (strcmp(e, secret) != 0)
+                        redact_secret(s, e);
+                explicit_bzero(e, strlen(e));
+                free(e);
         }
 }

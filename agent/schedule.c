@@ -1,5 +1,6 @@
 /* schedule.c: when to refresh and when to retry: pure functions of time and a seeded random source. */
 #include "schedule.h"
+#include "upstream.h"
 
 uint64_t rng_next(struct rng *r) {
         uint64_t x = r->state ? r->state : 0x9e3779b97f4a7c15u;
@@ -63,4 +64,11 @@ int64_t schedule_retry_delay(enum failure_class c, unsigned attempt, int64_t min
         if (cap > max_ms)
                 cap = max_ms;
         return min_ms + (int64_t)((double)(cap - min_ms) * rng_unit(r));
+}
+
+bool schedule_times_plausible(int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now_ms, int64_t min_lifetime_ms) {
+        int64_t lifetime = expires_at_ms - fetched_at_ms;
+
+        return fetched_at_ms <= now_ms + 60 * 1000 && expires_at_ms > now_ms && lifetime >= min_lifetime_ms &&
+               lifetime <= UPSTREAM_LIFETIME_MAX * 1000LL;
 }

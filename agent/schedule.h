@@ -2,6 +2,7 @@
 #ifndef SCHEDULE_H
 #define SCHEDULE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "classify.h"
@@ -14,6 +15,14 @@ struct rng {
 
 uint64_t rng_next(struct rng *r);
 double rng_unit(struct rng *r); /* uniform in [0, 1) */
+
+/*
+ * A token's times are believable: fetched in the past (a minute of clock skew allowed),
+ * not yet expired, and a lifetime in [min_lifetime_ms, 86400 s], the rule a fetched
+ * token's expires_in follows too. A clock stepped since, or a corrupt record, must not
+ * keep a dead token published for hours without a refresh.
+ */
+bool schedule_times_plausible(int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now_ms, int64_t min_lifetime_ms);
 
 /* Stable tokens renew only in their last 5 minutes: a normal-mode call before that returns the same token. */
 #define SCHEDULE_STABLE_WINDOW_MS (300 * 1000)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "secret.h"
 
 /* Read at most SECRET_FILE_MAX + 1 bytes: one more than allowed proves the file too long. */
@@ -39,30 +40,13 @@ static int secret_load(const char *path, const char *what, bool check_mode, char
         char *s;
         int fd, r;
 
-        /* O_NOFOLLOW: a symlink could point the agent (often root at start) at any file. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0) {
-                r = -errno;
-                if (r == -ELOOP)
-                        snprintf(err, err_size, "%s: is a symlink, refused (name the file itself)", what);
-                else
-                        snprintf(err, err_size, "%s: cannot open: %s", what, strerror(-r));
-                return r;
-        }
+        /* Non-blocking, a regular file of root or the agent's user: a FIFO must not freeze the loop. */
+        fd = file_open_checked(path, what, O_RDONLY, check_mode ? FILE_PRIVATE : FILE_OWNER_ONLY, err, err_size);
+        if (fd < 0)
+                return fd;
         if (fstat(fd, &st) < 0) {
                 r = -errno;
                 snprintf(err, err_size, "%s: cannot stat: %s", what, strerror(-r));
-                goto err_close;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                r = -EINVAL;
-                snprintf(err, err_size, "%s: not a regular file", what);
-                goto err_close;
-        }
-        if (check_mode && (st.st_mode & 077)) {
-                r = -EPERM;
-                snprintf(err, err_size, "%s: accessible by group or others (mode %04o), chmod 600 it", what,
-                         (unsigned)(st.st_mode & 07777));
                 goto err_close;
         }
         if (st.st_size > SECRET_FILE_MAX) {

@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "cluster.h"
+#include "file.h"
 #include "log.h"
 #include "protocol.h"
 #include "server.h"
@@ -470,11 +471,10 @@ static int listener_bind(const struct agent_config *c) {
         old = umask(0117);
         r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
         umask(old);
-        if (r < 0 || chmod(c->socket_path, 0660) < 0 ||
-            (c->socket_gid != (gid_t)-1 && chown(c->socket_path, (uid_t)-1, c->socket_gid) < 0) ||
-            listen(fd, SOMAXCONN) < 0) {
-                r = -errno;
-                log_error("socket %s: %s", c->socket_path, strerror(errno));
+        r = r < 0 ? -errno : file_set_socket_access(c->socket_path, 0660, c->socket_gid);
+        if (r < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = r < 0 ? r : -errno;
+                log_error("socket %s: %s", c->socket_path, strerror(-r));
                 close(fd);
                 return r;
         }

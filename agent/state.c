@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "file.h"
 #include "state.h"
 
 #define STATE_VERSION 1
@@ -49,7 +50,7 @@ static char *record_json(const char *item, const char *appid, const struct state
 }
 
 int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec) {
-        char path[PATH_MAX], tmp[PATH_MAX];
+        char path[PATH_MAX], tmp[PATH_MAX], err[PATH_MAX + 256];
         char *json;
         int fd, dfd, r;
 
@@ -60,9 +61,12 @@ int state_save(const char *dir, const char *item, const char *appid, const struc
         if (!json)
                 return -ENOMEM;
 
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        /* A FIFO planted as the .tmp must not block the loop: refused (and removed below). */
+        fd = file_open_checked(tmp, tmp, O_WRONLY | O_CREAT | O_TRUNC, FILE_NOT_SHARED_WRITE, err, sizeof(err));
         if (fd < 0) {
-                r = -errno;
+                r = fd;
+                if (r != -ENOENT && r != -EACCES && r != -ENOSPC && r != -EROFS)
+                        unlink(tmp);
                 goto out;
         }
         /* The mode is set explicitly: a permissive umask must not expose the token. */
@@ -137,7 +141,7 @@ out:
 }
 
 int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec) {
-        char path[PATH_MAX], buf[STATE_FILE_MAX + 1];
+        char path[PATH_MAX], buf[STATE_FILE_MAX + 1], err[PATH_MAX + 256];
         struct state_record tmp;
         struct stat st;
         ssize_t n;
@@ -145,10 +149,11 @@ int state_load(const char *dir, const char *item, const char *appid, struct stat
 
         if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path))
                 return -ENAMETOOLONG;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* Non-blocking, regular, the agent's or root's, not writable by others: else it is not believed. */
+        fd = file_open_checked(path, path, O_RDONLY, FILE_NOT_SHARED_WRITE, err, sizeof(err));
         if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > STATE_FILE_MAX) {
+                return fd;
+        if (fstat(fd, &st) < 0 || st.st_size > STATE_FILE_MAX) {
                 close(fd);
                 return -EBADMSG;
         }
@@ -169,4 +174,22 @@ int state_remove(const char *dir, const char *item) {
         if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path))
                 return -ENAMETOOLONG;
         return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+const char *state_strerror(int r) {
+        switch (r) {
+        case -EINVAL:
+                return "is not a regular file (a FIFO, socket or device): refused, remove it";
+        case -EPERM:
+                return "is owned by another user or writable by group or others: refused, remove it "
+                       "(the agent writes its own, mode 0600)";
+        case -ELOOP:
+                return "is a symlink: refused, remove it";
+        case -EBADMSG:
+                return "is not a complete record (truncated, corrupt or foreign)";
+        case -EXDEV:
+                return "holds a token of another appid, and so may the segment";
+        default:
+                return strerror(-r);
+        }
 }

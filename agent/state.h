@@ -25,7 +25,8 @@ int state_save(const char *dir, const char *item, const char *appid, const struc
 /*
  * Read dir/item back. -ENOENT if there is none, -EXDEV if it is a record of another
  * appid, -EBADMSG if it is not a complete record (anything odd is refused, never
- * half-used).
+ * half-used), -EINVAL if it is not a regular file (a FIFO never blocks the read), -EPERM
+ * if it is owned by another user or writable by group or others, -ELOOP for a symlink.
  */
 int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec);
 
@@ -34,5 +35,8 @@ int state_load(const char *dir, const char *item, const char *appid, struct stat
  * must not adopt. 0 if it is gone (or was never there), else -errno.
  */
 int state_remove(const char *dir, const char *item);
+
+/* What a state_load or state_save error means, for "state file DIR/ITEM <this>". */
+const char *state_strerror(int r);
 
 #endif

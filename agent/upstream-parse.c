@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "hex.h"
+#include "redact.h"
 #include "upstream.h"
 
 /* Far above any token response (a few hundred bytes): beyond it, parsing is only a cost. */
@@ -17,8 +18,8 @@
 /* WeChat's own codes are small; -1 is "system busy". Ours (UPSTREAM_ERR_*) are below -1. */
 #define ERRCODE_MIN (-1)
 #define ERRCODE_MAX INT32_MAX
-/* expires_in is seconds (7200): a bound keeps the arithmetic on it far from overflow. */
-#define EXPIRES_IN_MAX INT32_MAX
+/* expires_in is seconds (7200): any integer of up to 10 digits gets a message saying its value. */
+#define EXPIRES_IN_MAX 9999999999.0
 
 static int fail(struct upstream_result *res, long errcode, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(struct upstream_result *res, long errcode, const char *fmt, ...) {
@@ -154,7 +155,7 @@ static cJSON *body_parse(const char *body, size_t len, struct upstream_result *r
 }
 
 /* WeChat's errcode, if the body carries one: 0 to go on, else -EPROTO with res set. */
-static int errcode_check(const cJSON *root, struct upstream_result *res) {
+static int errcode_check(const cJSON *root, const struct upstream_policy *pol, struct upstream_result *res) {
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "errcode");
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(root, "errmsg");
         int64_t e;
@@ -168,14 +169,22 @@ static int errcode_check(const cJSON *root, struct upstream_result *res) {
         if (e == 0)
                 return 0;
         res->errcode = (long)e;
-        if (cJSON_IsString(msg))
+        /*
+         * Redacted whole, then cut: cut first, a secret echoed across the cut would leave
+         * its prefix behind, where no search for the whole secret finds it.
+         */
+        if (cJSON_IsString(msg) && msg->valuestring) {
+                redact_secret_forms(msg->valuestring, pol ? pol->secret : NULL);
                 errmsg_copy(res->errmsg, sizeof(res->errmsg), msg->valuestring);
+        }
         else
                 snprintf(res->errmsg, sizeof(res->errmsg), "errcode %ld without errmsg", res->errcode);
         return -EPROTO;
 }
 
-static int value_check(const cJSON *root, const char *field, struct upstream_result *res) {
+static int value_check(const cJSON *root, const char *field, const struct upstream_policy *pol,
+                       struct upstream_result *res) {
+        int64_t min = pol && pol->min_lifetime_s > 0 ? pol->min_lifetime_s : UPSTREAM_LIFETIME_MIN_DEFAULT;
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, field);
         const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
         size_t n;
@@ -191,8 +200,15 @@ static int value_check(const cJSON *root, const char *field, struct upstream_res
                             UPSTREAM_TOKEN_MAX);
         if (!value_chars_ok(v->valuestring, n))
                 return fail(res, UPSTREAM_ERR_BODY, "%s has a character outside printable ASCII", field);
-        if (!json_integer(exp, 1, EXPIRES_IN_MAX, &s))
-                return fail(res, UPSTREAM_ERR_BODY, "expires_in is missing or not a positive integer");
+        if (!json_integer(exp, -EXPIRES_IN_MAX, EXPIRES_IN_MAX, &s))
+                return fail(res, UPSTREAM_ERR_BODY, "expires_in is missing or not an integer of at most 10 digits");
+        /*
+         * A lifetime of 1 s would cost a call per backoff_min forever; one of 2^31-1 s would
+         * keep a dead token published for decades. Neither is believed.
+         */
+        if (s < min || s > UPSTREAM_LIFETIME_MAX)
+                return fail(res, UPSTREAM_ERR_LIFETIME, "expires_in %lld s is outside %lld..%d s (min_token_lifetime): "
+                            "not believed", (long long)s, (long long)min, UPSTREAM_LIFETIME_MAX);
         memcpy(res->value, v->valuestring, n);
         res->value[n] = '\0';
         res->value_len = n;
@@ -206,7 +222,8 @@ static int value_check(const cJSON *root, const char *field, struct upstream_res
  * What every response shares: HTTP 200, a JSON object, no errcode. 0 with *root set, or
  * -EPROTO with res saying why (*root may still be set, for the caller to wipe and free).
  */
-static int response_open(long http_status, const char *body, size_t len, struct upstream_result *res, cJSON **root) {
+static int response_open(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
+                         struct upstream_result *res, cJSON **root) {
         memset(res, 0, sizeof(*res));
         *root = NULL;
         /* WeChat answers its errors with 200: any other status is a proxy or an outage. */
@@ -215,19 +232,19 @@ static int response_open(long http_status, const char *body, size_t len, struct 
         *root = body_parse(body, len, res);
         if (!*root)
                 return -EPROTO;
-        return errcode_check(*root, res);
+        return errcode_check(*root, pol, res);
 }
 
 static int response_parse(const char *field, long http_status, const char *body, size_t len,
-                          struct upstream_result *res) {
+                          const struct upstream_policy *pol, struct upstream_result *res) {
         cJSON *root, *v;
         int r;
 
         if (!res)
                 return -EINVAL;
-        r = response_open(http_status, body, len, res, &root);
+        r = response_open(http_status, body, len, pol, res, &root);
         if (r == 0)
-                r = value_check(root, field, res);
+                r = value_check(root, field, pol, res);
         /* The parser's copy of the token goes back to the heap wiped. */
         v = cJSON_GetObjectItemCaseSensitive(root, field);
         if (cJSON_IsString(v) && v->valuestring)
@@ -237,22 +254,23 @@ static int response_parse(const char *field, long http_status, const char *body,
 }
 
 int upstream_token_parse(enum app_kind kind, long http_status, const char *body, size_t len,
-                         struct upstream_result *res) {
-        return response_parse("access_token", http_status, body, len, res);
+                         const struct upstream_policy *pol, struct upstream_result *res) {
+        return response_parse("access_token", http_status, body, len, pol, res);
 }
 
 int upstream_ticket_parse(enum app_kind kind, long http_status, const char *body, size_t len,
-                          struct upstream_result *res) {
-        return response_parse("ticket", http_status, body, len, res);
+                          const struct upstream_policy *pol, struct upstream_result *res) {
+        return response_parse("ticket", http_status, body, len, pol, res);
 }
 
-int upstream_probe_parse(long http_status, const char *body, size_t len, struct upstream_result *res) {
+int upstream_probe_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
+                         struct upstream_result *res) {
         cJSON *root;
         int r;
 
         if (!res)
                 return -EINVAL;
-        r = response_open(http_status, body, len, res, &root);
+        r = response_open(http_status, body, len, pol, res, &root);
         if (r == 0 && !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "ip_list")))
                 r = fail(res, UPSTREAM_ERR_BODY, "no ip_list in the body");
         cJSON_Delete(root);

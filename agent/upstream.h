@@ -20,6 +20,15 @@
 #define UPSTREAM_ERR_TRANSPORT (-1002)  /* connect, DNS, TLS, timeout */
 #define UPSTREAM_ERR_BODY (-1003)       /* not JSON, or no usable token in it */
 #define UPSTREAM_ERR_REQUEST (-1004)    /* the request could not be built (an api_base too long) */
+#define UPSTREAM_ERR_LIFETIME (-1005)   /* expires_in outside [min_token_lifetime, 86400] s: not believed */
+
+/* What a parse must know beyond the body. */
+struct upstream_policy {
+        const char *secret;             /* redacted from errmsg (also URL-encoded) before it is cut; NULL: none */
+        int64_t min_lifetime_s;         /* a shorter expires_in is refused; 0: UPSTREAM_LIFETIME_MIN_DEFAULT */
+};
+#define UPSTREAM_LIFETIME_MIN_DEFAULT 60
+#define UPSTREAM_LIFETIME_MAX 86400     /* WeChat's tokens live 7200 s: a day is already generous */
 
 /* One HTTP request. url and body may carry the secret: log redacted_url only. */
 struct upstream_request {
@@ -56,14 +65,17 @@ void upstream_request_clear(struct upstream_request *req);
  * NUL-terminated, len bytes). 0 with res->value set, or -EPROTO with res->errcode and
  * res->errmsg saying why: WeChat's errcode, UPSTREAM_ERR_HTTP for a status other than
  * 200, UPSTREAM_ERR_BODY for a body that is not JSON, lacks the token, has an empty or
- * too long token or a non-positive expires_in. Never a token on failure.
+ * too long token or no integral expires_in, UPSTREAM_ERR_LIFETIME for an expires_in
+ * outside [pol->min_lifetime_s, UPSTREAM_LIFETIME_MAX]. Never a token on failure. pol
+ * may be NULL (the defaults); pol->secret is taken out of errmsg before it is truncated,
+ * so no part of it survives the cut.
  */
 int upstream_token_parse(enum app_kind kind, long http_status, const char *body, size_t len,
-                         struct upstream_result *res);
+                         const struct upstream_policy *pol, struct upstream_result *res);
 
 /* The same for a ticket response ("ticket" instead of "access_token"). */
 int upstream_ticket_parse(enum app_kind kind, long http_status, const char *body, size_t len,
-                          struct upstream_result *res);
+                          const struct upstream_policy *pol, struct upstream_result *res);
 
 /*
  * A business call that only proves a token works (getcallbackip), for
@@ -71,7 +83,8 @@ int upstream_ticket_parse(enum app_kind kind, long http_status, const char *body
  * with res->errcode (40001, 42001: the token is dead) as for the others.
  */
 int upstream_probe_request(const char *api_base, const char *access_token, struct upstream_request *req);
-int upstream_probe_parse(long http_status, const char *body, size_t len, struct upstream_result *res);
+int upstream_probe_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
+                         struct upstream_result *res);
 
 const char *ticket_type_name(enum ticket_type type); /* "jsapi", "wx_card" */
 

@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "app.h"
 #include "cluster.h"
+#include "file.h"
 #include "log.h"
 #include "server.h"
 
@@ -108,13 +109,23 @@ static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* The state directory holds tokens: it is made private if it has to be made at all. */
+/*
+ * The state directory holds tokens: it is made private if it has to be made at all, and
+ * one that another user could write to is refused (they could plant a token we adopt).
+ */
 static int ensure_state_dir(const char *dir) {
+        char what[4096 + 16], err[sizeof(what) + 256];
+        int r;
+
         if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
                 log_error("cannot create state_dir %s: %s", dir, strerror(errno));
                 return -errno;
         }
-        return 0;
+        snprintf(what, sizeof(what), "state_dir %s", dir);
+        r = file_check_dir(dir, what, err, sizeof(err));
+        if (r < 0)
+                log_error("%s", err);
+        return r;
 }
 
 /*
@@ -252,6 +263,8 @@ static void agent_reload(struct agent *a) {
         a->n_apps = n;
         a->config = next;
         log_set_level(next->log_level);
+        if (http_set_policy(a->http, next->proxy, next->allow_plain_http) < 0)
+                log_error("reload: out of memory for the proxy setting, calls keep the previous one");
         log_info("reloaded: %zu apps", n);
         sd_notify(false, "READY=1");
 }
@@ -307,6 +320,9 @@ static int run(struct agent *a) {
         r = http_new(&a->http, a->loop);
         if (r < 0)
                 return r;
+        r = http_set_policy(a->http, a->config->proxy, a->config->allow_plain_http);
+        if (r < 0)
+                return r;
         r = sd_event_add_time_relative(a->loop, &a->heartbeat, CLOCK_MONOTONIC, AGENT_HEARTBEAT_MS * 1000,
                                        100 * 1000, on_heartbeat, a);
         if (r < 0)
@@ -360,6 +376,8 @@ int main(int argc, char **argv) {
                         setrlimit(RLIMIT_NOFILE, &nofile);
                 }
         }
+        /* Before libcurl ever starts (see http_new): TLS session keys must not leave the process. */
+        unsetenv("SSLKEYLOGFILE");
         /* Secrets live in this process's memory: no core dump, no ptrace by other users. */
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
@@ -378,12 +396,18 @@ int main(int argc, char **argv) {
                 return 1;
         }
         log_setup(a.config->log_level);
+        /* Said at every start, so a test setting cannot pass unnoticed into production. */
+        if (a.config->allow_plain_http)
+                log_warning("allow_plain_http = yes: an http:// api_base gets the AppSecret in clear; for tests "
+                            "and wxemu only");
         if (getrandom(&a.rng.state, sizeof(a.rng.state), 0) != sizeof(a.rng.state))
                 a.rng.state = (uint64_t)agent_now_ms() ^ (uint64_t)getpid();
         /* The namespace first: a second agent must leave without touching a segment or a state file. */
         if (namespace_open(&a.ns, a.config->shm_dir) < 0 || ensure_state_dir(a.config->state_dir) < 0 ||
-            lock_instance(a.config->state_dir) < 0)
+            lock_instance(a.config->state_dir) < 0) {
+                config_free(a.config); /* wipes the secrets; and LeakSanitizer would turn exit 1 into 23 */
                 return 1;
+        }
         namespace_retire_legacy("/dev/shm", a.config->shm_prefix);
 
         r = run(&a);

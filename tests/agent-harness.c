@@ -93,8 +93,14 @@ void agent_write_config(struct agent_proc *a, const char *agent_extra, const cha
 
         if (!f)
                 harness_fail("config");
-        fprintf(f, "[agent]\nsocket = %s\nstate_dir = %s\nshm_dir = %s\n%s\n%s", a->socket, a->state_dir,
-                a->shm_dir, agent_extra ? agent_extra : "", apps ? apps : "");
+        /*
+         * wxemu speaks http:// and hands out lifetimes of seconds: allowed here unless the
+         * test sets these keys itself (to see the defaults refuse them).
+         */
+        fprintf(f, "[agent]\nsocket = %s\nstate_dir = %s\nshm_dir = %s\n%s%s%s\n%s", a->socket, a->state_dir,
+                a->shm_dir, agent_extra && strstr(agent_extra, "allow_plain_http") ? "" : "allow_plain_http = yes\n",
+                agent_extra && strstr(agent_extra, "min_token_lifetime") ? "" : "min_token_lifetime = 1\n",
+                agent_extra ? agent_extra : "", apps ? apps : "");
         if (fclose(f) != 0)
                 harness_fail("config");
 }

@@ -115,7 +115,7 @@ int main(void) {
         agent_signal(&a, SIGHUP);
         CHECK(agent_wait_notify(&a, "READY=1", 10000), "READY=1 after a refused reload");
         CHECK(agent_log_count(&a, "reload refused") == 1, "refusal logged");
-        CHECK(agent_log_count(&a, "wxtokend.conf:7: [app x] kind") == 1, "the refusal names the file, line and key");
+        CHECK(agent_log_count(&a, "wxtokend.conf:9: [app x] kind") == 1, "the refusal names the file, line and key");
         CHECK(generation_of("a") == 1 && generation_of("c") == 1, "a and c still served");
         CHECK(agent_read("a", buf, sizeof(buf), &info) > 0 && info.agent_alive, "the agent is alive");
 

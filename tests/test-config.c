@@ -154,6 +154,7 @@ static void test_every_key(void) {
         write_conf("[agent]\nsocket = /tmp/x.sock\nsocket_group = root\nstate_dir = /tmp/st\n"
                    "shm_prefix = wxt_1\nrefresh_margin = 600\nbackoff_min = 2\nbackoff_max = 60\n"
                    "min_force_interval = 10\nlog_level = debug ; inline comment\n"
+                   "min_token_lifetime = 30\nallow_plain_http = yes\nproxy = http://proxy.example:3128\n"
                    "\n[app shop]\nkind = stable\nappid = wx_abc-1\nsecret_credential = s600\n"
                    "api_base = https://a.example/ http://b.example:8080//  https://c https://d\n"
                    "ca_file = @/s400\ngroup = root\ntickets = jsapi, wx_card\nrefresh_margin = 90\n");
@@ -167,6 +168,9 @@ static void test_every_key(void) {
         CHECK_EQ(c->backoff_max_ms, 60000);
         CHECK_EQ(c->min_force_interval_ms, 10000);
         CHECK_EQ(c->log_level, LOG_DEBUG);
+        CHECK_EQ(c->min_token_lifetime_ms, 30000);
+        CHECK(c->allow_plain_http);
+        CHECK(!strcmp(c->proxy, "http://proxy.example:3128"));
         a = config_find_app(c, "shop");
         CHECK(a == &c->apps[0]);
         CHECK(!config_find_app(c, "shop2"));
@@ -185,7 +189,9 @@ static void test_every_key(void) {
         CHECK_EQ(a->gid, 0);
         CHECK_EQ(a->tickets, TICKET_JSAPI | TICKET_WX_CARD);
         CHECK_EQ(a->refresh_margin_ms, 90000);
-        CHECK_EQ(a->line, 13);
+        CHECK_EQ(a->line, 16);
+        /* ca_file is read at load: libcurl gets the bytes, and opens no file from the loop. */
+        CHECK(a->ca_pem && a->ca_len == strlen(SECRET2) && !strcmp(a->ca_pem, SECRET2));
         CHECK(!strcmp(app_kind_name(a->kind), "stable"));
         CHECK(!strcmp(app_kind_name(APP_KIND_TOKEN), "token"));
         CHECK(!strcmp(app_kind_name(APP_KIND_WORK), "work"));
@@ -309,7 +315,8 @@ static void test_errors(void) {
         write_conf("[app a]\n" APP_OK "api_base = http://1 http://2 http://3 http://4 http://5\n");
         load_err(5, "api_base: at most 4");
         write_conf("[app a]\n" APP_OK "ca_file = @/nonexistent\n");
-        load_err(5, "ca_file: cannot read");
+        load_err(5, "ca_file: ");
+        load_err(5, "nonexistent: cannot open: No such file");
 
         /* inih's syntax errors, at their line, also when they hide a key. */
         write_conf("[agent]\nsocket = /x\nthis line is wrong\n");
@@ -472,6 +479,129 @@ static void test_cluster(void) {
         load_err(3, "secret: unknown key");
 }
 
+/* min_token_lifetime, allow_plain_http and proxy: bounds, and values that are never echoed. */
+static void test_new_keys(void) {
+        struct agent_config *c;
+
+        write_conf("[app a]\n" APP_OK);
+        c = load_ok();
+        CHECK_EQ(c->min_token_lifetime_ms, 60000);
+        CHECK(!c->allow_plain_http && !c->proxy);
+        config_free(c);
+
+        /* http:// carries the secret in clear: refused, naming the key that allows it. */
+        write_conf("[app a]\n" APP_OK "api_base = https://a http://b\n");
+        load_err(5, "api_base: http:// sends the AppSecret in clear: use https://, or set allow_plain_http = yes");
+        write_conf("[app a]\n" APP_OK "api_base = http://b\n[agent]\nallow_plain_http = no\n");
+        load_err(5, "allow_plain_http = yes");
+        write_conf("[app a]\n" APP_OK "api_base = http://b\n[agent]\nallow_plain_http = yes\n");
+        c = load_ok();
+        CHECK(c->allow_plain_http);
+        config_free(c);
+        write_conf("[agent]\nallow_plain_http = sometimes\n");
+        load_err(2, "allow_plain_http: expected yes or no, got 'sometimes'");
+
+        write_conf("[agent]\nmin_token_lifetime = 86401\n");
+        load_err(2, "min_token_lifetime: 86401 s is more than a token may live (86400 s)");
+        write_conf("[agent]\nmin_token_lifetime = 0\n");
+        load_err(2, "min_token_lifetime: expected whole seconds");
+        write_conf("[agent]\nmin_token_lifetime = 1\n");
+        c = load_ok();
+        CHECK_EQ(c->min_token_lifetime_ms, 1000);
+        config_free(c);
+
+        /* A proxy may carry a password: a bad one is refused without its value. */
+        write_conf("[agent]\nproxy = ftp://u:" SECRET "@p\n");
+        load_err(2, "proxy: expected a URL of http://");
+        write_conf("[agent]\nproxy = " SECRET "\n");
+        load_err(2, "(the value is not shown)");
+        write_conf("[agent]\nproxy = socks5h://127.0.0.1:1080\n");
+        c = load_ok();
+        CHECK(!strcmp(c->proxy, "socks5h://127.0.0.1:1080"));
+        config_free(c);
+
+        /* A secret pasted where its file belongs is never echoed (load_err checks SECRET is absent). */
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = " SECRET "\n");
+        load_err(4, "secret_file: expected an absolute path (the value is not shown");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = s600\n");
+        load_err(4, "secret_file: expected an absolute path");
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_credential = " SECRET "\n");
+        load_err(4, "secret_credential: the value is not shown");
+        write_conf("[cluster]\nredis = redis://r\npassword_file = " SECRET "\n");
+        load_err(3, "password_file: expected an absolute path (the value is not shown");
+
+        /* Pasted into any other key, the secret is not echoed either (load_err checks it is absent). */
+        write_conf("[app a]\nkind = " SECRET "\n");
+        load_err(2, "kind: expected token, stable or work, got '***'");
+        write_conf("[app a]\n" APP_OK "group = " SECRET "\n");
+        load_err(5, "group: no such group '***'");
+        write_conf("[app a]\n" APP_OK "tickets = jsapi," SECRET "\n");
+        load_err(5, "tickets: expected jsapi or wx_card, got '***'");
+        write_conf("[app a]\n" APP_OK "api_base = https://a ftp://" SECRET "\n");
+        load_err(5, "api_base: expected http://HOST or https://HOST, got 'ftp://***'");
+        write_conf("[agent]\nlog_level = " SECRET "\n");
+        load_err(2, "log_level: expected error, warning, notice, info or debug, got '***'");
+        write_conf("[agent]\nbackoff_min = " SECRET "\n");
+        load_err(2, "backoff_min: expected whole seconds");
+        write_conf("[cluster]\nredis = redis://r\nkey_prefix = " SECRET ".x\n");
+        load_err(3, "key_prefix: expected [A-Za-z0-9_-]{1,64}, got '***.x'");
+        write_conf("[cluster]\nredis = redis://" SECRET ":99999\n");
+        load_err(2, "redis: ");
+        /* Ordinary values are still quoted: the rule is about secret-looking runs only. */
+        write_conf("[app a]\nkind = tokn\n");
+        load_err(2, "got 'tokn'");
+}
+
+/* An agent's process never waits on a file: the config, a secret and ca_file as FIFOs. */
+static void test_trusted_files(void) {
+        struct agent_config *c = NULL;
+        char err[CONFIG_ERROR_MAX], path[160], fifo_conf[160];
+
+        snprintf(path, sizeof(path), "%s/fifo", dir);
+        HARD(mkfifo(path, 0600) == 0);
+        /* Were the open blocking, these would hang: no writer ever comes. */
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/fifo\n");
+        load_err(4, "fifo: a FIFO, not a regular file: refused");
+        write_conf("[app a]\n" APP_OK "ca_file = @/fifo\n");
+        load_err(5, "ca_file: ");
+        load_err(5, "fifo: a FIFO, not a regular file");
+        write_conf("[cluster]\nredis = redis://r\npassword_file = @/fifo\n");
+        load_err(3, "fifo: a FIFO, not a regular file");
+        snprintf(fifo_conf, sizeof(fifo_conf), "%s/fifo.conf", dir);
+        HARD(mkfifo(fifo_conf, 0600) == 0);
+        CHECK_EQ(config_load(fifo_conf, &c, err, sizeof(err)), -EINVAL);
+        CHECK(!c && strstr(err, "fifo.conf: a FIFO, not a regular file: refused"));
+
+        /* The config and ca_file: not writable by group or others. */
+        write_conf("[app a]\n" APP_OK);
+        HARD(chmod(conf_path, 0664) == 0);
+        CHECK_EQ(config_load(conf_path, &c, err, sizeof(err)), -EPERM);
+        CHECK(!c && strstr(err, "wxtokend.conf: writable by group or others (mode 0664), chmod go-w it"));
+        write_file("ca-gw", "PEM", 0620);
+        write_conf("[app a]\n" APP_OK "ca_file = @/ca-gw\n");
+        load_err(5, "ca-gw: writable by group or others (mode 0620)");
+
+        /* Owned by another user: only root can make such files, so only root tests it. */
+        if (geteuid() != 0) {
+                fprintf(stderr, "not root: ownership checks skipped\n");
+                return;
+        }
+        write_file("s600-other", SECRET "\n", 0600);
+        snprintf(path, sizeof(path), "%s/s600-other", dir);
+        HARD(chown(path, 4242, 4242) == 0);
+        write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/s600-other\n");
+        load_err(4, "s600-other: owned by uid 4242, not by root or the agent's uid 0");
+        write_file("ca-other", "PEM", 0644);
+        snprintf(path, sizeof(path), "%s/ca-other", dir);
+        HARD(chown(path, 4242, 4242) == 0);
+        write_conf("[app a]\n" APP_OK "ca_file = @/ca-other\n");
+        load_err(5, "ca-other: owned by uid 4242");
+        write_conf("[app a]\n" APP_OK);
+        HARD(chown(conf_path, 4242, 0) == 0);
+        CHECK_EQ(config_load(conf_path, &c, err, sizeof(err)), -EPERM);
+        CHECK(!c && strstr(err, "owned by uid 4242"));
+}
+
 int main(void) {
         char big[300];
 
@@ -507,5 +637,7 @@ int main(void) {
         test_secret_api();
         test_equal();
         test_cluster();
+        test_new_keys();
+        test_trusted_files();
         return 0;
 }

@@ -193,6 +193,7 @@ if [ -x "${WXEMU:-}" ]; then
 socket = $tmp/sock
 state_dir = $tmp/state
 shm_dir = $shm_dir
+allow_plain_http = yes
 
 [app deb]
 kind = token

@@ -108,7 +108,25 @@ static void test_secret(void) {
         redact_secret(NULL, SECRET);
 }
 
+/* The secret as an upstream could echo it: raw, and URL-encoded as it travelled (either hex case). */
+static void test_secret_forms(void) {
+        char s[256];
+
+        strcpy(s, "a Sx+/=9ab~c b Sx%2B%2F%3D9ab~c c Sx%2b%2f%3d9ab~c d Sx+%2F=9ab~c");
+        redact_secret_forms(s, "Sx+/=9ab~c");
+        /* A mixed encoding is no form the request had: left, and said so here. */
+        CHECK(strcmp(s, "a *** b *** c *** d Sx+%2F=9ab~c") == 0);
+        strcpy(s, "plain-secret-1234 plain-secret-1234plain-secret-1234");
+        redact_secret_forms(s, "plain-secret-1234");
+        CHECK(strcmp(s, "*** ******") == 0);
+        strcpy(s, "nothing here");
+        redact_secret_forms(s, NULL);
+        redact_secret_forms(NULL, "x");
+        CHECK(strcmp(s, "nothing here") == 0);
+}
+
 int main(void) {
+        test_secret_forms();
         test_url_shapes();
         test_url_room();
         test_secret();

@@ -78,7 +78,23 @@ static void test_backoff(void) {
         CHECK_EQ(schedule_retry_delay(FAILURE_TRANSIENT, 3, 5 * S, 5 * S, &r), 5 * S);
 }
 
+/* Adopted tokens follow the fetched ones' rule: lifetime in [min, 86400 s], not expired, not from the future. */
+static void test_times_plausible(void) {
+        const int64_t now = 1700000000000LL, min = 60 * 1000;
+
+        CHECK(schedule_times_plausible(now - 1000, now + 7199 * 1000LL, now, min));
+        CHECK(schedule_times_plausible(now - 1000, now - 1000 + min, now, min));
+        CHECK(!schedule_times_plausible(now - 1000, now - 1000 + min - 1, now, min));
+        CHECK(schedule_times_plausible(now - 1000, now - 1000 + 86400 * 1000LL, now, min));
+        CHECK(!schedule_times_plausible(now - 1000, now - 1000 + 86400 * 1000LL + 1, now, min));
+        CHECK(!schedule_times_plausible(now - 1000, now - 1000 + 2147483647LL * 1000, now, min));
+        CHECK(!schedule_times_plausible(now - 7200 * 1000LL, now, now, min));            /* expired */
+        CHECK(!schedule_times_plausible(now + 61 * 1000, now + 7200 * 1000LL, now, min)); /* from the future */
+        CHECK(schedule_times_plausible(now - 1000, now + 1000, now, 1000));             /* tests lower min */
+}
+
 int main(void) {
+        test_times_plausible();
         test_margin();
         test_refresh_at();
         test_same_token();

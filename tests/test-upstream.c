@@ -133,6 +133,19 @@ static void test_ticket_requests(void) {
  * Parse s[0..len) from an exact-size copy (ASan catches any read past len), and again
  * with garbage after len that would change the verdict if it were read.
  */
+#define CHECKM(cond, ...)                                                                    \
+        do {                                                                                 \
+                if (!(cond)) {                                                               \
+                        fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+                        fprintf(stderr, __VA_ARGS__);                                        \
+                        fputc('\n', stderr);                                                 \
+                        exit(EXIT_FAILURE);                                                  \
+                }                                                                            \
+        } while (0)
+
+/* Short lifetimes as the emulator's tests use them; the default bounds have a test of their own. */
+static struct upstream_policy test_policy = { .min_lifetime_s = 1 };
+
 static int parse_len(bool ticket, enum app_kind kind, long status, const char *s, size_t len,
                      struct upstream_result *res) {
         char *exact = malloc(len ? len : 1), *padded = malloc(len + 8);
@@ -143,8 +156,8 @@ static int parse_len(bool ticket, enum app_kind kind, long status, const char *s
         memcpy(exact, s, len);
         memcpy(padded, s, len);
         memcpy(padded + len, "}\"x\0{[1,", 8);
-        r = (ticket ? upstream_ticket_parse : upstream_token_parse)(kind, status, exact, len, res);
-        r2 = (ticket ? upstream_ticket_parse : upstream_token_parse)(kind, status, padded, len, &again);
+        r = (ticket ? upstream_ticket_parse : upstream_token_parse)(kind, status, exact, len, &test_policy, res);
+        r2 = (ticket ? upstream_ticket_parse : upstream_token_parse)(kind, status, padded, len, &test_policy, &again);
         CHECK_EQ(r, r2);
         CHECK(memcmp(res, &again, sizeof(again)) == 0);
         free(exact);
@@ -185,7 +198,7 @@ static void test_parse_success(void) {
                 CHECK(strcmp(res.value, "bxLdikRXVbTPdHSM05e5u5sUoXNKd8") == 0 && res.expires_in_s == 7200);
         }
         CHECK_EQ(parse_code(false, APP_KIND_TOKEN, 200, " \r\n{ \"expires_in\" : 1 ,\n \"access_token\" : \"a\" }\n\t "), 0);
-        CHECK_EQ(parse_code(false, APP_KIND_TOKEN, 200, "{\"access_token\":\"!~\",\"expires_in\":2147483647}"), 0);
+        CHECK_EQ(parse_code(false, APP_KIND_TOKEN, 200, "{\"access_token\":\"!~\",\"expires_in\":86400}"), 0);
         /* A UTF-8 byte order mark is allowed before the object (cJSON skips it). */
         CHECK_EQ(parse_code(false, APP_KIND_TOKEN, 200, "\xef\xbb\xbf" OK_TOKEN), 0);
         /* Escapes a token needs no more than other characters, decoded in full. */
@@ -231,9 +244,9 @@ static void test_parse_errors(void) {
         CHECK_EQ(parse_code(false, APP_KIND_TOKEN, 0, OK_TOKEN), UPSTREAM_ERR_HTTP);
         CHECK_EQ(parse_len(false, APP_KIND_TOKEN, 503, "x", 1, &res), -EPROTO);
         CHECK(strcmp(res.errmsg, "HTTP status 503") == 0);
-        CHECK_EQ(upstream_token_parse(APP_KIND_TOKEN, 200, NULL, 0, &res), -EPROTO);
+        CHECK_EQ(upstream_token_parse(APP_KIND_TOKEN, 200, NULL, 0, NULL, &res), -EPROTO);
         CHECK_EQ(res.errcode, UPSTREAM_ERR_BODY);
-        CHECK_EQ(upstream_token_parse(APP_KIND_TOKEN, 200, OK_TOKEN, strlen(OK_TOKEN), NULL), -EINVAL);
+        CHECK_EQ(upstream_token_parse(APP_KIND_TOKEN, 200, OK_TOKEN, strlen(OK_TOKEN), NULL, NULL), -EINVAL);
 }
 
 static void test_parse_bad_bodies(void) {
@@ -243,8 +256,7 @@ static void test_parse_bad_bodies(void) {
                 "{\"access_token\":\"\",\"expires_in\":7200}", "{\"access_token\":null,\"expires_in\":7200}",
                 "{\"access_token\":12345,\"expires_in\":7200}", "{\"access_token\":[\"T\"],\"expires_in\":7200}",
                 "{\"Access_Token\":\"T\",\"expires_in\":7200}", "{\"ticket\":\"T\",\"expires_in\":7200}",
-                "{\"access_token\":\"T\"}", "{\"access_token\":\"T\",\"expires_in\":0}",
-                "{\"access_token\":\"T\",\"expires_in\":-7200}", "{\"access_token\":\"T\",\"expires_in\":\"7200\"}",
+                "{\"access_token\":\"T\"}", "{\"access_token\":\"T\",\"expires_in\":\"7200\"}",
                 "{\"access_token\":\"T\",\"expires_in\":7200.5}", "{\"access_token\":\"T\",\"expires_in\":1e300}",
                 "{\"access_token\":\"T\",\"expires_in\":null}", "{\"access_token\":\"T\",\"expires_in\":true}",
                 "{\"access_token\":\"A B\",\"expires_in\":7200}", "{\"access_token\":\"A\\nB\",\"expires_in\":7200}",
@@ -317,7 +329,7 @@ static void test_parse_odd(void) {
         free(b);
         /* 2 MB: refused unread. */
         b = body_make(2 * 1024 * 1024, ' ', "{\"access_token\":\"T\",", "\"expires_in\":7200}");
-        CHECK_EQ(upstream_token_parse(APP_KIND_TOKEN, 200, b, 2 * 1024 * 1024, &res), -EPROTO);
+        CHECK_EQ(upstream_token_parse(APP_KIND_TOKEN, 200, b, 2 * 1024 * 1024, NULL, &res), -EPROTO);
         CHECK_EQ(res.errcode, UPSTREAM_ERR_BODY);
         free(b);
 
@@ -359,7 +371,91 @@ static void test_secret_paths(void) {
         }
 }
 
+/*
+ * expires_in outside [min_token_lifetime, 86400] s is an upstream error with its own code
+ * and a message naming the value, whatever the bound (issue 11: 1 s cost a call per
+ * backoff_min, 2^31-1 s was believed until 2094).
+ */
+static void test_parse_lifetimes(void) {
+        static const struct { const char *exp; long min; bool ok; } cases[] = {
+                { "0", 0, false }, { "1", 0, false }, { "59", 0, false }, { "60", 0, true }, { "7200", 0, true },
+                { "86400", 0, true }, { "86401", 0, false }, { "2147483647", 0, false }, { "-7200", 0, false },
+                { "9999999999", 0, false }, { "1", 1, true }, { "4", 5, false }, { "5", 5, true },
+        };
+        struct upstream_result res;
+        char body[128];
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct upstream_policy pol = { .min_lifetime_s = cases[i].min };
+                int r;
+
+                snprintf(body, sizeof(body), "{\"access_token\":\"T\",\"ticket\":\"T\",\"expires_in\":%s}", cases[i].exp);
+                r = upstream_token_parse(APP_KIND_TOKEN, 200, body, strlen(body), cases[i].min ? &pol : NULL, &res);
+                CHECKM(r == (cases[i].ok ? 0 : -EPROTO), "expires_in %s, min %ld: %d", cases[i].exp, cases[i].min, r);
+                if (!cases[i].ok) {
+                        CHECKM(res.errcode == UPSTREAM_ERR_LIFETIME, "expires_in %s: errcode %ld", cases[i].exp, res.errcode);
+                        CHECKM(strstr(res.errmsg, cases[i].exp) && strstr(res.errmsg, "not believed"), "%s", res.errmsg);
+                        CHECK_EQ(res.value_len, 0);
+                }
+                r = upstream_ticket_parse(APP_KIND_TOKEN, 200, body, strlen(body), cases[i].min ? &pol : NULL, &res);
+                CHECKM(r == (cases[i].ok ? 0 : -EPROTO), "ticket: expires_in %s", cases[i].exp);
+        }
+}
+
+/* No window of this many bytes of the secret may survive (issue 11: "every 8-byte window"). */
+#define WINDOW 8
+
+static bool has_window(const char *hay, const char *secret) {
+        size_t n = strlen(secret);
+
+        for (size_t i = 0; i + WINDOW <= n; i++) {
+                if (memmem(hay, strlen(hay), secret + i, WINDOW))
+                        return true;
+        }
+        return false;
+}
+
+/*
+ * A 100 KB errmsg echoing the secret, raw and URL-encoded, at every offset against the
+ * 255-byte cut: redacted before it is cut, so no prefix of it is left at the end.
+ */
+static void test_parse_redacts_before_cut(void) {
+        const char *secret = "S3cr+t/Val=ue_0123456789abcdefXYZ";
+        const char *encoded = "S3cr%2Bt%2FVal%3Due_0123456789abcdefXYZ";
+        const char *lower = "S3cr%2bt%2fVal%3due_0123456789abcdefXYZ";
+        struct upstream_policy pol = { .secret = secret };
+        struct upstream_result res;
+        size_t size = 100 * 1024;
+        char *body = malloc(size + 64);
+
+        HARD(body);
+        for (int form = 0; form < 3; form++) {
+                const char *echo = form == 0 ? secret : form == 1 ? encoded : lower;
+
+                for (size_t off = 200; off < 260; off++) {
+                        size_t n = (size_t)snprintf(body, size, "{\"errcode\":40125,\"errmsg\":\"");
+
+                        memset(body + n, 'x', off);
+                        n += off;
+                        while (n + strlen(echo) + 8 < size) {
+                                memcpy(body + n, echo, strlen(echo));
+                                n += strlen(echo);
+                                body[n++] = ' ';
+                        }
+                        n += (size_t)sprintf(body + n, "\"}");
+                        CHECK_EQ(upstream_token_parse(APP_KIND_STABLE, 200, body, n, &pol, &res), -EPROTO);
+                        CHECK_EQ(res.errcode, 40125);
+                        CHECKM(!has_window(res.errmsg, secret) && !has_window(res.errmsg, encoded) &&
+                               !has_window(res.errmsg, lower), "form %d, offset %zu: %s", form, off, res.errmsg);
+                        CHECKM(off > 251 || strstr(res.errmsg, "***"), "form %d offset %zu: %s", form, off, res.errmsg);
+                }
+        }
+        free(body);
+}
+
 int main(void) {
+        test_parse_lifetimes();
+        test_parse_redacts_before_cut();
         test_token_requests();
         test_token_request_refusals();
         test_ticket_requests();

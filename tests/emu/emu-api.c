@@ -21,6 +21,9 @@ static void reply_token(struct emu_reply *r, const struct emu_token *t, bool cor
         cJSON *o = cJSON_CreateObject();
         int64_t left = fresh ? (int64_t)emu_cfg.expires_in : emu_token_left_ms(t) / 1000;
 
+        if (r->has_expires_in)
+                left = r->expires_in;
+
         if (corp) {
                 cJSON_AddNumberToObject(o, "errcode", 0);
                 cJSON_AddStringToObject(o, "errmsg", "ok");
@@ -88,7 +91,7 @@ void api_token(const struct emu_request *q, struct emu_reply *r)
         emu_lock();
         app = appid ? emu_app_find(appid, EMU_OFFICIAL) : -1;
         stats_of(app)->token_calls++;
-        if (fault_apply(app, FAULT_TOKENS, r))
+        if (fault_apply(app, FAULT_TOKENS, req_arg(q, "secret"), r))
                 goto out;
         if (!check_credentials(r, req_arg(q, "grant_type"), appid, req_arg(q, "secret"), app,
                                40001, MSG_40001))
@@ -173,7 +176,7 @@ void api_stable_token(const struct emu_request *q, struct emu_reply *r)
                 stats_of(app)->stable_force++;
         else
                 stats_of(app)->stable_normal++;
-        if (fault_apply(app, FAULT_TOKENS, r))
+        if (fault_apply(app, FAULT_TOKENS, cJSON_IsObject(body) ? json_string(body, "secret") : NULL, r))
                 goto out;
         if (strcmp(q->method, "POST")) {
                 reply_error(r, false, 43002, "require POST method");
@@ -209,7 +212,7 @@ void api_gettoken(const struct emu_request *q, struct emu_reply *r)
         emu_lock();
         app = corpid ? emu_app_find(corpid, EMU_CORP) : -1;
         stats_of(app)->gettoken_calls++;
-        if (fault_apply(app, FAULT_TOKENS, r))
+        if (fault_apply(app, FAULT_TOKENS, secret, r))
                 goto out;
         if (!corpid)
                 reply_error(r, true, 41002, "corpid missing");
@@ -276,7 +279,7 @@ static void ticket_answer(const struct emu_request *q, struct emu_reply *r, bool
         app = t ? t->app : -1;
         kind = type && !strcmp(type, "wx_card") ? KIND_CARD : KIND_JSAPI;
         stats_of(app)->ticket_calls++;
-        if (fault_apply(app, FAULT_TICKETS, r) || !token_accept(q, r, corp, t))
+        if (fault_apply(app, FAULT_TICKETS, req_arg(q, "access_token"), r) || !token_accept(q, r, corp, t))
                 goto out;
         if (!type || (strcmp(type, "jsapi") && strcmp(type, "wx_card"))) {
                 reply_error(r, corp, 40097, "invalid args");

@@ -1,5 +1,6 @@
 /* emu-control.c: the /emu/ endpoints tests use to steer and inspect the emulator. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,8 +59,9 @@ static void control_fault(const struct emu_request *q, struct emu_reply *r, int 
 {
         const char *on = req_arg(q, "on");
         int kind = fault_parse(req_arg(q, "kind"));
-        int64_t count = -1, ms = 1000;
+        int64_t count = -1, ms = 1000, errcode = -1, echo = 0, expires = 7200;
         int scope = FAULT_TOKENS;
+        struct fault_args args;
 
         if (on && !strcmp(on, "tickets"))
                 scope = FAULT_TICKETS;
@@ -69,14 +71,20 @@ static void control_fault(const struct emu_request *q, struct emu_reply *r, int 
                 scope = 0;
         if (kind < 0)
                 control_fail(r, 400, "kind must be busy, http500, garbage, hang, slow, "
-                             "refuse or none");
+                             "refuse, errcode, expires or none");
+        else if (parse_int64(req_arg(q, "errcode"), &errcode) == -EINVAL || errcode < INT32_MIN ||
+                 errcode > INT32_MAX || parse_int64(req_arg(q, "echo"), &echo) == -EINVAL || echo < 0 ||
+                 echo > 1024 * 1024 || parse_int64(req_arg(q, "expires_in"), &expires) == -EINVAL)
+                control_fail(r, 400, "errcode must be a 32-bit integer, echo in 0..1048576, expires_in an integer");
         else if (parse_int64(req_arg(q, "count"), &count) == -EINVAL || count == 0 ||
                  parse_int64(req_arg(q, "ms"), &ms) == -EINVAL || ms < 0 || ms > 3600000)
                 control_fail(r, 400, "count must be > 0, ms in 0..3600000");
         else if (!scope)
                 control_fail(r, 400, "on must be tokens, tickets or all");
         else {
-                fault_set(app, (enum fault_kind)kind, count, (int)ms, scope);
+                args = (struct fault_args){ .errcode = (int)errcode, .errmsg = req_arg(q, "errmsg"),
+                                            .echo_len = echo, .expires_in = expires };
+                fault_set(app, (enum fault_kind)kind, count, (int)ms, scope, &args);
                 reply_json(r, 200, control_ok());
         }
 }

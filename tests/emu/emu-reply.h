@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -16,6 +17,8 @@ struct emu_reply {
         bool drop;              /* close the connection without an answer */
         int errcode;            /* for the log; EMU_NO_ERRCODE when there is none */
         const char *fault;      /* name of the injected fault, if one shaped this reply */
+        bool has_expires_in;    /* a fault says what expires_in to claim */
+        int64_t expires_in;
 };
 
 /* Takes ownership of obj. */

@@ -47,6 +47,30 @@ static void faults_http(struct emu_proc *a)
                    SECRET_A, NULL) == 0, "a hang on one app leaves the others alone");
         control(a, "/emu/fault?app=wxF&kind=none");
         CHECK(call(a, "GET", token_f, NULL) == 0, "cleared");
+
+        /* Any errcode and errmsg; echo= grows errmsg echoing the request's secret, raw and URL-encoded. */
+        control(a, "/emu/fault?app=wxF&kind=errcode&errcode=40164&errmsg=not%20whitelisted&count=1");
+        http_call(a, "GET", token_f, NULL, 5000, &r);
+        CHECK(r.json && json_int(r.json, "errcode", 0) == 40164 && !strcmp(json_str(r.json, "errmsg"), "not whitelisted"),
+              "errcode: %s", r.body);
+        http_res_free(&r);
+        control(a, "/emu/fault?app=wxF&kind=errcode&errcode=40125&errmsg=bad&echo=100000&count=1");
+        http_call(a, "GET", token_f, NULL, 5000, &r);
+        CHECK(r.json && json_int(r.json, "errcode", 0) == 40125 && strlen(json_str(r.json, "errmsg")) >= 100000 &&
+              strstr(json_str(r.json, "errmsg"), SECRET_F), "echo: %.200s", r.body ? r.body : "");
+        http_res_free(&r);
+        CHECK(call(a, "GET", token_f, NULL) == 0, "count=1 is used up");
+
+        /* Any expires_in, on an answer otherwise normal. */
+        control(a, "/emu/fault?app=wxF&kind=expires&expires_in=2147483647&count=1");
+        http_call(a, "GET", token_f, NULL, 5000, &r);
+        CHECK(r.json && json_str(r.json, "access_token") && json_int(r.json, "expires_in", 0) == 2147483647,
+              "expires: %s", r.body);
+        http_res_free(&r);
+        control(a, "/emu/fault?app=wxF&kind=expires&expires_in=0&count=1");
+        http_call(a, "GET", token_f, NULL, 5000, &r);
+        CHECK(r.json && json_int(r.json, "expires_in", -1) == 0, "expires 0: %s", r.body);
+        http_res_free(&r);
 }
 
 void test_faults(struct emu_proc *a)

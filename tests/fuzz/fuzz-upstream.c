@@ -12,9 +12,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * The first byte picks the parser, so seed files stay readable text: its low 3 bits are
  * 0-2 token of kind TOKEN/STABLE/WORK, 3-5 ticket of those kinds, 6-7 probe ('0'..'7');
  * bit 0x08 makes the HTTP status 503 instead of 200 ('8'..'?'). The rest is the body.
+ * Every parse redacts FUZZ_SECRET: it may not be left whole in errmsg, raw or URL-encoded.
  */
+#define FUZZ_SECRET "Fz+Secret/0123=abcd"
+#define FUZZ_SECRET_URL "Fz%2BSecret%2F0123%3Dabcd"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const enum app_kind kinds[3] = { APP_KIND_TOKEN, APP_KIND_STABLE, APP_KIND_WORK };
+        static const struct upstream_policy pol = { .secret = FUZZ_SECRET, .min_lifetime_s = 1 };
         struct upstream_result res;
         unsigned sel;
         long status;
@@ -36,12 +41,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* Poison the result: on failure it must still hold no token. */
         memset(&res, 0xa5, sizeof(res));
         if (sel < 3)
-                r = upstream_token_parse(kinds[sel], status, body, len, &res);
+                r = upstream_token_parse(kinds[sel], status, body, len, &pol, &res);
         else if (sel < 6)
-                r = upstream_ticket_parse(kinds[sel - 3], status, body, len, &res);
+                r = upstream_ticket_parse(kinds[sel - 3], status, body, len, &pol, &res);
         else
-                r = upstream_probe_parse(status, body, len, &res);
+                r = upstream_probe_parse(status, body, len, &pol, &res);
         if (memchr(res.errmsg, '\0', sizeof(res.errmsg)) == NULL)
+                abort();
+        /* Redacted before the cut: the whole secret, in either form, never survives. */
+        if (strstr(res.errmsg, FUZZ_SECRET) || strstr(res.errmsg, FUZZ_SECRET_URL))
                 abort();
         if (r == 0) {
                 if (res.errcode != 0 || status != 200)
