@@ -1,0 +1,106 @@
+/* latch.h: the reader's side of the latch, inline, so wxshm_read's common path calls nothing but the clock. */
+#ifndef WXSHM_LATCH_H
+#define WXSHM_LATCH_H
+
+#include <errno.h>
+#include <string.h>
+
+#include "segment.h"
+
+#if defined(__GNUC__)
+#define LATCH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define LATCH_UNLIKELY(x) (x)
+#endif
+
+/*
+ * n whole words by relaxed atomic loads: no data race with a writer, and each a plain load.
+ * Four to a turn: a one-word loop's branch costs as much as its word, and where its jump
+ * happens to cross a 32-byte line (Intel's JCC erratum) the loop ran at half speed.
+ */
+static inline void latch_copy_words(char *buf, const _Atomic uint64_t *words, size_t n) {
+        size_t i = 0;
+
+        for (; i + 4 <= n; i += 4) {
+                uint64_t w0 = atomic_load_explicit(&words[i], memory_order_relaxed);
+                uint64_t w1 = atomic_load_explicit(&words[i + 1], memory_order_relaxed);
+                uint64_t w2 = atomic_load_explicit(&words[i + 2], memory_order_relaxed);
+                uint64_t w3 = atomic_load_explicit(&words[i + 3], memory_order_relaxed);
+
+                memcpy(buf + 8 * i, &w0, 8);
+                memcpy(buf + 8 * i + 8, &w1, 8);
+                memcpy(buf + 8 * i + 16, &w2, 8);
+                memcpy(buf + 8 * i + 24, &w3, 8);
+        }
+        for (; i < n; i++) {
+                uint64_t w = atomic_load_explicit(&words[i], memory_order_relaxed);
+
+                memcpy(buf + 8 * i, &w, 8);
+        }
+}
+
+/* The first n < 8 bytes of one word, in pieces of constant size: a tail never costs a memcpy call. */
+static inline void latch_copy_tail(char *buf, const _Atomic uint64_t *word, size_t n) {
+        uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
+        unsigned char b[8];
+        size_t i = 0;
+
+        memcpy(b, &w, 8);
+        if (n & 4) {
+                memcpy(buf, b, 4);
+                i = 4;
+        }
+        if (n & 2) {
+                memcpy(buf + i, b + i, 2);
+                i += 2;
+        }
+        if (n & 1)
+                buf[i] = (char)b[i];
+}
+
+/*
+ * segment_copy() (see segment.h) with two limits: a token of at most max_len bytes is
+ * copied, and nothing at or past buf + room is written (room >= max_len). When the token's
+ * last word fits in room it is copied whole, up to 7 bytes past the token's end: the slot
+ * holds whole words (token_capacity is a multiple of 8), and a tail costs more than a word.
+ */
+static inline int latch_read(const struct wxshm_layout *seg, struct segment_slot *slot, char *buf, size_t max_len,
+                             size_t room) {
+        unsigned attempt;
+
+        for (attempt = 0; attempt < SEGMENT_READ_ATTEMPTS; attempt++) {
+                uint64_t seq = atomic_load_explicit(&seg->seq, memory_order_acquire);
+                const struct wxshm_layout_slot *s = &seg->slot[seq & 1];
+                struct segment_slot copy;
+
+                copy.length = atomic_load_explicit(&s->length, memory_order_relaxed);
+                copy.generation = atomic_load_explicit(&s->generation, memory_order_relaxed);
+                copy.expires_at_ms = atomic_load_explicit(&s->expires_at_ms, memory_order_relaxed);
+                copy.fetched_at_ms = atomic_load_explicit(&s->fetched_at_ms, memory_order_relaxed);
+                /* A torn length may be anything: clamp before it sizes a copy. */
+                if (copy.length <= max_len && copy.length <= WXSHM_LAYOUT_TOKEN_CAPACITY) {
+                        size_t words = (size_t)copy.length / 8, tail = (size_t)copy.length % 8;
+
+                        if (tail && 8 * words + 8 <= room) {
+                                words++;
+                                tail = 0;
+                        }
+                        latch_copy_words(buf, s->token, words);
+                        if (tail)
+                                latch_copy_tail(buf + 8 * words, &s->token[words], tail);
+                }
+
+                /* Orders the copy before the re-check (Boehm 2012, "seqlocks" section 5). */
+                atomic_thread_fence(memory_order_acquire);
+                if (LATCH_UNLIKELY(atomic_load_explicit(&seg->seq, memory_order_relaxed) != seq))
+                        continue;
+
+                if (LATCH_UNLIKELY(copy.length > WXSHM_LAYOUT_TOKEN_CAPACITY))
+                        return -EBADMSG;
+                *slot = copy;
+                return 0;
+        }
+        return -EAGAIN;
+}
+
+#endif
