@@ -113,7 +113,8 @@ static inline void info_compute(wxshm_info *out, const struct wxshm_layout *seg,
         out->agent_alive = 0;
         if (out->agent_pid > 0 && out->heartbeat_ms > 0 && interval > 0) {
                 if (__builtin_mul_overflow(interval, 3, &dead_at) ||
-                    __builtin_add_overflow(dead_at, out->heartbeat_ms + 1, &dead_at))
+                    __builtin_add_overflow(dead_at, out->heartbeat_ms, &dead_at) ||
+                    __builtin_add_overflow(dead_at, 1, &dead_at))
                         out->agent_alive = 1; /* a deadline past the end of time */
                 else
                         out->agent_alive = !clock_reached(clock, dead_at);
