@@ -9,8 +9,10 @@
 
 #if defined(__GNUC__)
 #define LATCH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define LATCH_INLINE static inline __attribute__((always_inline))
 #else
 #define LATCH_UNLIKELY(x) (x)
+#define LATCH_INLINE static inline
 #endif
 
 /*
@@ -18,29 +20,30 @@
  * Four to a turn: a one-word loop's branch costs as much as its word, and where its jump
  * happens to cross a 32-byte line (Intel's JCC erratum) the loop ran at half speed.
  */
-static inline void latch_copy_words(char *buf, const _Atomic uint64_t *words, size_t n) {
-        size_t i = 0;
+LATCH_INLINE void latch_copy_words(char *buf, const _Atomic uint64_t *words, size_t n) {
+        const _Atomic uint64_t *end4 = words + (n & ~(size_t)3), *end = words + n;
 
-        for (; i + 4 <= n; i += 4) {
-                uint64_t w0 = atomic_load_explicit(&words[i], memory_order_relaxed);
-                uint64_t w1 = atomic_load_explicit(&words[i + 1], memory_order_relaxed);
-                uint64_t w2 = atomic_load_explicit(&words[i + 2], memory_order_relaxed);
-                uint64_t w3 = atomic_load_explicit(&words[i + 3], memory_order_relaxed);
+        /* Pointers, not an index: an index made the loop's own bookkeeping cost as much as a word. */
+        for (; words < end4; words += 4, buf += 32) {
+                uint64_t w0 = atomic_load_explicit(&words[0], memory_order_relaxed);
+                uint64_t w1 = atomic_load_explicit(&words[1], memory_order_relaxed);
+                uint64_t w2 = atomic_load_explicit(&words[2], memory_order_relaxed);
+                uint64_t w3 = atomic_load_explicit(&words[3], memory_order_relaxed);
 
-                memcpy(buf + 8 * i, &w0, 8);
-                memcpy(buf + 8 * i + 8, &w1, 8);
-                memcpy(buf + 8 * i + 16, &w2, 8);
-                memcpy(buf + 8 * i + 24, &w3, 8);
+                memcpy(buf, &w0, 8);
+                memcpy(buf + 8, &w1, 8);
+                memcpy(buf + 16, &w2, 8);
+                memcpy(buf + 24, &w3, 8);
         }
-        for (; i < n; i++) {
-                uint64_t w = atomic_load_explicit(&words[i], memory_order_relaxed);
+        for (; words < end; words++, buf += 8) {
+                uint64_t w = atomic_load_explicit(words, memory_order_relaxed);
 
-                memcpy(buf + 8 * i, &w, 8);
+                memcpy(buf, &w, 8);
         }
 }
 
 /* The first n < 8 bytes of one word, in pieces of constant size: a tail never costs a memcpy call. */
-static inline void latch_copy_tail(char *buf, const _Atomic uint64_t *word, size_t n) {
+LATCH_INLINE void latch_copy_tail(char *buf, const _Atomic uint64_t *word, size_t n) {
         uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
         unsigned char b[8];
         size_t i = 0;
@@ -64,8 +67,8 @@ static inline void latch_copy_tail(char *buf, const _Atomic uint64_t *word, size
  * last word fits in room it is copied whole, up to 7 bytes past the token's end: the slot
  * holds whole words (token_capacity is a multiple of 8), and a tail costs more than a word.
  */
-static inline int latch_read(const struct wxshm_layout *seg, struct segment_slot *slot, char *buf, size_t max_len,
-                             size_t room) {
+LATCH_INLINE int latch_read(const struct wxshm_layout *seg, struct segment_slot *slot, char *buf, size_t max_len,
+                            size_t room) {
         unsigned attempt;
 
         for (attempt = 0; attempt < SEGMENT_READ_ATTEMPTS; attempt++) {
@@ -74,21 +77,21 @@ static inline int latch_read(const struct wxshm_layout *seg, struct segment_slot
                 struct segment_slot copy;
 
                 copy.length = atomic_load_explicit(&s->length, memory_order_relaxed);
+                /* A torn length may be anything: clamp before it sizes a copy. */
+                if (copy.length <= max_len && copy.length <= WXSHM_LAYOUT_TOKEN_CAPACITY) {
+                        size_t len = (size_t)copy.length, whole = (len + 7) & ~(size_t)7;
+
+                        if (whole <= room) {
+                                latch_copy_words(buf, s->token, whole / 8);
+                        } else {
+                                latch_copy_words(buf, s->token, len / 8);
+                                latch_copy_tail(buf + (len & ~(size_t)7), &s->token[len / 8], len & 7);
+                        }
+                }
+                /* The rest of the slot after the copy: fewer values live across it, fewer spills. */
                 copy.generation = atomic_load_explicit(&s->generation, memory_order_relaxed);
                 copy.expires_at_ms = atomic_load_explicit(&s->expires_at_ms, memory_order_relaxed);
                 copy.fetched_at_ms = atomic_load_explicit(&s->fetched_at_ms, memory_order_relaxed);
-                /* A torn length may be anything: clamp before it sizes a copy. */
-                if (copy.length <= max_len && copy.length <= WXSHM_LAYOUT_TOKEN_CAPACITY) {
-                        size_t words = (size_t)copy.length / 8, tail = (size_t)copy.length % 8;
-
-                        if (tail && 8 * words + 8 <= room) {
-                                words++;
-                                tail = 0;
-                        }
-                        latch_copy_words(buf, s->token, words);
-                        if (tail)
-                                latch_copy_tail(buf + 8 * words, &s->token[words], tail);
-                }
 
                 /* Orders the copy before the re-check (Boehm 2012, "seqlocks" section 5). */
                 atomic_thread_fence(memory_order_acquire);

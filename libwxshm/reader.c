@@ -86,10 +86,13 @@ struct read_clock {
         int64_t ms;  /* segment_now_ms(), or -1 until a deadline needs it */
 };
 
+/* Seconds whose ms fit an int64_t with room: the year 292 million. */
+#define READ_CLOCK_SEC_MAX (INT64_MAX / 1000 - 1)
+
 /* Whether the coarse clock in ms has reached at_ms: exactly what comparing segment_now_ms() says. */
 static bool clock_reached(struct read_clock *c, int64_t at_ms) {
-        /* now < (sec + 1) * 1000 <= at_ms; at_ms / 1000 rounds toward 0, which only matters below 0. */
-        if (c->sec >= 0 && c->sec < at_ms / 1000)
+        /* now < (sec + 1) * 1000 <= at_ms (a multiply: cheaper than dividing at_ms by 1000). */
+        if (c->sec >= 0 && c->sec < READ_CLOCK_SEC_MAX && (c->sec + 1) * 1000 <= at_ms)
                 return false;
         if (c->ms < 0)
                 c->ms = segment_now_ms();
@@ -123,8 +126,8 @@ static inline void info_compute(wxshm_info *out, const struct wxshm_layout *seg,
 }
 
 /* Fill the fields of info that fit in info->size; later fields stay as the caller set them. */
-static void info_fill(wxshm_info *info, const struct wxshm_layout *seg, const struct segment_slot *slot,
-                      struct read_clock *clock) {
+static inline void info_fill(wxshm_info *info, const struct wxshm_layout *seg, const struct segment_slot *slot,
+                             struct read_clock *clock) {
         wxshm_info full;
 
         /* The usual caller's size is this library's: written in place, no copy. */
@@ -137,17 +140,16 @@ static void info_fill(wxshm_info *info, const struct wxshm_layout *seg, const st
         memcpy(info, &full, info->size);
 }
 
-WXSHM_EXPORT int wxshm_read(wxshm *h, char *buf, size_t size, wxshm_info *info) {
-        const struct wxshm_layout *seg;
+/*
+ * The read after the argument checks. Always inlined, and with info a constant NULL in
+ * wxshm_read's own copy: there it keeps so few values that it saves no registers.
+ */
+static inline __attribute__((always_inline)) int read_slot(const struct wxshm_layout *seg, char *buf, size_t size,
+                                                           wxshm_info *info) {
         struct segment_slot slot;
         struct read_clock clock;
         int r;
 
-        if (!h || !buf || size == 0)
-                return -EINVAL;
-        if (info && info->size < offsetof(wxshm_info, generation) + sizeof(info->generation))
-                return -EINVAL;
-        seg = h->seg;
         if (LATCH_UNLIKELY(atomic_load_explicit(&seg->retired, memory_order_relaxed)))
                 return -EIDRM;
 
@@ -168,6 +170,23 @@ WXSHM_EXPORT int wxshm_read(wxshm *h, char *buf, size_t size, wxshm_info *info) 
         if (LATCH_UNLIKELY(clock_reached(&clock, slot.expires_at_ms)))
                 return -ESTALE;
         return (int)slot.length;
+}
+
+/* wxshm_read with an info: out of line, so that the read without one stays lean. */
+__attribute__((noinline)) static int read_with_info(const struct wxshm_layout *seg, char *buf, size_t size,
+                                                    wxshm_info *info) {
+        return read_slot(seg, buf, size, info);
+}
+
+WXSHM_EXPORT int wxshm_read(wxshm *h, char *buf, size_t size, wxshm_info *info) {
+        if (!h || !buf || size == 0)
+                return -EINVAL;
+        if (info) {
+                if (info->size < offsetof(wxshm_info, generation) + sizeof(info->generation))
+                        return -EINVAL;
+                return read_with_info(h->seg, buf, size, info);
+        }
+        return read_slot(h->seg, buf, size, NULL);
 }
 
 int reader_attach(wxshm **ret, const struct wxshm_layout *seg) {
