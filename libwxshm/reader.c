@@ -141,8 +141,8 @@ static inline void info_fill(wxshm_info *info, const struct wxshm_layout *seg, c
 }
 
 /*
- * The read after the argument checks. Always inlined, and with info a constant NULL in
- * wxshm_read's own copy: there it keeps so few values that it saves no registers.
+ * The read after the argument checks, always inlined into the two functions below: with
+ * info a constant NULL in one of them, that one keeps fewer values and spills less.
  */
 static inline __attribute__((always_inline)) int read_slot(const struct wxshm_layout *seg, char *buf, size_t size,
                                                            wxshm_info *info) {
@@ -172,21 +172,24 @@ static inline __attribute__((always_inline)) int read_slot(const struct wxshm_la
         return (int)slot.length;
 }
 
-/* wxshm_read with an info: out of line, so that the read without one stays lean. */
+/* Out of line, both: wxshm_read is then a frameless check that jumps to one of them. */
 __attribute__((noinline)) static int read_with_info(const struct wxshm_layout *seg, char *buf, size_t size,
                                                     wxshm_info *info) {
         return read_slot(seg, buf, size, info);
 }
 
+__attribute__((noinline)) static int read_without_info(const struct wxshm_layout *seg, char *buf, size_t size) {
+        return read_slot(seg, buf, size, NULL);
+}
+
 WXSHM_EXPORT int wxshm_read(wxshm *h, char *buf, size_t size, wxshm_info *info) {
         if (!h || !buf || size == 0)
                 return -EINVAL;
-        if (info) {
-                if (info->size < offsetof(wxshm_info, generation) + sizeof(info->generation))
-                        return -EINVAL;
-                return read_with_info(h->seg, buf, size, info);
-        }
-        return read_slot(h->seg, buf, size, NULL);
+        if (!info)
+                return read_without_info(h->seg, buf, size);
+        if (info->size < offsetof(wxshm_info, generation) + sizeof(info->generation))
+                return -EINVAL;
+        return read_with_info(h->seg, buf, size, info);
 }
 
 int reader_attach(wxshm **ret, const struct wxshm_layout *seg) {

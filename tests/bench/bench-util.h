@@ -35,6 +35,33 @@ static inline void bench_floor_inline(char *buf, const _Atomic uint64_t *words, 
 }
 
 /*
+ * The same copy four words to a turn, as wxshm_read's latch copy does: the pinned floor
+ * runs one word per loop turn, and on a CPU that retires two stores a cycle the loop's own
+ * bookkeeping is most of its cost; a read can beat it. Against this one it cannot.
+ */
+static inline void bench_floor4_inline(char *buf, const _Atomic uint64_t *words, size_t len) {
+        size_t n = (len + 7) / 8, i = 0;
+
+        for (; i + 4 <= n; i += 4) {
+                uint64_t w0 = atomic_load_explicit(&words[i], memory_order_relaxed);
+                uint64_t w1 = atomic_load_explicit(&words[i + 1], memory_order_relaxed);
+                uint64_t w2 = atomic_load_explicit(&words[i + 2], memory_order_relaxed);
+                uint64_t w3 = atomic_load_explicit(&words[i + 3], memory_order_relaxed);
+
+                __builtin_memcpy(buf + 8 * i, &w0, 8);
+                __builtin_memcpy(buf + 8 * i + 8, &w1, 8);
+                __builtin_memcpy(buf + 8 * i + 16, &w2, 8);
+                __builtin_memcpy(buf + 8 * i + 24, &w3, 8);
+        }
+        for (; i < n; i++) {
+                uint64_t w = atomic_load_explicit(&words[i], memory_order_relaxed);
+
+                __builtin_memcpy(buf + 8 * i, &w, 8);
+        }
+        __asm__ volatile("" ::: "memory");
+}
+
+/*
  * The floor itself: segment.c's copy_words, out of line as segment_copy is, with nothing
  * around it: relaxed atomic 8-byte loads stored into buf. n is a multiple of 8 (a token's
  * tail is never copied otherwise for the lengths benchmarked).
