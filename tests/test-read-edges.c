@@ -59,7 +59,8 @@ static void test_sizes(void) {
         for (size_t k = 0; k < sizeof(lengths) / sizeof(lengths[0]); k++) {
                 size_t len = lengths[k];
 
-                test_token_make(token, len, ++gen, gen);
+                gen++;
+                test_token_make(token, len, gen, gen);
                 CHECK_EQ(wxshm_writer_publish_generation(w, token, len, now + HOUR_MS, now, gen), 0);
                 for (size_t size = len - 1; size <= len + 10; size++) {
                         wxshm_info info = { .size = sizeof(info) };
