@@ -1,4 +1,4 @@
-/* bench-read.c: ./dev bench: the cost of wxshm_read beside a bare copy, and how reads scale over threads. */
+/* bench-read.c: ./dev bench: wxshm_read against its floor at four token lengths, in ns and instructions, and over threads. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -76,7 +76,7 @@ static int (*rd_read)(wxshm *, char *, size_t, wxshm_info *) = wxshm_read;
 static void (*rd_close)(wxshm *) = wxshm_close;
 static const char *rd_from = "linked into bench-read";
 /*
- * Where the floor and the reads of parts 1 and 2 copy to: page-aligned, so that the token's
+ * Where the floors and the reads of part 1 and of callgrind copy to: page-aligned, so that the token's
  * page offset in the segment (256, as the floor's source) and the destination's never alias
  * under 4 KiB on the caller's stores (on a stack they may: 297 ns for the floor of 2,048 bytes
  * against 208 for a read in one run, the floor's back-to-back copies stalling on their own stores).
