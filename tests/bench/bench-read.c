@@ -76,10 +76,9 @@ static int (*rd_read)(wxshm *, char *, size_t, wxshm_info *) = wxshm_read;
 static void (*rd_close)(wxshm *) = wxshm_close;
 static const char *rd_from = "linked into bench-read";
 /*
- * Where the floors and the reads of part 1 and of callgrind copy to: page-aligned, so that the token's
- * page offset in the segment (256, as the floor's source) and the destination's never alias
- * under 4 KiB on the caller's stores (on a stack they may: 297 ns for the floor of 2,048 bytes
- * against 208 for a read in one run, the floor's back-to-back copies stalling on their own stores).
+ * Where the floors and the reads of part 1 and of callgrind copy to: one page-aligned buffer,
+ * so that every loop stores to the same addresses at the same page offsets (the sources are
+ * both at the token's offset, 256) and a stack frame's placement plays no part.
  */
 static _Alignas(4096) char dest[WXSHM_TOKEN_MAX + 1];
 
