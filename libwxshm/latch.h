@@ -17,8 +17,9 @@
 
 /*
  * n whole words by relaxed atomic loads: no data race with a writer, and each a plain load.
- * Four to a turn: a one-word loop's branch costs as much as its word, and where its jump
- * happens to cross a 32-byte line (Intel's JCC erratum) the loop ran at half speed.
+ * Four to a turn: a one-word loop spends more instructions on its own turn than on the
+ * word, and its speed swung with where the compiler placed it (1.75x the floor at 2 KiB in
+ * one build); four to a turn ran at half the one-word floor's time from 512 bytes up.
  */
 LATCH_INLINE void latch_copy_words(char *buf, const _Atomic uint64_t *words, size_t n) {
         const _Atomic uint64_t *end4 = words + (n & ~(size_t)3), *end = words + n;
