@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "latch.h"
 #include "segment.h"
 #include "wxshm.h"
 
@@ -88,47 +89,9 @@ int segment_validate(const struct wxshm_layout *seg, uint64_t object_size) {
         return 0;
 }
 
-/* Copy n bytes of token words into buf with relaxed atomic loads: no data race with a writer. */
-static void copy_words(char *buf, const _Atomic uint64_t *words, size_t n) {
-        size_t i;
-
-        for (i = 0; i + 8 <= n; i += 8) {
-                uint64_t w = atomic_load_explicit(&words[i / 8], memory_order_relaxed);
-                memcpy(buf + i, &w, 8);
-        }
-        if (i < n) {
-                uint64_t w = atomic_load_explicit(&words[i / 8], memory_order_relaxed);
-                memcpy(buf + i, &w, n - i);
-        }
-}
-
+/* The writer, the tests and the fuzz target copy with the reader's code: one latch to get right. */
 int segment_copy(const struct wxshm_layout *seg, struct segment_slot *slot, char *buf, size_t buf_size) {
-        unsigned attempt;
-
-        for (attempt = 0; attempt < SEGMENT_READ_ATTEMPTS; attempt++) {
-                uint64_t seq = atomic_load_explicit(&seg->seq, memory_order_acquire);
-                const struct wxshm_layout_slot *s = &seg->slot[seq & 1];
-                struct segment_slot copy;
-
-                copy.length = atomic_load_explicit(&s->length, memory_order_relaxed);
-                copy.generation = atomic_load_explicit(&s->generation, memory_order_relaxed);
-                copy.expires_at_ms = atomic_load_explicit(&s->expires_at_ms, memory_order_relaxed);
-                copy.fetched_at_ms = atomic_load_explicit(&s->fetched_at_ms, memory_order_relaxed);
-                /* A torn length may be anything: clamp before it sizes a copy. */
-                if (copy.length <= buf_size && copy.length <= WXSHM_LAYOUT_TOKEN_CAPACITY)
-                        copy_words(buf, s->token, copy.length);
-
-                /* Orders the copy before the re-check (Boehm 2012, "seqlocks" section 5). */
-                atomic_thread_fence(memory_order_acquire);
-                if (atomic_load_explicit(&seg->seq, memory_order_relaxed) != seq)
-                        continue;
-
-                if (copy.length > WXSHM_LAYOUT_TOKEN_CAPACITY)
-                        return -EBADMSG;
-                *slot = copy;
-                return 0;
-        }
-        return -EAGAIN;
+        return latch_read(seg, slot, buf, buf_size, buf_size);
 }
 
 int64_t segment_now_ms(void) {

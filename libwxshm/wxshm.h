@@ -104,6 +104,8 @@ WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app);
 /*
  * Copy the current token into buf as a NUL-terminated string and return its length.
  * info, if not NULL, receives the rest (see wxshm_info). No system call is made.
+ * The token is copied in whole 8-byte words: up to 7 bytes after its NUL may be
+ * overwritten too, but never a byte at or past buf + size.
  *   -EINVAL   h or buf is NULL, or info is given with info->size not set
  *   -ENODATA  the segment exists but no token was ever published
  *   -ENOBUFS  size is less than the token length + 1; nothing is copied

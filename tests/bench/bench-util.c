@@ -17,10 +17,10 @@ _Atomic uint64_t *bench_floor_source(void) {
 void bench_floor_fill(const char *token, size_t len) {
         _Atomic uint64_t *src = bench_floor_source();
 
-        for (size_t i = 0; i + 8 <= len && i < BENCH_FLOOR_MAX; i += 8) {
-                uint64_t w;
+        for (size_t i = 0; i < len && i < BENCH_FLOOR_MAX; i += 8) {
+                uint64_t w = 0;
 
-                memcpy(&w, token + i, 8);
+                memcpy(&w, token + i, len - i < 8 ? len - i : 8);
                 atomic_store_explicit(&src[i / 8], w, memory_order_relaxed);
         }
 }
