@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "failed.h"
 #include "http.h"
 #include "namespace.h"
 #include "schedule.h"
@@ -31,6 +32,7 @@ struct agent {
         struct http *http;
         struct agent_config *config;
         struct namespace ns;            /* shm_dir, locked: where every segment is made */
+        struct failed_list failed;      /* items of the config that could not start, until the next reload */
         struct app **apps;
         size_t n_apps;
         struct rng rng;

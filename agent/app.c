@@ -464,12 +464,16 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         opts.discard = fresh || on_disk == -EXDEV;
         r = wxshm_writer_open(&it->seg, app->agent->ns.dir_fd, it->name, &opts);
         if (r < 0) {
+                char why[192];
+
                 explicit_bzero(&rec, sizeof(rec));
-                log_app(LOG_ERR, it->name, 0, "cannot open segment %s/%s: %s%s", app->agent->config->shm_dir,
-                        it->name, strerror(-r),
-                        r == -EPERM    ? " (not a file of the agent's user: remove it)"
-                        : r == -ENOSPC ? " (the tmpfs is full: free space or raise its size, then reload)"
-                                       : "");
+                snprintf(why, sizeof(why), "cannot open segment %s/%s: %s%s", app->agent->config->shm_dir, it->name,
+                         strerror(-r),
+                         r == -EPERM    ? " (not a file of the agent's user: remove it, then reload)"
+                         : r == -ENOSPC ? " (the tmpfs is full: free space or raise its size, then reload)"
+                                        : "");
+                log_app(LOG_ERR, it->name, 0, "%s", why);
+                failed_add(&app->agent->failed, it->name, ticket ? "ticket" : app_kind_name(cfg->kind), why);
                 return r;
         }
         r = sd_event_add_time(app->agent->loop, &it->timer, CLOCK_BOOTTIME, UINT64_MAX, 50 * 1000, on_timer, it);
@@ -519,15 +523,24 @@ int app_new(struct app **ret, struct agent *a, const struct app_config *cfg, boo
         app->agent = a;
         app->cfg = cfg;
         r = item_init(&app->token, app, 0, fresh);
-        for (size_t i = 0; r == 0 && i < sizeof(types) / sizeof(types[0]); i++)
-                if (cfg->tickets & types[i])
-                        r = item_init(&app->tickets[app->n_tickets++], app, types[i], fresh);
         if (r < 0) {
                 app_free(app, false);
                 return r;
         }
+        /* A ticket that cannot start is left out (failed.h says so); the app's token still serves. */
+        for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+                if ((cfg->tickets & types[i]) && item_init(&app->tickets[app->n_tickets], app, types[i], fresh) == 0)
+                        app->n_tickets++;
+                else if (cfg->tickets & types[i]) {
+                        item_free(&app->tickets[app->n_tickets], false);
+                        memset(&app->tickets[app->n_tickets], 0, sizeof(app->tickets[0]));
+                }
         *ret = app;
         return 0;
+}
+
+bool app_complete(const struct app *app) {
+        return app->n_tickets == __builtin_popcount((unsigned)app->cfg->tickets);
 }
 
 void app_free(struct app *app, bool retire) {

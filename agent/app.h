@@ -83,6 +83,9 @@ struct app {
  */
 int app_new(struct app **ret, struct agent *a, const struct app_config *cfg, bool fresh);
 
+/* False if a ticket of the app's configuration could not start (its failure is in agent->failed). */
+bool app_complete(const struct app *app);
+
 /* Stop the app's calls and timers and close its segments; retire them if it was removed. */
 void app_free(struct app *app, bool retire);
 

@@ -71,8 +71,12 @@ void agent_state_changed(struct agent *a) {
                 else if (!bad && app->token.failure != FAILURE_NONE)
                         bad = app;
         }
+        /* An item that could not start outranks all else: nothing serves it. */
+        if (a->failed.n)
+                snprintf(head, sizeof(head), "%zu of %zu apps fresh; %zu items could not start: %s", fresh,
+                         a->n_apps, a->failed.n, a->failed.v[0].why);
         /* A state file that cannot be written is said early: a long advice may be cut, this may not. */
-        if (unsaved)
+        else if (unsaved)
                 snprintf(head, sizeof(head), "%zu of %zu apps fresh; %s: state file not saved: %s", fresh, a->n_apps,
                          unsaved->name, strerror(unsaved->save_error));
         else
@@ -214,16 +218,19 @@ static void agent_reload(struct agent *a) {
                 sd_notify(false, "READY=1");
                 return;
         }
+        /* Whatever could not start is tried again below, and listed again if it still cannot. */
+        failed_clear(&a->failed);
         for (size_t i = 0; i < next->n_apps; i++) {
                 const struct app_config *cfg = &next->apps[i];
                 struct app *old = agent_take_app(a, cfg->name);
 
-                if (old && app_config_equal(old->cfg, cfg)) {
+                /* An app with a ticket that could not start is started again: a reload retries it. */
+                if (old && app_config_equal(old->cfg, cfg) && app_complete(old)) {
                         old->cfg = cfg;
                         apps[n++] = old;
                         continue;
                 }
-                if (old && app_reconfigure(old, cfg)) {
+                if (old && app_complete(old) && app_reconfigure(old, cfg)) {
                         apps[n++] = old;
                         log_app(LOG_INFO, cfg->name, 0, "configuration changed, taken in place");
                         continue;
@@ -431,6 +438,7 @@ int main(int argc, char **argv) {
         http_free(a.http);
         sd_event_unref(a.loop);
         config_free(a.config);
+        failed_clear(&a.failed);
         namespace_close(&a.ns);
         return r < 0 ? 1 : 0;
 }

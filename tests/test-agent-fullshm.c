@@ -16,8 +16,8 @@
 #define SEC_F "Fullshm-0123456789abc"
 
 /*
- * Three pages: the lock file takes one when the agent writes its pid into it, the first
- * segment (4416 bytes) two; the second segment finds none left.
+ * Three pages: the lock file takes one when the agent writes its pid into it, fa's token
+ * segment (4416 bytes) two; fa's ticket and fb find none left.
  */
 #define TMPFS_OPTIONS "size=12k,mode=0751"
 
@@ -64,19 +64,22 @@ int main(void) {
             mount("tmpfs", a.shm_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, TMPFS_OPTIONS) < 0)
                 harness_fail("a small tmpfs at shm_dir");
         snprintf(apps, sizeof(apps),
-                 "[app fa]\nkind = token\nappid = wxFA\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
+                 "[app fa]\nkind = token\nappid = wxFA\nsecret_file = %s\ntickets = jsapi\napi_base = http://127.0.0.1:%d\n"
                  "[app fb]\nkind = token\nappid = wxFB\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
                  agent_secret_file(&a, "fa", SEC_F), emu.port, agent_secret_file(&a, "fb", SEC_F), emu.port);
         agent_write_config(&a, NULL, apps);
         agent_start(&a);
 
-        CHECK(agent_wait_generation("fa", 1, 10000), "the app that fits is published");
+        CHECK(agent_wait_generation("fa", 1, 10000), "the token that fits is published, though its ticket does not fit");
         reader = reader_start();
         CHECK(agent_read("fb", buf, sizeof(buf), &(wxshm_info){ 0 }) == -ENOENT, "fb has no segment");
-        CHECK(agent_log_count(&a, "cannot open segment") == 1 && agent_log_count(&a, "No space left on device") == 1 &&
-                      agent_log_count(&a, "the tmpfs is full") == 1,
-              "the agent names the app, the cause and the fix");
-        CHECK(emu_stat(&emu, "wxFB", "token_calls") == 0, "no upstream call for the app it cannot publish");
+        CHECK(agent_read("fa.jsapi", buf, sizeof(buf), &(wxshm_info){ 0 }) == -ENOENT, "fa.jsapi has no segment");
+        CHECK(agent_log_count(&a, "cannot open segment") == 2 && agent_log_count(&a, "No space left on device") == 2 &&
+                      agent_log_count(&a, "the tmpfs is full") == 2,
+              "the agent names each item, the cause and the fix");
+        CHECK(emu_stat(&emu, "wxFB", "token_calls") == 0 && emu_stat(&emu, "wxFA", "ticket_calls") == 0,
+              "no upstream call for what it cannot publish");
+        CHECK(agent_notified(&a, "2 items could not start"), "STATUS= says so");
 
         /* A forced refresh of fa rewrites its segment in place: still no fault. */
         CHECK(agent_request(&a, "{\"op\":\"refresh\",\"app\":\"fa\"}\n", buf, sizeof(buf)) != NULL &&
@@ -86,6 +89,14 @@ int main(void) {
         kill(reader, SIGKILL);
         waitpid(reader, &status, 0);
         CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the reader ended by our kill, not a fault");
+
+        /* Room again, and a reload: what could not start starts now. */
+        CHECK(mount(NULL, a.shm_dir, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0751") == 0,
+              "the tmpfs grown");
+        agent_signal(&a, SIGHUP);
+        CHECK(agent_wait_generation("fb", 1, 10000) && agent_wait_generation("fa.jsapi", 1, 10000),
+              "after a reload every item is published");
+        CHECK(agent_wait_notify(&a, "2 of 2 apps fresh", 10000), "STATUS= counts both apps fresh");
 
         CHECK(agent_stop(&a) == 0, "clean stop: the agent did not die of SIGBUS");
         umount2(a.shm_dir, MNT_DETACH);
