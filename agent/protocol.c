@@ -331,9 +331,12 @@ static bool add_entry(cJSON *apps, const struct status_entry *e) {
 }
 
 size_t protocol_status_entry_size(const struct status_entry *e) {
-        /* The fixed keys and numbers take under 512 bytes; a string may grow 6-fold (\u00XX). */
-        return 512 + 6 * (strlen(e->name) + strlen(e->last_errmsg ? e->last_errmsg : "") +
-                          strlen(e->holder ? e->holder : ""));
+        /*
+         * Keys, punctuation and numbers of today's times and counters take about 340 bytes;
+         * names and node ids need no escaping, an upstream errmsg may grow 6-fold (\u00XX).
+         */
+        return 360 + strlen(e->name) + strlen(e->holder ? e->holder : "") +
+               6 * strlen(e->last_errmsg ? e->last_errmsg : "");
 }
 
 static bool add_cluster(cJSON *o, const struct cluster_status *st) {

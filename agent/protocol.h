@@ -20,7 +20,7 @@
 /* status pages: entries per reply by default and at most (the reply also stops near PROTOCOL_STATUS_BYTES). */
 #define PROTOCOL_STATUS_LIMIT_DEFAULT 500
 #define PROTOCOL_STATUS_LIMIT_MAX 10000
-#define PROTOCOL_STATUS_BYTES (128 * 1024)
+#define PROTOCOL_STATUS_BYTES (192 * 1024)
 
 /* The error codes, documented in the README and man page. */
 #define PROTO_E_BAD_JSON "bad_json"             /* not a JSON object */

@@ -18,9 +18,12 @@
 #include "status.h"
 #include "wxshm.h"
 
-/* Replies a client has not read yet: past SOFT its requests wait, past MAX it is dropped. */
+/*
+ * Replies a client has not read yet: past SOFT its requests wait, past MAX it is dropped.
+ * MAX leaves room for a status page (PROTOCOL_STATUS_BYTES and one entry) above SOFT.
+ */
 #define CONN_OUT_SOFT (64 * 1024)
-#define CONN_OUT_MAX (256 * 1024)
+#define CONN_OUT_MAX (320 * 1024)
 
 struct conn {
         struct server *srv;

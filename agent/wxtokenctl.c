@@ -237,6 +237,11 @@ static void integers_raw(cJSON *o) {
 
                         snprintf(digits, sizeof(digits), "%" PRId64, (int64_t)v->valuedouble);
                         raw = cJSON_CreateRaw(digits);
+                        /* The replacement takes the key along (cJSON frees it with the item). */
+                        if (raw && v->string && !(raw->string = strdup(v->string))) {
+                                cJSON_Delete(raw);
+                                raw = NULL;
+                        }
                         if (raw && cJSON_ReplaceItemViaPointer(o, v, raw))
                                 v = raw;
                         else
