@@ -51,6 +51,8 @@ struct item {
         int64_t forced_day;             /* Beijing day of forced_today (budget.c) */
         unsigned forced_today;          /* client-forced upstream calls that day, capped by max_forced_per_day */
         int64_t quota_day;              /* Beijing day upstream answered 45009: no forced call that day */
+        bool budget_asked;              /* cluster mode: the fleet-wide count is being taken in Redis */
+        bool budget_granted;            /* cluster mode: Redis counted the forced call within the cap */
         uint64_t forced_refreshes, coalesced_waiters, rate_limited;
 
         /* Cluster mode (cluster.c). */

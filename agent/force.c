@@ -249,6 +249,18 @@ void force_abort(struct item *it, const char *code, const char *message) {
                 waiter_answer(it->waiters, protocol_error(code, message, -1));
 }
 
+/* The pending forced call will not be made: answer every waiter here and on other hosts. */
+static void force_refuse(struct item *it, const char *code, const char *why, int64_t retry_after_ms) {
+        if (!strcmp(code, PROTO_E_RATE_LIMITED))
+                it->rate_limited += it->n_waiters;
+        it->force_stage = FORCE_NONE;
+        if (it->remote_until_ms > agent_now_ms())
+                cluster_force_failed(it, code, why, retry_after_ms);
+        it->remote_until_ms = 0;
+        while (it->waiters)
+                waiter_answer(it->waiters, protocol_error(code, why, retry_after_ms));
+}
+
 bool force_due(struct item *it) {
         int64_t now = agent_now_ms(), tomorrow;
         char why[256];
@@ -258,6 +270,7 @@ bool force_due(struct item *it) {
         /* Nobody waits any more (all timed out or left): no reason to rotate. */
         if (!anyone_waits(it)) {
                 it->force_stage = FORCE_NONE;
+                it->budget_granted = false;
                 return false;
         }
         it->forced_at_ms = now;
@@ -266,17 +279,62 @@ bool force_due(struct item *it) {
                 return true;
         /* Checked again here: the cap may have been reached since the request was let in. */
         if ((tomorrow = budget_check(it, why, sizeof(why))) > 0) {
-                it->rate_limited += it->n_waiters;
-                it->force_stage = FORCE_NONE;
-                if (it->remote_until_ms > now)
-                        cluster_force_failed(it, PROTO_E_RATE_LIMITED, why, tomorrow);
-                it->remote_until_ms = 0;
-                while (it->waiters)
-                        waiter_answer(it->waiters, protocol_error(PROTO_E_RATE_LIMITED, why, tomorrow));
+                force_refuse(it, PROTO_E_RATE_LIMITED, why, tomorrow);
                 return false;
         }
+        /* Cluster mode: the fleet's count in Redis first; its answer makes the call (or refuses it). */
+        if (it->budget_asked)
+                return false;
+        if (!it->budget_granted) {
+                int64_t day_now = budget_now_ms();
+                int r = cluster_budget_take(it, budget_day(day_now), budget_until_tomorrow(day_now) + BUDGET_DAY_MS);
+
+                if (r > 0) {
+                        it->budget_asked = true;
+                        return false;
+                }
+                if (r < 0) {
+                        force_refuse(it, PROTO_E_UPSTREAM, "the cluster's count of forced refreshes cannot be taken "
+                                     "in Redis; the last token stays published", -1);
+                        return false;
+                }
+        }
+        it->budget_granted = false;
         budget_spend(it);
         return true;
+}
+
+void force_budget_counted(struct item *it, long long n) {
+        char why[256];
+        int64_t now = budget_now_ms();
+
+        it->budget_asked = false;
+        if (it->force_stage != FORCE_ROTATE || !anyone_waits(it)) {
+                it->force_stage = FORCE_NONE;
+                item_cluster_resume(it); /* the proactive schedule, which the forced call had replaced */
+                return;
+        }
+        if (n < 0) {
+                force_refuse(it, PROTO_E_UPSTREAM, "the cluster's count of forced refreshes cannot be taken in "
+                             "Redis; the last token stays published", -1);
+                item_cluster_resume(it);
+                return;
+        }
+        if (n > (long long)budget_cap(it)) {
+                /* Spent elsewhere in the fleet: this host refuses at once from now on (and after a restart). */
+                it->forced_day = budget_day(now);
+                if (it->forced_today < budget_cap(it))
+                        it->forced_today = budget_cap(it);
+                if (it->generation)
+                        item_save(it, it->fetched_at_ms);
+                snprintf(why, sizeof(why), "max_forced_per_day (%u) of %s is spent across the cluster until "
+                         "midnight Beijing time", budget_cap(it), it->name);
+                force_refuse(it, PROTO_E_RATE_LIMITED, why, budget_until_tomorrow(now));
+                item_cluster_resume(it);
+                return;
+        }
+        it->budget_granted = true;
+        item_fetch_at(it, agent_now_ms());
 }
 
 void force_probed(struct item *it, const struct upstream_result *res) {
