@@ -1,4 +1,4 @@
-/* test-agent-limits.c: one user cannot hold the socket, a status flood cannot starve get, status pages through 600 apps. */
+/* test-agent-limits.c: one user cannot hold the socket or its waiters, a status flood cannot starve get, 600 apps paged. */
 #include <errno.h>
 #include <grp.h>
 #include <poll.h>
@@ -148,6 +148,84 @@ static void test_connections(void) {
         close(ctl[1]);
         waitpid(pid, &status, 0);
         close(report[0]);
+}
+
+/* A counter of item in the agent's status, -1 if absent. */
+static long app_counter(const char *item, const char *counter) {
+        char line[128], raw[8192];
+        const cJSON *apps;
+        cJSON *o;
+        long n = -1;
+
+        snprintf(line, sizeof(line), "{\"op\":\"status\",\"app\":\"%s\"}\n", item);
+        o = agent_request(&a, line, raw, sizeof(raw));
+        apps = o ? cJSON_GetObjectItemCaseSensitive(o, "apps") : NULL;
+        if (cJSON_GetArraySize(apps) >= 1)
+                n = json_int(cJSON_GetArrayItem(apps, 0), counter, -1);
+        cJSON_Delete(o);
+        return n;
+}
+
+/*
+ * A user in the app's group with refreshes waiting on a hung upstream: its third waiter
+ * is refused (max_waiters_per_uid = 2); the first two wait for the forced call's outcome.
+ */
+static void test_waiters(void) {
+        static const char line[] = "{\"op\":\"refresh\",\"app\":\"app003\",\"generation\":1,\"timeout_ms\":20000}\n";
+        gid_t groups[2] = { sock_gid, app_gid };
+        int report[2], go[2], out[3] = { -1, -1, -1 }, status;
+        pid_t pid;
+
+        control(&emu, "/emu/fault?app=wx003&kind=hang");
+        if (pipe(report) < 0 || pipe(go) < 0)
+                exit(EXIT_SETUP);
+        pid = fork();
+        if (pid == 0) {
+                char buf[4096];
+                int fd[3];
+
+                if (setgroups(2, groups) < 0 || setgid(USER_UID) < 0 || setuid(USER_UID) < 0)
+                        _exit(EXIT_SETUP);
+                close(report[0]);
+                close(go[1]);
+                /* One at a time, each seen waiting (the app's counters say so) before the next. */
+                for (int i = 0; i < 2; i++) {
+                        const char *counter = i == 0 ? "forced_refreshes" : "coalesced_waiters";
+                        long before = app_counter("app003", counter);
+
+                        fd[i] = socket_dial(a.socket);
+                        if (fd[i] < 0 || write(fd[i], line, strlen(line)) != (ssize_t)strlen(line))
+                                _exit(EXIT_SETUP);
+                        for (int tries = 0; tries < 500 && app_counter("app003", counter) == before; tries++)
+                                harness_sleep_ms(10);
+                }
+                fd[2] = socket_dial(a.socket);
+                out[0] = fd[2] >= 0 && exchange(fd[2], line, buf, sizeof(buf)) && strstr(buf, "too_many_waiters") &&
+                         strstr(buf, "max_waiters_per_uid");
+                if (out[0] != 1)
+                        fprintf(stderr, "third waiter: %s", buf);
+                if (write(report[1], out, sizeof(out[0])) != sizeof(out[0]) || read(go[0], buf, 1) != 1)
+                        _exit(EXIT_SETUP);
+                for (int i = 0; i < 2; i++) {
+                        /* wxemu's hang ends in a dropped connection: ok or upstream_failed, as curl sees it. */
+                        out[1 + i] = exchange(fd[i], NULL, buf, sizeof(buf)) &&
+                                     (strstr(buf, "\"ok\":true") || strstr(buf, "upstream_failed"));
+                        if (!out[1 + i])
+                                fprintf(stderr, "waiter %d: %s", i, buf);
+                }
+                _exit(write(report[1], out + 1, 2 * sizeof(out[0])) == 2 * sizeof(out[0]) ? 0 : EXIT_SETUP);
+        }
+        close(report[1]);
+        close(go[0]);
+        CHECK(read(report[0], out, sizeof(out[0])) == sizeof(out[0]) && out[0] == 1,
+              "a third waiter of one user is refused with too_many_waiters, naming max_waiters_per_uid");
+        control(&emu, "/emu/fault?app=wx003&kind=none");
+        CHECK(write(go[1], "x", 1) == 1, "go on");
+        CHECK(read(report[0], out + 1, 2 * sizeof(out[0])) == 2 * sizeof(out[0]) && out[1] == 1 && out[2] == 1,
+              "its first two wait until upstream answers (%d %d)", out[1], out[2]);
+        waitpid(pid, &status, 0);
+        close(report[0]);
+        close(go[1]);
 }
 
 static atomic_bool flood_stop;
@@ -361,13 +439,14 @@ int main(void) {
                          emu.port, APP_GROUP);
                 strcat(apps, section);
         }
-        snprintf(extra, sizeof(extra), "socket_group = %s\nmax_connections = %d\nidle_timeout = 2\n", SOCK_GROUP,
-                 MAX_CONNECTIONS);
+        snprintf(extra, sizeof(extra), "socket_group = %s\nmax_connections = %d\nidle_timeout = 2\n"
+                 "max_waiters_per_uid = 2\n", SOCK_GROUP, MAX_CONNECTIONS);
         agent_write_config(&a, extra, apps);
         agent_start(&a);
         CHECK(agent_wait_generation("app599", 1, 60000), "every app has its token");
 
         test_connections();
+        test_waiters();
         test_flood();
         test_paging_all();
         free(apps);
