@@ -8,6 +8,7 @@
 
 #define SEC_B "Budget-Secret-0a1b2c3d"
 #define SEC_Q "Quota-Secret-4e5f6a7b"
+#define SEC_Z "Zero-Secret-8c9d0e1f"
 #define CAP 3
 #define DAY_MS (24 * 3600 * 1000LL)
 #define BEIJING_MS (8 * 3600 * 1000LL)
@@ -68,13 +69,15 @@ static bool points_at_midnight(int64_t retry_after_ms, int64_t sent_at_ms) {
 }
 
 int main(void) {
-        static const char *const emu_args[] = { "--app", "wxB:" SEC_B, NULL };
+        static const char *const emu_args[] = { "--app", "wxB:" SEC_B, "--app", "wxZ:" SEC_Z, NULL };
         /* One token call a day: the first fetch spends it, a forced call gets 45009. */
         static const char *const emu_q_args[] = { "--app", "wxQ:" SEC_Q, "--quota-token", "1", NULL };
         int64_t retry = -1, sent = 0, start, last_retry = -1, last_sent = 0;
         int ok = 0, limited = 0, other = 0, calls, calls_q;
         bool restarted = false;
-        char apps[1024];
+        char apps[1536], raw[4096];
+        const cJSON *e;
+        cJSON *st;
         const char *r;
 
         emu_start(&emu, emu_args);
@@ -82,12 +85,21 @@ int main(void) {
         agent_init(&a);
         snprintf(apps, sizeof(apps),
                  "[app bud]\nkind = token\nappid = wxB\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"
-                 "[app quo]\nkind = token\nappid = wxQ\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
-                 agent_secret_file(&a, "bud", SEC_B), emu.port, agent_secret_file(&a, "quo", SEC_Q), emu_q.port);
+                 "[app quo]\nkind = token\nappid = wxQ\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"
+                 "[app zero]\nkind = token\nappid = wxZ\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
+                 "max_forced_per_day = 0\n",
+                 agent_secret_file(&a, "bud", SEC_B), emu.port, agent_secret_file(&a, "quo", SEC_Q), emu_q.port,
+                 agent_secret_file(&a, "zero", SEC_Z), emu.port);
         agent_write_config(&a, "min_force_interval = 1\nmax_forced_per_day = " "3", apps);
         agent_start(&a);
         CHECK(agent_wait_generation("bud", 1, 20000) && agent_wait_generation("quo", 1, 20000), "first tokens");
         CHECK(emu_stat(&emu, "wxB", "token_calls") == 1, "one call to start");
+
+        /* An app's own cap of 0: clients may never force a rotation of it. */
+        CHECK(agent_wait_generation("zero", 1, 20000), "zero's first token");
+        r = force("zero", &retry, &sent);
+        CHECK(!strcmp(r, "rate_limited") && points_at_midnight(retry, sent), "max_forced_per_day = 0: %s", r);
+        CHECK(emu_stat(&emu, "wxZ", "token_calls") == 1, "and no call");
 
         /* 45009: the forced call fails, and no later forced call reaches upstream that day. */
         r = force("quo", &retry, &sent);
@@ -132,6 +144,11 @@ int main(void) {
         CHECK(points_at_midnight(last_retry, last_sent), "past the cap retry_after_ms is %lld, Beijing midnight "
               "is %lld ms away", (long long)last_retry, (long long)until_beijing_midnight(last_sent));
         CHECK(emu_stat(&emu_q, "wxQ", "token_calls") == calls_q, "45009 is remembered across the restart");
+        st = agent_request(&a, "{\"op\":\"status\",\"app\":\"bud\"}\n", raw, sizeof(raw));
+        e = st ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "apps"), 0) : NULL;
+        CHECK(e && json_int(e, "forced_today", -1) == CAP && json_int(e, "max_forced_per_day", -1) == CAP,
+              "status shows the day's count and the cap: %s", raw);
+        cJSON_Delete(st);
         r = force("quo", &retry, &sent);
         CHECK(!strcmp(r, "rate_limited"), "quo after the restart: %s", r);
 

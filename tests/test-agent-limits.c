@@ -1,4 +1,4 @@
-/* test-agent-limits.c: one user cannot hold the socket or its waiters, a status flood cannot starve get, 600 apps paged. */
+/* test-agent-limits.c: one user cannot hold the socket or its waiters, status floods cannot starve get, paging. */
 #include <errno.h>
 #include <grp.h>
 #include <poll.h>

@@ -1,4 +1,4 @@
-/* test-cluster-budget.c: max_forced_per_day is fleet-wide: a flood through every host, the holder stopped mid-flood, 3 calls. */
+/* test-cluster-budget.c: max_forced_per_day is fleet-wide: a flood across a lease handover makes 3 calls. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
