@@ -308,6 +308,9 @@ void force_budget_counted(struct item *it, long long n) {
         char why[256];
         int64_t now = budget_now_ms();
 
+        /* A reply for an item made anew since (reload) asked nothing of this one. */
+        if (!it->budget_asked)
+                return;
         it->budget_asked = false;
         if (it->force_stage != FORCE_ROTATE || !anyone_waits(it)) {
                 it->force_stage = FORCE_NONE;
