@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "budget.h"
 #include "cluster.h"
 #include "log.h"
 #include "protocol.h"
@@ -60,7 +61,7 @@ static void item_settle(struct item *it) {
                 agent_app_settled(it->app->agent);
 }
 
-static void item_save(struct item *it, int64_t fetched_at_ms) {
+void item_save(struct item *it, int64_t fetched_at_ms) {
         const struct agent_config *c = item_agent_config(it);
         struct state_record rec = {
                 .generation = it->generation,
@@ -71,6 +72,7 @@ static void item_save(struct item *it, int64_t fetched_at_ms) {
         int r;
 
         memcpy(rec.token, it->value, it->value_len + 1);
+        budget_record(it, &rec);
         r = state_save(c->state_dir, it->name, it->app->cfg->appid, &rec);
         if (r < 0) {
                 /*
@@ -481,6 +483,8 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
                 return r;
         wxshm_writer_heartbeat(it->seg, now);
         margin = cfg->refresh_margin_ms;
+        if (on_disk == 0 && !fresh)
+                budget_restore(it, &rec); /* even when the token itself is too old to adopt */
         adopted = !opts.discard && item_adopt(it, now, on_disk, &rec);
         explicit_bzero(&rec, sizeof(rec));
         if (adopted) {

@@ -48,8 +48,11 @@ struct item {
         unsigned n_waiters;
         enum force_stage force_stage;   /* FORCE_NONE: no forced call pending or running */
         int64_t forced_at_ms;           /* start of the last client-forced upstream call */
-        int64_t forced_day;             /* Beijing day of forced_today */
-        unsigned forced_today;          /* stable's force_refresh calls: 20 a day */
+        int64_t forced_day;             /* Beijing day of forced_today (budget.c) */
+        unsigned forced_today;          /* client-forced upstream calls that day, capped by max_forced_per_day */
+        int64_t quota_day;              /* Beijing day upstream answered 45009: no forced call that day */
+        bool budget_asked;              /* cluster mode: the fleet-wide count is being taken in Redis */
+        bool budget_granted;            /* cluster mode: Redis counted the forced call within the cap */
         uint64_t forced_refreshes, coalesced_waiters, rate_limited;
 
         /* Cluster mode (cluster.c). */
@@ -106,6 +109,9 @@ void app_heartbeat(struct app *app, int64_t now_ms);
 
 /* The item called name ("shop" or "shop.jsapi") among the agent's apps, or NULL. */
 struct item *agent_find_item(struct agent *a, const char *name);
+
+/* Write the item's token and budget to its state file (fetched_at_ms: when the token was fetched). */
+void item_save(struct item *it, int64_t fetched_at_ms);
 
 /* Start the item's next call now (force.c uses it to run a forced call). */
 void item_fetch_at(struct item *it, int64_t at_ms);

@@ -44,4 +44,17 @@ static const char cluster_script_publish[] =
         "redis.call('PUBLISH', ARGV[6], 'pub ' .. ARGV[7] .. ' ' .. g)\n"
         "return g\n";
 
+/*
+ * The fleet-wide forced-refresh budget: KEYS[1] "<prefix>:forced:<item>:<Beijing day>";
+ * ARGV expiry in ms (past the day's end), the cap. Returns the count with this call in
+ * it; above the cap the call is refused and not counted. Not a count: an error.
+ */
+static const char cluster_script_budget[] =
+        "local n = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+        "if not n then return redis.error_reply('not a count') end\n"
+        "if n >= tonumber(ARGV[2]) then return n + 1 end\n"
+        "n = redis.call('INCR', KEYS[1])\n"
+        "if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\n"
+        "return n\n";
+
 #endif

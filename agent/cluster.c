@@ -9,6 +9,7 @@
 #include <hiredis/hiredis.h>
 
 #include "app.h"
+#include "budget.h"
 #include "cluster-internal.h"
 #include "cluster-scripts.h"
 #include "log.h"
@@ -19,7 +20,7 @@
 #define FORWARD_REPEAT_MS 1000          /* a forced refresh handed on and unanswered goes again */
 #define NAME_MAX_LEN 192
 
-enum ref_what { REF_CLAIM, REF_RENEW, REF_READ, REF_RESUME, REF_PUSH, REF_NOTE, REF_RELEASE };
+enum ref_what { REF_CLAIM, REF_RENEW, REF_READ, REF_RESUME, REF_PUSH, REF_NOTE, REF_RELEASE, REF_BUDGET };
 
 /* What a reply is about, by name: the app may be gone (reload) when it arrives. */
 struct ref {
@@ -735,4 +736,30 @@ void cluster_status_text(const struct cluster *cl, char *buf, size_t size) {
         strftime(when, sizeof(when), "%H:%M", localtime(&since));
         snprintf(buf, size, "; cluster node %s: Redis unreachable since %s (%s), serving local tokens", st.node_id, when,
                  st.last_error);
+}
+
+/* ---- the fleet-wide forced-refresh budget (budget.c counts locally as well) ---- */
+
+static void on_budget(struct cluster *cl, redisReply *reply, void *userdata) {
+        struct ref *ref = userdata;
+        struct item *it = find_item(cl, ref->name);
+        long long n = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+
+        free(ref);
+        if (it)
+                force_budget_counted(it, n);
+}
+
+int cluster_budget_take(struct item *it, int64_t day, int64_t ttl_ms) {
+        struct cluster *cl = it->app->agent->cluster;
+        char name[NAME_MAX_LEN], key[NAME_MAX_LEN + 96], ttl[24], cap[16];
+        const char *argv[] = { "EVAL", cluster_script_budget, "1", key, ttl, cap };
+
+        if (!cl)
+                return 0;
+        item_cluster_name(it, name, sizeof(name));
+        snprintf(key, sizeof(key), "%s:forced:%s:%" PRId64, conf(cl)->key_prefix, name, day);
+        snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
+        snprintf(cap, sizeof(cap), "%u", budget_cap(it));
+        return send(cl, on_budget, ref_new(REF_BUDGET, name), 6, argv) ? 1 : -ENOTCONN;
 }

@@ -40,6 +40,13 @@ void cluster_force_verified(struct item *it);
  */
 int cluster_release(struct cluster *cl, void (*done)(void *userdata), void *userdata);
 
+/*
+ * Cluster mode, on the holder: count a client-forced call of it in Redis, fleet-wide, for
+ * Beijing day day (the key expires after ttl_ms). 1: asked, force_budget_counted gets the
+ * count; 0: not in cluster mode (the local count is all); -ENOTCONN: Redis is unreachable.
+ */
+int cluster_budget_take(struct item *it, int64_t day, int64_t ttl_ms);
+
 /* For status: is Redis reachable, since when not, and why. */
 struct cluster_status {
         const char *node_id;

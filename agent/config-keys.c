@@ -18,10 +18,11 @@ const char *const agent_keys[AK_MAX] = {
         "socket", "socket_group", "state_dir", "shm_prefix", "refresh_margin", "backoff_min",
         "backoff_max", "min_force_interval", "log_level", "max_connections", "idle_timeout", "max_waiters",
         "shm_dir", "min_token_lifetime", "allow_plain_http", "proxy",
+        "max_forced_per_day", "max_connections_per_uid", "max_waiters_per_uid",
 };
 const char *const app_keys[PK_MAX] = {
         "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
-        "tickets", "refresh_margin", "verify_before_force",
+        "tickets", "refresh_margin", "verify_before_force", "max_forced_per_day",
 };
 
 bool name_valid(const char *s, size_t max) {
@@ -182,6 +183,20 @@ static int parse_count(struct parse *p, const char *key, const char *v, long lon
         return 1;
 }
 
+/* A daily cap: 0 (no client-forced call at all) up to WeChat's own quota of 2000 calls a day. */
+static int parse_daily_cap(struct parse *p, const char *key, const char *v, unsigned *ret) {
+        unsigned n = 0;
+        const char *q;
+
+        for (q = v; *q >= '0' && *q <= '9' && n <= CONFIG_FORCED_PER_DAY_MAX; q++)
+                n = n * 10 + (unsigned)(*q - '0');
+        if (q == v || *q || n > CONFIG_FORCED_PER_DAY_MAX)
+                return parse_fail(p, -EINVAL, p->lineno, key, "expected a whole number from 0 to %d (WeChat's daily "
+                                  "quota), got '%s'", CONFIG_FORCED_PER_DAY_MAX, v);
+        *ret = n;
+        return 1;
+}
+
 static int parse_bool(struct parse *p, const char *key, const char *v, bool *ret) {
         if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1")) {
                 *ret = true;
@@ -241,6 +256,12 @@ int agent_set(struct parse *p, int k, const char *v) {
                 return parse_count(p, key, v, 1000000, &c->max_connections);
         case AK_MAX_WAITERS:
                 return parse_count(p, key, v, 1000000, &c->max_waiters);
+        case AK_MAX_FORCED_PER_DAY:
+                return parse_daily_cap(p, key, v, &c->max_forced_per_day);
+        case AK_MAX_CONNECTIONS_PER_UID:
+                return parse_count(p, key, v, 1000000, &c->max_connections_per_uid);
+        case AK_MAX_WAITERS_PER_UID:
+                return parse_count(p, key, v, 1000000, &c->max_waiters_per_uid);
         case AK_STATE_DIR:
                 if (!*v)
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected a directory, got ''");
@@ -369,6 +390,9 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
                 return 1;
         case PK_VERIFY_BEFORE_FORCE:
                 return parse_bool(p, key, v, &a->verify_before_force);
+        case PK_MAX_FORCED_PER_DAY:
+                a->has_max_forced_per_day = true;
+                return parse_daily_cap(p, key, v, &a->max_forced_per_day);
         default:
                 return parse_seconds(p, key, v, &a->refresh_margin_ms);
         }

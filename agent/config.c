@@ -229,6 +229,7 @@ static struct agent_config *config_new(const char *path) {
                 .max_connections = 1024,
                 .idle_timeout_ms = 10 * 1000,
                 .max_waiters = 16384,
+                .max_forced_per_day = 200,
                 .cluster = { .lease_ms = 10 * 1000 },
                 .min_token_lifetime_ms = 60 * 1000,
         };
@@ -299,6 +300,8 @@ int config_load(const char *path, struct agent_config **ret, char *err, size_t e
 
                 if (a->refresh_margin_ms == 0)
                         a->refresh_margin_ms = p.c->refresh_margin_ms;
+                if (!a->has_max_forced_per_day)
+                        a->max_forced_per_day = p.c->max_forced_per_day;
                 /* The AppSecret goes in the request: over http:// anyone on the path reads it. */
                 if (!p.err && a->plain_http_line && !p.c->allow_plain_http) {
                         p.sec = SEC_APP;
@@ -308,6 +311,11 @@ int config_load(const char *path, struct agent_config **ret, char *err, size_t e
                                    "in [agent] (for tests and wxemu only)");
                 }
         }
+        /* One user may take a quarter of the socket by default: three others still fit beside it. */
+        if (p.c->max_connections_per_uid == 0)
+                p.c->max_connections_per_uid = p.c->max_connections / 4 ? p.c->max_connections / 4 : 1;
+        if (p.c->max_waiters_per_uid == 0)
+                p.c->max_waiters_per_uid = p.c->max_waiters / 4 ? p.c->max_waiters / 4 : 1;
         r = p.err;
 out:
         if (p.f)
@@ -376,7 +384,8 @@ bool app_config_equal(const struct app_config *a, const struct app_config *b) {
         if (strcmp(a->name, b->name) || a->kind != b->kind || !str_equal(a->appid, b->appid) ||
             !str_equal(a->secret, b->secret) || a->n_api_base != b->n_api_base ||
             !str_equal(a->ca_file, b->ca_file) || !str_equal(a->ca_pem, b->ca_pem) || a->gid != b->gid || a->tickets != b->tickets ||
-            a->refresh_margin_ms != b->refresh_margin_ms || a->verify_before_force != b->verify_before_force)
+            a->refresh_margin_ms != b->refresh_margin_ms || a->verify_before_force != b->verify_before_force ||
+            a->max_forced_per_day != b->max_forced_per_day)
                 return false;
         for (i = 0; i < a->n_api_base; i++) {
                 if (!str_equal(a->api_base[i], b->api_base[i]))

@@ -40,6 +40,8 @@ struct app_config {
         unsigned tickets;               /* enum ticket_type bits */
         int64_t refresh_margin_ms;      /* from the app, else [agent] refresh_margin */
         bool verify_before_force;       /* probe the token before a client-forced rotation */
+        unsigned max_forced_per_day;    /* client-forced upstream calls per item per Beijing day; else [agent]'s */
+        bool has_max_forced_per_day;    /* given in the section (0 is a valid cap) */
         unsigned line;                  /* line of the section's first key, for messages */
 };
 
@@ -65,6 +67,9 @@ struct agent_config {
         unsigned max_connections;       /* control socket connections at once */
         int64_t idle_timeout_ms;        /* a connection without a complete request is closed after this */
         unsigned max_waiters;           /* forced-refresh requests waiting on one app */
+        unsigned max_forced_per_day;    /* default cap on client-forced upstream calls per item per Beijing day */
+        unsigned max_connections_per_uid; /* per peer uid (root exempt); default a quarter of max_connections */
+        unsigned max_waiters_per_uid;   /* refresh waiters per peer uid over all apps (root exempt) */
         char *state_dir;
         char *shm_dir;                  /* the agent's segment directory: only it writes there */
         char *shm_prefix;               /* retired: the old /dev/shm/<prefix>.* names, unlinked at start */

@@ -5,15 +5,12 @@
 #include <string.h>
 
 #include "app.h"
+#include "budget.h"
 #include "cluster.h"
 #include "log.h"
 #include "protocol.h"
 
-/* WeChat allows stable_token's force_refresh 20 times a day (Beijing time). */
-#define FORCE_STABLE_PER_DAY 20
 #define FORCE_STABLE_SPACING_MS (30 * 1000LL)
-#define BEIJING_OFFSET_MS (8 * 3600 * 1000LL)
-#define DAY_MS (24 * 3600 * 1000LL)
 
 struct waiter {
         struct waiter *next, **prev;
@@ -109,7 +106,8 @@ static void force_start(struct item *it, int64_t now, int64_t allowed) {
 struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms, force_reply_fn reply,
                              void *userdata) {
         const struct agent_config *c = agent_config_of(it);
-        int64_t now = agent_now_ms(), allowed;
+        int64_t now = agent_now_ms(), allowed, tomorrow;
+        char why[256];
         struct waiter *w;
         bool joins;
 
@@ -127,6 +125,12 @@ struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_
         }
         /* A call in flight or a forced one pending: its outcome answers this client too. */
         joins = it->call || it->force_stage != FORCE_NONE || it->generation == 0;
+        /* Joining costs nothing; a new forced call needs today's budget. */
+        if (!joins && (tomorrow = budget_check(it, why, sizeof(why))) > 0) {
+                it->rate_limited++;
+                reply(userdata, protocol_error(PROTO_E_RATE_LIMITED, why, tomorrow));
+                return NULL;
+        }
         allowed = it->forced_at_ms + force_interval(it);
         if (!joins && allowed - now > timeout_ms) {
                 it->rate_limited++;
@@ -148,7 +152,8 @@ struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_
 }
 
 void force_remote(struct item *it, uint64_t gen, int64_t timeout_ms) {
-        int64_t now = agent_now_ms(), allowed = it->forced_at_ms + force_interval(it);
+        int64_t now = agent_now_ms(), allowed = it->forced_at_ms + force_interval(it), tomorrow;
+        char why[256];
 
         if (it->generation > gen || it->generation == 0 || timeout_ms <= 0)
                 return;
@@ -158,6 +163,11 @@ void force_remote(struct item *it, uint64_t gen, int64_t timeout_ms) {
                 it->remote_until_ms = now + timeout_ms;
         if (it->call || it->force_stage != FORCE_NONE) {
                 it->coalesced_waiters++;
+                return;
+        }
+        if ((tomorrow = budget_check(it, why, sizeof(why))) > 0) {
+                it->rate_limited++;
+                cluster_force_failed(it, PROTO_E_RATE_LIMITED, why, tomorrow);
                 return;
         }
         if (allowed - now > timeout_ms) {
@@ -224,6 +234,7 @@ void force_failed(struct item *it, const struct upstream_result *res) {
         char message[UPSTREAM_ERRMSG_MAX + 64];
 
         it->force_stage = FORCE_NONE;
+        budget_upstream(it, res->errcode);
         snprintf(message, sizeof(message), "errcode %ld: %s; the last token stays published", res->errcode,
                  res->errmsg);
         if (it->remote_until_ms > agent_now_ms())
@@ -238,40 +249,95 @@ void force_abort(struct item *it, const char *code, const char *message) {
                 waiter_answer(it->waiters, protocol_error(code, message, -1));
 }
 
+/* The pending forced call will not be made: answer every waiter here and on other hosts. */
+static void force_refuse(struct item *it, const char *code, const char *why, int64_t retry_after_ms) {
+        if (!strcmp(code, PROTO_E_RATE_LIMITED))
+                it->rate_limited += it->n_waiters;
+        it->force_stage = FORCE_NONE;
+        if (it->remote_until_ms > agent_now_ms())
+                cluster_force_failed(it, code, why, retry_after_ms);
+        it->remote_until_ms = 0;
+        while (it->waiters)
+                waiter_answer(it->waiters, protocol_error(code, why, retry_after_ms));
+}
+
 bool force_due(struct item *it) {
-        const struct agent_config *c = agent_config_of(it);
-        int64_t now = agent_now_ms(), day = (now + BEIJING_OFFSET_MS) / DAY_MS;
+        int64_t now = agent_now_ms(), tomorrow;
+        char why[256];
 
         if (it->force_stage == FORCE_NONE)
                 return false;
         /* Nobody waits any more (all timed out or left): no reason to rotate. */
         if (!anyone_waits(it)) {
                 it->force_stage = FORCE_NONE;
+                it->budget_granted = false;
                 return false;
         }
         it->forced_at_ms = now;
-        if (it->force_stage == FORCE_ROTATE && it->app->cfg->kind == APP_KIND_STABLE && !it->ticket) {
-                if (it->forced_day != day) {
-                        it->forced_day = day;
-                        it->forced_today = 0;
-                }
-                if (it->forced_today >= FORCE_STABLE_PER_DAY) {
-                        it->rate_limited += it->n_waiters;
-                        it->force_stage = FORCE_NONE;
-                        if (it->remote_until_ms > now)
-                                cluster_force_failed(it, PROTO_E_RATE_LIMITED, "stable_token allows 20 forced "
-                                                     "refreshes a day", (day + 1) * DAY_MS - BEIJING_OFFSET_MS - now);
-                        it->remote_until_ms = 0;
-                        while (it->waiters)
-                                waiter_answer(it->waiters,
-                                              protocol_error(PROTO_E_RATE_LIMITED, "stable_token allows 20 forced "
-                                                             "refreshes a day", (day + 1) * DAY_MS - BEIJING_OFFSET_MS - now));
+        /* Only the rotating call spends the budget: probes and stable's normal-mode call rotate nothing. */
+        if (it->force_stage != FORCE_ROTATE)
+                return true;
+        /* Checked again here: the cap may have been reached since the request was let in. */
+        if ((tomorrow = budget_check(it, why, sizeof(why))) > 0) {
+                force_refuse(it, PROTO_E_RATE_LIMITED, why, tomorrow);
+                return false;
+        }
+        /* Cluster mode: the fleet's count in Redis first; its answer makes the call (or refuses it). */
+        if (it->budget_asked)
+                return false;
+        if (!it->budget_granted) {
+                int64_t day_now = budget_now_ms();
+                int r = cluster_budget_take(it, budget_day(day_now), budget_until_tomorrow(day_now) + BUDGET_DAY_MS);
+
+                if (r > 0) {
+                        it->budget_asked = true;
                         return false;
                 }
-                it->forced_today++;
+                if (r < 0) {
+                        force_refuse(it, PROTO_E_UPSTREAM, "the cluster's count of forced refreshes cannot be taken "
+                                     "in Redis; the last token stays published", -1);
+                        return false;
+                }
         }
-        (void)c;
+        it->budget_granted = false;
+        budget_spend(it);
         return true;
+}
+
+void force_budget_counted(struct item *it, long long n) {
+        char why[256];
+        int64_t now = budget_now_ms();
+
+        /* A reply for an item made anew since (reload) asked nothing of this one. */
+        if (!it->budget_asked)
+                return;
+        it->budget_asked = false;
+        if (it->force_stage != FORCE_ROTATE || !anyone_waits(it)) {
+                it->force_stage = FORCE_NONE;
+                item_cluster_resume(it); /* the proactive schedule, which the forced call had replaced */
+                return;
+        }
+        if (n < 0) {
+                force_refuse(it, PROTO_E_UPSTREAM, "the cluster's count of forced refreshes cannot be taken in "
+                             "Redis; the last token stays published", -1);
+                item_cluster_resume(it);
+                return;
+        }
+        if (n > (long long)budget_cap(it)) {
+                /* Spent elsewhere in the fleet: this host refuses at once from now on (and after a restart). */
+                it->forced_day = budget_day(now);
+                if (it->forced_today < budget_cap(it))
+                        it->forced_today = budget_cap(it);
+                if (it->generation)
+                        item_save(it, it->fetched_at_ms);
+                snprintf(why, sizeof(why), "max_forced_per_day (%u) of %s is spent across the cluster until "
+                         "midnight Beijing time", budget_cap(it), it->name);
+                force_refuse(it, PROTO_E_RATE_LIMITED, why, budget_until_tomorrow(now));
+                item_cluster_resume(it);
+                return;
+        }
+        it->budget_granted = true;
+        item_fetch_at(it, agent_now_ms());
 }
 
 void force_probed(struct item *it, const struct upstream_result *res) {

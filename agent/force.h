@@ -62,6 +62,12 @@ void force_remote_failed(struct item *it, uint64_t gen, const char *code, const 
 /* Is a forced call due? Moves FORCE_* on for item_fetch; false if none is pending. */
 bool force_due(struct item *it);
 
+/*
+ * Cluster mode: Redis counted n client-forced calls of it today across the fleet (this one
+ * included; n < 0: it could not count). Goes on with the forced call, or refuses it.
+ */
+void force_budget_counted(struct item *it, long long n);
+
 /* The probe's answer: verified (answer waiters, no rotation) or go on to rotate. */
 void force_probed(struct item *it, const struct upstream_result *res);
 

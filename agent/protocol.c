@@ -67,6 +67,41 @@ static bool integer_in(const cJSON *v, double min, double limit, double *out) {
         return true;
 }
 
+/* status: every field optional, so {"op":"status"} is the first page of everything, as it always was. */
+static int parse_status(const cJSON *root, struct request *req, const char **error, char *message,
+                        size_t message_size) {
+        const cJSON *app = cJSON_GetObjectItemCaseSensitive(root, "app");
+        const cJSON *offset = cJSON_GetObjectItemCaseSensitive(root, "offset");
+        const cJSON *limit = cJSON_GetObjectItemCaseSensitive(root, "limit");
+        char q[QUOTE_MAX + 4];
+        double d;
+
+        if (app) {
+                if (!cJSON_IsString(app))
+                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"app\" must be a string");
+                if (!segment_name_valid(app->valuestring)) {
+                        quote(q, app->valuestring);
+                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                                    "\"app\" \"%s\" is not [A-Za-z0-9_-]{1,64} with an optional .suffix", q);
+                }
+                strcpy(req->app, app->valuestring);
+                req->has_app = true;
+        }
+        if (offset) {
+                if (!integer_in(offset, 0, GENERATION_LIMIT, &d))
+                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                                    "\"offset\" must be an integer from 0 (the \"next\" of the previous reply)");
+                req->offset = (uint64_t)d;
+        }
+        if (limit) {
+                if (!integer_in(limit, 1, PROTOCOL_STATUS_LIMIT_MAX + 1.0, &d))
+                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                                    "\"limit\" must be an integer from 1 to %d", PROTOCOL_STATUS_LIMIT_MAX);
+                req->limit = (unsigned)d;
+        }
+        return 0;
+}
+
 static int parse_object(const cJSON *root, struct request *req, const char **error, char *message,
                         size_t message_size) {
         const cJSON *op = cJSON_GetObjectItemCaseSensitive(root, "op");
@@ -78,7 +113,7 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
                 return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"op\" must be a string");
         if (!strcmp(op->valuestring, "status")) {
                 req->op = OP_STATUS;
-                return 0;
+                return parse_status(root, req, error, message, message_size);
         } else if (!strcmp(op->valuestring, "get")) {
                 req->op = OP_GET;
         } else if (!strcmp(op->valuestring, "refresh")) {
@@ -123,7 +158,7 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
 
 int protocol_parse(const char *line, size_t len, struct request *req, const char **error, char *message,
                    size_t message_size) {
-        struct request r = { .timeout_ms = PROTOCOL_TIMEOUT_DEFAULT_MS };
+        struct request r = { .timeout_ms = PROTOCOL_TIMEOUT_DEFAULT_MS, .limit = PROTOCOL_STATUS_LIMIT_DEFAULT };
         char copy[PROTOCOL_LINE_MAX];
         const char *end = NULL;
         cJSON *root;
@@ -291,7 +326,17 @@ static bool add_entry(cJSON *apps, const struct status_entry *e) {
                add_text(o, "state", e->state) && add_i64(o, "last_errcode", e->last_errcode) &&
                add_text(o, "last_errmsg", e->last_errmsg) && add_u64(o, "upstream_calls", e->upstream_calls) &&
                add_u64(o, "forced_refreshes", e->forced_refreshes) &&
-               add_u64(o, "coalesced_waiters", e->coalesced_waiters) && add_u64(o, "rate_limited", e->rate_limited);
+               add_u64(o, "coalesced_waiters", e->coalesced_waiters) && add_u64(o, "rate_limited", e->rate_limited) &&
+               add_u64(o, "forced_today", e->forced_today) && add_u64(o, "max_forced_per_day", e->forced_cap);
+}
+
+size_t protocol_status_entry_size(const struct status_entry *e) {
+        /*
+         * Keys, punctuation and numbers of today's times and counters take about 340 bytes;
+         * names and node ids need no escaping, an upstream errmsg may grow 6-fold (\u00XX).
+         */
+        return 360 + strlen(e->name) + strlen(e->holder ? e->holder : "") +
+               6 * strlen(e->last_errmsg ? e->last_errmsg : "");
 }
 
 static bool add_cluster(cJSON *o, const struct cluster_status *st) {
@@ -303,14 +348,24 @@ static bool add_cluster(cJSON *o, const struct cluster_status *st) {
                add_u64(c, "lease_holder_of", st->holder_of);
 }
 
-char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster) {
+static bool add_server(cJSON *o, const struct status_server *st) {
+        cJSON *c = cJSON_AddObjectToObject(o, "server");
+
+        return c && add_u64(c, "connections", st->connections) && add_u64(c, "status_replies", st->status_replies);
+}
+
+char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster,
+                         int64_t next, const struct status_server *server) {
         cJSON *o = cJSON_CreateObject();
-        bool ok = o && cJSON_AddTrueToObject(o, "ok") && (!cluster || add_cluster(o, cluster));
+        bool ok = o && cJSON_AddTrueToObject(o, "ok") && (!cluster || add_cluster(o, cluster)) &&
+                  (!server || add_server(o, server));
         cJSON *apps = ok ? cJSON_AddArrayToObject(o, "apps") : NULL;
         size_t i;
 
         ok = apps != NULL;
         for (i = 0; ok && i < n; i++)
                 ok = add_entry(apps, &entries[i]);
+        if (ok && next >= 0)
+                ok = add_i64(o, "next", next);
         return finish(o, ok);
 }

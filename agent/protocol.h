@@ -10,13 +10,17 @@
  * One JSON object per line, at most PROTOCOL_LINE_MAX bytes with its newline. Requests:
  *   {"op":"refresh","app":"NAME","generation":G,"timeout_ms":N}   timeout_ms optional (5000)
  *   {"op":"get","app":"NAME"}
- *   {"op":"status"}
+ *   {"op":"status","app":"NAME","offset":N,"limit":N}   all three optional
  * NAME is an app ("shop") or one of its tickets ("shop.jsapi"). Every reply is one line:
  *   {"ok":true,...} or {"ok":false,"error":"CODE","message":"...",("retry_after_ms":N)}
  */
 #define PROTOCOL_LINE_MAX 4096
 #define PROTOCOL_TIMEOUT_DEFAULT_MS 5000
 #define PROTOCOL_TIMEOUT_MAX_MS 60000
+/* status pages: entries per reply by default and at most (the reply also stops near PROTOCOL_STATUS_BYTES). */
+#define PROTOCOL_STATUS_LIMIT_DEFAULT 500
+#define PROTOCOL_STATUS_LIMIT_MAX 10000
+#define PROTOCOL_STATUS_BYTES (192 * 1024)
 
 /* The error codes, documented in the README and man page. */
 #define PROTO_E_BAD_JSON "bad_json"             /* not a JSON object */
@@ -31,6 +35,7 @@
 #define PROTO_E_BUSY "too_many_waiters"         /* the app's waiter limit is reached */
 #define PROTO_E_NO_TOKEN "no_token"             /* get: nothing published yet */
 #define PROTO_E_STOPPING "shutting_down"
+#define PROTO_E_CONNECTIONS "too_many_connections" /* max_connections or max_connections_per_uid */
 
 enum request_op {
         OP_REFRESH,
@@ -44,6 +49,9 @@ struct request {
         bool has_generation;            /* refresh: false means "whatever is published now" */
         uint64_t generation;
         int64_t timeout_ms;             /* refresh: 1..PROTOCOL_TIMEOUT_MAX_MS */
+        bool has_app;                   /* status: only this app (and its tickets) or this ticket */
+        uint64_t offset;                /* status: entries to skip (a previous reply's "next") */
+        unsigned limit;                 /* status: 1..PROTOCOL_STATUS_LIMIT_MAX entries at most */
 };
 
 /*
@@ -72,13 +80,27 @@ struct status_entry {
         long last_errcode;
         const char *last_errmsg;        /* "" if none */
         uint64_t upstream_calls, forced_refreshes, coalesced_waiters, rate_limited;
+        unsigned forced_today, forced_cap;      /* client-forced calls this Beijing day, max_forced_per_day */
         const char *holder;             /* cluster mode: the lease holder's node id ("" unknown); NULL outside */
         bool is_holder;                 /* cluster mode: this agent holds the lease */
 };
 
 struct cluster_status;
 
-/* cluster is NULL outside cluster mode (the reply then has no "cluster" object). */
-char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster);
+/*
+ * cluster is NULL outside cluster mode (the reply then has no "cluster" object). next >= 0
+ * is the offset of the following page ("next":N); -1 on the last page (no "next").
+ */
+/* The socket itself, in every status reply ("server"): what a client can see of the load. */
+struct status_server {
+        unsigned connections;           /* open now */
+        uint64_t status_replies;        /* status requests answered since the start */
+};
+
+char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster,
+                         int64_t next, const struct status_server *server);
+
+/* Roughly how many bytes e takes in a status reply (at most: every byte escaped), to bound a page. */
+size_t protocol_status_entry_size(const struct status_entry *e);
 
 #endif

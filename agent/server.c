@@ -11,33 +11,36 @@
 #include <systemd/sd-daemon.h>
 
 #include "app.h"
-#include "cluster.h"
 #include "file.h"
 #include "log.h"
+#include "peer.h"
 #include "protocol.h"
 #include "server.h"
+#include "status.h"
 #include "wxshm.h"
 
-/* Replies a client has not read yet: past SOFT its requests wait, past MAX it is dropped. */
+/*
+ * Replies a client has not read yet: past SOFT its requests wait, past MAX it is dropped.
+ * MAX leaves room for a status page (PROTOCOL_STATUS_BYTES and one entry) above SOFT.
+ */
 #define CONN_OUT_SOFT (64 * 1024)
-#define CONN_OUT_MAX (256 * 1024)
-#define CONN_GROUPS_MAX 256
+#define CONN_OUT_MAX (320 * 1024)
 
 struct conn {
         struct server *srv;
         struct conn *next, **prev;
         int fd;
         sd_event_source *io, *idle;
-        uid_t uid;
-        gid_t gid;
-        gid_t *groups;                  /* the peer's supplementary groups at connect time */
-        int n_groups;
+        struct peer peer;
         char in[PROTOCOL_LINE_MAX];
         size_t in_len;
         char *out;
         size_t out_len, out_sent;
         struct waiter *pending;         /* a refresh being waited for: later requests wait too */
         struct conn *rnext, **rprev;    /* on the server's resume list (rprev NULL: not on it) */
+        struct conn *snext, **sprev;    /* on the server's status queue (sprev NULL: not on it) */
+        struct request status;          /* the status request waiting there */
+        bool waiter_counted;            /* pending counts against the peer's max_waiters_per_uid */
         bool dispatching;               /* inside force_request: a reply now is synchronous */
         bool closing;                   /* close once the replies are out */
         bool dead;                      /* close now: too far behind reading its replies */
@@ -51,8 +54,17 @@ struct server {
         sd_event_source *pause;         /* re-enables the listener after running out of descriptors */
         sd_event_source *resume;        /* one deferred pass over every connection whose wait ended */
         struct conn *resumable;
+        /*
+         * status requests wait here, served one per loop iteration by an idle-priority
+         * source: every get and refresh ready in an iteration goes first, so a status
+         * flood cannot starve them.
+         */
+        sd_event_source *status_src;
+        struct conn *statusq, **statusq_tail;
         struct conn *conns;
         unsigned n_conns;
+        struct peer_table uids;         /* connections and waiters per peer uid */
+        uint64_t status_replies;
 };
 
 static void conn_unqueue(struct conn *c) {
@@ -64,8 +76,28 @@ static void conn_unqueue(struct conn *c) {
         c->rprev = NULL;
 }
 
+static void status_unqueue(struct conn *c) {
+        if (!c->sprev)
+                return;
+        *c->sprev = c->snext;
+        if (c->snext)
+                c->snext->sprev = c->sprev;
+        else
+                c->srv->statusq_tail = c->sprev;
+        c->sprev = NULL;
+}
+
+/* The connection's refresh is over (answered or cancelled): it no longer counts against its uid. */
+static void conn_waiter_done(struct conn *c) {
+        if (c->waiter_counted)
+                peer_table_add(&c->srv->uids, c->peer.uid, 0, -1);
+        c->waiter_counted = false;
+}
+
 static void conn_free(struct conn *c) {
         conn_unqueue(c);
+        status_unqueue(c);
+        conn_waiter_done(c);
         force_cancel(c->pending);
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->idle);
@@ -74,7 +106,8 @@ static void conn_free(struct conn *c) {
         if (c->next)
                 c->next->prev = c->prev;
         c->srv->n_conns--;
-        free(c->groups);
+        peer_table_add(&c->srv->uids, c->peer.uid, -1, 0);
+        peer_clear(&c->peer);
         free(c->out);
         free(c);
 }
@@ -90,7 +123,7 @@ static size_t conn_backlog(const struct conn *c) {
 static void conn_update(struct conn *c) {
         uint32_t events = 0;
 
-        if (!c->pending && !c->closing && conn_backlog(c) < CONN_OUT_SOFT)
+        if (!c->pending && !c->sprev && !c->closing && conn_backlog(c) < CONN_OUT_SOFT)
                 events |= EPOLLIN;
         if (conn_backlog(c) > 0)
                 events |= EPOLLOUT;
@@ -144,61 +177,6 @@ static void conn_reply(struct conn *c, char *line) {
         free(line);
 }
 
-static bool peer_allowed(const struct conn *c, const struct item *it) {
-        gid_t g = it->app->cfg->gid != (gid_t)-1 ? it->app->cfg->gid : getegid();
-
-        if (c->uid == 0 || c->uid == geteuid() || c->gid == g)
-                return true;
-        for (int i = 0; i < c->n_groups; i++)
-                if (c->groups[i] == g)
-                        return true;
-        return false;
-}
-
-static char *status_reply(struct agent *a) {
-        size_t n = 0, i = 0;
-        struct cluster_status cs;
-        struct status_entry *e;
-        char *line;
-
-        for (size_t k = 0; k < a->n_apps; k++)
-                if (a->apps[k])
-                        n += 1 + (size_t)a->apps[k]->n_tickets;
-        e = calloc(n ? n : 1, sizeof(*e));
-        if (!e)
-                return NULL;
-        for (size_t k = 0; k < a->n_apps; k++) {
-                struct app *app = a->apps[k];
-
-                for (int t = -1; app && t < app->n_tickets; t++) {
-                        const struct item *it = t < 0 ? &app->token : &app->tickets[t];
-
-                        e[i++] = (struct status_entry){
-                                .name = it->name,
-                                .kind = t < 0 ? app_kind_name(app->cfg->kind) : "ticket",
-                                .generation = it->generation,
-                                .expires_at_ms = it->expires_at_ms,
-                                .fetched_at_ms = it->fetched_at_ms,
-                                .next_refresh_ms = it->next_at_ms,
-                                .state = wxshm_state_name(it->state),
-                                .last_errcode = it->errcode,
-                                .last_errmsg = it->last_errmsg,
-                                .upstream_calls = it->calls,
-                                .forced_refreshes = it->forced_refreshes,
-                                .coalesced_waiters = it->coalesced_waiters,
-                                .rate_limited = it->rate_limited,
-                                .holder = a->cluster ? app->lease_holder : NULL,
-                                .is_holder = app->holder,
-                        };
-                }
-        }
-        if (a->cluster)
-                cluster_get_status(a->cluster, &cs);
-        line = protocol_status_ok(e, n, a->cluster ? &cs : NULL);
-        free(e);
-        return line;
-}
-
 static void conn_resume(struct conn *c);
 
 /*
@@ -210,6 +188,7 @@ static void on_refresh_reply(void *userdata, char *line) {
         struct conn *c = userdata;
 
         c->pending = NULL;
+        conn_waiter_done(c);
         conn_reply(c, line);
         if (c->dispatching)
                 return;
@@ -254,7 +233,13 @@ static void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 return;
         }
         if (req.op == OP_STATUS) {
-                conn_reply(c, status_reply(a));
+                /* Answered from the status queue, after the gets and refreshes of this iteration. */
+                c->status = req;
+                c->snext = NULL;
+                c->sprev = c->srv->statusq_tail;
+                *c->srv->statusq_tail = c;
+                c->srv->statusq_tail = &c->snext;
+                sd_event_source_set_enabled(c->srv->status_src, SD_EVENT_ONESHOT);
                 return;
         }
         it = agent_find_item(a, req.app);
@@ -262,7 +247,7 @@ static void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 conn_reply(c, protocol_error(PROTO_E_UNKNOWN_APP, "no such app or ticket in the configuration", -1));
                 return;
         }
-        if (!peer_allowed(c, it)) {
+        if (!peer_allowed(&c->peer, it)) {
                 conn_reply(c, protocol_error(PROTO_E_PERMISSION, "only root, the agent's user and members of the "
                                              "app's group may get or refresh its token", -1));
                 return;
@@ -274,16 +259,23 @@ static void conn_dispatch(struct conn *c, const char *line, size_t len) {
                         conn_reply(c, protocol_get_ok(it->name, it->value, it->generation, it->expires_at_ms));
                 return;
         }
+        if (c->peer.uid != 0 && peer_table_get(&c->srv->uids, c->peer.uid).waiters >= a->config->max_waiters_per_uid) {
+                conn_reply(c, protocol_error(PROTO_E_BUSY, "max_waiters_per_uid: your user waits for too many "
+                                             "refreshes already", -1));
+                return;
+        }
         c->dispatching = true;
         w = force_request(it, req.has_generation, req.generation, req.timeout_ms, on_refresh_reply, c);
         c->dispatching = false;
+        if (w && peer_table_add(&c->srv->uids, c->peer.uid, 0, 1) == 0)
+                c->waiter_counted = true;
         if (w)
                 c->pending = w;
 }
 
 /* Handle every complete line buffered, in order, until one has to wait. */
 static void conn_process(struct conn *c) {
-        while (!c->pending && !c->closing && !c->dead && conn_backlog(c) < CONN_OUT_SOFT) {
+        while (!c->pending && !c->sprev && !c->closing && !c->dead && conn_backlog(c) < CONN_OUT_SOFT) {
                 char *nl = memchr(c->in, '\n', c->in_len);
                 size_t len;
 
@@ -315,7 +307,7 @@ static void conn_resume(struct conn *c) {
 static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct conn *c = userdata;
 
-        if ((revents & EPOLLIN) && !c->pending && !c->closing) {
+        if ((revents & EPOLLIN) && !c->pending && !c->sprev && !c->closing) {
                 ssize_t n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
 
                 if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -337,50 +329,57 @@ static int on_conn_idle(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* Who is on the other end: uid and gids now, so a later setuid of the peer changes nothing. */
-static void conn_credentials(struct conn *c) {
-        struct ucred cred;
-        socklen_t len = sizeof(cred);
-        gid_t groups[CONN_GROUPS_MAX];
+/* One status request per call: the loop polls for I/O between two, and serves what it finds first. */
+static int on_status(sd_event_source *src, void *userdata) {
+        struct server *s = userdata;
+        struct conn *c = s->statusq;
+        struct status_server st;
 
-        c->uid = (uid_t)-1;
-        c->gid = (gid_t)-1;
-        if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-                c->uid = cred.uid;
-                c->gid = cred.gid;
-        }
-        len = sizeof(groups);
-        if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0 && len > 0) {
-                c->groups = malloc(len);
-                if (c->groups)
-                        memcpy(c->groups, groups, len);
-        } else if (errno == ERANGE && len > 0 && (c->groups = malloc(len))) {
-                /* More groups than the buffer: the kernel said how many; ask again. */
-                if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) < 0)
-                        len = 0;
-        } else {
-                len = 0;
-        }
-        c->n_groups = c->groups ? (int)(len / sizeof(gid_t)) : 0;
+        if (!c)
+                return 0;
+        status_unqueue(c);
+        st = (struct status_server){ .connections = s->n_conns, .status_replies = ++s->status_replies };
+        conn_reply(c, status_reply(s->agent, &c->status, &st));
+        if (s->statusq)
+                sd_event_source_set_enabled(s->status_src, SD_EVENT_ONESHOT);
+        conn_resume(c);
+        return 0;
+}
+
+/* Refuse a connection with one reply line, never blocking on it. */
+static void refuse(int fd, const char *message) {
+        char *line = protocol_error(PROTO_E_CONNECTIONS, message, -1);
+        ssize_t n = line ? send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+
+        (void)n;
+        free(line);
+        close(fd);
 }
 
 static void server_accept_one(struct server *s, int fd) {
+        const struct agent_config *cfg = s->agent->config;
+        struct peer peer;
         struct conn *c;
 
-        if (s->n_conns >= s->agent->config->max_connections) {
-                static const char busy[] = "{\"ok\":false,\"error\":\"too_many_connections\","
-                                           "\"message\":\"max_connections reached\"}\n";
-                ssize_t n = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-                (void)n;
-                close(fd);
+        if (s->n_conns >= cfg->max_connections) {
+                refuse(fd, "max_connections reached");
+                return;
+        }
+        peer_credentials(&peer, fd);
+        /* One user may not hold the whole socket: the others' gets must still find a place. */
+        if (peer.uid != 0 && peer_table_get(&s->uids, peer.uid).conns >= cfg->max_connections_per_uid) {
+                peer_clear(&peer);
+                refuse(fd, "max_connections_per_uid reached: your user holds its share of the socket");
                 return;
         }
         c = calloc(1, sizeof(*c));
-        if (!c) {
+        if (!c || peer_table_add(&s->uids, peer.uid, 1, 0) < 0) {
+                free(c);
+                peer_clear(&peer);
                 close(fd);
                 return;
         }
+        c->peer = peer;
         c->srv = s;
         c->fd = fd;
         c->next = s->conns;
@@ -389,7 +388,6 @@ static void server_accept_one(struct server *s, int fd) {
                 s->conns->prev = &c->next;
         s->conns = c;
         s->n_conns++;
-        conn_credentials(c);
         if (sd_event_add_io(s->agent->loop, &c->io, fd, EPOLLIN, on_conn_io, c) < 0 ||
             sd_event_add_time_relative(s->agent->loop, &c->idle, CLOCK_MONOTONIC,
                                        (uint64_t)s->agent->config->idle_timeout_ms * 1000, 100000, on_conn_idle, c) < 0)
@@ -488,6 +486,7 @@ int server_new(struct server **ret, struct agent *a) {
         if (!s)
                 return -ENOMEM;
         s->agent = a;
+        s->statusq_tail = &s->statusq;
         n = sd_listen_fds(true);
         if (n > 1) {
                 log_error("systemd passed %d sockets; wxtokend takes one (Accept=no, one ListenStream=)", n);
@@ -516,6 +515,12 @@ int server_new(struct server **ret, struct agent *a) {
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->resume, SD_EVENT_OFF);
         if (r >= 0)
+                r = sd_event_add_defer(a->loop, &s->status_src, on_status, s);
+        if (r >= 0)
+                r = sd_event_source_set_priority(s->status_src, SD_EVENT_PRIORITY_IDLE);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->status_src, SD_EVENT_OFF);
+        if (r >= 0)
                 r = sd_event_add_time_relative(a->loop, &s->pause, CLOCK_MONOTONIC, 100 * 1000, 10 * 1000,
                                                on_listener_resume, s);
         if (r < 0)
@@ -528,6 +533,7 @@ int server_new(struct server **ret, struct agent *a) {
 fail:
         sd_event_source_disable_unref(s->listener);
         sd_event_source_disable_unref(s->resume);
+        sd_event_source_disable_unref(s->status_src);
         if (s->bound) {
                 close(s->fd);
                 unlink(a->config->socket_path);
@@ -547,6 +553,8 @@ void server_free(struct server *s) {
         sd_event_source_disable_unref(s->listener);
         sd_event_source_disable_unref(s->pause);
         sd_event_source_disable_unref(s->resume);
+        sd_event_source_disable_unref(s->status_src);
+        peer_table_free(&s->uids);
         if (s->bound) {
                 close(s->fd);
                 unlink(s->agent->config->socket_path);

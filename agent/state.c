@@ -43,7 +43,10 @@ static char *record_json(const char *item, const char *appid, const struct state
             cJSON_AddNumberToObject(o, "generation", (double)rec->generation) &&
             cJSON_AddNumberToObject(o, "expires_at_ms", (double)rec->expires_at_ms) &&
             cJSON_AddNumberToObject(o, "fetched_at_ms", (double)rec->fetched_at_ms) &&
-            cJSON_AddStringToObject(o, "token", rec->token))
+            cJSON_AddStringToObject(o, "token", rec->token) &&
+            cJSON_AddNumberToObject(o, "forced_day", (double)rec->forced_day) &&
+            cJSON_AddNumberToObject(o, "forced_today", (double)rec->forced_today) &&
+            cJSON_AddNumberToObject(o, "quota_day", (double)rec->quota_day))
                 s = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         return s;
@@ -103,6 +106,12 @@ static bool get_int(const cJSON *o, const char *name, int64_t min, int64_t *ret)
         return (double)*ret == v->valuedouble;
 }
 
+/* An optional field (absent in older files: 0); present, it must be a sane integer like the rest. */
+static bool get_optional(const cJSON *o, const char *name, int64_t *ret) {
+        *ret = 0;
+        return !cJSON_GetObjectItemCaseSensitive(o, name) || get_int(o, name, 0, ret);
+}
+
 static int parse_record(const char *buf, const char *item, const char *appid, struct state_record *rec) {
         cJSON *o = cJSON_Parse(buf);
         const cJSON *v;
@@ -123,7 +132,9 @@ static int parse_record(const char *buf, const char *item, const char *appid, st
                 goto out;
         }
         if (!get_int(o, "version", 1, &version) || version != STATE_VERSION || !get_int(o, "generation", 1, &generation) ||
-            !get_int(o, "expires_at_ms", 1, &rec->expires_at_ms) || !get_int(o, "fetched_at_ms", 1, &rec->fetched_at_ms))
+            !get_int(o, "expires_at_ms", 1, &rec->expires_at_ms) || !get_int(o, "fetched_at_ms", 1, &rec->fetched_at_ms) ||
+            !get_optional(o, "forced_day", &rec->forced_day) || !get_optional(o, "forced_today", &rec->forced_today) ||
+            !get_optional(o, "quota_day", &rec->quota_day))
                 goto out;
         v = cJSON_GetObjectItemCaseSensitive(o, "token");
         if (!cJSON_IsString(v))

@@ -13,6 +13,10 @@ struct state_record {
         int64_t fetched_at_ms;
         char token[UPSTREAM_TOKEN_MAX + 1];
         size_t token_len;
+        /* The item's forced-refresh budget (budget.c); 0 in files written before it existed. */
+        int64_t forced_day;             /* Beijing day number of forced_today */
+        int64_t forced_today;           /* client-forced upstream calls on forced_day */
+        int64_t quota_day;              /* Beijing day upstream last answered 45009 */
 };
 
 /*

@@ -24,7 +24,8 @@ static const char usage_text[] =
         "  refresh APP [--generation N] [--timeout MS]\n"
         "                                   have the agent replace generation N (default: the\n"
         "                                   one published now); print the new generation\n"
-        "  status [--json]                  every app's state; exit 1 if one lacks a usable token\n"
+        "  status [--json]                  every app's state (all pages); exit 1 if one lacks a\n"
+        "                                   usable token\n"
         "Options:\n"
         "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " CLIENT_DEFAULT_SOCKET ")\n"
         "  -j, --json          machine-readable output\n"
@@ -222,21 +223,86 @@ static void print_cluster(const cJSON *c, int64_t now) {
                text(c, "node"), text(c, "redis"), since, text(c, "last_error"));
 }
 
+/*
+ * cJSON would print 1700000007200000 as 1.7000000072e+15: put every integer back as the
+ * digits the agent sent (all of the protocol's numbers are integers below 2^53).
+ */
+static void integers_raw(cJSON *o) {
+        cJSON *v;
+
+        cJSON_ArrayForEach(v, o) {
+                if (cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble) {
+                        char digits[24];
+                        cJSON *raw;
+
+                        snprintf(digits, sizeof(digits), "%" PRId64, (int64_t)v->valuedouble);
+                        raw = cJSON_CreateRaw(digits);
+                        /* The replacement takes the key along (cJSON frees it with the item). */
+                        if (raw && v->string && !(raw->string = strdup(v->string))) {
+                                cJSON_Delete(raw);
+                                raw = NULL;
+                        }
+                        if (raw && cJSON_ReplaceItemViaPointer(o, v, raw))
+                                v = raw;
+                        else
+                                cJSON_Delete(raw);
+                } else if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+                        integers_raw(v);
+                }
+        }
+}
+
+/*
+ * Every page of the agent's status, as one reply: the first page's object with the apps
+ * of all pages. NULL after saying why. A reload between two pages may skip or repeat an app.
+ */
+static cJSON *status_all(const char *socket_path) {
+        cJSON *all = NULL, *o, *apps, *more;
+        double offset = 0;
+        const cJSON *next;
+        char line[128];
+
+        for (int pages = 0; pages < 100000; pages++) {
+                snprintf(line, sizeof(line), "{\"op\":\"status\",\"offset\":%.0f}\n", offset);
+                o = request(socket_path, line, TIMEOUT_DEFAULT_MS, NULL);
+                if (!o) {
+                        cJSON_Delete(all);
+                        return NULL;
+                }
+                next = cJSON_GetObjectItemCaseSensitive(o, "next");
+                /* An agent from before paging sends no "next": its one reply holds everything. */
+                offset = cJSON_IsNumber(next) && next->valuedouble > offset ? next->valuedouble : -1;
+                cJSON_DeleteItemFromObjectCaseSensitive(o, "next");
+                if (!all) {
+                        all = o;
+                } else {
+                        apps = cJSON_GetObjectItemCaseSensitive(all, "apps");
+                        more = cJSON_GetObjectItemCaseSensitive(o, "apps");
+                        while (cJSON_IsArray(apps) && cJSON_IsArray(more) && cJSON_GetArraySize(more) > 0)
+                                cJSON_AddItemToArray(apps, cJSON_DetachItemFromArray(more, 0));
+                        cJSON_Delete(o);
+                }
+                if (offset < 0)
+                        return all;
+        }
+        fprintf(stderr, "wxtokenctl: the agent's status does not end\n");
+        cJSON_Delete(all);
+        return NULL;
+}
+
 static int cmd_status(const char *socket_path, bool json) {
         const cJSON *apps, *a, *cluster;
         int64_t now = now_ms();
         bool healthy = true;
-        char *raw = NULL;
+        char *raw;
         cJSON *o;
 
-        o = request(socket_path, "{\"op\":\"status\"}\n", TIMEOUT_DEFAULT_MS, &raw);
+        o = status_all(socket_path);
         if (!o)
                 return 1;
         apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
         cluster = cJSON_GetObjectItemCaseSensitive(o, "cluster");
-        if (json) {
-                printf("%s\n", raw);
-        } else {
+        if (!json) {
                 if (cJSON_IsObject(cluster))
                         print_cluster(cluster, now);
                 printf("%-24s %-7s %10s %10s %-12s %-*s%s\n", "APP", "KIND", "GENERATION", "EXPIRES IN", "STATE",
@@ -255,14 +321,21 @@ static int cmd_status(const char *socket_path, bool json) {
                         format_left(left, sizeof(left), (int64_t)expires - now);
                 if (number(a, "last_errcode") != 0)
                         snprintf(err, sizeof(err), "%.0f %.60s", number(a, "last_errcode"), text(a, "last_errmsg"));
+                else if (text(a, "last_errmsg")[0]) /* an item that could not start says why */
+                        snprintf(err, sizeof(err), "%.90s", text(a, "last_errmsg"));
                 if (cluster)
                         snprintf(holder, sizeof(holder), "%.12s%s", text(a, "holder")[0] ? text(a, "holder") : "-",
                                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "lease_held_here")) ? " (here)" : "");
                 printf("%-24s %-7s %10.0f %10s %-12s %-*s%s\n", text(a, "app"), text(a, "kind"), gen, left,
                        text(a, "state"), cluster ? 18 : 0, holder, err);
         }
+        if (json) {
+                integers_raw(o);
+                raw = cJSON_PrintUnformatted(o);
+                printf("%s\n", raw ? raw : "{}");
+                free(raw);
+        }
         cJSON_Delete(o);
-        free(raw);
         return healthy ? 0 : 1;
 }
 

@@ -164,7 +164,7 @@ bool redis_get(struct redis_proc *r, const char *key, char *buf, size_t size) {
 
 void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid, const char *secret,
                  long lease_ms) {
-        char block[2048], node[16];
+        char block[2048], node[16], extra[512];
 
         for (int i = 0; i < CLUSTER_HOSTS; i++) {
                 agent_init(&h->host[i]);
@@ -174,8 +174,9 @@ void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, co
                          "lease_ms = %ld\nnode_id = %s\n", appid, agent_secret_file(&h->host[i], "shop", secret),
                          emu_port, h->redis_host ? h->redis_host : "127.0.0.1", r->port, lease_ms,
                          h->node_id[i] ? h->node_id[i] : node);
-                agent_write_config(&h->host[i], "refresh_margin = 3\nbackoff_min = 1\nbackoff_max = 2\n"
-                                   "min_force_interval = 1\nlog_level = debug\n", block);
+                snprintf(extra, sizeof(extra), "refresh_margin = 3\nbackoff_min = 1\nbackoff_max = 2\n"
+                         "min_force_interval = 1\nlog_level = debug\n%s", h->agent_extra ? h->agent_extra : "");
+                agent_write_config(&h->host[i], extra, block);
         }
         for (int i = 0; i < CLUSTER_HOSTS; i++)
                 agent_start(&h->host[i]);

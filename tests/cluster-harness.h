@@ -38,6 +38,7 @@ struct cluster_hosts {
         struct agent_proc host[CLUSTER_HOSTS];
         const char *redis_host;         /* in the hosts' redis URL; NULL: 127.0.0.1 */
         const char *node_id[CLUSTER_HOSTS]; /* NULL: "node<i>" */
+        const char *agent_extra;        /* more [agent] lines for every host; NULL: none */
 };
 
 /*

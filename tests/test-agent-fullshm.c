@@ -41,6 +41,33 @@ static pid_t reader_start(void) {
         return pid;
 }
 
+/* status names both failed items with why, and wxtokenctl status exits non-zero. */
+static void check_status_lists_failures(struct agent_proc *a) {
+        const char *ctl = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./agent/wxtokenctl";
+        char raw[16384], cmd[512];
+        cJSON *o = agent_request(a, "{\"op\":\"status\"}\n", raw, sizeof(raw));
+        int failed = 0, rc;
+        const cJSON *it;
+
+        cJSON_ArrayForEach(it, o ? cJSON_GetObjectItemCaseSensitive(o, "apps") : NULL) {
+                const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "app"));
+                const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "state"));
+                const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "last_errmsg"));
+
+                if (name && state && msg && !strcmp(state, "failed") && strstr(msg, "No space left on device") &&
+                    (!strcmp(name, "fb") || !strcmp(name, "fa.jsapi")))
+                        failed++;
+        }
+        cJSON_Delete(o);
+        CHECK(failed == 2, "status lists fb and fa.jsapi as failed, with why: %s", raw);
+        snprintf(cmd, sizeof(cmd), "%s --socket %s status >/dev/null 2>&1", ctl, a->socket);
+        rc = system(cmd);
+        CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) != 0, "wxtokenctl status exits non-zero");
+        snprintf(cmd, sizeof(cmd), "%s --socket %s status 2>&1 | grep '^fb ' | grep -q 'No space left'", ctl,
+                 a->socket);
+        CHECK(system(cmd) == 0, "wxtokenctl status names fb's cause");
+}
+
 int main(void) {
         static const char *const emu_args[] = { "--app", "wxFA:" SEC_F, "--app", "wxFB:" SEC_F, NULL };
         static struct agent_proc a;
@@ -80,6 +107,7 @@ int main(void) {
         CHECK(emu_stat(&emu, "wxFB", "token_calls") == 0 && emu_stat(&emu, "wxFA", "ticket_calls") == 0,
               "no upstream call for what it cannot publish");
         CHECK(agent_notified(&a, "2 items could not start"), "STATUS= says so");
+        check_status_lists_failures(&a);
 
         /* A forced refresh of fa rewrites its segment in place: still no fault. */
         CHECK(agent_request(&a, "{\"op\":\"refresh\",\"app\":\"fa\"}\n", buf, sizeof(buf)) != NULL &&

@@ -602,6 +602,57 @@ static void test_trusted_files(void) {
         CHECK(!c && strstr(err, "owned by uid 4242"));
 }
 
+/* max_forced_per_day ([agent] default, per-app override), the per-uid socket limits and their defaults. */
+static void test_budgets(void) {
+        struct agent_config *c, *d;
+
+        write_conf("[app a]\n" APP_OK);
+        c = load_ok();
+        CHECK_EQ(c->max_forced_per_day, 200);
+        CHECK_EQ(c->apps[0].max_forced_per_day, 200);
+        CHECK_EQ(c->max_connections_per_uid, 1024 / 4);
+        CHECK_EQ(c->max_waiters_per_uid, 16384 / 4);
+        config_free(c);
+
+        write_conf("[agent]\nmax_connections = 100\nmax_waiters = 2\nmax_forced_per_day = 3\n"
+                   "[app a]\n" APP_OK "[app b]\nkind = stable\nappid = wx2\nsecret_file = @/s600\n"
+                   "max_forced_per_day = 0\n");
+        c = load_ok();
+        CHECK_EQ(c->max_forced_per_day, 3);
+        CHECK_EQ(c->apps[0].max_forced_per_day, 3);
+        CHECK_EQ(c->apps[1].max_forced_per_day, 0);
+        CHECK_EQ(c->max_connections_per_uid, 25);
+        CHECK_EQ(c->max_waiters_per_uid, 1);
+        config_free(c);
+
+        write_conf("[agent]\nmax_connections_per_uid = 7\nmax_waiters_per_uid = 9\nmax_forced_per_day = 2000\n");
+        c = load_ok();
+        CHECK_EQ(c->max_connections_per_uid, 7);
+        CHECK_EQ(c->max_waiters_per_uid, 9);
+        CHECK_EQ(c->max_forced_per_day, 2000);
+        config_free(c);
+
+        /* A changed cap is a changed app (reload takes it). */
+        write_conf("[app a]\n" APP_OK "max_forced_per_day = 5\n");
+        c = load_ok();
+        write_conf("[app a]\n" APP_OK "max_forced_per_day = 6\n");
+        d = load_ok();
+        CHECK(!app_config_equal(&c->apps[0], &d->apps[0]));
+        config_free(c);
+        config_free(d);
+
+        write_conf("[agent]\nmax_forced_per_day = 2001\n");
+        load_err(2, "[agent] max_forced_per_day: expected a whole number from 0 to 2000");
+        write_conf("[agent]\nmax_forced_per_day = -1\n");
+        load_err(2, "max_forced_per_day: expected a whole number from 0 to 2000");
+        write_conf("[app a]\n" APP_OK "max_forced_per_day = many\n");
+        load_err(5, "[app a] max_forced_per_day: expected a whole number");
+        write_conf("[agent]\nmax_connections_per_uid = 0\n");
+        load_err(2, "max_connections_per_uid: expected a whole number from 1");
+        write_conf("[agent]\nmax_waiters_per_uid = x\n");
+        load_err(2, "max_waiters_per_uid: expected a whole number from 1");
+}
+
 int main(void) {
         char big[300];
 
@@ -639,5 +690,6 @@ int main(void) {
         test_cluster();
         test_new_keys();
         test_trusted_files();
+        test_budgets();
         return 0;
 }

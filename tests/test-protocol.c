@@ -39,8 +39,22 @@ static void refused_len(const char *line, size_t len, const char *want) {
 static void test_shapes(void) {
         CHECK_EQ(parse("{\"op\":\"status\"}"), 0);
         CHECK_EQ(req.op, OP_STATUS);
-        CHECK_EQ(parse("  {\"op\" : \"status\", \"app\": 7, \"x\": [1, {\"y\": null}]}\t"), 0);
+        CHECK(!req.has_app && req.offset == 0 && req.limit == PROTOCOL_STATUS_LIMIT_DEFAULT);
+        CHECK_EQ(parse("  {\"op\" : \"status\", \"x\": [1, {\"y\": null}]}\t"), 0);
         CHECK_EQ(req.op, OP_STATUS);
+        /* Paging and filtering status. */
+        CHECK_EQ(parse("{\"op\":\"status\",\"app\":\"shop.jsapi\",\"offset\":500,\"limit\":2}"), 0);
+        CHECK(req.op == OP_STATUS && req.has_app && !strcmp(req.app, "shop.jsapi"));
+        CHECK(req.offset == 500 && req.limit == 2);
+        CHECK_EQ(parse("{\"op\":\"status\",\"limit\":10000}"), 0);
+        CHECK_EQ(req.limit, 10000);
+        refused("{\"op\":\"status\",\"app\":7}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"status\",\"app\":\"../x\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"status\",\"offset\":-1}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"status\",\"offset\":1.5}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"status\",\"limit\":0}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"status\",\"limit\":10001}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"status\",\"limit\":\"5\"}", PROTO_E_BAD_REQUEST);
 
         CHECK_EQ(parse("{\"op\":\"get\",\"app\":\"shop\"}"), 0);
         CHECK_EQ(req.op, OP_GET);
@@ -218,7 +232,7 @@ static void test_replies(void) {
                 { .name = "shop", .kind = "token", .generation = 3, .expires_at_ms = 1700000007200000,
                   .fetched_at_ms = 1700000000000000, .next_refresh_ms = 1700000006900000, .state = "fresh",
                   .last_errcode = 0, .last_errmsg = "", .upstream_calls = 4, .forced_refreshes = 1,
-                  .coalesced_waiters = 999, .rate_limited = 2 },
+                  .coalesced_waiters = 999, .rate_limited = 2, .forced_today = 3, .forced_cap = 200 },
                 { .name = "shop.jsapi", .kind = "ticket", .generation = 0, .state = "config_error",
                   .last_errcode = 40164, .last_errmsg = "invalid ip \"1.2.3.4\"\n\x01\xff\xc3\xa9 ok" },
         };
@@ -252,7 +266,11 @@ static void test_replies(void) {
         CHECK_EQ(num(o, "expires_at"), 34);
         cJSON_Delete(o);
 
-        o = one_line(protocol_status_ok(e, 2, NULL));
+        o = one_line(protocol_status_ok(e, 2, NULL, 502, &(struct status_server){ .connections = 7,
+                                                                           .status_replies = 8 }));
+        CHECK_EQ(num(o, "next"), 502);
+        CHECK_EQ(num(cJSON_GetObjectItemCaseSensitive(o, "server"), "connections"), 7);
+        CHECK_EQ(num(cJSON_GetObjectItemCaseSensitive(o, "server"), "status_replies"), 8);
         CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok")));
         apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
         CHECK(cJSON_IsArray(apps) && cJSON_GetArraySize(apps) == 2);
@@ -262,6 +280,7 @@ static void test_replies(void) {
         CHECK(num(a, "fetched_at") == 1700000000000000.0 && num(a, "generation") == 3);
         CHECK(num(a, "upstream_calls") == 4 && num(a, "forced_refreshes") == 1);
         CHECK(num(a, "coalesced_waiters") == 999 && num(a, "rate_limited") == 2);
+        CHECK(num(a, "forced_today") == 3 && num(a, "max_forced_per_day") == 200);
         CHECK(num(a, "last_errcode") == 0 && !strcmp(str(a, "last_errmsg"), ""));
         a = cJSON_GetArrayItem(apps, 1);
         CHECK_EQ(num(a, "last_errcode"), 40164);
@@ -272,7 +291,7 @@ static void test_replies(void) {
         CHECK(!cJSON_GetObjectItemCaseSensitive(o, "cluster"));
         cJSON_Delete(o);
 
-        raw = protocol_status_ok(NULL, 0, NULL);
+        raw = protocol_status_ok(NULL, 0, NULL, -1, NULL);
         CHECK(raw && !strcmp(raw, "{\"ok\":true,\"apps\":[]}\n"));
         free(raw);
 
@@ -281,7 +300,7 @@ static void test_replies(void) {
         e[0].is_holder = false;
         o = one_line(protocol_status_ok(e, 1, &(struct cluster_status){ .node_id = "host-a", .redis = "redis://r:6379/0",
                                                                         .connected = false, .down_since_ms = 17,
-                                                                        .last_error = "Connection refused" }));
+                                                                        .last_error = "Connection refused" }, -1, NULL));
         a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "apps"), 0);
         CHECK(!strcmp(str(a, "holder"), "host-b"));
         CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(a, "lease_held_here")));

@@ -54,6 +54,29 @@ int main(void) {
         CHECK_EQ(back.fetched_at_ms, rec.fetched_at_ms);
         CHECK(strcmp(back.token, rec.token) == 0 && back.token_len == rec.token_len);
 
+        CHECK_EQ(back.forced_day, 0);
+        CHECK_EQ(back.forced_today, 0);
+
+        /* The forced-refresh budget survives a restart with the token. */
+        rec.forced_day = 20425;
+        rec.forced_today = 3;
+        rec.quota_day = 20424;
+        CHECK_EQ(state_save(dir, "shop", "wx123", &rec), 0);
+        CHECK_EQ(state_load(dir, "shop", "wx123", &back), 0);
+        CHECK_EQ(back.forced_day, 20425);
+        CHECK_EQ(back.forced_today, 3);
+        CHECK_EQ(back.quota_day, 20424);
+        CHECK_EQ(back.generation, 42);
+
+        /* A file written before the budget existed still loads, with an empty budget. */
+        put("old", "{\"version\":1,\"item\":\"old\",\"appid\":\"wx123\",\"generation\":5,"
+                   "\"expires_at_ms\":1800000000000,\"fetched_at_ms\":1799999000000,\"token\":\"tok\"}");
+        back.forced_today = 9;
+        CHECK_EQ(state_load(dir, "old", "wx123", &back), 0);
+        CHECK_EQ(back.generation, 5);
+        CHECK_EQ(back.forced_today, 0);
+        CHECK_EQ(back.quota_day, 0);
+
         /* No temporary file is left behind. */
         snprintf(path, sizeof(path), "%s/.shop.tmp", dir);
         CHECK(access(path, F_OK) != 0);
@@ -82,6 +105,12 @@ int main(void) {
         CHECK_EQ(state_load(dir, "bad", "wx123", &back), -EBADMSG);
         put("bad", "{\"version\":1,\"item\":\"bad\",\"appid\":\"wx123\",\"generation\":1.5,"
                    "\"expires_at_ms\":1,\"fetched_at_ms\":1,\"token\":\"x\"}");
+        CHECK_EQ(state_load(dir, "bad", "wx123", &back), -EBADMSG);
+        put("bad", "{\"version\":1,\"item\":\"bad\",\"appid\":\"wx123\",\"generation\":3,"
+                   "\"expires_at_ms\":1,\"fetched_at_ms\":1,\"token\":\"x\",\"forced_today\":-1}");
+        CHECK_EQ(state_load(dir, "bad", "wx123", &back), -EBADMSG);
+        put("bad", "{\"version\":1,\"item\":\"bad\",\"appid\":\"wx123\",\"generation\":3,"
+                   "\"expires_at_ms\":1,\"fetched_at_ms\":1,\"token\":\"x\",\"quota_day\":\"7\"}");
         CHECK_EQ(state_load(dir, "bad", "wx123", &back), -EBADMSG);
         put("bad", "not json at all");
         CHECK_EQ(state_load(dir, "bad", "wx123", &back), -EBADMSG);

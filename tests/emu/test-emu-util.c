@@ -14,7 +14,7 @@
 #include "test-emu-util.h"
 
 #define MAX_PROCS 4
-#define MAX_ARGS 512
+#define MAX_ARGS 2048 /* test-agent-limits gives wxemu 600 apps */
 
 int test_failures;
 bool http_fresh_connect;

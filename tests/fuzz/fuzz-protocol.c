@@ -24,15 +24,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 /* The contract in protocol.h: the server trusts these without checking again. */
                 if (memchr(req.app, '\0', sizeof(req.app)) == NULL)
                         abort();
-                /* status names no app. */
-                if (req.op != OP_STATUS && !segment_name_valid(req.app))
+                /* status names an app only if it says so. */
+                if ((req.op != OP_STATUS || req.has_app) && !segment_name_valid(req.app))
+                        abort();
+                if (req.op == OP_STATUS && (req.limit < 1 || req.limit > PROTOCOL_STATUS_LIMIT_MAX ||
+                                            req.offset >= (1ull << 53)))
                         abort();
                 if (req.op == OP_REFRESH && (req.timeout_ms < 1 || req.timeout_ms > PROTOCOL_TIMEOUT_MAX_MS))
                         abort();
                 if (req.op != OP_REFRESH && req.op != OP_GET && req.op != OP_STATUS)
                         abort();
                 /* A get reply echoes the app name: it must come out as one JSON line. */
-                reply = protocol_get_ok(req.app, "TOKEN", 1, 0);
+                if (req.op != OP_STATUS || req.has_app) {
+                        reply = protocol_get_ok(req.app, "TOKEN", 1, 0);
+                } else {
+                        /* A status page with its cursor: one JSON line too. */
+                        struct status_entry e = { .name = "app", .kind = "token", .state = "fresh",
+                                                  .last_errmsg = "" };
+                        struct status_server st = { .connections = 1, .status_replies = 1 };
+
+                        reply = protocol_status_ok(&e, 1, NULL, (int64_t)req.offset + 1, &st);
+                }
         } else {
                 if (!error || memchr(message, '\0', sizeof(message)) == NULL)
                         abort();
