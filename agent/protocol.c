@@ -67,24 +67,35 @@ static bool integer_in(const cJSON *v, double min, double limit, double *out) {
         return true;
 }
 
+/* "app": an item name, checked as libwxshm checks it, into req->app. */
+static int parse_app(const cJSON *app, struct request *req, const char **error, char *message, size_t message_size) {
+        char q[QUOTE_MAX + 4];
+
+        if (!cJSON_IsString(app))
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"app\" must be a string");
+        if (!segment_name_valid(app->valuestring)) {
+                quote(q, app->valuestring);
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                            "\"app\" \"%s\" is not [A-Za-z0-9_-]{1,64} with an optional .suffix", q);
+        }
+        _Static_assert(sizeof(req->app) > WXSHM_LAYOUT_NAME_MAX + WXSHM_LAYOUT_SUFFIX_MAX, "room for the longest name");
+        strcpy(req->app, app->valuestring);
+        return 0;
+}
+
 /* status: every field optional, so {"op":"status"} is the first page of everything, as it always was. */
 static int parse_status(const cJSON *root, struct request *req, const char **error, char *message,
                         size_t message_size) {
         const cJSON *app = cJSON_GetObjectItemCaseSensitive(root, "app");
         const cJSON *offset = cJSON_GetObjectItemCaseSensitive(root, "offset");
         const cJSON *limit = cJSON_GetObjectItemCaseSensitive(root, "limit");
-        char q[QUOTE_MAX + 4];
         double d;
 
         if (app) {
-                if (!cJSON_IsString(app))
-                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"app\" must be a string");
-                if (!segment_name_valid(app->valuestring)) {
-                        quote(q, app->valuestring);
-                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
-                                    "\"app\" \"%s\" is not [A-Za-z0-9_-]{1,64} with an optional .suffix", q);
-                }
-                strcpy(req->app, app->valuestring);
+                int r = parse_app(app, req, error, message, message_size);
+
+                if (r < 0)
+                        return r;
                 req->has_app = true;
         }
         if (offset) {
@@ -105,9 +116,10 @@ static int parse_status(const cJSON *root, struct request *req, const char **err
 static int parse_object(const cJSON *root, struct request *req, const char **error, char *message,
                         size_t message_size) {
         const cJSON *op = cJSON_GetObjectItemCaseSensitive(root, "op");
-        const cJSON *app, *gen, *timeout;
+        const cJSON *gen, *timeout;
         char q[QUOTE_MAX + 4];
         double d;
+        int r;
 
         if (!cJSON_IsString(op))
                 return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"op\" must be a string");
@@ -124,16 +136,9 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
                             "unknown op \"%s\" (refresh, get, status)", q);
         }
 
-        app = cJSON_GetObjectItemCaseSensitive(root, "app");
-        if (!cJSON_IsString(app))
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"app\" must be a string");
-        if (!segment_name_valid(app->valuestring)) {
-                quote(q, app->valuestring);
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
-                            "\"app\" \"%s\" is not [A-Za-z0-9_-]{1,64} with an optional .suffix", q);
-        }
-        _Static_assert(sizeof(req->app) > WXSHM_LAYOUT_NAME_MAX + WXSHM_LAYOUT_SUFFIX_MAX, "room for the longest name");
-        strcpy(req->app, app->valuestring);
+        r = parse_app(cJSON_GetObjectItemCaseSensitive(root, "app"), req, error, message, message_size);
+        if (r < 0)
+                return r;
         if (req->op == OP_GET)
                 return 0;
 

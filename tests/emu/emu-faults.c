@@ -124,6 +124,18 @@ static char *errmsg_echo(const char *text, const char *echo, int64_t len)
         return s;
 }
 
+/* One more fault served: a counted fault wears out, and the stats say so. */
+static void fault_count(struct fault *f, int app, enum fault_kind kind, struct emu_reply *r)
+{
+        if (f->count > 0 && --f->count == 0)
+                f->kind = FAULT_NONE;
+        r->fault = fault_names[kind];
+        if (app >= 0)
+                emu_apps[app].stats.faults++;
+        else
+                emu_unknown.faults++;
+}
+
 bool fault_apply(int app, int scope, const char *echo, struct emu_reply *r)
 {
         struct fault *f = fault_find(app, scope);
@@ -137,13 +149,7 @@ bool fault_apply(int app, int scope, const char *echo, struct emu_reply *r)
         if (kind == FAULT_ERRCODE || kind == FAULT_EXPIRES) {
                 struct fault_args a = f->args;
 
-                if (f->count > 0 && --f->count == 0)
-                        f->kind = FAULT_NONE;
-                r->fault = fault_names[kind];
-                if (app >= 0)
-                        emu_apps[app].stats.faults++;
-                else
-                        emu_unknown.faults++;
+                fault_count(f, app, kind, r);
                 if (kind == FAULT_EXPIRES) {
                         /* WeChat: "expires_in: the credential's lifetime in seconds (7200 today)"; this claims another. */
                         r->has_expires_in = true;
@@ -166,13 +172,7 @@ bool fault_apply(int app, int scope, const char *echo, struct emu_reply *r)
                 }
                 return true;
         }
-        if (f->count > 0 && --f->count == 0)
-                f->kind = FAULT_NONE;
-        r->fault = fault_names[kind];
-        if (app >= 0)
-                emu_apps[app].stats.faults++;
-        else
-                emu_unknown.faults++;
+        fault_count(f, app, kind, r);
         switch (kind) {
         case FAULT_BUSY:
                 reply_error(r, app >= 0 && emu_apps[app].type == EMU_CORP, -1, "system error");
