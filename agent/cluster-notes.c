@@ -1,0 +1,173 @@
+/* cluster-notes.c: cluster mode's notes on the channel: forced refreshes handed to the holder, their outcome, syncs. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "app.h"
+#include "cluster-internal.h"
+#include "log.h"
+#include "protocol.h"
+
+#define FORWARD_REPEAT_MS 1000          /* a forced refresh handed on and unanswered goes again */
+
+static const struct cluster_config *conf(const struct cluster *cl) {
+        return &cl->agent->config->cluster;
+}
+
+static void on_note(struct cluster *cl, redisReply *reply, void *userdata) {
+        free(userdata);
+}
+
+void cluster_note(struct cluster *cl, const char *note) {
+        const char *argv[] = { "PUBLISH", cl->channel, note };
+
+        cluster_send(cl, on_note, cluster_ref_new(REF_NOTE, ""), 3, argv);
+}
+
+/* ---- forced refreshes across hosts ---- */
+
+/*
+ * Hand this host's waiting forced refreshes to the holder, at most once a FORWARD_REPEAT_MS
+ * per generation: again from the tick while they wait, since a note is fire-and-forget
+ * (lost while the holder's subscription reconnects, or with a holder that died).
+ */
+void cluster_forward(struct cluster *cl, struct item *it) {
+        char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + CLUSTER_LEASE_ID_MAX + 64];
+        int64_t now = cluster_clock_ms(), left = force_waiters_until(it) - agent_now_ms();
+
+        if (left <= 0 || (it->forwarded_gen == it->generation && now - it->forwarded_at_ms < FORWARD_REPEAT_MS))
+                return;
+        cluster_item_name(it, name, sizeof(name));
+        snprintf(note, sizeof(note), "force %s %" PRIu64 " %s %" PRId64, name, it->generation, cl->lease_id, left);
+        cluster_note(cl, note);
+        it->forwarded_gen = it->generation;
+        it->forwarded_at_ms = now;
+}
+
+void cluster_blocked(struct item *it) {
+        struct cluster *cl = it->app->agent->cluster;
+        char message[256];
+
+        if (!cl)
+                return;
+        /* The holder with too little lease left: its renewal is on the way; try again shortly. */
+        if (it->app->holder) {
+                item_fetch_at(it, agent_now_ms() + cluster_tick_ms(cl) / 2);
+                return;
+        }
+        if (it->force_stage == FORCE_NONE)
+                return; /* a planned refresh: the holder makes it */
+        it->force_stage = FORCE_NONE;
+        if (!cl->up) {
+                snprintf(message, sizeof(message), "cluster: Redis %s is unreachable, so no agent can refresh this app "
+                         "now; the last token stays published", conf(cl)->redis);
+                force_abort(it, PROTO_E_UPSTREAM, message);
+                return;
+        }
+        cluster_forward(cl, it);
+}
+
+void cluster_force_failed(struct item *it, const char *code, const char *message, int64_t retry_after_ms) {
+        struct cluster *cl = it->app->agent->cluster;
+        char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + 400];
+
+        if (!cl || !it->app->holder)
+                return;
+        cluster_item_name(it, name, sizeof(name));
+        snprintf(note, sizeof(note), "fail %s %" PRIu64 " %" PRId64 " %s %.300s", name, it->generation, retry_after_ms,
+                 code, message);
+        cluster_note(cl, note);
+}
+
+void cluster_force_verified(struct item *it) {
+        struct cluster *cl = it->app->agent->cluster;
+        char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + 40];
+
+        if (!cl || !it->app->holder)
+                return;
+        cluster_item_name(it, name, sizeof(name));
+        snprintf(note, sizeof(note), "verified %s %" PRIu64, name, it->generation);
+        cluster_note(cl, note);
+}
+
+/*
+ * A host whose token and generation disagree with Redis's asks the holder to settle it:
+ * "sync NAME GEN FETCHED_AT EXPIRES_AT TOKEN", its own record. The holder keeps the later
+ * fetch of the two and pushes it above both generations, so every host mirrors it.
+ */
+void cluster_send_sync(struct cluster *cl, struct item *it) {
+        char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + UPSTREAM_TOKEN_MAX + 96];
+
+        cluster_item_name(it, name, sizeof(name));
+        snprintf(note, sizeof(note), "sync %s %" PRIu64 " %" PRId64 " %" PRId64 " %s", name, it->generation,
+                 it->fetched_at_ms, it->expires_at_ms, it->value);
+        cluster_note(cl, note);
+}
+
+static void on_sync(struct cluster *cl, struct item *it, uint64_t gen, const char *rest) {
+        long long fetched, expires;
+        char token[UPSTREAM_TOKEN_MAX + 1];
+        uint64_t top = (gen > it->generation ? gen : it->generation) + 1;
+        int n = 0;
+
+        if (!it->app->holder || sscanf(rest, " %lld %lld %n", &fetched, &expires, &n) != 2 || n == 0)
+                return;
+        if (snprintf(token, sizeof(token), "%s", rest + n) >= (int)sizeof(token) || !cluster_token_sane(token, strlen(token)))
+                return;
+        /* The publish script keeps a later fetch already in Redis, whichever of these is pushed. */
+        /* A token not taken here (times implausible) is not pushed: the asker would only ask again. */
+        if (fetched > it->fetched_at_ms) {
+                if (item_mirror(it, token, strlen(token), top, expires, fetched))
+                        cluster_push(cl, it);
+        } else if (gen >= it->generation && cluster_servable(it)) {
+                if (item_mirror(it, it->value, it->value_len, top, it->expires_at_ms, it->fetched_at_ms))
+                        cluster_push(cl, it);
+        }
+        /* else the asker is behind, and catches up by mirroring what Redis has */
+}
+
+/*
+ * "pub NAME GEN", "force NAME GEN NODE TIMEOUT_MS", "fail NAME GEN RETRY_MS CODE MESSAGE",
+ * "verified NAME GEN", "sync NAME GEN FETCHED_AT EXPIRES_AT TOKEN".
+ */
+void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
+        char text[CLUSTER_NAME_MAX + UPSTREAM_TOKEN_MAX + 128], verb[12], name[CLUSTER_NAME_MAX], node[CLUSTER_LEASE_ID_MAX], code[32];
+        char note[CLUSTER_NAME_MAX + 64];
+        unsigned long long gen;
+        long long num;
+        struct item *it;
+        int used = 0, rest = 0;
+
+        if (len >= sizeof(text))
+                return;
+        memcpy(text, msg, len);
+        text[len] = '\0';
+        if (sscanf(text, "%11s %191s %llu%n", verb, name, &gen, &used) != 3 || !(it = cluster_find_item(cl, name)))
+                return;
+        if (!strcmp(verb, "pub")) {
+                if (gen > it->generation)
+                        cluster_read_item(cl, it, REF_READ);
+        } else if (!strcmp(verb, "force") && sscanf(text + used, " %95s %lld", node, &num) == 2) {
+                if (!it->app->holder || !strcmp(node, cl->lease_id))
+                        return;
+                if (it->generation > gen) {
+                        /* Already replaced: the asker missed the news; say it again. */
+                        snprintf(note, sizeof(note), "pub %s %" PRIu64, name, it->generation);
+                        cluster_note(cl, note);
+                        return;
+                }
+                force_remote(it, gen, num);
+        } else if (!strcmp(verb, "fail") && sscanf(text + used, " %lld %31s %n", &num, code, &rest) == 2) {
+                if (!it->app->holder)
+                        force_remote_failed(it, gen, code, text + used + rest, num);
+        } else if (!strcmp(verb, "verified")) {
+                if (!it->app->holder)
+                        force_remote_verified(it, gen);
+        } else if (!strcmp(verb, "sync")) {
+                on_sync(cl, it, gen, text + used);
+        }
+}
