@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "cluster.h"
+#include "cluster-record.h"
 #include "log.h"
 #include "protocol.h"
 #include "redact.h"
@@ -272,6 +273,49 @@ static void on_response(void *userdata, const struct http_response *http) {
         item_settle(it);
 }
 
+/*
+ * A segment whose generation cannot go up any more (2^53 and beyond: put there by an
+ * older agent that believed a poisoned Redis record, or a corrupt state file) would make
+ * every later publish fail, after the WeChat call that fetched it. It is retired (its
+ * readers re-open the name) and made anew, empty: its token is suspect too. 0, or -errno
+ * with the item failed (no call is made then).
+ */
+int item_segment_renew(struct item *it) {
+        const struct agent_config *c = item_agent_config(it);
+        struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
+        uint64_t poisoned = it->generation;
+        int r;
+
+        opts.group = it->app->cfg->gid;
+        opts.heartbeat_interval_ms = AGENT_HEARTBEAT_MS;
+        opts.discard = true;
+        wxshm_writer_retire(it->seg);
+        wxshm_writer_close(it->seg);
+        it->seg = NULL;
+        r = wxshm_writer_open(&it->seg, c->shm_prefix, it->name, &opts);
+        /* The state file holds the same generation: it would bring it back at the next start. */
+        state_remove(c->state_dir, it->name);
+        explicit_bzero(it->value, sizeof(it->value));
+        it->value_len = 0;
+        it->generation = 0;
+        it->expires_at_ms = it->fetched_at_ms = 0;
+        force_rebase(it);
+        log_app(r < 0 ? LOG_ERR : LOG_WARNING, it->name, 0, "the segment held generation %llu, past what a "
+                "generation may reach (2^53): retired and made anew%s%s", (unsigned long long)poisoned,
+                r < 0 ? ", which failed: " : "", r < 0 ? strerror(-r) : "");
+        if (r < 0) {
+                it->seg = NULL;
+                return r;
+        }
+        wxshm_writer_heartbeat(it->seg, agent_now_ms());
+        item_set_state(it, WXSHM_STATE_STARTING);
+        return 0;
+}
+
+bool item_can_publish(const struct item *it) {
+        return it->seg && it->generation < CLUSTER_GENERATION_LIMIT - 1;
+}
+
 static void item_fetch(struct item *it) {
         const struct app_config *cfg = it->app->cfg;
         const char *base = cfg->api_base[it->api_index];
@@ -285,6 +329,13 @@ static void item_fetch(struct item *it) {
                 return;
         if (it->ticket && it->app->token.value_len == 0)
                 return; /* fetched when the token arrives */
+        if (!item_can_publish(it) && (!it->seg || item_segment_renew(it) < 0)) {
+                fail = (struct upstream_result){ .errcode = UPSTREAM_ERR_BODY };
+                snprintf(fail.errmsg, sizeof(fail.errmsg), "cannot publish: the segment cannot be made anew");
+                item_fail(it, &fail, agent_now_ms());
+                item_settle(it);
+                return;
+        }
         /* Cluster mode: only the lease holder calls WeChat, and only while the lease surely lasts. */
         budget = cluster_call_budget(it->app);
         if (budget <= 0) {
@@ -341,6 +392,11 @@ bool item_mirror(struct item *it, const char *token, size_t len, uint64_t genera
         uint64_t prev = it->generation;
         int r;
 
+        if (generation >= CLUSTER_GENERATION_LIMIT) {
+                log_app(LOG_WARNING, it->name, 0, "cluster: generation %llu is past 2^53: not published",
+                        (unsigned long long)generation);
+                return false;
+        }
         if (len > UPSTREAM_TOKEN_MAX || !times_plausible(fetched_at_ms, expires_at_ms, now)) {
                 log_app(LOG_WARNING, it->name, 0, "cluster: generation %llu in Redis is expired or has implausible "
                         "times: not published", (unsigned long long)generation);
@@ -474,6 +530,9 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         margin = cfg->refresh_margin_ms;
         adopted = !opts.discard && item_adopt(it, now, on_disk, &rec);
         explicit_bzero(&rec, sizeof(rec));
+        if (!item_can_publish(it) && item_segment_renew(it) < 0)
+                return -EIO;
+        adopted = adopted && it->generation > 0;
         if (adopted) {
                 it->settled = true;
                 item_set_state(it, WXSHM_STATE_FRESH);

@@ -333,6 +333,11 @@ int cluster_new(struct cluster **ret, struct agent *a) {
                 return r;
         }
         snprintf(cl->lease_id, sizeof(cl->lease_id), "%s/%016" PRIx64, c->node_id, nonce);
+        /* Said at every start, since it is a standing hole, not an event. */
+        if (!c->fleet_key)
+                log_warning("cluster: no fleet_key_file: any client that can write to Redis %s can plant tokens that "
+                            "every agent publishes; give every agent the same key (wxtokend.conf(5), fleet_key_file)",
+                            c->redis);
         r = sd_event_add_time(a->loop, &cl->retry, CLOCK_BOOTTIME, UINT64_MAX, 10 * 1000, on_retry, cl);
         if (r < 0) {
                 free(cl);

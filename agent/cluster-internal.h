@@ -50,6 +50,8 @@ struct cluster {
          */
         char lease_id[CLUSTER_LEASE_ID_MAX];
         char last_error[200];
+        uint64_t notes_refused;         /* notes that failed the fleet key's check */
+        int64_t notes_refused_logged_ms; /* cluster_clock_ms of the last log line about them */
 };
 
 int64_t cluster_clock_ms(void);

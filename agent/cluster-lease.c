@@ -31,6 +31,41 @@ void cluster_lease_lost(struct cluster *cl, struct app *app, const char *why) {
 
 /* ---- leases ---- */
 
+/*
+ * What is wrong with the app's lease key, why (NULL: nothing any more): one log line per
+ * change, and status shows it, since no agent can hold the lease (so none refreshes the
+ * app) while it lasts.
+ */
+static void lease_problem(struct cluster *cl, struct app *app, const char *why) {
+        if (!why) {
+                if (!app->lease_problem[0])
+                        return;
+                app->lease_problem[0] = '\0';
+                log_app(LOG_NOTICE, app->cfg->name, 0, "cluster: the lease key in Redis is usable again");
+        } else {
+                if (!strncmp(app->lease_problem, why, sizeof(app->lease_problem) - 1))
+                        return;
+                snprintf(app->lease_problem, sizeof(app->lease_problem), "%s", why);
+                log_app(LOG_ERR, app->cfg->name, 0, "cluster: %s", app->lease_problem);
+        }
+        agent_state_changed(cl->agent);
+}
+
+/* The claim script's {-1, type} or {-2, length}: the key is not a lease any agent wrote. */
+static void lease_refused(struct cluster *cl, struct app *app, long long code, const char *what) {
+        char key[CLUSTER_NAME_MAX + 80], why[sizeof(app->lease_problem)];
+
+        cluster_lease_key(cl, app, key, sizeof(key));
+        if (code == -1)
+                snprintf(why, sizeof(why), "Redis key %s is a %.16s, not a lease: no agent can refresh this app until "
+                         "it is deleted (DEL %s); the last token stays published until it expires", key, what, key);
+        else
+                snprintf(why, sizeof(why), "Redis key %s holds %.20s bytes, not a lease: no agent can refresh this "
+                         "app until it is deleted (DEL %s); the last token stays published until it expires", key,
+                         what, key);
+        lease_problem(cl, app, why);
+}
+
 static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
         struct cluster_ref *ref = userdata;
         struct app *app = cluster_find_app(cl, ref->name);
@@ -48,6 +83,12 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
                         cluster_lease_lost(cl, app, "the lease was not ours any more at renewal");
         } else if (ref->what == REF_CLAIM && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
                    reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_STRING) {
+                if (reply->element[0]->integer < 0) {
+                        lease_refused(cl, app, reply->element[0]->integer, reply->element[1]->str);
+                        free(ref);
+                        return;
+                }
+                lease_problem(cl, app, NULL);
                 won = reply->element[0]->integer == 1 && !cl->stopping;
                 /* Shown by its node id: the process's random part means nothing to an operator. */
                 snprintf(app->lease_holder, sizeof(app->lease_holder), "%.*s",
@@ -71,20 +112,26 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
                         }
                 }
         } else if (reply && reply->type == REDIS_REPLY_ERROR) {
-                log_app(LOG_WARNING, app->cfg->name, 0, "cluster: Redis refused the lease script: %s", reply->str);
+                char why[sizeof(app->lease_problem)];
+
+                snprintf(why, sizeof(why), "Redis refused the lease script: %.150s", reply->str);
+                lease_problem(cl, app, why);
         }
         free(ref);
 }
 
 void cluster_lease_send(struct cluster *cl, struct app *app, bool renew) {
         char name[CLUSTER_NAME_MAX], key[CLUSTER_NAME_MAX + 80], ms[24];
+        char max[16];
         const char *argv[] = { "EVAL", renew ? cluster_script_renew : cluster_script_claim, "1", key,
-                               cl->lease_id, ms };
+                               cl->lease_id, ms, max };
 
         cluster_app_name(app, name, sizeof(name));
         cluster_lease_key(cl, app, key, sizeof(key));
         snprintf(ms, sizeof(ms), "%" PRId64, conf(cl)->lease_ms);
-        app->lease_inflight = cluster_send(cl, on_lease, cluster_ref_new(renew ? REF_RENEW : REF_CLAIM, name), 6, argv);
+        snprintf(max, sizeof(max), "%d", CLUSTER_LEASE_ID_MAX);
+        app->lease_inflight = cluster_send(cl, on_lease, cluster_ref_new(renew ? REF_RENEW : REF_CLAIM, name),
+                                           renew ? 6 : 7, argv);
         if (app->lease_inflight)
                 app->lease_sent_ms = cluster_clock_ms();
 }

@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "cluster-internal.h"
+#include "cluster-record.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -22,10 +23,29 @@ static void on_note(struct cluster *cl, redisReply *reply, void *userdata) {
         free(userdata);
 }
 
-void cluster_note(struct cluster *cl, const char *note) {
+/* Signed with the fleet key, if there is one: the other agents refuse a note that is not. */
+void cluster_note(struct cluster *cl, const char *text) {
+        char note[CLUSTER_NAME_MAX + UPSTREAM_TOKEN_MAX + CLUSTER_MAC_HEX + 200];
         const char *argv[] = { "PUBLISH", cl->channel, note };
 
+        if (!cluster_note_sign(conf(cl)->fleet_key, cl->channel, text, note, sizeof(note)))
+                return;
         cluster_send(cl, on_note, cluster_ref_new(REF_NOTE, ""), 3, argv);
+}
+
+/*
+ * A note that fails the fleet key's check is dropped: counted, and logged at most once a
+ * minute (a flood of forged notes must not flood the log).
+ */
+static void note_refused(struct cluster *cl) {
+        int64_t now = cluster_clock_ms();
+
+        cl->notes_refused++;
+        if (cl->notes_refused_logged_ms && now - cl->notes_refused_logged_ms < 60 * 1000)
+                return;
+        cl->notes_refused_logged_ms = now;
+        log_warning("cluster: refused a note on %s without a valid mac (%llu so far): someone who is not an agent "
+                    "with this fleet_key_file writes to Redis", cl->channel, (unsigned long long)cl->notes_refused);
 }
 
 /* ---- forced refreshes across hosts ---- */
@@ -130,6 +150,19 @@ static void on_sync(struct cluster *cl, struct item *it, uint64_t gen, const cha
         /* else the asker is behind, and catches up by mirroring what Redis has */
 }
 
+/* 1 to 2^53-1 in plain decimal digits. */
+static bool parse_generation(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 16 || s[0] == '0' || strspn(s, "0123456789") != n)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                v = v * 10 + (uint64_t)(s[i] - '0');
+        *ret = v;
+        return v < CLUSTER_GENERATION_LIMIT;
+}
+
 /*
  * "pub NAME GEN", "force NAME GEN NODE TIMEOUT_MS", "fail NAME GEN RETRY_MS CODE MESSAGE",
  * "verified NAME GEN", "sync NAME GEN FETCHED_AT EXPIRES_AT TOKEN".
@@ -137,22 +170,32 @@ static void on_sync(struct cluster *cl, struct item *it, uint64_t gen, const cha
 void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
         char text[CLUSTER_NAME_MAX + UPSTREAM_TOKEN_MAX + 128], verb[12], name[CLUSTER_NAME_MAX], node[CLUSTER_LEASE_ID_MAX], code[32];
         char note[CLUSTER_NAME_MAX + 64];
-        unsigned long long gen;
+        char gens[24];
+        uint64_t gen;
         long long num;
         struct item *it;
+        const char *body;
+        size_t body_len;
         int used = 0, rest = 0;
 
-        if (len >= sizeof(text))
+        if (cluster_note_open(conf(cl)->fleet_key, cl->channel, msg, len, &body, &body_len) < 0) {
+                note_refused(cl);
                 return;
-        memcpy(text, msg, len);
-        text[len] = '\0';
-        if (sscanf(text, "%11s %191s %llu%n", verb, name, &gen, &used) != 3 || !(it = cluster_find_item(cl, name)))
+        }
+        if (body_len >= sizeof(text))
+                return;
+        memcpy(text, body, body_len);
+        text[body_len] = '\0';
+        /* Not %llu, which takes "-1" as 2^64-1: generations are bounded as those of records are. */
+        if (sscanf(text, "%11s %191s %23s%n", verb, name, gens, &used) != 3 || !parse_generation(gens, &gen) ||
+            !(it = cluster_find_item(cl, name)) || (it->generation && gen > it->generation + CLUSTER_GENERATION_STEP))
                 return;
         if (!strcmp(verb, "pub")) {
                 if (gen > it->generation)
                         cluster_read_item(cl, it, REF_READ);
         } else if (!strcmp(verb, "force") && sscanf(text + used, " %95s %lld", node, &num) == 2) {
-                if (!it->app->holder || !strcmp(node, cl->lease_id))
+                /* A client waits PROTOCOL_TIMEOUT_MAX_MS at most: a longer wait is no client's. */
+                if (!it->app->holder || !strcmp(node, cl->lease_id) || num <= 0 || num > PROTOCOL_TIMEOUT_MAX_MS)
                         return;
                 if (it->generation > gen) {
                         /* Already replaced: the asker missed the news; say it again. */

@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "cluster-internal.h"
+#include "cluster-record.h"
 #include "cluster-scripts.h"
 #include "log.h"
 #include "protocol.h"
@@ -85,7 +86,7 @@ struct cluster_ref *cluster_ref_new(enum cluster_ref_what what, const char *name
 
 /* Send a command about name; on failure the ref is freed and false returned. */
 bool cluster_send(struct cluster *cl, cluster_reply_fn fn, struct cluster_ref *ref, int argc, const char **argv) {
-        size_t lens[12];
+        size_t lens[16];
 
         if (!ref)
                 return false;
@@ -108,25 +109,25 @@ void cluster_lease_key(const struct cluster *cl, const struct app *app, char *bu
 /* ---- reading an item from Redis, mirroring it, seeding Redis from a holder's segment ---- */
 
 static void on_read(struct cluster *cl, redisReply *reply, void *userdata);
+static void push_record(struct cluster *cl, struct item *it, bool overwrite);
 
-void cluster_read_item(struct cluster *cl, struct item *it, enum cluster_ref_what what) {
-        char name[CLUSTER_NAME_MAX], key[CLUSTER_NAME_MAX + 80];
-        const char *argv[] = { "HMGET", key, "generation", "token", "expires_at", "fetched_at" };
+static void item_key(const struct cluster *cl, const struct item *it, char *buf, size_t size) {
+        char name[CLUSTER_NAME_MAX];
 
         cluster_item_name(it, name, sizeof(name));
-        snprintf(key, sizeof(key), "%s:item:%s", conf(cl)->key_prefix, name);
-        if (!cluster_send(cl, on_read, cluster_ref_new(what, name), 6, argv) && what == REF_RESUME && it->app->holder)
-                it->cluster_resume = true; /* the next claim or reconcile resumes it */
+        snprintf(buf, size, "%s:item:%s", conf(cl)->key_prefix, name);
 }
 
-static bool parse_u64(const redisReply *e, uint64_t *ret) {
-        char *end;
+/* Through the read script: sizes and type are checked in Redis before any value is sent here. */
+void cluster_read_item(struct cluster *cl, struct item *it, enum cluster_ref_what what) {
+        char name[CLUSTER_NAME_MAX], key[CLUSTER_NAME_MAX + 80], max[16];
+        const char *argv[] = { "EVAL", cluster_script_read, "1", key, max };
 
-        if (!e || e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 20)
-                return false;
-        errno = 0;
-        *ret = strtoull(e->str, &end, 10);
-        return errno == 0 && *end == '\0';
+        cluster_item_name(it, name, sizeof(name));
+        item_key(cl, it, key, sizeof(key));
+        snprintf(max, sizeof(max), "%d", CLUSTER_FIELD_MAX);
+        if (!cluster_send(cl, on_read, cluster_ref_new(what, name), 5, argv) && what == REF_RESUME && it->app->holder)
+                it->cluster_resume = true; /* the next claim or reconcile resumes it */
 }
 
 /* A token from Redis is what a reader will get: printable, and within a slot's size. */
@@ -139,8 +140,30 @@ bool cluster_token_sane(const char *s, size_t len) {
         return true;
 }
 
-static bool reply_token_sane(const redisReply *e) {
-        return e && e->type == REDIS_REPLY_STRING && cluster_token_sane(e->str, e->len);
+/*
+ * What is wrong with the item's record in Redis, why (NULL: nothing any more): one log
+ * line per change, not one per read, and status shows it (cluster_problem).
+ */
+static void item_problem(struct item *it, const char *why) {
+        if (!why) {
+                if (it->cluster_problem[0])
+                        log_app(LOG_NOTICE, it->name, 0, "cluster: Redis's record is usable again");
+                else
+                        return;
+                it->cluster_problem[0] = '\0';
+        } else {
+                if (!strncmp(it->cluster_problem, why, sizeof(it->cluster_problem) - 1))
+                        return;
+                snprintf(it->cluster_problem, sizeof(it->cluster_problem), "%s", why);
+                log_app(LOG_WARNING, it->name, 0, "cluster: %s", it->cluster_problem);
+        }
+        agent_state_changed(it->app->agent);
+}
+
+const char *cluster_problem(const struct item *it) {
+        if (it->cluster_problem[0])
+                return it->cluster_problem;
+        return it->app->lease_problem[0] ? it->app->lease_problem : NULL;
 }
 
 bool cluster_servable(const struct item *it) {
@@ -155,22 +178,23 @@ bool cluster_servable(const struct item *it) {
  * a host without it hands its side to the holder (send_sync). Fetch times are wall clocks
  * of two hosts: skew matters only for two fetches closer than it, never in planned use.
  */
-static void reconcile(struct cluster *cl, struct item *it, const redisReply *token, uint64_t gen, int64_t expires,
-                      int64_t fetched, bool same) {
+static void reconcile(struct cluster *cl, struct item *it, const struct cluster_record *rec, bool same) {
         bool holder = it->app->holder;
+        uint64_t gen = rec->generation;
+        int64_t expires = rec->expires_at_ms, fetched = rec->fetched_at_ms;
 
         if (same) {
                 if (gen > it->generation || (gen == it->generation && expires > it->expires_at_ms))
-                        item_mirror(it, token->str, token->len, gen, expires, fetched);
+                        item_mirror(it, rec->token, rec->token_len, gen, expires, fetched);
                 else if (holder && gen < it->generation && cluster_servable(it))
                         cluster_push(cl, it);
         } else if (fetched >= it->fetched_at_ms) {
                 /* Redis's token is the later fetch. */
                 if (gen > it->generation) {
-                        item_mirror(it, token->str, token->len, gen, expires, fetched);
+                        item_mirror(it, rec->token, rec->token_len, gen, expires, fetched);
                 } else if (holder) {
                         /* Pushed only if taken: a refused one (times implausible here) would be read back, forever. */
-                        if (item_mirror(it, token->str, token->len, it->generation + 1, expires, fetched))
+                        if (item_mirror(it, rec->token, rec->token_len, it->generation + 1, expires, fetched))
                                 cluster_push(cl, it);
                 } else {
                         cluster_send_sync(cl, it);
@@ -184,33 +208,91 @@ static void reconcile(struct cluster *cl, struct item *it, const redisReply *tok
         }
 }
 
+/*
+ * The read script's answer, decoded and bounded: 1 and rec filled for a usable record, 0
+ * for none; -1 for one that is not usable, with the reason set as the item's problem.
+ */
+static int read_answer(struct cluster *cl, struct item *it, const redisReply *reply, struct cluster_record *rec) {
+        struct cluster_field f[CLUSTER_F_MAX];
+        char key[CLUSTER_NAME_MAX + 80], why[160], problem[sizeof(it->cluster_problem)];
+        const redisReply *v;
+        long long code;
+
+        item_key(cl, it, key, sizeof(key));
+        if (reply->type == REDIS_REPLY_ERROR) {
+                snprintf(problem, sizeof(problem), "Redis refused to read %s: %.120s", key, reply->str);
+                item_problem(it, problem);
+                return -1;
+        }
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_INTEGER)
+                return -1;
+        code = reply->element[0]->integer;
+        if (code == 0)
+                return 0;
+        if (code == -1 && reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_STRING) {
+                snprintf(problem, sizeof(problem), "Redis key %s is a %.16s, not a hash: no agent can publish this "
+                         "app through Redis until it is deleted (DEL %s)", key, reply->element[1]->str, key);
+                item_problem(it, problem);
+                return -1;
+        }
+        if (code == -2 && reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_STRING) {
+                snprintf(problem, sizeof(problem), "Redis key %s has a field %.16s longer than %d bytes: not read, "
+                         "not published%s", key, reply->element[1]->str, CLUSTER_FIELD_MAX,
+                         it->app->holder ? "; this holder replaces the record" : "");
+                item_problem(it, problem);
+                return -1;
+        }
+        if (code != 1 || reply->elements != 2 || (v = reply->element[1])->type != REDIS_REPLY_ARRAY ||
+            v->elements != CLUSTER_F_MAX)
+                return -1;
+        for (int i = 0; i < CLUSTER_F_MAX; i++)
+                f[i] = v->element[i]->type == REDIS_REPLY_STRING ? (struct cluster_field){ v->element[i]->str,
+                                                                                           v->element[i]->len }
+                                                                 : (struct cluster_field){ NULL, 0 };
+        /* Absent altogether (only a "node" or stray fields): as no record. */
+        if (!f[CLUSTER_F_GENERATION].str && !f[CLUSTER_F_TOKEN].str)
+                return 0;
+        if (cluster_record_decode(f, key, it->generation, agent_now_ms(), conf(cl)->fleet_key, rec, why,
+                                  sizeof(why)) < 0) {
+                snprintf(problem, sizeof(problem), "Redis key %s is refused: %s; not published%s", key, why,
+                         it->app->holder ? ", this holder replaces it" : "");
+                item_problem(it, problem);
+                return -1;
+        }
+        return 1;
+}
+
 static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
         struct cluster_ref *ref = userdata;
         struct item *it = cluster_find_item(cl, ref->name);
-        uint64_t gen = 0, expires = 0, fetched = 0;
+        struct cluster_record rec;
         bool present = false, same = false;
+        int r;
 
-        if (!it || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+        if (!it || !reply) {
                 if (it && ref->what == REF_RESUME)
                         it->cluster_resume = true;
                 free(ref);
                 return;
         }
-        if (reply->element[0]->type != REDIS_REPLY_NIL) {
-                present = parse_u64(reply->element[0], &gen) && gen > 0 && reply_token_sane(reply->element[1]) &&
-                          parse_u64(reply->element[2], &expires) && parse_u64(reply->element[3], &fetched) &&
-                          expires <= INT64_MAX && fetched <= INT64_MAX;
-                if (!present)
-                        log_app(LOG_WARNING, it->name, 0, "cluster: Redis holds a malformed record for %s: ignored",
-                                ref->name);
-        }
+        r = read_answer(cl, it, reply, &rec);
+        present = r > 0;
+        if (r >= 0)
+                item_problem(it, NULL);
+        /*
+         * This host is at a generation nothing can follow (it took 2^53-1 when it had none),
+         * and the holder has moved the fleet on below it: start a new segment to mirror it.
+         */
+        if (present && !item_can_publish(it) && rec.generation < it->generation && item_segment_renew(it) < 0)
+                present = false;
         if (present) {
-                same = reply->element[1]->len == it->value_len &&
-                       memcmp(reply->element[1]->str, it->value, it->value_len) == 0;
-                reconcile(cl, it, reply->element[1], gen, (int64_t)expires, (int64_t)fetched, same);
+                same = rec.token_len == it->value_len && memcmp(rec.token, it->value, it->value_len) == 0;
+                reconcile(cl, it, &rec, same);
         } else if (it->app->holder && cluster_servable(it)) {
-                cluster_push(cl, it); /* Redis lost it (restarted empty): the holder puts back what it serves */
+                /* Redis lost it (restarted empty), or holds what no agent may take: the holder puts back what it serves. */
+                push_record(cl, it, r < 0);
         }
+        explicit_bzero(&rec, sizeof(rec));
         /*
          * A new holder finding no record while it has a token of its own: Redis lost its
          * keys (restarted empty), so the previous holder may still think it holds the lease
@@ -236,46 +318,84 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
 static void on_push(struct cluster *cl, redisReply *reply, void *userdata) {
         struct cluster_ref *ref = userdata;
         struct item *it = cluster_find_item(cl, ref->name);
+        char problem[sizeof(it->cluster_problem)];
+        long long code;
 
         if (!it) {
                 free(ref);
                 return;
         }
-        if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        it->cluster_dirty = false;
+        code = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer
+               : reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+                 reply->element[0]->type == REDIS_REPLY_INTEGER ? reply->element[0]->integer : 0;
+        if (!reply || (reply->type != REDIS_REPLY_INTEGER && code > -3)) {
                 it->cluster_dirty = true; /* pushed again at the next tick with Redis up */
-                if (reply && reply->type == REDIS_REPLY_ERROR)
-                        log_app(LOG_WARNING, it->name, 0, "cluster: Redis refused the publish script: %s", reply->str);
-        } else if (reply->integer == -2) {
-                /* Redis holds a later fetch than ours: reading it in makes this host take it. */
-                it->cluster_dirty = false;
+                if (reply && reply->type == REDIS_REPLY_ERROR) {
+                        snprintf(problem, sizeof(problem), "Redis refused the publish script: %.150s", reply->str);
+                        item_problem(it, problem);
+                }
+        } else if (code >= 0) {
+                item_problem(it, NULL); /* Redis holds this host's record: nothing is wrong with it any more */
+        } else if (code == -2) {
+                /* Redis holds a later fetch than ours: reading it in makes this host take it (or replace it). */
                 cluster_read_item(cl, it, REF_READ);
-        } else if (reply->integer < 0) {
-                it->cluster_dirty = false;
+        } else if (code == -1) {
                 if (it->app->holder)
                         cluster_lease_lost(cl, it->app, "Redis says another node holds the lease");
                 cluster_read_item(cl, it, REF_READ);
-        } else {
-                it->cluster_dirty = false;
-                /* Redis held a newer or conflicting generation: ours is raised past it everywhere. */
-                if ((uint64_t)reply->integer > it->generation)
-                        item_mirror(it, it->value, it->value_len, (uint64_t)reply->integer, it->expires_at_ms,
-                                    it->fetched_at_ms);
+        } else if (code == -3 && reply->element[1]->type == REDIS_REPLY_INTEGER) {
+                /*
+                 * Redis holds this generation or a later one for another token: ours goes above
+                 * it everywhere. The script has bounded it (below 2^53, at most 1,000 above ours).
+                 */
+                long long need = reply->element[1]->integer;
+
+                if (need > 0 && (uint64_t)need < CLUSTER_GENERATION_LIMIT && (uint64_t)need > it->generation &&
+                    item_mirror(it, it->value, it->value_len, (uint64_t)need, it->expires_at_ms, it->fetched_at_ms))
+                        cluster_push(cl, it);
+        } else if (code == -4 && reply->element[1]->type == REDIS_REPLY_STRING) {
+                char key[CLUSTER_NAME_MAX + 80];
+
+                item_key(cl, it, key, sizeof(key));
+                snprintf(problem, sizeof(problem), "Redis key %s is a %.16s, not a hash: no agent can publish this "
+                         "app through Redis until it is deleted (DEL %s)", key, reply->element[1]->str, key);
+                item_problem(it, problem);
         }
         free(ref);
 }
 
-void cluster_push(struct cluster *cl, struct item *it) {
+/* overwrite: Redis's record was found unusable (read_answer), so the script must not weigh it. */
+static void push_record(struct cluster *cl, struct item *it, bool overwrite) {
+        const char *fleet_key = conf(cl)->fleet_key;
         char name[CLUSTER_NAME_MAX], lkey[CLUSTER_NAME_MAX + 80], ikey[CLUSTER_NAME_MAX + 80], gen[24], exp[24], fet[24];
+        char text[CLUSTER_NAME_MAX + 32], note[CLUSTER_NAME_MAX + CLUSTER_MAC_HEX + 40], mac[CLUSTER_MAC_HEX + 1] = "";
+        char ceiling[24], max[16];
         const char *argv[] = { "EVAL", cluster_script_publish, "2", lkey, ikey, cl->lease_id, gen, it->value,
-                               exp, fet, cl->channel, name };
+                               exp, fet, cl->channel, note, mac, ceiling, overwrite ? "1" : "0", max };
 
         cluster_item_name(it, name, sizeof(name));
         cluster_lease_key(cl, it->app, lkey, sizeof(lkey));
-        snprintf(ikey, sizeof(ikey), "%s:item:%s", conf(cl)->key_prefix, name);
+        item_key(cl, it, ikey, sizeof(ikey));
         snprintf(gen, sizeof(gen), "%" PRIu64, it->generation);
         snprintf(exp, sizeof(exp), "%" PRId64, it->expires_at_ms);
         snprintf(fet, sizeof(fet), "%" PRId64, it->fetched_at_ms);
-        it->cluster_dirty = !cluster_send(cl, on_push, cluster_ref_new(REF_PUSH, name), 12, argv);
+        snprintf(ceiling, sizeof(ceiling), "%" PRId64, agent_now_ms() + CLUSTER_SKEW_MS);
+        snprintf(max, sizeof(max), "%d", CLUSTER_FIELD_MAX);
+        snprintf(text, sizeof(text), "pub %s %" PRIu64, name, it->generation);
+        if (fleet_key)
+                cluster_record_sign(fleet_key, ikey, it->generation, it->value, it->expires_at_ms, it->fetched_at_ms,
+                                    mac);
+        if (!cluster_note_sign(fleet_key, cl->channel, text, note, sizeof(note)) || it->generation == 0 ||
+            it->generation >= CLUSTER_GENERATION_LIMIT) {
+                it->cluster_dirty = false;
+                return;
+        }
+        it->cluster_dirty = !cluster_send(cl, on_push, cluster_ref_new(REF_PUSH, name), 16, argv);
+}
+
+void cluster_push(struct cluster *cl, struct item *it) {
+        push_record(cl, it, false);
 }
 
 void cluster_published(struct item *it) {
@@ -379,6 +499,7 @@ void cluster_get_status(const struct cluster *cl, struct cluster_status *st) {
                 .down_since_ms = cl->up ? 0 : cl->down_since_ms,
                 .last_error = cl->last_error,
                 .holder_of = n,
+                .notes_refused = cl->notes_refused,
         };
 }
 

@@ -74,6 +74,7 @@ struct status_entry {
         uint64_t upstream_calls, forced_refreshes, coalesced_waiters, rate_limited;
         const char *holder;             /* cluster mode: the lease holder's node id ("" unknown); NULL outside */
         bool is_holder;                 /* cluster mode: this agent holds the lease */
+        const char *cluster_problem;    /* cluster mode: what is wrong in Redis for it; NULL if nothing */
 };
 
 struct cluster_status;

@@ -188,6 +188,7 @@ static char *status_reply(struct agent *a) {
                                 .rate_limited = it->rate_limited,
                                 .holder = a->cluster ? app->lease_holder : NULL,
                                 .is_holder = app->holder,
+                                .cluster_problem = a->cluster ? cluster_problem(it) : NULL,
                         };
                 }
         }
