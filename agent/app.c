@@ -1,4 +1,4 @@
-/* app.c: one configured app: fetch, publish, persist and schedule its token and tickets. */
+/* app.c: one configured app: fetch, publish and schedule its token and tickets (app-persist.c, app-mirror.c: the rest). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "app-internal.h"
 #include "cluster.h"
 #include "cluster-record.h"
 #include "log.h"
@@ -16,12 +17,12 @@
 
 static void item_fetch(struct item *it);
 
-static const struct agent_config *item_agent_config(const struct item *it) {
+const struct agent_config *item_agent_config(const struct item *it) {
         return it->app->agent->config;
 }
 
 /* Tickets follow the token's rules; they have no stable window of their own. */
-static enum app_kind item_schedule_kind(const struct item *it) {
+enum app_kind item_schedule_kind(const struct item *it) {
         return it->ticket ? APP_KIND_TOKEN : it->app->cfg->kind;
 }
 
@@ -35,7 +36,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
  * keeps counting through a suspend or a paused VM, where CLOCK_MONOTONIC would stop and
  * the token expire unrefreshed.
  */
-static void item_schedule(struct item *it, int64_t at_ms) {
+void item_schedule(struct item *it, int64_t at_ms) {
         int64_t delay_ms = at_ms - agent_now_ms();
         uint64_t now_us;
 
@@ -47,13 +48,13 @@ static void item_schedule(struct item *it, int64_t at_ms) {
         sd_event_source_set_enabled(it->timer, SD_EVENT_ONESHOT);
 }
 
-static void item_set_state(struct item *it, int state) {
+void item_set_state(struct item *it, int state) {
         it->state = state;
         wxshm_writer_set_state(it->seg, state);
         agent_state_changed(it->app->agent);
 }
 
-static void item_settle(struct item *it) {
+void item_settle(struct item *it) {
         if (it->settled)
                 return;
         it->settled = true;
@@ -61,47 +62,10 @@ static void item_settle(struct item *it) {
                 agent_app_settled(it->app->agent);
 }
 
-static void item_save(struct item *it, int64_t fetched_at_ms) {
-        const struct agent_config *c = item_agent_config(it);
-        struct state_record rec = {
-                .generation = it->generation,
-                .expires_at_ms = it->expires_at_ms,
-                .fetched_at_ms = fetched_at_ms,
-                .token_len = it->value_len,
-        };
-        int r;
-
-        memcpy(rec.token, it->value, it->value_len + 1);
-        r = state_save(c->state_dir, it->name, it->app->cfg->appid, &rec);
-        if (r < 0) {
-                /*
-                 * The file left holds an older token, superseded now: after a reboot it would
-                 * be adopted and handed out dead (tests/test-soak-fullfs). Removing it works
-                 * even on a full disk, and costs one fetch at the next boot.
-                 */
-                int gone = state_remove(c->state_dir, it->name);
-
-                /* One line per change of what is wrong, not one per rotation. */
-                if (-r != it->save_error)
-                        log_app(LOG_WARNING, it->name, 0, "cannot save state in %s: %s; %s%s", c->state_dir,
-                                strerror(-r), gone == 0 ? "the older state file is removed, a reboot will need a "
-                                                          "new fetch" : "the older state file cannot be removed: ",
-                                gone == 0 ? "" : strerror(-gone));
-                it->save_error = -r;
-                agent_state_changed(it->app->agent);
-                return;
-        }
-        if (it->save_error) {
-                log_app(LOG_NOTICE, it->name, 0, "state saved in %s again", c->state_dir);
-                it->save_error = 0;
-                agent_state_changed(it->app->agent);
-        }
-}
-
 static void item_fail(struct item *it, const struct upstream_result *res, int64_t now);
 
 /* The next proactive refresh of the token now published (same: it did not change). */
-static void item_schedule_refresh(struct item *it, int64_t now, bool same) {
+void item_schedule_refresh(struct item *it, int64_t now, bool same) {
         const struct agent_config *c = item_agent_config(it);
         int64_t at = schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms, it->app->cfg->refresh_margin_ms,
                                          it->lifetime_ms, &it->app->agent->rng);
@@ -273,49 +237,6 @@ static void on_response(void *userdata, const struct http_response *http) {
         item_settle(it);
 }
 
-/*
- * A segment whose generation cannot go up any more (2^53 and beyond: put there by an
- * older agent that believed a poisoned Redis record, or a corrupt state file) would make
- * every later publish fail, after the WeChat call that fetched it. It is retired (its
- * readers re-open the name) and made anew, empty: its token is suspect too. 0, or -errno
- * with the item failed (no call is made then).
- */
-int item_segment_renew(struct item *it) {
-        const struct agent_config *c = item_agent_config(it);
-        struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
-        uint64_t poisoned = it->generation;
-        int r;
-
-        opts.group = it->app->cfg->gid;
-        opts.heartbeat_interval_ms = AGENT_HEARTBEAT_MS;
-        opts.discard = true;
-        wxshm_writer_retire(it->seg);
-        wxshm_writer_close(it->seg);
-        it->seg = NULL;
-        r = wxshm_writer_open(&it->seg, c->shm_prefix, it->name, &opts);
-        /* The state file holds the same generation: it would bring it back at the next start. */
-        state_remove(c->state_dir, it->name);
-        explicit_bzero(it->value, sizeof(it->value));
-        it->value_len = 0;
-        it->generation = 0;
-        it->expires_at_ms = it->fetched_at_ms = 0;
-        force_rebase(it);
-        log_app(r < 0 ? LOG_ERR : LOG_WARNING, it->name, 0, "the segment held generation %llu, past what a "
-                "generation may reach (2^53): retired and made anew%s%s", (unsigned long long)poisoned,
-                r < 0 ? ", which failed: " : "", r < 0 ? strerror(-r) : "");
-        if (r < 0) {
-                it->seg = NULL;
-                return r;
-        }
-        wxshm_writer_heartbeat(it->seg, agent_now_ms());
-        item_set_state(it, WXSHM_STATE_STARTING);
-        return 0;
-}
-
-bool item_can_publish(const struct item *it) {
-        return it->seg && it->generation < CLUSTER_GENERATION_LIMIT - 1;
-}
-
 static void item_fetch(struct item *it) {
         const struct app_config *cfg = it->app->cfg;
         const char *base = cfg->api_base[it->api_index];
@@ -381,65 +302,9 @@ static void item_fetch(struct item *it) {
  * WeChat token lives (a clock stepped since, or a corrupt record, must not keep a dead
  * token published for hours without a refresh).
  */
-static bool times_plausible(int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now) {
+bool item_times_plausible(int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now) {
         return fetched_at_ms <= now + 60 * 1000 && expires_at_ms > now &&
                expires_at_ms - fetched_at_ms <= AGENT_TOKEN_LIFETIME_MAX_MS;
-}
-
-bool item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
-                 int64_t fetched_at_ms) {
-        int64_t now = agent_now_ms();
-        uint64_t prev = it->generation;
-        int r;
-
-        if (generation >= CLUSTER_GENERATION_LIMIT) {
-                log_app(LOG_WARNING, it->name, 0, "cluster: generation %llu is past 2^53: not published",
-                        (unsigned long long)generation);
-                return false;
-        }
-        if (len > UPSTREAM_TOKEN_MAX || !times_plausible(fetched_at_ms, expires_at_ms, now)) {
-                log_app(LOG_WARNING, it->name, 0, "cluster: generation %llu in Redis is expired or has implausible "
-                        "times: not published", (unsigned long long)generation);
-                return false;
-        }
-        r = wxshm_writer_publish_generation(it->seg, token, len, expires_at_ms, fetched_at_ms, generation);
-        if (r < 0) {
-                log_app(LOG_WARNING, it->name, 0, "cluster: cannot publish generation %llu: %s",
-                        (unsigned long long)generation, strerror(-r));
-                return false;
-        }
-        if (token != it->value)
-                memcpy(it->value, token, len);
-        it->value[len] = '\0';
-        it->value_len = len;
-        it->generation = generation;
-        it->expires_at_ms = expires_at_ms;
-        it->fetched_at_ms = fetched_at_ms;
-        it->lifetime_ms = expires_at_ms - fetched_at_ms;
-        item_save(it, fetched_at_ms);
-        if (generation != prev)
-                log_app(LOG_INFO, it->name, 0, "cluster: generation %llu, expires in %lld s",
-                        (unsigned long long)generation, (long long)((expires_at_ms - now) / 1000));
-        if (it->failure == FAILURE_NONE || !it->app->holder)
-                item_set_state(it, WXSHM_STATE_FRESH);
-        item_settle(it);
-        if (generation != prev)
-                force_published(it);
-        return true;
-}
-
-void item_cluster_resume(struct item *it) {
-        int64_t now = agent_now_ms();
-
-        if (it->call)
-                return;
-        /* A refresh already due (the last holder died before making it) is made now, not after backoff_min. */
-        if (it->generation && schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms,
-                                                  it->app->cfg->refresh_margin_ms, it->lifetime_ms,
-                                                  &it->app->agent->rng) > now)
-                item_schedule_refresh(it, now, false);
-        else
-                item_schedule(it, now);
 }
 
 /* Take over a token from the segment (agent restart) or the state file rec (reboot). */
@@ -449,13 +314,13 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
         int r;
 
         r = wxshm_writer_current(it->seg, it->value, sizeof(it->value), &slot);
-        if (r > 0 && times_plausible(slot.fetched_at_ms, slot.expires_at_ms, now)) {
+        if (r > 0 && item_times_plausible(slot.fetched_at_ms, slot.expires_at_ms, now)) {
                 from = "segment";
                 it->generation = slot.generation;
                 it->expires_at_ms = slot.expires_at_ms;
                 it->fetched_at_ms = slot.fetched_at_ms;
                 it->value_len = (size_t)r;
-        } else if (on_disk == 0 && times_plausible(rec->fetched_at_ms, rec->expires_at_ms, now)) {
+        } else if (on_disk == 0 && item_times_plausible(rec->fetched_at_ms, rec->expires_at_ms, now)) {
                 from = "state file";
                 r = wxshm_writer_publish_generation(it->seg, rec->token, rec->token_len, rec->expires_at_ms,
                                                     rec->fetched_at_ms, rec->generation);
@@ -475,24 +340,6 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
         log_app(LOG_INFO, it->name, 0, "adopted generation %llu from the %s, expires in %lld s",
                 (unsigned long long)it->generation, from, (long long)((it->expires_at_ms - now) / 1000));
         return true;
-}
-
-/*
- * The first call of an agent started while upstream fails: no sooner than backoff_min
- * after the last failure the segment records. Otherwise each restart (a crash loop, an
- * operator's restarts) called at once, and restarts could call faster than the schedule
- * ever would (tests/test-soak-faults). A failure from the future (a clock stepped back)
- * or older than backoff_max is no reason to wait.
- */
-static int64_t item_after_last_failure(struct item *it, int64_t at_ms, int64_t now) {
-        const struct agent_config *c = item_agent_config(it);
-        const struct wxshm_layout *seg = wxshm_writer_layout(it->seg);
-        int64_t errcode = atomic_load_explicit(&seg->last_errcode, memory_order_relaxed);
-        int64_t failed_at = atomic_load_explicit(&seg->last_error_at_ms, memory_order_relaxed);
-
-        if (errcode == 0 || failed_at > now || now - failed_at >= c->backoff_max_ms)
-                return at_ms;
-        return at_ms > failed_at + c->backoff_min_ms ? at_ms : failed_at + c->backoff_min_ms;
 }
 
 static int item_init(struct item *it, struct app *app, enum ticket_type ticket, bool fresh) {
