@@ -160,6 +160,67 @@ static void check_notes(uint64_t g) {
         CHECK(token_calls() == calls, "forged notes: no WeChat call (%d -> %d)", calls, token_calls());
 }
 
+/* The generation an agent's status gives for app (0 if none): its socket, not its segment. */
+static uint64_t status_generation(struct agent_proc *a, const char *app) {
+        char raw[16384];
+        cJSON *o = agent_request(a, "{\"op\":\"status\"}\n", raw, sizeof(raw));
+        const cJSON *e;
+        uint64_t g = 0;
+
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "apps")) {
+                const char *name = json_str(e, "app");
+                const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "generation");
+
+                if (name && !strcmp(name, app) && cJSON_IsNumber(n))
+                        g = (uint64_t)n->valuedouble;
+        }
+        cJSON_Delete(o);
+        return g;
+}
+
+static bool wait_status_generation(struct agent_proc *a, const char *app, uint64_t g, int max_ms) {
+        for (int waited = 0; waited < max_ms; waited += 50) {
+                if (status_generation(a, app) >= g)
+                        return true;
+                harness_sleep_ms(50);
+        }
+        return false;
+}
+
+/*
+ * A rolling upgrade: an agent without the key (an older config) still reads a keyed
+ * fleet's records and notes (the mac field and the note prefix are skipped), so it serves
+ * the fleet's token and follows a rotation, without calling WeChat itself.
+ */
+static uint64_t check_unkeyed_reader(uint64_t g) {
+        static struct agent_proc plain; /* the harness keeps a pointer to every agent until the end */
+        char block[1024], buf[WXSHM_TOKEN_MAX + 1], raw[4096];
+        cJSON *o;
+        int calls = token_calls();
+
+        /* Its own app name: its segment must not be the hosts'. */
+        agent_init(&plain);
+        snprintf(block, sizeof(block), "[app plain]\nkind = token\nappid = wxF\nsecret_file = %s\n"
+                 "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://127.0.0.1:%d/0\nlease_ms = %d\n"
+                 "node_id = plain\n", agent_secret_file(&plain, "plain", SECRET), emu.port, redis.port, LEASE_MS);
+        agent_write_config(&plain, "log_level = debug\n", block);
+        agent_start(&plain);
+        CHECK(wait_status_generation(&plain, "plain", g, 15000), "an agent without the key takes the keyed fleet's "
+              "record (generation %llu)", (unsigned long long)status_generation(&plain, "plain"));
+        g = check_forced("with an unkeyed agent", g, calls);
+        CHECK(wait_status_generation(&plain, "plain", g, 15000), "it follows the rotation to generation %llu",
+              (unsigned long long)g);
+        /* Asked through its own socket: the token it serves is the fleet's, which WeChat accepts. */
+        o = agent_request(&plain, "{\"op\":\"get\",\"app\":\"plain\"}\n", raw, sizeof(raw));
+        snprintf(buf, sizeof(buf), "%s", json_str(o, "token") ? json_str(o, "token") : "");
+        cJSON_Delete(o);
+        CHECK(buf[0] && callback(&emu, buf) == 0, "the token it serves is the live one");
+        CHECK(token_calls() - calls == 1, "it made no WeChat call of its own");
+        CHECK(agent_log_count(&plain, "no fleet_key_file") == 1, "and it warns that it has no key");
+        CHECK(agent_stop(&plain) == 0, "it stops cleanly");
+        return g;
+}
+
 int main(void) {
         static const char *const emu_args[] = { "--app", "wxF:" SECRET, "--expires-in", "30", NULL };
         struct host_reader readers[CLUSTER_HOSTS];
@@ -192,6 +253,7 @@ int main(void) {
         g = check_forged("unsigned", "unsigned (no mac field)", g, NULL);
         g = check_regenerated(g);
         check_notes(g);
+        g = check_unkeyed_reader(g);
 
         unlink(key_path);
         rmdir(key_dir);
