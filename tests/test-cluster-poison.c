@@ -54,6 +54,21 @@ static void host_problem(int i, char *buf, size_t size) {
         cJSON_Delete(o);
 }
 
+/* Every host says its Redis links are up. */
+static bool hosts_connected(void) {
+        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+                char raw[16384];
+                cJSON *o = agent_request(&hosts.host[i], "{\"op\":\"status\"}\n", raw, sizeof(raw));
+                bool up = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "cluster"),
+                                                                        "connected"));
+
+                cJSON_Delete(o);
+                if (!up)
+                        return false;
+        }
+        return true;
+}
+
 /* Every host still serves generation g with the token it had: nothing from Redis was published. */
 static void check_served(const char *what, uint64_t g, const char *token) {
         char buf[WXSHM_TOKEN_MAX + 1];
@@ -81,8 +96,11 @@ static uint64_t check_forced(const char *what, uint64_t g, int calls_before) {
         uint64_t after;
         long long in_redis;
 
-        /* A Redis busy with a huge value may have had its links dropped: a holder first. */
-        for (int waited = 0; waited < 15000 && hosts_holder(&hosts, "shop") < 0; waited += 50)
+        /*
+         * A Redis busy with a huge value (or collecting it) may have had the agents drop and
+         * remake their links: every host connected, and a holder, first.
+         */
+        for (int waited = 0; waited < 15000 && (!hosts_connected() || hosts_holder(&hosts, "shop") < 0); waited += 50)
                 harness_sleep_ms(50);
         holder = hosts_holder(&hosts, "shop");
         asker = holder < 0 ? 1 : (holder + 1) % CLUSTER_HOSTS;
