@@ -65,7 +65,7 @@ static const char cluster_script_read[] =
  * holds for another token gets {-3, the generation to use}, and the agent pushes again
  * at it (the MAC covers the generation, so the script does not raise it). A record out
  * of bounds (generation not below 2^53 or more than 1,000 above ours, a fetch in the
- * future, a field too long) counts as none and is replaced (UNLINK: a huge one is freed in
+ * future, a field too long, no mac where this agent signs) counts as none and is replaced (UNLINK: a huge one is freed in
  * the background, not while every agent waits). {-4, type}: the item key is
  * not a hash (left alone). Returns the generation stored, after telling every agent.
  */
@@ -77,7 +77,7 @@ static const char cluster_script_publish[] =
         "local sane = t == 'hash' and ARGV[10] ~= '1'\n"
         "for _, f in ipairs({'generation', 'token', 'fetched_at'}) do\n"
         "  if sane and redis.call('HSTRLEN', KEYS[2], f) > tonumber(ARGV[11]) then sane = false end\n"
-        "end\n"
+        "end\n"        "if sane and ARGV[8] ~= '' and redis.call('HSTRLEN', KEYS[2], 'mac') ~= #ARGV[8] then sane = false end\n"
         "local cur = {}\n"
         "if sane then cur = redis.call('HMGET', KEYS[2], 'generation', 'token', 'fetched_at') end\n"
         "local cg, cf = tonumber(cur[1] or ''), tonumber(cur[3] or '')\n"

@@ -236,9 +236,10 @@ static int read_answer(struct cluster *cl, struct item *it, const redisReply *re
                 return -1;
         }
         if (code == -2 && reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_STRING) {
-                snprintf(problem, sizeof(problem), "Redis key %s has a field %.16s longer than %d bytes: not read, "
-                         "not published%s", key, reply->element[1]->str, CLUSTER_FIELD_MAX,
-                         it->app->holder ? "; this holder replaces the record" : "");
+                snprintf(problem, sizeof(problem), "Redis key %s has a field %.16s of %lld bytes, longer than %d: not "
+                         "read, not published%s", key, reply->element[1]->str,
+                         reply->element[2]->type == REDIS_REPLY_INTEGER ? reply->element[2]->integer : -1LL,
+                         CLUSTER_FIELD_MAX, it->app->holder ? "; this holder replaces the record" : "");
                 item_problem(it, problem);
                 return -1;
         }

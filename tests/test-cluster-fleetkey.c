@@ -81,8 +81,9 @@ static uint64_t check_forced(const char *what, uint64_t g, int calls_before) {
         host_generation(&hosts, 0, "shop", tok, sizeof(tok));
         printf("%s: forced refresh: generation %llu -> %llu on every host; WeChat calls %d -> %d\n", what,
                (unsigned long long)g, (unsigned long long)after, calls_before, token_calls());
-        CHECK(after > g && token_calls() - calls_before == (int)(after - g), "%s: one WeChat call per generation",
-              what);
+        /* Every call bought a generation (a planned rotation may join the forced one). */
+        CHECK(after > g && token_calls() - calls_before >= 1 && token_calls() - calls_before <= (int)(after - g),
+              "%s: no WeChat call without a new generation", what);
         CHECK(callback(&emu, tok) == 0, "%s: WeChat accepts the token every host serves", what);
         return after;
 }

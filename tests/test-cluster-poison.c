@@ -119,9 +119,13 @@ static uint64_t check_forced(const char *what, uint64_t g, int calls_before) {
                token_calls());
         CHECK(after > g && after < g + 5, "%s: every host has a new generation just above %llu (%llu)", what,
               (unsigned long long)g, (unsigned long long)after);
-        CHECK(token_calls() - calls_before == (int)(after - g), "%s: one WeChat call per new generation, none "
-              "caused by the poison (calls %d -> %d, generation %llu -> %llu)", what, calls_before, token_calls(),
-              (unsigned long long)g, (unsigned long long)after);
+        /*
+         * Every call bought a generation (a planned rotation may join the forced one; a record
+         * planted at the generation the holder pushes may make it skip one, never a call).
+         */
+        CHECK(token_calls() - calls_before >= 1 && token_calls() - calls_before <= (int)(after - g), "%s: no WeChat "
+              "call without a new generation (calls %d -> %d, generation %llu -> %llu)", what, calls_before,
+              token_calls(), (unsigned long long)g, (unsigned long long)after);
         CHECK(in_redis == (long long)after, "%s: Redis holds the new record (generation %lld)", what, in_redis);
         CHECK(callback(&emu, tok) == 0, "%s: WeChat accepts the token every host serves", what);
         return after;
@@ -226,17 +230,14 @@ static uint64_t check_item_string(uint64_t g) {
 /* 200 MB in the token field: sized in Lua, never read whole; every agent's peak memory stays small. */
 static uint64_t check_huge(uint64_t g) {
         char before[WXSHM_TOKEN_MAX + 1];
-        const char *needle = "Redis key " ITEM_KEY " has a field token longer than";
+        const char *needle = "Redis key " ITEM_KEY " has a field token of 209715200 bytes";
         int calls = token_calls();
 
         host_generation(&hosts, 0, "shop", before, sizeof(before));
-        /* Redis may take longer than the harness's 1 s timeout to build it: its size is checked after. */
+        /* Redis may take longer than the harness's 1 s timeout to build it: no answer is expected. */
         redis_run(&redis, "EVAL %s 1 %s", "redis.call('HSET',KEYS[1],'token',string.rep('A',209715200))", ITEM_KEY);
-        for (int waited = 0; waited < 20000 && redis_integer(&redis, "HSTRLEN %s token", ITEM_KEY) != 209715200;
-             waited += 100)
-                harness_sleep_ms(100);
-        CHECK(redis_integer(&redis, "HSTRLEN %s token", ITEM_KEY) == 209715200, "a 200 MB token written into Redis");
-        CHECK(wait_log(needle, 0, 15000), "an agent says the token field is too long");
+        /* An agent measuring 209715200 bytes proves the value was there (the holder soon replaces it). */
+        CHECK(wait_log(needle, 0, 20000), "an agent says the 200 MB token field is too long, without reading it");
         check_served("200 MB token", g, before);
         for (int i = 0; i < CLUSTER_HOSTS; i++) {
                 long hwm = proc_status(hosts.host[i].pid, "VmHWM");
