@@ -54,6 +54,24 @@ static void host_problem(int i, char *buf, size_t size) {
         cJSON_Delete(o);
 }
 
+/* wxtokenctl status on host i shows the app's problem in Redis, naming what. */
+static void check_wxtokenctl(int i, const char *what) {
+        char cmd[256], out[8192] = "";
+        size_t n = 0;
+        FILE *f;
+
+        snprintf(cmd, sizeof(cmd), "WXTOKEND_SOCKET=%s %s status", hosts.host[i].socket,
+                 getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./agent/wxtokenctl");
+        f = popen(cmd, "r");
+        if (f) {
+                n = fread(out, 1, sizeof(out) - 1, f);
+                pclose(f);
+        }
+        out[n] = '\0';
+        printf("wxtokenctl status on host %d:\n%s", i, out);
+        CHECK(strstr(out, "  shop: ") && strstr(out, what), "wxtokenctl status shows the problem with %s", what);
+}
+
 /* Every host says its Redis links are up. */
 static bool hosts_connected(void) {
         for (int i = 0; i < CLUSTER_HOSTS; i++) {
@@ -171,6 +189,7 @@ static uint64_t check_lease_list(uint64_t g) {
                 CHECK(agent_log_count(&hosts.host[i], "Redis refused the lease script") == 0,
                       "host %d: no script error at each tick", i);
         }
+        check_wxtokenctl(0, LEASE_KEY);
         check_served("lease key a list", g, before);
         /* A forced refresh now has no holder to make it: it times out, and costs nothing. */
         snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"shop\",\"generation\":%llu,\"timeout_ms\":2000}\n",
