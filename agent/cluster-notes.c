@@ -205,7 +205,8 @@ void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
                 }
                 force_remote(it, gen, num);
         } else if (!strcmp(verb, "fail") && sscanf(text + used, " %lld %31s %n", &num, code, &rest) == 2) {
-                if (!it->app->holder)
+                /* retry_after_ms goes to this host's clients: -1 (none) up to a day, nothing stranger. */
+                if (!it->app->holder && num >= -1 && num <= 24 * 3600 * 1000LL)
                         force_remote_failed(it, gen, code, text + used + rest, num);
         } else if (!strcmp(verb, "verified")) {
                 if (!it->app->holder)
