@@ -319,6 +319,46 @@ static void check_last_generation(void) {
         free(seed);
 }
 
+/*
+ * The same at a start: an agent stopped while its segment held 2^53-1 (as an older agent
+ * could leave 2^64-1) adopts it, finds no generation can follow, retires the segment and
+ * makes it anew before anything else; with Redis emptied meanwhile it fetches once. The
+ * old code adopted it and served the old token at 2^53-1.
+ */
+static void check_last_generation_at_start(void) {
+        static struct agent_proc again; /* the harness keeps a pointer to every agent until the end */
+        char block[1024], buf[WXSHM_TOKEN_MAX + 1], *seed;
+        wxshm_info info = { .size = sizeof(info) };
+        long long now = cluster_wall_ms();
+        int calls, r;
+
+        agent_init(&again);
+        seed = token(&emu, "wxQ", SECRET);
+        CHECK(seed && redis_run(&redis, "HSET again:item:token:wxQ generation 9007199254740991 token %s expires_at "
+                                "%lld fetched_at %lld", seed, now + 30000, now), "Redis holds generation 2^53-1");
+        snprintf(block, sizeof(block), "[app again]\nkind = token\nappid = wxQ\nsecret_file = %s\n"
+                 "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://127.0.0.1:%d/0\nkey_prefix = again\n"
+                 "lease_ms = %d\n", agent_secret_file(&again, "again", SECRET), emu.port, redis.port, LEASE_MS);
+        agent_write_config(&again, "log_level = debug\n", block);
+        agent_start(&again);
+        CHECK(agent_wait_generation("again", 9007199254740991ULL, 10000), "the agent takes Redis's generation 2^53-1");
+        CHECK(agent_stop(&again) == 0, "it stops, its segment at 2^53-1");
+        CHECK(redis_run(&redis, "DEL again:item:token:wxQ"), "Redis's record deleted");
+        calls = emu_stat(&emu, "wxQ", "token_calls");
+        agent_start(&again);
+        CHECK(agent_wait_generation("again", 1, 10000), "the restarted agent publishes");
+        r = agent_read("again", buf, sizeof(buf), &info);
+        printf("restarted on a segment at generation 2^53-1: generation %llu published, WeChat calls %d -> %d\n",
+               (unsigned long long)info.generation, calls, emu_stat(&emu, "wxQ", "token_calls"));
+        CHECK(r > 0 && info.generation == 1, "a new segment from generation 1 (generation %llu)",
+              (unsigned long long)info.generation);
+        CHECK(r > 0 && seed && strcmp(buf, seed) != 0 && callback(&emu, buf) == 0, "WeChat accepts the new token");
+        CHECK(emu_stat(&emu, "wxQ", "token_calls") == calls + 1, "one WeChat call");
+        CHECK(agent_log_count(&again, "retired and made anew") == 1, "the agent says it retired the segment");
+        CHECK(agent_stop(&again) == 0, "and stops cleanly");
+        free(seed);
+}
+
 int main(void) {
         static const char *const emu_args[] = { "--app", "wxP:" SECRET, "--app", "wxQ:" SECRET, "--expires-in", "30",
                                                 NULL };
@@ -331,6 +371,7 @@ int main(void) {
         emu_start(&emu, emu_args);
         /* First: agent_init points the harness's reads at this agent until the hosts start. */
         check_last_generation();
+        check_last_generation_at_start();
         hosts_start(&hosts, &redis, emu.port, "wxP", SECRET, LEASE_MS);
         g = hosts_converge(&hosts, "shop", 1, 30000);
         CHECK(g > 0, "the hosts converge");
