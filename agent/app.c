@@ -1,4 +1,4 @@
-/* app.c: one configured app: fetch, publish, persist and schedule its token and tickets. */
+/* app.c: one configured app: fetch, publish and schedule its token and tickets (app-persist.c, app-mirror.c: the rest). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,9 @@
 
 #include "app.h"
 #include "budget.h"
+#include "app-internal.h"
 #include "cluster.h"
+#include "cluster-record.h"
 #include "log.h"
 #include "protocol.h"
 #include "redact.h"
@@ -16,12 +18,12 @@
 
 static void item_fetch(struct item *it);
 
-static const struct agent_config *item_agent_config(const struct item *it) {
+const struct agent_config *item_agent_config(const struct item *it) {
         return it->app->agent->config;
 }
 
 /* Tickets follow the token's rules; they have no stable window of their own. */
-static enum app_kind item_schedule_kind(const struct item *it) {
+enum app_kind item_schedule_kind(const struct item *it) {
         return it->ticket ? APP_KIND_TOKEN : it->app->cfg->kind;
 }
 
@@ -35,7 +37,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
  * keeps counting through a suspend or a paused VM, where CLOCK_MONOTONIC would stop and
  * the token expire unrefreshed.
  */
-static void item_schedule(struct item *it, int64_t at_ms) {
+void item_schedule(struct item *it, int64_t at_ms) {
         int64_t delay_ms = at_ms - agent_now_ms();
         uint64_t now_us;
 
@@ -47,13 +49,13 @@ static void item_schedule(struct item *it, int64_t at_ms) {
         sd_event_source_set_enabled(it->timer, SD_EVENT_ONESHOT);
 }
 
-static void item_set_state(struct item *it, int state) {
+void item_set_state(struct item *it, int state) {
         it->state = state;
         wxshm_writer_set_state(it->seg, state);
         agent_state_changed(it->app->agent);
 }
 
-static void item_settle(struct item *it) {
+void item_settle(struct item *it) {
         if (it->settled)
                 return;
         it->settled = true;
@@ -61,49 +63,10 @@ static void item_settle(struct item *it) {
                 agent_app_settled(it->app->agent);
 }
 
-void item_save(struct item *it, int64_t fetched_at_ms) {
-        const struct agent_config *c = item_agent_config(it);
-        struct state_record rec = {
-                .generation = it->generation,
-                .expires_at_ms = it->expires_at_ms,
-                .fetched_at_ms = fetched_at_ms,
-                .token_len = it->value_len,
-        };
-        int r;
-
-        memcpy(rec.token, it->value, it->value_len + 1);
-        budget_record(it, &rec);
-        r = state_save(c->state_dir, it->name, it->app->cfg->appid, &rec);
-        if (r < 0) {
-                /*
-                 * The file left holds an older token, superseded now: after a reboot it would
-                 * be adopted and handed out dead (tests/test-soak-fullfs). Removing it works
-                 * even on a full disk, and costs one fetch at the next boot.
-                 */
-                int gone = state_remove(c->state_dir, it->name);
-
-                /* One line per change of what is wrong, not one per rotation. */
-                if (-r != it->save_error)
-                        log_app(LOG_WARNING, it->name, 0, "cannot save state in %s: %s%s; %s%s", c->state_dir,
-                                r == -EINVAL || r == -EPERM || r == -ELOOP ? "its temporary file " : "",
-                                state_strerror(r), gone == 0 ? "the older state file is removed, a reboot will "
-                                "need a new fetch" : "the older state file cannot be removed: ",
-                                gone == 0 ? "" : strerror(-gone));
-                it->save_error = -r;
-                agent_state_changed(it->app->agent);
-                return;
-        }
-        if (it->save_error) {
-                log_app(LOG_NOTICE, it->name, 0, "state saved in %s again", c->state_dir);
-                it->save_error = 0;
-                agent_state_changed(it->app->agent);
-        }
-}
-
 static void item_fail(struct item *it, const struct upstream_result *res, int64_t now);
 
 /* The next proactive refresh of the token now published (same: it did not change). */
-static void item_schedule_refresh(struct item *it, int64_t now, bool same) {
+void item_schedule_refresh(struct item *it, int64_t now, bool same) {
         const struct agent_config *c = item_agent_config(it);
         int64_t at = schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms, it->app->cfg->refresh_margin_ms,
                                          it->lifetime_ms, &it->app->agent->rng);
@@ -290,6 +253,13 @@ static void item_fetch(struct item *it) {
                 return;
         if (it->ticket && it->app->token.value_len == 0)
                 return; /* fetched when the token arrives */
+        if (!item_can_publish(it) && (!it->seg || item_segment_renew(it) < 0)) {
+                fail = (struct upstream_result){ .errcode = UPSTREAM_ERR_BODY };
+                snprintf(fail.errmsg, sizeof(fail.errmsg), "cannot publish: the segment cannot be made anew");
+                item_fail(it, &fail, agent_now_ms());
+                item_settle(it);
+                return;
+        }
         /* Cluster mode: only the lease holder calls WeChat, and only while the lease surely lasts. */
         budget = cluster_call_budget(it->app);
         if (budget <= 0) {
@@ -330,59 +300,13 @@ static void item_fetch(struct item *it) {
         item_set_state(it, WXSHM_STATE_REFRESHING);
 }
 
-static bool times_plausible(const struct item *it, int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now) {
+/*
+ * A token's times are believable: fetched in the past, and valid for at least
+ * min_token_lifetime and no longer than a WeChat token may live (a clock stepped since,
+ * or a corrupt record, must not keep a dead token published for hours without a refresh).
+ */
+bool item_times_plausible(const struct item *it, int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now) {
         return schedule_times_plausible(fetched_at_ms, expires_at_ms, now, item_agent_config(it)->min_token_lifetime_ms);
-}
-
-bool item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
-                 int64_t fetched_at_ms) {
-        int64_t now = agent_now_ms();
-        uint64_t prev = it->generation;
-        int r;
-
-        if (len > UPSTREAM_TOKEN_MAX || !times_plausible(it, fetched_at_ms, expires_at_ms, now)) {
-                log_app(LOG_WARNING, it->name, 0, "cluster: generation %llu in Redis is expired or has implausible "
-                        "times: not published", (unsigned long long)generation);
-                return false;
-        }
-        r = wxshm_writer_publish_generation(it->seg, token, len, expires_at_ms, fetched_at_ms, generation);
-        if (r < 0) {
-                log_app(LOG_WARNING, it->name, 0, "cluster: cannot publish generation %llu: %s",
-                        (unsigned long long)generation, strerror(-r));
-                return false;
-        }
-        if (token != it->value)
-                memcpy(it->value, token, len);
-        it->value[len] = '\0';
-        it->value_len = len;
-        it->generation = generation;
-        it->expires_at_ms = expires_at_ms;
-        it->fetched_at_ms = fetched_at_ms;
-        it->lifetime_ms = expires_at_ms - fetched_at_ms;
-        item_save(it, fetched_at_ms);
-        if (generation != prev)
-                log_app(LOG_INFO, it->name, 0, "cluster: generation %llu, expires in %lld s",
-                        (unsigned long long)generation, (long long)((expires_at_ms - now) / 1000));
-        if (it->failure == FAILURE_NONE || !it->app->holder)
-                item_set_state(it, WXSHM_STATE_FRESH);
-        item_settle(it);
-        if (generation != prev)
-                force_published(it);
-        return true;
-}
-
-void item_cluster_resume(struct item *it) {
-        int64_t now = agent_now_ms();
-
-        if (it->call)
-                return;
-        /* A refresh already due (the last holder died before making it) is made now, not after backoff_min. */
-        if (it->generation && schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms,
-                                                  it->app->cfg->refresh_margin_ms, it->lifetime_ms,
-                                                  &it->app->agent->rng) > now)
-                item_schedule_refresh(it, now, false);
-        else
-                item_schedule(it, now);
 }
 
 /* Take over a token from the segment (agent restart) or the state file rec (reboot). */
@@ -392,13 +316,13 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
         int r;
 
         r = wxshm_writer_current(it->seg, it->value, sizeof(it->value), &slot);
-        if (r > 0 && times_plausible(it, slot.fetched_at_ms, slot.expires_at_ms, now)) {
+        if (r > 0 && item_times_plausible(it, slot.fetched_at_ms, slot.expires_at_ms, now)) {
                 from = "segment";
                 it->generation = slot.generation;
                 it->expires_at_ms = slot.expires_at_ms;
                 it->fetched_at_ms = slot.fetched_at_ms;
                 it->value_len = (size_t)r;
-        } else if (on_disk == 0 && times_plausible(it, rec->fetched_at_ms, rec->expires_at_ms, now)) {
+        } else if (on_disk == 0 && item_times_plausible(it, rec->fetched_at_ms, rec->expires_at_ms, now)) {
                 from = "state file";
                 r = wxshm_writer_publish_generation(it->seg, rec->token, rec->token_len, rec->expires_at_ms,
                                                     rec->fetched_at_ms, rec->generation);
@@ -425,24 +349,6 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
         log_app(LOG_INFO, it->name, 0, "adopted generation %llu from the %s, expires in %lld s",
                 (unsigned long long)it->generation, from, (long long)((it->expires_at_ms - now) / 1000));
         return true;
-}
-
-/*
- * The first call of an agent started while upstream fails: no sooner than backoff_min
- * after the last failure the segment records. Otherwise each restart (a crash loop, an
- * operator's restarts) called at once, and restarts could call faster than the schedule
- * ever would (tests/test-soak-faults). A failure from the future (a clock stepped back)
- * or older than backoff_max is no reason to wait.
- */
-static int64_t item_after_last_failure(struct item *it, int64_t at_ms, int64_t now) {
-        const struct agent_config *c = item_agent_config(it);
-        const struct wxshm_layout *seg = wxshm_writer_layout(it->seg);
-        int64_t errcode = atomic_load_explicit(&seg->last_errcode, memory_order_relaxed);
-        int64_t failed_at = atomic_load_explicit(&seg->last_error_at_ms, memory_order_relaxed);
-
-        if (errcode == 0 || failed_at > now || now - failed_at >= c->backoff_max_ms)
-                return at_ms;
-        return at_ms > failed_at + c->backoff_min_ms ? at_ms : failed_at + c->backoff_min_ms;
 }
 
 static int item_init(struct item *it, struct app *app, enum ticket_type ticket, bool fresh) {
@@ -487,6 +393,9 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
                 budget_restore(it, &rec); /* even when the token itself is too old to adopt */
         adopted = !opts.discard && item_adopt(it, now, on_disk, &rec);
         explicit_bzero(&rec, sizeof(rec));
+        if (!item_can_publish(it) && item_segment_renew(it) < 0)
+                return -EIO;
+        adopted = adopted && it->generation > 0;
         if (adopted) {
                 it->settled = true;
                 item_set_state(it, WXSHM_STATE_FRESH);

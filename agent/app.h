@@ -61,6 +61,7 @@ struct item {
         int64_t forwarded_at_ms;        /* cluster_clock_ms */
         bool cluster_dirty;             /* holder: published here, not yet in Redis */
         bool cluster_resume;            /* holder: read Redis, then schedule the next refresh */
+        char cluster_problem[768];      /* what is wrong with the record in Redis, "" if nothing */
 };
 
 struct app {
@@ -77,6 +78,7 @@ struct app {
         int64_t lease_sent_ms;          /* cluster_clock_ms: the last claim or renewal sent */
         int64_t quiet_until_ms;         /* cluster_clock_ms: no WeChat call before (a lease Redis lost) */
         char lease_holder[96];          /* the holder's node id as last seen, "" if unknown */
+        char lease_problem[768];        /* what is wrong with the lease key in Redis, "" if nothing */
 };
 
 /*
@@ -123,6 +125,15 @@ void item_fetch_at(struct item *it, int64_t at_ms);
  */
 bool item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
                  int64_t fetched_at_ms);
+
+/* Whether a token fetched now could be published (a generation can follow): never call WeChat for one that could not. */
+bool item_can_publish(const struct item *it);
+
+/*
+ * Retire the item's segment and make it anew, empty (its generation can go no higher):
+ * readers re-open the name. 0, or -errno.
+ */
+int item_segment_renew(struct item *it);
 
 /* Cluster mode: this agent became the holder: schedule the next refresh (now if there is no token). */
 void item_cluster_resume(struct item *it);

@@ -1,4 +1,4 @@
-/* cluster-conn.c: the two Redis links of cluster mode: connect, authenticate, subscribe, watch, reconnect. */
+/* cluster-conn.c: the two Redis links of cluster mode: connect, authenticate, subscribe, watch, reconnect; their status. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 
 #include "agent.h"
+#include "app.h"
 #include "cluster-internal.h"
 #include "log.h"
 #include "redis-event.h"
@@ -333,6 +334,11 @@ int cluster_new(struct cluster **ret, struct agent *a) {
                 return r;
         }
         snprintf(cl->lease_id, sizeof(cl->lease_id), "%s/%016" PRIx64, c->node_id, nonce);
+        /* Said at every start, since it is a standing hole, not an event. */
+        if (!c->fleet_key)
+                log_warning("cluster: no fleet_key_file: any client that can write to Redis %s can plant tokens that "
+                            "every agent publishes; give every agent the same key (wxtokend.conf(5), fleet_key_file)",
+                            c->redis);
         r = sd_event_add_time(a->loop, &cl->retry, CLOCK_BOOTTIME, UINT64_MAX, 10 * 1000, on_retry, cl);
         if (r < 0) {
                 free(cl);
@@ -347,4 +353,43 @@ int cluster_new(struct cluster **ret, struct agent *a) {
         }
         *ret = cl;
         return 0;
+}
+
+/* ---- status ---- */
+
+void cluster_get_status(const struct cluster *cl, struct cluster_status *st) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < cl->agent->n_apps; i++)
+                if (cl->agent->apps[i] && cl->agent->apps[i]->holder)
+                        n++;
+        *st = (struct cluster_status){
+                .node_id = conf(cl)->node_id,
+                .redis = conf(cl)->redis,
+                .connected = cl->up,
+                .down_since_ms = cl->up ? 0 : cl->down_since_ms,
+                .last_error = cl->last_error,
+                .holder_of = n,
+                .notes_refused = cl->notes_refused,
+        };
+}
+
+void cluster_status_text(const struct cluster *cl, char *buf, size_t size) {
+        struct cluster_status st;
+        time_t since;
+        char when[16];
+
+        if (!cl) {
+                buf[0] = '\0';
+                return;
+        }
+        cluster_get_status(cl, &st);
+        if (st.connected) {
+                snprintf(buf, size, "; cluster node %s: lease holder of %u apps", st.node_id, st.holder_of);
+                return;
+        }
+        since = (time_t)(st.down_since_ms / 1000);
+        strftime(when, sizeof(when), "%H:%M", localtime(&since));
+        snprintf(buf, size, "; cluster node %s: Redis unreachable since %s (%s), serving local tokens", st.node_id, when,
+                 st.last_error);
 }

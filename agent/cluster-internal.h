@@ -14,6 +14,10 @@
 struct redisReply;
 
 #define CLUSTER_LEASE_ID_MAX 96         /* a node_id (64 at most), '/', 16 hex digits */
+#define CLUSTER_NAME_MAX 192            /* an item's name in Redis: "token:<appid>.jsapi" */
+
+struct app;
+struct item;
 
 /* A reply to one command, NULL if the link went down first. */
 typedef void (*cluster_reply_fn)(struct cluster *cl, struct redisReply *reply, void *userdata);
@@ -46,6 +50,8 @@ struct cluster {
          */
         char lease_id[CLUSTER_LEASE_ID_MAX];
         char last_error[200];
+        uint64_t notes_refused;         /* notes that failed the fleet key's check */
+        int64_t notes_refused_logged_ms; /* cluster_clock_ms of the last log line about them */
 };
 
 int64_t cluster_clock_ms(void);
@@ -74,5 +80,57 @@ int cluster_start(struct cluster *cl);
 /* cluster.c's side: both links are up (claim and reconcile now); a message arrived on the channel. */
 void cluster_on_up(struct cluster *cl);
 void cluster_on_message(struct cluster *cl, const char *msg, size_t len);
+
+/* ---- shared by cluster.c (records, the tick), cluster-lease.c and cluster-notes.c ---- */
+
+enum cluster_ref_what { REF_CLAIM, REF_RENEW, REF_READ, REF_RESUME, REF_PUSH, REF_NOTE, REF_RELEASE, REF_BUDGET };
+
+/* What a reply is about, by name: the app may be gone (reload) when it arrives. */
+struct cluster_ref {
+        enum cluster_ref_what what;
+        char name[CLUSTER_NAME_MAX];
+        int64_t sent_ms;                /* cluster_clock_ms */
+};
+
+/* The name every agent gives an app or item in Redis ("token:wx..", "token:wx...jsapi"). */
+void cluster_app_name(const struct app *app, char *buf, size_t size);
+void cluster_item_name(const struct item *it, char *buf, size_t size);
+struct app *cluster_find_app(struct cluster *cl, const char *name);
+struct item *cluster_find_item(struct cluster *cl, const char *name);
+
+/* A reference for a reply about name (NULL if out of memory). */
+struct cluster_ref *cluster_ref_new(enum cluster_ref_what what, const char *name);
+
+/* Send a command about ref->name; on failure the ref is freed and false returned. */
+bool cluster_send(struct cluster *cl, cluster_reply_fn fn, struct cluster_ref *ref, int argc, const char **argv);
+
+void cluster_lease_key(const struct cluster *cl, const struct app *app, char *buf, size_t size);
+
+/* Claim (or, renew, extend) the app's lease. */
+void cluster_lease_send(struct cluster *cl, struct app *app, bool renew);
+void cluster_lease_lost(struct cluster *cl, struct app *app, const char *why);
+
+/* Read the item's record from Redis (what: REF_READ, or REF_RESUME for a new holder). */
+void cluster_read_item(struct cluster *cl, struct item *it, enum cluster_ref_what what);
+
+/* The holder writes the item's record to Redis and tells every agent. */
+void cluster_push(struct cluster *cl, struct item *it);
+
+/* Publish a note on the channel (fire and forget). */
+void cluster_note(struct cluster *cl, const char *note);
+
+/* Hand this host's waiting forced refreshes to the holder (again from the tick while they wait). */
+void cluster_forward(struct cluster *cl, struct item *it);
+
+/* Ask the holder to settle a token that differs from Redis's (a "sync" note). */
+void cluster_send_sync(struct cluster *cl, struct item *it);
+
+/* A token a reader may get: printable, and within a slot's size. */
+bool cluster_token_sane(const char *s, size_t len);
+
+/* The item has a token that has not expired. */
+bool cluster_servable(const struct item *it);
+
+int64_t cluster_tick_ms(const struct cluster *cl);
 
 #endif

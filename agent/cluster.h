@@ -47,6 +47,9 @@ int cluster_release(struct cluster *cl, void (*done)(void *userdata), void *user
  */
 int cluster_budget_take(struct item *it, int64_t day, int64_t ttl_ms);
 
+/* For status: what is wrong with the item's record or the app's lease in Redis; NULL if nothing. */
+const char *cluster_problem(const struct item *it);
+
 /* For status: is Redis reachable, since when not, and why. */
 struct cluster_status {
         const char *node_id;
@@ -55,6 +58,7 @@ struct cluster_status {
         int64_t down_since_ms;          /* 0 if connected */
         const char *last_error;
         unsigned holder_of;             /* apps whose lease this agent holds */
+        uint64_t notes_refused;         /* notes on the channel that failed the fleet key's check */
 };
 void cluster_get_status(const struct cluster *cl, struct cluster_status *st);
 

@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
+#include "cluster-record.h"
 #include "config-parse.h"
 #include "secret.h"
 
 const char *const cluster_keys[CK_MAX] = {
-        "redis", "password_file", "key_prefix", "lease_ms", "node_id",
+        "redis", "password_file", "key_prefix", "lease_ms", "node_id", "fleet_key_file",
 };
 
 /* A lease shorter than this cannot be renewed in time over a real network. */
@@ -95,6 +97,11 @@ int cluster_set(struct parse *p, int k, const char *v) {
                                           "name the file here)");
                 dst = &cl->password_file;
                 break;
+        case CK_FLEET_KEY_FILE:
+                if (v[0] != '/')
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected an absolute path to a file (mode 0600)");
+                dst = &cl->fleet_key_file;
+                break;
         case CK_KEY_PREFIX:
                 if (!name_valid(v, CONFIG_PREFIX_MAX))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected [A-Za-z0-9_-]{1,64}, got '%s'", v);
@@ -137,6 +144,35 @@ static int default_node_id(char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/*
+ * The fleet key: a private file (the secret file rules: regular, no symlink, mode 0600
+ * or stricter) owned by root or by the agent's own user, since whoever can write it
+ * can sign tokens for the whole fleet. It is never logged.
+ */
+static void load_fleet_key(struct parse *p, struct cluster_config *cl) {
+        unsigned line = p->cluster_line[CK_FLEET_KEY_FILE];
+        char err[CONFIG_ERROR_MAX];
+        struct stat st;
+        int r;
+
+        /* lstat first for the owner; secret_load_file then opens with O_NOFOLLOW and checks the rest. */
+        if (lstat(cl->fleet_key_file, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid != 0 && st.st_uid != geteuid()) {
+                parse_fail(p, -EPERM, line, "fleet_key_file", "%s is owned by uid %u: it must belong to root or to "
+                           "the agent's user (chown root %s)", cl->fleet_key_file, (unsigned)st.st_uid,
+                           cl->fleet_key_file);
+                return;
+        }
+        r = secret_load_file(cl->fleet_key_file, &cl->fleet_key, err, sizeof(err));
+        if (r < 0) {
+                parse_fail(p, r, line, "fleet_key_file", "%s", strncmp(err, "secret_file ", 12) ? err : err + 12);
+                return;
+        }
+        if (strlen(cl->fleet_key) < CLUSTER_KEY_MIN)
+                parse_fail(p, -EINVAL, line, "fleet_key_file", "%s holds fewer than %d characters: make one with "
+                           "'openssl rand -hex 32 > %s' and copy it to every host", cl->fleet_key_file,
+                           CLUSTER_KEY_MIN, cl->fleet_key_file);
+}
+
 void cluster_close(struct parse *p) {
         struct cluster_config *cl = &p->c->cluster;
         char err[CONFIG_ERROR_MAX];
@@ -161,12 +197,18 @@ void cluster_close(struct parse *p) {
                         parse_fail(p, r, p->cluster_line[CK_PASSWORD_FILE], "password_file", "%s",
                                    strncmp(err, "secret_file ", 12) ? err : err + 12);
         }
+        if (cl->fleet_key_file)
+                load_fleet_key(p, cl);
 }
 
 void cluster_config_clear(struct cluster_config *cl) {
         if (cl->password)
                 explicit_bzero(cl->password, strlen(cl->password));
         free(cl->password);
+        if (cl->fleet_key)
+                explicit_bzero(cl->fleet_key, strlen(cl->fleet_key));
+        free(cl->fleet_key);
+        free(cl->fleet_key_file);
         free(cl->password_file);
         free(cl->redis);
         free(cl->host);
@@ -182,5 +224,6 @@ static bool same(const char *a, const char *b) {
 
 bool cluster_config_equal(const struct cluster_config *a, const struct cluster_config *b) {
         return a->enabled == b->enabled && same(a->redis, b->redis) && same(a->password, b->password) &&
-               same(a->key_prefix, b->key_prefix) && a->lease_ms == b->lease_ms && same(a->node_id, b->node_id);
+               same(a->key_prefix, b->key_prefix) && a->lease_ms == b->lease_ms && same(a->node_id, b->node_id) &&
+               same(a->fleet_key, b->fleet_key);
 }

@@ -57,6 +57,8 @@ struct cluster_config {
         char *key_prefix;               /* every key and channel starts "<prefix>:" */
         int64_t lease_ms;
         char *node_id;                  /* this agent's name in leases; the hostname by default */
+        char *fleet_key_file;
+        char *fleet_key;                /* HMAC key of records and notes, NULL: none; never logged */
 };
 
 struct agent_config {

@@ -407,3 +407,9 @@ bool force_same_token(struct item *it) {
         }
         return false;
 }
+
+void force_rebase(struct item *it) {
+        for (struct waiter *w = it->waiters; w; w = w->next)
+                w->generation = 0;
+        it->forwarded_gen = 0;
+}

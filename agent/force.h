@@ -43,6 +43,12 @@ void force_published(struct item *it);
 /* The forced call failed with res: answer every waiter with upstream_failed. */
 void force_failed(struct item *it, const struct upstream_result *res);
 
+/*
+ * The item's generations start again (its segment was made anew): every waiter now waits
+ * for the next token, whatever its number.
+ */
+void force_rebase(struct item *it);
+
 /* The item goes away (app removed, agent stopping): answer every waiter with code. */
 void force_abort(struct item *it, const char *code, const char *message);
 

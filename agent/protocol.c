@@ -325,6 +325,8 @@ static bool add_entry(cJSON *apps, const struct status_entry *e) {
         if (e->holder && (!add_text(o, "holder", e->holder) ||
                           !cJSON_AddBoolToObject(o, "lease_held_here", e->is_holder)))
                 return false;
+        if (e->cluster_problem && !add_text(o, "cluster_problem", e->cluster_problem))
+                return false;
         return add_text(o, "app", e->name) && add_text(o, "kind", e->kind) &&
                add_u64(o, "generation", e->generation) && add_i64(o, "expires_at", e->expires_at_ms) &&
                add_i64(o, "fetched_at", e->fetched_at_ms) && add_i64(o, "next_refresh_at", e->next_refresh_ms) &&
@@ -350,7 +352,7 @@ static bool add_cluster(cJSON *o, const struct cluster_status *st) {
         return c && add_text(c, "node", st->node_id) && add_text(c, "redis", st->redis) &&
                cJSON_AddBoolToObject(c, "connected", st->connected) &&
                add_i64(c, "down_since", st->down_since_ms) && add_text(c, "last_error", st->last_error) &&
-               add_u64(c, "lease_holder_of", st->holder_of);
+               add_u64(c, "lease_holder_of", st->holder_of) && add_u64(c, "notes_refused", st->notes_refused);
 }
 
 static bool add_server(cJSON *o, const struct status_server *st) {

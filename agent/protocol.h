@@ -83,6 +83,7 @@ struct status_entry {
         unsigned forced_today, forced_cap;      /* client-forced calls this Beijing day, max_forced_per_day */
         const char *holder;             /* cluster mode: the lease holder's node id ("" unknown); NULL outside */
         bool is_holder;                 /* cluster mode: this agent holds the lease */
+        const char *cluster_problem;    /* cluster mode: what is wrong in Redis for it; NULL if nothing */
 };
 
 struct cluster_status;

@@ -29,6 +29,7 @@ static struct status_entry entry_of(const struct agent *a, const struct app *app
                 .forced_cap = budget_cap(it),
                 .holder = a->cluster ? app->lease_holder : NULL,
                 .is_holder = app->holder,
+                .cluster_problem = a->cluster ? cluster_problem(it) : NULL,
         };
 }
 

@@ -328,6 +328,9 @@ static int cmd_status(const char *socket_path, bool json) {
                                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "lease_held_here")) ? " (here)" : "");
                 printf("%-24s %-7s %10.0f %10s %-12s %-*s%s\n", text(a, "app"), text(a, "kind"), gen, left,
                        text(a, "state"), cluster ? 18 : 0, holder, err);
+                /* Cluster mode: a bad record or lease key in Redis, and what to do about it. */
+                if (text(a, "cluster_problem")[0])
+                        printf("  %s: %s\n", text(a, "app"), text(a, "cluster_problem"));
         }
         if (json) {
                 integers_raw(o);

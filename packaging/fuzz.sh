@@ -7,7 +7,7 @@
 set -eu
 
 # FUZZ_TARGETS picks some of them (a campaign on what changed), e.g. FUZZ_TARGETS="config".
-TARGETS=${FUZZ_TARGETS:-"protocol upstream config segment"}
+TARGETS=${FUZZ_TARGETS:-"protocol upstream config segment cluster"}
 top=$(cd "$(dirname "$0")/.." && pwd)
 CC=${CC:-clang}
 # PACKAGE_VERSION stands in for autoconfig.h; _GNU_SOURCE for AC_USE_SYSTEM_EXTENSIONS.
@@ -25,6 +25,7 @@ sources() {
         upstream) echo "agent/upstream-parse.c agent/redact.c" ;;
         config) echo "agent/config.c agent/config-keys.c agent/config-cluster.c agent/secret.c agent/file.c agent/redact.c agent/log.c" ;;
         segment) echo "libwxshm/segment.c libwxshm/reader.c" ;;
+        cluster) echo "agent/cluster-record.c" ;;
         esac
 }
 
@@ -33,6 +34,7 @@ modules() {
         protocol | upstream) echo "libcjson" ;;
         config) echo "inih libsystemd" ;;
         segment) echo "" ;;
+        cluster) echo "libcrypto libsystemd" ;;
         esac
 }
 
@@ -43,6 +45,7 @@ max_len() {
         upstream) echo 8192 ;;
         config) echo 4096 ;;
         segment) echo 9000 ;;
+        cluster) echo 4400 ;;
         esac
 }
 

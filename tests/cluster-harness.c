@@ -162,6 +162,39 @@ bool redis_get(struct redis_proc *r, const char *key, char *buf, size_t size) {
         return ok;
 }
 
+long long redis_integer(struct redis_proc *r, const char *fmt, ...) {
+        redisContext *c = redis_connect(r);
+        redisReply *rep = NULL;
+        long long v = -1;
+        va_list ap;
+
+        if (c) {
+                va_start(ap, fmt);
+                rep = redisvCommand(c, fmt, ap);
+                va_end(ap);
+        }
+        if (rep && rep->type == REDIS_REPLY_INTEGER)
+                v = rep->integer;
+        if (rep)
+                freeReplyObject(rep);
+        if (c)
+                redisFree(c);
+        return v;
+}
+
+bool redis_get_field(struct redis_proc *r, const char *key, const char *field, char *buf, size_t size) {
+        redisContext *c = redis_connect(r);
+        redisReply *rep = c ? redisCommand(c, "HGET %s %s", key, field) : NULL;
+        bool ok = rep && (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_NIL);
+
+        snprintf(buf, size, "%s", rep && rep->type == REDIS_REPLY_STRING ? rep->str : "");
+        if (rep)
+                freeReplyObject(rep);
+        if (c)
+                redisFree(c);
+        return ok;
+}
+
 void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid, const char *secret,
                  long lease_ms) {
         char block[2048], node[16], extra[512];
@@ -171,9 +204,9 @@ void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, co
                 snprintf(node, sizeof(node), "node%d", i);
                 snprintf(block, sizeof(block), "[app shop]\nkind = token\nappid = %s\nsecret_file = %s\n"
                          "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://%s:%d/0\n"
-                         "lease_ms = %ld\nnode_id = %s\n", appid, agent_secret_file(&h->host[i], "shop", secret),
+                         "lease_ms = %ld\nnode_id = %s\n%s", appid, agent_secret_file(&h->host[i], "shop", secret),
                          emu_port, h->redis_host ? h->redis_host : "127.0.0.1", r->port, lease_ms,
-                         h->node_id[i] ? h->node_id[i] : node);
+                         h->node_id[i] ? h->node_id[i] : node, h->cluster_extra ? h->cluster_extra : "");
                 snprintf(extra, sizeof(extra), "refresh_margin = 3\nbackoff_min = 1\nbackoff_max = 2\n"
                          "min_force_interval = 1\nlog_level = debug\n%s", h->agent_extra ? h->agent_extra : "");
                 agent_write_config(&h->host[i], extra, block);

@@ -25,6 +25,12 @@ long long redis_item_number(struct redis_proc *r, const char *item, const char *
 /* One command (hiredis format); true if Redis answered it without an error. */
 bool redis_run(struct redis_proc *r, const char *fmt, ...);
 
+/* One command (hiredis format) answered with an integer: it, or -1. */
+long long redis_integer(struct redis_proc *r, const char *fmt, ...);
+
+/* HGET key field into buf ("" if absent); false if Redis did not answer. */
+bool redis_get_field(struct redis_proc *r, const char *key, const char *field, char *buf, size_t size);
+
 /* GET key into buf ("" if absent); false if Redis did not answer. */
 bool redis_get(struct redis_proc *r, const char *key, char *buf, size_t size);
 
@@ -39,6 +45,7 @@ struct cluster_hosts {
         const char *redis_host;         /* in the hosts' redis URL; NULL: 127.0.0.1 */
         const char *node_id[CLUSTER_HOSTS]; /* NULL: "node<i>" */
         const char *agent_extra;        /* more [agent] lines for every host; NULL: none */
+        const char *cluster_extra;      /* more lines for every host's [cluster] section, NULL: none */
 };
 
 /*

@@ -100,6 +100,7 @@ static void load_err(unsigned line, const char *key) {
         CHECK(strstr(err, key));
         CHECK(!strstr(err, SECRET));
         CHECK(!strstr(err, SECRET2));
+        CHECK(!strstr(err, "9a8b7c6d5e4f3021")); /* test_cluster_fleet_key's key */
         CHECK(!strchr(err, '\n'));
 }
 
@@ -653,6 +654,44 @@ static void test_budgets(void) {
         load_err(2, "max_waiters_per_uid: expected a whole number from 1");
 }
 
+/* [cluster] fleet_key_file: a private file of root or the agent's user, long enough, never echoed. */
+#define FLEET_KEY "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9"
+static void test_cluster_fleet_key(void) {
+        struct agent_config *c;
+        const char *path;
+
+        /* Without the key: none, and an unkeyed fleet works as before. */
+        write_conf("[cluster]\nredis = redis://r\n");
+        c = load_ok();
+        CHECK(!c->cluster.fleet_key && !c->cluster.fleet_key_file);
+        config_free(c);
+
+        write_file("k600", FLEET_KEY "\n", 0600);
+        write_conf("[cluster]\nredis = redis://r\nfleet_key_file = @/k600\n");
+        c = load_ok();
+        CHECK(c->cluster.fleet_key && !strcmp(c->cluster.fleet_key, FLEET_KEY));
+        config_free(c);
+
+        write_conf("[cluster]\nredis = redis://r\nfleet_key_file = k600\n");
+        load_err(3, "fleet_key_file: expected an absolute path");
+        write_conf("[cluster]\nredis = redis://r\nfleet_key_file = @/absent\n");
+        load_err(3, "fleet_key_file");
+        write_file("k644", FLEET_KEY "\n", 0644);
+        write_conf("[cluster]\nredis = redis://r\nfleet_key_file = @/k644\n");
+        load_err(3, "chmod 600");
+        write_file("kshort", "0123456789abcdef\n", 0600);
+        write_conf("[cluster]\nredis = redis://r\nfleet_key_file = @/kshort\n");
+        load_err(3, "fewer than 32 characters");
+        /* Owned by someone else: whoever owns it could sign tokens for the whole fleet. */
+        path = write_file("kforeign", FLEET_KEY "\n", 0600);
+        if (geteuid() == 0 && chown(path, 54321, (gid_t)-1) == 0) {
+                write_conf("[cluster]\nredis = redis://r\nfleet_key_file = @/kforeign\n");
+                load_err(3, "owned by uid 54321");
+        } else {
+                fprintf(stderr, "  (not root: the foreign owner case is not tried)\n");
+        }
+}
+
 int main(void) {
         char big[300];
 
@@ -691,5 +730,6 @@ int main(void) {
         test_new_keys();
         test_trusted_files();
         test_budgets();
+        test_cluster_fleet_key();
         return 0;
 }
