@@ -23,7 +23,7 @@ sources() {
         case $1 in
         protocol) echo "agent/protocol.c libwxshm/segment.c" ;;
         upstream) echo "agent/upstream-parse.c agent/redact.c" ;;
-        config) echo "agent/config.c agent/config-keys.c agent/config-cluster.c agent/secret.c agent/file.c agent/redact.c agent/log.c" ;;
+        config) echo "agent/config.c agent/config-keys.c agent/config-cluster.c agent/secret.c agent/file.c agent/redact.c agent/log.c libwxshm/segment.c" ;;
         segment) echo "libwxshm/segment.c libwxshm/reader.c" ;;
         cluster) echo "agent/cluster-record.c" ;;
         esac

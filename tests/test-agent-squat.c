@@ -242,8 +242,12 @@ static void squat_legacy_names(struct emu_proc *emu) {
         /* The truncating holder: the agent never mapped the objects, so it cannot fault on them. */
         CHECK(as_attacker(truncate_planted, token_path) == 0 && as_attacker(truncate_planted, jsapi_path) == 0,
               "the attacker truncated what it planted");
-        CHECK(agent_request(&a, "{\"op\":\"status\"}\n", buf, sizeof(buf)) != NULL && kill(a.pid, 0) == 0,
-              "the agent lives on");
+        {
+                cJSON *o = agent_request(&a, "{\"op\":\"status\"}\n", buf, sizeof(buf));
+
+                CHECK(o && kill(a.pid, 0) == 0, "the agent lives on");
+                cJSON_Delete(o);
+        }
         unlink(token_path);
         unlink(jsapi_path);
         CHECK(agent_stop(&a) == 0, "clean stop (no SIGBUS)");
