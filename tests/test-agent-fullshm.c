@@ -1,5 +1,4 @@
 /* test-agent-fullshm.c: shm_dir on a full tmpfs: the app that does not fit is refused by name, no one dies of SIGBUS. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -47,9 +46,9 @@ static void check_status_lists_failures(struct agent_proc *a) {
         char raw[16384], cmd[512];
         cJSON *o = agent_request(a, "{\"op\":\"status\"}\n", raw, sizeof(raw));
         int failed = 0, rc;
-        const cJSON *it;
+        const cJSON *apps = o ? cJSON_GetObjectItemCaseSensitive(o, "apps") : NULL, *it;
 
-        cJSON_ArrayForEach(it, o ? cJSON_GetObjectItemCaseSensitive(o, "apps") : NULL) {
+        cJSON_ArrayForEach(it, apps) {
                 const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "app"));
                 const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "state"));
                 const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "last_errmsg"));

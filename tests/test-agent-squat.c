@@ -155,6 +155,18 @@ static int truncate_planted(const void *arg) {
         return 0;
 }
 
+/* What a reader of the old library holds: a read-only mapping of the old object. */
+static const struct wxshm_layout *map_old(const char *path) {
+        int fd = open(path, O_RDONLY);
+        void *map;
+
+        if (fd < 0)
+                return NULL;
+        map = mmap(NULL, sizeof(struct wxshm_layout), PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+        return map == MAP_FAILED ? NULL : map;
+}
+
 /* What libwxshm gives a reader of item under dir: the token (>0) or -errno. */
 static int read_in(const char *dir, const char *item, char *buf, size_t size) {
         char *old = getenv("WXSHM_DIR") ? strdup(getenv("WXSHM_DIR")) : NULL;
@@ -194,7 +206,8 @@ static bool planted_intact(const char *path) {
 
 static void squat_legacy_names(struct emu_proc *emu) {
         static struct agent_proc a;
-        char legacy[32], token_path[96], jsapi_path[96], apps[1024], buf[WXSHM_TOKEN_MAX + 1];
+        char legacy[32], token_path[96], jsapi_path[96], own_path[96], apps[1024], buf[WXSHM_TOKEN_MAX + 1];
+        const struct wxshm_layout *old_reader;
         struct plant token, jsapi;
         int r;
 
@@ -206,6 +219,18 @@ static void squat_legacy_names(struct emu_proc *emu) {
         jsapi = (struct plant){ "/dev/shm", jsapi_path + 9 };
         CHECK(as_attacker(plant_named, &token) == 0 && as_attacker(plant_named, &jsapi) == 0,
               "the attacker planted %s and %s", token_path, jsapi_path);
+
+        /*
+         * The agent's own segment at an old name, held by an old reader: retired (the reader is
+         * told to re-open) and unlinked at the agent's first start.
+         */
+        snprintf(own_path, sizeof(own_path), "/dev/shm/%s.ok", legacy);
+        {
+                struct plant own = { "/dev/shm", own_path + 9 };
+
+                CHECK(plant_named(&own) == 0, "the agent's own old segment %s", own_path);
+                old_reader = map_old(own_path);
+        }
 
         /* The agent's directory, as tmpfiles makes it at boot: the attacker cannot add to it. */
         CHECK(mkdir(a.shm_dir, 0751) == 0 && chmod(a.shm_dir, 0751) == 0, "shm_dir made");
@@ -233,6 +258,13 @@ static void squat_legacy_names(struct emu_proc *emu) {
         CHECK(agent_read("ok", buf, sizeof(buf), &(wxshm_info){ 0 }) > 0, "the unsquatted app is fresh");
         /* A reader pointed at /dev/shm itself (world-writable) trusts nothing there. */
         CHECK(read_in("/dev/shm", token_path + 9, buf, sizeof(buf)) == -EPERM, "a reader refuses /dev/shm");
+
+        /* Its own old object is gone from /dev/shm, and the old reader was told so. */
+        CHECK(access(own_path, F_OK) != 0 && errno == ENOENT, "the agent's old segment is unlinked");
+        CHECK(old_reader && atomic_load(&old_reader->retired) == 1, "and retired for the reader that holds it");
+        CHECK(agent_log_count(&a, "retired the old segment") == 1, "the agent says so once");
+        if (old_reader)
+                munmap((void *)old_reader, sizeof(*old_reader));
 
         /* The agent neither adopted nor changed the planted objects, and said what to remove. */
         CHECK(planted_intact(token_path) && planted_intact(jsapi_path), "the planted objects are untouched");
