@@ -373,3 +373,36 @@ int hosts_finish(struct cluster_hosts *h, struct redis_proc *r, struct host_read
         CHECK(rmdir(r->dir) == 0, "Redis's directory %s removed: %s", r->dir, strerror(errno));
         return harness_finish(&h->host[0]);
 }
+
+int hosts_log_count(struct cluster_hosts *h, const char *needle) {
+        int n = 0;
+
+        for (int i = 0; i < CLUSTER_HOSTS; i++)
+                n += agent_log_count(&h->host[i], needle);
+        return n;
+}
+
+bool hosts_wait_log(struct cluster_hosts *h, const char *needle, int before, int max_ms) {
+        for (int waited = 0; waited < max_ms; waited += 50) {
+                if (hosts_log_count(h, needle) > before)
+                        return true;
+                harness_sleep_ms(50);
+        }
+        return false;
+}
+
+void hosts_ctl_status(struct cluster_hosts *h, int i, char *out, size_t size) {
+        char cmd[256];
+        size_t n = 0;
+        FILE *f;
+
+        snprintf(cmd, sizeof(cmd), "WXTOKEND_SOCKET=%s %s status", h->host[i].socket,
+                 getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./agent/wxtokenctl");
+        f = popen(cmd, "r");
+        if (f) {
+                n = fread(out, 1, size - 1, f);
+                pclose(f);
+        }
+        out[n] = '\0';
+        printf("wxtokenctl status on host %d:\n%s", i, out);
+}

@@ -73,6 +73,15 @@ struct host_reader {
         pid_t pid;
         int fd;
 };
+/* How often needle is in every host's log together. */
+int hosts_log_count(struct cluster_hosts *h, const char *needle);
+
+/* Wait (bounded) until the hosts' logs hold needle more often than before: false if they never did. */
+bool hosts_wait_log(struct cluster_hosts *h, const char *needle, int before, int max_ms);
+
+/* What `wxtokenctl status` prints for host i (NUL-terminated in out), also printed for the test's log. */
+void hosts_ctl_status(struct cluster_hosts *h, int i, char *out, size_t size);
+
 void hosts_readers_start(struct cluster_hosts *h, const char *item, struct host_reader *rd);
 bool hosts_readers_finish(struct host_reader *rd);
 

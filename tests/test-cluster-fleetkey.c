@@ -23,22 +23,7 @@ static int token_calls(void) {
         return emu_stat(&emu, "wxF", "token_calls");
 }
 
-static int log_count_all(const char *needle) {
-        int n = 0;
 
-        for (int i = 0; i < CLUSTER_HOSTS; i++)
-                n += agent_log_count(&hosts.host[i], needle);
-        return n;
-}
-
-static bool wait_log(const char *needle, int before, int max_ms) {
-        for (int waited = 0; waited < max_ms; waited += 50) {
-                if (log_count_all(needle) > before)
-                        return true;
-                harness_sleep_ms(50);
-        }
-        return false;
-}
 
 /* The cluster object's notes_refused on host i, -1 if absent. */
 static long long notes_refused(int i) {
@@ -92,7 +77,7 @@ static uint64_t check_forced(const char *what, uint64_t g, int calls_before) {
 static uint64_t check_forged(const char *what, const char *needle, uint64_t g, const char *mac) {
         char before[WXSHM_TOKEN_MAX + 1];
         long long now = cluster_wall_ms();
-        int refused = log_count_all(needle), calls = token_calls();
+        int refused = hosts_log_count(&hosts, needle), calls = token_calls();
         bool written;
 
         host_generation(&hosts, 0, "shop", before, sizeof(before));
@@ -104,7 +89,7 @@ static uint64_t check_forged(const char *what, const char *needle, uint64_t g, c
                           redis_run(&redis, "HSET %s generation %llu token FORGED-%s expires_at %lld fetched_at %lld",
                                     ITEM_KEY, (unsigned long long)g + 1, what, now + 20000, now);
         CHECK(written, "%s: written", what);
-        CHECK(wait_log(needle, refused, 15000), "%s: an agent refuses it (\"%s\")", what, needle);
+        CHECK(hosts_wait_log(&hosts, needle, refused, 15000), "%s: an agent refuses it (\"%s\")", what, needle);
         check_served(what, g, before);
         CHECK(token_calls() == calls, "%s: no WeChat call", what);
         return check_forced(what, g, calls);
@@ -114,14 +99,14 @@ static uint64_t check_forged(const char *what, const char *needle, uint64_t g, c
 static uint64_t check_regenerated(uint64_t g) {
         char mac[80] = "";
         long long before = redis_item_number(&redis, "token:wxF", "generation");
-        int refused = log_count_all("its mac does not match");
+        int refused = hosts_log_count(&hosts, "its mac does not match");
 
         CHECK(redis_get_field(&redis, ITEM_KEY, "mac", mac, sizeof(mac)) && strlen(mac) == 64,
               "the holder signed its record (mac %s)", mac);
         CHECK(before == (long long)g, "Redis holds generation %llu", (unsigned long long)g);
         CHECK(redis_run(&redis, "HSET %s generation %llu", ITEM_KEY, (unsigned long long)g + 7),
               "a genuine record moved to generation %llu", (unsigned long long)g + 7);
-        CHECK(wait_log("its mac does not match", refused, 15000), "the moved record is refused");
+        CHECK(hosts_wait_log(&hosts, "its mac does not match", refused, 15000), "the moved record is refused");
         for (int i = 0; i < CLUSTER_HOSTS; i++)
                 CHECK(host_generation(&hosts, i, "shop", NULL, 0) == g, "host %d stays at generation %llu", i,
                       (unsigned long long)g);
@@ -155,7 +140,7 @@ static void check_notes(uint64_t g) {
         for (int i = 0; i < CLUSTER_HOSTS; i++)
                 printf("host %d: %lld notes refused\n", i, notes_refused(i));
         CHECK(done == CLUSTER_HOSTS, "every host refused both forged notes");
-        CHECK(log_count_all("refused a note on " CHANNEL " without a valid mac") == CLUSTER_HOSTS,
+        CHECK(hosts_log_count(&hosts, "refused a note on " CHANNEL " without a valid mac") == CLUSTER_HOSTS,
               "one log line per host for the flood, not one per note");
         check_served("forged notes", g, before);
         CHECK(token_calls() == calls, "forged notes: no WeChat call (%d -> %d)", calls, token_calls());
@@ -245,8 +230,8 @@ int main(void) {
         hosts_start(&hosts, &redis, emu.port, "wxF", SECRET, LEASE_MS);
         g = hosts_converge(&hosts, "shop", 1, 30000);
         CHECK(g > 0, "a keyed fleet converges");
-        CHECK(log_count_all("no fleet_key_file") == 0, "no warning about a missing fleet key");
-        CHECK(log_count_all(FLEET_KEY) == 0 && log_count_all(FLEET_KEY + 20) == 0, "the key is never logged");
+        CHECK(hosts_log_count(&hosts, "no fleet_key_file") == 0, "no warning about a missing fleet key");
+        CHECK(hosts_log_count(&hosts, FLEET_KEY) == 0 && hosts_log_count(&hosts, FLEET_KEY + 20) == 0, "the key is never logged");
         hosts_readers_start(&hosts, "shop", readers);
 
         g = check_forged("random-mac", "its mac does not match", g,

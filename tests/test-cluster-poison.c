@@ -20,23 +20,7 @@ static int token_calls(void) {
         return emu_stat(&emu, "wxP", "token_calls");
 }
 
-static int log_count_all(const char *needle) {
-        int n = 0;
 
-        for (int i = 0; i < CLUSTER_HOSTS; i++)
-                n += agent_log_count(&hosts.host[i], needle);
-        return n;
-}
-
-/* Wait (bounded) until some host's log has needle more often than before: false if none did. */
-static bool wait_log(const char *needle, int before, int max_ms) {
-        for (int waited = 0; waited < max_ms; waited += 50) {
-                if (log_count_all(needle) > before)
-                        return true;
-                harness_sleep_ms(50);
-        }
-        return false;
-}
 
 /* The status's cluster_problem for the app on host i ("" if none). */
 static void host_problem(int i, char *buf, size_t size) {
@@ -56,19 +40,9 @@ static void host_problem(int i, char *buf, size_t size) {
 
 /* wxtokenctl status on host i shows the app's problem in Redis, naming what. */
 static void check_wxtokenctl(int i, const char *what) {
-        char cmd[256], out[8192] = "";
-        size_t n = 0;
-        FILE *f;
+        char out[8192];
 
-        snprintf(cmd, sizeof(cmd), "WXTOKEND_SOCKET=%s %s status", hosts.host[i].socket,
-                 getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./agent/wxtokenctl");
-        f = popen(cmd, "r");
-        if (f) {
-                n = fread(out, 1, sizeof(out) - 1, f);
-                pclose(f);
-        }
-        out[n] = '\0';
-        printf("wxtokenctl status on host %d:\n%s", i, out);
+        hosts_ctl_status(&hosts, i, out, sizeof(out));
         CHECK(strstr(out, "  shop: ") && strstr(out, what), "wxtokenctl status shows the problem with %s", what);
 }
 
@@ -153,12 +127,12 @@ static uint64_t check_forced(const char *what, uint64_t g, int calls_before) {
 static uint64_t check_record(const char *what, uint64_t g, const char *gen, const char *token, long long expires_at,
                              long long fetched_at) {
         char before[WXSHM_TOKEN_MAX + 1];
-        int refused = log_count_all(REFUSED), calls = token_calls();
+        int refused = hosts_log_count(&hosts, REFUSED), calls = token_calls();
 
         host_generation(&hosts, 0, "shop", before, sizeof(before));
         CHECK(redis_run(&redis, "HSET %s generation %s token %s expires_at %lld fetched_at %lld", ITEM_KEY, gen, token,
                         expires_at, fetched_at), "%s: written", what);
-        CHECK(wait_log(REFUSED, refused, 15000), "%s: an agent says it refuses the record", what);
+        CHECK(hosts_wait_log(&hosts, REFUSED, refused, 15000), "%s: an agent says it refuses the record", what);
         check_served(what, g, before);
         CHECK(token_calls() == calls, "%s: no WeChat call (%d -> %d)", what, calls, token_calls());
         return check_forced(what, g, calls);
@@ -175,7 +149,7 @@ static uint64_t check_lease_list(uint64_t g) {
         host_generation(&hosts, 0, "shop", before, sizeof(before));
         CHECK(redis_run(&redis, "DEL %s", LEASE_KEY) && redis_run(&redis, "RPUSH %s x", LEASE_KEY),
               "the lease key made a list");
-        CHECK(wait_log(needle, 0, 10000), "an agent says the lease key is a list");
+        CHECK(hosts_wait_log(&hosts, needle, 0, 10000), "an agent says the lease key is a list");
         /* Real time must pass here: six claim ticks (lease_ms / 3 each), to see the line is not said again. */
         harness_sleep_ms(LEASE_MS * 2);
         for (int i = 0; i < CLUSTER_HOSTS; i++) {
@@ -225,7 +199,7 @@ static uint64_t check_item_string(uint64_t g) {
 
         host_generation(&hosts, 0, "shop", before, sizeof(before));
         CHECK(redis_run(&redis, "SET %s planted", ITEM_KEY), "the item key made a string");
-        for (int waited = 0; waited < 15000 && log_count_all(needle) < CLUSTER_HOSTS; waited += 50)
+        for (int waited = 0; waited < 15000 && hosts_log_count(&hosts, needle) < CLUSTER_HOSTS; waited += 50)
                 harness_sleep_ms(50);
         /* Real time must pass: two more reconcile reads (every 5 s) that must not log it again. */
         harness_sleep_ms(11000);
@@ -257,7 +231,7 @@ static uint64_t check_huge(uint64_t g) {
         redis_run(&redis, "EVAL %s 1 %s", "redis.call('HSET',KEYS[1],'token',string.rep('A',209715200))", ITEM_KEY);
         /* An agent measuring 209715200 bytes proves the value was there (the holder soon replaces it). */
         /* Bounded generously: on a loaded machine Redis may take many seconds over 200 MB, and links are remade. */
-        CHECK(wait_log(needle, 0, 60000), "an agent says the 200 MB token field is too long, without reading it");
+        CHECK(hosts_wait_log(&hosts, needle, 0, 60000), "an agent says the 200 MB token field is too long, without reading it");
         check_served("200 MB token", g, before);
         for (int i = 0; i < CLUSTER_HOSTS; i++) {
                 long hwm = proc_status(hosts.host[i].pid, "VmHWM");

@@ -55,19 +55,9 @@ static uint64_t timed_rotation(uint64_t after, long long *lag_ms) {
 
 /* wxtokenctl status names this node, says Redis answers, and shows the app's holder. */
 static void check_wxtokenctl_status(int i, int holder) {
-        char cmd[256], out[4096] = "", want[64];
-        size_t n = 0;
-        FILE *f;
+        char out[4096], want[64];
 
-        snprintf(cmd, sizeof(cmd), "WXTOKEND_SOCKET=%s %s status", hosts.host[i].socket,
-                 getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./agent/wxtokenctl");
-        f = popen(cmd, "r");
-        if (f) {
-                n = fread(out, 1, sizeof(out) - 1, f);
-                pclose(f);
-        }
-        out[n] = '\0';
-        printf("wxtokenctl status on host %d:\n%s", i, out);
+        hosts_ctl_status(&hosts, i, out, sizeof(out));
         snprintf(want, sizeof(want), "cluster: node node%d, Redis", i);
         CHECK(strstr(out, want) && strstr(out, "connected"), "status names node%d and Redis connected", i);
         snprintf(want, sizeof(want), "node%d%s", holder, holder == i ? " (here)" : "");
