@@ -406,3 +406,15 @@ void hosts_ctl_status(struct cluster_hosts *h, int i, char *out, size_t size) {
         out[n] = '\0';
         printf("wxtokenctl status on host %d:\n%s", i, out);
 }
+
+void hosts_check_served(struct cluster_hosts *h, const char *what, uint64_t g, const char *token) {
+        char buf[WXSHM_TOKEN_MAX + 1];
+
+        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+                uint64_t got = host_generation(h, i, "shop", buf, sizeof(buf));
+
+                CHECK(got == g && !strcmp(buf, token), "%s: host %d still serves generation %llu and its token (got "
+                      "generation %llu, %s)", what, i, (unsigned long long)g, (unsigned long long)got,
+                      !strcmp(buf, token) ? "same token" : "ANOTHER TOKEN");
+        }
+}

@@ -73,6 +73,9 @@ struct host_reader {
         pid_t pid;
         int fd;
 };
+/* Every host still serves the app "shop" at generation g with token (a check per host; what names the case). */
+void hosts_check_served(struct cluster_hosts *h, const char *what, uint64_t g, const char *token);
+
 /* How often needle is in every host's log together. */
 int hosts_log_count(struct cluster_hosts *h, const char *needle);
 

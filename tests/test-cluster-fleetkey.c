@@ -37,17 +37,6 @@ static long long notes_refused(int i) {
         return v;
 }
 
-static void check_served(const char *what, uint64_t g, const char *token) {
-        char buf[WXSHM_TOKEN_MAX + 1];
-
-        for (int i = 0; i < CLUSTER_HOSTS; i++) {
-                uint64_t got = host_generation(&hosts, i, "shop", buf, sizeof(buf));
-
-                CHECK(got == g && !strcmp(buf, token), "%s: host %d still serves generation %llu and its token (got "
-                      "generation %llu, %s)", what, i, (unsigned long long)g, (unsigned long long)got,
-                      !strcmp(buf, token) ? "same token" : "ANOTHER TOKEN");
-        }
-}
 
 /* A forced refresh through a host without the lease: one call, every host on the new token. */
 static uint64_t check_forced(const char *what, uint64_t g, int calls_before) {
@@ -90,7 +79,7 @@ static uint64_t check_forged(const char *what, const char *needle, uint64_t g, c
                                     ITEM_KEY, (unsigned long long)g + 1, what, now + 20000, now);
         CHECK(written, "%s: written", what);
         CHECK(hosts_wait_log(&hosts, needle, refused, 15000), "%s: an agent refuses it (\"%s\")", what, needle);
-        check_served(what, g, before);
+        hosts_check_served(&hosts, what, g, before);
         CHECK(token_calls() == calls, "%s: no WeChat call", what);
         return check_forced(what, g, calls);
 }
@@ -142,7 +131,7 @@ static void check_notes(uint64_t g) {
         CHECK(done == CLUSTER_HOSTS, "every host refused both forged notes");
         CHECK(hosts_log_count(&hosts, "refused a note on " CHANNEL " without a valid mac") == CLUSTER_HOSTS,
               "one log line per host for the flood, not one per note");
-        check_served("forged notes", g, before);
+        hosts_check_served(&hosts, "forged notes", g, before);
         CHECK(token_calls() == calls, "forged notes: no WeChat call (%d -> %d)", calls, token_calls());
 }
 

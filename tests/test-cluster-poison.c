@@ -61,18 +61,6 @@ static bool hosts_connected(void) {
         return true;
 }
 
-/* Every host still serves generation g with the token it had: nothing from Redis was published. */
-static void check_served(const char *what, uint64_t g, const char *token) {
-        char buf[WXSHM_TOKEN_MAX + 1];
-
-        for (int i = 0; i < CLUSTER_HOSTS; i++) {
-                uint64_t got = host_generation(&hosts, i, "shop", buf, sizeof(buf));
-
-                CHECK(got == g && !strcmp(buf, token), "%s: host %d still serves generation %llu and its token (got "
-                      "generation %llu, %s)", what, i, (unsigned long long)g, (unsigned long long)got,
-                      !strcmp(buf, token) ? "same token" : "ANOTHER TOKEN");
-        }
-}
 
 /*
  * A client of a host that does not hold the lease reports generation g invalid: the
@@ -133,7 +121,7 @@ static uint64_t check_record(const char *what, uint64_t g, const char *gen, cons
         CHECK(redis_run(&redis, "HSET %s generation %s token %s expires_at %lld fetched_at %lld", ITEM_KEY, gen, token,
                         expires_at, fetched_at), "%s: written", what);
         CHECK(hosts_wait_log(&hosts, REFUSED, refused, 15000), "%s: an agent says it refuses the record", what);
-        check_served(what, g, before);
+        hosts_check_served(&hosts, what, g, before);
         CHECK(token_calls() == calls, "%s: no WeChat call (%d -> %d)", what, calls, token_calls());
         return check_forced(what, g, calls);
 }
@@ -164,7 +152,7 @@ static uint64_t check_lease_list(uint64_t g) {
                       "host %d: no script error at each tick", i);
         }
         check_wxtokenctl(0, LEASE_KEY);
-        check_served("lease key a list", g, before);
+        hosts_check_served(&hosts, "lease key a list", g, before);
         /* A forced refresh now has no holder to make it: it times out, and costs nothing. */
         snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"shop\",\"generation\":%llu,\"timeout_ms\":2000}\n",
                  (unsigned long long)g);
@@ -208,7 +196,7 @@ static uint64_t check_item_string(uint64_t g) {
                 printf("item key a string: host %d logged it %d time(s)\n", i, n);
                 CHECK(n == 1, "host %d logs the wrong-type item key once per change (%d)", i, n);
         }
-        check_served("item key a string", g, before);
+        hosts_check_served(&hosts, "item key a string", g, before);
         CHECK(token_calls() == calls, "item key a string: no WeChat call (%d -> %d)", calls, token_calls());
         CHECK(redis_run(&redis, "DEL %s", ITEM_KEY), "the item key deleted");
         /* The holder puts its record back at the next reconcile read. */
@@ -232,7 +220,7 @@ static uint64_t check_huge(uint64_t g) {
         /* An agent measuring 209715200 bytes proves the value was there (the holder soon replaces it). */
         /* Bounded generously: on a loaded machine Redis may take many seconds over 200 MB, and links are remade. */
         CHECK(hosts_wait_log(&hosts, needle, 0, 60000), "an agent says the 200 MB token field is too long, without reading it");
-        check_served("200 MB token", g, before);
+        hosts_check_served(&hosts, "200 MB token", g, before);
         for (int i = 0; i < CLUSTER_HOSTS; i++) {
                 long hwm = proc_status(hosts.host[i].pid, "VmHWM");
 
