@@ -6,16 +6,17 @@
  * faults (a lease running out, a pause or a kill mid-call, a call timing out, Redis
  * restarting empty) are events with a small budget each. Each Redis script runs as one
  * step together with the reply's handling (Redis runs scripts atomically; what a reply
- * changes is local to the agent). Notes on the pub/sub channel are one slot per receiver.
+ * changes is local to the agent). Notes on the pub/sub channel are one slot per receiver;
+ * a restart of Redis drops the links, and the notes to agents whose links are down.
  * README.md beside this file maps every part to the C code.
  *
  * Guards a mutant removes (make the checker find the counterexample):
- *   NO_HOLDER_CHECK  the publish script writes for a holder whose lease is gone
  *   NO_COMPARE       compare-and-refresh: a forced refresh for a replaced generation rotates
  *   NO_RAISE         the publish script writes a generation below Redis's
  *   NO_QUIET         a new holder that finds Redis empty calls WeChat at once
  *   NO_BUDGET        a holder's call may outlast its lease (cluster_call_budget)
- *   NO_HOLDER_CHECK  (does not bite: see README.md)
+ *   NO_HOLDER_CHECK  the publish script writes for a holder whose lease is gone
+ *                    (finds nothing: README.md says why)
  * Known gaps (README.md): NO_T2, NO_T3 drop timing assumptions the code does not ensure;
  * CHECK_LIVE_TOKEN adds an invariant the code does not keep.
  */
