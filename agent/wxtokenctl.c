@@ -10,12 +10,12 @@
 #include <time.h>
 
 #include "client.h"
+#include "wire.h"
 #include "wxshm.h"
 
-#define TIMEOUT_DEFAULT_MS 5000
 /* The agent answers "timeout" itself after timeout_ms; leave room for that answer to arrive. */
 #define REPLY_SLACK_MS 1000
-/* A status reply grows with the number of apps; requests stay under 4 KiB. */
+/* A status reply grows with the number of apps; requests stay under PROTOCOL_LINE_MAX. */
 #define REPLY_MAX (1 << 20)
 
 static const char usage_text[] =
@@ -27,7 +27,7 @@ static const char usage_text[] =
         "  status [--json]                  every app's state (all pages); exit 1 if one lacks a\n"
         "                                   usable token\n"
         "Options:\n"
-        "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " CLIENT_DEFAULT_SOCKET ")\n"
+        "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " PROTOCOL_SOCKET_DEFAULT ")\n"
         "  -j, --json          machine-readable output\n"
         "  -h, --help          this text\n";
 
@@ -264,7 +264,7 @@ static cJSON *status_all(const char *socket_path) {
 
         for (int pages = 0; pages < 100000; pages++) {
                 snprintf(line, sizeof(line), "{\"op\":\"status\",\"offset\":%.0f}\n", offset);
-                o = request(socket_path, line, TIMEOUT_DEFAULT_MS, NULL);
+                o = request(socket_path, line, PROTOCOL_TIMEOUT_DEFAULT_MS, NULL);
                 if (!o) {
                         cJSON_Delete(all);
                         return NULL;
@@ -349,7 +349,7 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },             { NULL, 0, NULL, 0 },
         };
         const char *socket_path = client_socket_path(), *generation = NULL, *cmd;
-        long timeout_ms = TIMEOUT_DEFAULT_MS;
+        long timeout_ms = PROTOCOL_TIMEOUT_DEFAULT_MS;
         bool json = false, timeout_set = false;
         char *end;
         int c;
@@ -367,8 +367,9 @@ int main(int argc, char **argv) {
                         break;
                 case 't':
                         timeout_ms = strtol(optarg, &end, 10);
-                        if (*end || timeout_ms < 1 || timeout_ms > 60000)
-                                return usage_error("--timeout wants milliseconds from 1 to 60000");
+                        if (*end || timeout_ms < 1 || timeout_ms > PROTOCOL_TIMEOUT_MAX_MS)
+                                return usage_error("--timeout wants milliseconds from 1 to "
+                                                   PROTOCOL_STR(PROTOCOL_TIMEOUT_MAX_MS));
                         timeout_set = true;
                         break;
                 case 'h':
