@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "client.h"
+#include "clock.h"
 #include "wire.h"
 #include "wxshm.h"
 
@@ -30,13 +30,6 @@ static const char usage_text[] =
         "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " PROTOCOL_SOCKET_DEFAULT ")\n"
         "  -j, --json          machine-readable output\n"
         "  -h, --help          this text\n";
-
-static int64_t now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int usage_error(const char *what) {
         fprintf(stderr, "wxtokenctl: %s\n%s", what, usage_text);
@@ -116,7 +109,7 @@ static int cmd_get(const char *app, bool json) {
         } else if (r == -ESTALE) {
                 /* Printed nowhere: a script would hand an expired token on. */
                 fprintf(stderr, "wxtokenctl: %s: the token expired %" PRId64 " s ago (state %s): the agent is down "
-                        "or failing\n", app, (now_ms() - info.expires_at_ms) / 1000, wxshm_state_name(info.state));
+                        "or failing\n", app, (clock_wall_ms() - info.expires_at_ms) / 1000, wxshm_state_name(info.state));
                 return 1;
         } else if (r < 0) {
                 fprintf(stderr, "wxtokenctl: %s: %s\n", app, strerror(-r));
@@ -292,7 +285,7 @@ static cJSON *status_all(const char *socket_path) {
 
 static int cmd_status(const char *socket_path, bool json) {
         const cJSON *apps, *a, *cluster;
-        int64_t now = now_ms();
+        int64_t now = clock_wall_ms();
         bool healthy = true;
         char *raw;
         cJSON *o;
