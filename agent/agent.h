@@ -44,7 +44,7 @@ struct agent {
         char status[384];               /* the last STATUS= sent to systemd */
 };
 
-/* Wall clock in Unix ms: token expiry is wall-clock time. */
+/* Wall clock in Unix ms (clock_wall_ms): token expiry is wall-clock time. The agent's one place to read it. */
 int64_t agent_now_ms(void);
 
 /* An app finished its first attempt: tell systemd READY=1 once all of them have. */

@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "app.h"
+#include "clock.h"
 #include "cluster-internal.h"
 #include "log.h"
 #include "redis-event.h"
@@ -31,10 +32,7 @@ struct pending_cmd {
  * or a resumed agent could call WeChat on a lease that passed to another meanwhile.
  */
 int64_t cluster_clock_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_BOOTTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return clock_boot_ms();
 }
 
 int64_t cluster_io_timeout_ms(const struct cluster *cl) {

@@ -54,6 +54,7 @@ struct cluster {
         int64_t notes_refused_logged_ms; /* cluster_clock_ms of the last log line about them */
 };
 
+/* The lease clock: clock_boot_ms (cluster-conn.c says why). */
 int64_t cluster_clock_ms(void);
 
 /* How long a command or a connection may take before the links are dropped and made anew. */

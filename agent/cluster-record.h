@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "upstream.h"
+#include "wire.h"
 
 /*
  * Whoever can write the cluster's keys is not a WeChat caller: nothing read from Redis
@@ -17,7 +18,7 @@
  * own: a fleet rotates a token every two hours, so a jump of 1,000 is months of
  * rotations, never a lag. The Lua scripts enforce the same bounds.
  */
-#define CLUSTER_GENERATION_LIMIT (UINT64_C(1) << 53)
+#define CLUSTER_GENERATION_LIMIT PROTOCOL_GENERATION_LIMIT
 #define CLUSTER_GENERATION_STEP 1000
 /* Hosts' clocks may disagree by this much; a fetch further in the future is refused. */
 #define CLUSTER_SKEW_MS (60 * 1000)

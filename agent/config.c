@@ -12,6 +12,7 @@
 #include "config-parse.h"
 #include "file.h"
 #include "secret.h"
+#include "wire.h"
 #include "wxshm.h"
 
 /* inih's handler: one key = value of the section the reader saw last. */
@@ -216,7 +217,7 @@ static struct agent_config *config_new(const char *path) {
                 return NULL;
         *c = (struct agent_config){
                 .path = strdup(path),
-                .socket_path = strdup("/run/wxtokend/wxtokend.sock"),
+                .socket_path = strdup(PROTOCOL_SOCKET_DEFAULT),
                 .state_dir = strdup("/var/lib/wxtokend"),
                 .shm_dir = strdup(WXSHM_DEFAULT_DIR),
                 .shm_prefix = strdup(WXSHM_DEFAULT_PREFIX),

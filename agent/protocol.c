@@ -14,8 +14,8 @@
 
 /* Bytes of the client's input a message may quote: enough to recognise, too few to abuse. */
 #define QUOTE_MAX 32
-/* Generations travel as JSON numbers; doubles are exact below 2^53. */
-#define GENERATION_LIMIT 9007199254740992.0
+/* Generations travel as JSON numbers; doubles are exact below 2^53 (and hold 2^53 itself exactly). */
+#define GENERATION_LIMIT ((double)PROTOCOL_GENERATION_LIMIT)
 
 __attribute__((format(printf, 5, 6))) static int fail(const char **error, char *message, size_t message_size,
                                                       const char *code, const char *fmt, ...) {

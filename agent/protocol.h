@@ -6,36 +6,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire.h"         /* the line limit, timeouts, generation ceiling and error codes */
+
 /*
- * One JSON object per line, at most PROTOCOL_LINE_MAX bytes with its newline. Requests:
- *   {"op":"refresh","app":"NAME","generation":G,"timeout_ms":N}   timeout_ms optional (5000)
+ * One JSON object per line, at most PROTOCOL_LINE_MAX bytes with its newline (libwxshm/wire.h). Requests:
+ *   {"op":"refresh","app":"NAME","generation":G,"timeout_ms":N}   timeout_ms optional (PROTOCOL_TIMEOUT_DEFAULT_MS)
  *   {"op":"get","app":"NAME"}
  *   {"op":"status","app":"NAME","offset":N,"limit":N}   all three optional
  * NAME is an app ("shop") or one of its tickets ("shop.jsapi"). Every reply is one line:
  *   {"ok":true,...} or {"ok":false,"error":"CODE","message":"...",("retry_after_ms":N)}
  */
-#define PROTOCOL_LINE_MAX 4096
-#define PROTOCOL_TIMEOUT_DEFAULT_MS 5000
-#define PROTOCOL_TIMEOUT_MAX_MS 60000
+
 /* status pages: entries per reply by default and at most (the reply also stops near PROTOCOL_STATUS_BYTES). */
 #define PROTOCOL_STATUS_LIMIT_DEFAULT 500
 #define PROTOCOL_STATUS_LIMIT_MAX 10000
 #define PROTOCOL_STATUS_BYTES (192 * 1024)
-
-/* The error codes, documented in the README and man page. */
-#define PROTO_E_BAD_JSON "bad_json"             /* not a JSON object */
-#define PROTO_E_BAD_REQUEST "bad_request"       /* a field missing or of the wrong type/range */
-#define PROTO_E_UNKNOWN_OP "unknown_op"
-#define PROTO_E_UNKNOWN_APP "unknown_app"
-#define PROTO_E_LINE_TOO_LONG "line_too_long"
-#define PROTO_E_PERMISSION "permission_denied"
-#define PROTO_E_RATE_LIMITED "rate_limited"     /* with retry_after_ms */
-#define PROTO_E_UPSTREAM "upstream_failed"      /* the refresh failed; the old token stays published */
-#define PROTO_E_TIMEOUT "timeout"               /* no new generation within timeout_ms */
-#define PROTO_E_BUSY "too_many_waiters"         /* the app's waiter limit is reached */
-#define PROTO_E_NO_TOKEN "no_token"             /* get: nothing published yet */
-#define PROTO_E_STOPPING "shutting_down"
-#define PROTO_E_CONNECTIONS "too_many_connections" /* max_connections or max_connections_per_uid */
 
 enum request_op {
         OP_REFRESH,

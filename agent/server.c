@@ -158,7 +158,7 @@ static void conn_reply(struct conn *c, char *line) {
         char *p;
 
         if (!line)
-                line = strdup("{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}\n");
+                line = strdup("{\"ok\":false,\"error\":\"" PROTO_E_INTERNAL "\",\"message\":\"out of memory\"}\n");
         len = line ? strlen(line) : 0;
         if (conn_backlog(c) + len > CONN_OUT_MAX || !line) {
                 free(line);
@@ -282,7 +282,7 @@ static void conn_process(struct conn *c) {
                 if (!nl) {
                         if (c->in_len == sizeof(c->in)) {
                                 conn_reply(c, protocol_error(PROTO_E_LINE_TOO_LONG, "a request line is at most "
-                                                             "4096 bytes", -1));
+                                                             PROTOCOL_STR(PROTOCOL_LINE_MAX) " bytes", -1));
                                 c->closing = true;
                         }
                         return;

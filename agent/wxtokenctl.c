@@ -7,15 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "client.h"
+#include "clock.h"
+#include "wire.h"
 #include "wxshm.h"
 
-#define TIMEOUT_DEFAULT_MS 5000
 /* The agent answers "timeout" itself after timeout_ms; leave room for that answer to arrive. */
 #define REPLY_SLACK_MS 1000
-/* A status reply grows with the number of apps; requests stay under 4 KiB. */
+/* A status reply grows with the number of apps; requests stay under PROTOCOL_LINE_MAX. */
 #define REPLY_MAX (1 << 20)
 
 static const char usage_text[] =
@@ -27,16 +27,9 @@ static const char usage_text[] =
         "  status [--json]                  every app's state (all pages); exit 1 if one lacks a\n"
         "                                   usable token\n"
         "Options:\n"
-        "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " CLIENT_DEFAULT_SOCKET ")\n"
+        "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " PROTOCOL_SOCKET_DEFAULT ")\n"
         "  -j, --json          machine-readable output\n"
         "  -h, --help          this text\n";
-
-static int64_t now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int usage_error(const char *what) {
         fprintf(stderr, "wxtokenctl: %s\n%s", what, usage_text);
@@ -116,7 +109,7 @@ static int cmd_get(const char *app, bool json) {
         } else if (r == -ESTALE) {
                 /* Printed nowhere: a script would hand an expired token on. */
                 fprintf(stderr, "wxtokenctl: %s: the token expired %" PRId64 " s ago (state %s): the agent is down "
-                        "or failing\n", app, (now_ms() - info.expires_at_ms) / 1000, wxshm_state_name(info.state));
+                        "or failing\n", app, (clock_wall_ms() - info.expires_at_ms) / 1000, wxshm_state_name(info.state));
                 return 1;
         } else if (r < 0) {
                 fprintf(stderr, "wxtokenctl: %s: %s\n", app, strerror(-r));
@@ -264,7 +257,7 @@ static cJSON *status_all(const char *socket_path) {
 
         for (int pages = 0; pages < 100000; pages++) {
                 snprintf(line, sizeof(line), "{\"op\":\"status\",\"offset\":%.0f}\n", offset);
-                o = request(socket_path, line, TIMEOUT_DEFAULT_MS, NULL);
+                o = request(socket_path, line, PROTOCOL_TIMEOUT_DEFAULT_MS, NULL);
                 if (!o) {
                         cJSON_Delete(all);
                         return NULL;
@@ -292,7 +285,7 @@ static cJSON *status_all(const char *socket_path) {
 
 static int cmd_status(const char *socket_path, bool json) {
         const cJSON *apps, *a, *cluster;
-        int64_t now = now_ms();
+        int64_t now = clock_wall_ms();
         bool healthy = true;
         char *raw;
         cJSON *o;
@@ -349,7 +342,7 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },             { NULL, 0, NULL, 0 },
         };
         const char *socket_path = client_socket_path(), *generation = NULL, *cmd;
-        long timeout_ms = TIMEOUT_DEFAULT_MS;
+        long timeout_ms = PROTOCOL_TIMEOUT_DEFAULT_MS;
         bool json = false, timeout_set = false;
         char *end;
         int c;
@@ -367,8 +360,9 @@ int main(int argc, char **argv) {
                         break;
                 case 't':
                         timeout_ms = strtol(optarg, &end, 10);
-                        if (*end || timeout_ms < 1 || timeout_ms > 60000)
-                                return usage_error("--timeout wants milliseconds from 1 to 60000");
+                        if (*end || timeout_ms < 1 || timeout_ms > PROTOCOL_TIMEOUT_MAX_MS)
+                                return usage_error("--timeout wants milliseconds from 1 to "
+                                                   PROTOCOL_STR(PROTOCOL_TIMEOUT_MAX_MS));
                         timeout_set = true;
                         break;
                 case 'h':

@@ -18,16 +18,14 @@
 
 #include "agent.h"
 #include "app.h"
+#include "clock.h"
 #include "cluster.h"
 #include "file.h"
 #include "log.h"
 #include "server.h"
 
 int64_t agent_now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return clock_wall_ms();
 }
 
 void agent_app_settled(struct agent *a) {

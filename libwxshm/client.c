@@ -16,7 +16,7 @@
 const char *client_socket_path(void) {
         const char *p = secure_getenv("WXTOKEND_SOCKET");
 
-        return p && *p ? p : CLIENT_DEFAULT_SOCKET;
+        return p && *p ? p : PROTOCOL_SOCKET_DEFAULT;
 }
 
 static int64_t mono_ms(void) {

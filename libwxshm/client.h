@@ -4,9 +4,9 @@
 
 #include <stddef.h>
 
-#define CLIENT_DEFAULT_SOCKET "/run/wxtokend/wxtokend.sock"
+#include "wire.h"
 
-/* $WXTOKEND_SOCKET if set and non-empty (not in setuid/setgid programs), else CLIENT_DEFAULT_SOCKET. */
+/* $WXTOKEND_SOCKET if set and non-empty (not in setuid/setgid programs), else PROTOCOL_SOCKET_DEFAULT. */
 const char *client_socket_path(void);
 
 /*

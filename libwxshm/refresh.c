@@ -7,14 +7,9 @@
 
 #include "client.h"
 #include "segment.h"
+#include "wire.h"
 #include "wxshm.h"
 
-/* The agent's limits (agent/protocol.h); the library links nothing of the agent. */
-#define REFRESH_TIMEOUT_DEFAULT_MS 5000
-#define REFRESH_TIMEOUT_MAX_MS 60000
-#define REFRESH_LINE_MAX 4096
-/* Generations travel as JSON numbers, exact below 2^53. */
-#define REFRESH_GENERATION_LIMIT (UINT64_C(1) << 53)
 /* Time for the agent's own "timeout" answer to arrive after it gave up waiting. */
 #define REFRESH_REPLY_SLACK_MS 1000
 
@@ -22,9 +17,9 @@ static const struct {
         const char *code;
         int err;
 } codes[] = {
-        { "rate_limited", EAGAIN },     { "timeout", ETIMEDOUT },         { "upstream_failed", EIO },
-        { "too_many_waiters", EBUSY },  { "permission_denied", EACCES },  { "unknown_app", ENOENT },
-        { "shutting_down", ECONNREFUSED },
+        { PROTO_E_RATE_LIMITED, EAGAIN }, { PROTO_E_TIMEOUT, ETIMEDOUT },   { PROTO_E_UPSTREAM, EIO },
+        { PROTO_E_BUSY, EBUSY },          { PROTO_E_PERMISSION, EACCES },   { PROTO_E_UNKNOWN_APP, ENOENT },
+        { PROTO_E_STOPPING, ECONNREFUSED },
 };
 
 /*
@@ -44,7 +39,7 @@ static int64_t reply_parse(const char *reply) {
                         return -EPROTO;
                 errno = 0;
                 g = strtoull(p, &stop, 10);
-                if (errno || g >= REFRESH_GENERATION_LIMIT || (*stop != ',' && *stop != '}'))
+                if (errno || g >= PROTOCOL_GENERATION_LIMIT || (*stop != ',' && *stop != '}'))
                         return -EPROTO;
                 return (int64_t)g;
         }
@@ -63,20 +58,20 @@ static int64_t reply_parse(const char *reply) {
 }
 
 WXSHM_EXPORT int64_t wxshm_refresh(wxshm *h, uint64_t generation, int timeout_ms) {
-        char line[256], reply[REFRESH_LINE_MAX + 1];
+        char line[256], reply[PROTOCOL_LINE_MAX + 1];
         const char *name;
         int n, r;
 
-        if (!h || generation >= REFRESH_GENERATION_LIMIT)
+        if (!h || generation >= PROTOCOL_GENERATION_LIMIT)
                 return -EINVAL;
         name = reader_name(h);
         /* An attached handle has no name to ask for. */
         if (!segment_name_valid(name))
                 return -EINVAL;
         if (timeout_ms <= 0)
-                timeout_ms = REFRESH_TIMEOUT_DEFAULT_MS;
-        if (timeout_ms > REFRESH_TIMEOUT_MAX_MS)
-                timeout_ms = REFRESH_TIMEOUT_MAX_MS;
+                timeout_ms = PROTOCOL_TIMEOUT_DEFAULT_MS;
+        if (timeout_ms > PROTOCOL_TIMEOUT_MAX_MS)
+                timeout_ms = PROTOCOL_TIMEOUT_MAX_MS;
 
         /* The name passed segment_name_valid(): nothing in it needs escaping. */
         n = snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%" PRIu64

@@ -311,10 +311,59 @@ static void test_replies(void) {
         cJSON_Delete(o);
 }
 
+/*
+ * libwxshm/wire.h is the one definition every side compiles in; clients built against an
+ * older libwxshm, wxtokenctl and the other languages' bindings hold these values as text,
+ * so each is pinned here as the literal it is on the wire.
+ */
+static void test_wire_facts(void) {
+        static const struct {
+                const char *code, *want;
+        } codes[] = {
+                { PROTO_E_BAD_JSON, "bad_json" },
+                { PROTO_E_BAD_REQUEST, "bad_request" },
+                { PROTO_E_UNKNOWN_OP, "unknown_op" },
+                { PROTO_E_UNKNOWN_APP, "unknown_app" },
+                { PROTO_E_LINE_TOO_LONG, "line_too_long" },
+                { PROTO_E_PERMISSION, "permission_denied" },
+                { PROTO_E_RATE_LIMITED, "rate_limited" },
+                { PROTO_E_UPSTREAM, "upstream_failed" },
+                { PROTO_E_TIMEOUT, "timeout" },
+                { PROTO_E_BUSY, "too_many_waiters" },
+                { PROTO_E_NO_TOKEN, "no_token" },
+                { PROTO_E_STOPPING, "shutting_down" },
+                { PROTO_E_CONNECTIONS, "too_many_connections" },
+                { PROTO_E_INTERNAL, "internal" },
+        };
+        char *line;
+        size_t i;
+
+        for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+                if (strcmp(codes[i].code, codes[i].want)) {
+                        fprintf(stderr, "wire.h spells \"%s\" as \"%s\"\n", codes[i].want, codes[i].code);
+                        exit(EXIT_FAILURE);
+                }
+        }
+        CHECK(!strcmp(PROTOCOL_SOCKET_DEFAULT, "/run/wxtokend/wxtokend.sock"));
+        CHECK_EQ(PROTOCOL_LINE_MAX, 4096);
+        CHECK_EQ(PROTOCOL_TIMEOUT_DEFAULT_MS, 5000);
+        CHECK_EQ(PROTOCOL_TIMEOUT_MAX_MS, 60000);
+        CHECK(PROTOCOL_GENERATION_LIMIT == 9007199254740992ull);
+        /* Messages name the limits through PROTOCOL_STR: it must give the digits, not the macro's name. */
+        CHECK(!strcmp(PROTOCOL_STR(PROTOCOL_LINE_MAX), "4096"));
+        CHECK(!strcmp(PROTOCOL_STR(PROTOCOL_TIMEOUT_MAX_MS), "60000"));
+        /* server.c builds the out-of-memory reply by hand (protocol_error needs memory): the same bytes. */
+        line = protocol_error(PROTO_E_INTERNAL, "out of memory", -1);
+        HARD(line);
+        CHECK(!strcmp(line, "{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}\n"));
+        free(line);
+}
+
 int main(void) {
         test_shapes();
         test_errors();
         test_hostile();
         test_replies();
+        test_wire_facts();
         return 0;
 }

@@ -1,0 +1,50 @@
+/* wire.h: the control socket's facts (path, limits, error codes), defined once for the agent, libwxshm and wxtokenctl. */
+#ifndef WXSHM_WIRE_H
+#define WXSHM_WIRE_H
+
+/*
+ * Internal, not installed: the agent (agent/protocol.h includes this), libwxshm's client and
+ * wxshm_refresh(), and wxtokenctl each used to carry their own copy of these, and a copy
+ * that drifts is a protocol break nobody sees until a client misreads a reply. The wire
+ * format itself (key order, spelling) is held by tests/test-protocol.c.
+ */
+
+#include <stdint.h>
+
+/* Where the agent listens unless configured (socket_path) or overridden ($WXTOKEND_SOCKET). */
+#define PROTOCOL_SOCKET_DEFAULT "/run/wxtokend/wxtokend.sock"
+
+/*
+ * A request line is at most this many bytes with its newline; replies to refresh/get fit in
+ * it too. A plain literal on purpose: PROTOCOL_STR() spells it in messages.
+ */
+#define PROTOCOL_LINE_MAX 4096
+
+/* refresh's timeout_ms: the default when absent, and the most a client may wait. Plain literals (PROTOCOL_STR). */
+#define PROTOCOL_TIMEOUT_DEFAULT_MS 5000
+#define PROTOCOL_TIMEOUT_MAX_MS 60000
+
+/* Generations travel as JSON numbers, exact as doubles only below 2^53: every generation is below this. */
+#define PROTOCOL_GENERATION_LIMIT (UINT64_C(1) << 53)
+
+/* A limit above as text, for a message that names it: PROTOCOL_STR(PROTOCOL_LINE_MAX) is "4096". */
+#define PROTOCOL_STR(x) PROTOCOL_STR_(x)
+#define PROTOCOL_STR_(x) #x
+
+/* The error codes of {"ok":false,"error":CODE,...}, documented in the README and wxtokend(8). */
+#define PROTO_E_BAD_JSON "bad_json"             /* not a JSON object */
+#define PROTO_E_BAD_REQUEST "bad_request"       /* a field missing or of the wrong type/range */
+#define PROTO_E_UNKNOWN_OP "unknown_op"
+#define PROTO_E_UNKNOWN_APP "unknown_app"
+#define PROTO_E_LINE_TOO_LONG "line_too_long"
+#define PROTO_E_PERMISSION "permission_denied"
+#define PROTO_E_RATE_LIMITED "rate_limited"     /* with retry_after_ms */
+#define PROTO_E_UPSTREAM "upstream_failed"      /* the refresh failed; the old token stays published */
+#define PROTO_E_TIMEOUT "timeout"               /* no new generation within timeout_ms */
+#define PROTO_E_BUSY "too_many_waiters"         /* the app's waiter limit is reached */
+#define PROTO_E_NO_TOKEN "no_token"             /* get: nothing published yet */
+#define PROTO_E_STOPPING "shutting_down"
+#define PROTO_E_CONNECTIONS "too_many_connections" /* max_connections or max_connections_per_uid */
+#define PROTO_E_INTERNAL "internal"             /* the agent ran out of memory building the reply */
+
+#endif
