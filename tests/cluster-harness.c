@@ -149,17 +149,29 @@ bool redis_run(struct redis_proc *r, const char *fmt, ...) {
         return ok;
 }
 
-bool redis_get(struct redis_proc *r, const char *key, char *buf, size_t size) {
+/* One string-or-nil command's answer into buf ("" for nil); false if Redis did not answer so. */
+static bool redis_string(struct redis_proc *r, char *buf, size_t size, const char *fmt, ...) {
         redisContext *c = redis_connect(r);
-        redisReply *rep = c ? redisCommand(c, "GET %s", key) : NULL;
-        bool ok = rep && (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_NIL);
+        redisReply *rep = NULL;
+        va_list ap;
+        bool ok;
 
+        if (c) {
+                va_start(ap, fmt);
+                rep = redisvCommand(c, fmt, ap);
+                va_end(ap);
+        }
+        ok = rep && (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_NIL);
         snprintf(buf, size, "%s", rep && rep->type == REDIS_REPLY_STRING ? rep->str : "");
         if (rep)
                 freeReplyObject(rep);
         if (c)
                 redisFree(c);
         return ok;
+}
+
+bool redis_get(struct redis_proc *r, const char *key, char *buf, size_t size) {
+        return redis_string(r, buf, size, "GET %s", key);
 }
 
 long long redis_integer(struct redis_proc *r, const char *fmt, ...) {
@@ -183,16 +195,7 @@ long long redis_integer(struct redis_proc *r, const char *fmt, ...) {
 }
 
 bool redis_get_field(struct redis_proc *r, const char *key, const char *field, char *buf, size_t size) {
-        redisContext *c = redis_connect(r);
-        redisReply *rep = c ? redisCommand(c, "HGET %s %s", key, field) : NULL;
-        bool ok = rep && (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_NIL);
-
-        snprintf(buf, size, "%s", rep && rep->type == REDIS_REPLY_STRING ? rep->str : "");
-        if (rep)
-                freeReplyObject(rep);
-        if (c)
-                redisFree(c);
-        return ok;
+        return redis_string(r, buf, size, "HGET %s %s", key, field);
 }
 
 void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid, const char *secret,

@@ -237,6 +237,28 @@ static uint64_t check_huge(uint64_t g) {
 }
 
 /*
+ * A lone agent whose app name is also its key_prefix, started on a Redis record at 2^53-1
+ * (a token WeChat issued, the seed returned malloc'd), and holding that generation.
+ */
+static char *start_at_last_generation(struct agent_proc *a, const char *name, const char *agent_extra) {
+        char block[1024];
+        long long now = cluster_wall_ms();
+        char *seed;
+
+        agent_init(a);
+        seed = token(&emu, "wxQ", SECRET);
+        CHECK(seed && redis_run(&redis, "HSET %s:item:token:wxQ generation 9007199254740991 token %s expires_at "
+                                "%lld fetched_at %lld", name, seed, now + 30000, now), "Redis holds generation 2^53-1");
+        snprintf(block, sizeof(block), "[app %s]\nkind = token\nappid = wxQ\nsecret_file = %s\n"
+                 "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://127.0.0.1:%d/0\nkey_prefix = %s\n"
+                 "lease_ms = %d\n", name, agent_secret_file(a, name, SECRET), emu.port, redis.port, name, LEASE_MS);
+        agent_write_config(a, agent_extra, block);
+        agent_start(a);
+        CHECK(agent_wait_generation(name, 9007199254740991ULL, 10000), "the agent takes Redis's generation 2^53-1");
+        return seed;
+}
+
+/*
  * A generation no higher one can follow: 2^53-1, the last a fresh agent may take from
  * Redis (it has no generation of its own to bound it by). A forced refresh must not call
  * WeChat for a token it cannot publish: the agent retires the segment, makes it anew
@@ -247,22 +269,12 @@ static uint64_t check_huge(uint64_t g) {
  */
 static void check_last_generation(void) {
         static struct agent_proc solo; /* the harness keeps a pointer to every agent until the end */
-        char block[1024], buf[WXSHM_TOKEN_MAX + 1], raw[4096], gen[32] = "", *seed;
+        char buf[WXSHM_TOKEN_MAX + 1], raw[4096], gen[32] = "", *seed;
         wxshm_info info = { .size = sizeof(info) };
-        long long now = cluster_wall_ms();
         cJSON *o;
         int r;
 
-        agent_init(&solo);
-        seed = token(&emu, "wxQ", SECRET);
-        CHECK(seed && redis_run(&redis, "HSET solo:item:token:wxQ generation 9007199254740991 token %s expires_at "
-                                "%lld fetched_at %lld", seed, now + 30000, now), "Redis holds generation 2^53-1");
-        snprintf(block, sizeof(block), "[app solo]\nkind = token\nappid = wxQ\nsecret_file = %s\n"
-                 "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://127.0.0.1:%d/0\nkey_prefix = solo\n"
-                 "lease_ms = %d\n", agent_secret_file(&solo, "solo", SECRET), emu.port, redis.port, LEASE_MS);
-        agent_write_config(&solo, "log_level = debug\nmin_force_interval = 1\n", block);
-        agent_start(&solo);
-        CHECK(agent_wait_generation("solo", 9007199254740991ULL, 10000), "the agent takes Redis's generation 2^53-1");
+        seed = start_at_last_generation(&solo, "solo", "log_level = debug\nmin_force_interval = 1\n");
         o = agent_request(&solo, "{\"op\":\"refresh\",\"app\":\"solo\",\"generation\":9007199254740991,"
                           "\"timeout_ms\":15000}\n", raw, sizeof(raw));
         printf("a forced refresh at generation 2^53-1: %s\n", raw);
@@ -290,21 +302,11 @@ static void check_last_generation(void) {
  */
 static void check_last_generation_at_start(void) {
         static struct agent_proc again; /* the harness keeps a pointer to every agent until the end */
-        char block[1024], buf[WXSHM_TOKEN_MAX + 1], *seed;
+        char buf[WXSHM_TOKEN_MAX + 1], *seed;
         wxshm_info info = { .size = sizeof(info) };
-        long long now = cluster_wall_ms();
         int calls, r;
 
-        agent_init(&again);
-        seed = token(&emu, "wxQ", SECRET);
-        CHECK(seed && redis_run(&redis, "HSET again:item:token:wxQ generation 9007199254740991 token %s expires_at "
-                                "%lld fetched_at %lld", seed, now + 30000, now), "Redis holds generation 2^53-1");
-        snprintf(block, sizeof(block), "[app again]\nkind = token\nappid = wxQ\nsecret_file = %s\n"
-                 "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://127.0.0.1:%d/0\nkey_prefix = again\n"
-                 "lease_ms = %d\n", agent_secret_file(&again, "again", SECRET), emu.port, redis.port, LEASE_MS);
-        agent_write_config(&again, "log_level = debug\n", block);
-        agent_start(&again);
-        CHECK(agent_wait_generation("again", 9007199254740991ULL, 10000), "the agent takes Redis's generation 2^53-1");
+        seed = start_at_last_generation(&again, "again", "log_level = debug\n");
         CHECK(agent_stop(&again) == 0, "it stops, its segment at 2^53-1");
         CHECK(redis_run(&redis, "DEL again:item:token:wxQ"), "Redis's record deleted");
         calls = emu_stat(&emu, "wxQ", "token_calls");
