@@ -63,7 +63,7 @@ build() {
                         srcs="$srcs $top/$s"
                 done
                 # shellcheck disable=SC2086 # word splitting of the flag lists is intended
-                $CC $CFLAGS_FUZZ -DPACKAGE_VERSION='"fuzz"' -I"$top/agent" -I"$top/libwxshm" \
+                $CC $CFLAGS_FUZZ -DPACKAGE_VERSION='"fuzz"' -I"$top/agent" -I"$top/agent/core" -I"$top/libwxshm" \
                         -o "$1/fuzz-$t" "$top/tests/fuzz/fuzz-$t.c" $srcs $flags
         done
 }
