@@ -1,4 +1,4 @@
-/* app-internal.h: what app.c (fetch, publish, schedule), app-mirror.c and app-persist.c share. */
+/* app-internal.h: what app.c (lifecycle, calls), app-step.c (the core's steps), app-mirror.c and app-persist.c share. */
 #ifndef APP_INTERNAL_H
 #define APP_INTERNAL_H
 
@@ -7,35 +7,16 @@
 
 #include "app.h"
 
-const struct agent_config *item_agent_config(const struct item *it);
+/* The item's policy for a core step: its app's and the agent's settings, and the cluster's view. */
+void item_policy(const struct item *it, struct core_policy *pol);
 
-/* Tickets follow the token's rules; they have no stable window of their own. */
-enum app_kind item_schedule_kind(const struct item *it);
-
-/* Arm the item's one timer for wall-clock time at_ms. */
-void item_schedule(struct item *it, int64_t at_ms);
-
-/* The next proactive refresh of the token now published (same: it did not change). */
-void item_schedule_refresh(struct item *it, int64_t now, bool same);
-
-void item_set_state(struct item *it, int state);
-
-/* The item has a token, or its first attempt failed (the agent's READY waits for every app's). */
-void item_settle(struct item *it);
+/* Carry out CORE_ACT_START_CALL: build the request and start it (app.c). */
+void item_call(struct item *it, const struct core_action *a);
 
 /* Write the item's token to its state file (one log line per change of what is wrong). */
 void item_save(struct item *it, int64_t fetched_at_ms);
 
-/*
- * The first call of an agent started while upstream fails: at_ms, or no sooner than
- * backoff_min after the last failure the segment records (app-persist.c).
- */
-int64_t item_after_last_failure(struct item *it, int64_t at_ms, int64_t now);
-
-/*
- * A token's times are believable: fetched in the past, and valid no longer than a
- * WeChat token lives.
- */
+/* Whether a token's times are believable for it now (the core's rule). */
 bool item_times_plausible(const struct item *it, int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "app.h"
 #include "app-internal.h"
+#include "clock.h"
 #include "cluster-record.h"
 #include "log.h"
 #include "state.h"
@@ -15,48 +16,51 @@
  * older agent that believed a poisoned Redis record, or a corrupt state file) would make
  * every later publish fail, after the WeChat call that fetched it. It is retired (its
  * readers re-open the name) and made anew, empty: its token is suspect too. 0, or -errno
- * (the item has no segment then, and item_fetch fails it without a call).
+ * (the item has no segment then, and a call fails without being made).
  */
 int item_segment_renew(struct item *it) {
-        const struct agent_config *c = item_agent_config(it);
+        const struct agent_config *c = it->app->svc->config;
         struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
-        uint64_t poisoned = it->generation;
+        uint64_t poisoned = it->core.generation;
         int r;
 
         opts.group = it->app->cfg->gid;
-        opts.heartbeat_interval_ms = AGENT_HEARTBEAT_MS;
+        opts.heartbeat_interval_ms = APP_HEARTBEAT_MS;
         opts.discard = true;
         wxshm_writer_retire(it->seg);
         wxshm_writer_close(it->seg);
         it->seg = NULL;
-        r = wxshm_writer_open(&it->seg, it->app->agent->ns.dir_fd, it->name, &opts);
+        r = wxshm_writer_open(&it->seg, it->app->svc->shm_dir_fd, it->name, &opts);
         /* The state file holds the same generation: it would bring it back at the next start. */
         state_remove(c->state_dir, it->name);
         explicit_bzero(it->value, sizeof(it->value));
         it->value_len = 0;
-        it->generation = 0;
-        it->expires_at_ms = it->fetched_at_ms = 0;
-        force_rebase(it);
+        it->forwarded_gen = 0;
         log_app(r < 0 ? LOG_ERR : LOG_WARNING, it->name, 0, "the segment held generation %llu, past what a "
                 "generation may reach (2^53): retired and made anew%s%s", (unsigned long long)poisoned,
                 r < 0 ? ", which failed: " : "", r < 0 ? strerror(-r) : "");
-        if (r < 0) {
+        if (r < 0)
                 it->seg = NULL;
-                return r;
-        }
-        wxshm_writer_heartbeat(it->seg, agent_now_ms());
-        item_set_state(it, WXSHM_STATE_STARTING);
-        return 0;
+        else
+                wxshm_writer_heartbeat(it->seg, clock_wall_ms());
+        item_step(it, &(struct core_event){ .type = CORE_EV_REBASE, .ok = r == 0 });
+        return r;
 }
 
 bool item_can_publish(const struct item *it) {
-        return it->seg && it->generation < CLUSTER_GENERATION_LIMIT - 1;
+        return it->seg && it->core.generation < CLUSTER_GENERATION_LIMIT - 1;
+}
+
+bool item_times_plausible(const struct item *it, int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now) {
+        struct core_policy pol;
+
+        item_policy(it, &pol);
+        return core_item_times_plausible(&pol, fetched_at_ms, expires_at_ms, now);
 }
 
 bool item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
                  int64_t fetched_at_ms) {
-        int64_t now = agent_now_ms();
-        uint64_t prev = it->generation;
+        int64_t now = clock_wall_ms();
         int r;
 
         if (generation >= CLUSTER_GENERATION_LIMIT) {
@@ -79,32 +83,11 @@ bool item_mirror(struct item *it, const char *token, size_t len, uint64_t genera
                 memcpy(it->value, token, len);
         it->value[len] = '\0';
         it->value_len = len;
-        it->generation = generation;
-        it->expires_at_ms = expires_at_ms;
-        it->fetched_at_ms = fetched_at_ms;
-        it->lifetime_ms = expires_at_ms - fetched_at_ms;
-        item_save(it, fetched_at_ms);
-        if (generation != prev)
-                log_app(LOG_INFO, it->name, 0, "cluster: generation %llu, expires in %lld s",
-                        (unsigned long long)generation, (long long)((expires_at_ms - now) / 1000));
-        if (it->failure == FAILURE_NONE || !it->app->holder)
-                item_set_state(it, WXSHM_STATE_FRESH);
-        item_settle(it);
-        if (generation != prev)
-                force_published(it);
+        item_step(it, &(struct core_event){ .type = CORE_EV_MIRRORED, .generation = generation,
+                                            .expires_at_ms = expires_at_ms, .fetched_at_ms = fetched_at_ms });
         return true;
 }
 
 void item_cluster_resume(struct item *it) {
-        int64_t now = agent_now_ms();
-
-        if (it->call)
-                return;
-        /* A refresh already due (the last holder died before making it) is made now, not after backoff_min. */
-        if (it->generation && schedule_refresh_at(item_schedule_kind(it), now, it->expires_at_ms,
-                                                  it->app->cfg->refresh_margin_ms, it->lifetime_ms,
-                                                  &it->app->agent->rng) > now)
-                item_schedule_refresh(it, now, false);
-        else
-                item_schedule(it, now);
+        item_step(it, &(struct core_event){ .type = CORE_EV_RESUME });
 }

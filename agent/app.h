@@ -5,58 +5,39 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent.h"
 #include "classify.h"
+#include "config.h"
 #include "force.h"
+#include "item.h"
+#include "services.h"
 #include "upstream.h"
 #include "writer.h"
+
+#define APP_HEARTBEAT_MS 5000           /* written into every segment; readers allow 3 intervals */
+#define APP_HTTP_TIMEOUT_MS 10000       /* one upstream call, connection included */
 
 struct app;
 
 /*
  * One published item: the access token ("shop") or a ticket ("shop.jsapi"). Each has
- * its own segment, schedule, in-flight call and failure state.
+ * its own segment, schedule, in-flight call and failure state. Its decisions are
+ * core (agent/core/item.c); this is the I/O around them.
  */
 struct item {
         struct app *app;
         enum ticket_type ticket;        /* 0: the access token */
         char name[96];
         wxshm_writer *seg;
-        sd_event_source *timer;
+        sd_event_source *timer;         /* the core's next wake-up */
         struct http_call *call;
-        unsigned attempt;               /* consecutive failures */
-        int api_index;                  /* api_base in use; moves on after a transient failure */
-        long errcode;                   /* of the last call, 0 if it succeeded */
-        enum failure_class failure;
-        int state;                      /* enum wxshm_state */
-        bool settled;                   /* has a token, or its first attempt failed */
+        struct core_item core;
         char value[UPSTREAM_TOKEN_MAX + 1];
         size_t value_len;
-        uint64_t generation;            /* 0: none yet */
-        int64_t expires_at_ms;
-        int64_t fetched_at_ms;
-        int64_t lifetime_ms;
-        int64_t next_at_ms;             /* next scheduled call */
-        uint64_t calls;                 /* upstream calls made */
-        char last_errmsg[UPSTREAM_ERRMSG_MAX]; /* of the last failure, for status */
-        char advice[512];               /* what the operator should do about it */
-        int64_t failing_since_ms;       /* when the present failure began */
         int save_error;                 /* errno of the last state file write if it failed, else 0 */
-
-        /* Client-forced refreshes (force.c). */
-        struct waiter *waiters;         /* answered at the next generation, a failure or their timeout */
-        unsigned n_waiters;
-        enum force_stage force_stage;   /* FORCE_NONE: no forced call pending or running */
-        int64_t forced_at_ms;           /* start of the last client-forced upstream call */
-        int64_t forced_day;             /* Beijing day of forced_today (budget.c) */
-        unsigned forced_today;          /* client-forced upstream calls that day, capped by max_forced_per_day */
-        int64_t quota_day;              /* Beijing day upstream answered 45009: no forced call that day */
-        bool budget_asked;              /* cluster mode: the fleet-wide count is being taken in Redis */
-        bool budget_granted;            /* cluster mode: Redis counted the forced call within the cap */
-        uint64_t forced_refreshes, coalesced_waiters, rate_limited;
+        struct waiter *waiters;         /* the clients behind the core's waiters (force.c) */
+        uint64_t next_waiter;           /* the id of the next one */
 
         /* Cluster mode (cluster.c). */
-        int64_t remote_until_ms;        /* holder: other hosts' clients wait for a forced refresh until then */
         uint64_t forwarded_gen;         /* a forced refresh of this generation was handed to the holder */
         int64_t forwarded_at_ms;        /* cluster_clock_ms */
         bool cluster_dirty;             /* holder: published here, not yet in Redis */
@@ -65,7 +46,7 @@ struct item {
 };
 
 struct app {
-        struct agent *agent;
+        struct services *svc;
         const struct app_config *cfg;   /* points into agent->config, re-pointed on reload */
         struct item token;
         struct item tickets[2];
@@ -86,7 +67,7 @@ struct app {
  * still good, and schedule the first call. With fresh, adopt nothing (the appid or kind
  * changed): fetch now.
  */
-int app_new(struct app **ret, struct agent *a, const struct app_config *cfg, bool fresh);
+int app_new(struct app **ret, struct services *svc, const struct app_config *cfg, bool fresh);
 
 /* False if a ticket of the app's configuration could not start (its failure is in agent->failed). */
 bool app_complete(const struct app *app);
@@ -110,13 +91,10 @@ void app_stop(struct app *app);
 void app_heartbeat(struct app *app, int64_t now_ms);
 
 /* The item called name ("shop" or "shop.jsapi") among the agent's apps, or NULL. */
-struct item *agent_find_item(struct agent *a, const char *name);
+struct item *app_find_item(const struct services *svc, const char *name);
 
 /* Write the item's token and budget to its state file (fetched_at_ms: when the token was fetched). */
 void item_save(struct item *it, int64_t fetched_at_ms);
-
-/* Start the item's next call now (force.c uses it to run a forced call). */
-void item_fetch_at(struct item *it, int64_t at_ms);
 
 /*
  * Cluster mode: publish the token another agent fetched (read from Redis) with its
@@ -135,7 +113,19 @@ bool item_can_publish(const struct item *it);
  */
 int item_segment_renew(struct item *it);
 
-/* Cluster mode: this agent became the holder: schedule the next refresh (now if there is no token). */
+/*
+ * Cluster mode: this agent became the holder and read Redis: schedule the next refresh
+ * (now if there is no token), and serve this host's waiting clients here.
+ */
 void item_cluster_resume(struct item *it);
+
+/* The item's policy and clock for one core step, and the step with its actions carried out. */
+void item_step(struct item *it, const struct core_event *ev);
+
+/* The clock quota days are counted on: the wall clock, shifted by $WXTOKEND_TEST_QUOTA_DAY_OFFSET_MS (a test hook). */
+int64_t app_quota_now_ms(void);
+
+/* The item's cap of client-forced calls a day. */
+unsigned item_forced_cap(const struct item *it);
 
 #endif

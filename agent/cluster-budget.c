@@ -24,15 +24,15 @@ static void on_budget(struct cluster *cl, redisReply *reply, void *userdata) {
 }
 
 int cluster_budget_take(struct item *it, int64_t day, int64_t ttl_ms) {
-        struct cluster *cl = it->app->agent->cluster;
+        struct cluster *cl = it->app->svc->cluster;
         char name[CLUSTER_NAME_MAX], key[CLUSTER_NAME_MAX + 96], ttl[24], cap[16];
         const char *argv[] = { "EVAL", cluster_script_budget, "1", key, ttl, cap };
 
         if (!cl)
                 return 0;
         cluster_item_name(it, name, sizeof(name));
-        snprintf(key, sizeof(key), "%s:forced:%s:%" PRId64, cl->agent->config->cluster.key_prefix, name, day);
+        snprintf(key, sizeof(key), "%s:forced:%s:%" PRId64, cl->svc->config->cluster.key_prefix, name, day);
         snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
-        snprintf(cap, sizeof(cap), "%u", budget_cap(it));
+        snprintf(cap, sizeof(cap), "%u", item_forced_cap(it));
         return cluster_send(cl, on_budget, cluster_ref_new(REF_BUDGET, name), 6, argv) ? 1 : -ENOTCONN;
 }

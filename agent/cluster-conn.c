@@ -9,7 +9,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "agent.h"
+#include "app.h"
+#include "clock.h"
 #include "app.h"
 #include "clock.h"
 #include "cluster-internal.h"
@@ -36,13 +37,13 @@ int64_t cluster_clock_ms(void) {
 }
 
 int64_t cluster_io_timeout_ms(const struct cluster *cl) {
-        int64_t t = cl->agent->config->cluster.lease_ms / 2;
+        int64_t t = cl->svc->config->cluster.lease_ms / 2;
 
         return t > 2000 ? 2000 : t;
 }
 
 static const struct cluster_config *conf(const struct cluster *cl) {
-        return &cl->agent->config->cluster;
+        return &cl->svc->config->cluster;
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -62,14 +63,14 @@ void cluster_link_down(struct cluster *cl, const char *why) {
         if (cl->up || !cl->down_since_ms) {
                 log_warning("cluster: Redis %s: %s; local tokens stay published, and no app is refreshed here once "
                             "its lease lapses", conf(cl)->redis, why);
-                cl->down_since_ms = agent_now_ms();
+                cl->down_since_ms = clock_wall_ms();
         }
         if (why != cl->last_error) /* callers may pass last_error itself: no overlapping copy */
                 snprintf(cl->last_error, sizeof(cl->last_error), "%s", why);
         cl->up = cl->cmd_ready = cl->sub_ready = false;
         if (sd_event_source_get_enabled(cl->retry, NULL) == 0)
                 arm_retry(cl);
-        agent_state_changed(cl->agent);
+        services_changed(cl->svc);
 }
 
 static void up_if_ready(struct cluster *cl) {
@@ -81,7 +82,7 @@ static void up_if_ready(struct cluster *cl) {
                 log_notice("cluster: connected to Redis %s as node %s", conf(cl)->redis, conf(cl)->node_id);
         cl->down_since_ms = 0;
         cl->last_error[0] = '\0';
-        agent_state_changed(cl->agent);
+        services_changed(cl->svc);
         cluster_on_up(cl);
 }
 
@@ -210,7 +211,7 @@ static redisAsyncContext *link_open(struct cluster *cl) {
         /* TCP keepalive: a half-open link (a NAT or firewall that forgot us) ends instead of hanging. */
         if (!c->unix_path)
                 redisEnableKeepAlive(&ac->c);
-        if (redis_event_attach(ac, cl->agent->loop) < 0) {
+        if (redis_event_attach(ac, cl->svc->loop) < 0) {
                 redisAsyncFree(ac);
                 return NULL;
         }
@@ -309,8 +310,8 @@ void cluster_link_check(struct cluster *cl) {
         }
 }
 
-int cluster_new(struct cluster **ret, struct agent *a) {
-        const struct cluster_config *c = &a->config->cluster;
+int cluster_new(struct cluster **ret, struct services *svc) {
+        const struct cluster_config *c = &svc->config->cluster;
         struct cluster *cl;
         uint64_t nonce;
         int r;
@@ -321,9 +322,9 @@ int cluster_new(struct cluster **ret, struct agent *a) {
         cl = calloc(1, sizeof(*cl));
         if (!cl)
                 return -ENOMEM;
-        cl->agent = a;
+        cl->svc = svc;
         cl->retry_ms = RETRY_MIN_MS;
-        cl->down_since_ms = agent_now_ms();
+        cl->down_since_ms = clock_wall_ms();
         snprintf(cl->last_error, sizeof(cl->last_error), "connecting");
         snprintf(cl->channel, sizeof(cl->channel), "%s:events", c->key_prefix);
         if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce)) {
@@ -337,7 +338,7 @@ int cluster_new(struct cluster **ret, struct agent *a) {
                 log_warning("cluster: no fleet_key_file: any client that can write to Redis %s can plant tokens that "
                             "every agent publishes; give every agent the same key (wxtokend.conf(5), fleet_key_file)",
                             c->redis);
-        r = sd_event_add_time(a->loop, &cl->retry, CLOCK_BOOTTIME, UINT64_MAX, 10 * 1000, on_retry, cl);
+        r = sd_event_add_time(svc->loop, &cl->retry, CLOCK_BOOTTIME, UINT64_MAX, 10 * 1000, on_retry, cl);
         if (r < 0) {
                 free(cl);
                 return r;
@@ -358,8 +359,8 @@ int cluster_new(struct cluster **ret, struct agent *a) {
 void cluster_get_status(const struct cluster *cl, struct cluster_status *st) {
         unsigned n = 0;
 
-        for (size_t i = 0; i < cl->agent->n_apps; i++)
-                if (cl->agent->apps[i] && cl->agent->apps[i]->holder)
+        for (size_t i = 0; i < cl->svc->n_apps; i++)
+                if (cl->svc->apps[i] && cl->svc->apps[i]->holder)
                         n++;
         *st = (struct cluster_status){
                 .node_id = conf(cl)->node_id,

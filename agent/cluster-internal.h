@@ -23,7 +23,7 @@ struct item;
 typedef void (*cluster_reply_fn)(struct cluster *cl, struct redisReply *reply, void *userdata);
 
 struct cluster {
-        struct agent *agent;
+        struct services *svc;           /* the manager's: loop, config, apps */
         redisAsyncContext *cmd;         /* commands and scripts */
         redisAsyncContext *sub;         /* SUBSCRIBE: a subscribed link takes no other command */
         bool cmd_ready, sub_ready;      /* authenticated and answering; subscribed */
@@ -120,8 +120,6 @@ void cluster_push(struct cluster *cl, struct item *it);
 /* Publish a note on the channel (fire and forget). */
 void cluster_note(struct cluster *cl, const char *note);
 
-/* Hand this host's waiting forced refreshes to the holder (again from the tick while they wait). */
-void cluster_forward(struct cluster *cl, struct item *it);
 
 /* Ask the holder to settle a token that differs from Redis's (a "sync" note). */
 void cluster_send_sync(struct cluster *cl, struct item *it);

@@ -13,7 +13,7 @@
 #include "log.h"
 
 static const struct cluster_config *conf(const struct cluster *cl) {
-        return &cl->agent->config->cluster;
+        return &cl->svc->config->cluster;
 }
 
 void cluster_lease_lost(struct cluster *cl, struct app *app, const char *why) {
@@ -26,7 +26,7 @@ void cluster_lease_lost(struct cluster *cl, struct app *app, const char *why) {
                 (t < 0 ? &app->token : &app->tickets[t])->cluster_dirty = false;
         log_app(LOG_WARNING, app->cfg->name, 0, "cluster: no longer the lease holder (%s): this agent does not call "
                 "WeChat for this app", why);
-        agent_state_changed(cl->agent);
+        services_changed(cl->svc);
 }
 
 /* ---- leases ---- */
@@ -48,7 +48,7 @@ static void lease_problem(struct cluster *cl, struct app *app, const char *why) 
                 snprintf(app->lease_problem, sizeof(app->lease_problem), "%s", why);
                 log_app(LOG_ERR, app->cfg->name, 0, "cluster: %s", app->lease_problem);
         }
-        agent_state_changed(cl->agent);
+        services_changed(cl->svc);
 }
 
 /* The claim script's {-1, type} or {-2, length}: the key is not a lease any agent wrote. */
@@ -99,7 +99,7 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
                         app->lease_deadline_ms = ref->sent_ms + conf(cl)->lease_ms;
                         log_app(LOG_NOTICE, app->cfg->name, 0, "cluster: this agent (%s) now holds the lease: it "
                                 "alone calls WeChat for this app", conf(cl)->node_id);
-                        agent_state_changed(cl->agent);
+                        services_changed(cl->svc);
                         /*
                          * Take Redis's token first; call WeChat only if that one needs it. No
                          * call before that read is answered (cluster_call_budget).
@@ -137,11 +137,11 @@ void cluster_lease_send(struct cluster *cl, struct app *app, bool renew) {
 }
 
 int64_t cluster_call_budget(const struct app *app) {
-        const struct cluster *cl = app->agent->cluster;
+        const struct cluster *cl = app->svc->cluster;
         int64_t left, margin, lease;
 
         if (!cl)
-                return AGENT_HTTP_TIMEOUT_MS;
+                return APP_HTTP_TIMEOUT_MS;
         if (!app->holder)
                 return 0;
         /*
@@ -158,7 +158,7 @@ int64_t cluster_call_budget(const struct app *app) {
         for (int t = -1; t < app->n_tickets; t++)
                 if ((t < 0 ? &app->token : &app->tickets[t])->cluster_resume)
                         return 0;
-        return left < AGENT_HTTP_TIMEOUT_MS ? left : AGENT_HTTP_TIMEOUT_MS;
+        return left < APP_HTTP_TIMEOUT_MS ? left : APP_HTTP_TIMEOUT_MS;
 }
 
 /* ---- a clean stop ---- */
@@ -197,8 +197,8 @@ int cluster_release(struct cluster *cl, void (*done)(void *userdata), void *user
         const char *argv[] = { "EVAL", cluster_script_release, "1", key, cl->lease_id };
 
         cl->stopping = true;
-        for (size_t i = 0; i < cl->agent->n_apps; i++) {
-                struct app *app = cl->agent->apps[i];
+        for (size_t i = 0; i < cl->svc->n_apps; i++) {
+                struct app *app = cl->svc->apps[i];
 
                 /* A claim still in flight may have won in Redis: the compare-and-delete is harmless if not. */
                 if (!app || (!app->holder && !app->lease_inflight))
@@ -218,7 +218,7 @@ int cluster_release(struct cluster *cl, void (*done)(void *userdata), void *user
         if (cl->releasing == 0)
                 return 0;
         /* A Redis that does not answer holds the stop up no longer than a command may take. */
-        if (sd_event_add_time_relative(cl->agent->loop, &cl->release_wait, CLOCK_BOOTTIME,
+        if (sd_event_add_time_relative(cl->svc->loop, &cl->release_wait, CLOCK_BOOTTIME,
                                        (uint64_t)cluster_io_timeout_ms(cl) * 1000, 10 * 1000, on_release_wait, cl) < 0)
                 return 0;
         cl->release_done = done;

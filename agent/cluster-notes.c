@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 
 #include "app.h"
+#include "clock.h"
 #include "cluster-internal.h"
 #include "cluster-record.h"
 #include "log.h"
@@ -16,7 +17,7 @@
 #define FORWARD_REPEAT_MS 1000          /* a forced refresh handed on and unanswered goes again */
 
 static const struct cluster_config *conf(const struct cluster *cl) {
-        return &cl->agent->config->cluster;
+        return &cl->svc->config->cluster;
 }
 
 static void on_note(struct cluster *cl, redisReply *reply, void *userdata) {
@@ -57,60 +58,47 @@ static void note_refused(struct cluster *cl) {
  */
 void cluster_forward(struct cluster *cl, struct item *it) {
         char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + CLUSTER_LEASE_ID_MAX + 64];
-        int64_t now = cluster_clock_ms(), left = force_waiters_until(it) - agent_now_ms();
+        int64_t now = cluster_clock_ms(), left = force_waiters_until(it) - clock_wall_ms();
 
-        if (left <= 0 || (it->forwarded_gen == it->generation && now - it->forwarded_at_ms < FORWARD_REPEAT_MS))
+        if (left <= 0 || (it->forwarded_gen == it->core.generation && now - it->forwarded_at_ms < FORWARD_REPEAT_MS))
                 return;
         cluster_item_name(it, name, sizeof(name));
-        snprintf(note, sizeof(note), "force %s %" PRIu64 " %s %" PRId64, name, it->generation, cl->lease_id, left);
+        snprintf(note, sizeof(note), "force %s %" PRIu64 " %s %" PRId64, name, it->core.generation, cl->lease_id, left);
         cluster_note(cl, note);
-        it->forwarded_gen = it->generation;
+        it->forwarded_gen = it->core.generation;
         it->forwarded_at_ms = now;
 }
 
-void cluster_blocked(struct item *it) {
-        struct cluster *cl = it->app->agent->cluster;
-        char message[256];
-
+void cluster_item_policy(const struct cluster *cl, const struct app *app, struct core_policy *pol) {
+        pol->clustered = cl != NULL;
         if (!cl)
                 return;
-        /* The holder with too little lease left: its renewal is on the way; try again shortly. */
-        if (it->app->holder) {
-                item_fetch_at(it, agent_now_ms() + cluster_tick_ms(cl) / 2);
-                return;
-        }
-        if (it->force_stage == FORCE_NONE)
-                return; /* a planned refresh: the holder makes it */
-        it->force_stage = FORCE_NONE;
-        if (!cl->up) {
-                snprintf(message, sizeof(message), "cluster: Redis %s is unreachable, so no agent can refresh this app "
-                         "now; the last token stays published", conf(cl)->redis);
-                force_abort(it, PROTO_E_UPSTREAM, message);
-                return;
-        }
-        cluster_forward(cl, it);
+        pol->holder = app->holder;
+        pol->redis_up = cl->up;
+        pol->redis = conf(cl)->redis;
+        pol->tick_ms = cluster_tick_ms(cl);
 }
 
 void cluster_force_failed(struct item *it, const char *code, const char *message, int64_t retry_after_ms) {
-        struct cluster *cl = it->app->agent->cluster;
+        struct cluster *cl = it->app->svc->cluster;
         char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + 400];
 
         if (!cl || !it->app->holder)
                 return;
         cluster_item_name(it, name, sizeof(name));
-        snprintf(note, sizeof(note), "fail %s %" PRIu64 " %" PRId64 " %s %.300s", name, it->generation, retry_after_ms,
+        snprintf(note, sizeof(note), "fail %s %" PRIu64 " %" PRId64 " %s %.300s", name, it->core.generation, retry_after_ms,
                  code, message);
         cluster_note(cl, note);
 }
 
 void cluster_force_verified(struct item *it) {
-        struct cluster *cl = it->app->agent->cluster;
+        struct cluster *cl = it->app->svc->cluster;
         char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + 40];
 
         if (!cl || !it->app->holder)
                 return;
         cluster_item_name(it, name, sizeof(name));
-        snprintf(note, sizeof(note), "verified %s %" PRIu64, name, it->generation);
+        snprintf(note, sizeof(note), "verified %s %" PRIu64, name, it->core.generation);
         cluster_note(cl, note);
 }
 
@@ -123,15 +111,15 @@ void cluster_send_sync(struct cluster *cl, struct item *it) {
         char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + UPSTREAM_TOKEN_MAX + 96];
 
         cluster_item_name(it, name, sizeof(name));
-        snprintf(note, sizeof(note), "sync %s %" PRIu64 " %" PRId64 " %" PRId64 " %s", name, it->generation,
-                 it->fetched_at_ms, it->expires_at_ms, it->value);
+        snprintf(note, sizeof(note), "sync %s %" PRIu64 " %" PRId64 " %" PRId64 " %s", name, it->core.generation,
+                 it->core.fetched_at_ms, it->core.expires_at_ms, it->value);
         cluster_note(cl, note);
 }
 
 static void on_sync(struct cluster *cl, struct item *it, uint64_t gen, const char *rest) {
         long long fetched, expires;
         char token[UPSTREAM_TOKEN_MAX + 1];
-        uint64_t top = (gen > it->generation ? gen : it->generation) + 1;
+        uint64_t top = (gen > it->core.generation ? gen : it->core.generation) + 1;
         int n = 0;
 
         if (!it->app->holder || sscanf(rest, " %lld %lld %n", &fetched, &expires, &n) != 2 || n == 0)
@@ -140,11 +128,11 @@ static void on_sync(struct cluster *cl, struct item *it, uint64_t gen, const cha
                 return;
         /* The publish script keeps a later fetch already in Redis, whichever of these is pushed. */
         /* A token not taken here (times implausible) is not pushed: the asker would only ask again. */
-        if (fetched > it->fetched_at_ms) {
+        if (fetched > it->core.fetched_at_ms) {
                 if (item_mirror(it, token, strlen(token), top, expires, fetched))
                         cluster_push(cl, it);
-        } else if (gen >= it->generation && cluster_servable(it)) {
-                if (item_mirror(it, it->value, it->value_len, top, it->expires_at_ms, it->fetched_at_ms))
+        } else if (gen >= it->core.generation && cluster_servable(it)) {
+                if (item_mirror(it, it->value, it->value_len, top, it->core.expires_at_ms, it->core.fetched_at_ms))
                         cluster_push(cl, it);
         }
         /* else the asker is behind, and catches up by mirroring what Redis has */
@@ -188,18 +176,18 @@ void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
         text[body_len] = '\0';
         /* Not %llu, which takes "-1" as 2^64-1: generations are bounded as those of records are. */
         if (sscanf(text, "%11s %191s %23s%n", verb, name, gens, &used) != 3 || !parse_generation(gens, &gen) ||
-            !(it = cluster_find_item(cl, name)) || (it->generation && gen > it->generation + CLUSTER_GENERATION_STEP))
+            !(it = cluster_find_item(cl, name)) || (it->core.generation && gen > it->core.generation + CLUSTER_GENERATION_STEP))
                 return;
         if (!strcmp(verb, "pub")) {
-                if (gen > it->generation)
+                if (gen > it->core.generation)
                         cluster_read_item(cl, it, REF_READ);
         } else if (!strcmp(verb, "force") && sscanf(text + used, " %95s %lld", node, &num) == 2) {
                 /* A client waits PROTOCOL_TIMEOUT_MAX_MS at most: a longer wait is no client's. */
                 if (!it->app->holder || !strcmp(node, cl->lease_id) || num <= 0 || num > PROTOCOL_TIMEOUT_MAX_MS)
                         return;
-                if (it->generation > gen) {
+                if (it->core.generation > gen) {
                         /* Already replaced: the asker missed the news; say it again. */
-                        snprintf(note, sizeof(note), "pub %s %" PRIu64, name, it->generation);
+                        snprintf(note, sizeof(note), "pub %s %" PRIu64, name, it->core.generation);
                         cluster_note(cl, note);
                         return;
                 }

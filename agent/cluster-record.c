@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include "agent.h"
+#include "upstream.h"
 #include "cluster-record.h"
 
 #define NOTE_MAC_PREFIX "m="
@@ -131,9 +131,9 @@ int cluster_record_decode(const struct cluster_field f[CLUSTER_F_MAX], const cha
                          "differ by that much, no more)", CLUSTER_SKEW_MS / 1000);
                 return -EBADMSG;
         }
-        if (exp <= fet || exp - fet > (uint64_t)AGENT_TOKEN_LIFETIME_MAX_MS) {
+        if (exp <= fet || exp - fet > (uint64_t)UPSTREAM_LIFETIME_MAX * 1000) {
                 snprintf(why, why_size, "expires_at is not within %lld s after fetched_at",
-                         (long long)AGENT_TOKEN_LIFETIME_MAX_MS / 1000);
+                         (long long)UPSTREAM_LIFETIME_MAX);
                 return -EBADMSG;
         }
         if ((int64_t)exp <= now_ms) {

@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "budget.h"
+#include "clock.h"
 #include "cluster-internal.h"
 #include "cluster-record.h"
 #include "cluster-scripts.h"
@@ -20,7 +21,7 @@
 #define RECONCILE_EVERY_MS 5000         /* a lost notification is made up for this late at most */
 
 static const struct cluster_config *conf(const struct cluster *cl) {
-        return &cl->agent->config->cluster;
+        return &cl->svc->config->cluster;
 }
 
 /*
@@ -45,8 +46,8 @@ void cluster_item_name(const struct item *it, char *buf, size_t size) {
 struct app *cluster_find_app(struct cluster *cl, const char *name) {
         char n[CLUSTER_NAME_MAX];
 
-        for (size_t i = 0; i < cl->agent->n_apps; i++) {
-                struct app *app = cl->agent->apps[i];
+        for (size_t i = 0; i < cl->svc->n_apps; i++) {
+                struct app *app = cl->svc->apps[i];
 
                 if (!app)
                         continue;
@@ -60,8 +61,8 @@ struct app *cluster_find_app(struct cluster *cl, const char *name) {
 struct item *cluster_find_item(struct cluster *cl, const char *name) {
         char n[CLUSTER_NAME_MAX];
 
-        for (size_t i = 0; i < cl->agent->n_apps; i++) {
-                struct app *app = cl->agent->apps[i];
+        for (size_t i = 0; i < cl->svc->n_apps; i++) {
+                struct app *app = cl->svc->apps[i];
 
                 for (int t = -1; app && t < app->n_tickets; t++) {
                         struct item *it = t < 0 ? &app->token : &app->tickets[t];
@@ -158,7 +159,7 @@ static void item_problem(struct item *it, const char *why) {
                 snprintf(it->cluster_problem, sizeof(it->cluster_problem), "%s", why);
                 log_app(LOG_WARNING, it->name, 0, "cluster: %s", it->cluster_problem);
         }
-        agent_state_changed(it->app->agent);
+        services_changed(it->app->svc);
 }
 
 const char *cluster_problem(const struct item *it) {
@@ -168,7 +169,7 @@ const char *cluster_problem(const struct item *it) {
 }
 
 bool cluster_servable(const struct item *it) {
-        return it->value_len && it->expires_at_ms > agent_now_ms();
+        return it->value_len && it->core.expires_at_ms > clock_wall_ms();
 }
 
 /*
@@ -185,17 +186,17 @@ static void reconcile(struct cluster *cl, struct item *it, const struct cluster_
         int64_t expires = rec->expires_at_ms, fetched = rec->fetched_at_ms;
 
         if (same) {
-                if (gen > it->generation || (gen == it->generation && expires > it->expires_at_ms))
+                if (gen > it->core.generation || (gen == it->core.generation && expires > it->core.expires_at_ms))
                         item_mirror(it, rec->token, rec->token_len, gen, expires, fetched);
-                else if (holder && gen < it->generation && cluster_servable(it))
+                else if (holder && gen < it->core.generation && cluster_servable(it))
                         cluster_push(cl, it);
-        } else if (fetched >= it->fetched_at_ms) {
+        } else if (fetched >= it->core.fetched_at_ms) {
                 /* Redis's token is the later fetch. */
-                if (gen > it->generation) {
+                if (gen > it->core.generation) {
                         item_mirror(it, rec->token, rec->token_len, gen, expires, fetched);
                 } else if (holder) {
                         /* Pushed only if taken: a refused one (times implausible here) would be read back, forever. */
-                        if (item_mirror(it, rec->token, rec->token_len, it->generation + 1, expires, fetched))
+                        if (item_mirror(it, rec->token, rec->token_len, it->core.generation + 1, expires, fetched))
                                 cluster_push(cl, it);
                 } else {
                         cluster_send_sync(cl, it);
@@ -254,7 +255,7 @@ static int read_answer(struct cluster *cl, struct item *it, const redisReply *re
         /* Absent altogether (only a "node" or stray fields): as no record. */
         if (!f[CLUSTER_F_GENERATION].str && !f[CLUSTER_F_TOKEN].str)
                 return 0;
-        if (cluster_record_decode(f, key, it->generation, agent_now_ms(), conf(cl)->fleet_key, rec, why,
+        if (cluster_record_decode(f, key, it->core.generation, clock_wall_ms(), conf(cl)->fleet_key, rec, why,
                                   sizeof(why)) < 0) {
                 snprintf(problem, sizeof(problem), "Redis key %s is refused: %s; not published%s", key, why,
                          it->app->holder ? ", this holder replaces it" : "");
@@ -285,7 +286,7 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
          * This host is at a generation nothing can follow (it took 2^53-1 when it had none),
          * and the holder has moved the fleet on below it: start a new segment to mirror it.
          */
-        if (present && !item_can_publish(it) && rec.generation < it->generation && item_segment_renew(it) < 0)
+        if (present && !item_can_publish(it) && rec.generation < it->core.generation && item_segment_renew(it) < 0)
                 present = false;
         if (present) {
                 same = rec.token_len == it->value_len && memcmp(rec.token, it->value, it->value_len) == 0;
@@ -304,13 +305,8 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
             it->app->quiet_until_ms < ref->sent_ms + conf(cl)->lease_ms)
                 it->app->quiet_until_ms = ref->sent_ms + conf(cl)->lease_ms;
         if (ref->what == REF_RESUME && it->app->holder) {
-                int64_t left = force_waiters_until(it) - agent_now_ms();
-
                 it->cluster_resume = false;
-                item_cluster_resume(it);
-                /* This host's own clients, handed to the last holder, now wait on this one. */
-                if (left > 0)
-                        force_remote(it, it->generation, left);
+                item_cluster_resume(it); /* and this host's own clients, handed to the last holder, wait here */
         }
         free(ref);
 }
@@ -353,8 +349,8 @@ static void on_push(struct cluster *cl, redisReply *reply, void *userdata) {
                  */
                 long long need = reply->element[1]->integer;
 
-                if (need > 0 && (uint64_t)need < CLUSTER_GENERATION_LIMIT && (uint64_t)need > it->generation &&
-                    item_mirror(it, it->value, it->value_len, (uint64_t)need, it->expires_at_ms, it->fetched_at_ms))
+                if (need > 0 && (uint64_t)need < CLUSTER_GENERATION_LIMIT && (uint64_t)need > it->core.generation &&
+                    item_mirror(it, it->value, it->value_len, (uint64_t)need, it->core.expires_at_ms, it->core.fetched_at_ms))
                         cluster_push(cl, it);
         } else if (code == -4 && reply->element[1]->type == REDIS_REPLY_STRING) {
                 char key[CLUSTER_NAME_MAX + 80];
@@ -379,17 +375,17 @@ static void push_record(struct cluster *cl, struct item *it, bool overwrite) {
         cluster_item_name(it, name, sizeof(name));
         cluster_lease_key(cl, it->app, lkey, sizeof(lkey));
         item_key(cl, it, ikey, sizeof(ikey));
-        snprintf(gen, sizeof(gen), "%" PRIu64, it->generation);
-        snprintf(exp, sizeof(exp), "%" PRId64, it->expires_at_ms);
-        snprintf(fet, sizeof(fet), "%" PRId64, it->fetched_at_ms);
-        snprintf(ceiling, sizeof(ceiling), "%" PRId64, agent_now_ms() + CLUSTER_SKEW_MS);
+        snprintf(gen, sizeof(gen), "%" PRIu64, it->core.generation);
+        snprintf(exp, sizeof(exp), "%" PRId64, it->core.expires_at_ms);
+        snprintf(fet, sizeof(fet), "%" PRId64, it->core.fetched_at_ms);
+        snprintf(ceiling, sizeof(ceiling), "%" PRId64, clock_wall_ms() + CLUSTER_SKEW_MS);
         snprintf(max, sizeof(max), "%d", CLUSTER_FIELD_MAX);
-        snprintf(text, sizeof(text), "pub %s %" PRIu64, name, it->generation);
+        snprintf(text, sizeof(text), "pub %s %" PRIu64, name, it->core.generation);
         if (fleet_key)
-                cluster_record_sign(fleet_key, ikey, it->generation, it->value, it->expires_at_ms, it->fetched_at_ms,
+                cluster_record_sign(fleet_key, ikey, it->core.generation, it->value, it->core.expires_at_ms, it->core.fetched_at_ms,
                                     mac);
-        if (!cluster_note_sign(fleet_key, cl->channel, text, note, sizeof(note)) || it->generation == 0 ||
-            it->generation >= CLUSTER_GENERATION_LIMIT) {
+        if (!cluster_note_sign(fleet_key, cl->channel, text, note, sizeof(note)) || it->core.generation == 0 ||
+            it->core.generation >= CLUSTER_GENERATION_LIMIT) {
                 it->cluster_dirty = false;
                 return;
         }
@@ -401,7 +397,7 @@ void cluster_push(struct cluster *cl, struct item *it) {
 }
 
 void cluster_published(struct item *it) {
-        struct cluster *cl = it->app->agent->cluster;
+        struct cluster *cl = it->app->svc->cluster;
 
         if (!cl || !it->app->holder)
                 return;
@@ -415,8 +411,8 @@ static void tick_work(struct cluster *cl, bool reconcile) {
 
         if (cl->stopping)
                 return;
-        for (size_t i = 0; i < cl->agent->n_apps; i++) {
-                struct app *app = cl->agent->apps[i];
+        for (size_t i = 0; i < cl->svc->n_apps; i++) {
+                struct app *app = cl->svc->apps[i];
 
                 if (!app)
                         continue;
@@ -436,7 +432,7 @@ static void tick_work(struct cluster *cl, bool reconcile) {
                                 cluster_read_item(cl, it, REF_READ);
                         if (app->holder && it->cluster_dirty)
                                 cluster_push(cl, it);
-                        if (!app->holder && it->forwarded_gen == it->generation && it->forwarded_at_ms)
+                        if (!app->holder && it->forwarded_gen == it->core.generation && it->forwarded_at_ms)
                                 cluster_forward(cl, it);
                 }
         }
@@ -465,7 +461,7 @@ void cluster_on_up(struct cluster *cl) {
 }
 
 int cluster_start(struct cluster *cl) {
-        int r = sd_event_add_time_relative(cl->agent->loop, &cl->tick, CLOCK_BOOTTIME,
+        int r = sd_event_add_time_relative(cl->svc->loop, &cl->tick, CLOCK_BOOTTIME,
                                            (uint64_t)cluster_tick_ms(cl) * 1000, 20 * 1000, on_tick, cl);
 
         if (r < 0)

@@ -5,24 +5,28 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct agent;
+struct services;
 struct app;
 struct item;
 struct cluster;
 
 /* Connect to the [cluster] Redis (asynchronously) if the config has one; *ret stays NULL if not. */
-int cluster_new(struct cluster **ret, struct agent *a);
+int cluster_new(struct cluster **ret, struct services *svc);
 void cluster_free(struct cluster *cl);
 
 /*
- * How many ms the app's next upstream call may take: AGENT_HTTP_TIMEOUT_MS outside
+ * How many ms the app's next upstream call may take: APP_HTTP_TIMEOUT_MS outside
  * cluster mode; in it, what is left of this agent's lease with a margin, or 0 if this
  * agent does not hold the lease (then it must not call WeChat at all).
  */
 int64_t cluster_call_budget(const struct app *app);
 
-/* The item wanted to call WeChat but may not: hand a forced refresh to the holder. */
-void cluster_blocked(struct item *it);
+/* The cluster's part of an item's core policy: clustered, holder, Redis up, the tick (cl may be NULL). */
+struct core_policy;
+void cluster_item_policy(const struct cluster *cl, const struct app *app, struct core_policy *pol);
+
+/* Hand this host's waiting forced refreshes of it to the holder (again from the tick while they wait). */
+void cluster_forward(struct cluster *cl, struct item *it);
 
 /* This agent (the holder) published a token: write it to Redis and tell the others. */
 void cluster_published(struct item *it);

@@ -47,7 +47,7 @@ struct conn {
 };
 
 struct server {
-        struct agent *agent;
+        struct services *svc;
         int fd;
         bool bound;                     /* we made the socket file (not systemd) */
         sd_event_source *listener;
@@ -193,7 +193,7 @@ static void on_refresh_reply(void *userdata, char *line) {
         if (c->dispatching)
                 return;
         /* The wait is over: the idle clock starts again now, not from the request. */
-        sd_event_source_set_time_relative(c->idle, (uint64_t)c->srv->agent->config->idle_timeout_ms * 1000);
+        sd_event_source_set_time_relative(c->idle, (uint64_t)c->srv->svc->config->idle_timeout_ms * 1000);
         /*
          * One deferred pass resumes every answered connection: 10,000 waiters answered at
          * once cost one loop iteration, not one each.
@@ -221,7 +221,7 @@ static int on_resume(sd_event_source *src, void *userdata) {
 }
 
 static void conn_dispatch(struct conn *c, const char *line, size_t len) {
-        struct agent *a = c->srv->agent;
+        struct services *a = c->srv->svc;
         struct request req;
         const char *code;
         char message[128];
@@ -242,7 +242,7 @@ static void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 sd_event_source_set_enabled(c->srv->status_src, SD_EVENT_ONESHOT);
                 return;
         }
-        it = agent_find_item(a, req.app);
+        it = app_find_item(a, req.app);
         if (!it) {
                 conn_reply(c, protocol_error(PROTO_E_UNKNOWN_APP, "no such app or ticket in the configuration", -1));
                 return;
@@ -253,10 +253,10 @@ static void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 return;
         }
         if (req.op == OP_GET) {
-                if (it->generation == 0)
+                if (it->core.generation == 0)
                         conn_reply(c, protocol_error(PROTO_E_NO_TOKEN, "no token published yet", -1));
                 else
-                        conn_reply(c, protocol_get_ok(it->name, it->value, it->generation, it->expires_at_ms));
+                        conn_reply(c, protocol_get_ok(it->name, it->value, it->core.generation, it->core.expires_at_ms));
                 return;
         }
         if (c->peer.uid != 0 && peer_table_get(&c->srv->uids, c->peer.uid).waiters >= a->config->max_waiters_per_uid) {
@@ -288,7 +288,7 @@ static void conn_process(struct conn *c) {
                         return;
                 }
                 len = (size_t)(nl - c->in);
-                sd_event_source_set_time_relative(c->idle, (uint64_t)c->srv->agent->config->idle_timeout_ms * 1000);
+                sd_event_source_set_time_relative(c->idle, (uint64_t)c->srv->svc->config->idle_timeout_ms * 1000);
                 conn_dispatch(c, c->in, len > 0 && c->in[len - 1] == '\r' ? len - 1 : len);
                 c->in_len -= len + 1;
                 memmove(c->in, nl + 1, c->in_len);
@@ -339,7 +339,7 @@ static int on_status(sd_event_source *src, void *userdata) {
                 return 0;
         status_unqueue(c);
         st = (struct status_server){ .connections = s->n_conns, .status_replies = ++s->status_replies };
-        conn_reply(c, status_reply(s->agent, &c->status, &st));
+        conn_reply(c, status_reply(s->svc, &c->status, &st));
         if (s->statusq)
                 sd_event_source_set_enabled(s->status_src, SD_EVENT_ONESHOT);
         conn_resume(c);
@@ -357,7 +357,7 @@ static void refuse(int fd, const char *message) {
 }
 
 static void server_accept_one(struct server *s, int fd) {
-        const struct agent_config *cfg = s->agent->config;
+        const struct agent_config *cfg = s->svc->config;
         struct peer peer;
         struct conn *c;
 
@@ -388,9 +388,9 @@ static void server_accept_one(struct server *s, int fd) {
                 s->conns->prev = &c->next;
         s->conns = c;
         s->n_conns++;
-        if (sd_event_add_io(s->agent->loop, &c->io, fd, EPOLLIN, on_conn_io, c) < 0 ||
-            sd_event_add_time_relative(s->agent->loop, &c->idle, CLOCK_MONOTONIC,
-                                       (uint64_t)s->agent->config->idle_timeout_ms * 1000, 100000, on_conn_idle, c) < 0)
+        if (sd_event_add_io(s->svc->loop, &c->io, fd, EPOLLIN, on_conn_io, c) < 0 ||
+            sd_event_add_time_relative(s->svc->loop, &c->idle, CLOCK_MONOTONIC,
+                                       (uint64_t)s->svc->config->idle_timeout_ms * 1000, 100000, on_conn_idle, c) < 0)
                 conn_free(c);
 }
 
@@ -479,13 +479,13 @@ static int listener_bind(const struct agent_config *c) {
         return fd;
 }
 
-int server_new(struct server **ret, struct agent *a) {
+int server_new(struct server **ret, struct services *a) {
         struct server *s = calloc(1, sizeof(*s));
         int n, r;
 
         if (!s)
                 return -ENOMEM;
-        s->agent = a;
+        s->svc = a;
         s->statusq_tail = &s->statusq;
         n = sd_listen_fds(true);
         if (n > 1) {
@@ -557,7 +557,7 @@ void server_free(struct server *s) {
         peer_table_free(&s->uids);
         if (s->bound) {
                 close(s->fd);
-                unlink(s->agent->config->socket_path);
+                unlink(s->svc->config->socket_path);
         }
         free(s);
 }

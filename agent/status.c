@@ -4,29 +4,30 @@
 #include <string.h>
 
 #include "app.h"
-#include "budget.h"
+#include "clock.h"
+#include "failed.h"
 #include "cluster.h"
 #include "protocol.h"
 #include "status.h"
 #include "wxshm.h"
 
-static struct status_entry entry_of(const struct agent *a, const struct app *app, const struct item *it) {
+static struct status_entry entry_of(const struct services *a, const struct app *app, const struct item *it) {
         return (struct status_entry){
                 .name = it->name,
                 .kind = it->ticket ? "ticket" : app_kind_name(app->cfg->kind),
-                .generation = it->generation,
-                .expires_at_ms = it->expires_at_ms,
-                .fetched_at_ms = it->fetched_at_ms,
-                .next_refresh_ms = it->next_at_ms,
-                .state = wxshm_state_name(it->state),
-                .last_errcode = it->errcode,
-                .last_errmsg = it->last_errmsg,
-                .upstream_calls = it->calls,
-                .forced_refreshes = it->forced_refreshes,
-                .coalesced_waiters = it->coalesced_waiters,
-                .rate_limited = it->rate_limited,
-                .forced_today = it->forced_day == budget_day(budget_now_ms()) ? it->forced_today : 0,
-                .forced_cap = budget_cap(it),
+                .generation = it->core.generation,
+                .expires_at_ms = it->core.expires_at_ms,
+                .fetched_at_ms = it->core.fetched_at_ms,
+                .next_refresh_ms = it->core.next_at_ms,
+                .state = wxshm_state_name(it->core.state),
+                .last_errcode = it->core.errcode,
+                .last_errmsg = it->core.last_errmsg,
+                .upstream_calls = it->core.calls,
+                .forced_refreshes = it->core.forced_refreshes,
+                .coalesced_waiters = it->core.coalesced_waiters,
+                .rate_limited = it->core.rate_limited,
+                .forced_today = budget_today(&it->core.budget, app_quota_now_ms()),
+                .forced_cap = item_forced_cap(it),
                 .holder = a->cluster ? app->lease_holder : NULL,
                 .is_holder = app->holder,
                 .cluster_problem = a->cluster ? cluster_problem(it) : NULL,
@@ -40,9 +41,9 @@ static bool failed_matches(const struct failed_item *x, const char *name) {
         return strncmp(x->name, name, len) == 0 && (x->name[len] == '\0' || x->name[len] == '.');
 }
 
-static bool failed_named(const struct agent *a, const char *name) {
-        for (size_t f = 0; f < a->failed.n; f++)
-                if (failed_matches(&a->failed.v[f], name))
+static bool failed_named(const struct services *a, const char *name) {
+        for (size_t f = 0; f < a->failed->n; f++)
+                if (failed_matches(&a->failed->v[f], name))
                         return true;
         return false;
 }
@@ -52,7 +53,7 @@ static const struct item *item_at(const struct app *app, int i) {
         return i == 0 ? &app->token : &app->tickets[i - 1];
 }
 
-char *status_reply(struct agent *a, const struct request *req, const struct status_server *server) {
+char *status_reply(struct services *a, const struct request *req, const struct status_server *server) {
         const struct app *only = NULL;
         const struct item *one = NULL;
         struct cluster_status cs;
@@ -65,7 +66,7 @@ char *status_reply(struct agent *a, const struct request *req, const struct stat
         int i = 0;
 
         if (req->has_app) {
-                one = agent_find_item(a, req->app);
+                one = app_find_item(a, req->app);
                 if (one && !one->ticket)
                         only = one->app, one = NULL;
                 else if (one)
@@ -116,8 +117,8 @@ char *status_reply(struct agent *a, const struct request *req, const struct stat
                 }
         }
         /* Then what could not start, after every running item, so that paging stays stable. */
-        for (size_t f = 0; f < a->failed.n; f++) {
-                const struct failed_item *x = &a->failed.v[f];
+        for (size_t f = 0; f < a->failed->n; f++) {
+                const struct failed_item *x = &a->failed->v[f];
 
                 if (req->has_app && !failed_matches(x, req->app))
                         continue;

@@ -2,7 +2,7 @@
 #ifndef STATUS_H
 #define STATUS_H
 
-struct agent;
+struct services;
 struct request;
 struct status_server;
 
@@ -12,6 +12,6 @@ struct status_server;
  * configuration order (each app, then its tickets), with "next" if more follow. With
  * req->has_app only that app and its tickets (or that one ticket); unknown_app if none.
  */
-char *status_reply(struct agent *a, const struct request *req, const struct status_server *server);
+char *status_reply(struct services *a, const struct request *req, const struct status_server *server);
 
 #endif

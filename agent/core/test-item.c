@@ -1,0 +1,652 @@
+/* test-item.c: the item machine with a fake clock: every backoff step, coalescing, spacing, the budget, each (state, event) pair. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "item.h"
+#include "upstream.h"
+#include "wxshm.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                 \
+        do {                                                                             \
+                if (!(cond)) {                                                           \
+                        failures++;                                                      \
+                        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+                        fprintf(stderr, __VA_ARGS__);                                    \
+                        fputc('\n', stderr);                                             \
+                }                                                                        \
+        } while (0)
+
+#define T0 1800000000000LL /* 2027-01-15 08:00 UTC, 16:00 in Beijing */
+#define SEC 1000LL
+
+/* One item under test: its policy, a clock that only moves when told, and the last step's actions. */
+struct rig {
+        struct core_item it;
+        struct core_policy pol;
+        struct rng rng;
+        struct core_clock clock;
+        struct core_actions out;
+        uint64_t next_id;
+};
+
+static void rig_init(struct rig *r, enum app_kind kind) {
+        memset(r, 0, sizeof(*r));
+        core_item_init(&r->it);
+        r->pol = (struct core_policy){ .kind = kind, .n_api_base = 1, .refresh_margin_ms = 300 * SEC,
+                                       .backoff_min_ms = 1 * SEC, .backoff_max_ms = 300 * SEC,
+                                       .min_force_interval_ms = 10 * SEC, .min_token_lifetime_ms = 60 * SEC,
+                                       .max_waiters = 2000, .max_forced_per_day = 1000, .name = "shop" };
+        r->rng.state = 42;
+        r->clock = (struct core_clock){ .now_ms = T0, .quota_now_ms = T0, .boot_ms = 5000, .rng = &r->rng };
+}
+
+static void rig_free(struct rig *r) {
+        core_item_free(&r->it);
+        core_actions_free(&r->out);
+}
+
+static void advance(struct rig *r, int64_t ms) {
+        r->clock.now_ms += ms;
+        r->clock.quota_now_ms += ms;
+        r->clock.boot_ms += ms;
+}
+
+static size_t step(struct rig *r, struct core_event ev) {
+        core_actions_free(&r->out);
+        core_item_step(&r->it, &r->pol, &r->clock, &ev, &r->out);
+        CHECK(r->out.dropped == 0, "no action lost");
+        return r->out.n;
+}
+
+static size_t count(const struct rig *r, enum core_action_type type) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < r->out.n; i++)
+                n += r->out.v[i].type == type;
+        return n;
+}
+
+static const struct core_action *find(const struct rig *r, enum core_action_type type) {
+        for (size_t i = 0; i < r->out.n; i++)
+                if (r->out.v[i].type == type)
+                        return &r->out.v[i];
+        return NULL;
+}
+
+/* The answer to waiter id in the last step, NULL if it was not answered. */
+static const struct core_action *answer_of(const struct rig *r, uint64_t id) {
+        for (size_t i = 0; i < r->out.n; i++)
+                if (r->out.v[i].type == CORE_ACT_ANSWER && r->out.v[i].waiter == id)
+                        return &r->out.v[i];
+        return NULL;
+}
+
+static struct core_event timer(struct rig *r, int64_t budget) {
+        return (struct core_event){ .type = CORE_EV_TIMER, .call_budget_ms = budget, .token_ready = true };
+}
+
+/* Let the clock run to the wake-up, fire it, and return the call it starts (NULL if none). */
+static const struct core_action *fire(struct rig *r) {
+        int64_t wake = core_item_wake(&r->it);
+
+        if (wake != INT64_MAX && wake > r->clock.now_ms)
+                advance(r, wake - r->clock.now_ms);
+        step(r, timer(r, 10000));
+        return find(r, CORE_ACT_START_CALL);
+}
+
+static void started(struct rig *r) {
+        step(r, (struct core_event){ .type = CORE_EV_CALL_STARTED });
+}
+
+static void published(struct rig *r, uint64_t gen, bool same) {
+        step(r, (struct core_event){ .type = CORE_EV_PUBLISHED, .generation = gen,
+                                     .expires_at_ms = r->clock.now_ms + 7200 * SEC, .same = same });
+}
+
+static void failed(struct rig *r, long errcode) {
+        step(r, (struct core_event){ .type = CORE_EV_FAILED, .errcode = errcode, .errmsg = "boom" });
+}
+
+static uint64_t request(struct rig *r, uint64_t gen, int64_t timeout_ms) {
+        uint64_t id = ++r->next_id;
+
+        step(r, (struct core_event){ .type = CORE_EV_REQUEST, .waiter = id, .has_generation = true, .generation = gen,
+                                     .timeout_ms = timeout_ms });
+        return id;
+}
+
+/* An item with generation 1 published and nothing pending. */
+static void fresh(struct rig *r, enum app_kind kind) {
+        rig_init(r, kind);
+        step(r, (struct core_event){ .type = CORE_EV_START });
+        fire(r);
+        started(r);
+        published(r, 1, false);
+}
+
+static void test_start(void) {
+        struct rig r;
+
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START });
+        CHECK(r.it.state == WXSHM_STATE_STARTING && core_item_wake(&r.it) == T0, "a cold start calls at once");
+        CHECK(!r.it.settled, "not settled before the first attempt");
+        rig_free(&r);
+
+        /* A failure recorded 200 ms ago: the first call waits for backoff_min from it. */
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START, .last_errcode = -1002, .last_error_at_ms = T0 - 200 });
+        CHECK(core_item_wake(&r.it) == T0 - 200 + 1 * SEC, "backoff_min after the last failure (%lld)",
+              (long long)(core_item_wake(&r.it) - T0));
+        rig_free(&r);
+        /* ... but not one from the future, nor one older than backoff_max. */
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START, .last_errcode = -1002, .last_error_at_ms = T0 + 50 });
+        CHECK(core_item_wake(&r.it) == T0, "a failure from the future is no reason to wait");
+        rig_free(&r);
+
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START, .adopted = true, .generation = 7,
+                                      .expires_at_ms = T0 + 3600 * SEC, .fetched_at_ms = T0 - 3600 * SEC });
+        CHECK(r.it.state == WXSHM_STATE_FRESH && r.it.settled && r.it.generation == 7, "an adopted token is fresh");
+        CHECK(core_item_wake(&r.it) >= T0 + 3270 * SEC && core_item_wake(&r.it) <= T0 + 3330 * SEC,
+              "refresh at expiry - margin +-10%% (%lld s)", (long long)((core_item_wake(&r.it) - T0) / SEC));
+        rig_free(&r);
+}
+
+static void test_fetch(void) {
+        const struct core_action *call;
+        struct rig r;
+
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START });
+        call = fire(&r);
+        CHECK(call && !call->call.force && !call->call.probe && call->call.budget_ms == 10000, "the first call");
+        started(&r);
+        CHECK(r.it.in_flight && r.it.calls == 1 && r.it.state == WXSHM_STATE_REFRESHING, "in flight");
+        CHECK(core_item_wake(&r.it) == INT64_MAX, "no wake-up while only a call is pending");
+        published(&r, 1, false);
+        CHECK(r.it.state == WXSHM_STATE_FRESH && r.it.generation == 1 && !r.it.in_flight, "published");
+        CHECK(count(&r, CORE_ACT_SAVE) == 1 && count(&r, CORE_ACT_PUSH) == 1 && count(&r, CORE_ACT_SETTLED) == 1 &&
+              count(&r, CORE_ACT_FETCH_TICKETS) == 1, "saved, pushed, settled, tickets fetched");
+        CHECK(core_item_wake(&r.it) > T0 + 6800 * SEC && core_item_wake(&r.it) < T0 + 7000 * SEC,
+              "next refresh inside the margin");
+        /* The same token again (the generation did not move): no save, no ticket refetch. */
+        fire(&r);
+        started(&r);
+        published(&r, 1, true);
+        CHECK(count(&r, CORE_ACT_SAVE) == 0 && count(&r, CORE_ACT_FETCH_TICKETS) == 0, "same token: nothing saved");
+        /* A timer while in flight starts nothing. */
+        fire(&r);
+        started(&r);
+        step(&r, timer(&r, 10000));
+        CHECK(count(&r, CORE_ACT_START_CALL) == 0, "one call at a time");
+        rig_free(&r);
+}
+
+/* Every backoff step: full jitter in [min, min(max, min * 2^attempt)], one log line per change. */
+static void test_backoff(void) {
+        struct rig r;
+
+        rig_init(&r, APP_KIND_TOKEN);
+        r.pol.n_api_base = 3;
+        step(&r, (struct core_event){ .type = CORE_EV_START });
+        for (unsigned attempt = 0; attempt < 12; attempt++) {
+                const struct core_action *call = fire(&r);
+                int64_t hi = r.pol.backoff_min_ms << (attempt < 20 ? attempt : 20), delay;
+
+                if (hi > r.pol.backoff_max_ms)
+                        hi = r.pol.backoff_max_ms;
+                CHECK(call && call->call.api_index == (int)(attempt % 3), "attempt %u on api_base %d", attempt,
+                      call ? call->call.api_index : -1);
+                started(&r);
+                failed(&r, -1002);
+                delay = core_item_wake(&r.it) - r.clock.now_ms;
+                CHECK(delay >= r.pol.backoff_min_ms && delay <= hi, "attempt %u: delay %lld in [%lld, %lld]", attempt,
+                      (long long)delay, (long long)r.pol.backoff_min_ms, (long long)hi);
+                CHECK(count(&r, CORE_ACT_LOG) == (attempt == 0), "one line per change of what is wrong (%u)", attempt);
+                CHECK(r.it.state == WXSHM_STATE_RETRYING && r.it.attempt == attempt + 1 && r.it.settled, "retrying");
+        }
+        /* A config error waits backoff_max; 45009 is the quota state. */
+        fire(&r);
+        started(&r);
+        failed(&r, 40125);
+        CHECK(r.it.state == WXSHM_STATE_CONFIG_ERROR && core_item_wake(&r.it) - r.clock.now_ms == r.pol.backoff_max_ms,
+              "config error: backoff_max");
+        CHECK(count(&r, CORE_ACT_LOG) == 1 && strstr(r.it.advice, "secret"), "a new log line with advice: %s",
+              r.it.advice);
+        fire(&r);
+        started(&r);
+        failed(&r, 45009);
+        CHECK(r.it.state == WXSHM_STATE_QUOTA, "quota");
+        fire(&r);
+        started(&r);
+        published(&r, 1, false);
+        CHECK(r.it.attempt == 0 && r.it.api_index == 0 && r.it.failure == FAILURE_NONE, "recovered");
+        CHECK(find(&r, CORE_ACT_LOG) && strstr(find(&r, CORE_ACT_LOG)->text, "recovered after 14"), "said: %s",
+              find(&r, CORE_ACT_LOG) ? find(&r, CORE_ACT_LOG)->text : "");
+        rig_free(&r);
+}
+
+static void test_ticket(void) {
+        struct rig r;
+
+        rig_init(&r, APP_KIND_TOKEN);
+        r.pol.ticket = true;
+        step(&r, (struct core_event){ .type = CORE_EV_START });
+        step(&r, (struct core_event){ .type = CORE_EV_TIMER, .call_budget_ms = 10000, .token_ready = false });
+        CHECK(r.out.n == 0 && core_item_wake(&r.it) == INT64_MAX, "no ticket before the token; fetched when it comes");
+        step(&r, (struct core_event){ .type = CORE_EV_FETCH_NOW });
+        CHECK(fire(&r) != NULL, "the token came: the ticket is fetched");
+        started(&r);
+        failed(&r, 40001);
+        CHECK(count(&r, CORE_ACT_TOKEN_DEAD) == 1 && r.it.failure == FAILURE_TRANSIENT, "a refused token: fetch it");
+        CHECK(strstr(r.it.advice, "refused the access token"), "advice: %s", r.it.advice);
+        rig_free(&r);
+
+        /* The token side: fetched again at once, but not within min_force_interval of its last fetch. */
+        fresh(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_FETCH_NOW, .dead = true });
+        CHECK(core_item_wake(&r.it) > r.clock.now_ms, "not within min_force_interval");
+        advance(&r, 10 * SEC);
+        step(&r, (struct core_event){ .type = CORE_EV_FETCH_NOW, .dead = true });
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms, "after it: now");
+        rig_free(&r);
+}
+
+/* 1,000 clients report one generation: one call, every one answered with the next. */
+static void test_coalesce(void) {
+        const struct core_action *call;
+        struct rig r;
+        uint64_t first;
+
+        fresh(&r, APP_KIND_TOKEN);
+        advance(&r, 60 * SEC);
+        first = request(&r, 1, 5000);
+        CHECK(r.out.n == 0 && r.it.force_stage == CORE_FORCE_ROTATE && core_item_wake(&r.it) == r.clock.now_ms,
+              "the first starts a forced call now");
+        for (int i = 1; i < 1000; i++)
+                request(&r, 1, 5000);
+        CHECK(r.it.n_waiters == 1000 && r.it.coalesced_waiters == 999 && r.it.forced_refreshes == 1, "999 joined");
+        call = fire(&r);
+        CHECK(call && call->call.force, "one forced call");
+        started(&r);
+        CHECK(request(&r, 1, 5000) && r.it.n_waiters == 1001, "a call in flight: joins");
+        published(&r, 2, false);
+        CHECK(count(&r, CORE_ACT_ANSWER) == 1001 && r.it.n_waiters == 0, "all answered (%zu)",
+              count(&r, CORE_ACT_ANSWER));
+        CHECK(answer_of(&r, first) && answer_of(&r, first)->answer == CORE_ANSWER_PUBLISHED &&
+              answer_of(&r, first)->num == 2, "with generation 2");
+        /* Compare: a stale report is answered at once, no call. */
+        request(&r, 1, 5000);
+        CHECK(r.out.n == 1 && r.out.v[0].answer == CORE_ANSWER_PUBLISHED && r.it.force_stage == CORE_FORCE_NONE,
+              "stale: answered at once");
+        /* max_waiters */
+        r.pol.max_waiters = 1;
+        request(&r, 2, 60000);
+        request(&r, 2, 60000);
+        CHECK(r.out.n == 1 && r.out.v[0].answer == CORE_ANSWER_BUSY, "too many waiters");
+        rig_free(&r);
+}
+
+/* min_force_interval: refused if the client cannot wait that long, else waited for. */
+static void test_spacing(void) {
+        struct rig r;
+        uint64_t id;
+
+        fresh(&r, APP_KIND_TOKEN);
+        request(&r, 1, 5000);
+        fire(&r);
+        started(&r);
+        published(&r, 2, false);
+        advance(&r, 2 * SEC);
+        id = request(&r, 2, 100);
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_RATE_LIMITED &&
+              answer_of(&r, id)->retry_after_ms == 8 * SEC, "spaced: rate_limited, retry in 8 s (%lld)",
+              answer_of(&r, id) ? (long long)answer_of(&r, id)->retry_after_ms : -1LL);
+        CHECK(r.it.rate_limited == 1, "counted");
+        id = request(&r, 2, 10000);
+        CHECK(!answer_of(&r, id) && core_item_wake(&r.it) == r.clock.now_ms + 8 * SEC, "a long timeout waits for it");
+        CHECK(fire(&r) != NULL, "then the call");
+        rig_free(&r);
+}
+
+/* stable: a normal-mode call first, then force_refresh; WeChat allows 20 a day whatever the cap says. */
+static void test_stable(void) {
+        const struct core_action *call;
+        struct rig r;
+        uint64_t gen = 1, id;
+
+        fresh(&r, APP_KIND_STABLE);
+        r.pol.max_forced_per_day = 100;
+        for (int n = 0; n < 20; n++) {
+                advance(&r, 30 * SEC);
+                request(&r, gen, 60000);
+                CHECK(r.it.force_stage == CORE_FORCE_NORMAL, "normal mode first");
+                call = fire(&r);
+                CHECK(call && !call->call.force, "no force_refresh yet");
+                started(&r);
+                published(&r, gen, true);
+                CHECK(r.it.force_stage == CORE_FORCE_ROTATE, "the same token: now force");
+                call = fire(&r);
+                CHECK(call && call->call.force, "force_refresh %d", n);
+                started(&r);
+                published(&r, ++gen, false);
+        }
+        advance(&r, 30 * SEC);
+        id = request(&r, gen, 60000);
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_RATE_LIMITED &&
+              strstr(answer_of(&r, id)->text, "stable_token allows 20"), "the 21st: %s",
+              answer_of(&r, id) ? answer_of(&r, id)->text : "");
+        CHECK(answer_of(&r, id)->retry_after_ms == 8 * 3600 * SEC - 21 * 30 * SEC,
+              "until Beijing midnight (%lld)", (long long)answer_of(&r, id)->retry_after_ms);
+        /* Beijing midnight: a new day, a new budget. */
+        advance(&r, answer_of(&r, id)->retry_after_ms);
+        id = request(&r, gen, 60000);
+        CHECK(!answer_of(&r, id) && r.it.force_stage == CORE_FORCE_NORMAL, "a new day");
+        rig_free(&r);
+
+        /* Clients joined a proactive normal-mode call that brought nothing new: forced, spaced 30 s. */
+        fresh(&r, APP_KIND_STABLE);
+        fire(&r);
+        started(&r);
+        request(&r, 1, 60000);
+        published(&r, 1, true);
+        CHECK(r.it.force_stage == CORE_FORCE_ROTATE && r.it.forced_refreshes == 1, "forced for the joiners");
+        rig_free(&r);
+}
+
+static void test_probe(void) {
+        const struct core_action *call;
+        struct rig r;
+        uint64_t id;
+
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.verify_before_force = true;
+        id = request(&r, 1, 5000);
+        call = fire(&r);
+        CHECK(call && call->call.probe && !call->call.force, "a probe first");
+        started(&r);
+        CHECK(r.it.probing, "probing");
+        step(&r, (struct core_event){ .type = CORE_EV_PROBED, .errcode = 0 });
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_VERIFIED && r.it.generation == 1,
+              "the token works: verified, nothing rotated");
+        CHECK(count(&r, CORE_ACT_NOTE_VERIFIED) == 0, "no other host waited");
+        advance(&r, 10 * SEC);
+        id = request(&r, 1, 5000);
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_PROBED, .errcode = 42001 });
+        CHECK(r.it.force_stage == CORE_FORCE_ROTATE && !answer_of(&r, id), "dead: rotate");
+        call = fire(&r);
+        CHECK(call && call->call.force, "the rotation");
+        started(&r);
+        published(&r, 2, false);
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->num == 2, "answered with the new one");
+        advance(&r, 10 * SEC);
+        id = request(&r, 2, 5000);
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_PROBED, .errcode = -1002 });
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_UPSTREAM &&
+              strstr(answer_of(&r, id)->text, "could not verify the token (no answer)"), "unverifiable: %s",
+              answer_of(&r, id) ? answer_of(&r, id)->text : "");
+        rig_free(&r);
+}
+
+static void test_waiters_leave(void) {
+        struct rig r;
+        uint64_t id;
+
+        fresh(&r, APP_KIND_TOKEN);
+        id = request(&r, 1, 5000);
+        step(&r, (struct core_event){ .type = CORE_EV_WAITER_GONE, .waiter = id });
+        CHECK(r.it.n_waiters == 0, "gone");
+        step(&r, timer(&r, 10000));
+        CHECK(count(&r, CORE_ACT_START_CALL) == 0 && r.it.force_stage == CORE_FORCE_NONE,
+              "nobody waits: no rotation for nobody");
+        CHECK(core_item_wake(&r.it) > r.clock.now_ms + 6000 * SEC, "the proactive schedule again");
+        /* Timeout: the waiter is answered at its deadline. */
+        advance(&r, 10 * SEC);
+        request(&r, 1, 5000);
+        fire(&r);
+        started(&r);
+        advance(&r, 5 * SEC);
+        step(&r, timer(&r, 10000));
+        CHECK(count(&r, CORE_ACT_ANSWER) == 1 && r.out.v[0].answer == CORE_ANSWER_TIMEOUT, "timed out");
+        /* Aborts. */
+        request(&r, 1, 5000);
+        step(&r, (struct core_event){ .type = CORE_EV_ABORT, .answer = CORE_ANSWER_UNKNOWN_APP });
+        CHECK(count(&r, CORE_ACT_ANSWER) == 1 && !strcmp(r.out.v[0].code, "unknown_app"), "removed: unknown_app");
+        rig_free(&r);
+}
+
+static void test_same_token_failures(void) {
+        struct rig r;
+        uint64_t id;
+
+        /* WeCom hands out the same token until it expires: a forced call gives nothing new. */
+        fresh(&r, APP_KIND_WORK);
+        id = request(&r, 1, 5000);
+        fire(&r);
+        started(&r);
+        published(&r, 1, true);
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_UPSTREAM &&
+              strstr(answer_of(&r, id)->text, "WeCom renews only after expiry"), "work: %s",
+              answer_of(&r, id) ? answer_of(&r, id)->text : "");
+        rig_free(&r);
+        /* 45009 on a forced call: no forced call until Beijing midnight. */
+        fresh(&r, APP_KIND_TOKEN);
+        request(&r, 1, 5000);
+        fire(&r);
+        started(&r);
+        failed(&r, 45009);
+        CHECK(count(&r, CORE_ACT_SAVE) == 1, "the quota day is saved");
+        advance(&r, 20 * SEC);
+        id = request(&r, 1, 5000);
+        CHECK(answer_of(&r, id) && strstr(answer_of(&r, id)->text, "45009"), "quota: refused");
+        rig_free(&r);
+}
+
+static void test_cluster(void) {
+        struct rig r;
+        uint64_t id;
+
+        /* A non-holder hands a forced refresh to the holder, or fails it while Redis is away. */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = true;
+        r.pol.redis_up = true;
+        r.pol.tick_ms = 1000;
+        id = request(&r, 1, 5000);
+        step(&r, timer(&r, 0));
+        CHECK(count(&r, CORE_ACT_FORWARD) == 1 && !answer_of(&r, id) && r.it.force_stage == CORE_FORCE_NONE,
+              "forwarded");
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_VERIFIED, .generation = 1 });
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_VERIFIED, "the holder verified it");
+        id = request(&r, 1, 5000);
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_FAILED, .generation = 1, .code = "rate_limited",
+                                      .errmsg = "spaced", .retry_after_ms = 77 });
+        CHECK(answer_of(&r, id) && !strcmp(answer_of(&r, id)->code, "rate_limited") &&
+              answer_of(&r, id)->retry_after_ms == 77, "the holder's refusal");
+        r.pol.redis_up = false;
+        r.pol.redis = "redis://x";
+        advance(&r, 10 * SEC);
+        id = request(&r, 1, 5000);
+        step(&r, timer(&r, 0));
+        CHECK(answer_of(&r, id) && strstr(answer_of(&r, id)->text, "Redis redis://x is unreachable"), "Redis away");
+        /* A holder short of lease tries again in half a tick. */
+        r.pol.holder = true;
+        step(&r, (struct core_event){ .type = CORE_EV_FETCH_NOW });
+        step(&r, timer(&r, 0));
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms + 500, "half a tick");
+        /* The fleet's count: asked, then granted, over the cap, or not taken. */
+        r.pol.redis_up = true;
+        advance(&r, 10 * SEC);
+        request(&r, 1, 30000);
+        step(&r, timer(&r, 10000));
+        CHECK(count(&r, CORE_ACT_TAKE_BUDGET) == 1 && r.it.budget_asked, "Redis counts first");
+        step(&r, timer(&r, 10000));
+        CHECK(count(&r, CORE_ACT_START_CALL) == 0, "no call before the count");
+        step(&r, (struct core_event){ .type = CORE_EV_BUDGET_COUNTED, .count = 3 });
+        CHECK(fire(&r) && r.it.budget.forced_today == 1, "granted: the call, counted here too");
+        started(&r);
+        published(&r, 2, false);
+        advance(&r, 10 * SEC);
+        id = request(&r, 2, 30000);
+        fire(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_BUDGET_COUNTED, .count = 1001 });
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_RATE_LIMITED &&
+              count(&r, CORE_ACT_SAVE) == 1 && r.it.budget.forced_today == 1000, "spent across the cluster");
+        rig_free(&r);
+
+        /* The holder serves another host's clients: a note if it cannot. */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = r.pol.holder = r.pol.redis_up = true;
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_FORCE, .generation = 1, .timeout_ms = 90000 });
+        CHECK(r.it.force_stage == CORE_FORCE_ROTATE && r.it.remote_until_ms == r.clock.now_ms + 60000,
+              "forced for them, their wait capped at 60 s");
+        fire(&r);
+        started(&r);
+        failed(&r, -1002);
+        CHECK(count(&r, CORE_ACT_NOTE_FAILED) == 1, "the failure goes to them");
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_FORCE, .generation = 1, .timeout_ms = 100 });
+        CHECK(count(&r, CORE_ACT_NOTE_FAILED) == 1 && strstr(find(&r, CORE_ACT_NOTE_FAILED)->text, "on the lease holder"),
+              "spaced on the holder");
+        /* Resume: this host's own waiters, handed on, now wait here. */
+        rig_free(&r);
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = r.pol.redis_up = true;
+        advance(&r, 10 * SEC);
+        request(&r, 1, 5000);
+        r.pol.holder = true;
+        step(&r, (struct core_event){ .type = CORE_EV_RESUME });
+        CHECK(r.it.remote_until_ms > r.clock.now_ms, "own waiters as remote ones");
+        /* A mirror answers waiters; a rebase makes them wait for any token. */
+        step(&r, (struct core_event){ .type = CORE_EV_MIRRORED, .generation = 5, .expires_at_ms = r.clock.now_ms + 7000 * SEC,
+                                      .fetched_at_ms = r.clock.now_ms });
+        CHECK(r.it.generation == 5 && count(&r, CORE_ACT_ANSWER) == 1 && count(&r, CORE_ACT_SAVE) == 1, "mirrored");
+        request(&r, 5, 5000);
+        step(&r, (struct core_event){ .type = CORE_EV_REBASE, .ok = true });
+        CHECK(r.it.generation == 0 && r.it.waiters[0].generation == 0 && r.it.state == WXSHM_STATE_STARTING, "rebased");
+        rig_free(&r);
+}
+
+/*
+ * Every (state, event) pair: from each state a short script reaches, each event; the
+ * machine's invariants hold after every one (generations do not go back but for a
+ * rebase, each waiter is answered at most once and only if it waited, one call at a time).
+ */
+static void reach(struct rig *r, int state) {
+        switch (state) {
+        case 0: rig_init(r, APP_KIND_TOKEN); break;
+        case 1: rig_init(r, APP_KIND_TOKEN); step(r, (struct core_event){ .type = CORE_EV_START }); break;
+        case 2: fresh(r, APP_KIND_TOKEN); break;
+        case 3: fresh(r, APP_KIND_TOKEN); fire(r); started(r); break;
+        case 4: fresh(r, APP_KIND_TOKEN); fire(r); started(r); failed(r, -1002); break;
+        case 5: fresh(r, APP_KIND_TOKEN); request(r, 1, 5000); break;
+        case 6: fresh(r, APP_KIND_TOKEN); r->pol.verify_before_force = true; request(r, 1, 5000); fire(r); started(r); break;
+        case 7: fresh(r, APP_KIND_STABLE); request(r, 1, 5000); fire(r); started(r); break;
+        case 8: fresh(r, APP_KIND_TOKEN); r->pol.clustered = r->pol.holder = r->pol.redis_up = true;
+                request(r, 1, 5000); fire(r); break;
+        case 9: fresh(r, APP_KIND_TOKEN); r->pol.clustered = r->pol.redis_up = true; request(r, 1, 5000); break;
+        default: fresh(r, APP_KIND_WORK); r->pol.ticket = true; step(r, (struct core_event){ .type = CORE_EV_STOPPED }); break;
+        }
+}
+
+#define STATES 11
+
+static void test_every_pair(void) {
+        for (int state = 0; state < STATES; state++)
+                for (int type = CORE_EV_START; type <= CORE_EV_STOPPED; type++) {
+                        struct rig r;
+                        struct core_event ev = { .type = type, .waiter = 9999, .has_generation = true,
+                                                 .generation = 1, .timeout_ms = 3000, .call_budget_ms = 5000,
+                                                 .token_ready = true, .expires_at_ms = T0 + 7200 * SEC,
+                                                 .fetched_at_ms = T0, .errcode = 40001, .errmsg = "x",
+                                                 .code = "upstream_failed", .count = 1, .ok = true,
+                                                 .answer = CORE_ANSWER_STOPPING };
+                        uint64_t gen_before, ids[4096];
+                        unsigned n_before, calls_before;
+                        bool in_flight;
+
+                        reach(&r, state);
+                        if (type == CORE_EV_PUBLISHED || type == CORE_EV_MIRRORED)
+                                ev.generation = r.it.generation + 1;
+                        gen_before = r.it.generation;
+                        n_before = r.it.n_waiters;
+                        calls_before = (unsigned)r.it.calls;
+                        in_flight = r.it.in_flight;
+                        for (unsigned i = 0; i < n_before; i++)
+                                ids[i] = r.it.waiters[i].id;
+                        advance(&r, 1);
+                        step(&r, ev);
+                        CHECK(type == CORE_EV_REBASE || r.it.generation >= gen_before, "state %d event %d: generation went "
+                              "back", state, type);
+                        CHECK(count(&r, CORE_ACT_START_CALL) <= 1 && (!in_flight || count(&r, CORE_ACT_START_CALL) == 0),
+                              "state %d event %d: one call at a time", state, type);
+                        CHECK(r.it.calls <= calls_before + 1, "state %d event %d", state, type);
+                        for (size_t a = 0; a < r.out.n; a++) {
+                                bool known = r.out.v[a].waiter == ev.waiter && type == CORE_EV_REQUEST;
+
+                                if (r.out.v[a].type != CORE_ACT_ANSWER)
+                                        continue;
+                                for (unsigned i = 0; i < n_before; i++)
+                                        known |= ids[i] == r.out.v[a].waiter;
+                                CHECK(known, "state %d event %d: answered a waiter that did not wait", state, type);
+                                for (size_t b = a + 1; b < r.out.n; b++)
+                                        CHECK(r.out.v[b].type != CORE_ACT_ANSWER || r.out.v[b].waiter != r.out.v[a].waiter,
+                                              "state %d event %d: answered twice", state, type);
+                                for (unsigned i = 0; i < r.it.n_waiters; i++)
+                                        CHECK(r.it.waiters[i].id != r.out.v[a].waiter,
+                                              "state %d event %d: answered but still waiting", state, type);
+                        }
+                        CHECK(r.it.n_waiters == 0 || core_item_wake(&r.it) != INT64_MAX,
+                              "state %d event %d: a waiter always has a deadline to wake at", state, type);
+                        rig_free(&r);
+                }
+}
+
+static void test_budget_days(void) {
+        struct core_budget b = { 0 };
+        /* 2027-01-15 16:00 UTC is Beijing midnight. */
+        int64_t midnight = T0 + 8 * 3600 * SEC;
+
+        CHECK(budget_day(midnight - 1) + 1 == budget_day(midnight), "the day turns at Beijing midnight");
+        CHECK(budget_until_tomorrow(midnight - 1) == 1 && budget_until_tomorrow(midnight) == 24 * 3600 * SEC,
+              "until tomorrow");
+        CHECK(budget_cap(100, true) == 20 && budget_cap(5, true) == 5 && budget_cap(100, false) == 100, "caps");
+        budget_restore(&b, budget_day(T0), -5, 0);
+        CHECK(b.forced_today == BUDGET_COUNT_CLAMP, "a negative saved count is spent, not a fresh budget");
+        budget_restore(&b, budget_day(T0), 2, 0);
+        CHECK(budget_today(&b, T0) == 2 && budget_today(&b, midnight) == 0, "today's count");
+        CHECK(!budget_spend(&b, 4, T0) && budget_spend(&b, 4, T0), "the spend that reaches the cap says so");
+        CHECK(budget_upstream(&b, 45009, T0) && !budget_upstream(&b, 45009, T0) && !budget_upstream(&b, 1, T0),
+              "45009 once a day");
+}
+
+int main(void) {
+        test_start();
+        test_fetch();
+        test_backoff();
+        test_ticket();
+        test_coalesce();
+        test_spacing();
+        test_stable();
+        test_probe();
+        test_waiters_leave();
+        test_same_token_failures();
+        test_cluster();
+        test_every_pair();
+        test_budget_days();
+        if (failures) {
+                fprintf(stderr, "%d check(s) failed\n", failures);
+                return 1;
+        }
+        printf("ok: the item machine\n");
+        return 0;
+}

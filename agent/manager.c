@@ -1,0 +1,470 @@
+/* manager.c: the agent as a whole: the services it lends the modules, READY and STATUS=, reload, start and stop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "app.h"
+#include "clock.h"
+#include "cluster.h"
+#include "failed.h"
+#include "file.h"
+#include "http.h"
+#include "log.h"
+#include "manager.h"
+#include "namespace.h"
+#include "server.h"
+
+#define MANAGER_STATUS_MAX 384
+
+struct agent {
+        struct services svc;            /* lent to the apps, the server and the cluster: loop, config, apps */
+        struct namespace ns;            /* shm_dir, locked: where every segment is made */
+        struct failed_list failed;      /* items of the config that could not start, until the next reload */
+        struct rng rng;
+        sd_event_source *heartbeat;
+        sd_event_source *status_defer;  /* STATUS= once per loop iteration, after whatever changed */
+        struct server *server;
+        bool ready_sent;
+        bool stopping;                  /* SIGTERM/SIGINT seen; a second one ends at once */
+        char status[MANAGER_STATUS_MAX]; /* the last STATUS= sent to systemd */
+};
+
+static void agent_app_settled(struct agent *a) {
+        if (a->ready_sent)
+                return;
+        for (size_t i = 0; i < a->svc.n_apps; i++)
+                if (!a->svc.apps[i]->token.core.settled)
+                        return;
+        a->ready_sent = true;
+        sd_notify(false, "READY=1");
+        log_info("ready: %zu apps", a->svc.n_apps);
+}
+
+/* The first item whose state file could not be written, NULL if none. */
+static const struct item *agent_unsaved(const struct agent *a) {
+        for (size_t i = 0; i < a->svc.n_apps; i++) {
+                const struct app *app = a->svc.apps[i];
+
+                if (app && app->token.save_error)
+                        return &app->token;
+                for (int t = 0; app && t < app->n_tickets; t++)
+                        if (app->tickets[t].save_error)
+                                return &app->tickets[t];
+        }
+        return NULL;
+}
+
+static void agent_status_send(struct agent *a) {
+        const struct app *bad = NULL;
+        const struct item *unsaved = agent_unsaved(a);
+        size_t fresh = 0;
+        char line[sizeof(a->status)], head[sizeof(a->status)], cluster[160];
+
+        for (size_t i = 0; i < a->svc.n_apps; i++) {
+                const struct app *app = a->svc.apps[i];
+
+                if (!app)
+                        continue;
+                if (app->token.core.generation > 0 && app->token.core.failure == FAILURE_NONE)
+                        fresh++;
+                else if (!bad && app->token.core.failure != FAILURE_NONE)
+                        bad = app;
+        }
+        /* An item that could not start outranks all else: nothing serves it. */
+        if (a->failed.n)
+                snprintf(head, sizeof(head), "%zu of %zu apps fresh; %zu items could not start: %s", fresh,
+                         a->svc.n_apps, a->failed.n, a->failed.v[0].why);
+        /* A state file that cannot be written is said early: a long advice may be cut, this may not. */
+        else if (unsaved)
+                snprintf(head, sizeof(head), "%zu of %zu apps fresh; %s: state file not saved: %s", fresh, a->svc.n_apps,
+                         unsaved->name, strerror(unsaved->save_error));
+        else
+                snprintf(head, sizeof(head), "%zu of %zu apps fresh", fresh, a->svc.n_apps);
+        /* The cluster's words go in both branches: a failing app is likely when Redis is away too. */
+        cluster_status_text(a->svc.cluster, cluster, sizeof(cluster));
+        if (bad) {
+                time_t since = (time_t)(bad->token.core.failing_since_ms / 1000);
+                char when[16];
+
+                strftime(when, sizeof(when), "%H:%M", localtime(&since));
+                /* Stable words only (no request ids), so a failure that repeats sends nothing new. */
+                if (snprintf(line, sizeof(line), "%s; app %s: errcode %ld since %s, %s%s", head, bad->cfg->name,
+                             bad->token.core.errcode, when, bad->token.core.advice, cluster) >= (int)sizeof(line))
+                        strcpy(line + sizeof(line) - 4, "...");
+        } else {
+                if (snprintf(line, sizeof(line), "%s%s", head, cluster) >= (int)sizeof(line))
+                        strcpy(line + sizeof(line) - 4, "...");
+        }
+        /* One message per change, not per refresh. */
+        if (strcmp(line, a->status) == 0)
+                return;
+        snprintf(a->status, sizeof(a->status), "%s", line);
+        sd_notifyf(false, "STATUS=%s", line);
+}
+
+/* ---- the services lent to the modules ---- */
+
+static int on_status_defer(sd_event_source *s, void *userdata) {
+        agent_status_send(userdata);
+        return 0;
+}
+
+/* Whatever changed, STATUS= is worked out once, at the end of the loop's iteration. */
+static void svc_changed(void *userdata) {
+        struct agent *a = userdata;
+
+        if (a->status_defer)
+                sd_event_source_set_enabled(a->status_defer, SD_EVENT_ONESHOT);
+        else
+                agent_status_send(a);
+}
+
+static void svc_settled(void *userdata) {
+        agent_app_settled(userdata);
+}
+
+static void svc_cluster_policy(void *userdata, const struct app *app, struct core_policy *pol) {
+        cluster_item_policy(((struct agent *)userdata)->svc.cluster, app, pol);
+}
+
+static int64_t svc_call_budget(void *userdata, const struct app *app) {
+        return cluster_call_budget(app);
+}
+
+static void svc_push(void *userdata, struct item *it) {
+        cluster_published(it);
+}
+
+static void svc_note_failed(void *userdata, struct item *it, const char *code, const char *message,
+                            int64_t retry_after_ms) {
+        cluster_force_failed(it, code, message, retry_after_ms);
+}
+
+static void svc_note_verified(void *userdata, struct item *it) {
+        cluster_force_verified(it);
+}
+
+static void svc_forward(void *userdata, struct item *it) {
+        struct agent *a = userdata;
+
+        if (a->svc.cluster)
+                cluster_forward(a->svc.cluster, it);
+}
+
+static int svc_take_budget(void *userdata, struct item *it, int64_t day, int64_t ttl_ms) {
+        return cluster_budget_take(it, day, ttl_ms);
+}
+
+static const struct service_ops agent_ops = {
+        .changed = svc_changed,
+        .settled = svc_settled,
+        .cluster_policy = svc_cluster_policy,
+        .call_budget = svc_call_budget,
+        .push = svc_push,
+        .note_failed = svc_note_failed,
+        .note_verified = svc_note_verified,
+        .forward = svc_forward,
+        .take_budget = svc_take_budget,
+};
+
+static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct agent *a = userdata;
+        int64_t now = clock_wall_ms();
+
+        for (size_t i = 0; i < a->svc.n_apps; i++)
+                app_heartbeat(a->svc.apps[i], now);
+        sd_event_source_set_time_relative(s, APP_HEARTBEAT_MS * 1000);
+        return 0;
+}
+
+/*
+ * The state directory holds tokens: it is made private if it has to be made at all, and
+ * one that another user could write to is refused (they could plant a token we adopt).
+ */
+static int ensure_state_dir(const char *dir) {
+        char what[4096 + 16], err[sizeof(what) + 256];
+        int r;
+
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                log_error("cannot create state_dir %s: %s", dir, strerror(errno));
+                return -errno;
+        }
+        snprintf(what, sizeof(what), "state_dir %s", dir);
+        r = file_check_dir(dir, what, err, sizeof(err));
+        if (r < 0)
+                log_error("%s", err);
+        return r;
+}
+
+/*
+ * Two agents on the same segments would rotate classic tokens against each other: the
+ * very storm wxtokend exists to stop. The lock lives as long as the process.
+ */
+static int lock_instance(const char *state_dir) {
+        char path[4096];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/wxtokend.lock", state_dir);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                log_error("cannot open %s: %s", path, strerror(errno));
+                return -errno;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = -errno;
+
+                log_error("another wxtokend holds %s: only one agent may serve a state_dir", path);
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* Start every app of the config; an app that cannot start is logged and left out. */
+static int agent_start_apps(struct agent *a) {
+        a->svc.apps = calloc(a->svc.config->n_apps ? a->svc.config->n_apps : 1, sizeof(*a->svc.apps));
+        if (!a->svc.apps)
+                return -ENOMEM;
+        for (size_t i = 0; i < a->svc.config->n_apps; i++) {
+                int r = app_new(&a->svc.apps[a->svc.n_apps], &a->svc, &a->svc.config->apps[i], false);
+
+                if (r == 0)
+                        a->svc.n_apps++;
+        }
+        return 0;
+}
+
+static struct app *agent_take_app(struct agent *a, const char *name) {
+        for (size_t i = 0; i < a->svc.n_apps; i++) {
+                struct app *app = a->svc.apps[i];
+
+                if (app && strcmp(app->cfg->name, name) == 0) {
+                        a->svc.apps[i] = NULL;
+                        return app;
+                }
+        }
+        return NULL;
+}
+
+static bool agent_settings_equal(const struct agent_config *x, const struct agent_config *y) {
+        return strcmp(x->shm_dir, y->shm_dir) == 0 && strcmp(x->state_dir, y->state_dir) == 0 &&
+               cluster_config_equal(&x->cluster, &y->cluster);
+}
+
+/*
+ * SIGHUP: a new config replaces the old one only if it loads cleanly. Unchanged apps
+ * keep running untouched, changed ones restart (adopting their own token unless the
+ * appid or kind changed), removed ones have their segments retired.
+ */
+static void agent_reload(struct agent *a) {
+        struct agent_config *next;
+        struct app **apps;
+        size_t n = 0;
+        char err[CONFIG_ERROR_MAX];
+        int r;
+
+        sd_notify(false, "RELOADING=1");
+        r = config_load(a->svc.config->path, &next, err, sizeof(err));
+        if (r < 0 || !agent_settings_equal(a->svc.config, next)) {
+                if (r == 0) {
+                        snprintf(err, sizeof(err), "shm_dir, state_dir and [cluster] cannot change on reload: "
+                                 "restart");
+                        config_free(next);
+                }
+                log_error("reload refused, the running configuration stays: %s", err);
+                sd_notify(false, "READY=1");
+                return;
+        }
+        apps = calloc(next->n_apps ? next->n_apps : 1, sizeof(*apps));
+        if (!apps) {
+                config_free(next);
+                log_error("reload refused: out of memory");
+                sd_notify(false, "READY=1");
+                return;
+        }
+        /* Whatever could not start is tried again below, and listed again if it still cannot. */
+        failed_clear(&a->failed);
+        for (size_t i = 0; i < next->n_apps; i++) {
+                const struct app_config *cfg = &next->apps[i];
+                struct app *old = agent_take_app(a, cfg->name);
+
+                /* An app with a ticket that could not start is started again: a reload retries it. */
+                if (old && app_config_equal(old->cfg, cfg) && app_complete(old)) {
+                        old->cfg = cfg;
+                        apps[n++] = old;
+                        continue;
+                }
+                if (old && app_complete(old) && app_reconfigure(old, cfg)) {
+                        apps[n++] = old;
+                        log_app(LOG_INFO, cfg->name, 0, "configuration changed, taken in place");
+                        continue;
+                }
+                if (old) {
+                        bool fresh = strcmp(old->cfg->appid, cfg->appid) != 0 || old->cfg->kind != cfg->kind;
+
+                        app_retire_tickets(old, cfg->tickets);
+                        /* If the new app cannot start, readers must not see the old one as fresh. */
+                        app_stop(old);
+                        app_free(old, false);
+                        r = app_new(&apps[n], &a->svc, cfg, fresh);
+                        if (r == 0)
+                                n++;
+                        log_app(r < 0 ? LOG_ERR : LOG_INFO, cfg->name, 0, "configuration changed%s%s",
+                                fresh ? ", fetching anew" : "", r < 0 ? ", but the app could not start" : "");
+                        continue;
+                }
+                if (app_new(&apps[n], &a->svc, cfg, false) == 0) {
+                        n++;
+                        log_app(LOG_INFO, cfg->name, 0, "added");
+                }
+        }
+        for (size_t i = 0; i < a->svc.n_apps; i++) {
+                struct app *gone = a->svc.apps[i];
+
+                if (!gone)
+                        continue;
+                /* Out of the list before it is freed: nothing may find it half gone. */
+                a->svc.apps[i] = NULL;
+                log_app(LOG_INFO, gone->cfg->name, 0, "removed: segment retired");
+                app_free(gone, true);
+        }
+        free(a->svc.apps);
+        config_free(a->svc.config);
+        a->svc.apps = apps;
+        a->svc.n_apps = n;
+        a->svc.config = next;
+        log_set_level(next->log_level);
+        if (http_set_policy(a->svc.http, next->proxy, next->allow_plain_http) < 0)
+                log_error("reload: out of memory for the proxy setting, calls keep the previous one");
+        log_info("reloaded: %zu apps", n);
+        sd_notify(false, "READY=1");
+}
+
+static void on_released(void *userdata) {
+        struct agent *a = userdata;
+
+        sd_event_exit(a->svc.loop, 0);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct agent *a = userdata;
+
+        if (si->ssi_signo == SIGHUP) {
+                agent_reload(a);
+                return 0;
+        }
+        if (a->stopping)
+                return sd_event_exit(a->svc.loop, 0);
+        a->stopping = true;
+        sd_notify(false, "STOPPING=1");
+        log_info("stopping on %s", strsignal((int)si->ssi_signo));
+        /* In cluster mode the leases go first, so other agents take the apps at once. */
+        if (a->svc.cluster && cluster_release(a->svc.cluster, on_released, a) > 0)
+                return 0;
+        return sd_event_exit(a->svc.loop, 0);
+}
+
+static int run(struct agent *a) {
+        static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+                sigaddset(&mask, signals[i]);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_default(&a->svc.loop);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+                r = sd_event_add_signal(a->svc.loop, NULL, signals[i], on_signal, a);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_event_add_defer(a->svc.loop, &a->status_defer, on_status_defer, a);
+        if (r < 0)
+                return r;
+        sd_event_source_set_enabled(a->status_defer, SD_EVENT_OFF);
+        r = http_new(&a->svc.http, a->svc.loop);
+        if (r < 0)
+                return r;
+        r = http_set_policy(a->svc.http, a->svc.config->proxy, a->svc.config->allow_plain_http);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time_relative(a->svc.loop, &a->heartbeat, CLOCK_MONOTONIC, APP_HEARTBEAT_MS * 1000,
+                                       100 * 1000, on_heartbeat, a);
+        if (r < 0)
+                return r;
+        sd_event_source_set_enabled(a->heartbeat, SD_EVENT_ON);
+        r = cluster_new(&a->svc.cluster, &a->svc);
+        if (r < 0)
+                return r;
+        r = agent_start_apps(a);
+        if (r < 0)
+                return r;
+        r = server_new(&a->server, &a->svc);
+        if (r < 0)
+                return r;
+        /* WATCHDOG=1 from the loop itself, at half of WatchdogSec, when systemd asks for it. */
+        sd_event_set_watchdog(a->svc.loop, true);
+        log_info("started with %zu of %zu apps", a->svc.n_apps, a->svc.config->n_apps);
+        agent_app_settled(a); /* no apps, or all adopted */
+        return sd_event_loop(a->svc.loop);
+}
+
+int manager_run(struct agent_config *config) {
+        struct agent a = { .ns = NAMESPACE_NULL };
+        int r;
+
+        a.svc = (struct services){ .config = config, .failed = &a.failed, .rng = &a.rng, .ops = &agent_ops,
+                                   .userdata = &a, .shm_dir_fd = -1 };
+        if (getrandom(&a.rng.state, sizeof(a.rng.state), 0) != sizeof(a.rng.state))
+                a.rng.state = (uint64_t)clock_wall_ms() ^ (uint64_t)getpid();
+        /* The namespace first: a second agent must leave without touching a segment or a state file. */
+        if (namespace_open(&a.ns, config->shm_dir) < 0 || ensure_state_dir(config->state_dir) < 0 ||
+            lock_instance(config->state_dir) < 0) {
+                config_free(config); /* wipes the secrets; and LeakSanitizer would turn exit 1 into 23 */
+                return 1;
+        }
+        a.svc.shm_dir_fd = a.ns.dir_fd;
+        namespace_retire_legacy("/dev/shm", config->shm_prefix);
+
+        r = run(&a);
+        if (r < 0)
+                log_error("fatal: %s", strerror(-r));
+        /* First: freeing the Redis links answers their pending commands, which look apps up. */
+        cluster_free(a.svc.cluster);
+        a.svc.cluster = NULL;
+        /* All marked stopped first: freeing one while another still reports would read freed memory. */
+        for (size_t i = 0; i < a.svc.n_apps; i++)
+                app_stop(a.svc.apps[i]);
+        for (size_t i = 0; i < a.svc.n_apps; i++) {
+                struct app *app = a.svc.apps[i];
+
+                a.svc.apps[i] = NULL;
+                app_free(app, false); /* never unlink: readers keep the token; waiters hear shutting_down */
+        }
+        server_free(a.server);
+        free(a.svc.apps);
+        sd_event_source_disable_unref(a.heartbeat);
+        sd_event_source_disable_unref(a.status_defer);
+        http_free(a.svc.http);
+        sd_event_unref(a.svc.loop);
+        config_free(a.svc.config);
+        failed_clear(&a.failed);
+        namespace_close(&a.ns);
+        return r < 0 ? 1 : 0;
+}
