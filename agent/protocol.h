@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"         /* the line limit, timeouts, generation ceiling and error codes */
+#include "wire.h"         /* the line limit, timeouts, status page limits, generation ceiling, error codes */
 
 /*
  * One JSON object per line, at most PROTOCOL_LINE_MAX bytes with its newline (libwxshm/wire.h). Requests:
@@ -16,11 +16,6 @@
  * NAME is an app ("shop") or one of its tickets ("shop.jsapi"). Every reply is one line:
  *   {"ok":true,...} or {"ok":false,"error":"CODE","message":"...",("retry_after_ms":N)}
  */
-
-/* status pages: entries per reply by default and at most (the reply also stops near PROTOCOL_STATUS_BYTES). */
-#define PROTOCOL_STATUS_LIMIT_DEFAULT 500
-#define PROTOCOL_STATUS_LIMIT_MAX 10000
-#define PROTOCOL_STATUS_BYTES (192 * 1024)
 
 enum request_op {
         OP_REFRESH,

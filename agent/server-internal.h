@@ -20,6 +20,8 @@ struct waiter;
  */
 #define CONN_OUT_SOFT (64 * 1024)
 #define CONN_OUT_MAX (320 * 1024)
+/* So every reply the agent sends fits the buffer a client keeps for one (libwxshm/wire.h). */
+_Static_assert(CONN_OUT_MAX <= PROTOCOL_REPLY_MAX, "a queued reply may outgrow PROTOCOL_REPLY_MAX");
 
 struct conn {
         struct server *srv;
