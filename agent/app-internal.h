@@ -10,6 +10,9 @@
 /* The item's policy for a core step: its app's and the agent's settings, and the cluster's view. */
 void item_policy(const struct item *it, struct core_policy *pol);
 
+/* Carry out a CORE_ACT_ANSWER: reply to the waiter's client and forget it (app-force.c). */
+void force_answer(struct item *it, const struct core_action *a);
+
 /* Carry out CORE_ACT_START_CALL: build the request and start it (app.c). */
 void item_call(struct item *it, const struct core_action *a);
 

@@ -11,7 +11,6 @@
 #include "failed.h"
 #include "http.h"
 #include "log.h"
-#include "protocol.h"
 #include "redact.h"
 #include "state.h"
 #include "wxshm.h"

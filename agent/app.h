@@ -7,7 +7,6 @@
 
 #include "classify.h"
 #include "config.h"
-#include "force.h"
 #include "item.h"
 #include "services.h"
 #include "upstream.h"

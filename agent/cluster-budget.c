@@ -10,7 +10,7 @@
 #include "budget.h"
 #include "cluster-internal.h"
 #include "cluster-scripts.h"
-#include "force.h"
+#include "app-force.h"
 
 static void on_budget(struct cluster *cl, redisReply *reply, void *userdata) {
         struct cluster_ref *ref = userdata;

@@ -9,10 +9,11 @@
 
 #include "app.h"
 #include "clock.h"
+#include "app-force.h"
 #include "cluster-internal.h"
 #include "cluster-record.h"
 #include "log.h"
-#include "protocol.h"
+#include "wire.h"
 
 #define FORWARD_REPEAT_MS 1000          /* a forced refresh handed on and unanswered goes again */
 

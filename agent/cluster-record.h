@@ -27,7 +27,7 @@
 /* HMAC-SHA256 in lowercase hex. */
 #define CLUSTER_MAC_HEX 64
 /* A fleet key shorter than this is a typo or a guessable word. */
-#define CLUSTER_KEY_MIN 32
+#define CLUSTER_KEY_MIN CONFIG_FLEET_KEY_MIN
 
 /* The fields of a record, in the order the read script returns them. */
 enum { CLUSTER_F_GENERATION, CLUSTER_F_TOKEN, CLUSTER_F_EXPIRES, CLUSTER_F_FETCHED, CLUSTER_F_MAC, CLUSTER_F_MAX };

@@ -11,11 +11,11 @@
 #include "app.h"
 #include "budget.h"
 #include "clock.h"
+#include "app-force.h"
 #include "cluster-internal.h"
 #include "cluster-record.h"
 #include "cluster-scripts.h"
 #include "log.h"
-#include "protocol.h"
 #include "resolve.h"
 
 #define RECONCILE_EVERY_MS 5000         /* a lost notification is made up for this late at most */

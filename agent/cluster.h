@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "protocol.h"
+
 struct services;
 struct app;
 struct item;
@@ -54,16 +56,7 @@ int cluster_budget_take(struct item *it, int64_t day, int64_t ttl_ms);
 /* For status: what is wrong with the item's record or the app's lease in Redis; NULL if nothing. */
 const char *cluster_problem(const struct item *it);
 
-/* For status: is Redis reachable, since when not, and why. */
-struct cluster_status {
-        const char *node_id;
-        const char *redis;
-        bool connected;
-        int64_t down_since_ms;          /* 0 if connected */
-        const char *last_error;
-        unsigned holder_of;             /* apps whose lease this agent holds */
-        uint64_t notes_refused;         /* notes on the channel that failed the fleet key's check */
-};
+/* For status: is Redis reachable, since when not, and why (struct cluster_status: protocol.h). */
 void cluster_get_status(const struct cluster *cl, struct cluster_status *st);
 
 /* The STATUS= words for the cluster: "" outside cluster mode. */

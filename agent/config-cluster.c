@@ -6,7 +6,6 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "cluster-record.h"
 #include "config-parse.h"
 #include "secret.h"
 
@@ -167,10 +166,10 @@ static void load_fleet_key(struct parse *p, struct cluster_config *cl) {
                 parse_fail(p, r, line, "fleet_key_file", "%s", strncmp(err, "secret_file ", 12) ? err : err + 12);
                 return;
         }
-        if (strlen(cl->fleet_key) < CLUSTER_KEY_MIN)
+        if (strlen(cl->fleet_key) < CONFIG_FLEET_KEY_MIN)
                 parse_fail(p, -EINVAL, line, "fleet_key_file", "%s holds fewer than %d characters: make one with "
                            "'openssl rand -hex 32 > %s' and copy it to every host", cl->fleet_key_file,
-                           CLUSTER_KEY_MIN, cl->fleet_key_file);
+                           CONFIG_FLEET_KEY_MIN, cl->fleet_key_file);
 }
 
 void cluster_close(struct parse *p) {

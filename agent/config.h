@@ -10,6 +10,7 @@
 #define CONFIG_DEFAULT_PATH "/etc/wxtokend/wxtokend.conf"
 #define CONFIG_API_BASES_MAX 4
 #define CONFIG_ERROR_MAX 512
+#define CONFIG_FLEET_KEY_MIN 32         /* bytes of a fleet_key_file: an HMAC key worth the name */
 
 enum app_kind {
         APP_KIND_TOKEN,         /* GET /cgi-bin/token: every call rotates */

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster.h"
 #include "protocol.h"
 #include "segment.h"
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"         /* the line limit, timeouts, generation ceiling and error codes */
+#include "wire.h"         /* the line limit, timeouts, status page limits, generation ceiling, error codes */
 
 /*
  * One JSON object per line, at most PROTOCOL_LINE_MAX bytes with its newline (libwxshm/wire.h). Requests:
@@ -16,11 +16,6 @@
  * NAME is an app ("shop") or one of its tickets ("shop.jsapi"). Every reply is one line:
  *   {"ok":true,...} or {"ok":false,"error":"CODE","message":"...",("retry_after_ms":N)}
  */
-
-/* status pages: entries per reply by default and at most (the reply also stops near PROTOCOL_STATUS_BYTES). */
-#define PROTOCOL_STATUS_LIMIT_DEFAULT 500
-#define PROTOCOL_STATUS_LIMIT_MAX 10000
-#define PROTOCOL_STATUS_BYTES (192 * 1024)
 
 enum request_op {
         OP_REFRESH,
@@ -88,5 +83,16 @@ char *protocol_status_ok(const struct status_entry *entries, size_t n, const str
 
 /* Roughly how many bytes e takes in a status reply (at most: every byte escaped), to bound a page. */
 size_t protocol_status_entry_size(const struct status_entry *e);
+
+/* The status reply's "cluster" part: is Redis reachable, since when not, and why. */
+struct cluster_status {
+        const char *node_id;
+        const char *redis;
+        bool connected;
+        int64_t down_since_ms;          /* 0 if connected */
+        const char *last_error;
+        unsigned holder_of;             /* apps whose lease this agent holds */
+        uint64_t notes_refused;         /* notes on the channel that failed the fleet key's check */
+};
 
 #endif

@@ -10,9 +10,6 @@
 #include "wire.h"
 #include "wxshm.h"
 
-/* Time for the agent's own "timeout" answer to arrive after it gave up waiting. */
-#define REFRESH_REPLY_SLACK_MS 1000
-
 static const struct {
         const char *code;
         int err;
@@ -79,7 +76,7 @@ WXSHM_EXPORT int64_t wxshm_refresh(wxshm *h, uint64_t generation, int timeout_ms
         if (n < 0 || (size_t)n >= sizeof(line))
                 return -EINVAL;
         r = client_request_as(client_socket_path(), (long)reader_owner(h), line, reply, sizeof(reply),
-                              timeout_ms + REFRESH_REPLY_SLACK_MS);
+                              timeout_ms + PROTOCOL_REPLY_SLACK_MS);
         if (r < 0)
                 return r == -EMSGSIZE ? -EPROTO : r;
         return reply_parse(reply);

@@ -24,6 +24,22 @@
 #define PROTOCOL_TIMEOUT_DEFAULT_MS 5000
 #define PROTOCOL_TIMEOUT_MAX_MS 60000
 
+/*
+ * A client waits this much past the timeout_ms it sent: the agent answers "timeout" itself
+ * when timeout_ms runs out, and that answer needs time to arrive.
+ */
+#define PROTOCOL_REPLY_SLACK_MS 1000
+
+/*
+ * status pages: entries per reply by default and at most (the request's "limit"); a page
+ * also stops once it passes PROTOCOL_STATUS_BYTES, so with its last entry it stays far
+ * below PROTOCOL_REPLY_MAX, the longest reply line a client must accept.
+ */
+#define PROTOCOL_STATUS_LIMIT_DEFAULT 500
+#define PROTOCOL_STATUS_LIMIT_MAX 10000
+#define PROTOCOL_STATUS_BYTES (192 * 1024)
+#define PROTOCOL_REPLY_MAX (1024 * 1024)
+
 /* Generations travel as JSON numbers, exact as doubles only below 2^53: every generation is below this. */
 #define PROTOCOL_GENERATION_LIMIT (UINT64_C(1) << 53)
 

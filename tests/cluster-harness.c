@@ -400,7 +400,7 @@ void hosts_ctl_status(struct cluster_hosts *h, int i, char *out, size_t size) {
         FILE *f;
 
         snprintf(cmd, sizeof(cmd), "WXTOKEND_SOCKET=%s %s status", h->host[i].socket,
-                 getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./agent/wxtokenctl");
+                 getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl");
         f = popen(cmd, "r");
         if (f) {
                 n = fread(out, 1, size - 1, f);

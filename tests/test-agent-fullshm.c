@@ -42,7 +42,7 @@ static pid_t reader_start(void) {
 
 /* status names both failed items with why, and wxtokenctl status exits non-zero. */
 static void check_status_lists_failures(struct agent_proc *a) {
-        const char *ctl = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./agent/wxtokenctl";
+        const char *ctl = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
         char raw[16384], cmd[512];
         cJSON *o = agent_request(a, "{\"op\":\"status\"}\n", raw, sizeof(raw));
         int failed = 0, rc;

@@ -361,7 +361,7 @@ static void test_paging(int limit) {
 
 static void test_paging_all(void) {
         char *out = malloc(1 << 20), cmd[256], raw[65536];
-        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./agent/wxtokenctl";
+        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
         cJSON *o, *j;
         size_t n;
         int rows = 0, status;

@@ -352,7 +352,7 @@ static void test_wire_facts(void) {
         /* Messages name the limits through PROTOCOL_STR: it must give the digits, not the macro's name. */
         CHECK(!strcmp(PROTOCOL_STR(PROTOCOL_LINE_MAX), "4096"));
         CHECK(!strcmp(PROTOCOL_STR(PROTOCOL_TIMEOUT_MAX_MS), "60000"));
-        /* server.c builds the out-of-memory reply by hand (protocol_error needs memory): the same bytes. */
+        /* server-conn.c builds the out-of-memory reply by hand (protocol_error needs memory): the same bytes. */
         line = protocol_error(PROTO_E_INTERNAL, "out of memory", -1);
         HARD(line);
         CHECK(!strcmp(line, "{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}\n"));

@@ -11,7 +11,7 @@
 
 /* Run wxtokenctl with args; its stdout in out, its exit status returned. */
 static int ctl(const char *args, char *out, size_t size) {
-        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./agent/wxtokenctl";
+        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
         char cmd[512];
         size_t n = 0;
         FILE *p;

@@ -1,6 +1,6 @@
-/* force.h: client-forced refreshes, the shell's side: each waiting client's connection, and the events they make. */
-#ifndef FORCE_H
-#define FORCE_H
+/* app-force.h: client-forced refreshes, the shell's side: each waiting client's connection, and the events they make. */
+#ifndef APP_FORCE_H
+#define APP_FORCE_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,9 +27,6 @@ void force_cancel(struct waiter *w);
 
 /* When the last of the item's waiters times out (wall clock ms); 0 if none waits. */
 int64_t force_waiters_until(const struct item *it);
-
-/* Carry out a CORE_ACT_ANSWER: reply to the waiter's client and forget it. */
-void force_answer(struct item *it, const struct core_action *a);
 
 /* Cluster mode, on the holder: clients on another host saw generation gen fail and wait up to timeout_ms. */
 void force_remote(struct item *it, uint64_t gen, int64_t timeout_ms);

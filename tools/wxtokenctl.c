@@ -8,15 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/clock.h"  /* the agent's clock helper: wall time, for "expired N s ago" */
 #include "client.h"
-#include "clock.h"
 #include "wire.h"
 #include "wxshm.h"
-
-/* The agent answers "timeout" itself after timeout_ms; leave room for that answer to arrive. */
-#define REPLY_SLACK_MS 1000
-/* A status reply grows with the number of apps; requests stay under PROTOCOL_LINE_MAX. */
-#define REPLY_MAX (1 << 20)
 
 static const char usage_text[] =
         "Usage: wxtokenctl [--socket PATH] COMMAND\n"
@@ -38,7 +33,7 @@ static int usage_error(const char *what) {
 
 /* Send one request; the reply, parsed, or NULL after saying why on stderr. */
 static cJSON *request(const char *socket_path, const char *line, int timeout_ms, char **raw) {
-        char *reply = malloc(REPLY_MAX);
+        char *reply = malloc(PROTOCOL_REPLY_MAX);
         cJSON *o = NULL;
         int r;
 
@@ -46,7 +41,7 @@ static cJSON *request(const char *socket_path, const char *line, int timeout_ms,
                 fprintf(stderr, "wxtokenctl: out of memory\n");
                 return NULL;
         }
-        r = client_request(socket_path, line, reply, REPLY_MAX, timeout_ms);
+        r = client_request(socket_path, line, reply, PROTOCOL_REPLY_MAX, timeout_ms);
         if (r == -ENOENT || r == -ECONNREFUSED)
                 fprintf(stderr, "wxtokenctl: cannot reach wxtokend at %s: is it running?\n", socket_path);
         else if (r == -ETIMEDOUT)
@@ -181,7 +176,7 @@ static int cmd_refresh(const char *socket_path, const char *app, const char *gen
                          timeout_ms);
                 free(name);
         }
-        o = request(socket_path, line, timeout_ms + REPLY_SLACK_MS, NULL);
+        o = request(socket_path, line, timeout_ms + PROTOCOL_REPLY_SLACK_MS, NULL);
         if (!o)
                 return 1;
         printf("%.0f\n", number(o, "generation"));

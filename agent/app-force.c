@@ -1,8 +1,9 @@
-/* force.c: client-forced refreshes, the shell's side: each waiting client's connection, and the events they make. */
+/* app-force.c: client-forced refreshes, the shell's side: each waiting client's connection, and the events they make. */
 #include <stdlib.h>
 
 #include "app.h"
-#include "force.h"
+#include "app-force.h"
+#include "app-internal.h"
 #include "protocol.h"
 
 /* A client behind a core waiter: the core knows its id, generation and deadline; this, where to reply. */

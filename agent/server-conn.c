@@ -1,0 +1,224 @@
+/* server-conn.c: the control socket's connections: accept, read lines, queue and write replies, close. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "app-force.h"
+#include "server-internal.h"
+
+void conn_unqueue(struct conn *c) {
+        if (!c->rprev)
+                return;
+        *c->rprev = c->rnext;
+        if (c->rnext)
+                c->rnext->rprev = c->rprev;
+        c->rprev = NULL;
+}
+
+void status_unqueue(struct conn *c) {
+        if (!c->sprev)
+                return;
+        *c->sprev = c->snext;
+        if (c->snext)
+                c->snext->sprev = c->sprev;
+        else
+                c->srv->statusq_tail = c->sprev;
+        c->sprev = NULL;
+}
+
+/* The connection's refresh is over (answered or cancelled): it no longer counts against its uid. */
+void conn_waiter_done(struct conn *c) {
+        if (c->waiter_counted)
+                peer_table_add(&c->srv->uids, c->peer.uid, 0, -1);
+        c->waiter_counted = false;
+}
+
+void conn_free(struct conn *c) {
+        conn_unqueue(c);
+        status_unqueue(c);
+        conn_waiter_done(c);
+        force_cancel(c->pending);
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->idle);
+        close(c->fd);
+        *c->prev = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        c->srv->n_conns--;
+        peer_table_add(&c->srv->uids, c->peer.uid, -1, 0);
+        peer_clear(&c->peer);
+        free(c->out);
+        free(c);
+}
+
+static size_t conn_backlog(const struct conn *c) {
+        return c->out_len - c->out_sent;
+}
+
+/*
+ * Listen for what the connection can do next: read only when not waiting and not behind
+ * with replies (a client that does not read stops being read), write when behind.
+ */
+static void conn_update(struct conn *c) {
+        uint32_t events = 0;
+
+        if (!c->pending && !c->sprev && !c->closing && conn_backlog(c) < CONN_OUT_SOFT)
+                events |= EPOLLIN;
+        if (conn_backlog(c) > 0)
+                events |= EPOLLOUT;
+        sd_event_source_set_io_events(c->io, events);
+        sd_event_source_set_enabled(c->idle, c->pending ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
+}
+
+/* Write what we can, keeping what is left at the front; false if the connection died. */
+bool conn_flush(struct conn *c) {
+        while (c->out_sent < c->out_len) {
+                ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n <= 0)
+                        return false;
+                c->out_sent += (size_t)n;
+        }
+        if (c->out_sent > 0) {
+                memmove(c->out, c->out + c->out_sent, conn_backlog(c));
+                c->out_len = conn_backlog(c);
+                c->out_sent = 0;
+        }
+        return true;
+}
+
+/* Queue a reply (taking line). A client too far behind reading is marked dead, not buffered for. */
+void conn_reply(struct conn *c, char *line) {
+        size_t len;
+        char *p;
+
+        if (!line)
+                line = strdup("{\"ok\":false,\"error\":\"" PROTO_E_INTERNAL "\",\"message\":\"out of memory\"}\n");
+        len = line ? strlen(line) : 0;
+        if (conn_backlog(c) + len > CONN_OUT_MAX || !line) {
+                free(line);
+                c->dead = true;
+                return;
+        }
+        p = realloc(c->out, c->out_len + len);
+        if (!p) {
+                free(line);
+                c->dead = true;
+                return;
+        }
+        memcpy(p + c->out_len, line, len);
+        c->out = p;
+        c->out_len += len;
+        free(line);
+}
+
+/* Handle every complete line buffered, in order, until one has to wait. */
+static void conn_process(struct conn *c) {
+        while (!c->pending && !c->sprev && !c->closing && !c->dead && conn_backlog(c) < CONN_OUT_SOFT) {
+                char *nl = memchr(c->in, '\n', c->in_len);
+                size_t len;
+
+                if (!nl) {
+                        if (c->in_len == sizeof(c->in)) {
+                                conn_reply(c, protocol_error(PROTO_E_LINE_TOO_LONG, "a request line is at most "
+                                                             PROTOCOL_STR(PROTOCOL_LINE_MAX) " bytes", -1));
+                                c->closing = true;
+                        }
+                        return;
+                }
+                len = (size_t)(nl - c->in);
+                sd_event_source_set_time_relative(c->idle, (uint64_t)c->srv->svc->config->idle_timeout_ms * 1000);
+                conn_dispatch(c, c->in, len > 0 && c->in[len - 1] == '\r' ? len - 1 : len);
+                c->in_len -= len + 1;
+                memmove(c->in, nl + 1, c->in_len);
+        }
+}
+
+void conn_resume(struct conn *c) {
+        conn_process(c);
+        if (c->dead || !conn_flush(c) || (c->closing && conn_backlog(c) == 0)) {
+                conn_free(c);
+                return;
+        }
+        conn_update(c);
+}
+
+static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct conn *c = userdata;
+
+        if ((revents & EPOLLIN) && !c->pending && !c->sprev && !c->closing) {
+                ssize_t n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                        conn_free(c);
+                        return 0;
+                }
+                if (n > 0)
+                        c->in_len += (size_t)n;
+        } else if (revents & (EPOLLHUP | EPOLLERR)) {
+                conn_free(c);
+                return 0;
+        }
+        conn_resume(c);
+        return 0;
+}
+
+static int on_conn_idle(sd_event_source *s, uint64_t usec, void *userdata) {
+        conn_free(userdata);
+        return 0;
+}
+
+/* Refuse a connection with one reply line, never blocking on it. */
+static void refuse(int fd, const char *message) {
+        char *line = protocol_error(PROTO_E_CONNECTIONS, message, -1);
+        ssize_t n = line ? send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+
+        (void)n;
+        free(line);
+        close(fd);
+}
+
+void server_accept_one(struct server *s, int fd) {
+        const struct agent_config *cfg = s->svc->config;
+        struct peer peer;
+        struct conn *c;
+
+        if (s->n_conns >= cfg->max_connections) {
+                refuse(fd, "max_connections reached");
+                return;
+        }
+        peer_credentials(&peer, fd);
+        /* One user may not hold the whole socket: the others' gets must still find a place. */
+        if (peer.uid != 0 && peer_table_get(&s->uids, peer.uid).conns >= cfg->max_connections_per_uid) {
+                peer_clear(&peer);
+                refuse(fd, "max_connections_per_uid reached: your user holds its share of the socket");
+                return;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c || peer_table_add(&s->uids, peer.uid, 1, 0) < 0) {
+                free(c);
+                peer_clear(&peer);
+                close(fd);
+                return;
+        }
+        c->peer = peer;
+        c->srv = s;
+        c->fd = fd;
+        c->next = s->conns;
+        c->prev = &s->conns;
+        if (s->conns)
+                s->conns->prev = &c->next;
+        s->conns = c;
+        s->n_conns++;
+        if (sd_event_add_io(s->svc->loop, &c->io, fd, EPOLLIN, on_conn_io, c) < 0 ||
+            sd_event_add_time_relative(s->svc->loop, &c->idle, CLOCK_MONOTONIC,
+                                       (uint64_t)s->svc->config->idle_timeout_ms * 1000, 100000, on_conn_idle, c) < 0)
+                conn_free(c);
+}
