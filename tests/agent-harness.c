@@ -189,7 +189,7 @@ bool agent_notified(struct agent_proc *a, const char *what) {
 }
 
 void agent_spawn(struct agent_proc *a) {
-        const char *bin = getenv("WXTOKEND") ? getenv("WXTOKEND") : "./agent/wxtokend";
+        const char *bin = a->bin ? a->bin : getenv("WXTOKEND") ? getenv("WXTOKEND") : "./agent/wxtokend";
         pid_t parent = getpid();
 
         a->pid = fork();

@@ -22,6 +22,7 @@ struct agent_proc {
         char shm_dir[64];       /* its shm_dir (/dev/shm/wxi<pid>_<n>), also exported as WXSHM_DIR */
         char socket[100];       /* its control socket, also exported as WXTOKEND_SOCKET */
         const char *env[8];     /* extra NAME=VALUE for the agent's environment, NULL-terminated */
+        const char *bin;        /* the wxtokend to run; NULL: $WXTOKEND, else ./agent/wxtokend */
         bool activate;          /* start it through systemd-socket-activate on socket */
         char notified[16384];   /* every notify message received so far, one per line */
         /*

@@ -198,12 +198,17 @@ bool redis_get_field(struct redis_proc *r, const char *key, const char *field, c
         return redis_string(r, buf, size, "HGET %s %s", key, field);
 }
 
-void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid, const char *secret,
-                 long lease_ms) {
+int hosts_count(const struct cluster_hosts *h) {
+        return h->count > 0 && h->count < CLUSTER_HOSTS ? h->count : CLUSTER_HOSTS;
+}
+
+void hosts_configure(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid,
+                     const char *secret, long lease_ms) {
         char block[2048], node[16], extra[512];
 
-        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+        for (int i = 0; i < hosts_count(h); i++) {
                 agent_init(&h->host[i]);
+                h->host[i].bin = h->bin[i];
                 snprintf(node, sizeof(node), "node%d", i);
                 snprintf(block, sizeof(block), "[app shop]\nkind = token\nappid = %s\nsecret_file = %s\n"
                          "api_base = http://127.0.0.1:%d\n\n[cluster]\nredis = redis://%s:%d/0\n"
@@ -214,7 +219,12 @@ void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, co
                          "min_force_interval = 1\nlog_level = debug\n%s", h->agent_extra ? h->agent_extra : "");
                 agent_write_config(&h->host[i], extra, block);
         }
-        for (int i = 0; i < CLUSTER_HOSTS; i++)
+}
+
+void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid, const char *secret,
+                 long lease_ms) {
+        hosts_configure(h, r, emu_port, appid, secret, lease_ms);
+        for (int i = 0; i < hosts_count(h); i++)
                 agent_start(&h->host[i]);
 }
 
@@ -233,26 +243,30 @@ uint64_t host_generation(struct cluster_hosts *h, int i, const char *item, char 
         return r > 0 ? info.generation : 0;
 }
 
-int hosts_holder(struct cluster_hosts *h, const char *item) {
-        for (int i = 0; i < CLUSTER_HOSTS; i++) {
-                char raw[8192];
-                cJSON *o, *a, *apps;
+bool host_holds(struct cluster_hosts *h, int i, const char *item) {
+        char raw[8192];
+        cJSON *o, *a, *apps;
+        bool held = false;
 
-                if (h->host[i].pid <= 0)
-                        continue;
-                o = agent_request(&h->host[i], "{\"op\":\"status\"}\n", raw, sizeof(raw));
-                apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
-                cJSON_ArrayForEach(a, apps) {
-                        const cJSON *name = cJSON_GetObjectItemCaseSensitive(a, "app");
+        if (h->host[i].pid <= 0)
+                return false;
+        o = agent_request(&h->host[i], "{\"op\":\"status\"}\n", raw, sizeof(raw));
+        apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
+        cJSON_ArrayForEach(a, apps) {
+                const cJSON *name = cJSON_GetObjectItemCaseSensitive(a, "app");
 
-                        if (cJSON_IsString(name) && !strcmp(name->valuestring, item) &&
-                            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "lease_held_here"))) {
-                                cJSON_Delete(o);
-                                return i;
-                        }
-                }
-                cJSON_Delete(o);
+                if (cJSON_IsString(name) && !strcmp(name->valuestring, item) &&
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "lease_held_here")))
+                        held = true;
         }
+        cJSON_Delete(o);
+        return held;
+}
+
+int hosts_holder(struct cluster_hosts *h, const char *item) {
+        for (int i = 0; i < hosts_count(h); i++)
+                if (host_holds(h, i, item))
+                        return i;
         return -1;
 }
 
@@ -263,7 +277,7 @@ uint64_t hosts_converge(struct cluster_hosts *h, const char *item, uint64_t min_
                 uint64_t g = host_generation(h, 0, item, first, sizeof(first));
                 bool same = g >= min_gen && g > 0;
 
-                for (int i = 1; same && i < CLUSTER_HOSTS; i++)
+                for (int i = 1; same && i < hosts_count(h); i++)
                         same = host_generation(h, i, item, other, sizeof(other)) == g && !strcmp(first, other);
                 if (same)
                         return g;
@@ -324,7 +338,7 @@ static void reader_child(const char *item, int fd) {
 }
 
 void hosts_readers_start(struct cluster_hosts *h, const char *item, struct host_reader *rd) {
-        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+        for (int i = 0; i < hosts_count(h); i++) {
                 int fds[2];
 
                 HARD(pipe(fds) == 0);
@@ -342,10 +356,10 @@ void hosts_readers_start(struct cluster_hosts *h, const char *item, struct host_
         }
 }
 
-bool hosts_readers_finish(struct host_reader *rd) {
+bool hosts_readers_finish(struct cluster_hosts *h, struct host_reader *rd) {
         bool clean = true;
 
-        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+        for (int i = 0; i < hosts_count(h); i++) {
                 struct reader_result res = { 0 };
                 bool ok;
 
@@ -367,10 +381,10 @@ bool hosts_readers_finish(struct host_reader *rd) {
 int hosts_finish(struct cluster_hosts *h, struct redis_proc *r, struct host_reader *rd) {
         int stopped = 0;
 
-        CHECK(hosts_readers_finish(rd), "readers on every host: no failure, no generation backwards");
-        for (int i = 1; i < CLUSTER_HOSTS; i++)
+        CHECK(hosts_readers_finish(h, rd), "readers on every host: no failure, no generation backwards");
+        for (int i = 1; i < hosts_count(h); i++)
                 stopped += agent_stop(&h->host[i]) == 0;
-        CHECK(stopped == CLUSTER_HOSTS - 1, "the hosts stop cleanly");
+        CHECK(stopped == hosts_count(h) - 1, "the hosts stop cleanly");
         redis_stop(r);
         /* Redis saves nothing (--save ""), so its directory is empty by now. */
         CHECK(rmdir(r->dir) == 0, "Redis's directory %s removed: %s", r->dir, strerror(errno));
@@ -380,7 +394,7 @@ int hosts_finish(struct cluster_hosts *h, struct redis_proc *r, struct host_read
 int hosts_log_count(struct cluster_hosts *h, const char *needle) {
         int n = 0;
 
-        for (int i = 0; i < CLUSTER_HOSTS; i++)
+        for (int i = 0; i < hosts_count(h); i++)
                 n += agent_log_count(&h->host[i], needle);
         return n;
 }
@@ -413,7 +427,7 @@ void hosts_ctl_status(struct cluster_hosts *h, int i, char *out, size_t size) {
 void hosts_check_served(struct cluster_hosts *h, const char *what, uint64_t g, const char *token) {
         char buf[WXSHM_TOKEN_MAX + 1];
 
-        for (int i = 0; i < CLUSTER_HOSTS; i++) {
+        for (int i = 0; i < hosts_count(h); i++) {
                 uint64_t got = host_generation(h, i, "shop", buf, sizeof(buf));
 
                 CHECK(got == g && !strcmp(buf, token), "%s: host %d still serves generation %llu and its token (got "

@@ -39,9 +39,11 @@ long long cluster_wall_ms(void);
 
 #define CLUSTER_HOSTS 3
 
-/* Three agents, each with its own socket, shm_dir, state dir and node id ("node0".."node2"). */
+/* Three agents (or count), each with its own socket, shm_dir, state dir and node id ("node0".."node2"). */
 struct cluster_hosts {
         struct agent_proc host[CLUSTER_HOSTS];
+        int count;                      /* hosts in the cluster; 0: CLUSTER_HOSTS */
+        const char *bin[CLUSTER_HOSTS]; /* each host's wxtokend (a rolling upgrade mixes two); NULL: $WXTOKEND */
         const char *redis_host;         /* in the hosts' redis URL; NULL: 127.0.0.1 */
         const char *node_id[CLUSTER_HOSTS]; /* NULL: "node<i>" */
         const char *agent_extra;        /* more [agent] lines for every host; NULL: none */
@@ -50,15 +52,25 @@ struct cluster_hosts {
 
 /*
  * Write each host's config: one app "shop" of kind token for appid at wxemu's port (its
- * secret in each host's own directory), [cluster] on r with lease_ms; start them all.
+ * secret in each host's own directory), [cluster] on r with lease_ms. Nothing is started.
  */
+void hosts_configure(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid,
+                     const char *secret, long lease_ms);
+
+/* hosts_configure, then start them all. */
 void hosts_start(struct cluster_hosts *h, struct redis_proc *r, int emu_port, const char *appid, const char *secret,
                  long lease_ms);
+
+/* How many hosts h has (count, or CLUSTER_HOSTS). */
+int hosts_count(const struct cluster_hosts *h);
 
 /* The generation host i publishes for item (0 if none) and, if buf, its token. */
 uint64_t host_generation(struct cluster_hosts *h, int i, const char *item, char *buf, size_t size);
 
-/* Which host holds item's lease according to the hosts themselves; -1 if none says so. */
+/* Whether host i (running) says it holds item's lease. */
+bool host_holds(struct cluster_hosts *h, int i, const char *item);
+
+/* Which host holds item's lease according to the hosts themselves (the first that says so); -1 if none. */
 int hosts_holder(struct cluster_hosts *h, const char *item);
 
 /* Poll (bounded) until every host publishes the same generation, at least min_gen; that generation or 0. */
@@ -86,7 +98,7 @@ bool hosts_wait_log(struct cluster_hosts *h, const char *needle, int before, int
 void hosts_ctl_status(struct cluster_hosts *h, int i, char *out, size_t size);
 
 void hosts_readers_start(struct cluster_hosts *h, const char *item, struct host_reader *rd);
-bool hosts_readers_finish(struct host_reader *rd);
+bool hosts_readers_finish(struct cluster_hosts *h, struct host_reader *rd);
 
 /* The end of a cluster test: the readers' verdict, every host stopped cleanly, Redis gone; the exit code. */
 int hosts_finish(struct cluster_hosts *h, struct redis_proc *r, struct host_reader *rd);
