@@ -611,6 +611,121 @@ static void test_every_pair(void) {
                 }
 }
 
+/* The corners: short-lived tokens, schedules kept, budgets spent meanwhile, answers ignored. */
+static void test_edges(void) {
+        struct rig r;
+        uint64_t id, id2;
+
+        /* The same token again inside the margin: halfway to expiry; a token shorter than backoff_min: not sooner. */
+        fresh(&r, APP_KIND_WORK);
+        fire(&r);
+        started(&r);
+        r.pol.backoff_min_ms = 250;
+        step(&r, (struct core_event){ .type = CORE_EV_PUBLISHED, .generation = 1,
+                                      .expires_at_ms = r.clock.now_ms + 300, .same = true });
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms + 250, "halfway to expiry, not sooner than backoff_min (%lld)",
+              (long long)(core_item_wake(&r.it) - r.clock.now_ms));
+        r.pol.backoff_min_ms = 1 * SEC;
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_PUBLISHED, .generation = 2, .expires_at_ms = r.clock.now_ms + 400 });
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms + r.pol.backoff_min_ms, "no tighter loop than backoff_min");
+        CHECK(core_item_times_plausible(&r.pol, r.clock.now_ms - SEC, r.clock.now_ms + 3600 * SEC, r.clock.now_ms) &&
+              !core_item_times_plausible(&r.pol, r.clock.now_ms, r.clock.now_ms + SEC, r.clock.now_ms),
+              "plausible times: the schedule's rule with min_token_lifetime");
+        CHECK(!strcmp(core_answer_code(CORE_ANSWER_PUBLISHED), "") && !strcmp(core_answer_code(CORE_ANSWER_BUSY),
+              "too_many_waiters"), "codes");
+        rig_free(&r);
+
+        /* A retry due sooner than the spacing allows is kept: its outcome answers the client too. */
+        fresh(&r, APP_KIND_TOKEN);
+        request(&r, 1, 5000);
+        fire(&r);
+        started(&r);
+        failed(&r, -1002);
+        id = request(&r, 1, 30000);
+        CHECK(core_item_wake(&r.it) - r.clock.now_ms <= 2 * SEC, "the retry, not the spacing");
+        /* Fewer api_bases since (a reload): the index starts again. */
+        r.it.api_index = 2;
+        CHECK(fire(&r) && find(&r, CORE_ACT_START_CALL)->call.api_index == 0, "api_index within n_api_base");
+        /* Leaving: a waiter not first in line; an unknown one. */
+        id2 = request(&r, 1, 30000);
+        step(&r, (struct core_event){ .type = CORE_EV_WAITER_GONE, .waiter = id2 });
+        step(&r, (struct core_event){ .type = CORE_EV_WAITER_GONE, .waiter = 777777 });
+        CHECK(r.it.n_waiters == 1 && r.it.waiters[0].id == id, "the other one stays");
+        rig_free(&r);
+
+        /* The cap reached between the request and the call: refused then, everyone told. */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.max_forced_per_day = 1;
+        r.pol.clustered = r.pol.holder = r.pol.redis_up = true;
+        r.it.remote_until_ms = r.clock.now_ms + 60000;
+        id = request(&r, 1, 30000);
+        r.it.budget.forced_day = budget_day(r.clock.quota_now_ms);
+        r.it.budget.forced_today = 1;
+        step(&r, timer(&r, 10000));
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_RATE_LIMITED &&
+              count(&r, CORE_ACT_NOTE_FAILED) == 1 && r.it.rate_limited == 1, "refused at the call, here and there");
+        /* A count nobody asked for is ignored; one for a force nobody waits for any more resumes the schedule. */
+        step(&r, (struct core_event){ .type = CORE_EV_BUDGET_COUNTED, .count = 1 });
+        CHECK(r.out.n == 0, "not asked: ignored");
+        r.it.budget.forced_today = 0;
+        advance(&r, 10 * SEC);
+        id = request(&r, 1, 30000);
+        step(&r, timer(&r, 10000));
+        step(&r, (struct core_event){ .type = CORE_EV_WAITER_GONE, .waiter = id });
+        r.it.remote_until_ms = 0;
+        step(&r, (struct core_event){ .type = CORE_EV_BUDGET_COUNTED, .count = 1 });
+        CHECK(r.it.force_stage == CORE_FORCE_NONE && core_item_wake(&r.it) > r.clock.now_ms, "nobody waits: dropped");
+        id = request(&r, 1, 30000);
+        advance(&r, 10 * SEC);
+        step(&r, timer(&r, 10000));
+        step(&r, (struct core_event){ .type = CORE_EV_BUDGET_COUNTED, .count = -1 });
+        CHECK(answer_of(&r, id) && strstr(answer_of(&r, id)->text, "cannot be taken in Redis"), "Redis could not count");
+        rig_free(&r);
+
+        /* The probe verifies for other hosts too; a probe's own error text is passed on. */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.verify_before_force = r.pol.clustered = r.pol.holder = r.pol.redis_up = true;
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_FORCE, .generation = 1, .timeout_ms = 5000 });
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_PROBED, .errcode = 0 });
+        CHECK(count(&r, CORE_ACT_NOTE_VERIFIED) == 1, "verified for the other hosts");
+        advance(&r, 10 * SEC);
+        id = request(&r, 1, 5000);
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_PROBED, .errcode = -1, .errmsg = "system busy" });
+        CHECK(answer_of(&r, id) && strstr(answer_of(&r, id)->text, "(system busy)"), "the probe's error: %s",
+              answer_of(&r, id) ? answer_of(&r, id)->text : "");
+        /* Remote events that do not apply. */
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_FORCE, .generation = 0, .timeout_ms = 5000 });
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_FORCE, .generation = 1, .timeout_ms = 0 });
+        CHECK(r.it.force_stage == CORE_FORCE_NONE, "an older generation, or no wait: nothing");
+        advance(&r, 10 * SEC);
+        request(&r, 1, 5000);
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_VERIFIED, .generation = 9 });
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_FAILED, .generation = 0, .code = "x", .errmsg = "y" });
+        CHECK(r.out.n == 0 && r.it.n_waiters == 1, "answers about other generations: ignored");
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_FORCE, .generation = 1, .timeout_ms = 5000 });
+        CHECK(r.it.coalesced_waiters >= 1 && count(&r, CORE_ACT_NOTE_FAILED) == 0, "in flight: joins");
+        rig_free(&r);
+
+        /* A ticket whose proactive call brought the same ticket while clients waited: nothing newer to be had. */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.ticket = true;
+        fire(&r);
+        started(&r);
+        id = request(&r, 1, 5000);
+        published(&r, 1, true);
+        CHECK(answer_of(&r, id) && strstr(answer_of(&r, id)->text, "tickets renew only near expiry"), "ticket: %s",
+              answer_of(&r, id) ? answer_of(&r, id)->text : "");
+        rig_free(&r);
+}
+
 static void test_budget_days(void) {
         struct core_budget b = { 0 };
         /* 2027-01-15 16:00 UTC is Beijing midnight. */
@@ -642,6 +757,7 @@ int main(void) {
         test_same_token_failures();
         test_cluster();
         test_every_pair();
+        test_edges();
         test_budget_days();
         if (failures) {
                 fprintf(stderr, "%d check(s) failed\n", failures);
