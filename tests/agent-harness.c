@@ -31,11 +31,10 @@ void harness_sleep_ms(long ms) {
 
 static void *notify_drain(void *userdata);
 
-void harness_fail(const char *what) {
-        fprintf(stderr, "SETUP %s: %s\n", what, strerror(errno));
+/* A test stopped by REQUIRE or SETUP_OK leaves no agent, emulator or directory behind. */
+static void harness_cleanup(void) {
         agent_cleanup_all();
         proc_cleanup_all();
-        exit(EXIT_SETUP);
 }
 
 void agent_init(struct agent_proc *a) {
@@ -48,11 +47,12 @@ void agent_init(struct agent_proc *a) {
                         break;
                 }
         memset(a, 0, sizeof(*a));
+        check_on_stop(harness_cleanup);
         /* A write to a connection the agent closed is a result to check, not a reason to die. */
         signal(SIGPIPE, SIG_IGN);
         strcpy(a->dir, "/tmp/test-agent.XXXXXX");
-        if (slot < 0 || !mkdtemp(a->dir))
-                harness_fail("mkdtemp");
+        SETUP_OK(slot >= 0, "more than %d agents", MAX_AGENTS);
+        SETUP_OK(mkdtemp(a->dir), "mkdtemp: %m");
         agents[slot] = a;
         snprintf(a->conf, sizeof(a->conf), "%s/wxtokend.conf", a->dir);
         snprintf(a->state_dir, sizeof(a->state_dir), "%s/state", a->dir);
@@ -66,12 +66,11 @@ void agent_init(struct agent_proc *a) {
         a->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->notify_path);
         /* With the sender's pid on every message, a killed agent's last words are not its successor's. */
-        if (a->notify_fd < 0 || bind(a->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            setsockopt(a->notify_fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0)
-                harness_fail("notify socket");
+        SETUP_OK(a->notify_fd >= 0 && bind(a->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+                         setsockopt(a->notify_fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) == 0,
+                 "notify socket %s: %m", a->notify_path);
         pthread_mutex_init(&a->lock, NULL);
-        if (pthread_create(&a->drain, NULL, notify_drain, a) != 0)
-                harness_fail("notify thread");
+        SETUP_OK(pthread_create(&a->drain, NULL, notify_drain, a) == 0, "notify thread");
 }
 
 const char *agent_secret_file(struct agent_proc *a, const char *name, const char *secret) {
@@ -82,8 +81,8 @@ const char *agent_secret_file(struct agent_proc *a, const char *name, const char
 
         snprintf(p, sizeof(path[0]), "%s/%s.secret", a->dir, name);
         fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0 || write(fd, secret, strlen(secret)) != (ssize_t)strlen(secret) || write(fd, "\n", 1) != 1)
-                harness_fail("secret file");
+        SETUP_OK(fd >= 0 && write(fd, secret, strlen(secret)) == (ssize_t)strlen(secret) && write(fd, "\n", 1) == 1,
+                 "secret file %s: %m", p);
         close(fd);
         return p;
 }
@@ -91,8 +90,7 @@ const char *agent_secret_file(struct agent_proc *a, const char *name, const char
 void agent_write_config(struct agent_proc *a, const char *agent_extra, const char *apps) {
         FILE *f = fopen(a->conf, "we");
 
-        if (!f)
-                harness_fail("config");
+        SETUP_OK(f, "%s: %m", a->conf);
         /*
          * wxemu speaks http:// and hands out lifetimes of seconds: allowed here unless the
          * test sets these keys itself (to see the defaults refuse them).
@@ -101,8 +99,7 @@ void agent_write_config(struct agent_proc *a, const char *agent_extra, const cha
                 a->shm_dir, agent_extra && strstr(agent_extra, "allow_plain_http") ? "" : "allow_plain_http = yes\n",
                 agent_extra && strstr(agent_extra, "min_token_lifetime") ? "" : "min_token_lifetime = 1\n",
                 agent_extra ? agent_extra : "", apps ? apps : "");
-        if (fclose(f) != 0)
-                harness_fail("config");
+        SETUP_OK(fclose(f) == 0, "%s: %m", a->conf);
 }
 
 static void *notify_drain(void *userdata) {
@@ -193,8 +190,7 @@ void agent_spawn(struct agent_proc *a) {
         pid_t parent = getpid();
 
         a->pid = fork();
-        if (a->pid < 0)
-                harness_fail("fork");
+        SETUP_OK(a->pid >= 0, "fork: %m");
         if (a->pid == 0) {
                 int fd = open(a->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
@@ -245,10 +241,7 @@ void agent_start(struct agent_proc *a) {
         if (agent_wait_notify(a, "READY=1", 30000))
                 return;
         log = agent_log(a);
-        fprintf(stderr, "wxtokend did not become ready; its log:\n%s\n", log ? log : "");
-        free(log);
-        errno = ETIMEDOUT;
-        harness_fail("waiting for READY=1");
+        SETUP_OK(false, "wxtokend sent no READY=1 in 30 s; its log:\n%s", log ? log : "");
 }
 
 int agent_stop(struct agent_proc *a) {
@@ -422,9 +415,7 @@ int harness_finish(struct agent_proc *a) {
         }
         agent_cleanup_all();
         proc_cleanup_all();
-        if (test_failures)
-                fprintf(stderr, "%d check(s) failed\n", test_failures);
-        return test_failures ? 1 : 0;
+        return check_exit_code();
 }
 
 void emu_start(struct emu_proc *e, const char *const *args) {

@@ -38,7 +38,8 @@ struct agent_proc {
 
 /*
  * A private directory, notify socket and shm prefix; nothing is started yet. The harness
- * keeps a pointer to a until agent_cleanup_all: a must be static or global, not on a stack.
+ * keeps a pointer to a until agent_cleanup_all (also run if a REQUIRE or SETUP_OK ends the
+ * test): a must be static or global, not on a stack.
  */
 void agent_init(struct agent_proc *a);
 
@@ -111,9 +112,6 @@ int socket_dial(const char *path);
 int emu_stat(struct emu_proc *e, const char *app, const char *counter);
 
 void harness_sleep_ms(long ms);
-
-/* The test machinery itself failed (not the code under test): say what, exit 99. */
-void harness_fail(const char *what) __attribute__((noreturn));
 
 /* A field of /proc/PID/status ("VmRSS", "voluntary_ctxt_switches", ...) as a number; -1 if absent. */
 long proc_status(pid_t pid, const char *field);

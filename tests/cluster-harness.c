@@ -16,22 +16,13 @@
 
 #include "cluster-harness.h"
 
-/* The test machinery itself could not run (not a failure of the code under test). */
-#define HARD(cond)                                                                           \
-        do {                                                                                 \
-                if (!(cond)) {                                                               \
-                        fprintf(stderr, "%s:%d: cannot run: %s\n", __FILE__, __LINE__, #cond); \
-                        exit(EXIT_SETUP);                                                    \
-                }                                                                            \
-        } while (0)
-
 static int free_port(void) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t len = sizeof(sa);
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
 
-        HARD(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        HARD(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+        SETUP_OK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        SETUP_OK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
         port = ntohs(sa.sin_port);
         close(fd);
         return port;
@@ -55,13 +46,13 @@ void redis_start(struct redis_proc *r, int port) {
 
         if (!r->dir[0]) {
                 strcpy(r->dir, "/tmp/test-redis.XXXXXX");
-                HARD(mkdtemp(r->dir) != NULL);
+                SETUP_OK(mkdtemp(r->dir) != NULL, "mkdtemp: %m");
         }
         r->port = port ? port : free_port();
         snprintf(portstr, sizeof(portstr), "%d", r->port);
         fflush(NULL); /* or the child's freopen writes the parent's pending output a second time */
         r->pid = fork();
-        HARD(r->pid >= 0);
+        SETUP_OK(r->pid >= 0, "fork: %m");
         if (r->pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (getppid() != parent || !freopen("/dev/null", "w", stdout))
@@ -87,13 +78,13 @@ void redis_start(struct redis_proc *r, int port) {
                         r->pid = 0;
                         if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
                                 printf("SKIP: no redis-server (apt-get install redis-server)\n");
-                                exit(77);
+                                exit(EXIT_SKIP);
                         }
-                        HARD(!"redis-server exited");
+                        SETUP_OK(false, "redis-server exited (status %#x)", status);
                 }
                 harness_sleep_ms(10);
         }
-        HARD(!"redis-server answers PING");
+        SETUP_OK(false, "redis-server did not answer PING (500 tries, 10 ms apart)");
 }
 
 void redis_stop(struct redis_proc *r) {
@@ -327,11 +318,11 @@ void hosts_readers_start(struct cluster_hosts *h, const char *item, struct host_
         for (int i = 0; i < CLUSTER_HOSTS; i++) {
                 int fds[2];
 
-                HARD(pipe(fds) == 0);
+                SETUP_OK(pipe(fds) == 0);
                 setenv("WXSHM_DIR", h->host[i].shm_dir, 1);
                 fflush(NULL);
                 rd[i].pid = fork();
-                HARD(rd[i].pid >= 0);
+                SETUP_OK(rd[i].pid >= 0);
                 if (rd[i].pid == 0) {
                         close(fds[0]);
                         prctl(PR_SET_PDEATHSIG, SIGKILL);

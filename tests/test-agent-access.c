@@ -29,10 +29,7 @@ static gid_t group_make(const char *name) {
         struct group *g;
 
         snprintf(cmd, sizeof(cmd), "groupadd %s", name);
-        if (system(cmd) != 0 || !(g = getgrnam(name))) {
-                fprintf(stderr, "SETUP: groupadd %s failed\n", name);
-                exit(EXIT_SETUP);
-        }
+        SETUP_OK(system(cmd) == 0 && (g = getgrnam(name)), "groupadd %s failed", name);
         return g->gr_gid;
 }
 
@@ -53,12 +50,12 @@ static int as_user(struct agent_proc *a, const gid_t *groups, int n, const char 
                 wxshm *h;
 
                 if (setgroups((size_t)n, groups) < 0 || setgid(NOBODY_UID) < 0 || setuid(NOBODY_UID) < 0)
-                        _exit(99);
+                        _exit(EXIT_SETUP);
                 if (client_request(a->socket, line, raw, sizeof(raw), 10000) == 0)
                         out[0] = strstr(raw, want) ? 0 : 1;
                 out[1] = wxshm_open(&h, "acc");
                 if (write(pipefd[1], out, sizeof(out)) != sizeof(out))
-                        _exit(99);
+                        _exit(EXIT_SETUP);
                 _exit(0);
         }
         close(pipefd[1]);
@@ -85,7 +82,7 @@ int main(void) {
 
         if (geteuid() != 0) {
                 printf("not root: cannot make throwaway users and groups; skipped\n");
-                return 77;
+                return EXIT_SKIP;
         }
         snprintf(sock_group, sizeof(sock_group), "wxts%ld", (long)getpid() % 100000);
         snprintf(app_group, sizeof(app_group), "wxta%ld", (long)getpid() % 100000);

@@ -28,17 +28,8 @@
 static struct emu_proc emu_short, emu_long;
 static struct agent_proc fifo_agent, leak_agent, trust_agent;
 
-/* The test's own set-up failed: not a finding about the agent. */
-#define HARD(cond)                                                                           \
-        do {                                                                                 \
-                if (!(cond)) {                                                               \
-                        fprintf(stderr, "SETUP %s:%d: %s: %s\n", __FILE__, __LINE__, #cond, strerror(errno)); \
-                        exit(EXIT_SETUP);                                                    \
-                }                                                                            \
-        } while (0)
-
-/* snprintf into an array, a hard error if it does not fit. */
-#define PATHF(buf, ...) HARD(snprintf(buf, sizeof(buf), __VA_ARGS__) < (int)sizeof(buf))
+/* snprintf into an array, a setup failure if it does not fit. */
+#define PATHF(buf, ...) SETUP_OK(snprintf(buf, sizeof(buf), __VA_ARGS__) < (int)sizeof(buf), "%s is too short", #buf)
 
 static uint64_t gen_of(const char *item) {
         char buf[WXSHM_TOKEN_MAX + 1];
@@ -75,10 +66,9 @@ static int wait_exit(struct agent_proc *a, int max_ms) {
 static void write_text(const char *path, const char *text, mode_t mode) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 
-        if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fchmod(fd, mode) < 0 || close(fd) < 0) {
-                fprintf(stderr, "SETUP: %s: %s\n", path, strerror(errno));
-                exit(EXIT_SETUP);
-        }
+        SETUP_OK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fchmod(fd, mode) == 0 &&
+                         close(fd) == 0,
+                 "%s: %m", path);
 }
 
 /* A state record as the agent writes it, for item of appid with the given times. */
@@ -120,7 +110,7 @@ static void test_fifos(void) {
 
         /* The .tmp of a's next save: once refused (and removed), the save after it works. */
         PATHF(path, "%s/.a.tmp", a->state_dir);
-        HARD(mkfifo(path, 0600) == 0);
+        SETUP_OK(mkfifo(path, 0600) == 0, "%m");
         g = gen_of("a");
         CHECK(wait_log(a, "app a: cannot save state in", 20000), "a save into a FIFO .tmp is an error");
         CHECK(agent_log_count(a, "its temporary file is not a regular file") >= 1, "naming what is wrong");
@@ -129,7 +119,7 @@ static void test_fifos(void) {
 
         /* A new app whose state file is a FIFO: refused at reload, fetched anew. */
         PATHF(path, "%s/c", a->state_dir);
-        HARD(mkfifo(path, 0600) == 0);
+        SETUP_OK(mkfifo(path, 0600) == 0, "%m");
         snprintf(apps + strlen(apps), sizeof(apps) - strlen(apps),
                  "\n[app c]\nkind = token\nappid = wxC\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
                  agent_secret_file(a, "c", SEC_C), emu_short.port);
@@ -142,7 +132,7 @@ static void test_fifos(void) {
 
         /* A secret file that is a FIFO: the reload is refused, the running config stays. */
         PATHF(path, "%s/d.secret", a->dir);
-        HARD(mkfifo(path, 0600) == 0);
+        SETUP_OK(mkfifo(path, 0600) == 0, "%m");
         {
                 char more[4096];
 
@@ -178,12 +168,12 @@ static void test_fifos(void) {
 
         /* The config itself a FIFO at reload. */
         PATHF(saved, "%s.saved", a->conf);
-        HARD(rename(a->conf, saved) == 0);
-        HARD(mkfifo(a->conf, 0600) == 0);
+        SETUP_OK(rename(a->conf, saved) == 0, "%m");
+        SETUP_OK(mkfifo(a->conf, 0600) == 0, "%m");
         agent_signal(a, SIGHUP);
         CHECK(wait_log(a, "wxtokend.conf: a FIFO, not a regular file: refused", 15000), "a FIFO config refused");
         CHECK(agent_log_count(a, "reload refused") == 4, "the config's reload is refused too");
-        HARD(unlink(a->conf) == 0 && rename(saved, a->conf) == 0);
+        SETUP_OK(unlink(a->conf) == 0 && rename(saved, a->conf) == 0, "%m");
 
         /* Through all of it, the loop turned: everyone still refreshes. */
         CHECK(agent_wait_generation("a", gen_of("a") + 1, 20000), "a still refreshing");
@@ -284,7 +274,7 @@ static void test_leaks_and_lifetimes(void) {
         char *log;
 
         agent_init(a);
-        HARD(mkdir(a->state_dir, 0700) == 0);
+        SETUP_OK(mkdir(a->state_dir, 0700) == 0, "%m");
         PATHF(path, "%s/n", a->state_dir);
         /* Expires in 20 s, so only its 30 s lifetime (below 60) can make the agent refuse it. */
         plant_state(path, "n", "wxL", now_ms() - 10000, now_ms() + 20000);
@@ -355,7 +345,7 @@ static int run_out(const char *cmd, char *out, size_t size) {
         size_t n = 0;
         int status;
 
-        HARD(p);
+        SETUP_OK(p, "%m");
         while (n + 1 < size && fgets(out + n, (int)(size - n), p))
                 n += strlen(out + n);
         out[n] = '\0';
@@ -387,10 +377,10 @@ static void test_trust(void) {
         agent_write_config(a, "backoff_min = 1\nbackoff_max = 2", apps);
 
         /* Another user plants a token in a state_dir anyone can write (reached through the test's directory). */
-        HARD(chmod(a->dir, 0711) == 0);
-        HARD(mkdir(a->state_dir, 0777) == 0 && chmod(a->state_dir, 0777) == 0);
+        SETUP_OK(chmod(a->dir, 0711) == 0, "%m");
+        SETUP_OK(mkdir(a->state_dir, 0777) == 0 && chmod(a->state_dir, 0777) == 0, "%m");
         child = fork();
-        HARD(child >= 0);
+        SETUP_OK(child >= 0, "%m");
         if (child == 0) {
                 PATHF(path, "%s/f", a->state_dir);
                 if (setgid(other) < 0 || setuid(other) < 0)
@@ -398,8 +388,8 @@ static void test_trust(void) {
                 plant_state(path, "f", "wxA", now_ms(), now_ms() + 7000 * 1000);
                 _exit(0);
         }
-        HARD(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        HARD(chmod(a->dir, 0700) == 0);
+        SETUP_OK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0, "%m");
+        SETUP_OK(chmod(a->dir, 0700) == 0, "%m");
         agent_spawn(a);
         CHECK(wait_log(a, "writable by group or others (mode 0777): another user could plant a token the agent "
                        "adopts; chmod go-w it", 15000), "a world-writable state_dir is refused with the fix");
@@ -407,7 +397,7 @@ static void test_trust(void) {
         CHECK(agent_read("f", buf, sizeof(buf), &info) < 0 || strcmp(buf, PLANTED) != 0, "the planted token is not served");
 
         /* A state_dir of another user, private to them: refused too. */
-        HARD(chmod(a->state_dir, 0700) == 0 && chown(a->state_dir, other, other) == 0);
+        SETUP_OK(chmod(a->state_dir, 0700) == 0 && chown(a->state_dir, other, other) == 0, "%m");
         agent_spawn(a);
         PATHF(cmd, "state_dir %s: owned by uid %u, not by root or the agent's uid 0", a->state_dir,
                  (unsigned)other);
@@ -415,9 +405,9 @@ static void test_trust(void) {
         CHECK(wait_exit(a, 15000) == 1, "and the agent does not start");
 
         /* The agent's own state_dir, but the state file in it belongs to another user. */
-        HARD(chown(a->state_dir, 0, 0) == 0);
+        SETUP_OK(chown(a->state_dir, 0, 0) == 0, "%m");
         PATHF(path, "%s/f", a->state_dir);
-        HARD(chown(path, other, other) == 0);
+        SETUP_OK(chown(path, other, other) == 0, "%m");
         agent_start(a);
         CHECK(agent_log_count(a, "app f: state file refused") == 1 &&
               agent_log_count(a, "is owned by another user or writable by group or others: refused") == 1,
@@ -429,11 +419,11 @@ static void test_trust(void) {
 
         /* A secret file of another user: wxtokend -t refuses it, naming the owner. */
         PATHF(path, "%s/f.secret", a->dir);
-        HARD(chown(path, other, other) == 0);
+        SETUP_OK(chown(path, other, other) == 0, "%m");
         PATHF(cmd, "%s -t -c %s 2>&1", bin, a->conf);
         CHECK(run_out(cmd, out, sizeof(out)) == 1 && strstr(out, "f.secret: owned by uid") &&
               strstr(out, "chown root"), "a foreign secret file is refused: %s", out);
-        HARD(chown(path, 0, 0) == 0);
+        SETUP_OK(chown(path, 0, 0) == 0, "%m");
 
         /* http:// without allow_plain_http, and a secret pasted in place of its file. */
         snprintf(apps, sizeof(apps), "[app f]\nkind = token\nappid = wxA\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
@@ -457,9 +447,5 @@ int main(void) {
         test_fifos();
         test_leaks_and_lifetimes();
         test_trust();
-        agent_cleanup_all();
-        proc_cleanup_all();
-        if (test_failures)
-                fprintf(stderr, "%d check(s) failed\n", test_failures);
-        return test_failures ? EXIT_FAILURE : 0;
+        return harness_finish(NULL);
 }

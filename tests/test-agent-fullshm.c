@@ -77,18 +77,18 @@ int main(void) {
 
         if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0) {
                 printf("SKIP: needs root and a private mount namespace (unshare -m): %s\n", strerror(errno));
-                return 77;
+                return EXIT_SKIP;
         }
         /* Our mounts stay ours: the host's /dev/shm never sees the small tmpfs. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
                 printf("SKIP: cannot make / private: %s\n", strerror(errno));
-                return 77;
+                return EXIT_SKIP;
         }
         emu_start(&emu, emu_args);
         agent_init(&a);
-        if (mkdir(a.shm_dir, 0751) < 0 ||
-            mount("tmpfs", a.shm_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, TMPFS_OPTIONS) < 0)
-                harness_fail("a small tmpfs at shm_dir");
+        SETUP_OK(mkdir(a.shm_dir, 0751) == 0 &&
+                         mount("tmpfs", a.shm_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, TMPFS_OPTIONS) == 0,
+                 "a small tmpfs at %s: %m", a.shm_dir);
         snprintf(apps, sizeof(apps),
                  "[app fa]\nkind = token\nappid = wxFA\nsecret_file = %s\ntickets = jsapi\napi_base = http://127.0.0.1:%d\n"
                  "[app fb]\nkind = token\nappid = wxFB\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",

@@ -18,10 +18,7 @@
 static int dial(struct agent_proc *a) {
         int fd = socket_dial(a->socket);
 
-        if (fd < 0) {
-                fprintf(stderr, "connect: %s\n", strerror(errno));
-                exit(EXIT_SETUP);
-        }
+        SETUP_OK(fd >= 0, "connect to %s: %m", a->socket);
         return fd;
 }
 

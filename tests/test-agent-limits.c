@@ -23,14 +23,6 @@
 #define FLOODERS 8
 #define PIPELINE 50
 
-/* The test's own machinery failed (not the code under test): exit 99. */
-#define SETUP(cond) do { \
-        if (!(cond)) { \
-                fprintf(stderr, "SETUP %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-                exit(EXIT_SETUP); \
-        } \
-} while (0)
-
 static struct emu_proc emu;
 static struct agent_proc a;
 static gid_t sock_gid, app_gid;
@@ -43,13 +35,9 @@ static gid_t group_ensure(const char *name) {
         if (g)
                 return g->gr_gid;
         snprintf(cmd, sizeof(cmd), "groupadd %s 2>/dev/null", name);
-        if (system(cmd) != 0 && !getgrnam(name)) {
-                fprintf(stderr, "SETUP: groupadd %s failed\n", name);
-                exit(EXIT_SETUP);
-        }
+        SETUP_OK(system(cmd) == 0 || getgrnam(name), "groupadd %s failed", name);
         g = getgrnam(name);
-        if (!g)
-                exit(EXIT_SETUP);
+        SETUP_OK(g, "getgrnam %s", name);
         return g->gr_gid;
 }
 
@@ -136,8 +124,7 @@ static void test_connections(void) {
         int report[2], ctl[2], out[3] = { -1, -1, -1 }, status;
         pid_t pid;
 
-        if (pipe(report) < 0 || pipe(ctl) < 0)
-                exit(EXIT_SETUP);
+        SETUP_OK(pipe(report) == 0 && pipe(ctl) == 0, "pipe: %m");
         pid = fork();
         if (pid == 0) {
                 close(report[0]);
@@ -184,8 +171,7 @@ static void test_waiters(void) {
         pid_t pid;
 
         control(&emu, "/emu/fault?app=wx003&kind=hang");
-        if (pipe(report) < 0 || pipe(go) < 0)
-                exit(EXIT_SETUP);
+        SETUP_OK(pipe(report) == 0 && pipe(go) == 0, "pipe: %m");
         pid = fork();
         if (pid == 0) {
                 char buf[4096];
@@ -281,10 +267,10 @@ static void test_flood(void) {
         for (int i = 0; i < FLOODERS; i++) {
                 fl[i] = socket_dial(a.socket);
                 /* Accepted and answering before the rounds: all of them are read in the same pass. */
-                SETUP(fl[i] >= 0 && status_replies(fl[i]) > 0);
+                SETUP_OK(fl[i] >= 0 && status_replies(fl[i]) > 0);
         }
         g = socket_dial(a.socket);
-        SETUP(g >= 0);
+        SETUP_OK(g >= 0);
         for (int i = 0; i < PIPELINE; i++)
                 len += (size_t)snprintf(burst + len, sizeof(burst) - len, "{\"op\":\"status\",\"app\":\"app001\"}\n");
         for (int round = 0; round < ROUNDS; round++) {
@@ -294,10 +280,10 @@ static void test_flood(void) {
 
                 before = status_replies(g);
                 kill(a.pid, SIGSTOP);
-                SETUP(waitpid(a.pid, &status, WUNTRACED) == a.pid && WIFSTOPPED(status));
+                SETUP_OK(waitpid(a.pid, &status, WUNTRACED) == a.pid && WIFSTOPPED(status));
                 for (int i = 0; i < FLOODERS; i++)
-                        SETUP(write(fl[i], burst, len) == (ssize_t)len);
-                SETUP(write(g, get, strlen(get)) == (ssize_t)strlen(get));
+                        SETUP_OK(write(fl[i], burst, len) == (ssize_t)len);
+                SETUP_OK(write(g, get, strlen(get)) == (ssize_t)strlen(get));
                 kill(a.pid, SIGCONT);
                 ok += exchange(g, NULL, buf, sizeof(buf)) && strstr(buf, "\"token\"") != NULL;
                 o = exchange(g, NULL, buf, sizeof(buf)) ? cJSON_Parse(buf) : NULL;
@@ -307,7 +293,7 @@ static void test_flood(void) {
                 if (after - before - 1 > worst || after < 0)
                         worst = after < 0 ? LONG_MAX : after - before - 1;
                 for (int i = 0; i < FLOODERS; i++)
-                        SETUP(drain(fl[i], PIPELINE));
+                        SETUP_OK(drain(fl[i], PIPELINE));
         }
         for (int i = 0; i < FLOODERS; i++)
                 close(fl[i]);
@@ -413,7 +399,7 @@ int main(void) {
 
         if (geteuid() != 0) {
                 printf("not root: cannot act as other users; skipped\n");
-                return 77;
+                return EXIT_SKIP;
         }
         signal(SIGPIPE, SIG_IGN);
         sock_gid = group_ensure(SOCK_GROUP);

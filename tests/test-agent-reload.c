@@ -31,10 +31,7 @@ static int dial_send(struct agent_proc *a, const char *lines) {
         int fd = socket_dial(a->socket);
         struct timeval tv = { 30, 0 };
 
-        if (fd < 0 || write(fd, lines, strlen(lines)) != (ssize_t)strlen(lines)) {
-                fprintf(stderr, "SETUP: cannot reach the agent\n");
-                exit(EXIT_SETUP);
-        }
+        SETUP_OK(fd >= 0 && write(fd, lines, strlen(lines)) == (ssize_t)strlen(lines), "cannot reach the agent: %m");
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         shutdown(fd, SHUT_WR); /* as `echo ... | socat` does: replies still come */
         return fd;

@@ -85,8 +85,7 @@ int main(void) {
         for (int i = 0; i < WORKERS; i++) {
                 int p[2];
 
-                if (pipe(p) < 0)
-                        return EXIT_SETUP;
+                SETUP_OK(pipe(p) == 0, "pipe: %m");
                 pids[i] = fork();
                 if (pids[i] == 0) {
                         close(p[0]);

@@ -43,24 +43,20 @@ static void protected_restore(void) {
 static void protected_off(void) {
         FILE *f = fopen(PROTECTED_REGULAR, "re");
 
-        if (!f || !fgets(saved_protected, sizeof(saved_protected), f))
-                harness_fail("read " PROTECTED_REGULAR);
+        SETUP_OK(f && fgets(saved_protected, sizeof(saved_protected), f), "read " PROTECTED_REGULAR ": %m");
         fclose(f);
         atexit(protected_restore);
         f = fopen(PROTECTED_REGULAR, "we");
-        if (!f || fputs("0", f) < 0 || fclose(f) != 0)
-                harness_fail("write " PROTECTED_REGULAR);
+        SETUP_OK(f && fputs("0", f) >= 0 && fclose(f) == 0, "write " PROTECTED_REGULAR ": %m");
 }
 
 /* An ordinary login user (uid >= 1000), made once and kept: useradd is slow and idempotence is enough. */
 static void attacker_make(void) {
         struct passwd *pw = getpwnam(ATTACKER);
 
-        if (!pw && system("useradd -M -s /usr/sbin/nologin " ATTACKER " >/dev/null 2>&1") != 0)
-                harness_fail("useradd " ATTACKER);
+        SETUP_OK(pw || system("useradd -M -s /usr/sbin/nologin " ATTACKER " >/dev/null 2>&1") == 0);
         pw = getpwnam(ATTACKER);
-        if (!pw)
-                harness_fail("getpwnam " ATTACKER);
+        SETUP_OK(pw, "getpwnam " ATTACKER);
         attacker_uid = pw->pw_uid;
         attacker_gid = pw->pw_gid;
 }
@@ -70,11 +66,10 @@ static int as_attacker(int (*fn)(const void *), const void *arg) {
         pid_t pid = fork();
         int status;
 
-        if (pid < 0)
-                harness_fail("fork");
+        SETUP_OK(pid >= 0, "fork: %m");
         if (pid == 0) {
                 if (setgroups(0, NULL) < 0 || setgid(attacker_gid) < 0 || setuid(attacker_uid) < 0)
-                        _exit(99);
+                        _exit(EXIT_SETUP);
                 _exit(fn(arg) == 0 ? 0 : 1);
         }
         if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
@@ -318,7 +313,7 @@ int main(void) {
 
         if (geteuid() != 0) {
                 printf("SKIP: needs root, to make a second user and change fs.protected_regular\n");
-                return 77;
+                return EXIT_SKIP;
         }
         attacker_make();
         protected_off();

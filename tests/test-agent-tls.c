@@ -65,14 +65,10 @@ int main(void) {
 
         if (system("openssl version >/dev/null 2>&1") != 0) {
                 printf("openssl not found (Debian package openssl): skipped\n");
-                return 77;
+                return EXIT_SKIP;
         }
         agent_init(&a);
-        if (!make_certs(a.dir)) {
-                fprintf(stderr, "SETUP: cannot make test certificates\n");
-                agent_cleanup_all();
-                return EXIT_SETUP;
-        }
+        SETUP_OK(make_certs(a.dir), "cannot make test certificates");
         snprintf(cert, sizeof(cert), "%s/server.pem", a.dir);
         snprintf(key, sizeof(key), "%s/server.key", a.dir);
         snprintf(ca, sizeof(ca), "%s/ca.pem", a.dir);
@@ -94,11 +90,7 @@ int main(void) {
          * request. The agent must honour neither.
          */
         proxy_fd = proxy_listen(&proxy_port);
-        if (proxy_fd < 0) {
-                fprintf(stderr, "SETUP: proxy port\n");
-                agent_cleanup_all();
-                return EXIT_SETUP;
-        }
+        SETUP_OK(proxy_fd >= 0, "proxy port: %m");
         snprintf(keylog, sizeof(keylog), "SSLKEYLOGFILE=%s/keys.log", a.dir);
         snprintf(proxy_env[0], sizeof(proxy_env[0]), "https_proxy=http://127.0.0.1:%d", proxy_port);
         snprintf(proxy_env[1], sizeof(proxy_env[1]), "HTTPS_PROXY=http://127.0.0.1:%d", proxy_port);

@@ -26,8 +26,7 @@ static void snapshot_take(const char *dir, struct snapshot *s) {
         struct dirent *e;
 
         memset(s, 0, sizeof(*s));
-        if (!d)
-                harness_fail("opendir");
+        SETUP_OK(d, "%s: %m", dir);
         while ((e = readdir(d)) && s->n < MAX_FILES) {
                 char path[512];
                 int fd;
@@ -36,8 +35,8 @@ static void snapshot_take(const char *dir, struct snapshot *s) {
                         continue;
                 snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
                 fd = open(path, O_RDONLY);
-                if (fd < 0 || read(fd, &s->seg[s->n], sizeof(s->seg[0])) != (ssize_t)sizeof(s->seg[0]))
-                        harness_fail("read a segment");
+                SETUP_OK(fd >= 0 && read(fd, &s->seg[s->n], sizeof(s->seg[0])) == (ssize_t)sizeof(s->seg[0]),
+                         "read the segment %s: %m", path);
                 close(fd);
                 atomic_store(&s->seg[s->n].heartbeat_ms, 0);
                 snprintf(s->name[s->n], sizeof(s->name[0]), "%s", e->d_name);

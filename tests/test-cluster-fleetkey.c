@@ -204,12 +204,11 @@ int main(void) {
         int fd;
 
         strcpy(key_dir, "/tmp/test-fleetkey.XXXXXX");
-        if (!mkdtemp(key_dir))
-                return 99;
+        SETUP_OK(mkdtemp(key_dir), "mkdtemp: %m");
         snprintf(key_path, sizeof(key_path), "%s/fleet.key", key_dir);
         fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || write(fd, FLEET_KEY "\n", strlen(FLEET_KEY) + 1) != (ssize_t)strlen(FLEET_KEY) + 1)
-                return 99;
+        SETUP_OK(fd >= 0 && write(fd, FLEET_KEY "\n", strlen(FLEET_KEY) + 1) == (ssize_t)strlen(FLEET_KEY) + 1,
+                 "%s: %m", key_path);
         close(fd);
         snprintf(extra, sizeof(extra), "fleet_key_file = %s\n", key_path);
         hosts.cluster_extra = extra;

@@ -47,10 +47,10 @@ static const char *write_file(const char *name, const char *content, mode_t mode
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         unlink(path);
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        HARD(fd >= 0);
-        HARD(write(fd, content, strlen(content)) == (ssize_t)strlen(content));
-        HARD(fchmod(fd, mode) == 0);
-        HARD(close(fd) == 0);
+        SETUP_OK(fd >= 0);
+        SETUP_OK(write(fd, content, strlen(content)) == (ssize_t)strlen(content));
+        SETUP_OK(fchmod(fd, mode) == 0);
+        SETUP_OK(close(fd) == 0);
         return path;
 }
 
@@ -62,7 +62,7 @@ static void write_conf(const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        HARD(vsnprintf(text, sizeof(text), fmt, ap) < (int)sizeof(text));
+        SETUP_OK(vsnprintf(text, sizeof(text), fmt, ap) < (int)sizeof(text));
         va_end(ap);
         for (s = text; *s; s++) {
                 if (*s == '@')
@@ -79,10 +79,7 @@ static struct agent_config *load_ok(void) {
         char err[CONFIG_ERROR_MAX];
         int r = config_load(conf_path, &c, err, sizeof(err));
 
-        if (r < 0)
-                fprintf(stderr, "unexpected error: %s\n", err);
-        CHECK_EQ(r, 0);
-        CHECK(c);
+        REQUIRE(r == 0 && c, "config_load: %d: %s", r, r < 0 ? err : "");
         return c;
 }
 
@@ -129,7 +126,7 @@ static void test_defaults(void) {
                    "[app b]\nkind = stable\nappid = wx2\n  secret_file = @/s400\n"
                    "[app c]\nkind = work\nappid = ww3\nsecret_file = @/s600\n");
         c = load_ok();
-        CHECK_EQ(c->n_apps, 3);
+        REQUIRE(c->n_apps == 3, "%lld apps", (long long)c->n_apps);
         CHECK_EQ(c->apps[0].kind, APP_KIND_TOKEN);
         CHECK_EQ(c->apps[1].kind, APP_KIND_STABLE);
         CHECK_EQ(c->apps[2].kind, APP_KIND_WORK);
@@ -151,7 +148,7 @@ static void test_every_key(void) {
         struct agent_config *c;
         const struct app_config *a;
 
-        HARD(setenv("CREDENTIALS_DIRECTORY", dir, 1) == 0);
+        SETUP_OK(setenv("CREDENTIALS_DIRECTORY", dir, 1) == 0);
         write_conf("[agent]\nsocket = /tmp/x.sock\nsocket_group = root\nstate_dir = /tmp/st\n"
                    "shm_prefix = wxt_1\nrefresh_margin = 600\nbackoff_min = 2\nbackoff_max = 60\n"
                    "min_force_interval = 10\nlog_level = debug ; inline comment\n"
@@ -173,7 +170,7 @@ static void test_every_key(void) {
         CHECK(c->allow_plain_http);
         CHECK(!strcmp(c->proxy, "http://proxy.example:3128"));
         a = config_find_app(c, "shop");
-        CHECK(a == &c->apps[0]);
+        REQUIRE(a == &c->apps[0]);
         CHECK(!config_find_app(c, "shop2"));
         CHECK(!config_find_app(c, "sho"));
         CHECK(!strcmp(a->name, "shop"));
@@ -204,7 +201,7 @@ static void test_every_key(void) {
         CHECK_EQ(c->log_level, LOG_ERR);
         CHECK(!strcmp(c->apps[0].secret, SECRET));
         config_free(c);
-        HARD(unsetenv("CREDENTIALS_DIRECTORY") == 0);
+        SETUP_OK(unsetenv("CREDENTIALS_DIRECTORY") == 0);
 }
 
 static void test_errors(void) {
@@ -349,21 +346,21 @@ static void test_secret_api(void) {
 
         snprintf(path, sizeof(path), "%s/s400", dir);
         CHECK_EQ(secret_load_file(path, &s, err, sizeof(err)), 0);
-        CHECK(!strcmp(s, SECRET2));
+        CHECK(s && !strcmp(s, SECRET2));
         free(s);
         s = NULL;
         snprintf(path, sizeof(path), "%s/s644", dir);
         CHECK_EQ(secret_load_file(path, &s, err, sizeof(err)), -EPERM);
         CHECK(!s);
         CHECK(strstr(err, path));
-        HARD(unsetenv("CREDENTIALS_DIRECTORY") == 0);
+        SETUP_OK(unsetenv("CREDENTIALS_DIRECTORY") == 0);
         CHECK_EQ(secret_load_credential("s600", &s, err, sizeof(err)), -ENOENT);
-        HARD(setenv("CREDENTIALS_DIRECTORY", dir, 1) == 0);
+        SETUP_OK(setenv("CREDENTIALS_DIRECTORY", dir, 1) == 0);
         CHECK_EQ(secret_load_credential("a/b", &s, err, sizeof(err)), -EINVAL);
         CHECK_EQ(secret_load_credential("s600", &s, err, sizeof(err)), 0);
-        CHECK(!strcmp(s, SECRET));
+        CHECK(s && !strcmp(s, SECRET));
         free(s);
-        HARD(unsetenv("CREDENTIALS_DIRECTORY") == 0);
+        SETUP_OK(unsetenv("CREDENTIALS_DIRECTORY") == 0);
 }
 
 static void test_equal(void) {
@@ -435,7 +432,7 @@ static void test_cluster(void) {
         CHECK(!strcmp(c->cluster.key_prefix, "wxtokend"));
         CHECK_EQ(c->cluster.lease_ms, 10000);
         /* The node id defaults to the hostname, made safe for a key. */
-        HARD(gethostname(host, sizeof(host) - 1) == 0);
+        SETUP_OK(gethostname(host, sizeof(host) - 1) == 0);
         CHECK(c->cluster.node_id[0] && strlen(c->cluster.node_id) <= strlen(host));
         config_free(c);
 
@@ -559,7 +556,7 @@ static void test_trusted_files(void) {
         char err[CONFIG_ERROR_MAX], path[160], fifo_conf[160];
 
         snprintf(path, sizeof(path), "%s/fifo", dir);
-        HARD(mkfifo(path, 0600) == 0);
+        SETUP_OK(mkfifo(path, 0600) == 0);
         /* Were the open blocking, these would hang: no writer ever comes. */
         write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/fifo\n");
         load_err(4, "fifo: a FIFO, not a regular file: refused");
@@ -569,13 +566,13 @@ static void test_trusted_files(void) {
         write_conf("[cluster]\nredis = redis://r\npassword_file = @/fifo\n");
         load_err(3, "fifo: a FIFO, not a regular file");
         snprintf(fifo_conf, sizeof(fifo_conf), "%s/fifo.conf", dir);
-        HARD(mkfifo(fifo_conf, 0600) == 0);
+        SETUP_OK(mkfifo(fifo_conf, 0600) == 0);
         CHECK_EQ(config_load(fifo_conf, &c, err, sizeof(err)), -EINVAL);
         CHECK(!c && strstr(err, "fifo.conf: a FIFO, not a regular file: refused"));
 
         /* The config and ca_file: not writable by group or others. */
         write_conf("[app a]\n" APP_OK);
-        HARD(chmod(conf_path, 0664) == 0);
+        SETUP_OK(chmod(conf_path, 0664) == 0);
         CHECK_EQ(config_load(conf_path, &c, err, sizeof(err)), -EPERM);
         CHECK(!c && strstr(err, "wxtokend.conf: writable by group or others (mode 0664), chmod go-w it"));
         write_file("ca-gw", "PEM", 0620);
@@ -589,16 +586,16 @@ static void test_trusted_files(void) {
         }
         write_file("s600-other", SECRET "\n", 0600);
         snprintf(path, sizeof(path), "%s/s600-other", dir);
-        HARD(chown(path, 4242, 4242) == 0);
+        SETUP_OK(chown(path, 4242, 4242) == 0);
         write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = @/s600-other\n");
         load_err(4, "s600-other: owned by uid 4242, not by root or the agent's uid 0");
         write_file("ca-other", "PEM", 0644);
         snprintf(path, sizeof(path), "%s/ca-other", dir);
-        HARD(chown(path, 4242, 4242) == 0);
+        SETUP_OK(chown(path, 4242, 4242) == 0);
         write_conf("[app a]\n" APP_OK "ca_file = @/ca-other\n");
         load_err(5, "ca-other: owned by uid 4242");
         write_conf("[app a]\n" APP_OK);
-        HARD(chown(conf_path, 4242, 0) == 0);
+        SETUP_OK(chown(conf_path, 4242, 0) == 0);
         CHECK_EQ(config_load(conf_path, &c, err, sizeof(err)), -EPERM);
         CHECK(!c && strstr(err, "owned by uid 4242"));
 }
@@ -696,10 +693,10 @@ int main(void) {
         char big[300];
 
         snprintf(dir, sizeof(dir), "/tmp/test-config.XXXXXX");
-        HARD(mkdtemp(dir));
-        HARD(atexit(cleanup) == 0);
+        SETUP_OK(mkdtemp(dir));
+        SETUP_OK(atexit(cleanup) == 0);
         snprintf(conf_path, sizeof(conf_path), "%s/wxtokend.conf", dir);
-        HARD(unsetenv("CREDENTIALS_DIRECTORY") == 0);
+        SETUP_OK(unsetenv("CREDENTIALS_DIRECTORY") == 0);
 
         write_file("s600", SECRET "\n", 0600);
         write_file("s400", SECRET2, 0400);
@@ -717,7 +714,7 @@ int main(void) {
 
                 snprintf(target, sizeof(target), "%s/s600", dir);
                 snprintf(link, sizeof(link), "%s/link", dir);
-                HARD(symlink(target, link) == 0);
+                SETUP_OK(symlink(target, link) == 0);
         }
 
         test_defaults();

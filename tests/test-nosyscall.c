@@ -21,11 +21,11 @@
 static void confine(void) {
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 
-        HARD(ctx != NULL);
-        HARD(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 0) == 0);
-        HARD(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(exit_group), 0) == 0);
-        HARD(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-        HARD(seccomp_load(ctx) == 0);
+        SETUP_OK(ctx != NULL);
+        SETUP_OK(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 0) == 0);
+        SETUP_OK(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(exit_group), 0) == 0);
+        SETUP_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+        SETUP_OK(seccomp_load(ctx) == 0);
         /* ctx is not released: free() might return memory to the kernel. */
 }
 
@@ -66,13 +66,13 @@ static int run_child(bool control, wxshm *h, const char *expect) {
         int status;
         pid_t pid = fork();
 
-        HARD(pid >= 0);
+        SETUP_OK(pid >= 0);
         if (pid == 0) {
                 if (control)
                         child_syscall();
                 child_reads(h, expect);
         }
-        HARD(waitpid(pid, &status, 0) == pid);
+        SETUP_OK(waitpid(pid, &status, 0) == pid);
         return status;
 }
 
@@ -85,21 +85,18 @@ int main(void) {
 
         test_shm_dir();
         test_unlink_at_exit("nosys");
-        HARD(wxshm_writer_open(&w, test_shm_dirfd(), "nosys", NULL) == 0);
-        HARD(wxshm_writer_publish(w, token, strlen(token), now + 3600000, now, NULL) == 0);
+        SETUP_OK(wxshm_writer_open(&w, test_shm_dirfd(), "nosys", NULL) == 0);
+        SETUP_OK(wxshm_writer_publish(w, token, strlen(token), now + 3600000, now, NULL) == 0);
         wxshm_writer_heartbeat(w, now);
-        CHECK_EQ(wxshm_open(&h, "nosys"), 0);
+        REQUIRE(wxshm_open(&h, "nosys") == 0);
 
         status = run_child(true, h, token);
-        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS) {
-                fprintf(stderr, "control: a confined getppid() was not killed (status %#x)\n", status);
-                return EXIT_HARD;
-        }
+        SETUP_OK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
+                 "control: a confined getppid() was not killed (status %#x)", status);
 
         status = run_child(false, h, token);
-        if (WIFSIGNALED(status))
-                fprintf(stderr, "wxshm_read was killed by signal %d: it made a system call\n", WTERMSIG(status));
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "status %#x (killed by a signal: wxshm_read made a system call)", status);
         wxshm_close(h);
         wxshm_writer_close(w);
         return 0;

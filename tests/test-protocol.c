@@ -22,10 +22,8 @@ static int parse(const char *line) {
 static void refused(const char *line, const char *want) {
         size_t i;
 
-        if (parse(line) != -EINVAL || !code || strcmp(code, want)) {
-                fprintf(stderr, "%s: got %s (%s), expected %s\n", line, code ? code : "success", message, want);
-                exit(EXIT_FAILURE);
-        }
+        CHECK(parse(line) == -EINVAL && code && !strcmp(code, want), "%s: got %s (%s), expected %s", line,
+              code ? code : "success", message, want);
         CHECK(message[0] != '\0');
         for (i = 0; message[i]; i++)
                 CHECK(message[i] >= 0x20 && message[i] < 0x7f);
@@ -33,7 +31,7 @@ static void refused(const char *line, const char *want) {
 
 static void refused_len(const char *line, size_t len, const char *want) {
         CHECK_EQ(protocol_parse(line, len, &req, &code, message, sizeof(message)), -EINVAL);
-        CHECK(!strcmp(code, want));
+        CHECK(code && !strcmp(code, want), "got %s", code ? code : "success");
 }
 
 static void test_shapes(void) {
@@ -161,7 +159,7 @@ static void test_hostile(void) {
         CHECK_EQ(protocol_parse(nul, 14, &req, &code, message, sizeof(message)), -EINVAL);
 
         /* Long lines: 4095 bytes (4096 with the newline) is the most. */
-        HARD(big);
+        SETUP_OK(big);
         memset(big, ' ', big_len);
         memcpy(big, "{\"op\":\"status\"}", 15);
         CHECK_EQ(protocol_parse(big, PROTOCOL_LINE_MAX - 1, &req, &code, message, sizeof(message)), 0);
@@ -203,12 +201,12 @@ static cJSON *one_line(char *line) {
         size_t n;
         cJSON *o;
 
-        CHECK(line);
+        REQUIRE(line);
         n = strlen(line);
         CHECK(n > 1 && line[n - 1] == '\n');
         CHECK(memchr(line, '\n', n) == line + n - 1);
         o = cJSON_ParseWithLength(line, n);
-        CHECK(cJSON_IsObject(o));
+        REQUIRE(cJSON_IsObject(o), "%s", line);
         free(line);
         return o;
 }
@@ -216,14 +214,14 @@ static cJSON *one_line(char *line) {
 static double num(const cJSON *o, const char *key) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-        CHECK(cJSON_IsNumber(v));
+        REQUIRE(cJSON_IsNumber(v), "\"%s\"", key);
         return v->valuedouble;
 }
 
 static const char *str(const cJSON *o, const char *key) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-        CHECK(cJSON_IsString(v));
+        REQUIRE(cJSON_IsString(v), "\"%s\"", key);
         return v->valuestring;
 }
 
@@ -273,7 +271,7 @@ static void test_replies(void) {
         CHECK_EQ(num(cJSON_GetObjectItemCaseSensitive(o, "server"), "status_replies"), 8);
         CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok")));
         apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
-        CHECK(cJSON_IsArray(apps) && cJSON_GetArraySize(apps) == 2);
+        REQUIRE(cJSON_IsArray(apps) && cJSON_GetArraySize(apps) == 2);
         a = cJSON_GetArrayItem(apps, 0);
         CHECK(!strcmp(str(a, "app"), "shop") && !strcmp(str(a, "kind"), "token") && !strcmp(str(a, "state"), "fresh"));
         CHECK(num(a, "expires_at") == 1700000007200000.0 && num(a, "next_refresh_at") == 1700000006900000.0);
@@ -338,12 +336,9 @@ static void test_wire_facts(void) {
         char *line;
         size_t i;
 
-        for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-                if (strcmp(codes[i].code, codes[i].want)) {
-                        fprintf(stderr, "wire.h spells \"%s\" as \"%s\"\n", codes[i].want, codes[i].code);
-                        exit(EXIT_FAILURE);
-                }
-        }
+        for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+                CHECK(!strcmp(codes[i].code, codes[i].want), "wire.h spells \"%s\" as \"%s\"", codes[i].want,
+                      codes[i].code);
         CHECK(!strcmp(PROTOCOL_SOCKET_DEFAULT, "/run/wxtokend/wxtokend.sock"));
         CHECK_EQ(PROTOCOL_LINE_MAX, 4096);
         CHECK_EQ(PROTOCOL_TIMEOUT_DEFAULT_MS, 5000);
@@ -354,7 +349,7 @@ static void test_wire_facts(void) {
         CHECK(!strcmp(PROTOCOL_STR(PROTOCOL_TIMEOUT_MAX_MS), "60000"));
         /* server.c builds the out-of-memory reply by hand (protocol_error needs memory): the same bytes. */
         line = protocol_error(PROTO_E_INTERNAL, "out of memory", -1);
-        HARD(line);
+        SETUP_OK(line);
         CHECK(!strcmp(line, "{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}\n"));
         free(line);
 }

@@ -18,7 +18,7 @@
 static int64_t coarse_ms(void) {
         struct timespec ts;
 
-        HARD(clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0);
+        SETUP_OK(clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -29,8 +29,8 @@ static wxshm *pair_new(const char *name, wxshm_writer **w) {
 
         opts.heartbeat_interval_ms = INTERVAL_MS;
         test_unlink_at_exit(name);
-        HARD(wxshm_writer_open(w, test_shm_dirfd(), name, &opts) == 0);
-        HARD(reader_attach(&h, wxshm_writer_layout(*w)) == 0);
+        SETUP_OK(wxshm_writer_open(w, test_shm_dirfd(), name, &opts) == 0);
+        SETUP_OK(reader_attach(&h, wxshm_writer_layout(*w)) == 0);
         return h;
 }
 

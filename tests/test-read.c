@@ -18,9 +18,9 @@ static struct wxshm_layout *raw_map(const char *name, int *fd_out) {
         int fd;
 
         fd = openat(test_shm_dirfd(), name, O_RDWR);
-        HARD(fd >= 0);
+        SETUP_OK(fd >= 0);
         seg = mmap(NULL, sizeof(*seg), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        HARD(seg != MAP_FAILED);
+        SETUP_OK(seg != MAP_FAILED);
         if (fd_out)
                 *fd_out = fd;
         else
@@ -32,7 +32,7 @@ static wxshm_writer *writer_new(const char *name) {
         wxshm_writer *w;
 
         test_unlink_at_exit(name);
-        HARD(wxshm_writer_open(&w, test_shm_dirfd(), name, NULL) == 0);
+        SETUP_OK(wxshm_writer_open(&w, test_shm_dirfd(), name, NULL) == 0);
         return w;
 }
 
@@ -50,12 +50,12 @@ static void test_open_errors(void) {
         /* A foreign object under a valid name: too small, then the right size but not ours. */
         test_unlink_at_exit("foreign");
         fd = openat(test_shm_dirfd(), "foreign", O_RDWR | O_CREAT, 0600);
-        HARD(fd >= 0);
-        HARD(write(fd, "hello", 5) == 5);
+        SETUP_OK(fd >= 0);
+        SETUP_OK(write(fd, "hello", 5) == 5);
         CHECK_EQ(wxshm_open(&h, "foreign"), -EBADMSG);
-        HARD(ftruncate(fd, 0) == 0);
+        SETUP_OK(ftruncate(fd, 0) == 0);
         CHECK_EQ(wxshm_open(&h, "foreign"), -EBADMSG);
-        HARD(ftruncate(fd, 1 << 20) == 0);
+        SETUP_OK(ftruncate(fd, 1 << 20) == 0);
         CHECK_EQ(wxshm_open(&h, "foreign"), -EBADMSG);
         close(fd);
         CHECK(h == NULL);
@@ -69,7 +69,7 @@ static void test_states(void) {
         uint64_t gen;
         wxshm *h;
 
-        CHECK_EQ(wxshm_open(&h, "app"), 0);
+        REQUIRE_EQ(wxshm_open(&h, "app"), 0);
         /* Created, never published. */
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), &info), -ENODATA);
         CHECK_EQ(wxshm_read(NULL, buf, sizeof(buf), NULL), -EINVAL);
@@ -155,7 +155,7 @@ static void test_hostile_slots(void) {
         wxshm *h;
 
         CHECK_EQ(wxshm_writer_publish(w, "first", 5, now + HOUR_MS, now, NULL), 0);
-        CHECK_EQ(wxshm_open(&h, "hostile"), 0);
+        REQUIRE_EQ(wxshm_open(&h, "hostile"), 0);
         raw = raw_map("hostile", NULL);
 
         /*
@@ -196,7 +196,7 @@ static void test_hostile_slots(void) {
         atomic_store(&raw->magic, 0xdeadbeefu);
         CHECK_EQ(wxshm_open(&h, "hostile"), -EBADMSG);
         atomic_store(&raw->magic, WXSHM_LAYOUT_MAGIC);
-        CHECK_EQ(wxshm_open(&h, "hostile"), 0);
+        REQUIRE_EQ(wxshm_open(&h, "hostile"), 0);
         wxshm_close(h);
         munmap(raw, sizeof(*raw));
         wxshm_writer_close(w);
@@ -211,17 +211,17 @@ static void test_truncated(void) {
         CHECK_EQ(wxshm_writer_publish(w, "tok", 3, now + HOUR_MS, now, NULL), 0);
         munmap(raw_map("short", &fd), sizeof(struct wxshm_layout));
         /* Cut inside slot 1: the header still says 4416 bytes, the object has fewer. */
-        HARD(ftruncate(fd, sizeof(struct wxshm_layout) - 100) == 0);
+        SETUP_OK(ftruncate(fd, sizeof(struct wxshm_layout) - 100) == 0);
         CHECK_EQ(wxshm_open(&h, "short"), -EBADMSG);
-        HARD(ftruncate(fd, 64) == 0);
+        SETUP_OK(ftruncate(fd, 64) == 0);
         CHECK_EQ(wxshm_open(&h, "short"), -EBADMSG);
         /* A later layout version of another size: the first 64 bytes still say which. */
         {
                 struct wxshm_layout *raw;
 
-                HARD(ftruncate(fd, 2 * sizeof(*raw)) == 0);
+                SETUP_OK(ftruncate(fd, 2 * sizeof(*raw)) == 0);
                 raw = mmap(NULL, sizeof(*raw), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                HARD(raw != MAP_FAILED);
+                SETUP_OK(raw != MAP_FAILED);
                 atomic_store(&raw->magic, WXSHM_LAYOUT_MAGIC);
                 raw->version = WXSHM_LAYOUT_VERSION + 1;
                 CHECK_EQ(wxshm_open(&h, "short"), -EPROTONOSUPPORT);
@@ -243,15 +243,15 @@ static void test_trust(void) {
         int fd;
 
         CHECK_EQ(wxshm_writer_publish(w, "tok", 3, now + HOUR_MS, now, NULL), 0);
-        CHECK_EQ(wxshm_open(&h, "trust"), 0);
+        REQUIRE_EQ(wxshm_open(&h, "trust"), 0);
         wxshm_close(h);
 
         /* A directory others could write to: anyone could have made the file. */
-        HARD(chmod(test_shm_dir(), 0771) == 0);
+        SETUP_OK(chmod(test_shm_dir(), 0771) == 0);
         CHECK_EQ(wxshm_open(&h, "trust"), -EPERM);
-        HARD(chmod(test_shm_dir(), 0757) == 0);
+        SETUP_OK(chmod(test_shm_dir(), 0757) == 0);
         CHECK_EQ(wxshm_open(&h, "trust"), -EPERM);
-        HARD(chmod(test_shm_dir(), 0751) == 0);
+        SETUP_OK(chmod(test_shm_dir(), 0751) == 0);
 
         /* A file that is not the directory owner's (only root can make one to try). */
         if (geteuid() != 0) {
@@ -259,21 +259,21 @@ static void test_trust(void) {
                 return;
         }
         fd = openat(test_shm_dirfd(), "trust", O_RDONLY);
-        HARD(fd >= 0 && fchown(fd, 60123, (gid_t)-1) == 0);
+        SETUP_OK(fd >= 0 && fchown(fd, 60123, (gid_t)-1) == 0);
         CHECK_EQ(wxshm_open(&h, "trust"), -EPERM);
         /* A directory made by an ordinary user (uid > 999) other than the reader, with its file. */
-        HARD(chown(test_shm_dir(), 60123, (gid_t)-1) == 0);
+        SETUP_OK(chown(test_shm_dir(), 60123, (gid_t)-1) == 0);
         CHECK_EQ(wxshm_open(&h, "trust"), -EPERM);
-        HARD(chown(test_shm_dir(), 0, (gid_t)-1) == 0 && fchown(fd, 0, (gid_t)-1) == 0);
+        SETUP_OK(chown(test_shm_dir(), 0, (gid_t)-1) == 0 && fchown(fd, 0, (gid_t)-1) == 0);
         close(fd);
-        CHECK_EQ(wxshm_open(&h, "trust"), 0);
+        REQUIRE_EQ(wxshm_open(&h, "trust"), 0);
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), 3);
         wxshm_close(h);
 
         /* A link to the segment is not followed, nor a FIFO waited on. */
-        HARD(symlinkat("trust", test_shm_dirfd(), "link") == 0);
+        SETUP_OK(symlinkat("trust", test_shm_dirfd(), "link") == 0);
         CHECK_EQ(wxshm_open(&h, "link"), -EPERM);
-        HARD(mkfifoat(test_shm_dirfd(), "fifo", 0644) == 0);
+        SETUP_OK(mkfifoat(test_shm_dirfd(), "fifo", 0644) == 0);
         CHECK_EQ(wxshm_open(&h, "fifo"), -EBADMSG);
         wxshm_writer_close(w);
 

@@ -47,18 +47,18 @@ pid_t reader_spawn(const char *app, unsigned max_seconds, int *stats_fd) {
         int fds[2];
         pid_t pid;
 
-        HARD(pipe(fds) == 0);
+        SETUP_OK(pipe(fds) == 0);
         pid = fork();
-        HARD(pid >= 0);
+        SETUP_OK(pid >= 0);
         if (pid == 0) {
                 struct reader_stats st;
                 wxshm *h;
 
                 close(fds[0]);
-                HARD(wxshm_open(&h, app) == 0);
+                SETUP_OK(wxshm_open(&h, app) == 0);
                 reader_loop(h, NULL, max_seconds, &st);
                 wxshm_close(h);
-                _exit(write(fds[1], &st, sizeof(st)) == sizeof(st) ? 0 : EXIT_HARD);
+                _exit(write(fds[1], &st, sizeof(st)) == sizeof(st) ? 0 : EXIT_SETUP);
         }
         close(fds[1]);
         *stats_fd = fds[0];
@@ -68,10 +68,10 @@ pid_t reader_spawn(const char *app, unsigned max_seconds, int *stats_fd) {
 void reader_collect(pid_t pid, int stats_fd, struct reader_stats *st) {
         int status;
 
-        HARD(read(stats_fd, st, sizeof(*st)) == sizeof(*st));
+        SETUP_OK(read(stats_fd, st, sizeof(*st)) == sizeof(*st));
         close(stats_fd);
-        HARD(waitpid(pid, &status, 0) == pid);
-        HARD(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        SETUP_OK(waitpid(pid, &status, 0) == pid);
+        SETUP_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 bool reader_report(const char *who, const struct reader_stats *st) {

@@ -30,9 +30,9 @@ static pid_t server_start(const char *path, uid_t uid) {
         pid_t pid;
         char c;
 
-        HARD(pipe(ready) == 0);
+        SETUP_OK(pipe(ready) == 0);
         pid = fork();
-        HARD(pid >= 0);
+        SETUP_OK(pid >= 0);
         if (pid == 0) {
                 struct sockaddr_un sa = { .sun_family = AF_UNIX };
                 char heard_path[128], line[512];
@@ -42,32 +42,32 @@ static pid_t server_start(const char *path, uid_t uid) {
                 /* Before the socket: SO_PEERCRED reports whoever called listen(). */
                 unlink(path);
                 if (uid && (setgid(uid) < 0 || setuid(uid) < 0))
-                        _exit(99);
+                        _exit(EXIT_SETUP);
                 fd = socket(AF_UNIX, SOCK_STREAM, 0);
                 snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
                 snprintf(heard_path, sizeof(heard_path), "%s/heard", sock_dir);
                 if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
                     listen(fd, 8) < 0)
-                        _exit(99);
+                        _exit(EXIT_SETUP);
                 if (write(ready[1], "x", 1) != 1)
-                        _exit(99);
+                        _exit(EXIT_SETUP);
                 for (;;) {
                         conn = accept(fd, NULL, NULL);
                         if (conn < 0)
-                                _exit(99);
+                                _exit(EXIT_SETUP);
                         n = read(conn, line, sizeof(line));
                         heard = open(heard_path, O_WRONLY | O_CREAT | O_APPEND, 0666);
                         if (n > 0 && heard >= 0 && write(heard, line, (size_t)n) != n)
-                                _exit(99);
+                                _exit(EXIT_SETUP);
                         if (heard >= 0)
                                 close(heard);
                         if (write(conn, "{\"ok\":true,\"generation\":7}\n", 28) != 28)
-                                _exit(99);
+                                _exit(EXIT_SETUP);
                         close(conn);
                 }
         }
         close(ready[1]);
-        HARD(read(ready[0], &c, 1) == 1);
+        SETUP_OK(read(ready[0], &c, 1) == 1);
         close(ready[0]);
         return pid;
 }
@@ -97,15 +97,15 @@ int main(void) {
                 return EXIT_SKIP;
         }
         test_shm_dir();
-        HARD(wxshm_writer_open(&w, test_shm_dirfd(), "peer", NULL) == 0);
-        HARD(wxshm_writer_publish(w, "tok", 3, now + HOUR_MS, now, NULL) == 0);
-        HARD(wxshm_open(&h, "peer") == 0);
+        SETUP_OK(wxshm_writer_open(&w, test_shm_dirfd(), "peer", NULL) == 0);
+        SETUP_OK(wxshm_writer_publish(w, "tok", 3, now + HOUR_MS, now, NULL) == 0);
+        SETUP_OK(wxshm_open(&h, "peer") == 0);
 
         /* Readers are root here, and the segment is root's: its owner's server is answered. */
         strcpy(sock_dir, "/tmp/test-refresh-peer.XXXXXX");
-        HARD(mkdtemp(sock_dir) && chmod(sock_dir, 0777) == 0);
+        SETUP_OK(mkdtemp(sock_dir) && chmod(sock_dir, 0777) == 0);
         snprintf(path, sizeof(path), "%s/sock", sock_dir);
-        HARD(setenv("WXTOKEND_SOCKET", path, 1) == 0);
+        SETUP_OK(setenv("WXTOKEND_SOCKET", path, 1) == 0);
         server = server_start(path, 0);
         CHECK_EQ(wxshm_refresh(h, 1, 1000), 7);
         CHECK(heard_anything());
@@ -123,6 +123,6 @@ int main(void) {
         wxshm_close(h);
         wxshm_writer_close(w);
         snprintf(path, sizeof(path), "rm -rf %s", sock_dir);
-        HARD(system(path) == 0);
+        SETUP_OK(system(path) == 0);
         return 0;
 }

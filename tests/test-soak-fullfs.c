@@ -156,7 +156,7 @@ int main(void) {
         r = mount_small();
         if (r < 0) {
                 printf("SKIP: cannot mount a tmpfs (%s): needs root or CAP_SYS_ADMIN\n", strerror(-r));
-                return 77;
+                return EXIT_SKIP;
         }
         emu_start(&emu, emu_args);
         agent_init(&a);
@@ -247,5 +247,5 @@ int main(void) {
               "STATUS= as expected");
         r = harness_finish(&a);
         unmount_small();
-        return r ? r : (test_failures ? 1 : 0);
+        return r;
 }

@@ -202,13 +202,9 @@ int main(void) {
         agent_write_config(&a, "refresh_margin = 600\nbackoff_min = 1\nbackoff_max = 4", apps);
         agent_start(&a);
         for (int i = 0; i < N_APPS; i++) {
-                if (!agent_wait_generation(items[i], 1, 20000) || wxshm_open(&h[i], items[i]) < 0 ||
-                    !(seg[i] = soak_map(items[i])) || sample(i) <= 0) {
-                        fprintf(stderr, "SETUP %s: no first token\n", items[i]);
-                        agent_cleanup_all();
-                        proc_cleanup_all();
-                        return 99;
-                }
+                SETUP_OK(agent_wait_generation(items[i], 1, 20000) && wxshm_open(&h[i], items[i]) == 0 &&
+                                 (seg[i] = soak_map(items[i])) && sample(i) > 0,
+                         "%s: no first token", items[i]);
                 gen0[i] = last_gen[i];
                 calls0[i] = emu_stat(&emu, appids[i], "token_calls");
                 egen0[i] = emu_stat(&emu, appids[i], "token_generation");

@@ -17,7 +17,7 @@ static void put(const char *name, const char *content) {
 
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         f = fopen(path, "w");
-        HARD(f && fputs(content, f) >= 0 && fclose(f) == 0);
+        SETUP_OK(f && fputs(content, f) >= 0 && fclose(f) == 0);
 }
 
 static void cleanup(void) {
@@ -35,7 +35,7 @@ int main(void) {
         struct stat st;
         mode_t old;
 
-        HARD(mkdtemp(dir));
+        SETUP_OK(mkdtemp(dir));
         atexit(cleanup);
         strcpy(rec.token, "ACCESS_TOKEN_abc");
         rec.token_len = strlen(rec.token);
@@ -45,7 +45,7 @@ int main(void) {
         CHECK_EQ(state_save(dir, "shop", "wx123", &rec), 0);
         umask(old);
         snprintf(path, sizeof(path), "%s/shop", dir);
-        HARD(stat(path, &st) == 0);
+        SETUP_OK(stat(path, &st) == 0);
         CHECK_EQ(st.st_mode & 07777, 0600);
         memset(&back, 0, sizeof(back));
         CHECK_EQ(state_load(dir, "shop", "wx123", &back), 0);
@@ -124,10 +124,10 @@ int main(void) {
 
         /* A full directory (here: one that cannot be written) fails the save, keeps the old file. */
         if (geteuid() != 0) {
-                HARD(chmod(dir, 0500) == 0);
+                SETUP_OK(chmod(dir, 0500) == 0);
                 rec.generation = 43;
                 CHECK(state_save(dir, "shop", "wx123", &rec) < 0);
-                HARD(chmod(dir, 0700) == 0);
+                SETUP_OK(chmod(dir, 0700) == 0);
                 CHECK_EQ(state_load(dir, "shop", "wx123", &back), 0);
                 CHECK_EQ(back.generation, 42);
         }

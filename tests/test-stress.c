@@ -68,7 +68,7 @@ int main(void) {
         test_shm_dir();
         test_unlink_at_exit("stress");
         /* The segment exists before anyone reads; the process is forked before any thread. */
-        HARD(wxshm_writer_open(&writer.w, test_shm_dirfd(), "stress", NULL) == 0);
+        SETUP_OK(wxshm_writer_open(&writer.w, test_shm_dirfd(), "stress", NULL) == 0);
         pid = reader_spawn("stress", seconds + 60, &fd);
 
         /*
@@ -76,11 +76,11 @@ int main(void) {
          * race between them (it knows addresses, not shared objects); thread 2 reads
          * through a mapping of its own, as every real reader does.
          */
-        HARD(reader_attach(&readers[0].h, wxshm_writer_layout(writer.w)) == 0);
-        HARD(wxshm_open(&readers[1].h, "stress") == 0);
+        SETUP_OK(reader_attach(&readers[0].h, wxshm_writer_layout(writer.w)) == 0);
+        SETUP_OK(wxshm_open(&readers[1].h, "stress") == 0);
         for (int i = 0; i < READER_THREADS; i++)
-                HARD(pthread_create(&reader_threads[i], NULL, reader_main, &readers[i]) == 0);
-        HARD(pthread_create(&writer_thread, NULL, writer_main, &writer) == 0);
+                SETUP_OK(pthread_create(&reader_threads[i], NULL, reader_main, &readers[i]) == 0);
+        SETUP_OK(pthread_create(&writer_thread, NULL, writer_main, &writer) == 0);
         pthread_join(writer_thread, NULL);
         for (int i = 0; i < READER_THREADS; i++) {
                 pthread_join(reader_threads[i], NULL);

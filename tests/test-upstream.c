@@ -67,7 +67,7 @@ static void test_token_request_refusals(void) {
         const char *bases[] = { NULL, "", "http://h/?secret=x", "http://h#", "http://h /x", "http://h\n" };
         char *long_secret = malloc(3000);
 
-        HARD(long_secret);
+        SETUP_OK(long_secret);
         /* Refused requests leave req as it was. */
         memset(&req, 'Q', sizeof(req));
         for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++)
@@ -129,30 +129,20 @@ static void test_ticket_requests(void) {
         upstream_request_clear(NULL);
 }
 
+/* Short lifetimes as the emulator's tests use them; the default bounds have a test of their own. */
+static struct upstream_policy test_policy = { .min_lifetime_s = 1 };
+
 /*
  * Parse s[0..len) from an exact-size copy (ASan catches any read past len), and again
  * with garbage after len that would change the verdict if it were read.
  */
-#define CHECKM(cond, ...)                                                                    \
-        do {                                                                                 \
-                if (!(cond)) {                                                               \
-                        fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-                        fprintf(stderr, __VA_ARGS__);                                        \
-                        fputc('\n', stderr);                                                 \
-                        exit(EXIT_FAILURE);                                                  \
-                }                                                                            \
-        } while (0)
-
-/* Short lifetimes as the emulator's tests use them; the default bounds have a test of their own. */
-static struct upstream_policy test_policy = { .min_lifetime_s = 1 };
-
 static int parse_len(bool ticket, enum app_kind kind, long status, const char *s, size_t len,
                      struct upstream_result *res) {
         char *exact = malloc(len ? len : 1), *padded = malloc(len + 8);
         struct upstream_result again;
         int r, r2;
 
-        HARD(exact && padded);
+        SETUP_OK(exact && padded);
         memcpy(exact, s, len);
         memcpy(padded, s, len);
         memcpy(padded + len, "}\"x\0{[1,", 8);
@@ -163,7 +153,7 @@ static int parse_len(bool ticket, enum app_kind kind, long status, const char *s
         free(exact);
         free(padded);
         /* Never a token on failure; always a bounded errmsg. */
-        CHECK(memchr(res->errmsg, '\0', sizeof(res->errmsg)) != NULL);
+        REQUIRE(memchr(res->errmsg, '\0', sizeof(res->errmsg)) != NULL);
         if (r != 0) {
                 CHECK_EQ(r, -EPROTO);
                 CHECK(res->errcode != 0);
@@ -268,12 +258,9 @@ static void test_parse_bad_bodies(void) {
                 "{\"errcode\":0,\"errmsg\":\"ok\"}", "{\"access_token\":\"T\",\"expires_in\":7200",
         };
 
-        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-                if (parse_code(false, APP_KIND_TOKEN, 200, bad[i]) != UPSTREAM_ERR_BODY) {
-                        fprintf(stderr, "body %zu accepted or misread: %s\n", i, bad[i]);
-                        exit(EXIT_FAILURE);
-                }
-        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                CHECK(parse_code(false, APP_KIND_TOKEN, 200, bad[i]) == UPSTREAM_ERR_BODY, "body %zu accepted or misread: %s",
+                      i, bad[i]);
         CHECK_EQ(parse_code(true, APP_KIND_TOKEN, 200, OK_TOKEN), UPSTREAM_ERR_BODY);
 }
 
@@ -281,7 +268,7 @@ static void test_parse_bad_bodies(void) {
 static char *body_make(size_t n, char fill, const char *head, const char *tail) {
         char *b = malloc(n);
 
-        HARD(b && strlen(head) + strlen(tail) <= n);
+        SETUP_OK(b && strlen(head) + strlen(tail) <= n);
         memset(b, fill, n);
         memcpy(b, head, strlen(head));
         memcpy(b + n - strlen(tail), tail, strlen(tail));
@@ -391,14 +378,14 @@ static void test_parse_lifetimes(void) {
 
                 snprintf(body, sizeof(body), "{\"access_token\":\"T\",\"ticket\":\"T\",\"expires_in\":%s}", cases[i].exp);
                 r = upstream_token_parse(APP_KIND_TOKEN, 200, body, strlen(body), cases[i].min ? &pol : NULL, &res);
-                CHECKM(r == (cases[i].ok ? 0 : -EPROTO), "expires_in %s, min %ld: %d", cases[i].exp, cases[i].min, r);
+                CHECK(r == (cases[i].ok ? 0 : -EPROTO), "expires_in %s, min %ld: %d", cases[i].exp, cases[i].min, r);
                 if (!cases[i].ok) {
-                        CHECKM(res.errcode == UPSTREAM_ERR_LIFETIME, "expires_in %s: errcode %ld", cases[i].exp, res.errcode);
-                        CHECKM(strstr(res.errmsg, cases[i].exp) && strstr(res.errmsg, "not believed"), "%s", res.errmsg);
+                        CHECK(res.errcode == UPSTREAM_ERR_LIFETIME, "expires_in %s: errcode %ld", cases[i].exp, res.errcode);
+                        CHECK(strstr(res.errmsg, cases[i].exp) && strstr(res.errmsg, "not believed"), "%s", res.errmsg);
                         CHECK_EQ(res.value_len, 0);
                 }
                 r = upstream_ticket_parse(APP_KIND_TOKEN, 200, body, strlen(body), cases[i].min ? &pol : NULL, &res);
-                CHECKM(r == (cases[i].ok ? 0 : -EPROTO), "ticket: expires_in %s", cases[i].exp);
+                CHECK(r == (cases[i].ok ? 0 : -EPROTO), "ticket: expires_in %s", cases[i].exp);
         }
 }
 
@@ -428,7 +415,7 @@ static void test_parse_redacts_before_cut(void) {
         size_t size = 100 * 1024;
         char *body = malloc(size + 64);
 
-        HARD(body);
+        SETUP_OK(body);
         for (int form = 0; form < 3; form++) {
                 const char *echo = form == 0 ? secret : form == 1 ? encoded : lower;
 
@@ -445,9 +432,9 @@ static void test_parse_redacts_before_cut(void) {
                         n += (size_t)sprintf(body + n, "\"}");
                         CHECK_EQ(upstream_token_parse(APP_KIND_STABLE, 200, body, n, &pol, &res), -EPROTO);
                         CHECK_EQ(res.errcode, 40125);
-                        CHECKM(!has_window(res.errmsg, secret) && !has_window(res.errmsg, encoded) &&
+                        CHECK(!has_window(res.errmsg, secret) && !has_window(res.errmsg, encoded) &&
                                !has_window(res.errmsg, lower), "form %d, offset %zu: %s", form, off, res.errmsg);
-                        CHECKM(off > 251 || strstr(res.errmsg, "***"), "form %d offset %zu: %s", form, off, res.errmsg);
+                        CHECK(off > 251 || strstr(res.errmsg, "***"), "form %d offset %zu: %s", form, off, res.errmsg);
                 }
         }
         free(body);

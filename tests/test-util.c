@@ -30,8 +30,8 @@ const char *test_shm_dir(void) {
                 snprintf(dir, sizeof(dir), "/dev/shm/wxt%ld", (long)owner);
                 remove_dir(); /* a leftover of a crashed run with the same pid */
                 /* The agent's own mode: readers of other uids traverse it, nobody else writes. */
-                HARD(mkdir(dir, 0751) == 0 && chmod(dir, 0751) == 0);
-                HARD(setenv("WXSHM_DIR", dir, 1) == 0);
+                SETUP_OK(mkdir(dir, 0751) == 0 && chmod(dir, 0751) == 0);
+                SETUP_OK(setenv("WXSHM_DIR", dir, 1) == 0);
                 atexit(remove_dir);
         }
         return dir;
@@ -40,7 +40,7 @@ const char *test_shm_dir(void) {
 int test_shm_dirfd(void) {
         if (dir_fd < 0) {
                 dir_fd = open(test_shm_dir(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-                HARD(dir_fd >= 0);
+                SETUP_OK(dir_fd >= 0);
         }
         return dir_fd;
 }

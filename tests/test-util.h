@@ -8,36 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* automake's harness: 0 pass, 77 skip, 99 hard error (the test itself could not run). */
-#define EXIT_SKIP 77
-#define EXIT_HARD 99
-
-#define CHECK(cond)                                                                          \
-        do {                                                                                 \
-                if (!(cond)) {                                                               \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-                        exit(EXIT_FAILURE);                                                  \
-                }                                                                            \
-        } while (0)
-
-#define CHECK_EQ(a, b)                                                                       \
-        do {                                                                                 \
-                long long a_ = (long long)(a), b_ = (long long)(b);                          \
-                if (a_ != b_) {                                                              \
-                        fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, \
-                                __LINE__, #a, a_, #b, b_);                                   \
-                        exit(EXIT_FAILURE);                                                  \
-                }                                                                            \
-        } while (0)
-
-/* Set up a failure of the test machinery (not of the code under test). */
-#define HARD(cond)                                                                           \
-        do {                                                                                 \
-                if (!(cond)) {                                                               \
-                        fprintf(stderr, "%s:%d: cannot run: %s\n", __FILE__, __LINE__, #cond); \
-                        exit(EXIT_HARD);                                                     \
-                }                                                                            \
-        } while (0)
+#include "check.h"
 
 /*
  * A segment directory no other test or agent uses ("/dev/shm/wxt<pid>", mode 0751, as

@@ -23,15 +23,15 @@ static void writer_child(int ready_fd, uint64_t seed) {
         uint64_t rng = seed;
         wxshm_writer *w;
 
-        HARD(wxshm_writer_open(&w, test_shm_dirfd(), "death", NULL) == 0);
-        HARD(wxshm_writer_current(w, token, sizeof(token), &slot) > 0);
-        HARD(write(ready_fd, "r", 1) == 1);
+        SETUP_OK(wxshm_writer_open(&w, test_shm_dirfd(), "death", NULL) == 0);
+        SETUP_OK(wxshm_writer_current(w, token, sizeof(token), &slot) > 0);
+        SETUP_OK(write(ready_fd, "r", 1) == 1);
         for (uint64_t gen = slot.generation + 1;; gen++) {
                 size_t len = 100 + test_rand(&rng) % 1901;
 
                 test_token_make(token, len, gen, test_rand(&rng));
                 if (wxshm_writer_publish_generation(w, token, len, now + 3600000, now, gen) < 0)
-                        _exit(EXIT_HARD);
+                        _exit(EXIT_SETUP);
         }
 }
 
@@ -59,16 +59,16 @@ int main(void) {
 
         test_shm_dir();
         test_unlink_at_exit("death");
-        HARD(wxshm_writer_open(&w, test_shm_dirfd(), "death", NULL) == 0);
+        SETUP_OK(wxshm_writer_open(&w, test_shm_dirfd(), "death", NULL) == 0);
         test_token_make(token, 500, 1, 1);
-        HARD(wxshm_writer_publish_generation(w, token, 500, now + 3600000, now, 1) == 0);
+        SETUP_OK(wxshm_writer_publish_generation(w, token, 500, now + 3600000, now, 1) == 0);
         wxshm_writer_close(w);
 
         /* A read-only look at the counter, to count kills that landed inside a publish. */
         fd = openat(test_shm_dirfd(), "death", O_RDONLY, 0);
-        HARD(fd >= 0);
+        SETUP_OK(fd >= 0);
         seg = mmap(NULL, sizeof(*seg), PROT_READ, MAP_SHARED, fd, 0);
-        HARD(seg != MAP_FAILED);
+        SETUP_OK(seg != MAP_FAILED);
         close(fd);
 
         for (int i = 0; i < READERS; i++)
@@ -80,25 +80,25 @@ int main(void) {
                 char c;
                 pid_t pid;
 
-                HARD(pipe(ready) == 0);
+                SETUP_OK(pipe(ready) == 0);
                 pid = fork();
-                HARD(pid >= 0);
+                SETUP_OK(pid >= 0);
                 if (pid == 0) {
                         close(ready[0]);
                         writer_child(ready[1], test_rand(&rng));
                 }
                 close(ready[1]);
-                HARD(read(ready[0], &c, 1) == 1);
+                SETUP_OK(read(ready[0], &c, 1) == 1);
                 close(ready[0]);
                 nanosleep(&pause, NULL); /* 0 to 2 ms into the publishing loop */
-                HARD(kill(pid, SIGKILL) == 0);
-                HARD(waitpid(pid, &status, 0) == pid);
-                HARD(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+                SETUP_OK(kill(pid, SIGKILL) == 0);
+                SETUP_OK(waitpid(pid, &status, 0) == pid);
+                SETUP_OK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
                 mid += killed_mid_publish(seg);
         }
 
         /* Readers stop when they see the stopped state. */
-        HARD(wxshm_writer_open(&w, test_shm_dirfd(), "death", NULL) == 0);
+        SETUP_OK(wxshm_writer_open(&w, test_shm_dirfd(), "death", NULL) == 0);
         wxshm_writer_set_state(w, WXSHM_STATE_STOPPED);
         wxshm_writer_close(w);
         for (int i = 0; i < READERS; i++) {

@@ -26,10 +26,10 @@ static void test_create_mode(void) {
         test_unlink_at_exit("mode");
         /* The umask must not decide who may read the token. */
         old = umask(0077);
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "mode", &opts), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "mode", &opts), 0);
         umask(old);
         fd = raw_open("mode");
-        HARD(fd >= 0 && fstat(fd, &st) == 0);
+        SETUP_OK(fd >= 0 && fstat(fd, &st) == 0);
         CHECK_EQ(st.st_mode & 07777, 0640);
         CHECK_EQ(st.st_size, sizeof(struct wxshm_layout));
         close(fd);
@@ -39,9 +39,9 @@ static void test_create_mode(void) {
         opts.mode = 0600;
         if (geteuid() == 0)
                 opts.group = 1; /* "daemon" on Debian; any gid works for root */
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "mode", &opts), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "mode", &opts), 0);
         fd = raw_open("mode");
-        HARD(fd >= 0 && fstat(fd, &st) == 0);
+        SETUP_OK(fd >= 0 && fstat(fd, &st) == 0);
         CHECK_EQ(st.st_mode & 07777, 0600);
         if (geteuid() == 0)
                 CHECK_EQ(st.st_gid, 1);
@@ -61,17 +61,17 @@ static void test_adopt(void) {
         wxshm *h;
 
         test_unlink_at_exit("adopt");
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "adopt", NULL), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "adopt", NULL), 0);
         CHECK_EQ(wxshm_writer_current(w, buf, sizeof(buf), &slot), -ENODATA);
         CHECK_EQ(wxshm_writer_publish(w, "aaa", 3, now + HOUR_MS, now, NULL), 0);
         CHECK_EQ(wxshm_writer_publish(w, "bbb", 3, now + HOUR_MS, now, &gen), 0);
         CHECK_EQ(gen, 2);
-        CHECK_EQ(wxshm_open(&h, "adopt"), 0);
+        REQUIRE_EQ(wxshm_open(&h, "adopt"), 0);
         wxshm_writer_close(w);
 
         /* Closing never unlinks: the reader still reads, and a new writer adopts. */
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), 3);
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "adopt", NULL), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "adopt", NULL), 0);
         CHECK_EQ(wxshm_writer_current(w, buf, sizeof(buf), &slot), 3);
         CHECK(strcmp(buf, "bbb") == 0);
         CHECK_EQ(slot.generation, 2);
@@ -92,9 +92,9 @@ static void test_adopt(void) {
         wxshm_writer_retire(w);
         wxshm_writer_close(w);
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -EIDRM);
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "adopt", NULL), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "adopt", NULL), 0);
         wxshm_close(h);
-        CHECK_EQ(wxshm_open(&h, "adopt"), 0);
+        REQUIRE_EQ(wxshm_open(&h, "adopt"), 0);
         wxshm_info info = { .size = sizeof(info) };
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), &info), 3);
         CHECK(strcmp(buf, "ddd") == 0);
@@ -112,22 +112,22 @@ static void test_discard(void) {
         wxshm *h;
 
         test_unlink_at_exit("discard");
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "discard", NULL), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "discard", NULL), 0);
         CHECK_EQ(wxshm_writer_publish(w, "old-appid-token", 15, now + HOUR_MS, now, NULL), 0);
         wxshm_writer_close(w);
-        CHECK_EQ(wxshm_open(&h, "discard"), 0);
+        REQUIRE_EQ(wxshm_open(&h, "discard"), 0);
         opts.discard = true;
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "discard", &opts), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "discard", &opts), 0);
         CHECK_EQ(wxshm_writer_current(w, buf, sizeof(buf), NULL), -ENODATA);
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -EIDRM);
         wxshm_close(h);
-        CHECK_EQ(wxshm_open(&h, "discard"), 0);
+        REQUIRE_EQ(wxshm_open(&h, "discard"), 0);
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -ENODATA);
         wxshm_close(h);
         /* An empty segment is simply kept. */
         wxshm_writer_close(w);
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "discard", &opts), 0);
-        CHECK_EQ(wxshm_open(&h, "discard"), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "discard", &opts), 0);
+        REQUIRE_EQ(wxshm_open(&h, "discard"), 0);
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -ENODATA);
         wxshm_close(h);
         wxshm_writer_close(w);
@@ -141,28 +141,28 @@ static void test_replace(void) {
 
         /* Another layout version: retired for its readers, replaced under the name. */
         test_unlink_at_exit("old");
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "old", NULL), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "old", NULL), 0);
         wxshm_writer_close(w);
         fd = raw_open("old");
-        HARD(fd >= 0);
+        SETUP_OK(fd >= 0);
         raw = mmap(NULL, sizeof(*raw), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        HARD(raw != MAP_FAILED);
+        SETUP_OK(raw != MAP_FAILED);
         close(fd);
         raw->version = 0;
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "old", NULL), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "old", NULL), 0);
         CHECK_EQ(atomic_load(&raw->retired), 1);
         munmap(raw, sizeof(*raw));
-        CHECK_EQ(wxshm_open(&h, "old"), 0);
+        REQUIRE_EQ(wxshm_open(&h, "old"), 0);
         wxshm_close(h);
         wxshm_writer_close(w);
 
         /* Creation that died before the magic was written: finished now. */
         test_unlink_at_exit("half");
         fd = raw_open("half");
-        HARD(fd >= 0 && ftruncate(fd, sizeof(struct wxshm_layout)) == 0);
+        SETUP_OK(fd >= 0 && ftruncate(fd, sizeof(struct wxshm_layout)) == 0);
         CHECK_EQ(wxshm_open(&h, "half"), -EBADMSG);
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "half", NULL), 0);
-        CHECK_EQ(wxshm_open(&h, "half"), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "half", NULL), 0);
+        REQUIRE_EQ(wxshm_open(&h, "half"), 0);
         wxshm_close(h);
         wxshm_writer_close(w);
         close(fd);
@@ -170,10 +170,10 @@ static void test_replace(void) {
         /* Our own file that is no segment (a leftover): replaced by a segment. */
         test_unlink_at_exit("junk");
         fd = raw_open("junk");
-        HARD(fd >= 0 && write(fd, "not a segment", 13) == 13);
+        SETUP_OK(fd >= 0 && write(fd, "not a segment", 13) == 13);
         close(fd);
-        CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "junk", NULL), 0);
-        CHECK_EQ(wxshm_open(&h, "junk"), 0);
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "junk", NULL), 0);
+        REQUIRE_EQ(wxshm_open(&h, "junk"), 0);
         wxshm_close(h);
         wxshm_writer_close(w);
 }
@@ -188,12 +188,12 @@ static void test_not_ours(void) {
         /* Another uid's file (only root could have put it there): left exactly as it is. */
         test_unlink_at_exit("foreign");
         fd = raw_open("foreign");
-        HARD(fd >= 0 && write(fd, "not a segment, keep me", 22) == 22);
-        HARD(fchown(fd, 60123, 60123) == 0);
+        SETUP_OK(fd >= 0 && write(fd, "not a segment, keep me", 22) == 22);
+        SETUP_OK(fchown(fd, 60123, 60123) == 0);
         CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "foreign", NULL), -EPERM);
-        HARD(pread(fd, back, 22, 0) == 22);
+        SETUP_OK(pread(fd, back, 22, 0) == 22);
         CHECK(strcmp(back, "not a segment, keep me") == 0);
-        HARD(fstat(fd, &st) == 0);
+        SETUP_OK(fstat(fd, &st) == 0);
         CHECK_EQ(st.st_size, 22);
         CHECK_EQ(st.st_mode & 07777, 0600);
         CHECK_EQ(st.st_uid, 60123);
@@ -201,12 +201,12 @@ static void test_not_ours(void) {
 
         /* A link pointing elsewhere is not followed. */
         test_unlink_at_exit("link");
-        HARD(symlinkat("/etc/passwd", test_shm_dirfd(), "link") == 0);
+        SETUP_OK(symlinkat("/etc/passwd", test_shm_dirfd(), "link") == 0);
         CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "link", NULL), -EPERM);
 
         /* A FIFO: refused, and the open does not wait for a writer. */
         test_unlink_at_exit("fifo");
-        HARD(mkfifoat(test_shm_dirfd(), "fifo", 0600) == 0);
+        SETUP_OK(mkfifoat(test_shm_dirfd(), "fifo", 0600) == 0);
         CHECK_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "fifo", NULL), -EPERM);
         CHECK(w == NULL);
 }
