@@ -375,6 +375,30 @@ bool agent_wait_state(const char *item, int64_t state, int max_ms) {
         return false;
 }
 
+long agent_app_number(struct agent_proc *a, const char *item, const char *field) {
+        char line[160], raw[8192];
+        const cJSON *apps;
+        cJSON *o;
+        long n = -1;
+
+        snprintf(line, sizeof(line), "{\"op\":\"status\",\"app\":\"%s\"}\n", item);
+        o = agent_request(a, line, raw, sizeof(raw));
+        apps = o ? cJSON_GetObjectItemCaseSensitive(o, "apps") : NULL;
+        if (cJSON_GetArraySize(apps) >= 1)
+                n = json_int(cJSON_GetArrayItem(apps, 0), field, -1);
+        cJSON_Delete(o);
+        return n;
+}
+
+bool agent_wait_app_number(struct agent_proc *a, const char *item, const char *field, long min, int max_ms) {
+        for (int waited = 0; waited < max_ms; waited += 20) {
+                if (agent_app_number(a, item, field) >= min)
+                        return true;
+                harness_sleep_ms(20);
+        }
+        return false;
+}
+
 long proc_status(pid_t pid, const char *field) {
         char path[64], line[256], want[64];
         long v = -1;

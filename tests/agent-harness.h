@@ -102,6 +102,12 @@ bool agent_wait_generation(const char *item, uint64_t gen, int max_ms);
 /* Poll (bounded) until item's state word equals state; false on timeout. */
 bool agent_wait_state(const char *item, int64_t state, int max_ms);
 
+/* A number in the agent's status of item ("forced_refreshes", "coalesced_waiters", ...); -1 if absent. */
+long agent_app_number(struct agent_proc *a, const char *item, const char *field);
+
+/* Poll (bounded) until that number is at least min: what the agent did, seen as it counts it; false on timeout. */
+bool agent_wait_app_number(struct agent_proc *a, const char *item, const char *field, long min, int max_ms);
+
 /* Start wxemu ($WXEMU, else ./tests/emu/wxemu) with args; exits 99 if it cannot. */
 void emu_start(struct emu_proc *e, const char *const *args);
 

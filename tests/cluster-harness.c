@@ -247,6 +247,31 @@ int hosts_holder(struct cluster_hosts *h, const char *item) {
         return -1;
 }
 
+bool hosts_wait_redis(struct cluster_hosts *h, bool connected, int max_ms) {
+        for (int waited = 0; waited <= max_ms; waited += 50) {
+                int agree = 0;
+
+                for (int i = 0; i < CLUSTER_HOSTS; i++) {
+                        char raw[8192];
+                        const cJSON *c;
+                        cJSON *o;
+
+                        if (h->host[i].pid <= 0) {
+                                agree++;
+                                continue;
+                        }
+                        o = agent_request(&h->host[i], "{\"op\":\"status\"}\n", raw, sizeof(raw));
+                        c = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "cluster"), "connected");
+                        agree += cJSON_IsBool(c) && (cJSON_IsTrue(c) != 0) == connected;
+                        cJSON_Delete(o);
+                }
+                if (agree == CLUSTER_HOSTS)
+                        return true;
+                harness_sleep_ms(50);
+        }
+        return false;
+}
+
 uint64_t hosts_converge(struct cluster_hosts *h, const char *item, uint64_t min_gen, int max_ms) {
         char first[WXSHM_TOKEN_MAX + 1], other[WXSHM_TOKEN_MAX + 1];
 

@@ -61,6 +61,9 @@ uint64_t host_generation(struct cluster_hosts *h, int i, const char *item, char 
 /* Which host holds item's lease according to the hosts themselves; -1 if none says so. */
 int hosts_holder(struct cluster_hosts *h, const char *item);
 
+/* Poll (bounded) until every running host's status says Redis is connected (or not); false on timeout. */
+bool hosts_wait_redis(struct cluster_hosts *h, bool connected, int max_ms);
+
 /* Poll (bounded) until every host publishes the same generation, at least min_gen; that generation or 0. */
 uint64_t hosts_converge(struct cluster_hosts *h, const char *item, uint64_t min_gen, int max_ms);
 

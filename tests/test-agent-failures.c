@@ -43,6 +43,19 @@ static void calls_of(struct emu_proc *e, const char *app, struct calls *c) {
         http_res_free(&r);
 }
 
+/* Poll (bounded) wxemu's log until app has made at least n token calls; false on timeout. */
+static bool wait_calls(struct emu_proc *e, const char *app, int n, int max_ms) {
+        struct calls c;
+
+        for (int waited = 0; waited < max_ms; waited += 100) {
+                calls_of(e, app, &c);
+                if (c.n >= n)
+                        return true;
+                harness_sleep_ms(100);
+        }
+        return false;
+}
+
 static void print_calls(const char *what, const struct calls *c) {
         printf("%s: %d calls;", what, c->n);
         for (int i = 1; i < c->n; i++)
@@ -139,7 +152,9 @@ int main(void) {
         CHECK(wait_errcode("quo", WXSHM_STATE_QUOTA, 45009), "quo: quota state, errcode 45009");
         r = agent_read("quo", buf, sizeof(buf), &info);
         CHECK((r > 0 || r == -ESTALE) && info.generation == 1, "quo: the last good token stays published");
-        harness_sleep_ms(2 * BACKOFF_MAX_MS);
+        /* Two retries after the 45009, whose spacing is measured, and the config error's retry (checked below). */
+        wait_calls(&quota, "wxQ", 4, 6 * BACKOFF_MAX_MS);
+        wait_calls(&emu, "wxC", 2, 6 * BACKOFF_MAX_MS);
         calls_of(&quota, "wxQ", &c);
         print_calls("quota", &c);
         for (int i = 2; i < c.n; i++)

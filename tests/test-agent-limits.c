@@ -144,22 +144,6 @@ static void test_connections(void) {
         close(report[0]);
 }
 
-/* A counter of item in the agent's status, -1 if absent. */
-static long app_counter(const char *item, const char *counter) {
-        char line[128], raw[8192];
-        const cJSON *apps;
-        cJSON *o;
-        long n = -1;
-
-        snprintf(line, sizeof(line), "{\"op\":\"status\",\"app\":\"%s\"}\n", item);
-        o = agent_request(&a, line, raw, sizeof(raw));
-        apps = o ? cJSON_GetObjectItemCaseSensitive(o, "apps") : NULL;
-        if (cJSON_GetArraySize(apps) >= 1)
-                n = json_int(cJSON_GetArrayItem(apps, 0), counter, -1);
-        cJSON_Delete(o);
-        return n;
-}
-
 /*
  * A user in the app's group with refreshes waiting on a hung upstream: its third waiter
  * is refused (max_waiters_per_uid = 2); the first two wait for the forced call's outcome.
@@ -184,13 +168,12 @@ static void test_waiters(void) {
                 /* One at a time, each seen waiting (the app's counters say so) before the next. */
                 for (int i = 0; i < 2; i++) {
                         const char *counter = i == 0 ? "forced_refreshes" : "coalesced_waiters";
-                        long before = app_counter("app003", counter);
+                        long before = agent_app_number(&a, "app003", counter);
 
                         fd[i] = socket_dial(a.socket);
                         if (fd[i] < 0 || write(fd[i], line, strlen(line)) != (ssize_t)strlen(line))
                                 _exit(EXIT_SETUP);
-                        for (int tries = 0; tries < 500 && app_counter("app003", counter) == before; tries++)
-                                harness_sleep_ms(10);
+                        agent_wait_app_number(&a, "app003", counter, before + 1, 5000);
                 }
                 fd[2] = socket_dial(a.socket);
                 out[0] = fd[2] >= 0 && exchange(fd[2], line, buf, sizeof(buf)) && strstr(buf, "too_many_waiters") &&

@@ -82,7 +82,8 @@ int main(void) {
                 cJSON_Delete(r);
                 pipelined = dial_send(&a, "{\"op\":\"refresh\",\"app\":\"b\",\"generation\":2,\"timeout_ms\":50000}\n"
                                           "{\"op\":\"get\",\"app\":\"a\"}\n");
-                harness_sleep_ms(200); /* both lines are in the agent's buffer, the first one waiting */
+                /* The first line waits once the agent has planned b's second forced call; the get is held behind it. */
+                CHECK(agent_wait_app_number(&a, "b", "forced_refreshes", 2, 10000), "the pipelined refresh of b waits");
         }
 
         /* b removed, c added, a untouched. */

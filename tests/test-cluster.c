@@ -229,6 +229,10 @@ int main(void) {
 
         /* 1,000 forced refreshes over the three hosts for one generation: one WeChat call. */
         g = next_rotation(g);
+        /*
+         * Real time must pass: check_call_spacing reads two WeChat calls under 1 s apart as two
+         * agents calling together, so the forced call comes 1.5 s after the rotation's.
+         */
         harness_sleep_ms(1500);
         forced_storm(g);
         forced_refusal_crosses_hosts(g + 1, cluster_wall_ms());
@@ -238,6 +242,7 @@ int main(void) {
         /* Redis stalls longer than the lease: nobody calls WeChat meanwhile; then it converges, no extra call. */
         g = next_rotation(g);
         redis_pause(&redis, true);
+        /* Real time must pass: two lease windows without Redis, after which no host may hold the lease. */
         harness_sleep_ms(LEASE_MS * 2);
         for (int i = 0; i < CLUSTER_HOSTS; i++) {
                 char raw[4096];
@@ -252,7 +257,10 @@ int main(void) {
         CHECK(host_generation(&hosts, 0, "shop", NULL, 0) == g, "the token stays published while Redis stalls");
         CHECK(agent_notified(&hosts.host[1], "Redis unreachable"), "STATUS= tells systemd Redis is unreachable");
         redis_pause(&redis, false);
-        harness_sleep_ms(3000);
+        /* Recovered: every host talks to Redis again, and one holds the lease again (waited for). */
+        CHECK(hosts_wait_redis(&hosts, true, 10000), "every host reconnects to Redis");
+        for (int i = 0; i < 200 && hosts_holder(&hosts, "shop") < 0; i++)
+                harness_sleep_ms(50);
         g = hosts_converge(&hosts, "shop", g, 10000);
         check_calls_equal_generations("after Redis stalled", g);
         g = next_rotation(g);
