@@ -10,9 +10,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
-/* By path: automake puts the build's own config.h first on the include path. */
 #include "config.h"
-#include "../agent/secret.h"
+#include "secret.h"
 #include "test-util.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"

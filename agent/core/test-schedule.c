@@ -1,6 +1,6 @@
 /* test-schedule.c: refresh times, jitter bounds, same-token retries and backoff, with injected time. */
+#include "check.h"
 #include "schedule.h"
-#include "test-util.h"
 
 #define S 1000
 #define MIN (60 * S)

@@ -1,9 +1,10 @@
 /* test-classify.c: every errcode's class, and advice that names the IP WeChat saw but never a secret. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "classify.h"
-#include "test-util.h"
 #include "upstream.h"
 
 #define SECRET "Zq9xSECRETvalue42"

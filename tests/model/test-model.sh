@@ -14,7 +14,7 @@
 # The scenarios' flags are split into words on purpose.
 # shellcheck disable=SC2086
 
-srcdir=${top_srcdir:-$(dirname "$0")/..}
+srcdir=${top_srcdir:-$(dirname "$0")/../..}
 model=$srcdir/tests/model/cluster.pml
 cc=${CC:-cc}
 status=0
