@@ -243,7 +243,7 @@ int http_start(struct http *h, const struct upstream_request *req, const char *c
          * A connection is never reused: libcurl silently resends a request whose reused
          * connection closes without an answer, on each pooled connection in turn, so one
          * attempt against a server that drops connections reached it up to five times
-         * (tests/test-soak-faults, kind=refuse), and every /cgi-bin/token request it
+         * (tests/soak/test-soak-faults, kind=refuse), and every /cgi-bin/token request it
          * processed rotated the token and spent quota. Calls are minutes apart anyway.
          */
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);

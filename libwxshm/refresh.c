@@ -20,7 +20,7 @@ static const struct {
 };
 
 /*
- * The agent prints its replies with cJSON in a fixed key order (tests/test-protocol.c
+ * The agent prints its replies with cJSON in a fixed key order (tests/agent/test-protocol.c
  * holds it to that), so a prefix match reads them exactly with libc alone.
  */
 static int64_t reply_parse(const char *reply) {

@@ -4,21 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "item.h"
 #include "upstream.h"
 #include "wxshm.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                 \
-        do {                                                                             \
-                if (!(cond)) {                                                           \
-                        failures++;                                                      \
-                        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-                        fprintf(stderr, __VA_ARGS__);                                    \
-                        fputc('\n', stderr);                                             \
-                }                                                                        \
-        } while (0)
 
 #define T0 1800000000000LL /* 2027-01-15 08:00 UTC, 16:00 in Beijing */
 #define SEC 1000LL
@@ -759,10 +749,7 @@ int main(void) {
         test_every_pair();
         test_edges();
         test_budget_days();
-        if (failures) {
-                fprintf(stderr, "%d check(s) failed\n", failures);
-                return 1;
-        }
-        printf("ok: the item machine\n");
-        return 0;
+        if (check_failures() == 0)
+                printf("ok: the item machine\n");
+        return check_exit_code();
 }

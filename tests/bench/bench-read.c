@@ -84,7 +84,7 @@ static _Alignas(4096) char dest[WXSHM_TOKEN_MAX + 1];
 
 static void bench_die(const char *what, int r) {
         fprintf(stderr, "bench-read: cannot run: %s: %s\n", what, strerror(r < 0 ? -r : r));
-        exit(EXIT_HARD);
+        exit(EXIT_SETUP);
 }
 
 /* Call the reader API of the shared library at path instead of the linked one. */
@@ -93,13 +93,13 @@ static void lib_load(const char *path) {
 
         if (!lib) {
                 fprintf(stderr, "bench-read: cannot run: %s\n", dlerror());
-                exit(EXIT_HARD);
+                exit(EXIT_SETUP);
         }
         if (!(rd_open = (int (*)(wxshm **, const char *))dlsym(lib, "wxshm_open")) ||
             !(rd_read = (int (*)(wxshm *, char *, size_t, wxshm_info *))dlsym(lib, "wxshm_read")) ||
             !(rd_close = (void (*)(wxshm *))dlsym(lib, "wxshm_close"))) {
                 fprintf(stderr, "bench-read: cannot run: %s has no reader API\n", path);
-                exit(EXIT_HARD);
+                exit(EXIT_SETUP);
         }
         rd_from = path;
 }
@@ -378,7 +378,7 @@ int main(int argc, char **argv) {
         }
         if (bad || runs < 1 || runs > MAX_RUNS) {
                 fprintf(stderr, "usage: bench-read [--runs N, 1 to %d] [--json FILE] [--lib libwxshm.so] [--callgrind]\n", MAX_RUNS);
-                return EXIT_HARD;
+                return EXIT_SETUP;
         }
 
         test_unlink_at_exit("bench");

@@ -1,4 +1,4 @@
-/* test-emu-util.c: what test-emu needs around wxemu: a child process, HTTP calls, checks. */
+/* test-emu-util.c: what test-emu needs around wxemu: a child process, HTTP calls. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -16,7 +16,6 @@
 #define MAX_PROCS 4
 #define MAX_ARGS 2048 /* test-agent-limits gives wxemu 600 apps */
 
-int test_failures;
 bool http_fresh_connect;
 static struct emu_proc *procs[MAX_PROCS];
 static CURL *curl;
@@ -27,13 +26,6 @@ static void sleep_ms(long ms)
 
         while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
                 ;
-}
-
-static void setup_fail(const char *what)
-{
-        fprintf(stderr, "SETUP %s: %s\n", what, strerror(errno));
-        proc_cleanup_all();
-        exit(EXIT_SETUP);
 }
 
 static int port_read(const char *path)
@@ -81,10 +73,11 @@ void proc_start(struct emu_proc *p, const char *bin, const char *const *args)
                         slot = i;
                         break;
                 }
+        check_on_stop(proc_cleanup_all);
         memset(p, 0, sizeof(*p));
         strcpy(p->dir, "/tmp/test-emu.XXXXXX");
-        if (slot < 0 || !mkdtemp(p->dir))
-                setup_fail("mkdtemp");
+        SETUP_OK(slot >= 0, "more than %d emulators", MAX_PROCS);
+        SETUP_OK(mkdtemp(p->dir), "mkdtemp: %m");
         snprintf(p->port_file, sizeof(p->port_file), "%s/port", p->dir);
         snprintf(p->err_file, sizeof(p->err_file), "%s/stderr", p->dir);
         argv[n++] = bin;
@@ -97,8 +90,7 @@ void proc_start(struct emu_proc *p, const char *bin, const char *const *args)
         argv[n] = NULL;
         procs[slot] = p;
         p->pid = fork();
-        if (p->pid < 0)
-                setup_fail("fork");
+        SETUP_OK(p->pid >= 0, "fork: %m");
         if (p->pid == 0)
                 proc_exec(bin, argv, p->err_file, parent);
         /* Readiness is the port file appearing; each wait is short and their number bounded
@@ -108,13 +100,11 @@ void proc_start(struct emu_proc *p, const char *bin, const char *const *args)
                         return;
                 if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
                         p->pid = 0;
-                        errno = ECHILD;
-                        setup_fail("wxemu exited before listening (see its stderr above)");
+                        SETUP_OK(false, "%s exited before listening (see its stderr above)", bin);
                 }
                 sleep_ms(10);
         }
-        errno = ETIMEDOUT;
-        setup_fail("waiting for the port file");
+        SETUP_OK(false, "%s wrote no port file in 20 s", bin);
 }
 
 int proc_stop(struct emu_proc *p)
@@ -212,8 +202,9 @@ void http_call(struct emu_proc *p, const char *method, const char *path, const c
         struct buf b = { NULL, 0 };
         char url[4096];
 
-        if (!curl && !(curl = curl_easy_init()))
-                setup_fail("curl_easy_init");
+        if (!curl)
+                curl = curl_easy_init();
+        SETUP_OK(curl);
         /* One handle for the whole run: its connection cache gives keep-alive, as agents use. */
         curl_easy_reset(curl);
         snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", p->port, path);

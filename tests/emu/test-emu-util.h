@@ -1,4 +1,4 @@
-/* test-emu-util.h: what test-emu needs around wxemu: a child process, HTTP calls, checks. */
+/* test-emu-util.h: what test-emu needs around wxemu: a child process, HTTP calls. */
 #ifndef WXEMU_TEST_UTIL_H
 #define WXEMU_TEST_UTIL_H
 
@@ -8,7 +8,8 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
-#define EXIT_SETUP 99
+#include "check.h"
+
 #define NOT_JSON (-100000)
 
 /* Distinctive, so a leak into wxemu's stderr is easy to spot. */
@@ -33,23 +34,14 @@ struct http_res {
         cJSON *json;            /* NULL unless the body parsed as JSON */
 };
 
-extern int test_failures;
 /* Set to make the next calls open a new connection: libcurl retries a request once when a
  * reused connection closes without an answer, which would hide a "refuse" fault. */
 extern bool http_fresh_connect;
 
-#define CHECK(cond, ...) do { \
-        if (!(cond)) { \
-                test_failures++; \
-                fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-                fprintf(stderr, __VA_ARGS__); \
-                fputc('\n', stderr); \
-        } \
-} while (0)
-
 /*
  * Starts bin with args (NULL-terminated) plus --port 0 --port-file; exits 99 on failure.
- * p is kept until proc_cleanup_all: it must be static or global, not on a stack.
+ * p is kept until proc_cleanup_all (also run if a REQUIRE or SETUP_OK ends the test): it
+ * must be static or global, not on a stack.
  */
 void proc_start(struct emu_proc *p, const char *bin, const char *const *args);
 /* SIGTERM, then a bounded wait; returns the exit status, or -1 if it had to be killed. */

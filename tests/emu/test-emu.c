@@ -214,12 +214,8 @@ int main(int argc, char **argv)
                 "--checksum-tokens", "--token-length", "64", NULL,
         };
 
-        if (access(bin, X_OK) != 0) {
-                fprintf(stderr, "SETUP: no wxemu at %s (pass it as argv[1] or $WXEMU)\n", bin);
-                return EXIT_SETUP;
-        }
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                return EXIT_SETUP;
+        SETUP_OK(access(bin, X_OK) == 0, "no wxemu at %s (pass it as argv[1] or $WXEMU)", bin);
+        SETUP_OK(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK);
         proc_start(&emu_a, bin, args_a);
         proc_start(&emu_b, bin, args_b);
         test_token();
@@ -234,9 +230,7 @@ int main(int argc, char **argv)
         test_shutdown(&emu_a, &emu_b);
         proc_cleanup_all();
         curl_global_cleanup();
-        if (test_failures)
-                fprintf(stderr, "%d check(s) failed\n", test_failures);
-        else
+        if (!check_failures())
                 fprintf(stderr, "all wxemu checks passed\n");
-        return test_failures ? 1 : 0;
+        return check_exit_code();
 }

@@ -1,0 +1,103 @@
+/* test-schedule.c: refresh times, jitter bounds, same-token retries and backoff, with injected time. */
+#include "check.h"
+#include "schedule.h"
+
+#define S 1000
+#define MIN (60 * S)
+#define HOUR (60 * MIN)
+
+static void test_margin(void) {
+        /* The configured margin, capped at a quarter of the lifetime. */
+        CHECK_EQ(schedule_margin(APP_KIND_TOKEN, 300 * S, 2 * HOUR), 300 * S);
+        CHECK_EQ(schedule_margin(APP_KIND_TOKEN, 300 * S, 60 * S), 15 * S);
+        CHECK_EQ(schedule_margin(APP_KIND_WORK, 300 * S, 2 * HOUR), 300 * S);
+        /* stable: inside 80% of the 5-minute window, or of a quarter of a short life. */
+        CHECK_EQ(schedule_margin(APP_KIND_STABLE, 300 * S, 2 * HOUR), 240 * S);
+        CHECK_EQ(schedule_margin(APP_KIND_STABLE, 100 * S, 2 * HOUR), 100 * S);
+        CHECK_EQ(schedule_margin(APP_KIND_STABLE, 300 * S, 60 * S), 12 * S);
+        CHECK_EQ(schedule_margin(APP_KIND_TOKEN, 300 * S, 0), 300 * S);
+}
+
+static void test_refresh_at(void) {
+        struct rng r = { 1 };
+        int64_t now = 1700000000000, exp = now + 2 * HOUR;
+        int64_t lo = INT64_MAX, hi = 0;
+
+        for (int i = 0; i < 10000; i++) {
+                int64_t at = schedule_refresh_at(APP_KIND_TOKEN, now, exp, 300 * S, 2 * HOUR, &r);
+
+                CHECK(at >= exp - 330 * S && at <= exp - 270 * S); /* +-10% of the margin */
+                lo = at < lo ? at : lo;
+                hi = at > hi ? at : hi;
+        }
+        /* The jitter really spreads: both ends of the range are reached within a second. */
+        CHECK(lo < exp - 329 * S && hi > exp - 271 * S);
+
+        for (int i = 0; i < 10000; i++) {
+                int64_t at = schedule_refresh_at(APP_KIND_STABLE, now, exp, 300 * S, 2 * HOUR, &r);
+
+                /* Always inside the 5-minute window, never later than 80% of the margin. */
+                CHECK(at >= exp - 300 * S && at <= exp - 192 * S);
+        }
+        /* Never in the past: a token already inside its margin is refreshed now. */
+        CHECK_EQ(schedule_refresh_at(APP_KIND_TOKEN, now, now + 10 * S, 300 * S, 2 * HOUR, &r), now);
+        CHECK_EQ(schedule_refresh_at(APP_KIND_TOKEN, now, now - 10 * S, 300 * S, 2 * HOUR, &r), now);
+}
+
+static void test_same_token(void) {
+        int64_t now = 1000000, exp = now + 200 * S;
+
+        /* Halfway to expiry, at least min from now, at most the expiry. */
+        CHECK_EQ(schedule_same_token_at(now, exp, 1 * S), now + 100 * S);
+        CHECK_EQ(schedule_same_token_at(now, now + 1500, 1 * S), now + 1000);
+        CHECK_EQ(schedule_same_token_at(now, now + 800, 1 * S), now + 800);
+        /* Already expired: retry after min, not in a tight loop. */
+        CHECK_EQ(schedule_same_token_at(now, now - 5 * S, 1 * S), now + 1 * S);
+}
+
+static void test_backoff(void) {
+        struct rng r = { 7 };
+
+        for (unsigned attempt = 0; attempt < 64; attempt++) {
+                int64_t cap = 1 * S, d;
+
+                for (unsigned i = 0; i < attempt && cap < 300 * S; i++)
+                        cap *= 2;
+                if (cap > 300 * S)
+                        cap = 300 * S;
+                for (int i = 0; i < 1000; i++) {
+                        d = schedule_retry_delay(FAILURE_TRANSIENT, attempt, 1 * S, 300 * S, &r);
+                        CHECK(d >= 1 * S && d <= cap);
+                }
+        }
+        /* Configuration errors and quota: backoff_max every time, never a tight loop. */
+        CHECK_EQ(schedule_retry_delay(FAILURE_CONFIG, 0, 1 * S, 300 * S, &r), 300 * S);
+        CHECK_EQ(schedule_retry_delay(FAILURE_CONFIG, 50, 1 * S, 300 * S, &r), 300 * S);
+        CHECK_EQ(schedule_retry_delay(FAILURE_QUOTA, 0, 1 * S, 300 * S, &r), 300 * S);
+        /* min == max: no jitter left to apply. */
+        CHECK_EQ(schedule_retry_delay(FAILURE_TRANSIENT, 3, 5 * S, 5 * S, &r), 5 * S);
+}
+
+/* Adopted tokens follow the fetched ones' rule: lifetime in [min, 86400 s], not expired, not from the future. */
+static void test_times_plausible(void) {
+        const int64_t now = 1700000000000LL, min = 60 * 1000;
+
+        CHECK(schedule_times_plausible(now - 1000, now + 7199 * 1000LL, now, min));
+        CHECK(schedule_times_plausible(now - 1000, now - 1000 + min, now, min));
+        CHECK(!schedule_times_plausible(now - 1000, now - 1000 + min - 1, now, min));
+        CHECK(schedule_times_plausible(now - 1000, now - 1000 + 86400 * 1000LL, now, min));
+        CHECK(!schedule_times_plausible(now - 1000, now - 1000 + 86400 * 1000LL + 1, now, min));
+        CHECK(!schedule_times_plausible(now - 1000, now - 1000 + 2147483647LL * 1000, now, min));
+        CHECK(!schedule_times_plausible(now - 7200 * 1000LL, now, now, min));            /* expired */
+        CHECK(!schedule_times_plausible(now + 61 * 1000, now + 7200 * 1000LL, now, min)); /* from the future */
+        CHECK(schedule_times_plausible(now - 1000, now + 1000, now, 1000));             /* tests lower min */
+}
+
+int main(void) {
+        test_times_plausible();
+        test_margin();
+        test_refresh_at();
+        test_same_token();
+        test_backoff();
+        return 0;
+}
