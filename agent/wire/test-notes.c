@@ -84,6 +84,8 @@ static const struct word gens[] = {
         { "1", true }, { "7", true }, { "9007199254740991", true }, { "9007199254740992", false },
         { "0", false }, { "01", false }, { "-1", false }, { "+1", false }, { "1x", false },
         { "12345678901234567", false }, { "", false },
+        /* 2^64 + 1: wraps to 1 unless the digits are counted first. */
+        { "18446744073709551617", false },
 };
 
 static struct word names[3];
