@@ -10,11 +10,14 @@
 #include <systemd/sd-event.h>
 
 #include "cluster.h"
+#include "lease.h"
+#include "notes.h"
+#include "reconcile.h"
 
 struct redisReply;
 
-#define CLUSTER_LEASE_ID_MAX 96         /* a node_id (64 at most), '/', 16 hex digits */
-#define CLUSTER_NAME_MAX 192            /* an item's name in Redis: "token:<appid>.jsapi" */
+#define CLUSTER_LEASE_ID_MAX NOTE_NODE_MAX /* a node_id (64 at most), '/', 16 hex digits */
+#define CLUSTER_NAME_MAX NOTE_NAME_MAX  /* an item's name in Redis: "token:<appid>.jsapi" */
 
 struct app;
 struct item;
@@ -124,11 +127,21 @@ void cluster_note(struct cluster *cl, const char *note);
 /* Ask the holder to settle a token that differs from Redis's (a "sync" note). */
 void cluster_send_sync(struct cluster *cl, struct item *it);
 
-/* A token a reader may get: printable, and within a slot's size. */
-bool cluster_token_sane(const char *s, size_t len);
-
 /* The item has a token that has not expired. */
 bool cluster_servable(const struct item *it);
+
+/* The app's lease as the core's rules take it (agent/core/lease.h). */
+struct core_lease cluster_lease_of(const struct app *app);
+
+/* The item's token as the core's reconcile verdicts take it (agent/core/reconcile.h). */
+struct reconcile_ours cluster_ours(const struct item *it);
+
+/*
+ * Carry out a reconcile verdict: mirror, push, or send a sync note. Their token (NULL for
+ * the verdicts that do not take it) is Redis's record or a sync note's.
+ */
+void cluster_settle(struct cluster *cl, struct item *it, struct reconcile_action a, const char *token, size_t len,
+                    int64_t expires_at_ms, int64_t fetched_at_ms);
 
 int64_t cluster_tick_ms(const struct cluster *cl);
 

@@ -16,6 +16,14 @@ static const struct cluster_config *conf(const struct cluster *cl) {
         return &cl->svc->config->cluster;
 }
 
+struct core_lease cluster_lease_of(const struct app *app) {
+        return (struct core_lease){ .holder = app->holder,
+                                    .inflight = app->lease_inflight,
+                                    .deadline_ms = app->lease_deadline_ms,
+                                    .sent_ms = app->lease_sent_ms,
+                                    .quiet_until_ms = app->quiet_until_ms };
+}
+
 void cluster_lease_lost(struct cluster *cl, struct app *app, const char *why) {
         app->holder = false;
         /*
@@ -69,17 +77,20 @@ static void lease_refused(struct cluster *cl, struct app *app, long long code, c
 static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
         struct cluster_ref *ref = userdata;
         struct app *app = cluster_find_app(cl, ref->name);
-        bool won;
+        struct core_lease lease;
+        enum lease_answer answer;
 
         if (!app) {
                 free(ref);
                 return;
         }
         app->lease_inflight = false;
+        lease = cluster_lease_of(app);
         if (ref->what == REF_RENEW && reply && reply->type == REDIS_REPLY_INTEGER) {
-                if (reply->integer == 1 && app->holder)
-                        app->lease_deadline_ms = ref->sent_ms + conf(cl)->lease_ms;
-                else if (app->holder)
+                answer = lease_on_renewal(&lease, reply->integer == 1);
+                if (answer == LEASE_EXTENDED)
+                        app->lease_deadline_ms = lease_deadline(ref->sent_ms, conf(cl)->lease_ms);
+                else if (answer == LEASE_LOST)
                         cluster_lease_lost(cl, app, "the lease was not ours any more at renewal");
         } else if (ref->what == REF_CLAIM && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
                    reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_STRING) {
@@ -89,14 +100,13 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
                         return;
                 }
                 lease_problem(cl, app, NULL);
-                won = reply->element[0]->integer == 1 && !cl->stopping;
+                answer = lease_on_claim(&lease, reply->element[0]->integer == 1, cl->stopping);
                 /* Shown by its node id: the process's random part means nothing to an operator. */
                 snprintf(app->lease_holder, sizeof(app->lease_holder), "%.*s",
                          (int)strcspn(reply->element[1]->str, "/"), reply->element[1]->str);
-                if (won && !app->holder) {
-                        /* Counted from when the claim left: Redis's lease runs out no earlier. */
+                if (answer == LEASE_WON) {
                         app->holder = true;
-                        app->lease_deadline_ms = ref->sent_ms + conf(cl)->lease_ms;
+                        app->lease_deadline_ms = lease_deadline(ref->sent_ms, conf(cl)->lease_ms);
                         log_app(LOG_NOTICE, app->cfg->name, 0, "cluster: this agent (%s) now holds the lease: it "
                                 "alone calls WeChat for this app", conf(cl)->node_id);
                         services_changed(cl->svc);
@@ -138,27 +148,16 @@ void cluster_lease_send(struct cluster *cl, struct app *app, bool renew) {
 
 int64_t cluster_call_budget(const struct app *app) {
         const struct cluster *cl = app->svc->cluster;
-        int64_t left, margin, lease;
+        struct core_lease lease = cluster_lease_of(app);
+        bool resuming = false;
 
         if (!cl)
                 return APP_HTTP_TIMEOUT_MS;
-        if (!app->holder)
-                return 0;
-        /*
-         * The call must be over before the lease could pass to another agent, or two could
-         * rotate the token at once: its timeout ends short of the lease, and a call with
-         * too little lease left waits for the renewal.
-         */
-        lease = conf(cl)->lease_ms;
-        margin = lease / 10 < 200 ? lease / 10 : 200;
-        left = app->lease_deadline_ms - cluster_clock_ms() - margin;
-        if (left < lease / 4 || cluster_clock_ms() < app->quiet_until_ms)
-                return 0;
         /* A new holder calls nothing before it has read what Redis holds (on_read, REF_RESUME). */
         for (int t = -1; t < app->n_tickets; t++)
                 if ((t < 0 ? &app->token : &app->tickets[t])->cluster_resume)
-                        return 0;
-        return left < APP_HTTP_TIMEOUT_MS ? left : APP_HTTP_TIMEOUT_MS;
+                        resuming = true;
+        return lease_call_budget(&lease, cluster_clock_ms(), conf(cl)->lease_ms, resuming, APP_HTTP_TIMEOUT_MS);
 }
 
 /* ---- a clean stop ---- */

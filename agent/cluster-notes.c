@@ -8,8 +8,8 @@
 #include <hiredis/hiredis.h>
 
 #include "app.h"
-#include "clock.h"
 #include "app-force.h"
+#include "clock.h"
 #include "cluster-internal.h"
 #include "cluster-record.h"
 #include "log.h"
@@ -64,7 +64,7 @@ void cluster_forward(struct cluster *cl, struct item *it) {
         if (left <= 0 || (it->forwarded_gen == it->core.generation && now - it->forwarded_at_ms < FORWARD_REPEAT_MS))
                 return;
         cluster_item_name(it, name, sizeof(name));
-        snprintf(note, sizeof(note), "force %s %" PRIu64 " %s %" PRId64, name, it->core.generation, cl->lease_id, left);
+        note_format_force(note, sizeof(note), name, it->core.generation, cl->lease_id, left);
         cluster_note(cl, note);
         it->forwarded_gen = it->core.generation;
         it->forwarded_at_ms = now;
@@ -87,8 +87,7 @@ void cluster_force_failed(struct item *it, const char *code, const char *message
         if (!cl || !it->app->holder)
                 return;
         cluster_item_name(it, name, sizeof(name));
-        snprintf(note, sizeof(note), "fail %s %" PRIu64 " %" PRId64 " %s %.300s", name, it->core.generation, retry_after_ms,
-                 code, message);
+        note_format_fail(note, sizeof(note), name, it->core.generation, retry_after_ms, code, message);
         cluster_note(cl, note);
 }
 
@@ -99,7 +98,7 @@ void cluster_force_verified(struct item *it) {
         if (!cl || !it->app->holder)
                 return;
         cluster_item_name(it, name, sizeof(name));
-        snprintf(note, sizeof(note), "verified %s %" PRIu64, name, it->core.generation);
+        note_format_verified(note, sizeof(note), name, it->core.generation);
         cluster_note(cl, note);
 }
 
@@ -112,95 +111,63 @@ void cluster_send_sync(struct cluster *cl, struct item *it) {
         char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + UPSTREAM_TOKEN_MAX + 96];
 
         cluster_item_name(it, name, sizeof(name));
-        snprintf(note, sizeof(note), "sync %s %" PRIu64 " %" PRId64 " %" PRId64 " %s", name, it->core.generation,
-                 it->core.fetched_at_ms, it->core.expires_at_ms, it->value);
+        note_format_sync(note, sizeof(note), name, it->core.generation, it->core.fetched_at_ms, it->core.expires_at_ms, it->value);
         cluster_note(cl, note);
 }
 
-static void on_sync(struct cluster *cl, struct item *it, uint64_t gen, const char *rest) {
-        long long fetched, expires;
-        char token[UPSTREAM_TOKEN_MAX + 1];
-        uint64_t top = (gen > it->core.generation ? gen : it->core.generation) + 1;
-        int n = 0;
+/* The holder settles a sync note (agent/core/reconcile.c weighs it); a host without the lease ignores it. */
+static void on_sync(struct cluster *cl, struct item *it, const struct note *n) {
+        struct reconcile_ours ours = cluster_ours(it);
+        struct reconcile_theirs theirs = { n->generation, n->fetched_at_ms, n->expires_at_ms };
 
-        if (!it->app->holder || sscanf(rest, " %lld %lld %n", &fetched, &expires, &n) != 2 || n == 0)
-                return;
-        if (snprintf(token, sizeof(token), "%s", rest + n) >= (int)sizeof(token) || !cluster_token_sane(token, strlen(token)))
-                return;
-        /* The publish script keeps a later fetch already in Redis, whichever of these is pushed. */
-        /* A token not taken here (times implausible) is not pushed: the asker would only ask again. */
-        if (fetched > it->core.fetched_at_ms) {
-                if (item_mirror(it, token, strlen(token), top, expires, fetched))
-                        cluster_push(cl, it);
-        } else if (gen >= it->core.generation && cluster_servable(it)) {
-                if (item_mirror(it, it->value, it->value_len, top, it->core.expires_at_ms, it->core.fetched_at_ms))
-                        cluster_push(cl, it);
-        }
-        /* else the asker is behind, and catches up by mirroring what Redis has */
+        cluster_settle(cl, it, reconcile_sync(it->app->holder, &ours, &theirs), n->token, n->token_len,
+                       n->expires_at_ms, n->fetched_at_ms);
 }
 
-/* 1 to 2^53-1 in plain decimal digits. */
-static bool parse_generation(const char *s, uint64_t *ret) {
-        uint64_t v = 0;
-        size_t n = strlen(s);
-
-        if (n == 0 || n > 16 || s[0] == '0' || strspn(s, "0123456789") != n)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                v = v * 10 + (uint64_t)(s[i] - '0');
-        *ret = v;
-        return v < CLUSTER_GENERATION_LIMIT;
-}
-
-/*
- * "pub NAME GEN", "force NAME GEN NODE TIMEOUT_MS", "fail NAME GEN RETRY_MS CODE MESSAGE",
- * "verified NAME GEN", "sync NAME GEN FETCHED_AT EXPIRES_AT TOKEN".
- */
+/* A note on the channel (agent/wire/notes.h), refused unless it is within bounds and about an item of ours. */
 void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
-        char text[CLUSTER_NAME_MAX + UPSTREAM_TOKEN_MAX + 128], verb[12], name[CLUSTER_NAME_MAX], node[CLUSTER_LEASE_ID_MAX], code[32];
+        struct note n;
         char note[CLUSTER_NAME_MAX + 64];
-        char gens[24];
-        uint64_t gen;
-        long long num;
         struct item *it;
         const char *body;
         size_t body_len;
-        int used = 0, rest = 0;
 
         if (cluster_note_open(conf(cl)->fleet_key, cl->channel, msg, len, &body, &body_len) < 0) {
                 note_refused(cl);
                 return;
         }
-        if (body_len >= sizeof(text))
-                return;
-        memcpy(text, body, body_len);
-        text[body_len] = '\0';
-        /* Not %llu, which takes "-1" as 2^64-1: generations are bounded as those of records are. */
-        if (sscanf(text, "%11s %191s %23s%n", verb, name, gens, &used) != 3 || !parse_generation(gens, &gen) ||
-            !(it = cluster_find_item(cl, name)) || (it->core.generation && gen > it->core.generation + CLUSTER_GENERATION_STEP))
-                return;
-        if (!strcmp(verb, "pub")) {
-                if (gen > it->core.generation)
+        if (note_parse(body, body_len, &n) < 0 || !(it = cluster_find_item(cl, n.name)) ||
+            (it->core.generation && n.generation > it->core.generation + CLUSTER_GENERATION_STEP))
+                goto done;
+        switch (n.verb) {
+        case NOTE_PUB:
+                if (n.generation > it->core.generation)
                         cluster_read_item(cl, it, REF_READ);
-        } else if (!strcmp(verb, "force") && sscanf(text + used, " %95s %lld", node, &num) == 2) {
-                /* A client waits PROTOCOL_TIMEOUT_MAX_MS at most: a longer wait is no client's. */
-                if (!it->app->holder || !strcmp(node, cl->lease_id) || num <= 0 || num > PROTOCOL_TIMEOUT_MAX_MS)
-                        return;
-                if (it->core.generation > gen) {
+                break;
+        case NOTE_FORCE:
+                if (!it->app->holder || !strcmp(n.node, cl->lease_id))
+                        break;
+                if (it->core.generation > n.generation) {
                         /* Already replaced: the asker missed the news; say it again. */
-                        snprintf(note, sizeof(note), "pub %s %" PRIu64, name, it->core.generation);
+                        note_format_pub(note, sizeof(note), n.name, it->core.generation);
                         cluster_note(cl, note);
-                        return;
+                        break;
                 }
-                force_remote(it, gen, num);
-        } else if (!strcmp(verb, "fail") && sscanf(text + used, " %lld %31s %n", &num, code, &rest) == 2) {
-                /* retry_after_ms goes to this host's clients: -1 (none) up to a day, nothing stranger. */
-                if (!it->app->holder && num >= -1 && num <= 24 * 3600 * 1000LL)
-                        force_remote_failed(it, gen, code, text + used + rest, num);
-        } else if (!strcmp(verb, "verified")) {
+                force_remote(it, n.generation, n.timeout_ms);
+                break;
+        case NOTE_FAIL:
                 if (!it->app->holder)
-                        force_remote_verified(it, gen);
-        } else if (!strcmp(verb, "sync")) {
-                on_sync(cl, it, gen, text + used);
+                        force_remote_failed(it, n.generation, n.code, n.message, n.retry_after_ms);
+                break;
+        case NOTE_VERIFIED:
+                if (!it->app->holder)
+                        force_remote_verified(it, n.generation);
+                break;
+        case NOTE_SYNC:
+                on_sync(cl, it, &n);
+                break;
         }
+done:
+        /* A sync note carries a token. */
+        explicit_bzero(&n, sizeof(n));
 }

@@ -9,9 +9,8 @@
 #include <hiredis/hiredis.h>
 
 #include "app.h"
-#include "budget.h"
-#include "clock.h"
 #include "app-force.h"
+#include "clock.h"
 #include "cluster-internal.h"
 #include "cluster-record.h"
 #include "cluster-scripts.h"
@@ -132,16 +131,6 @@ void cluster_read_item(struct cluster *cl, struct item *it, enum cluster_ref_wha
                 it->cluster_resume = true; /* the next claim or reconcile resumes it */
 }
 
-/* A token from Redis is what a reader will get: printable, and within a slot's size. */
-bool cluster_token_sane(const char *s, size_t len) {
-        if (len == 0 || len > UPSTREAM_TOKEN_MAX)
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
-                        return false;
-        return true;
-}
-
 /*
  * What is wrong with the item's record in Redis, why (NULL: nothing any more): one log
  * line per change, not one per read, and status shows it (cluster_problem).
@@ -172,42 +161,49 @@ bool cluster_servable(const struct item *it) {
         return it->value_len && it->core.expires_at_ms > clock_wall_ms();
 }
 
-/*
- * Redis's record against ours. Equal tokens differ at most in generation, and the higher
- * one wins everywhere. Different tokens mean a fetch that did not reach Redis (a holder cut
- * off, then its lease gone); the later fetch is the live one, since a fetch retires the
- * token before it. Whoever holds the lease settles it with a push above both generations;
- * a host without it hands its side to the holder (send_sync). Fetch times are wall clocks
- * of two hosts: skew matters only for two fetches closer than it, never in planned use.
- */
-static void reconcile(struct cluster *cl, struct item *it, const struct cluster_record *rec, bool same) {
-        bool holder = it->app->holder;
-        uint64_t gen = rec->generation;
-        int64_t expires = rec->expires_at_ms, fetched = rec->fetched_at_ms;
+struct reconcile_ours cluster_ours(const struct item *it) {
+        return (struct reconcile_ours){ .generation = it->core.generation,
+                                        .fetched_at_ms = it->core.fetched_at_ms,
+                                        .expires_at_ms = it->core.expires_at_ms,
+                                        .servable = cluster_servable(it) };
+}
 
-        if (same) {
-                if (gen > it->core.generation || (gen == it->core.generation && expires > it->core.expires_at_ms))
-                        item_mirror(it, rec->token, rec->token_len, gen, expires, fetched);
-                else if (holder && gen < it->core.generation && cluster_servable(it))
+/* Carry out what agent/core/reconcile.c decided; their token is Redis's or a sync note's (NULL if none). */
+void cluster_settle(struct cluster *cl, struct item *it, struct reconcile_action a, const char *token, size_t len,
+                    int64_t expires_at_ms, int64_t fetched_at_ms) {
+        switch (a.verdict) {
+        case RECONCILE_MIRROR_THEIRS:
+                item_mirror(it, token, len, a.generation, expires_at_ms, fetched_at_ms);
+                break;
+        case RECONCILE_THEIRS_ABOVE:
+                if (item_mirror(it, token, len, a.generation, expires_at_ms, fetched_at_ms))
                         cluster_push(cl, it);
-        } else if (fetched >= it->core.fetched_at_ms) {
-                /* Redis's token is the later fetch. */
-                if (gen > it->core.generation) {
-                        item_mirror(it, rec->token, rec->token_len, gen, expires, fetched);
-                } else if (holder) {
-                        /* Pushed only if taken: a refused one (times implausible here) would be read back, forever. */
-                        if (item_mirror(it, rec->token, rec->token_len, it->core.generation + 1, expires, fetched))
-                                cluster_push(cl, it);
-                } else {
-                        cluster_send_sync(cl, it);
-                }
-        } else if (cluster_servable(it)) {
-                /* Ours is the later fetch. */
-                if (holder)
+                break;
+        case RECONCILE_OURS_ABOVE:
+                if (item_mirror(it, it->value, it->value_len, a.generation, it->core.expires_at_ms, it->core.fetched_at_ms))
                         cluster_push(cl, it);
-                else
-                        cluster_send_sync(cl, it);
+                break;
+        case RECONCILE_PUSH:
+                push_record(cl, it, false);
+                break;
+        case RECONCILE_REPLACE:
+                push_record(cl, it, true);
+                break;
+        case RECONCILE_SYNC:
+                cluster_send_sync(cl, it);
+                break;
+        case RECONCILE_NOTHING:
+                break;
         }
+}
+
+/* Redis's record against ours: agent/core/reconcile.c weighs them. */
+static void reconcile(struct cluster *cl, struct item *it, const struct cluster_record *rec, bool same) {
+        struct reconcile_ours ours = cluster_ours(it);
+        struct reconcile_theirs theirs = { rec->generation, rec->fetched_at_ms, rec->expires_at_ms };
+
+        cluster_settle(cl, it, reconcile_record(it->app->holder, &ours, &theirs, same), rec->token, rec->token_len,
+                       rec->expires_at_ms, rec->fetched_at_ms);
 }
 
 /*
@@ -269,6 +265,8 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
         struct cluster_ref *ref = userdata;
         struct item *it = cluster_find_item(cl, ref->name);
         struct cluster_record rec;
+        struct reconcile_ours ours;
+        struct core_lease lease;
         bool present = false, same = false;
         int r;
 
@@ -291,19 +289,18 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
         if (present) {
                 same = rec.token_len == it->value_len && memcmp(rec.token, it->value, it->value_len) == 0;
                 reconcile(cl, it, &rec, same);
-        } else if (it->app->holder && cluster_servable(it)) {
+        } else {
                 /* Redis lost it (restarted empty), or holds what no agent may take: the holder puts back what it serves. */
-                push_record(cl, it, r < 0);
+                ours = cluster_ours(it);
+                cluster_settle(cl, it, reconcile_missing(it->app->holder, &ours, r < 0), NULL, 0, 0, 0);
         }
         explicit_bzero(&rec, sizeof(rec));
-        /*
-         * A new holder finding no record while it has a token of its own: Redis lost its
-         * keys (restarted empty), so the previous holder may still think it holds the lease
-         * and be inside a call. No call here until that lease would have run out.
-         */
-        if (ref->what == REF_RESUME && it->app->holder && !present && cluster_servable(it) &&
-            it->app->quiet_until_ms < ref->sent_ms + conf(cl)->lease_ms)
-                it->app->quiet_until_ms = ref->sent_ms + conf(cl)->lease_ms;
+        /* A new holder that found Redis empty waits out its predecessor's lease (lease_quiet_after_resume). */
+        if (ref->what == REF_RESUME) {
+                lease = cluster_lease_of(it->app);
+                it->app->quiet_until_ms = lease_quiet_after_resume(&lease, present, cluster_servable(it), ref->sent_ms,
+                                                                   conf(cl)->lease_ms);
+        }
         if (ref->what == REF_RESUME && it->app->holder) {
                 it->cluster_resume = false;
                 item_cluster_resume(it); /* and this host's own clients, handed to the last holder, wait here */
@@ -347,11 +344,8 @@ static void on_push(struct cluster *cl, redisReply *reply, void *userdata) {
                  * Redis holds this generation or a later one for another token: ours goes above
                  * it everywhere. The script has bounded it (below 2^53, at most 1,000 above ours).
                  */
-                long long need = reply->element[1]->integer;
-
-                if (need > 0 && (uint64_t)need < CLUSTER_GENERATION_LIMIT && (uint64_t)need > it->core.generation &&
-                    item_mirror(it, it->value, it->value_len, (uint64_t)need, it->core.expires_at_ms, it->core.fetched_at_ms))
-                        cluster_push(cl, it);
+                cluster_settle(cl, it, reconcile_raise(it->core.generation, reply->element[1]->integer,
+                                                       CLUSTER_GENERATION_LIMIT), NULL, 0, 0, 0);
         } else if (code == -4 && reply->element[1]->type == REDIS_REPLY_STRING) {
                 char key[CLUSTER_NAME_MAX + 80];
 
@@ -380,7 +374,7 @@ static void push_record(struct cluster *cl, struct item *it, bool overwrite) {
         snprintf(fet, sizeof(fet), "%" PRId64, it->core.fetched_at_ms);
         snprintf(ceiling, sizeof(ceiling), "%" PRId64, clock_wall_ms() + CLUSTER_SKEW_MS);
         snprintf(max, sizeof(max), "%d", CLUSTER_FIELD_MAX);
-        snprintf(text, sizeof(text), "pub %s %" PRIu64, name, it->core.generation);
+        note_format_pub(text, sizeof(text), name, it->core.generation);
         if (fleet_key)
                 cluster_record_sign(fleet_key, ikey, it->core.generation, it->value, it->core.expires_at_ms, it->core.fetched_at_ms,
                                     mac);
@@ -407,7 +401,8 @@ void cluster_published(struct item *it) {
 /* ---- the tick ---- */
 
 static void tick_work(struct cluster *cl, bool reconcile) {
-        int64_t now = cluster_clock_ms(), renew_every = conf(cl)->lease_ms / 3;
+        int64_t now = cluster_clock_ms();
+        struct core_lease lease;
 
         if (cl->stopping)
                 return;
@@ -416,12 +411,13 @@ static void tick_work(struct cluster *cl, bool reconcile) {
 
                 if (!app)
                         continue;
-                if (app->holder && now >= app->lease_deadline_ms)
+                lease = cluster_lease_of(app);
+                if (lease_expired(&lease, now))
                         cluster_lease_lost(cl, app, "the lease could not be renewed in time");
                 if (!cl->up)
                         continue;
-                /* A holder renews at every tick from a third of the lease on, so a late tick costs nothing. */
-                if (!app->lease_inflight && (!app->holder || now - app->lease_sent_ms >= renew_every / 2))
+                lease = cluster_lease_of(app);
+                if (lease_should_send(&lease, now, conf(cl)->lease_ms))
                         cluster_lease_send(cl, app, app->holder);
                 for (int t = -1; t < app->n_tickets; t++) {
                         struct item *it = t < 0 ? &app->token : &app->tickets[t];
@@ -439,10 +435,7 @@ static void tick_work(struct cluster *cl, bool reconcile) {
 }
 
 int64_t cluster_tick_ms(const struct cluster *cl) {
-        int64_t t = conf(cl)->lease_ms / 3;
-
-        /* Claims at least once a second: a dead holder's app is taken within lease_ms + 1 s. */
-        return t > 1000 ? 1000 : t;
+        return lease_tick_ms(conf(cl)->lease_ms);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -7,7 +7,7 @@
 set -eu
 
 # FUZZ_TARGETS picks some of them (a campaign on what changed), e.g. FUZZ_TARGETS="config".
-TARGETS=${FUZZ_TARGETS:-"protocol upstream config segment cluster"}
+TARGETS=${FUZZ_TARGETS:-"protocol upstream config segment cluster notes"}
 top=$(cd "$(dirname "$0")/.." && pwd)
 CC=${CC:-clang}
 # PACKAGE_VERSION stands in for autoconfig.h; _GNU_SOURCE for AC_USE_SYSTEM_EXTENSIONS.
@@ -26,6 +26,7 @@ sources() {
         config) echo "agent/config.c agent/config-keys.c agent/config-cluster.c agent/secret.c agent/file.c agent/redact.c agent/log.c libwxshm/segment.c" ;;
         segment) echo "libwxshm/segment.c libwxshm/reader.c" ;;
         cluster) echo "agent/cluster-record.c" ;;
+        notes) echo "agent/wire/notes.c" ;;
         esac
 }
 
@@ -33,7 +34,7 @@ modules() {
         case $1 in
         protocol | upstream) echo "libcjson" ;;
         config) echo "inih libsystemd" ;;
-        segment) echo "" ;;
+        segment | notes) echo "" ;;
         cluster) echo "libcrypto libsystemd" ;;
         esac
 }
@@ -46,6 +47,7 @@ max_len() {
         config) echo 4096 ;;
         segment) echo 9000 ;;
         cluster) echo 4400 ;;
+        notes) echo 2400 ;;
         esac
 }
 
@@ -63,7 +65,7 @@ build() {
                         srcs="$srcs $top/$s"
                 done
                 # shellcheck disable=SC2086 # word splitting of the flag lists is intended
-                $CC $CFLAGS_FUZZ -DPACKAGE_VERSION='"fuzz"' -I"$top/agent" -I"$top/agent/core" -I"$top/libwxshm" \
+                $CC $CFLAGS_FUZZ -DPACKAGE_VERSION='"fuzz"' -I"$top/agent" -I"$top/agent/core" -I"$top/agent/wire" -I"$top/libwxshm" \
                         -o "$1/fuzz-$t" "$top/tests/fuzz/fuzz-$t.c" $srcs $flags
         done
 }
