@@ -3,7 +3,7 @@
 #define WXSHM_WIRE_H
 
 /*
- * Internal, not installed: the agent (agent/protocol.h includes this), libwxshm's client and
+ * Internal, not installed: the agent (agent/wire/protocol.h includes this), libwxshm's client and
  * wxshm_refresh(), and wxtokenctl each used to carry their own copy of these, and a copy
  * that drifts is a protocol break nobody sees until a client misreads a reply. The wire
  * format itself (key order, spelling) is held by tests/agent/test-protocol.c.

@@ -21,11 +21,11 @@ usage() {
 # The sources and pkg-config modules each target needs, beside its own harness.
 sources() {
         case $1 in
-        protocol) echo "agent/protocol.c libwxshm/segment.c" ;;
-        upstream) echo "agent/upstream-parse.c agent/redact.c" ;;
-        config) echo "agent/config.c agent/config-keys.c agent/config-cluster.c agent/secret.c agent/file.c agent/redact.c agent/log.c libwxshm/segment.c" ;;
+        protocol) echo "agent/wire/protocol.c libwxshm/segment.c" ;;
+        upstream) echo "agent/wire/upstream-parse.c agent/redact.c" ;;
+        config) echo "agent/config.c agent/config-keys.c agent/config-cluster.c agent/secret.c agent/file.c agent/redact.c agent/io/log.c libwxshm/segment.c" ;;
         segment) echo "libwxshm/segment.c libwxshm/reader.c" ;;
-        cluster) echo "agent/cluster-record.c" ;;
+        cluster) echo "agent/wire/cluster-record.c" ;;
         notes) echo "agent/wire/notes.c" ;;
         esac
 }
@@ -65,7 +65,7 @@ build() {
                         srcs="$srcs $top/$s"
                 done
                 # shellcheck disable=SC2086 # word splitting of the flag lists is intended
-                $CC $CFLAGS_FUZZ -DPACKAGE_VERSION='"fuzz"' -I"$top/agent" -I"$top/agent/core" -I"$top/agent/wire" -I"$top/libwxshm" \
+                $CC $CFLAGS_FUZZ -DPACKAGE_VERSION='"fuzz"' -I"$top/agent" -I"$top/agent/core" -I"$top/agent/wire" -I"$top/agent/io" -I"$top/libwxshm" \
                         -o "$1/fuzz-$t" "$top/tests/fuzz/fuzz-$t.c" $srcs $flags
         done
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/clock.h"  /* the agent's clock helper: wall time, for "expired N s ago" */
+#include "agent/io/clock.h"  /* the agent's clock helper: wall time, for "expired N s ago" */
 #include "client.h"
 #include "wire.h"
 #include "wxshm.h"
