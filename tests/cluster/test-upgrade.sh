@@ -12,7 +12,7 @@
 # this clone's history: a shallow clone or a tarball), 99 the old agent did not build, else fail.
 set -u
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
 from=${UPGRADE_FROM:-158e902}
 
 skip() { echo "SKIP: $*"; exit 77; }
