@@ -105,12 +105,21 @@ void core_fetch_at(struct core_item *it, const struct core_clock *c, int64_t at_
 
 /* A new holder: a refresh already due (the last holder died before making it) is made now. */
 void core_resume(struct core_item *it, const struct core_policy *pol, const struct core_clock *c) {
+        bool forced = it->force_stage != CORE_FORCE_NONE && it->armed;
+        int64_t forced_at = it->next_at_ms;
+
         if (it->in_flight)
                 return;
         if (it->generation && refresh_at(it, pol, c) > c->now_ms)
                 core_schedule_refresh(it, pol, c, false);
         else
                 core_schedule(it, c->now_ms);
+        /*
+         * A forced call already planned (a client asked while the lease was being taken) keeps
+         * its time: the proactive schedule must not push it past the client's timeout.
+         */
+        if (forced && forced_at < it->next_at_ms)
+                core_schedule(it, forced_at > c->now_ms ? forced_at : c->now_ms);
 }
 
 /*

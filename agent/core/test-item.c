@@ -516,6 +516,16 @@ static void test_cluster(void) {
         r.pol.holder = true;
         step(&r, (struct core_event){ .type = CORE_EV_RESUME });
         CHECK(r.it.remote_until_ms > r.clock.now_ms, "own waiters as remote ones");
+        rig_free(&r);
+        /* A client asked while the lease was being taken: resuming keeps its forced call due now. */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = r.pol.redis_up = r.pol.holder = true;
+        advance(&r, 10 * SEC);
+        request(&r, 1, 5000);
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms, "the forced call is due");
+        step(&r, (struct core_event){ .type = CORE_EV_RESUME });
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms && r.it.force_stage == CORE_FORCE_ROTATE,
+              "and stays due after the resume (%lld)", (long long)(core_item_wake(&r.it) - r.clock.now_ms));
         /* A mirror answers waiters; a rebase makes them wait for any token. */
         step(&r, (struct core_event){ .type = CORE_EV_MIRRORED, .generation = 5, .expires_at_ms = r.clock.now_ms + 7000 * SEC,
                                       .fetched_at_ms = r.clock.now_ms });
