@@ -26,8 +26,8 @@
 #include "manager.h"
 #include "namespace.h"
 #include "server.h"
+#include "status-line.h"
 
-#define MANAGER_STATUS_MAX 384
 
 struct agent {
         struct services svc;            /* lent to the apps, the server and the cluster: loop, config, apps */
@@ -39,7 +39,7 @@ struct agent {
         struct server *server;
         bool ready_sent;
         bool stopping;                  /* SIGTERM/SIGINT seen; a second one ends at once */
-        char status[MANAGER_STATUS_MAX]; /* the last STATUS= sent to systemd */
+        char status[STATUS_LINE_MAX]; /* the last STATUS= sent to systemd */
 };
 
 static void agent_app_settled(struct agent *a) {
@@ -68,10 +68,10 @@ static const struct item *agent_unsaved(const struct agent *a) {
 }
 
 static void agent_status_send(struct agent *a) {
-        const struct app *bad = NULL;
         const struct item *unsaved = agent_unsaved(a);
-        size_t fresh = 0;
-        char line[sizeof(a->status)], head[sizeof(a->status)], cluster[160];
+        struct status_line st = { .apps = a->svc.n_apps, .failed = a->failed.n };
+        const struct app *bad = NULL;
+        char line[sizeof(a->status)], cluster[160], when[16];
 
         for (size_t i = 0; i < a->svc.n_apps; i++) {
                 const struct app *app = a->svc.apps[i];
@@ -79,35 +79,28 @@ static void agent_status_send(struct agent *a) {
                 if (!app)
                         continue;
                 if (app->token.core.generation > 0 && app->token.core.failure == FAILURE_NONE)
-                        fresh++;
+                        st.fresh++;
                 else if (!bad && app->token.core.failure != FAILURE_NONE)
                         bad = app;
         }
-        /* An item that could not start outranks all else: nothing serves it. */
         if (a->failed.n)
-                snprintf(head, sizeof(head), "%zu of %zu apps fresh; %zu items could not start: %s", fresh,
-                         a->svc.n_apps, a->failed.n, a->failed.v[0].why);
-        /* A state file that cannot be written is said early: a long advice may be cut, this may not. */
-        else if (unsaved)
-                snprintf(head, sizeof(head), "%zu of %zu apps fresh; %s: state file not saved: %s", fresh, a->svc.n_apps,
-                         unsaved->name, strerror(unsaved->save_error));
-        else
-                snprintf(head, sizeof(head), "%zu of %zu apps fresh", fresh, a->svc.n_apps);
-        /* The cluster's words go in both branches: a failing app is likely when Redis is away too. */
-        cluster_status_text(a->svc.cluster, cluster, sizeof(cluster));
+                st.failed_why = a->failed.v[0].why;
+        if (unsaved) {
+                st.unsaved_name = unsaved->name;
+                st.unsaved_why = strerror(unsaved->save_error);
+        }
         if (bad) {
                 time_t since = (time_t)(bad->token.core.failing_since_ms / 1000);
-                char when[16];
 
                 strftime(when, sizeof(when), "%H:%M", localtime(&since));
-                /* Stable words only (no request ids), so a failure that repeats sends nothing new. */
-                if (snprintf(line, sizeof(line), "%s; app %s: errcode %ld since %s, %s%s", head, bad->cfg->name,
-                             bad->token.core.errcode, when, bad->token.core.advice, cluster) >= (int)sizeof(line))
-                        strcpy(line + sizeof(line) - 4, "...");
-        } else {
-                if (snprintf(line, sizeof(line), "%s%s", head, cluster) >= (int)sizeof(line))
-                        strcpy(line + sizeof(line) - 4, "...");
+                st.bad_app = bad->cfg->name;
+                st.bad_errcode = bad->token.core.errcode;
+                st.bad_since = when;
+                st.bad_advice = bad->token.core.advice;
         }
+        cluster_status_text(a->svc.cluster, cluster, sizeof(cluster));
+        st.cluster = cluster;
+        status_line_format(&st, line);
         /* One message per change, not per refresh. */
         if (strcmp(line, a->status) == 0)
                 return;
