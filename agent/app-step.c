@@ -52,7 +52,7 @@ unsigned item_forced_cap(const struct item *it) {
 
 static struct core_clock item_clock(const struct item *it) {
         return (struct core_clock){ .now_ms = clock_wall_ms(), .quota_now_ms = app_quota_now_ms(),
-                                    .boot_ms = clock_boot_ms(), .rng = it->app->svc->rng };
+                                    .rng = it->app->svc->rng };
 }
 
 /*

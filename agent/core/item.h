@@ -27,7 +27,6 @@
 
 #define CORE_MESSAGE_MAX 400
 #define CORE_FORCE_STABLE_SPACING_MS (30 * 1000LL)  /* WeChat spaces stable_token's force_refresh 30 s apart */
-#define CORE_FORWARD_NONE 0
 
 /* What the forced call of an item does next. */
 enum core_force_stage {
@@ -126,7 +125,6 @@ struct core_policy {
 struct core_clock {
         int64_t now_ms;                 /* wall clock */
         int64_t quota_now_ms;           /* the clock quota days are counted on (budget_now_ms) */
-        int64_t boot_ms;                /* CLOCK_BOOTTIME: the forward spacing */
         struct rng *rng;
 };
 

@@ -31,7 +31,7 @@ static void rig_init(struct rig *r, enum app_kind kind) {
                                        .min_force_interval_ms = 10 * SEC, .min_token_lifetime_ms = 60 * SEC,
                                        .max_waiters = 2000, .max_forced_per_day = 1000, .name = "shop" };
         r->rng.state = 42;
-        r->clock = (struct core_clock){ .now_ms = T0, .quota_now_ms = T0, .boot_ms = 5000, .rng = &r->rng };
+        r->clock = (struct core_clock){ .now_ms = T0, .quota_now_ms = T0, .rng = &r->rng };
 }
 
 static void rig_free(struct rig *r) {
@@ -42,7 +42,6 @@ static void rig_free(struct rig *r) {
 static void advance(struct rig *r, int64_t ms) {
         r->clock.now_ms += ms;
         r->clock.quota_now_ms += ms;
-        r->clock.boot_ms += ms;
 }
 
 static size_t step(struct rig *r, struct core_event ev) {
