@@ -13,6 +13,7 @@
 #include "cluster-internal.h"
 #include "cluster-record.h"
 #include "log.h"
+#include "redis-link.h"
 #include "wire.h"
 
 #define FORWARD_REPEAT_MS 1000          /* a forced refresh handed on and unanswered goes again */
@@ -75,7 +76,7 @@ void cluster_item_policy(const struct cluster *cl, const struct app *app, struct
         if (!cl)
                 return;
         pol->holder = app->holder;
-        pol->redis_up = cl->up;
+        pol->redis_up = redis_link_up(cl->link);
         pol->redis = conf(cl)->redis;
         pol->tick_ms = cluster_tick_ms(cl);
 }

@@ -15,7 +15,7 @@
 #include "cluster-record.h"
 #include "cluster-scripts.h"
 #include "log.h"
-#include "resolve.h"
+#include "redis-link.h"
 
 #define RECONCILE_EVERY_MS 5000         /* a lost notification is made up for this late at most */
 
@@ -85,6 +85,13 @@ struct cluster_ref *cluster_ref_new(enum cluster_ref_what what, const char *name
         return r;
 }
 
+/* A reply on the link, to the function its ref names. */
+static void on_reply(void *owner, redisReply *reply, void *userdata) {
+        struct cluster_ref *ref = userdata;
+
+        ref->fn(owner, reply, ref);
+}
+
 /* Send a command about name; on failure the ref is freed and false returned. */
 bool cluster_send(struct cluster *cl, cluster_reply_fn fn, struct cluster_ref *ref, int argc, const char **argv) {
         size_t lens[16];
@@ -93,7 +100,8 @@ bool cluster_send(struct cluster *cl, cluster_reply_fn fn, struct cluster_ref *r
                 return false;
         for (int i = 0; i < argc; i++)
                 lens[i] = strlen(argv[i]);
-        if (cluster_command(cl, fn, ref, argc, argv, lens) < 0) {
+        ref->fn = fn;
+        if (redis_link_command(cl->link, on_reply, ref, argc, argv, lens) < 0) {
                 free(ref);
                 return false;
         }
@@ -414,7 +422,7 @@ static void tick_work(struct cluster *cl, bool reconcile) {
                 lease = cluster_lease_of(app);
                 if (lease_expired(&lease, now))
                         cluster_lease_lost(cl, app, "the lease could not be renewed in time");
-                if (!cl->up)
+                if (!redis_link_up(cl->link))
                         continue;
                 lease = cluster_lease_of(app);
                 if (lease_should_send(&lease, now, conf(cl)->lease_ms))
@@ -442,7 +450,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         struct cluster *cl = userdata;
         int64_t every = RECONCILE_EVERY_MS / cluster_tick_ms(cl);
 
-        cluster_link_check(cl);
+        redis_link_check(cl->link, cluster_io_timeout_ms(cl));
         cl->ticks++;
         tick_work(cl, every < 1 || cl->ticks % (uint64_t)every == 0);
         sd_event_source_set_time_relative(s, (uint64_t)cluster_tick_ms(cl) * 1000);
@@ -460,17 +468,15 @@ int cluster_start(struct cluster *cl) {
         if (r < 0)
                 return r;
         sd_event_source_set_enabled(cl->tick, SD_EVENT_ON);
-        cluster_connect(cl);
+        redis_link_connect(cl->link);
         return 0;
 }
 
 void cluster_free(struct cluster *cl) {
         if (!cl)
                 return;
-        cluster_links_free(cl);
-        resolve_free(cl->resolving);
+        redis_link_free(cl->link);
         sd_event_source_disable_unref(cl->release_wait);
         sd_event_source_disable_unref(cl->tick);
-        sd_event_source_disable_unref(cl->retry);
         free(cl);
 }
