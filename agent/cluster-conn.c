@@ -119,7 +119,7 @@ void cluster_get_status(const struct cluster *cl, struct cluster_status *st) {
         unsigned n = 0;
 
         for (size_t i = 0; i < cl->svc->n_apps; i++)
-                if (cl->svc->apps[i] && cl->svc->apps[i]->holder)
+                if (cl->svc->apps[i] && cl->svc->apps[i]->lease.holder)
                         n++;
         *st = (struct cluster_status){
                 .node_id = conf(cl)->node_id,

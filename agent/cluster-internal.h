@@ -105,9 +105,6 @@ void cluster_send_sync(struct cluster *cl, struct item *it);
 /* The item has a token that has not expired. */
 bool cluster_servable(const struct item *it);
 
-/* The app's lease as the core's rules take it (agent/core/lease.h). */
-struct core_lease cluster_lease_of(const struct app *app);
-
 /* The item's token as the core's reconcile verdicts take it (agent/core/reconcile.h). */
 struct reconcile_ours cluster_ours(const struct item *it);
 

@@ -135,7 +135,7 @@ void cluster_read_item(struct cluster *cl, struct item *it, enum cluster_ref_wha
         cluster_item_name(it, name, sizeof(name));
         item_key(cl, it, key, sizeof(key));
         snprintf(max, sizeof(max), "%d", CLUSTER_FIELD_MAX);
-        if (!cluster_send(cl, on_read, cluster_ref_new(what, name), 5, argv) && what == REF_RESUME && it->app->holder)
+        if (!cluster_send(cl, on_read, cluster_ref_new(what, name), 5, argv) && what == REF_RESUME && it->app->lease.holder)
                 it->cluster_resume = true; /* the next claim or reconcile resumes it */
 }
 
@@ -210,7 +210,7 @@ static void reconcile(struct cluster *cl, struct item *it, const struct cluster_
         struct reconcile_ours ours = cluster_ours(it);
         struct reconcile_theirs theirs = { rec->generation, rec->fetched_at_ms, rec->expires_at_ms };
 
-        cluster_settle(cl, it, reconcile_record(it->app->holder, &ours, &theirs, same), rec->token, rec->token_len,
+        cluster_settle(cl, it, reconcile_record(it->app->lease.holder, &ours, &theirs, same), rec->token, rec->token_len,
                        rec->expires_at_ms, rec->fetched_at_ms);
 }
 
@@ -245,7 +245,7 @@ static int read_answer(struct cluster *cl, struct item *it, const redisReply *re
                 snprintf(problem, sizeof(problem), "Redis key %s has a field %.16s of %lld bytes, longer than %d: not "
                          "read, not published%s", key, reply->element[1]->str,
                          reply->element[2]->type == REDIS_REPLY_INTEGER ? reply->element[2]->integer : -1LL,
-                         CLUSTER_FIELD_MAX, it->app->holder ? "; this holder replaces the record" : "");
+                         CLUSTER_FIELD_MAX, it->app->lease.holder ? "; this holder replaces the record" : "");
                 item_problem(it, problem);
                 return -1;
         }
@@ -262,7 +262,7 @@ static int read_answer(struct cluster *cl, struct item *it, const redisReply *re
         if (cluster_record_decode(f, key, it->core.generation, clock_wall_ms(), conf(cl)->fleet_key, rec, why,
                                   sizeof(why)) < 0) {
                 snprintf(problem, sizeof(problem), "Redis key %s is refused: %s; not published%s", key, why,
-                         it->app->holder ? ", this holder replaces it" : "");
+                         it->app->lease.holder ? ", this holder replaces it" : "");
                 item_problem(it, problem);
                 return -1;
         }
@@ -274,7 +274,6 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
         struct item *it = cluster_find_item(cl, ref->name);
         struct cluster_record rec;
         struct reconcile_ours ours;
-        struct core_lease lease;
         bool present = false, same = false;
         int r;
 
@@ -300,16 +299,15 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
         } else {
                 /* Redis lost it (restarted empty), or holds what no agent may take: the holder puts back what it serves. */
                 ours = cluster_ours(it);
-                cluster_settle(cl, it, reconcile_missing(it->app->holder, &ours, r < 0), NULL, 0, 0, 0);
+                cluster_settle(cl, it, reconcile_missing(it->app->lease.holder, &ours, r < 0), NULL, 0, 0, 0);
         }
         explicit_bzero(&rec, sizeof(rec));
         /* A new holder that found Redis empty waits out its predecessor's lease (lease_quiet_after_resume). */
         if (ref->what == REF_RESUME) {
-                lease = cluster_lease_of(it->app);
-                it->app->quiet_until_ms = lease_quiet_after_resume(&lease, present, cluster_servable(it), ref->sent_ms,
-                                                                   conf(cl)->lease_ms);
+                it->app->lease.quiet_until_ms = lease_quiet_after_resume(&it->app->lease, present, cluster_servable(it),
+                                                                         ref->sent_ms, conf(cl)->lease_ms);
         }
-        if (ref->what == REF_RESUME && it->app->holder) {
+        if (ref->what == REF_RESUME && it->app->lease.holder) {
                 it->cluster_resume = false;
                 item_cluster_resume(it); /* and this host's own clients, handed to the last holder, wait here */
         }
@@ -344,7 +342,7 @@ static void on_push(struct cluster *cl, redisReply *reply, void *userdata) {
                 /* Redis holds a later fetch than ours: reading it in makes this host take it (or replace it). */
                 cluster_read_item(cl, it, REF_READ);
         } else if (code == -1) {
-                if (it->app->holder)
+                if (it->app->lease.holder)
                         cluster_lease_lost(cl, it->app, "Redis says another node holds the lease");
                 cluster_read_item(cl, it, REF_READ);
         } else if (code == -3 && reply->element[1]->type == REDIS_REPLY_INTEGER) {
@@ -401,7 +399,7 @@ void cluster_push(struct cluster *cl, struct item *it) {
 void cluster_published(struct item *it) {
         struct cluster *cl = it->app->svc->cluster;
 
-        if (!cl || !it->app->holder)
+        if (!cl || !it->app->lease.holder)
                 return;
         cluster_push(cl, it);
 }
@@ -410,7 +408,6 @@ void cluster_published(struct item *it) {
 
 static void tick_work(struct cluster *cl, bool reconcile) {
         int64_t now = cluster_clock_ms();
-        struct core_lease lease;
 
         if (cl->stopping)
                 return;
@@ -419,24 +416,22 @@ static void tick_work(struct cluster *cl, bool reconcile) {
 
                 if (!app)
                         continue;
-                lease = cluster_lease_of(app);
-                if (lease_expired(&lease, now))
+                if (lease_expired(&app->lease, now))
                         cluster_lease_lost(cl, app, "the lease could not be renewed in time");
                 if (!redis_link_up(cl->link))
                         continue;
-                lease = cluster_lease_of(app);
-                if (lease_should_send(&lease, now, conf(cl)->lease_ms))
-                        cluster_lease_send(cl, app, app->holder);
+                if (lease_should_send(&app->lease, now, conf(cl)->lease_ms))
+                        cluster_lease_send(cl, app, app->lease.holder);
                 for (int t = -1; t < app->n_tickets; t++) {
                         struct item *it = t < 0 ? &app->token : &app->tickets[t];
 
-                        if (app->holder && it->cluster_resume)
+                        if (app->lease.holder && it->cluster_resume)
                                 cluster_read_item(cl, it, REF_RESUME);
                         else if (reconcile)
                                 cluster_read_item(cl, it, REF_READ);
-                        if (app->holder && it->cluster_dirty)
+                        if (app->lease.holder && it->cluster_dirty)
                                 cluster_push(cl, it);
-                        if (!app->holder && it->forwarded_gen == it->core.generation && it->forwarded_at_ms)
+                        if (!app->lease.holder && it->forwarded_gen == it->core.generation && it->forwarded_at_ms)
                                 cluster_forward(cl, it);
                 }
         }
