@@ -8,7 +8,7 @@
 #include "clock.h"
 #include "cluster-record.h"
 #include "log.h"
-#include "state.h"
+#include "state-file.h"
 #include "wxshm.h"
 
 /*

@@ -6,7 +6,7 @@
 #include "app.h"
 #include "app-internal.h"
 #include "log.h"
-#include "state.h"
+#include "state-file.h"
 
 void item_save(struct item *it, int64_t fetched_at_ms) {
         const struct agent_config *c = it->app->svc->config;

@@ -12,7 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "redact.h"
-#include "state.h"
+#include "state-file.h"
 #include "wxshm.h"
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {

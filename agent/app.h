@@ -8,6 +8,7 @@
 #include "classify.h"
 #include "config.h"
 #include "item.h"
+#include "lease.h"
 #include "services.h"
 #include "upstream.h"
 #include "writer.h"
@@ -51,12 +52,8 @@ struct app {
         struct item tickets[2];
         int n_tickets;
 
-        /* Cluster mode (cluster.c): the app's lease in Redis. */
-        bool holder;                    /* this agent holds it: it alone calls WeChat for the app */
-        bool lease_inflight;            /* a claim or renewal awaits its answer */
-        int64_t lease_deadline_ms;      /* cluster_clock_ms: the lease surely lasts until then */
-        int64_t lease_sent_ms;          /* cluster_clock_ms: the last claim or renewal sent */
-        int64_t quiet_until_ms;         /* cluster_clock_ms: no WeChat call before (a lease Redis lost) */
+        /* Cluster mode (cluster.c): the app's lease in Redis, as the core's rules take it; times on cluster_clock_ms. */
+        struct core_lease lease;
         char lease_holder[96];          /* the holder's node id as last seen, "" if unknown */
         char lease_problem[768];        /* what is wrong with the lease key in Redis, "" if nothing */
 };

@@ -1,4 +1,4 @@
-/* cluster-internal.h: what cluster.c (leases, mirroring) and cluster-conn.c (Redis links) share. */
+/* cluster-internal.h: what cluster.c (leases, mirroring), cluster-conn.c (its Redis links) and the other cluster-*.c share. */
 #ifndef CLUSTER_INTERNAL_H
 #define CLUSTER_INTERNAL_H
 
@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hiredis/async.h>
 #include <systemd/sd-event.h>
 
 #include "cluster.h"
@@ -15,6 +14,7 @@
 #include "reconcile.h"
 
 struct redisReply;
+struct redis_link;
 
 #define CLUSTER_LEASE_ID_MAX NOTE_NODE_MAX /* a node_id (64 at most), '/', 16 hex digits */
 #define CLUSTER_NAME_MAX NOTE_NAME_MAX  /* an item's name in Redis: "token:<appid>.jsapi" */
@@ -27,18 +27,8 @@ typedef void (*cluster_reply_fn)(struct cluster *cl, struct redisReply *reply, v
 
 struct cluster {
         struct services *svc;           /* the manager's: loop, config, apps */
-        redisAsyncContext *cmd;         /* commands and scripts */
-        redisAsyncContext *sub;         /* SUBSCRIBE: a subscribed link takes no other command */
-        bool cmd_ready, sub_ready;      /* authenticated and answering; subscribed */
-        bool up;                        /* both ready */
+        struct redis_link *link;        /* commands, and the channel subscribed (agent/io/redis-link.h) */
         sd_event_source *tick;          /* leases, reconcile, the links' watchdog */
-        sd_event_source *retry;         /* reconnect, or look at a lookup in progress */
-        struct resolve *resolving;      /* the Redis host's lookup in progress, if any */
-        char addr[64];                  /* the Redis host's address, numeric */
-        int64_t retry_ms;               /* the next reconnect's delay; doubles to a cap */
-        unsigned pending;               /* commands sent on cmd without a reply yet */
-        int64_t progress_ms;            /* cluster_clock_ms: the last reply, or the first command while idle */
-        int64_t connect_started_ms;     /* cluster_clock_ms */
         int64_t down_since_ms;          /* wall clock; 0 while up */
         unsigned ticks;
         bool stopping;                  /* cluster_release: no claim, no call any more */
@@ -52,7 +42,6 @@ struct cluster {
          * given one node_id (a cloned host, a default hostname) still never share a lease.
          */
         char lease_id[CLUSTER_LEASE_ID_MAX];
-        char last_error[200];
         uint64_t notes_refused;         /* notes that failed the fleet key's check */
         int64_t notes_refused_logged_ms; /* cluster_clock_ms of the last log line about them */
 };
@@ -62,21 +51,6 @@ int64_t cluster_clock_ms(void);
 
 /* How long a command or a connection may take before the links are dropped and made anew. */
 int64_t cluster_io_timeout_ms(const struct cluster *cl);
-
-/* (Re)connect both links; the old ones, if any, are freed first. Never from a hiredis callback. */
-void cluster_connect(struct cluster *cl);
-
-/* Drop both links (from a hiredis callback too): the retry timer frees them and reconnects. */
-void cluster_link_down(struct cluster *cl, const char *why);
-
-/* The watchdog, from the tick: a link that stopped answering is dropped. */
-void cluster_link_check(struct cluster *cl);
-
-void cluster_links_free(struct cluster *cl);
-
-/* Send argv on the command link; fn gets the reply (or NULL). -ENOTCONN if down. */
-int cluster_command(struct cluster *cl, cluster_reply_fn fn, void *userdata, int argc, const char **argv,
-                    const size_t *lens);
 
 /* Start the tick and connect (cluster.c); cluster_new calls it. */
 int cluster_start(struct cluster *cl);
@@ -94,6 +68,7 @@ struct cluster_ref {
         enum cluster_ref_what what;
         char name[CLUSTER_NAME_MAX];
         int64_t sent_ms;                /* cluster_clock_ms */
+        cluster_reply_fn fn;            /* what gets the reply (cluster_send sets it) */
 };
 
 /* The name every agent gives an app or item in Redis ("token:wx..", "token:wx...jsapi"). */
@@ -129,9 +104,6 @@ void cluster_send_sync(struct cluster *cl, struct item *it);
 
 /* The item has a token that has not expired. */
 bool cluster_servable(const struct item *it);
-
-/* The app's lease as the core's rules take it (agent/core/lease.h). */
-struct core_lease cluster_lease_of(const struct app *app);
 
 /* The item's token as the core's reconcile verdicts take it (agent/core/reconcile.h). */
 struct reconcile_ours cluster_ours(const struct item *it);

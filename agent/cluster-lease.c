@@ -16,16 +16,8 @@ static const struct cluster_config *conf(const struct cluster *cl) {
         return &cl->svc->config->cluster;
 }
 
-struct core_lease cluster_lease_of(const struct app *app) {
-        return (struct core_lease){ .holder = app->holder,
-                                    .inflight = app->lease_inflight,
-                                    .deadline_ms = app->lease_deadline_ms,
-                                    .sent_ms = app->lease_sent_ms,
-                                    .quiet_until_ms = app->quiet_until_ms };
-}
-
 void cluster_lease_lost(struct cluster *cl, struct app *app, const char *why) {
-        app->holder = false;
+        app->lease.holder = false;
         /*
          * A token this agent could not push is not pushed later as if current: if the lease
          * comes back, on_read weighs it against Redis's by fetch time first.
@@ -77,19 +69,17 @@ static void lease_refused(struct cluster *cl, struct app *app, long long code, c
 static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
         struct cluster_ref *ref = userdata;
         struct app *app = cluster_find_app(cl, ref->name);
-        struct core_lease lease;
         enum lease_answer answer;
 
         if (!app) {
                 free(ref);
                 return;
         }
-        app->lease_inflight = false;
-        lease = cluster_lease_of(app);
+        app->lease.inflight = false;
         if (ref->what == REF_RENEW && reply && reply->type == REDIS_REPLY_INTEGER) {
-                answer = lease_on_renewal(&lease, reply->integer == 1);
+                answer = lease_on_renewal(&app->lease, reply->integer == 1);
                 if (answer == LEASE_EXTENDED)
-                        app->lease_deadline_ms = lease_deadline(ref->sent_ms, conf(cl)->lease_ms);
+                        app->lease.deadline_ms = lease_deadline(ref->sent_ms, conf(cl)->lease_ms);
                 else if (answer == LEASE_LOST)
                         cluster_lease_lost(cl, app, "the lease was not ours any more at renewal");
         } else if (ref->what == REF_CLAIM && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
@@ -100,13 +90,13 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
                         return;
                 }
                 lease_problem(cl, app, NULL);
-                answer = lease_on_claim(&lease, reply->element[0]->integer == 1, cl->stopping);
+                answer = lease_on_claim(&app->lease, reply->element[0]->integer == 1, cl->stopping);
                 /* Shown by its node id: the process's random part means nothing to an operator. */
                 snprintf(app->lease_holder, sizeof(app->lease_holder), "%.*s",
                          (int)strcspn(reply->element[1]->str, "/"), reply->element[1]->str);
                 if (answer == LEASE_WON) {
-                        app->holder = true;
-                        app->lease_deadline_ms = lease_deadline(ref->sent_ms, conf(cl)->lease_ms);
+                        app->lease.holder = true;
+                        app->lease.deadline_ms = lease_deadline(ref->sent_ms, conf(cl)->lease_ms);
                         log_app(LOG_NOTICE, app->cfg->name, 0, "cluster: this agent (%s) now holds the lease: it "
                                 "alone calls WeChat for this app", conf(cl)->node_id);
                         services_changed(cl->svc);
@@ -140,15 +130,14 @@ void cluster_lease_send(struct cluster *cl, struct app *app, bool renew) {
         cluster_lease_key(cl, app, key, sizeof(key));
         snprintf(ms, sizeof(ms), "%" PRId64, conf(cl)->lease_ms);
         snprintf(max, sizeof(max), "%d", CLUSTER_LEASE_ID_MAX);
-        app->lease_inflight = cluster_send(cl, on_lease, cluster_ref_new(renew ? REF_RENEW : REF_CLAIM, name),
+        app->lease.inflight = cluster_send(cl, on_lease, cluster_ref_new(renew ? REF_RENEW : REF_CLAIM, name),
                                            renew ? 6 : 7, argv);
-        if (app->lease_inflight)
-                app->lease_sent_ms = cluster_clock_ms();
+        if (app->lease.inflight)
+                app->lease.sent_ms = cluster_clock_ms();
 }
 
 int64_t cluster_call_budget(const struct app *app) {
         const struct cluster *cl = app->svc->cluster;
-        struct core_lease lease = cluster_lease_of(app);
         bool resuming = false;
 
         if (!cl)
@@ -157,7 +146,7 @@ int64_t cluster_call_budget(const struct app *app) {
         for (int t = -1; t < app->n_tickets; t++)
                 if ((t < 0 ? &app->token : &app->tickets[t])->cluster_resume)
                         resuming = true;
-        return lease_call_budget(&lease, cluster_clock_ms(), conf(cl)->lease_ms, resuming, APP_HTTP_TIMEOUT_MS);
+        return lease_call_budget(&app->lease, cluster_clock_ms(), conf(cl)->lease_ms, resuming, APP_HTTP_TIMEOUT_MS);
 }
 
 /* ---- a clean stop ---- */
@@ -200,7 +189,7 @@ int cluster_release(struct cluster *cl, void (*done)(void *userdata), void *user
                 struct app *app = cl->svc->apps[i];
 
                 /* A claim still in flight may have won in Redis: the compare-and-delete is harmless if not. */
-                if (!app || (!app->holder && !app->lease_inflight))
+                if (!app || (!app->lease.holder && !app->lease.inflight))
                         continue;
                 /*
                  * With a WeChat call in flight the lease stays, to run out as it would have:
@@ -208,7 +197,7 @@ int cluster_release(struct cluster *cl, void (*done)(void *userdata), void *user
                  */
                 if (app_call_in_flight(app))
                         continue;
-                app->holder = false;
+                app->lease.holder = false;
                 cluster_app_name(app, name, sizeof(name));
                 cluster_lease_key(cl, app, key, sizeof(key));
                 if (cluster_send(cl, on_release, cluster_ref_new(REF_RELEASE, name), 5, argv))

@@ -13,6 +13,7 @@
 #include "cluster-internal.h"
 #include "cluster-record.h"
 #include "log.h"
+#include "redis-link.h"
 #include "wire.h"
 
 #define FORWARD_REPEAT_MS 1000          /* a forced refresh handed on and unanswered goes again */
@@ -74,8 +75,8 @@ void cluster_item_policy(const struct cluster *cl, const struct app *app, struct
         pol->clustered = cl != NULL;
         if (!cl)
                 return;
-        pol->holder = app->holder;
-        pol->redis_up = cl->up;
+        pol->holder = app->lease.holder;
+        pol->redis_up = redis_link_up(cl->link);
         pol->redis = conf(cl)->redis;
         pol->tick_ms = cluster_tick_ms(cl);
 }
@@ -84,7 +85,7 @@ void cluster_force_failed(struct item *it, const char *code, const char *message
         struct cluster *cl = it->app->svc->cluster;
         char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + 400];
 
-        if (!cl || !it->app->holder)
+        if (!cl || !it->app->lease.holder)
                 return;
         cluster_item_name(it, name, sizeof(name));
         note_format_fail(note, sizeof(note), name, it->core.generation, retry_after_ms, code, message);
@@ -95,7 +96,7 @@ void cluster_force_verified(struct item *it) {
         struct cluster *cl = it->app->svc->cluster;
         char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + 40];
 
-        if (!cl || !it->app->holder)
+        if (!cl || !it->app->lease.holder)
                 return;
         cluster_item_name(it, name, sizeof(name));
         note_format_verified(note, sizeof(note), name, it->core.generation);
@@ -120,7 +121,7 @@ static void on_sync(struct cluster *cl, struct item *it, const struct note *n) {
         struct reconcile_ours ours = cluster_ours(it);
         struct reconcile_theirs theirs = { n->generation, n->fetched_at_ms, n->expires_at_ms };
 
-        cluster_settle(cl, it, reconcile_sync(it->app->holder, &ours, &theirs), n->token, n->token_len,
+        cluster_settle(cl, it, reconcile_sync(it->app->lease.holder, &ours, &theirs), n->token, n->token_len,
                        n->expires_at_ms, n->fetched_at_ms);
 }
 
@@ -145,7 +146,7 @@ void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
                         cluster_read_item(cl, it, REF_READ);
                 break;
         case NOTE_FORCE:
-                if (!it->app->holder || !strcmp(n.node, cl->lease_id))
+                if (!it->app->lease.holder || !strcmp(n.node, cl->lease_id))
                         break;
                 if (it->core.generation > n.generation) {
                         /* Already replaced: the asker missed the news; say it again. */
@@ -156,11 +157,11 @@ void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
                 force_remote(it, n.generation, n.timeout_ms);
                 break;
         case NOTE_FAIL:
-                if (!it->app->holder)
+                if (!it->app->lease.holder)
                         force_remote_failed(it, n.generation, n.code, n.message, n.retry_after_ms);
                 break;
         case NOTE_VERIFIED:
-                if (!it->app->holder)
+                if (!it->app->lease.holder)
                         force_remote_verified(it, n.generation);
                 break;
         case NOTE_SYNC:

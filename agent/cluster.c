@@ -15,7 +15,7 @@
 #include "cluster-record.h"
 #include "cluster-scripts.h"
 #include "log.h"
-#include "resolve.h"
+#include "redis-link.h"
 
 #define RECONCILE_EVERY_MS 5000         /* a lost notification is made up for this late at most */
 
@@ -85,6 +85,13 @@ struct cluster_ref *cluster_ref_new(enum cluster_ref_what what, const char *name
         return r;
 }
 
+/* A reply on the link, to the function its ref names. */
+static void on_reply(void *owner, redisReply *reply, void *userdata) {
+        struct cluster_ref *ref = userdata;
+
+        ref->fn(owner, reply, ref);
+}
+
 /* Send a command about name; on failure the ref is freed and false returned. */
 bool cluster_send(struct cluster *cl, cluster_reply_fn fn, struct cluster_ref *ref, int argc, const char **argv) {
         size_t lens[16];
@@ -93,7 +100,8 @@ bool cluster_send(struct cluster *cl, cluster_reply_fn fn, struct cluster_ref *r
                 return false;
         for (int i = 0; i < argc; i++)
                 lens[i] = strlen(argv[i]);
-        if (cluster_command(cl, fn, ref, argc, argv, lens) < 0) {
+        ref->fn = fn;
+        if (redis_link_command(cl->link, on_reply, ref, argc, argv, lens) < 0) {
                 free(ref);
                 return false;
         }
@@ -127,7 +135,7 @@ void cluster_read_item(struct cluster *cl, struct item *it, enum cluster_ref_wha
         cluster_item_name(it, name, sizeof(name));
         item_key(cl, it, key, sizeof(key));
         snprintf(max, sizeof(max), "%d", CLUSTER_FIELD_MAX);
-        if (!cluster_send(cl, on_read, cluster_ref_new(what, name), 5, argv) && what == REF_RESUME && it->app->holder)
+        if (!cluster_send(cl, on_read, cluster_ref_new(what, name), 5, argv) && what == REF_RESUME && it->app->lease.holder)
                 it->cluster_resume = true; /* the next claim or reconcile resumes it */
 }
 
@@ -202,7 +210,7 @@ static void reconcile(struct cluster *cl, struct item *it, const struct cluster_
         struct reconcile_ours ours = cluster_ours(it);
         struct reconcile_theirs theirs = { rec->generation, rec->fetched_at_ms, rec->expires_at_ms };
 
-        cluster_settle(cl, it, reconcile_record(it->app->holder, &ours, &theirs, same), rec->token, rec->token_len,
+        cluster_settle(cl, it, reconcile_record(it->app->lease.holder, &ours, &theirs, same), rec->token, rec->token_len,
                        rec->expires_at_ms, rec->fetched_at_ms);
 }
 
@@ -237,7 +245,7 @@ static int read_answer(struct cluster *cl, struct item *it, const redisReply *re
                 snprintf(problem, sizeof(problem), "Redis key %s has a field %.16s of %lld bytes, longer than %d: not "
                          "read, not published%s", key, reply->element[1]->str,
                          reply->element[2]->type == REDIS_REPLY_INTEGER ? reply->element[2]->integer : -1LL,
-                         CLUSTER_FIELD_MAX, it->app->holder ? "; this holder replaces the record" : "");
+                         CLUSTER_FIELD_MAX, it->app->lease.holder ? "; this holder replaces the record" : "");
                 item_problem(it, problem);
                 return -1;
         }
@@ -254,7 +262,7 @@ static int read_answer(struct cluster *cl, struct item *it, const redisReply *re
         if (cluster_record_decode(f, key, it->core.generation, clock_wall_ms(), conf(cl)->fleet_key, rec, why,
                                   sizeof(why)) < 0) {
                 snprintf(problem, sizeof(problem), "Redis key %s is refused: %s; not published%s", key, why,
-                         it->app->holder ? ", this holder replaces it" : "");
+                         it->app->lease.holder ? ", this holder replaces it" : "");
                 item_problem(it, problem);
                 return -1;
         }
@@ -266,7 +274,6 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
         struct item *it = cluster_find_item(cl, ref->name);
         struct cluster_record rec;
         struct reconcile_ours ours;
-        struct core_lease lease;
         bool present = false, same = false;
         int r;
 
@@ -292,16 +299,15 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
         } else {
                 /* Redis lost it (restarted empty), or holds what no agent may take: the holder puts back what it serves. */
                 ours = cluster_ours(it);
-                cluster_settle(cl, it, reconcile_missing(it->app->holder, &ours, r < 0), NULL, 0, 0, 0);
+                cluster_settle(cl, it, reconcile_missing(it->app->lease.holder, &ours, r < 0), NULL, 0, 0, 0);
         }
         explicit_bzero(&rec, sizeof(rec));
         /* A new holder that found Redis empty waits out its predecessor's lease (lease_quiet_after_resume). */
         if (ref->what == REF_RESUME) {
-                lease = cluster_lease_of(it->app);
-                it->app->quiet_until_ms = lease_quiet_after_resume(&lease, present, cluster_servable(it), ref->sent_ms,
-                                                                   conf(cl)->lease_ms);
+                it->app->lease.quiet_until_ms = lease_quiet_after_resume(&it->app->lease, present, cluster_servable(it),
+                                                                         ref->sent_ms, conf(cl)->lease_ms);
         }
-        if (ref->what == REF_RESUME && it->app->holder) {
+        if (ref->what == REF_RESUME && it->app->lease.holder) {
                 it->cluster_resume = false;
                 item_cluster_resume(it); /* and this host's own clients, handed to the last holder, wait here */
         }
@@ -336,7 +342,7 @@ static void on_push(struct cluster *cl, redisReply *reply, void *userdata) {
                 /* Redis holds a later fetch than ours: reading it in makes this host take it (or replace it). */
                 cluster_read_item(cl, it, REF_READ);
         } else if (code == -1) {
-                if (it->app->holder)
+                if (it->app->lease.holder)
                         cluster_lease_lost(cl, it->app, "Redis says another node holds the lease");
                 cluster_read_item(cl, it, REF_READ);
         } else if (code == -3 && reply->element[1]->type == REDIS_REPLY_INTEGER) {
@@ -393,7 +399,7 @@ void cluster_push(struct cluster *cl, struct item *it) {
 void cluster_published(struct item *it) {
         struct cluster *cl = it->app->svc->cluster;
 
-        if (!cl || !it->app->holder)
+        if (!cl || !it->app->lease.holder)
                 return;
         cluster_push(cl, it);
 }
@@ -402,7 +408,6 @@ void cluster_published(struct item *it) {
 
 static void tick_work(struct cluster *cl, bool reconcile) {
         int64_t now = cluster_clock_ms();
-        struct core_lease lease;
 
         if (cl->stopping)
                 return;
@@ -411,24 +416,22 @@ static void tick_work(struct cluster *cl, bool reconcile) {
 
                 if (!app)
                         continue;
-                lease = cluster_lease_of(app);
-                if (lease_expired(&lease, now))
+                if (lease_expired(&app->lease, now))
                         cluster_lease_lost(cl, app, "the lease could not be renewed in time");
-                if (!cl->up)
+                if (!redis_link_up(cl->link))
                         continue;
-                lease = cluster_lease_of(app);
-                if (lease_should_send(&lease, now, conf(cl)->lease_ms))
-                        cluster_lease_send(cl, app, app->holder);
+                if (lease_should_send(&app->lease, now, conf(cl)->lease_ms))
+                        cluster_lease_send(cl, app, app->lease.holder);
                 for (int t = -1; t < app->n_tickets; t++) {
                         struct item *it = t < 0 ? &app->token : &app->tickets[t];
 
-                        if (app->holder && it->cluster_resume)
+                        if (app->lease.holder && it->cluster_resume)
                                 cluster_read_item(cl, it, REF_RESUME);
                         else if (reconcile)
                                 cluster_read_item(cl, it, REF_READ);
-                        if (app->holder && it->cluster_dirty)
+                        if (app->lease.holder && it->cluster_dirty)
                                 cluster_push(cl, it);
-                        if (!app->holder && it->forwarded_gen == it->core.generation && it->forwarded_at_ms)
+                        if (!app->lease.holder && it->forwarded_gen == it->core.generation && it->forwarded_at_ms)
                                 cluster_forward(cl, it);
                 }
         }
@@ -442,7 +445,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         struct cluster *cl = userdata;
         int64_t every = RECONCILE_EVERY_MS / cluster_tick_ms(cl);
 
-        cluster_link_check(cl);
+        redis_link_check(cl->link, cluster_io_timeout_ms(cl));
         cl->ticks++;
         tick_work(cl, every < 1 || cl->ticks % (uint64_t)every == 0);
         sd_event_source_set_time_relative(s, (uint64_t)cluster_tick_ms(cl) * 1000);
@@ -460,17 +463,15 @@ int cluster_start(struct cluster *cl) {
         if (r < 0)
                 return r;
         sd_event_source_set_enabled(cl->tick, SD_EVENT_ON);
-        cluster_connect(cl);
+        redis_link_connect(cl->link);
         return 0;
 }
 
 void cluster_free(struct cluster *cl) {
         if (!cl)
                 return;
-        cluster_links_free(cl);
-        resolve_free(cl->resolving);
+        redis_link_free(cl->link);
         sd_event_source_disable_unref(cl->release_wait);
         sd_event_source_disable_unref(cl->tick);
-        sd_event_source_disable_unref(cl->retry);
         free(cl);
 }

@@ -29,7 +29,7 @@ static struct status_entry entry_of(const struct services *a, const struct app *
                 .forced_today = budget_today(&it->core.budget, app_quota_now_ms()),
                 .forced_cap = item_forced_cap(it),
                 .holder = a->cluster ? app->lease_holder : NULL,
-                .is_holder = app->holder,
+                .is_holder = app->lease.holder,
                 .cluster_problem = a->cluster ? cluster_problem(it) : NULL,
         };
 }

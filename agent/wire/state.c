@@ -1,43 +1,22 @@
-/* state.c: the last token of each item on disk, so a reboot (empty /dev/shm) needs no upstream call. */
+/* state.c: the state file's record (an item's last token and forced-refresh budget) as JSON, and back. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
-#include "file.h"
 #include "state.h"
 
 #define STATE_VERSION 1
-#define STATE_FILE_MAX 8192
 
-static int write_all(int fd, const char *buf, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, buf, len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                buf += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
-static char *record_json(const char *item, const char *appid, const struct state_record *rec) {
+char *state_encode(const char *item, const char *appid, const struct state_record *rec) {
         cJSON *o = cJSON_CreateObject();
         char *s = NULL;
 
         if (!o)
                 return NULL;
-        /* Doubles hold these exactly: generations and Unix ms stay far below 2^53 (state_load checks). */
+        /* Doubles hold these exactly: generations and Unix ms stay far below 2^53 (state_decode checks). */
         if (cJSON_AddNumberToObject(o, "version", STATE_VERSION) && cJSON_AddStringToObject(o, "item", item) &&
             cJSON_AddStringToObject(o, "appid", appid) &&
             cJSON_AddNumberToObject(o, "generation", (double)rec->generation) &&
@@ -50,51 +29,6 @@ static char *record_json(const char *item, const char *appid, const struct state
                 s = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         return s;
-}
-
-int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec) {
-        char path[PATH_MAX], tmp[PATH_MAX], err[PATH_MAX + 256];
-        char *json;
-        int fd, dfd, r;
-
-        if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path) ||
-            snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, item) >= (int)sizeof(tmp))
-                return -ENAMETOOLONG;
-        json = record_json(item, appid, rec);
-        if (!json)
-                return -ENOMEM;
-
-        /* A FIFO planted as the .tmp must not block the loop: refused (and removed below). */
-        fd = file_open_checked(tmp, tmp, O_WRONLY | O_CREAT | O_TRUNC, FILE_NOT_SHARED_WRITE, err, sizeof(err));
-        if (fd < 0) {
-                r = fd;
-                if (r != -ENOENT && r != -EACCES && r != -ENOSPC && r != -EROFS)
-                        unlink(tmp);
-                goto out;
-        }
-        /* The mode is set explicitly: a permissive umask must not expose the token. */
-        r = fchmod(fd, 0600) < 0 ? -errno : 0;
-        if (r == 0)
-                r = write_all(fd, json, strlen(json));
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                unlink(tmp);
-                goto out;
-        }
-        /* The rename itself must survive a power cut. */
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-        }
-out:
-        free(json);
-        return r;
 }
 
 static bool get_int(const cJSON *o, const char *name, int64_t min, int64_t *ret) {
@@ -112,7 +46,7 @@ static bool get_optional(const cJSON *o, const char *name, int64_t *ret) {
         return !cJSON_GetObjectItemCaseSensitive(o, name) || get_int(o, name, 0, ret);
 }
 
-static int parse_record(const char *buf, const char *item, const char *appid, struct state_record *rec) {
+int state_decode(const char *buf, const char *item, const char *appid, struct state_record *rec) {
         cJSON *o = cJSON_Parse(buf);
         const cJSON *v;
         int64_t version = 0, generation = 0;
@@ -149,58 +83,4 @@ static int parse_record(const char *buf, const char *item, const char *appid, st
 out:
         cJSON_Delete(o);
         return r;
-}
-
-int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec) {
-        char path[PATH_MAX], buf[STATE_FILE_MAX + 1], err[PATH_MAX + 256];
-        struct state_record tmp;
-        struct stat st;
-        ssize_t n;
-        int fd, r;
-
-        if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path))
-                return -ENAMETOOLONG;
-        /* Non-blocking, regular, the agent's or root's, not writable by others: else it is not believed. */
-        fd = file_open_checked(path, path, O_RDONLY, FILE_NOT_SHARED_WRITE, err, sizeof(err));
-        if (fd < 0)
-                return fd;
-        if (fstat(fd, &st) < 0 || st.st_size > STATE_FILE_MAX) {
-                close(fd);
-                return -EBADMSG;
-        }
-        n = read(fd, buf, STATE_FILE_MAX);
-        close(fd);
-        if (n < 0)
-                return -EBADMSG;
-        buf[n] = '\0';
-        r = parse_record(buf, item, appid, &tmp);
-        if (r == 0)
-                *rec = tmp;
-        return r;
-}
-
-int state_remove(const char *dir, const char *item) {
-        char path[PATH_MAX];
-
-        if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path))
-                return -ENAMETOOLONG;
-        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-}
-
-const char *state_strerror(int r) {
-        switch (r) {
-        case -EINVAL:
-                return "is not a regular file (a FIFO, socket or device): refused, remove it";
-        case -EPERM:
-                return "is owned by another user or writable by group or others: refused, remove it "
-                       "(the agent writes its own, mode 0600)";
-        case -ELOOP:
-                return "is a symlink: refused, remove it";
-        case -EBADMSG:
-                return "is not a complete record (truncated, corrupt or foreign)";
-        case -EXDEV:
-                return "holds a token of another appid, and so may the segment";
-        default:
-                return strerror(-r);
-        }
 }

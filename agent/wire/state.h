@@ -1,4 +1,4 @@
-/* state.h: the last token of each item on disk, so a reboot (empty /dev/shm) needs no upstream call. */
+/* state.h: the state file's record (the last token of an item, so a reboot needs no upstream call) and its JSON. */
 #ifndef STATE_H
 #define STATE_H
 
@@ -19,28 +19,21 @@ struct state_record {
         int64_t quota_day;              /* Beijing day upstream last answered 45009 */
 };
 
-/*
- * Write rec for item (an app or "app.jsapi") of appid to dir/item: a temporary file
- * (mode 0600), fsync, rename, fsync of dir, so a crash or a full disk leaves the old
- * file or the new one, never a mix. The secret is never part of it.
- */
-int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec);
+/* A state file larger than this is not a record (a token is at most UPSTREAM_TOKEN_MAX). */
+#define STATE_RECORD_MAX 8192
 
 /*
- * Read dir/item back. -ENOENT if there is none, -EXDEV if it is a record of another
- * appid, -EBADMSG if it is not a complete record (anything odd is refused, never
- * half-used), -EINVAL if it is not a regular file (a FIFO never blocks the read), -EPERM
- * if it is owned by another user or writable by group or others, -ELOOP for a symlink.
+ * rec as the state file of item (an app or "app.jsapi") of appid holds it: one line of
+ * JSON (malloc'd, NUL-terminated), or NULL if out of memory. These bytes are the file's
+ * format, which agents of other versions read too: keep them.
  */
-int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec);
+char *state_encode(const char *item, const char *appid, const struct state_record *rec);
 
 /*
- * Remove dir/item: after a failed state_save it holds a superseded token, which a reboot
- * must not adopt. 0 if it is gone (or was never there), else -errno.
+ * The record in buf (NUL-terminated) back, if it is item's of appid: 0, -EXDEV if it is
+ * a record of another appid, -EBADMSG if it is not a complete record (anything odd is
+ * refused, never half-used). rec may be partly written when it fails.
  */
-int state_remove(const char *dir, const char *item);
-
-/* What a state_load or state_save error means, for "state file DIR/ITEM <this>". */
-const char *state_strerror(int r);
+int state_decode(const char *buf, const char *item, const char *appid, struct state_record *rec);
 
 #endif

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "state.h"
+#include "state-file.h"
 #include "test-util.h"
 
 static char dir[] = "/tmp/test-state.XXXXXX";

@@ -1,0 +1,125 @@
+/* state-file.c: each item's state file in state_dir: written whole or not at all, read back only if the agent's own. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "file.h"
+#include "state-file.h"
+
+static int write_all(int fd, const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t n = write(fd, buf, len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                buf += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec) {
+        char path[PATH_MAX], tmp[PATH_MAX], err[PATH_MAX + 256];
+        char *json;
+        int fd, dfd, r;
+
+        if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path) ||
+            snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, item) >= (int)sizeof(tmp))
+                return -ENAMETOOLONG;
+        json = state_encode(item, appid, rec);
+        if (!json)
+                return -ENOMEM;
+
+        /* A FIFO planted as the .tmp must not block the loop: refused (and removed below). */
+        fd = file_open_checked(tmp, tmp, O_WRONLY | O_CREAT | O_TRUNC, FILE_NOT_SHARED_WRITE, err, sizeof(err));
+        if (fd < 0) {
+                r = fd;
+                if (r != -ENOENT && r != -EACCES && r != -ENOSPC && r != -EROFS)
+                        unlink(tmp);
+                goto out;
+        }
+        /* The mode is set explicitly: a permissive umask must not expose the token. */
+        r = fchmod(fd, 0600) < 0 ? -errno : 0;
+        if (r == 0)
+                r = write_all(fd, json, strlen(json));
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                unlink(tmp);
+                goto out;
+        }
+        /* The rename itself must survive a power cut. */
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+        }
+out:
+        free(json);
+        return r;
+}
+
+int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec) {
+        char path[PATH_MAX], buf[STATE_RECORD_MAX + 1], err[PATH_MAX + 256];
+        struct state_record tmp;
+        struct stat st;
+        ssize_t n;
+        int fd, r;
+
+        if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        /* Non-blocking, regular, the agent's or root's, not writable by others: else it is not believed. */
+        fd = file_open_checked(path, path, O_RDONLY, FILE_NOT_SHARED_WRITE, err, sizeof(err));
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0 || st.st_size > STATE_RECORD_MAX) {
+                close(fd);
+                return -EBADMSG;
+        }
+        n = read(fd, buf, STATE_RECORD_MAX);
+        close(fd);
+        if (n < 0)
+                return -EBADMSG;
+        buf[n] = '\0';
+        r = state_decode(buf, item, appid, &tmp);
+        if (r == 0)
+                *rec = tmp;
+        return r;
+}
+
+int state_remove(const char *dir, const char *item) {
+        char path[PATH_MAX];
+
+        if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+const char *state_strerror(int r) {
+        switch (r) {
+        case -EINVAL:
+                return "is not a regular file (a FIFO, socket or device): refused, remove it";
+        case -EPERM:
+                return "is owned by another user or writable by group or others: refused, remove it "
+                       "(the agent writes its own, mode 0600)";
+        case -ELOOP:
+                return "is a symlink: refused, remove it";
+        case -EBADMSG:
+                return "is not a complete record (truncated, corrupt or foreign)";
+        case -EXDEV:
+                return "holds a token of another appid, and so may the segment";
+        default:
+                return strerror(-r);
+        }
+}

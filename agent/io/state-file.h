@@ -1,0 +1,32 @@
+/* state-file.h: each item's state file in state_dir, so a reboot (empty /dev/shm) needs no upstream call. */
+#ifndef STATE_FILE_H
+#define STATE_FILE_H
+
+#include "state.h"
+
+/*
+ * Write rec for item (an app or "app.jsapi") of appid to dir/item: a temporary file
+ * (mode 0600), fsync, rename, fsync of dir, so a crash or a full disk leaves the old
+ * file or the new one, never a mix. The secret is never part of it.
+ */
+int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec);
+
+/*
+ * Read dir/item back (state_decode). -ENOENT if there is none, -EXDEV if it is a record
+ * of another appid, -EBADMSG if it is not a complete record (anything odd is refused,
+ * never half-used), -EINVAL if it is not a regular file (a FIFO never blocks the read),
+ * -EPERM if it is owned by another user or writable by group or others, -ELOOP for a
+ * symlink.
+ */
+int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec);
+
+/*
+ * Remove dir/item: after a failed state_save it holds a superseded token, which a reboot
+ * must not adopt. 0 if it is gone (or was never there), else -errno.
+ */
+int state_remove(const char *dir, const char *item);
+
+/* What a state_load or state_save error means, for "state file DIR/ITEM <this>". */
+const char *state_strerror(int r);
+
+#endif
