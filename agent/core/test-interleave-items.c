@@ -80,7 +80,7 @@ static const struct budget runs[] = {
 };
 #endif
 #define G 12
-#define INBOX 12
+#define INBOX 24                        /* a stopped holder gets a forward a second */
 #define CLIENTS 4
 
 struct token {
@@ -113,6 +113,7 @@ struct agent {
         bool budget_wait;               /* CORE_ACT_TAKE_BUDGET sent, not answered */
         bool tick_due;                  /* the cluster's tick came round since its last run */
         bool paused;                    /* the process is stopped (SIGSTOP, a VM paused): it handles nothing */
+        int64_t paused_at;
         uint8_t fwd_gen;                /* it->forwarded_gen, forwarded_at_ms */
         int64_t fwd_at;
         uint8_t remote_why;             /* ghost: the highest generation other hosts' clients named */
@@ -154,7 +155,7 @@ static const char *const event_names[] = {
 static const char *const note_names[] = { "pub", "force", "fail", "verified", "sync" };
 
 static const char *failure;
-static bool verbose;
+static bool verbose, draining;
 static int path[256], depth;
 static unsigned long long states, transitions, drains, max_depth;
 
@@ -650,18 +651,21 @@ static bool agent_event(struct world *w, int i, int ev) {
                 w->pauses--;
                 w->faulted = true;
                 a->paused = true;
+                a->paused_at = w->now;
                 return true;
         case EV_UNPAUSE:
-                if (!a->paused)
+                /* The drain lets a pause outlast the lease: every shorter one is searched. */
+                if (!a->paused || (draining && w->now < a->paused_at + LEASE + STEP))
                         return false;
                 a->paused = false;
                 return true;
         case EV_CALL_OK: {
-                struct token t = { w->now, w->now + LIFE, (uint8_t)(a->seg.gen + 1), ++w->next_id };
+                struct token t = { w->now, w->now + LIFE, (uint8_t)(a->seg.gen + 1), 0 };
 
                 /* After its end, curl has given up on it; unless the process was stopped meanwhile. */
                 if (!a->calling || (a->call_lost && !a->late))
                         return false;
+                t.id = ++w->next_id;
                 a->calling = false;
                 SETUP_OK(t.gen < G, "a bigger G");
                 a->seg = t; /* wxshm_writer_publish: the segment's generation + 1 */
@@ -780,32 +784,57 @@ static void check(struct world *w) {
  * reads, ticks and timers each second) until the clients' timeouts are near; by then
  * every client must have its answer.
  */
-static const int drain_events[] = { EV_UNPAUSE, EV_CALL_TIMEOUT, EV_NOTE, EV_RESUME_ANSWER, EV_BUDGET, EV_CALL_OK, EV_TICK, EV_TIMER };
+static const int drain_events[] = { EV_UNPAUSE, EV_CALL_OK, EV_CALL_TIMEOUT, EV_NOTE, EV_RESUME_ANSWER, EV_BUDGET, EV_TICK,
+                                    EV_TIMER };
+
+static bool client_waits(const struct world *w) {
+        for (int k = 0; k < w->n_clients; k++)
+                if (w->c[k].state == C_WAITING)
+                        return true;
+        return false;
+}
+
+/* Something is still to happen: a client waits, a call is out, an agent is stopped, a note or reply is due. */
+static bool unsettled(const struct world *w) {
+        for (int i = 0; i < N; i++) {
+                const struct agent *a = &w->a[i];
+
+                if (a->paused || a->calling || a->n_in || a->read_wait || a->budget_wait)
+                        return true;
+        }
+        return client_waits(w);
+}
 
 static void drain(struct world *w) {
         drains++;
-        while (!failure && w->now < START + DRAIN_END) {
-                bool waiting = false;
-
+        draining = true;
+        while (!failure && w->now < START + DRAIN_END && unsettled(w)) {
                 for (int pass = 0; pass < 4; pass++)
                         for (int i = 0; i < N; i++)
-                                for (size_t e = 0; e < sizeof(drain_events) / sizeof(drain_events[0]); e++)
-                                        if (agent_event(w, i, drain_events[e])) {
-                                                if (verbose)
+                                for (size_t e = 0; e < sizeof(drain_events) / sizeof(drain_events[0]); e++) {
+                                        struct world probe;
+                                        bool on;
+
+                                        if (verbose) {
+                                                /* said before it happens, as the search's events are */
+                                                world_copy(&probe, w);
+                                                verbose = false;
+                                                on = agent_event(&probe, i, drain_events[e]);
+                                                verbose = true;
+                                                world_free(&probe);
+                                                if (on)
                                                         fprintf(stderr, "  drain, +%llds, agent %d: %s\n",
                                                                 (long long)((w->now - START) / SEC), i,
                                                                 event_names[drain_events[e]]);
-                                                check(w);
                                         }
-                for (int k = 0; k < w->n_clients; k++)
-                        waiting = waiting || w->c[k].state == C_WAITING;
-                if (!waiting)
-                        return;
+                                        if (agent_event(w, i, drain_events[e]))
+                                                check(w);
+                                }
                 pass_time(w, TICK);
         }
-        for (int k = 0; k < w->n_clients; k++)
-                if (w->c[k].state == C_WAITING)
-                        violated("a client was not answered before its timeout came near");
+        draining = false;
+        if (!failure && client_waits(w))
+                violated("a client was not answered before its timeout came near");
 }
 
 /* ---- one state, however reached ---- */
