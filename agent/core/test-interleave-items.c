@@ -19,9 +19,14 @@
  * a fake Redis (the lease key, the item record, the publish script, the fleet's count of
  * forced calls, and the channel: a queue of notes per agent, in order, which may lose one).
  * WeChat counts calls per generation. A depth-first search runs every order of the events
- * below, each state once; when time has run out, a drain runs a fair, fault-free schedule
- * on (every note delivered, every call answered, ticks and timers each second) and every
- * client that asked must have been answered before its timeout.
+ * below, each state once (agents renumbered are one state; a state seen at an earlier time
+ * had every future this one has). A running agent does what is in front of it (a note, a
+ * reply, its tick, its timer) before time passes, in every order; calls in flight, clients,
+ * faults and a stopped agent's backlog are not held to that. When time has run out, a
+ * drain runs a fair, fault-free schedule on (every note taken, every call answered, a
+ * stopped agent going on once its lease is surely gone, ticks and timers each second) and
+ * every client that asked must have been answered before its timeout. A failure prints
+ * its trace again from the start, with what the shell did at each event.
  *
  * Invariants (tests/model/README.md, numbered as there):
  *  1. calls for a generation <= 1 + lost results of calls for it (a kill mid-call, a call
@@ -839,7 +844,9 @@ static void drain(struct world *w) {
 
 /* ---- one state, however reached ---- */
 
-#define SEEN_BITS 20
+#ifndef SEEN_BITS
+#define SEEN_BITS 20                    /* room for half a million states; -DSEEN_BITS=24 for big runs */
+#endif
 static struct seen {
         uint64_t hash;
         int64_t now;
