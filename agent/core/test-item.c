@@ -725,24 +725,6 @@ static void test_edges(void) {
         rig_free(&r);
 }
 
-static void test_budget_days(void) {
-        struct core_budget b = { 0 };
-        /* 2027-01-15 16:00 UTC is Beijing midnight. */
-        int64_t midnight = T0 + 8 * 3600 * SEC;
-
-        CHECK(budget_day(midnight - 1) + 1 == budget_day(midnight), "the day turns at Beijing midnight");
-        CHECK(budget_until_tomorrow(midnight - 1) == 1 && budget_until_tomorrow(midnight) == 24 * 3600 * SEC,
-              "until tomorrow");
-        CHECK(budget_cap(100, true) == 20 && budget_cap(5, true) == 5 && budget_cap(100, false) == 100, "caps");
-        budget_restore(&b, budget_day(T0), -5, 0);
-        CHECK(b.forced_today == BUDGET_COUNT_CLAMP, "a negative saved count is spent, not a fresh budget");
-        budget_restore(&b, budget_day(T0), 2, 0);
-        CHECK(budget_today(&b, T0) == 2 && budget_today(&b, midnight) == 0, "today's count");
-        CHECK(!budget_spend(&b, 4, T0) && budget_spend(&b, 4, T0), "the spend that reaches the cap says so");
-        CHECK(budget_upstream(&b, 45009, T0) && !budget_upstream(&b, 45009, T0) && !budget_upstream(&b, 1, T0),
-              "45009 once a day");
-}
-
 int main(void) {
         test_start();
         test_fetch();
@@ -757,7 +739,6 @@ int main(void) {
         test_cluster();
         test_every_pair();
         test_edges();
-        test_budget_days();
         if (check_failures() == 0)
                 printf("ok: the item machine\n");
         return check_exit_code();
