@@ -30,6 +30,18 @@ static void test_start(void) {
         step(&r, (struct core_event){ .type = CORE_EV_START, .last_errcode = -1002, .last_error_at_ms = T0 + 50 });
         CHECK(core_item_wake(&r.it) == T0, "a failure from the future is no reason to wait");
         rig_free(&r);
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START, .last_errcode = -1002,
+                                      .last_error_at_ms = T0 - r.pol.backoff_max_ms });
+        CHECK(core_item_wake(&r.it) == T0, "nor one backoff_max old");
+        rig_free(&r);
+        /* A segment that says "adopted" but holds no generation has nothing to adopt. */
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START, .adopted = true, .generation = 0,
+                                      .expires_at_ms = T0 + 3600 * SEC, .fetched_at_ms = T0 - 3600 * SEC });
+        CHECK(r.it.state == WXSHM_STATE_STARTING && !r.it.settled && r.it.generation == 0 && core_item_wake(&r.it) == T0,
+              "no generation: a cold start");
+        rig_free(&r);
 
         rig_init(&r, APP_KIND_TOKEN);
         step(&r, (struct core_event){ .type = CORE_EV_START, .adopted = true, .generation = 7,
@@ -137,6 +149,97 @@ static void test_ticket(void) {
         advance(&r, 10 * SEC);
         step(&r, (struct core_event){ .type = CORE_EV_FETCH_NOW, .dead = true });
         CHECK(core_item_wake(&r.it) == r.clock.now_ms, "after it: now");
+        rig_free(&r);
+}
+
+/* A ticket call refused for its access token (40001, 40014, 42001): the token is dead; other codes are the ticket's. */
+static void test_ticket_token_codes(void) {
+        static const struct {
+                long errcode;
+                bool dead;
+        } cases[] = { { 40001, true }, { 40014, true }, { 42001, true }, { -1002, false }, { 40164, false } };
+        struct rig r;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                rig_init(&r, APP_KIND_TOKEN);
+                r.pol.ticket = true;
+                step(&r, (struct core_event){ .type = CORE_EV_START });
+                fire(&r);
+                started(&r);
+                failed(&r, cases[i].errcode);
+                CHECK(count(&r, CORE_ACT_TOKEN_DEAD) == cases[i].dead, "%ld: token dead %d", cases[i].errcode,
+                      cases[i].dead);
+                CHECK(!cases[i].dead || (r.it.failure == FAILURE_TRANSIENT && r.it.state == WXSHM_STATE_RETRYING),
+                      "%ld: a dead token is a transient failure of the ticket", cases[i].errcode);
+                /* 40001 is a bad secret at a token fetch, but at a ticket fetch a refused token: so the advice says. */
+                CHECK(!strstr(r.it.advice, "a new token is fetched") == !cases[i].dead, "%ld: %s", cases[i].errcode,
+                      r.it.advice);
+                rig_free(&r);
+        }
+}
+
+/* A failure with no message; another code of the same class is a change worth a line. */
+static void test_failure_lines(void) {
+        struct rig r;
+
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START });
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_FAILED, .errcode = -1002 });
+        CHECK(r.it.last_errmsg[0] == '\0' && count(&r, CORE_ACT_LOG) == 1 && strstr(find(&r, CORE_ACT_LOG)->text, "()"),
+              "no message: an empty one");
+        fire(&r);
+        started(&r);
+        failed(&r, -1002);
+        CHECK(count(&r, CORE_ACT_LOG) == 0, "the same again: no line");
+        fire(&r);
+        started(&r);
+        failed(&r, -1001);
+        CHECK(count(&r, CORE_ACT_LOG) == 1 && r.it.failure == FAILURE_TRANSIENT && r.it.errcode == -1001,
+              "another transient code: a line");
+        rig_free(&r);
+}
+
+/* A mirror of the generation already here; one reaching a holder whose own calls fail. */
+static void test_mirror_corners(void) {
+        struct rig r;
+        uint64_t id;
+
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = r.pol.redis_up = true;
+        advance(&r, 10 * SEC);
+        id = request(&r, 1, 5000);
+        step(&r, (struct core_event){ .type = CORE_EV_MIRRORED, .generation = 1, .fetched_at_ms = r.clock.now_ms,
+                                      .expires_at_ms = r.clock.now_ms + 7200 * SEC });
+        CHECK(!answer_of(&r, id) && r.it.n_waiters == 1 && count(&r, CORE_ACT_LOG) == 0 && count(&r, CORE_ACT_SAVE) == 1,
+              "the same generation: saved (new times), no line, the waiter still waits");
+        rig_free(&r);
+
+        /* The holder failing: a mirror (its own push read back) must not paint the segment fresh. */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = r.pol.holder = r.pol.redis_up = true;
+        fire(&r);
+        started(&r);
+        failed(&r, -1002);
+        step(&r, (struct core_event){ .type = CORE_EV_MIRRORED, .generation = 1, .fetched_at_ms = r.it.fetched_at_ms,
+                                      .expires_at_ms = r.it.expires_at_ms });
+        CHECK(r.it.state == WXSHM_STATE_RETRYING && count(&r, CORE_ACT_SET_STATE) == 0, "still retrying");
+        /* A non-holder takes the holder's token as it is: fresh. */
+        r.pol.holder = false;
+        step(&r, (struct core_event){ .type = CORE_EV_MIRRORED, .generation = 2, .fetched_at_ms = r.clock.now_ms,
+                                      .expires_at_ms = r.clock.now_ms + 7200 * SEC });
+        CHECK(r.it.state == WXSHM_STATE_FRESH && r.it.generation == 2, "fresh");
+        rig_free(&r);
+}
+
+/* A rebase whose new segment could not be made leaves the state as it was. */
+static void test_rebase_failed(void) {
+        struct rig r;
+
+        fresh(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_REBASE, .ok = false });
+        CHECK(r.it.generation == 0 && r.it.state == WXSHM_STATE_FRESH && r.out.n == 0, "no state written");
         rig_free(&r);
 }
 
@@ -425,6 +528,29 @@ static void test_cluster(void) {
         step(&r, (struct core_event){ .type = CORE_EV_REBASE, .ok = true });
         CHECK(r.it.generation == 0 && r.it.waiters[0].generation == 0 && r.it.state == WXSHM_STATE_STARTING, "rebased");
         rig_free(&r);
+        /*
+         * A forced call spaced to later, and a refresh that fell due while this agent was not
+         * the holder: the new holder refreshes now, not at the forced call's time.
+         */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = r.pol.redis_up = r.pol.holder = true;
+        r.pol.min_force_interval_ms = 600 * SEC;
+        request(&r, 1, 60000);
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_PUBLISHED, .generation = 2,
+                                      .expires_at_ms = r.clock.now_ms + 200 * SEC });
+        r.pol.holder = false;
+        advance(&r, 160 * SEC);
+        step(&r, timer(&r, 0));
+        CHECK(r.out.n == 0 && core_item_wake(&r.it) == INT64_MAX, "not the holder: its refresh is the holder's");
+        request(&r, 2, 500 * SEC);
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms + 440 * SEC, "a forced call spaced 440 s on");
+        r.pol.holder = true;
+        step(&r, (struct core_event){ .type = CORE_EV_RESUME });
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms, "the due refresh now, not put off to the forced call's (%lld s)",
+              (long long)((core_item_wake(&r.it) - r.clock.now_ms) / SEC));
+        rig_free(&r);
 }
 
 /* The corners: short-lived tokens, schedules kept, budgets spent meanwhile, answers ignored. */
@@ -547,6 +673,10 @@ int main(void) {
         test_fetch();
         test_backoff();
         test_ticket();
+        test_ticket_token_codes();
+        test_failure_lines();
+        test_mirror_corners();
+        test_rebase_failed();
         test_coalesce();
         test_spacing();
         test_stable();
