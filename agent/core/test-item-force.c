@@ -148,6 +148,32 @@ static void test_count_after_settled(void) {
         CHECK(fire(&r) && !find(&r, CORE_ACT_START_CALL)->call.force && r.it.budget.forced_today == 0,
               "the next call is the planned one, uncounted");
         rig_free(&r);
+
+        /*
+         * The lease was lost while counting, the force handed to the new holder (its client
+         * still waits here): the count that comes back grants nothing, so a later forced call
+         * of this agent is counted afresh.
+         */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = r.pol.holder = r.pol.redis_up = true;
+        advance(&r, 10 * SEC);
+        id = request(&r, 1, 30000);
+        fire(&r);
+        r.pol.holder = false;
+        step(&r, (struct core_event){ .type = CORE_EV_FETCH_NOW });
+        step(&r, timer(&r, 0));
+        CHECK(count(&r, CORE_ACT_FORWARD) == 1 && r.it.n_waiters == 1, "handed to the holder");
+        step(&r, (struct core_event){ .type = CORE_EV_BUDGET_COUNTED, .count = 1 });
+        CHECK(!r.it.budget_granted && r.it.armed && r.it.next_at_ms > r.clock.now_ms + 6000 * SEC,
+              "not granted; the proactive schedule (the waiter's deadline aside)");
+        step(&r, (struct core_event){ .type = CORE_EV_REMOTE_VERIFIED, .generation = 1 });
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_VERIFIED, "the holder's answer");
+        r.pol.holder = true;
+        advance(&r, 10 * SEC);
+        request(&r, 1, 30000);
+        fire(&r);
+        CHECK(count(&r, CORE_ACT_TAKE_BUDGET) == 1 && count(&r, CORE_ACT_START_CALL) == 0, "counted afresh");
+        rig_free(&r);
 }
 
 /* A timer while the count is asked (a ticket saw the token dead): no call, no second count. */
