@@ -251,6 +251,22 @@ static void check_waiters(const struct rig *r, const struct core_event *ev, cons
         }
 }
 
+/*
+ * A forced call that is still to be made has its wake-up: armed, unless the call is
+ * starting (this step said so), in flight, waiting for the fleet's count, or a ticket's
+ * waiting for its token. (Outside cluster mode the shell never gives a timer no budget:
+ * cluster_call_budget; a force left so waits for what comes next, test-item-force.c.)
+ */
+static void check_force_planned(const struct rig *r, const struct core_event *ev, const char *where) {
+        bool ticket_waits = r->pol.ticket && ev->type == CORE_EV_TIMER && !ev->token_ready;
+        bool no_budget_alone = !r->pol.clustered && ev->type == CORE_EV_TIMER && ev->call_budget_ms <= 0;
+
+        if (r->it.force_stage == CORE_FORCE_NONE || r->it.in_flight || r->it.budget_asked || ticket_waits ||
+            no_budget_alone || count(r, CORE_ACT_START_CALL))
+                return;
+        CHECK(r->it.armed, "%s: forced call (stage %d) planned but no wake-up for it", where, r->it.force_stage);
+}
+
 static void test_every_pair(void) {
         for (int state = 0; state < STATES; state++)
                 for (size_t v = 0; v < VARIANTS; v++) {
@@ -258,7 +274,7 @@ static void test_every_pair(void) {
                         struct core_event ev;
                         uint64_t gen_before, ids[64];
                         unsigned n_before, calls_before;
-                        bool in_flight;
+                        bool in_flight, stranded;
                         char where[128];
 
                         reach(&r, state);
@@ -283,6 +299,7 @@ static void test_every_pair(void) {
                               where);
                         check_actions(&r, &ev, where);
                         check_waiters(&r, &ev, ids, n_before, where);
+                        check_force_planned(&r, &ev, where);
 
                         /* The shell carries out a call it was told to start; then the next wake-up comes. */
                         if (count(&r, CORE_ACT_START_CALL))
@@ -291,12 +308,15 @@ static void test_every_pair(void) {
                         n_before = r.it.n_waiters;
                         for (unsigned i = 0; i < n_before; i++)
                                 ids[i] = r.it.waiters[i].id;
+                        stranded = !r.pol.clustered && ev.type == CORE_EV_TIMER && ev.call_budget_ms <= 0;
                         fire(&r);
                         ev = timer(&r, 10000);
                         strncat(where, ", then the timer", sizeof(where) - strlen(where) - 1);
                         CHECK(!in_flight || count(&r, CORE_ACT_START_CALL) == 0, "%s: one call at a time", where);
                         check_actions(&r, &ev, where);
                         check_waiters(&r, &ev, ids, n_before, where);
+                        if (!stranded) /* by the no-budget timer above, which outside cluster mode never comes */
+                                check_force_planned(&r, &ev, where);
                         rig_free(&r);
                 }
 }
