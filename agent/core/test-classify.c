@@ -115,6 +115,11 @@ static void test_advice_ip(void) {
         check_ip(40164, "ip:192.0.2.1.", "192.0.2.1");
         check_ip(89503, "this IP 192.0.2.8 needs the admin's confirmation", "192.0.2.8");
         check_ip(89506, "this ip was refused rid: 1", NULL);
+        /* IPv6 glued to a colon ("ip:2001:db8::7"), or after a lone one; an ellipsis before an address. */
+        check_ip(40164, "from ip:2001:db8::7 rid: 1", "2001:db8::7");
+        check_ip(40164, "from ip: 2001:db8::8", "2001:db8::8");
+        check_ip(40164, "invalid ip... from ip 10.1.2.3", "10.1.2.3");
+        check_ip(40164, "invalid ip ... ::: 2001:db8::9 ...", "2001:db8::9");
         /* Malformed: no address, half one, too many parts, out of range, "::" alone, garbage. */
         check_ip(40164, NULL, NULL);
         check_ip(40164, "", NULL);
@@ -143,6 +148,12 @@ static void test_advice_ip(void) {
         memset(open_ended, 'x', 4096);
         memcpy(open_ended + 4088, "1.2.3.4", 7);
         check_ip(40164, open_ended, "1.2.3.4");
+        /* Ending in a lone ':' or '.' at the bound: nothing past it is looked at. */
+        memset(open_ended, 'x', 4096);
+        open_ended[4095] = ':';
+        check_ip(40164, open_ended, NULL);
+        open_ended[4095] = '.';
+        check_ip(40164, open_ended, NULL);
         free(open_ended);
 }
 

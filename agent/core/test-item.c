@@ -1,4 +1,4 @@
-/* test-item.c: the item machine with a fake clock: every backoff step, coalescing, spacing, the budget, each (state, event) pair. */
+/* test-item.c: the item machine with a fake clock: every backoff step, coalescing, spacing, the budget (each (state, event) pair: test-item-pairs.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,117 +6,9 @@
 
 #include "check.h"
 #include "item.h"
+#include "test-item-rig.h"
 #include "upstream.h"
 #include "wxshm.h"
-
-
-#define T0 1800000000000LL /* 2027-01-15 08:00 UTC, 16:00 in Beijing */
-#define SEC 1000LL
-
-/* One item under test: its policy, a clock that only moves when told, and the last step's actions. */
-struct rig {
-        struct core_item it;
-        struct core_policy pol;
-        struct rng rng;
-        struct core_clock clock;
-        struct core_actions out;
-        uint64_t next_id;
-};
-
-static void rig_init(struct rig *r, enum app_kind kind) {
-        memset(r, 0, sizeof(*r));
-        core_item_init(&r->it);
-        r->pol = (struct core_policy){ .kind = kind, .n_api_base = 1, .refresh_margin_ms = 300 * SEC,
-                                       .backoff_min_ms = 1 * SEC, .backoff_max_ms = 300 * SEC,
-                                       .min_force_interval_ms = 10 * SEC, .min_token_lifetime_ms = 60 * SEC,
-                                       .max_waiters = 2000, .max_forced_per_day = 1000, .name = "shop" };
-        r->rng.state = 42;
-        r->clock = (struct core_clock){ .now_ms = T0, .quota_now_ms = T0, .rng = &r->rng };
-}
-
-static void rig_free(struct rig *r) {
-        core_item_free(&r->it);
-        core_actions_free(&r->out);
-}
-
-static void advance(struct rig *r, int64_t ms) {
-        r->clock.now_ms += ms;
-        r->clock.quota_now_ms += ms;
-}
-
-static size_t step(struct rig *r, struct core_event ev) {
-        core_actions_free(&r->out);
-        core_item_step(&r->it, &r->pol, &r->clock, &ev, &r->out);
-        CHECK(r->out.dropped == 0, "no action lost");
-        return r->out.n;
-}
-
-static size_t count(const struct rig *r, enum core_action_type type) {
-        size_t n = 0;
-
-        for (size_t i = 0; i < r->out.n; i++)
-                n += r->out.v[i].type == type;
-        return n;
-}
-
-static const struct core_action *find(const struct rig *r, enum core_action_type type) {
-        for (size_t i = 0; i < r->out.n; i++)
-                if (r->out.v[i].type == type)
-                        return &r->out.v[i];
-        return NULL;
-}
-
-/* The answer to waiter id in the last step, NULL if it was not answered. */
-static const struct core_action *answer_of(const struct rig *r, uint64_t id) {
-        for (size_t i = 0; i < r->out.n; i++)
-                if (r->out.v[i].type == CORE_ACT_ANSWER && r->out.v[i].waiter == id)
-                        return &r->out.v[i];
-        return NULL;
-}
-
-static struct core_event timer(struct rig *r, int64_t budget) {
-        return (struct core_event){ .type = CORE_EV_TIMER, .call_budget_ms = budget, .token_ready = true };
-}
-
-/* Let the clock run to the wake-up, fire it, and return the call it starts (NULL if none). */
-static const struct core_action *fire(struct rig *r) {
-        int64_t wake = core_item_wake(&r->it);
-
-        if (wake != INT64_MAX && wake > r->clock.now_ms)
-                advance(r, wake - r->clock.now_ms);
-        step(r, timer(r, 10000));
-        return find(r, CORE_ACT_START_CALL);
-}
-
-static void started(struct rig *r) {
-        step(r, (struct core_event){ .type = CORE_EV_CALL_STARTED });
-}
-
-static void published(struct rig *r, uint64_t gen, bool same) {
-        step(r, (struct core_event){ .type = CORE_EV_PUBLISHED, .generation = gen,
-                                     .expires_at_ms = r->clock.now_ms + 7200 * SEC, .same = same });
-}
-
-static void failed(struct rig *r, long errcode) {
-        step(r, (struct core_event){ .type = CORE_EV_FAILED, .errcode = errcode, .errmsg = "boom" });
-}
-
-static uint64_t request(struct rig *r, uint64_t gen, int64_t timeout_ms) {
-        uint64_t id = ++r->next_id;
-
-        step(r, (struct core_event){ .type = CORE_EV_REQUEST, .waiter = id, .has_generation = true, .generation = gen,
-                                     .timeout_ms = timeout_ms });
-        return id;
-}
-
-/* An item with generation 1 published and nothing pending. */
-static void fresh(struct rig *r, enum app_kind kind) {
-        rig_init(r, kind);
-        step(r, (struct core_event){ .type = CORE_EV_START });
-        fire(r);
-        started(r);
-        published(r, 1, false);
-}
 
 static void test_start(void) {
         struct rig r;
@@ -137,6 +29,18 @@ static void test_start(void) {
         rig_init(&r, APP_KIND_TOKEN);
         step(&r, (struct core_event){ .type = CORE_EV_START, .last_errcode = -1002, .last_error_at_ms = T0 + 50 });
         CHECK(core_item_wake(&r.it) == T0, "a failure from the future is no reason to wait");
+        rig_free(&r);
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START, .last_errcode = -1002,
+                                      .last_error_at_ms = T0 - r.pol.backoff_max_ms });
+        CHECK(core_item_wake(&r.it) == T0, "nor one backoff_max old");
+        rig_free(&r);
+        /* A segment that says "adopted" but holds no generation has nothing to adopt. */
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START, .adopted = true, .generation = 0,
+                                      .expires_at_ms = T0 + 3600 * SEC, .fetched_at_ms = T0 - 3600 * SEC });
+        CHECK(r.it.state == WXSHM_STATE_STARTING && !r.it.settled && r.it.generation == 0 && core_item_wake(&r.it) == T0,
+              "no generation: a cold start");
         rig_free(&r);
 
         rig_init(&r, APP_KIND_TOKEN);
@@ -245,6 +149,97 @@ static void test_ticket(void) {
         advance(&r, 10 * SEC);
         step(&r, (struct core_event){ .type = CORE_EV_FETCH_NOW, .dead = true });
         CHECK(core_item_wake(&r.it) == r.clock.now_ms, "after it: now");
+        rig_free(&r);
+}
+
+/* A ticket call refused for its access token (40001, 40014, 42001): the token is dead; other codes are the ticket's. */
+static void test_ticket_token_codes(void) {
+        static const struct {
+                long errcode;
+                bool dead;
+        } cases[] = { { 40001, true }, { 40014, true }, { 42001, true }, { -1002, false }, { 40164, false } };
+        struct rig r;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                rig_init(&r, APP_KIND_TOKEN);
+                r.pol.ticket = true;
+                step(&r, (struct core_event){ .type = CORE_EV_START });
+                fire(&r);
+                started(&r);
+                failed(&r, cases[i].errcode);
+                CHECK(count(&r, CORE_ACT_TOKEN_DEAD) == cases[i].dead, "%ld: token dead %d", cases[i].errcode,
+                      cases[i].dead);
+                CHECK(!cases[i].dead || (r.it.failure == FAILURE_TRANSIENT && r.it.state == WXSHM_STATE_RETRYING),
+                      "%ld: a dead token is a transient failure of the ticket", cases[i].errcode);
+                /* 40001 is a bad secret at a token fetch, but at a ticket fetch a refused token: so the advice says. */
+                CHECK(!strstr(r.it.advice, "a new token is fetched") == !cases[i].dead, "%ld: %s", cases[i].errcode,
+                      r.it.advice);
+                rig_free(&r);
+        }
+}
+
+/* A failure with no message; another code of the same class is a change worth a line. */
+static void test_failure_lines(void) {
+        struct rig r;
+
+        rig_init(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_START });
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_FAILED, .errcode = -1002 });
+        CHECK(r.it.last_errmsg[0] == '\0' && count(&r, CORE_ACT_LOG) == 1 && strstr(find(&r, CORE_ACT_LOG)->text, "()"),
+              "no message: an empty one");
+        fire(&r);
+        started(&r);
+        failed(&r, -1002);
+        CHECK(count(&r, CORE_ACT_LOG) == 0, "the same again: no line");
+        fire(&r);
+        started(&r);
+        failed(&r, -1001);
+        CHECK(count(&r, CORE_ACT_LOG) == 1 && r.it.failure == FAILURE_TRANSIENT && r.it.errcode == -1001,
+              "another transient code: a line");
+        rig_free(&r);
+}
+
+/* A mirror of the generation already here; one reaching a holder whose own calls fail. */
+static void test_mirror_corners(void) {
+        struct rig r;
+        uint64_t id;
+
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = r.pol.redis_up = true;
+        advance(&r, 10 * SEC);
+        id = request(&r, 1, 5000);
+        step(&r, (struct core_event){ .type = CORE_EV_MIRRORED, .generation = 1, .fetched_at_ms = r.clock.now_ms,
+                                      .expires_at_ms = r.clock.now_ms + 7200 * SEC });
+        CHECK(!answer_of(&r, id) && r.it.n_waiters == 1 && count(&r, CORE_ACT_LOG) == 0 && count(&r, CORE_ACT_SAVE) == 1,
+              "the same generation: saved (new times), no line, the waiter still waits");
+        rig_free(&r);
+
+        /* The holder failing: a mirror (its own push read back) must not paint the segment fresh. */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = r.pol.holder = r.pol.redis_up = true;
+        fire(&r);
+        started(&r);
+        failed(&r, -1002);
+        step(&r, (struct core_event){ .type = CORE_EV_MIRRORED, .generation = 1, .fetched_at_ms = r.it.fetched_at_ms,
+                                      .expires_at_ms = r.it.expires_at_ms });
+        CHECK(r.it.state == WXSHM_STATE_RETRYING && count(&r, CORE_ACT_SET_STATE) == 0, "still retrying");
+        /* A non-holder takes the holder's token as it is: fresh. */
+        r.pol.holder = false;
+        step(&r, (struct core_event){ .type = CORE_EV_MIRRORED, .generation = 2, .fetched_at_ms = r.clock.now_ms,
+                                      .expires_at_ms = r.clock.now_ms + 7200 * SEC });
+        CHECK(r.it.state == WXSHM_STATE_FRESH && r.it.generation == 2, "fresh");
+        rig_free(&r);
+}
+
+/* A rebase whose new segment could not be made leaves the state as it was. */
+static void test_rebase_failed(void) {
+        struct rig r;
+
+        fresh(&r, APP_KIND_TOKEN);
+        step(&r, (struct core_event){ .type = CORE_EV_REBASE, .ok = false });
+        CHECK(r.it.generation == 0 && r.it.state == WXSHM_STATE_FRESH && r.out.n == 0, "no state written");
         rig_free(&r);
 }
 
@@ -533,81 +528,29 @@ static void test_cluster(void) {
         step(&r, (struct core_event){ .type = CORE_EV_REBASE, .ok = true });
         CHECK(r.it.generation == 0 && r.it.waiters[0].generation == 0 && r.it.state == WXSHM_STATE_STARTING, "rebased");
         rig_free(&r);
-}
-
-/*
- * Every (state, event) pair: from each state a short script reaches, each event; the
- * machine's invariants hold after every one (generations do not go back but for a
- * rebase, each waiter is answered at most once and only if it waited, one call at a time).
- */
-static void reach(struct rig *r, int state) {
-        switch (state) {
-        case 0: rig_init(r, APP_KIND_TOKEN); break;
-        case 1: rig_init(r, APP_KIND_TOKEN); step(r, (struct core_event){ .type = CORE_EV_START }); break;
-        case 2: fresh(r, APP_KIND_TOKEN); break;
-        case 3: fresh(r, APP_KIND_TOKEN); fire(r); started(r); break;
-        case 4: fresh(r, APP_KIND_TOKEN); fire(r); started(r); failed(r, -1002); break;
-        case 5: fresh(r, APP_KIND_TOKEN); request(r, 1, 5000); break;
-        case 6: fresh(r, APP_KIND_TOKEN); r->pol.verify_before_force = true; request(r, 1, 5000); fire(r); started(r); break;
-        case 7: fresh(r, APP_KIND_STABLE); request(r, 1, 5000); fire(r); started(r); break;
-        case 8: fresh(r, APP_KIND_TOKEN); r->pol.clustered = r->pol.holder = r->pol.redis_up = true;
-                request(r, 1, 5000); fire(r); break;
-        case 9: fresh(r, APP_KIND_TOKEN); r->pol.clustered = r->pol.redis_up = true; request(r, 1, 5000); break;
-        default: fresh(r, APP_KIND_WORK); r->pol.ticket = true; step(r, (struct core_event){ .type = CORE_EV_STOPPED }); break;
-        }
-}
-
-#define STATES 11
-
-static void test_every_pair(void) {
-        for (int state = 0; state < STATES; state++)
-                for (int type = CORE_EV_START; type <= CORE_EV_STOPPED; type++) {
-                        struct rig r;
-                        struct core_event ev = { .type = type, .waiter = 9999, .has_generation = true,
-                                                 .generation = 1, .timeout_ms = 3000, .call_budget_ms = 5000,
-                                                 .token_ready = true, .expires_at_ms = T0 + 7200 * SEC,
-                                                 .fetched_at_ms = T0, .errcode = 40001, .errmsg = "x",
-                                                 .code = "upstream_failed", .count = 1, .ok = true,
-                                                 .answer = CORE_ANSWER_STOPPING };
-                        uint64_t gen_before, ids[4096];
-                        unsigned n_before, calls_before;
-                        bool in_flight;
-
-                        reach(&r, state);
-                        if (type == CORE_EV_PUBLISHED || type == CORE_EV_MIRRORED)
-                                ev.generation = r.it.generation + 1;
-                        gen_before = r.it.generation;
-                        n_before = r.it.n_waiters;
-                        calls_before = (unsigned)r.it.calls;
-                        in_flight = r.it.in_flight;
-                        for (unsigned i = 0; i < n_before; i++)
-                                ids[i] = r.it.waiters[i].id;
-                        advance(&r, 1);
-                        step(&r, ev);
-                        CHECK(type == CORE_EV_REBASE || r.it.generation >= gen_before, "state %d event %d: generation went "
-                              "back", state, type);
-                        CHECK(count(&r, CORE_ACT_START_CALL) <= 1 && (!in_flight || count(&r, CORE_ACT_START_CALL) == 0),
-                              "state %d event %d: one call at a time", state, type);
-                        CHECK(r.it.calls <= calls_before + 1, "state %d event %d", state, type);
-                        for (size_t a = 0; a < r.out.n; a++) {
-                                bool known = r.out.v[a].waiter == ev.waiter && type == CORE_EV_REQUEST;
-
-                                if (r.out.v[a].type != CORE_ACT_ANSWER)
-                                        continue;
-                                for (unsigned i = 0; i < n_before; i++)
-                                        known |= ids[i] == r.out.v[a].waiter;
-                                CHECK(known, "state %d event %d: answered a waiter that did not wait", state, type);
-                                for (size_t b = a + 1; b < r.out.n; b++)
-                                        CHECK(r.out.v[b].type != CORE_ACT_ANSWER || r.out.v[b].waiter != r.out.v[a].waiter,
-                                              "state %d event %d: answered twice", state, type);
-                                for (unsigned i = 0; i < r.it.n_waiters; i++)
-                                        CHECK(r.it.waiters[i].id != r.out.v[a].waiter,
-                                              "state %d event %d: answered but still waiting", state, type);
-                        }
-                        CHECK(r.it.n_waiters == 0 || core_item_wake(&r.it) != INT64_MAX,
-                              "state %d event %d: a waiter always has a deadline to wake at", state, type);
-                        rig_free(&r);
-                }
+        /*
+         * A forced call spaced to later, and a refresh that fell due while this agent was not
+         * the holder: the new holder refreshes now, not at the forced call's time.
+         */
+        fresh(&r, APP_KIND_TOKEN);
+        r.pol.clustered = r.pol.redis_up = r.pol.holder = true;
+        r.pol.min_force_interval_ms = 600 * SEC;
+        request(&r, 1, 60000);
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_PUBLISHED, .generation = 2,
+                                      .expires_at_ms = r.clock.now_ms + 200 * SEC });
+        r.pol.holder = false;
+        advance(&r, 160 * SEC);
+        step(&r, timer(&r, 0));
+        CHECK(r.out.n == 0 && core_item_wake(&r.it) == INT64_MAX, "not the holder: its refresh is the holder's");
+        request(&r, 2, 500 * SEC);
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms + 440 * SEC, "a forced call spaced 440 s on");
+        r.pol.holder = true;
+        step(&r, (struct core_event){ .type = CORE_EV_RESUME });
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms, "the due refresh now, not put off to the forced call's (%lld s)",
+              (long long)((core_item_wake(&r.it) - r.clock.now_ms) / SEC));
+        rig_free(&r);
 }
 
 /* The corners: short-lived tokens, schedules kept, budgets spent meanwhile, answers ignored. */
@@ -725,29 +668,15 @@ static void test_edges(void) {
         rig_free(&r);
 }
 
-static void test_budget_days(void) {
-        struct core_budget b = { 0 };
-        /* 2027-01-15 16:00 UTC is Beijing midnight. */
-        int64_t midnight = T0 + 8 * 3600 * SEC;
-
-        CHECK(budget_day(midnight - 1) + 1 == budget_day(midnight), "the day turns at Beijing midnight");
-        CHECK(budget_until_tomorrow(midnight - 1) == 1 && budget_until_tomorrow(midnight) == 24 * 3600 * SEC,
-              "until tomorrow");
-        CHECK(budget_cap(100, true) == 20 && budget_cap(5, true) == 5 && budget_cap(100, false) == 100, "caps");
-        budget_restore(&b, budget_day(T0), -5, 0);
-        CHECK(b.forced_today == BUDGET_COUNT_CLAMP, "a negative saved count is spent, not a fresh budget");
-        budget_restore(&b, budget_day(T0), 2, 0);
-        CHECK(budget_today(&b, T0) == 2 && budget_today(&b, midnight) == 0, "today's count");
-        CHECK(!budget_spend(&b, 4, T0) && budget_spend(&b, 4, T0), "the spend that reaches the cap says so");
-        CHECK(budget_upstream(&b, 45009, T0) && !budget_upstream(&b, 45009, T0) && !budget_upstream(&b, 1, T0),
-              "45009 once a day");
-}
-
 int main(void) {
         test_start();
         test_fetch();
         test_backoff();
         test_ticket();
+        test_ticket_token_codes();
+        test_failure_lines();
+        test_mirror_corners();
+        test_rebase_failed();
         test_coalesce();
         test_spacing();
         test_stable();
@@ -755,9 +684,7 @@ int main(void) {
         test_waiters_leave();
         test_same_token_failures();
         test_cluster();
-        test_every_pair();
         test_edges();
-        test_budget_days();
         if (check_failures() == 0)
                 printf("ok: the item machine\n");
         return check_exit_code();

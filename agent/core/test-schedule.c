@@ -16,6 +16,19 @@ static void test_margin(void) {
         CHECK_EQ(schedule_margin(APP_KIND_STABLE, 100 * S, 2 * HOUR), 100 * S);
         CHECK_EQ(schedule_margin(APP_KIND_STABLE, 300 * S, 60 * S), 12 * S);
         CHECK_EQ(schedule_margin(APP_KIND_TOKEN, 300 * S, 0), 300 * S);
+        /* stable with no known lifetime (an adopted token without one): the 5-minute window alone. */
+        CHECK_EQ(schedule_margin(APP_KIND_STABLE, 300 * S, 0), 240 * S);
+        CHECK_EQ(schedule_margin(APP_KIND_STABLE, 300 * S, -5 * S), 240 * S);
+}
+
+/* A zero seed is xorshift's fixed point: it is replaced, so the jitter never sticks at one end. */
+static void test_rng_zero_seed(void) {
+        struct rng zero = { 0 }, seeded = { 0x9e3779b97f4a7c15u };
+        uint64_t a = rng_next(&zero), b = rng_next(&seeded);
+
+        CHECK(a != 0 && zero.state != 0, "a zero state must not stay zero");
+        CHECK_EQ(a, b);
+        CHECK_EQ(rng_next(&zero), rng_next(&seeded));
 }
 
 static void test_refresh_at(void) {
@@ -74,6 +87,15 @@ static void test_backoff(void) {
         CHECK_EQ(schedule_retry_delay(FAILURE_CONFIG, 0, 1 * S, 300 * S, &r), 300 * S);
         CHECK_EQ(schedule_retry_delay(FAILURE_CONFIG, 50, 1 * S, 300 * S, &r), 300 * S);
         CHECK_EQ(schedule_retry_delay(FAILURE_QUOTA, 0, 1 * S, 300 * S, &r), 300 * S);
+        /*
+         * Doubling stops after 40 steps even when max is further still: min << attempt would
+         * overflow int64 for attempt 63, and wrap to a negative (or zero) delay.
+         */
+        for (int i = 0; i < 1000; i++) {
+                int64_t d = schedule_retry_delay(FAILURE_TRANSIENT, 63, 1, INT64_MAX, &r);
+
+                CHECK(d >= 1 && d <= INT64_C(1) << 40, "attempt 63: %lld", (long long)d);
+        }
         /* min == max: no jitter left to apply. */
         CHECK_EQ(schedule_retry_delay(FAILURE_TRANSIENT, 3, 5 * S, 5 * S, &r), 5 * S);
 }
@@ -96,6 +118,7 @@ static void test_times_plausible(void) {
 int main(void) {
         test_times_plausible();
         test_margin();
+        test_rng_zero_seed();
         test_refresh_at();
         test_same_token();
         test_backoff();
