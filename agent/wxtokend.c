@@ -60,8 +60,8 @@ static int check_as_self(const char *path, bool user_given) {
                 printf("wxtokend: %s: configuration ok, %zu apps, checked as %s\n", path, rep.n_apps, who);
         /* Root reads every file: what the service's user cannot read would pass unseen. */
         if (geteuid() == 0 && !user_given)
-                printf("wxtokend: note: as root every file is readable; check as the service's user (the unit's "
-                       "User=, wxtokend) with -t -u USER\n");
+                printf("wxtokend: note: as root, files only root can read pass and the service's own secrets are "
+                       "refused (not root's); check as the service's user (the unit's User=, wxtokend) with -t -u USER\n");
         config_report_free(&rep);
         return r < 0 ? 1 : 0;
 }
