@@ -166,6 +166,30 @@ static void check_json_log(struct agent_proc *a, struct emu_proc *emu) {
         }
 }
 
+/*
+ * What -t cannot check outside the unit is said, not failed: a secret_credential without
+ * $CREDENTIALS_DIRECTORY, and the socket's directory when systemd passes the socket.
+ */
+static void check_unit_only(struct agent_proc *a) {
+        char path[160], text[1024], cmd[1024], out[4096];
+
+        snprintf(path, sizeof(path), "%s/unit.conf", a->dir);
+        snprintf(text, sizeof(text), "[agent]\nsocket = %s/made-by-systemd/wx.sock\nstate_dir = %s\nshm_dir = %s\n\n"
+                 "[app c]\nkind = token\nappid = wxC\nsecret_credential = c.secret\n", a->dir, a->state_dir, a->shm_dir);
+        write_text(path, text, 0600);
+        /* sh's own pid is the agent's after exec: LISTEN_PID=$$ names it, fd 3 stands for the socket. */
+        snprintf(cmd, sizeof(cmd), "env -u CREDENTIALS_DIRECTORY sh -c 'LISTEN_PID=$$ LISTEN_FDS=1 exec %s -t -c %s' "
+                 "3</dev/null 2>&1", bin("WXTOKEND", "./agent/wxtokend"), path);
+        CHECK(run_out(cmd, out, sizeof(out)) == 0 && strstr(out, "secret_credential: c.secret is not checkable outside "
+                                                                  "the unit ($CREDENTIALS_DIRECTORY is unset)") &&
+              strstr(out, "(socket activation): its directory is systemd's, not checked"),
+              "a credential and a passed socket are noted, not failed: %s", out);
+        snprintf(cmd, sizeof(cmd), "env -u CREDENTIALS_DIRECTORY %s -t -c %s 2>&1", bin("WXTOKEND", "./agent/wxtokend"),
+                 path);
+        CHECK(run_out(cmd, out, sizeof(out)) == 1 && strstr(out, "made-by-systemd: No such file or directory"),
+              "without the passed socket its directory is checked: %s", out);
+}
+
 /* The service user, made by useradd if missing. */
 static struct passwd *service_user(void) {
         struct passwd *pw = getpwnam(SERVICE_USER);
@@ -256,6 +280,7 @@ int main(void) {
         emu_start(&emu, emu_args);
         agent_init(&agent);
         check_every_error(&agent);
+        check_unit_only(&agent);
         check_relative(&agent, &emu);
         check_text_log(&agent);
         CHECK(agent_stop(&agent) == 0, "clean stop");
