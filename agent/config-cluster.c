@@ -177,7 +177,7 @@ void cluster_close(struct parse *p) {
         char err[CONFIG_ERROR_MAX];
         int r;
 
-        if (p->err)
+        if (parse_stopped(p))
                 return;
         if (!p->cluster_line[CK_REDIS]) {
                 parse_fail(p, -EINVAL, p->sec_line, "redis", "missing (in the section starting here)");

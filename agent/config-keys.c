@@ -18,7 +18,7 @@ const char *const agent_keys[AK_MAX] = {
         "socket", "socket_group", "state_dir", "shm_prefix", "refresh_margin", "backoff_min",
         "backoff_max", "min_force_interval", "log_level", "max_connections", "idle_timeout", "max_waiters",
         "shm_dir", "min_token_lifetime", "allow_plain_http", "proxy",
-        "max_forced_per_day", "max_connections_per_uid", "max_waiters_per_uid",
+        "max_forced_per_day", "max_connections_per_uid", "max_waiters_per_uid", "log_format",
 };
 const char *const app_keys[PK_MAX] = {
         "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
@@ -86,25 +86,33 @@ static void hide_secret_runs(char *msg, const char *v) {
 }
 
 int parse_fail(struct parse *p, int err, unsigned line, const char *key, const char *fmt, ...) {
+        char msg[CONFIG_ERROR_MAX];
+        bool first = !p->err;
         va_list ap;
         int n;
 
-        if (p->err)
+        if (parse_stopped(p))
                 return 0;
-        p->err = err;
-        p->err_found = p->lineno;
-        if (!p->err_buf || p->err_size == 0)
-                return 0;
-        n = snprintf(p->err_buf, p->err_size, "%s:%u: %s%s%s%s%s", p->path, line,
+        if (first) {
+                p->err = err;
+                p->err_found = p->lineno;
+        }
+        /* Line 0: a default, or the start's own checks, tied to no line of the file. */
+        n = snprintf(msg, sizeof(msg), line ? "%s:%u: %s%s%s%s%s" : "%s:%.0u %s%s%s%s%s", p->path, line,
                      p->sec == SEC_NONE ? "" : "[", p->sec == SEC_NONE ? "" : p->label,
                      p->sec == SEC_NONE ? "" : "] ", key ? key : "", key ? ": " : "");
-        if (n < 0 || (size_t)n >= p->err_size)
+        if (n < 0 || (size_t)n >= sizeof(msg))
                 return 0;
         va_start(ap, fmt);
-        vsnprintf(p->err_buf + n, p->err_size - (size_t)n, fmt, ap);
+        vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
         va_end(ap);
         /* A secret pasted into any key is not echoed by its error (nor by the reload log). */
-        hide_secret_runs(p->err_buf + n, p->value);
+        hide_secret_runs(msg + n, p->value);
+        if (first && p->err_buf && p->err_size)
+                snprintf(p->err_buf, p->err_size, "%s", msg);
+        if (p->report)
+                report_add(p->report, false, line, msg);
+        explicit_bzero(msg, sizeof(msg));
         return 0;
 }
 
@@ -249,7 +257,12 @@ int agent_set(struct parse *p, int k, const char *v) {
                 if (!*v || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected a path of 1 to %zu bytes",
                                           sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-                return parse_strdup(p, &c->socket_path, v, key);
+                r = parse_path(p, key, v, &c->socket_path);
+                if (r && strlen(c->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "%s (from the config file's directory) is "
+                                          "longer than %zu bytes: give an absolute path", c->socket_path,
+                                          sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+                return r;
         case AK_SOCKET_GROUP:
                 return parse_group(p, key, v, &c->socket_group, &c->socket_gid);
         case AK_MAX_CONNECTIONS:
@@ -265,11 +278,16 @@ int agent_set(struct parse *p, int k, const char *v) {
         case AK_STATE_DIR:
                 if (!*v)
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected a directory, got ''");
-                return parse_strdup(p, &c->state_dir, v, key);
+                return parse_path(p, key, v, &c->state_dir);
         case AK_SHM_PREFIX:
                 if (!name_valid(v, CONFIG_PREFIX_MAX))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected [A-Za-z0-9_-]{1,64}, got '%s'", v);
                 return parse_strdup(p, &c->shm_prefix, v, key);
+        case AK_LOG_FORMAT:
+                if (strcmp(v, "text") && strcmp(v, "json"))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected text or json, got '%s'", v);
+                c->log_json = v[0] == 'j';
+                return 1;
         case AK_SHM_DIR:
                 if (!segment_dir_valid(v))
                         return parse_fail(p, -EINVAL, p->lineno, key,
@@ -339,10 +357,13 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
                 if (p->app_line[PK_SECRET_FILE] && p->app_line[PK_SECRET_CREDENTIAL])
                         return parse_fail(p, -EINVAL, p->lineno, key,
                                           "give either secret_file or secret_credential, not both");
-                /* A secret pasted here instead of a path would be echoed by every message naming the file. */
-                if (k == PK_SECRET_FILE && v[0] != '/')
-                        return parse_fail(p, -EINVAL, p->lineno, key, "expected an absolute path (the value is not "
-                                          "shown: it may be the secret itself; put the secret in a file, chmod "
+                /*
+                 * A secret pasted here instead of a path would be echoed by every message naming
+                 * the file; a relative path is taken from the config file's directory.
+                 */
+                if (k == PK_SECRET_FILE && v[0] != '/' && value_looks_secret(v))
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected a path (the value is not "
+                                          "shown: it looks like the secret itself; put the secret in a file, chmod "
                                           "600, and name the file here)");
                 if (k == PK_SECRET_CREDENTIAL && value_looks_secret(v))
                         return parse_fail(p, -EINVAL, p->lineno, key, "the value is not shown: it looks like the "
@@ -350,11 +371,13 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
                 if (!*v || (k == PK_SECRET_CREDENTIAL && strchr(v, '/')))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected %s, got '%s'",
                                           k == PK_SECRET_FILE ? "a file" : "a credential name without '/'", v);
+                if (k == PK_SECRET_FILE)
+                        return parse_path(p, key, v, &p->secret_arg);
                 return parse_strdup(p, &p->secret_arg, v, key);
         case PK_API_BASE:
                 return app_set_bases(p, a, v);
         case PK_CA_FILE: {
-                char err[CONFIG_ERROR_MAX];
+                char err[CONFIG_ERROR_MAX], *path = NULL;
 
                 /*
                  * Read now, checked like the config (a FIFO, another user's file or a
@@ -364,13 +387,19 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
                  */
                 if (!*v)
                         return parse_fail(p, -ENOENT, p->lineno, key, "expected a file of PEM certificates");
+                if (!parse_path(p, key, v, &path))
+                        return 0;
                 free(a->ca_pem);
                 a->ca_pem = NULL;
-                r = file_read_checked(v, v, CONFIG_CA_FILE_MAX, FILE_NOT_SHARED_WRITE, &a->ca_pem, &a->ca_len, err,
-                                      sizeof(err));
-                if (r < 0)
+                r = file_read_checked(path, path, CONFIG_CA_FILE_MAX, FILE_NOT_SHARED_WRITE, &a->ca_pem, &a->ca_len,
+                                      err, sizeof(err));
+                if (r < 0) {
+                        free(path);
                         return parse_fail(p, r, p->lineno, key, "%s", err);
-                return parse_strdup(p, &a->ca_file, v, key);
+                }
+                free(a->ca_file);
+                a->ca_file = path;
+                return 1;
         }
         case PK_GROUP:
                 return parse_group(p, key, v, &a->group, &a->gid);

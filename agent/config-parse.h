@@ -20,7 +20,7 @@
 enum { AK_SOCKET, AK_SOCKET_GROUP, AK_STATE_DIR, AK_SHM_PREFIX, AK_REFRESH_MARGIN, AK_BACKOFF_MIN,
        AK_BACKOFF_MAX, AK_MIN_FORCE_INTERVAL, AK_LOG_LEVEL, AK_MAX_CONNECTIONS, AK_IDLE_TIMEOUT,
        AK_MAX_WAITERS, AK_SHM_DIR, AK_MIN_TOKEN_LIFETIME, AK_ALLOW_PLAIN_HTTP, AK_PROXY,
-       AK_MAX_FORCED_PER_DAY, AK_MAX_CONNECTIONS_PER_UID, AK_MAX_WAITERS_PER_UID, AK_MAX };
+       AK_MAX_FORCED_PER_DAY, AK_MAX_CONNECTIONS_PER_UID, AK_MAX_WAITERS_PER_UID, AK_LOG_FORMAT, AK_MAX };
 
 enum { PK_KIND, PK_APPID, PK_SECRET_FILE, PK_SECRET_CREDENTIAL, PK_API_BASE, PK_CA_FILE, PK_GROUP,
        PK_TICKETS, PK_REFRESH_MARGIN, PK_VERIFY_BEFORE_FORCE, PK_MAX_FORCED_PER_DAY, PK_MAX };
@@ -49,7 +49,15 @@ struct parse {
         unsigned err_found;             /* the line being read when it was found */
         char *err_buf;
         size_t err_size;
+        char *dir;                      /* the config file's directory, absolute: relative paths start there */
+        struct config_report *report;   /* -t: every error goes here and the reading goes on; NULL: stop at the first */
+        size_t sec_errors;              /* the report's errors when the current section began */
 };
+
+/* Stop at the first error (start, reload), or read on to the end to report them all (-t). */
+static inline bool parse_stopped(const struct parse *p) {
+        return p->err && !p->report;
+}
 
 extern const char *const agent_keys[AK_MAX];
 extern const char *const app_keys[PK_MAX];
@@ -82,5 +90,17 @@ void cluster_close(struct parse *p);
 
 /* The index of name in keys, -1 if absent. */
 int key_lookup(const char *const *keys, int n, const char *name);
+
+/* The known key nearest to name (a small edit distance, for "did you mean"), or NULL if none is near. */
+const char *key_suggest(const char *const *keys, int n, const char *name);
+
+/* v as an absolute path: a relative one is taken from the config file's directory. 1, or parse_fail()'s 0. */
+int parse_path(struct parse *p, const char *key, const char *v, char **dst);
+
+/* Add one line to the -t report (an error unless note). */
+void report_add(struct config_report *rep, bool note, unsigned line, const char *msg);
+
+/* -t, after the file was read: what the start would meet (socket directory, state_dir, shm_dir). */
+void config_check_start(struct parse *p);
 
 #endif

@@ -22,16 +22,24 @@ static int parse_handler(void *user, const char *section, const char *name, cons
         unsigned *lines = agent ? p->agent_line : cluster ? p->cluster_line : p->app_line;
         int k, r;
 
-        if (p->err || p->sec == SEC_BAD)
+        if (parse_stopped(p) || p->sec == SEC_BAD)
                 return 1;
         if (p->sec == SEC_NONE)
                 return parse_fail(p, -EINVAL, p->lineno, name, "key outside any section, add [agent] or [app NAME] above");
         k = agent ? key_lookup(agent_keys, AK_MAX, name) : cluster ? key_lookup(cluster_keys, CK_MAX, name)
                                                                    : key_lookup(app_keys, PK_MAX, name);
         /* Never echo the value of an unknown key: it may be a secret put in the wrong place. */
-        if (k < 0)
-                return parse_fail(p, -EINVAL, p->lineno, name, "unknown key%s", !strcmp(name, "secret") ?
-                                  " (put the secret in a file and name it with secret_file or secret_credential)" : "");
+        if (k < 0) {
+                const char *near = agent ? key_suggest(agent_keys, AK_MAX, name) :
+                                   cluster ? key_suggest(cluster_keys, CK_MAX, name) : key_suggest(app_keys, PK_MAX, name);
+
+                if (!strcmp(name, "secret"))
+                        return parse_fail(p, -EINVAL, p->lineno, name, "unknown key (put the secret in a file and name "
+                                          "it with secret_file or secret_credential)");
+                if (near)
+                        return parse_fail(p, -EINVAL, p->lineno, name, "unknown key, did you mean '%s'?", near);
+                return parse_fail(p, -EINVAL, p->lineno, name, "unknown key");
+        }
         if (lines[k])
                 return parse_fail(p, -EINVAL, p->lineno, name, "given twice (first on line %u)", lines[k]);
         lines[k] = p->lineno;
@@ -59,7 +67,7 @@ static void section_close(struct parse *p) {
 
         if (p->sec == SEC_CLUSTER)
                 cluster_close(p);
-        if (p->err || p->sec != SEC_APP)
+        if (parse_stopped(p) || p->sec != SEC_APP)
                 return;
         a = &p->c->apps[p->c->n_apps - 1];
         /* No key carries the line of an absent key: point at the section header and say so. */
@@ -71,8 +79,9 @@ static void section_close(struct parse *p) {
                 parse_fail(p, -EINVAL, p->sec_line, "secret_file", "missing, or secret_credential (in the section starting here)");
         if (a->kind == APP_KIND_WORK && (a->tickets & TICKET_WX_CARD))
                 parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "wx_card is not available for kind work");
-        if (p->err)
-                return;
+        /* -t reads on: the secret is still checked, unless its own line was refused. */
+        if (parse_stopped(p) || !p->secret_arg)
+                goto bases;
         len = strlen(p->secret_arg) + sizeof("secret_credential ");
         a->secret_source = malloc(len);
         if (!a->secret_source) {
@@ -80,24 +89,34 @@ static void section_close(struct parse *p) {
                 return;
         }
         snprintf(a->secret_source, len, "%s %s", cred ? "secret_credential" : "secret_file", p->secret_arg);
+        if (cred && p->report && !getenv("CREDENTIALS_DIRECTORY")) {
+                snprintf(err, sizeof(err), "%s:%u: [%s] secret_credential: %s is not checkable outside the unit "
+                         "($CREDENTIALS_DIRECTORY is unset): check its LoadCredential= line", p->path,
+                         p->app_line[PK_SECRET_CREDENTIAL], p->label, p->secret_arg);
+                report_add(p->report, true, p->app_line[PK_SECRET_CREDENTIAL], err);
+                goto bases;
+        }
         r = cred ? secret_load_credential(p->secret_arg, &a->secret, err, sizeof(err)) :
                    secret_load_file(p->secret_arg, &a->secret, err, sizeof(err));
         if (r < 0) {
                 parse_fail(p, r, p->app_line[cred ? PK_SECRET_CREDENTIAL : PK_SECRET_FILE], NULL, "%s", err);
-                return;
+                if (parse_stopped(p))
+                        return;
+                goto bases;
         }
         /*
          * Two refreshers of one token invalidate each other's tokens, the very thing to avoid.
          * A WeCom corp has one corpid and a secret per app: there the pair names the token.
          */
-        for (i = 0; i + 1 < p->c->n_apps; i++) {
+        for (i = 0; a->appid && i + 1 < p->c->n_apps; i++) {
                 const struct app_config *b = &p->c->apps[i];
 
-                if (b->kind == a->kind && !strcmp(b->appid, a->appid) &&
-                    (a->kind != APP_KIND_WORK || !strcmp(b->secret, a->secret)))
+                if (b->appid && b->kind == a->kind && !strcmp(b->appid, a->appid) &&
+                    (a->kind != APP_KIND_WORK || (b->secret && !strcmp(b->secret, a->secret))))
                         parse_fail(p, -EINVAL, p->app_line[PK_APPID], "appid", "same kind, appid%s as [app %s]",
                                    a->kind == APP_KIND_WORK ? " and secret" : "", b->name);
         }
+bases:
         if (a->n_api_base == 0) {
                 a->api_base[0] = strdup(a->kind == APP_KIND_WORK ? "https://qyapi.weixin.qq.com" :
                                                                    "https://api.weixin.qq.com");
@@ -241,16 +260,37 @@ static struct agent_config *config_new(const char *path) {
         return c;
 }
 
-int config_load(const char *path, struct agent_config **ret, char *err, size_t err_size) {
-        struct parse p = { .path = path, .err_buf = err, .err_size = err_size };
+/* The config file's directory, absolute: relative paths in it are taken from there, not the cwd. */
+static char *config_dir(const char *path) {
+        const char *slash = strrchr(path, '/');
+        char cwd[4096], *d = NULL;
+
+        if (slash == path)
+                return strdup("/");
+        if (path[0] == '/')
+                return strndup(path, (size_t)(slash - path));
+        if (!getcwd(cwd, sizeof(cwd)))
+                return NULL;
+        if (asprintf(&d, "%s%s%.*s", cwd, slash ? "/" : "", slash ? (int)(slash - path) : 0, path) < 0)
+                return NULL;
+        return d;
+}
+
+/* Read path; report NULL: stop at the first error (config_load), else read on and add every one to it. */
+static int config_read(const char *path, struct config_report *report, struct agent_config **ret, char *err,
+                       size_t err_size) {
+        struct parse p = { .path = path, .err_buf = err, .err_size = err_size, .report = report };
         size_t i;
         int r, fd;
 
         if (err && err_size)
                 err[0] = '\0';
         p.c = config_new(path);
-        if (!p.c) {
+        p.dir = config_dir(path);
+        if (!p.c || !p.dir) {
                 snprintf(err, err_size, "%s: out of memory", path);
+                free(p.dir);
+                config_free(p.c);
                 return -ENOMEM;
         }
         /* Read at start and at every reload: a FIFO put in its place must not freeze the loop. */
@@ -282,14 +322,14 @@ int config_load(const char *path, struct agent_config **ret, char *err, size_t e
                 p.sec = SEC_NONE;
                 parse_fail(&p, -ENOMEM, p.lineno, NULL, "out of memory");
         }
-        if (!p.err && p.c->backoff_min_ms > p.c->backoff_max_ms) {
+        if (!parse_stopped(&p) && p.c->backoff_min_ms > p.c->backoff_max_ms) {
                 p.sec = SEC_AGENT;
                 snprintf(p.label, sizeof(p.label), "agent");
                 parse_fail(&p, -EINVAL, p.agent_line[p.agent_line[AK_BACKOFF_MIN] ? AK_BACKOFF_MIN : AK_BACKOFF_MAX],
                            "backoff_min", "%lld s is more than backoff_max %lld s",
                            (long long)(p.c->backoff_min_ms / 1000), (long long)(p.c->backoff_max_ms / 1000));
         }
-        if (!p.err && p.c->min_token_lifetime_ms > CONFIG_TOKEN_LIFETIME_MAX * 1000LL) {
+        if (!parse_stopped(&p) && p.c->min_token_lifetime_ms > CONFIG_TOKEN_LIFETIME_MAX * 1000LL) {
                 p.sec = SEC_AGENT;
                 snprintf(p.label, sizeof(p.label), "agent");
                 parse_fail(&p, -EINVAL, p.agent_line[AK_MIN_TOKEN_LIFETIME], "min_token_lifetime",
@@ -304,7 +344,7 @@ int config_load(const char *path, struct agent_config **ret, char *err, size_t e
                 if (!a->has_max_forced_per_day)
                         a->max_forced_per_day = p.c->max_forced_per_day;
                 /* The AppSecret goes in the request: over http:// anyone on the path reads it. */
-                if (!p.err && a->plain_http_line && !p.c->allow_plain_http) {
+                if (!parse_stopped(&p) && a->plain_http_line && !p.c->allow_plain_http) {
                         p.sec = SEC_APP;
                         snprintf(p.label, sizeof(p.label), "app %s", a->name);
                         parse_fail(&p, -EINVAL, a->plain_http_line, "api_base",
@@ -317,18 +357,40 @@ int config_load(const char *path, struct agent_config **ret, char *err, size_t e
                 p.c->max_connections_per_uid = p.c->max_connections / 4 ? p.c->max_connections / 4 : 1;
         if (p.c->max_waiters_per_uid == 0)
                 p.c->max_waiters_per_uid = p.c->max_waiters / 4 ? p.c->max_waiters / 4 : 1;
+        if (report && p.f)
+                config_check_start(&p);
         r = p.err;
 out:
         if (p.f)
                 fclose(p.f);
         free(p.buf);
         free(p.secret_arg);
+        free(p.dir);
         if (r < 0) {
                 config_free(p.c);
                 return r;
         }
         *ret = p.c;
         return 0;
+}
+
+int config_load(const char *path, struct agent_config **ret, char *err, size_t err_size) {
+        return config_read(path, NULL, ret, err, err_size);
+}
+
+int config_check(const char *path, struct config_report *rep) {
+        struct agent_config *c = NULL;
+        char err[CONFIG_ERROR_MAX];
+        int r;
+
+        *rep = (struct config_report){ 0 };
+        r = config_read(path, rep, &c, err, sizeof(err));
+        /* An error before the reading began (the file itself) is not in the report yet. */
+        if (r < 0 && rep->n_errors == 0)
+                report_add(rep, false, 0, err);
+        rep->n_apps = c ? c->n_apps : 0;
+        config_free(c);
+        return r < 0 ? -EINVAL : 0;
 }
 
 static void app_free(struct app_config *a) {

@@ -81,6 +81,7 @@ struct agent_config {
         int64_t backoff_max_ms;
         int64_t min_force_interval_ms;
         int log_level;                  /* syslog priority: LOG_ERR .. LOG_DEBUG */
+        bool log_json;                  /* log_format = json: one JSON object per line (outside journald) */
         int64_t min_token_lifetime_ms;  /* a shorter expires_in is an upstream error, not a schedule */
         bool allow_plain_http;          /* http:// api_base allowed (tests, wxemu): the secret goes in clear */
         char *proxy;                    /* the only proxy libcurl uses; NULL: none, whatever the environment */
@@ -96,6 +97,27 @@ struct agent_config {
  * kind: expected token, stable or work, got 'tokn'". Secrets never appear in err.
  */
 int config_load(const char *path, struct agent_config **ret, char *err, size_t err_size);
+
+/* What wxtokend -t found: every error and note, in the file's order. */
+struct config_report {
+        struct config_report_line {
+                unsigned line;          /* for the order; 0: not tied to a line (last) */
+                bool note;              /* said, but not an error */
+                char *text;             /* "path:line: [section] key: message", no secret in it */
+        } *lines;
+        size_t n, n_errors;
+        size_t n_apps;          /* apps configured, when no error was found */
+};
+
+/*
+ * wxtokend -t: read the whole file as config_load does, but report every error instead
+ * of the first, then check what the start would meet with the effective user's rights:
+ * the socket's directory (unless socket activation is configured), state_dir, shm_dir
+ * (without taking its lock). Nothing is created. 0 if no error was found, else -EINVAL;
+ * rep is filled either way (free it with config_report_free).
+ */
+int config_check(const char *path, struct config_report *rep);
+void config_report_free(struct config_report *rep);
 
 /* Free c; the secrets are wiped first. NULL is allowed. */
 void config_free(struct agent_config *c);

@@ -340,6 +340,7 @@ static void agent_reload(struct agent *a) {
         a->svc.n_apps = n;
         a->svc.config = next;
         log_set_level(next->log_level);
+        log_set_json(next->log_json);
         if (http_set_policy(a->svc.http, next->proxy, next->allow_plain_http) < 0)
                 log_error("reload: out of memory for the proxy setting, calls keep the previous one");
         log_info("reloaded: %zu apps", n);

@@ -17,19 +17,64 @@
 /* Group and others may traverse to the files (whose own mode and group decide who reads), not list them. */
 #define NAMESPACE_MODE 0751
 
-static int check_dir(const char *dir, int fd) {
+/* The directory at fd is the agent's alone: 0, or -errno with the reason in err. */
+static int check_dir_owner(const char *dir, int fd, char *err, size_t err_size) {
         struct stat st;
 
         if (fstat(fd, &st) < 0) {
-                log_error("cannot stat shm_dir %s: %s", dir, strerror(errno));
-                return -errno;
+                int r = -errno;
+
+                snprintf(err, err_size, "cannot stat shm_dir %s: %s", dir, strerror(-r));
+                return r;
         }
         if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-                log_error("shm_dir %s is owned by uid %u with mode %04o, so anyone could have put segments in it: "
-                          "it must belong to the agent's user (uid %u) and be writable by it alone; remove it "
-                          "(rm -r %s) and start again, the agent makes it",
-                          dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)geteuid(), dir);
+                snprintf(err, err_size, "shm_dir %s is owned by uid %u with mode %04o, so anyone could have put "
+                         "segments in it: it must belong to the agent's user (uid %u) and be writable by it alone; "
+                         "remove it (rm -r %s) and start again, the agent makes it",
+                         dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)geteuid(), dir);
                 return -EPERM;
+        }
+        return 0;
+}
+
+static int check_dir(const char *dir, int fd) {
+        char err[1024];
+        int r = check_dir_owner(dir, fd, err, sizeof(err));
+
+        if (r < 0)
+                log_error("%s", err);
+        return r;
+}
+
+int namespace_check(const char *dir, char *err, size_t err_size) {
+        char parent[SEGMENT_DIR_MAX + 1];
+        const char *slash;
+        int fd, r;
+
+        if (!segment_dir_valid(dir)) {
+                snprintf(err, err_size, "shm_dir %s: expected an absolute path shorter than %d bytes", dir, SEGMENT_DIR_MAX);
+                return -EINVAL;
+        }
+        fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+                r = check_dir_owner(dir, fd, err, err_size);
+                close(fd);
+                return r;
+        }
+        r = -errno;
+        if (r != -ENOENT) {
+                snprintf(err, err_size, "cannot open shm_dir %s: %s%s", dir, strerror(-r),
+                         r == -ENOTDIR || r == -ELOOP ? " (it must be a directory, not a link or a file: remove it)" : "");
+                return r;
+        }
+        /* Missing: the start makes it, if its parent lets this user. */
+        slash = strrchr(dir, '/');
+        snprintf(parent, sizeof(parent), "%.*s", slash == dir ? 1 : (int)(slash - dir), dir);
+        if (faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) < 0) {
+                r = -errno;
+                snprintf(err, err_size, "shm_dir %s is missing and cannot be made in %s: %s (make it with the "
+                         "tmpfiles.d entry, owned by the agent's user, mode 0751)", dir, parent, strerror(-r));
+                return r;
         }
         return 0;
 }

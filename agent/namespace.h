@@ -3,6 +3,7 @@
 #define NAMESPACE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* The lock file inside shm_dir; a leading dot is never an item name, so it clashes with none. */
 #define NAMESPACE_LOCK_NAME ".lock"
@@ -32,5 +33,11 @@ int namespace_open(struct namespace *ns, const char *dir);
 void namespace_retire_legacy(const char *shm_root, const char *prefix);
 
 void namespace_close(struct namespace *ns);
+
+/*
+ * wxtokend -t: what namespace_open would meet, without making anything or taking the
+ * lock (a running agent holds it). 0, or -errno with one line naming what to do in err.
+ */
+int namespace_check(const char *dir, char *err, size_t err_size);
 
 #endif

@@ -68,7 +68,13 @@ fi
 
 # (c) the example loads, with its secret pointed at a private temporary file.
 (umask 077 && printf 'exampleSecret0123456789\n' >"$tmp/shop.secret") || exit 1
-sed "s#^secret_file = .*#secret_file = $tmp/shop.secret#" "$example" >"$tmp/example.conf"
+# -t checks the directories the start needs: point them into $tmp (the host's may not exist).
+cat >"$tmp/dirs.sed" <<EOF
+s#^;\{0,1\}socket = .*#socket = $tmp/wxtokend.sock#
+s#^;\{0,1\}state_dir = .*#state_dir = $tmp/state#
+s#^;\{0,1\}shm_dir = .*#shm_dir = /dev/shm/wxunits$$#
+EOF
+sed -f "$tmp/dirs.sed" -e "s#^secret_file = .*#secret_file = $tmp/shop.secret#" "$example" >"$tmp/example.conf"
 if out=$("$agent" -t -c "$tmp/example.conf" 2>&1); then
         echo "ok: $out"
 else
@@ -78,7 +84,7 @@ fi
 # (d) every commented default is a valid value: uncomment all keys (except the
 # ones naming host groups or excluding each other) and [cluster], and load again.
 (umask 077 && printf 'exampleFleetKey0123456789abcdef0123456789\n' >"$tmp/fleet.key") || exit 1
-sed -e "s#^secret_file = .*#secret_file = $tmp/shop.secret#" -e 's/^;\([a-z_]* = \)/\1/' -e 's/^;\[cluster\]/[cluster]/' \
+sed -f "$tmp/dirs.sed" -e "s#^secret_file = .*#secret_file = $tmp/shop.secret#" -e 's/^;\([a-z_]* = \)/\1/' -e 's/^;\[cluster\]/[cluster]/' \
     -e "s#^password_file = .*#password_file = $tmp/shop.secret#" -e "s#^fleet_key_file = .*#fleet_key_file = $tmp/fleet.key#" \
     -e '/^secret_credential =/d' -e '/^socket_group =/d' -e '/^group =/d' \
     -e "s#^ca_file = .*#ca_file = $tmp/shop.secret#" "$example" >"$tmp/all.conf"

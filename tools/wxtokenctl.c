@@ -24,7 +24,8 @@ static const char usage_text[] =
         "Options:\n"
         "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " PROTOCOL_SOCKET_DEFAULT ")\n"
         "  -j, --json          machine-readable output\n"
-        "  -h, --help          this text\n";
+        "  -h, --help          this text\n"
+        "      --version       print the version\n";
 
 static int usage_error(const char *what) {
         fprintf(stderr, "wxtokenctl: %s\n%s", what, usage_text);
@@ -334,6 +335,7 @@ int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },     { "json", no_argument, NULL, 'j' },
                 { "generation", required_argument, NULL, 'g' }, { "timeout", required_argument, NULL, 't' },
+                { "version", no_argument, NULL, 'V' },
                 { "help", no_argument, NULL, 'h' },             { NULL, 0, NULL, 0 },
         };
         const char *socket_path = client_socket_path(), *generation = NULL, *cmd;
@@ -362,6 +364,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'h':
                         fputs(usage_text, stdout);
+                        return 0;
+                case 'V':
+                        printf("wxtokenctl " PACKAGE_VERSION "\n");
                         return 0;
                 default:
                         fputs(usage_text, stderr);

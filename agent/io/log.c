@@ -1,4 +1,4 @@
-/* log.c: one line per state change, to the journal with fields when under journald, else stderr. */
+/* log.c: one line per state change, to the journal with fields when under journald, else stderr (timestamped text or JSON). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -7,14 +7,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <systemd/sd-journal.h>
 
 #include "log.h"
 
 static int level_max = LOG_INFO;
 static bool to_journal;
+static bool as_json;
 
 static const char *const level_names[] = {
         [LOG_ERR] = "error", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
@@ -39,6 +42,38 @@ void log_setup(int max_level) {
 
 void log_set_level(int max_level) {
         level_max = max_level;
+}
+
+void log_set_json(bool json) {
+        as_json = json;
+}
+
+/* Now as RFC 3339 in UTC with milliseconds: the journal stamps its own lines, a file does not. */
+static void timestamp(char *buf, size_t size) {
+        struct timespec ts;
+        struct tm tm;
+        size_t n;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* One JSON object on one line (cJSON escapes); false if it could not be built. */
+static bool log_json_line(const char *when, int level, const char *app, long errcode, const char *msg) {
+        cJSON *o = cJSON_CreateObject();
+        char *line = NULL;
+        bool ok = o && cJSON_AddStringToObject(o, "time", when) && cJSON_AddStringToObject(o, "level", level_names[level]) &&
+                  (!app || cJSON_AddStringToObject(o, "app", app)) &&
+                  (!errcode || cJSON_AddNumberToObject(o, "errcode", (double)errcode)) &&
+                  cJSON_AddStringToObject(o, "message", msg) && (line = cJSON_PrintUnformatted(o));
+
+        if (ok)
+                fprintf(stderr, "%s\n", line);
+        cJSON_free(line);
+        cJSON_Delete(o);
+        return ok;
 }
 
 int log_level_parse(const char *s) {
@@ -77,10 +112,17 @@ void log_app(int level, const char *app, long errcode, const char *fmt, ...) {
                         iov[n++] = (struct iovec){ err_field, strlen(err_field) };
                 }
                 sd_journal_sendv(iov, n);
-        } else if (app) {
-                fprintf(stderr, "wxtokend: %s: app %s: %s\n", level_names[level], app, msg);
         } else {
-                fprintf(stderr, "wxtokend: %s: %s\n", level_names[level], msg);
+                char when[40];
+
+                timestamp(when, sizeof(when));
+                if (as_json && log_json_line(when, level, app, errcode, msg))
+                        goto done;
+                if (app)
+                        fprintf(stderr, "%s wxtokend: %s: app %s: %s\n", when, level_names[level], app, msg);
+                else
+                        fprintf(stderr, "%s wxtokend: %s: %s\n", when, level_names[level], msg);
         }
+done:
         errno = saved;
 }

@@ -2,11 +2,18 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <stdbool.h>
 #include <syslog.h>
 
 /* Choose the sink (journald if stderr is the journal's stream) and the lowest priority shown. */
 void log_setup(int max_level);
 void log_set_level(int max_level);
+
+/*
+ * Outside journald: json true writes each line as one JSON object (time, level, app,
+ * errcode, message), false as "TIME wxtokend: LEVEL: ..." text; the journal is unaffected.
+ */
+void log_set_json(bool json);
 
 /* "error", "warning", "notice", "info", "debug" -> LOG_ERR ..; -EINVAL otherwise. */
 int log_level_parse(const char *s);

@@ -41,6 +41,7 @@ static const char usage[] =
 "  --seed N                 reproducible tokens\n"
 "  --tls-cert FILE, --tls-key FILE   serve HTTPS (PEM)\n"
 "  --verbose                one line per request on stderr (secrets redacted)\n"
+"  --help, --version        this text; the version\n"
 "\n"
 "stable_token normal mode renews inside the last min(300, expires-in/4) seconds,\n"
 "so short test lifetimes behave like WeChat's 5-minute early renewal.\n"
@@ -56,7 +57,7 @@ static const char usage[] =
 enum {
         OPT_APP = 256, OPT_CORP, OPT_BIND, OPT_PORT, OPT_PORT_FILE, OPT_EXPIRES, OPT_OVERLAP,
         OPT_OVERLAP_MS, OPT_QTOKEN, OPT_QSTABLE, OPT_QFORCE, OPT_SPACING, OPT_LATENCY, OPT_LENGTH,
-        OPT_CHECKSUM, OPT_SEED, OPT_CERT, OPT_KEY, OPT_VERBOSE, OPT_HELP,
+        OPT_CHECKSUM, OPT_SEED, OPT_CERT, OPT_KEY, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -80,6 +81,7 @@ static const struct option options[] = {
         { "tls-key", required_argument, NULL, OPT_KEY },
         { "verbose", no_argument, NULL, OPT_VERBOSE },
         { "help", no_argument, NULL, OPT_HELP },
+        { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
 };
 
@@ -169,6 +171,9 @@ static void parse_options(int argc, char **argv, struct main_opts *m)
                 case OPT_VERBOSE: emu_cfg.verbose = true; break;
                 case OPT_HELP:
                         printf(usage, EMU_TOKEN_MIN, EMU_TOKEN_MAX);
+                        exit(0);
+                case OPT_VERSION:
+                        printf("wxemu " PACKAGE_VERSION "\n");
                         exit(0);
                 default:
                         fprintf(stderr, "Try 'wxemu --help'.\n");
