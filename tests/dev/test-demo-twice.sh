@@ -33,7 +33,9 @@ fi
 grep -q '== demo: configure' "$dir.run-1.out" || bad "the first run did not configure"
 [ -f "$dir/config.status" ] || { bad "no config.status after the first run"; exit 1; }
 grep -q "from another terminal" "$dir.run-1.out" && bad "WXDEMO_FIRST_TOKEN_EXIT=1 went on past the first token"
-[ -s "$dir/log/demo.log" ] && [ -s "$dir/log/wxtokend.log" ] || bad "the demo's logs are not kept in $dir/log/"
+if [ ! -s "$dir/log/demo.log" ] || [ ! -s "$dir/log/wxtokend.log" ]; then
+        bad "the demo's logs are not kept in $dir/log/"
+fi
 before=$(stat -c '%y %i' "$dir/config.status" "$dir/Makefile")
 echo "first run: $(grep '^demo: first token' "$dir.run-1.out")"
 
