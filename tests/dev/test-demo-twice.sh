@@ -32,7 +32,14 @@ if [ "$rc" -ne 0 ] || ! grep -q '^demo: first token' "$dir.run-1.out"; then
 fi
 grep -q '== demo: configure' "$dir.run-1.out" || bad "the first run did not configure"
 [ -f "$dir/config.status" ] || { bad "no config.status after the first run"; exit 1; }
-grep -q "from another terminal" "$dir.run-1.out" && bad "WXDEMO_FIRST_TOKEN_EXIT=1 went on past the first token"
+grep -q "Ctrl-C stops everything" "$dir.run-1.out" && bad "WXDEMO_FIRST_TOKEN_EXIT=1 went on past the first token"
+# The two lines for another terminal: the socket and segments of this run, a wxtokenctl that exists.
+grep -A2 "from another terminal" "$dir.run-1.out" | grep -q "^  export WXTOKEND_SOCKET=/tmp/wxtokend-demo\.[^ ]*/wxtokend.sock WXSHM_DIR=/dev/shm/wxdemo[0-9]*$" ||
+        bad "no export line for another terminal"
+ctl=$(grep -A2 "from another terminal" "$dir.run-1.out" | sed -n 's/^  \([^ ]*wxtokenctl\) status .*/\1/p')
+if [ -z "$ctl" ] || [ ! -x "$ctl" ]; then
+        bad "no wxtokenctl line for another terminal (or '$ctl' is not a program)"
+fi
 if [ ! -s "$dir/log/demo.log" ] || [ ! -s "$dir/log/wxtokend.log" ]; then
         bad "the demo's logs are not kept in $dir/log/"
 fi
