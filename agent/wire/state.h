@@ -27,6 +27,18 @@ struct state_record {
 int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec);
 
 /*
+ * The same safe write for another small file of the agent's in dir (name, e.g. the
+ * quota counts "shop.quota"): buf's len bytes, mode 0600. 0 or -errno.
+ */
+int state_write_file(const char *dir, const char *name, const char *buf, size_t len);
+
+/*
+ * Read dir/name, checked like a state file, into buf (NUL-terminated): its length, or
+ * -errno (-EBADMSG if it does not fit size).
+ */
+int state_read_file(const char *dir, const char *name, char *buf, size_t size);
+
+/*
  * Read dir/item back. -ENOENT if there is none, -EXDEV if it is a record of another
  * appid, -EBADMSG if it is not a complete record (anything odd is refused, never
  * half-used), -EINVAL if it is not a regular file (a FIFO never blocks the read), -EPERM
