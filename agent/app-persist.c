@@ -1,5 +1,6 @@
-/* app-persist.c: what an item leaves for the next agent: its state file. */
+/* app-persist.c: what an item leaves for the next agent: its state file, and its app's calls today. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,4 +48,57 @@ void item_save(struct item *it, int64_t fetched_at_ms) {
                 it->save_error = 0;
                 services_changed(it->app->svc);
         }
+}
+
+/* The quota file's name beside the state files: an app name has no dot, so it is no item's. */
+static void quota_name(const struct app *app, char *buf, size_t size) {
+        snprintf(buf, size, "%s.quota", app->cfg->name);
+}
+
+void app_quota_load(struct app *app) {
+        const struct agent_config *c = app->svc->config;
+        char name[128], buf[1024];
+        int r;
+
+        quota_name(app, name, sizeof(name));
+        r = state_read_file(c->state_dir, name, buf, sizeof(buf));
+        if (r == -ENOENT)
+                return;
+        if (r < 0 || quota_parse(&app->quota, buf) < 0)
+                log_app(LOG_WARNING, app->cfg->name, 0, "quota file %s/%s refused: %s; today's calls are counted "
+                        "from zero", c->state_dir, name, r < 0 ? state_strerror(r) : "not a quota file");
+}
+
+static void count_one(struct item *it, enum quota_endpoint e, int64_t now) {
+        struct app *app = it->app;
+
+        if (!quota_count(&app->quota, e, now))
+                return;
+        log_app(LOG_WARNING, app->cfg->name, 0, "%" PRIu64 " calls to %s today: %u %% of WeChat's documented %" PRIu64
+                " a day (the count turns at midnight Beijing time)", quota_today(&app->quota, e, now),
+                quota_endpoint_name(e), QUOTA_WARN_PERMILLE / 10, quota_limit(e));
+}
+
+void item_quota_count(struct item *it, bool force) {
+        struct app *app = it->app;
+        const struct agent_config *c = app->svc->config;
+        enum quota_endpoint e = quota_endpoint_of(app->cfg->kind, it->ticket != 0);
+        int64_t now = app_quota_now_ms();
+        char name[128], buf[1024];
+        int n, r;
+
+        count_one(it, e, now);
+        if (force && e == QUOTA_STABLE)
+                count_one(it, QUOTA_STABLE_FORCE, now);
+        quota_name(app, name, sizeof(name));
+        n = quota_format(&app->quota, buf, sizeof(buf));
+        r = n < 0 ? -ENOBUFS : state_write_file(c->state_dir, name, buf, (size_t)n);
+        if (r < 0)
+                log_app(LOG_DEBUG, app->cfg->name, 0, "cannot save the quota count in %s/%s: %s", c->state_dir, name,
+                        strerror(-r));
+}
+
+unsigned item_quota_permille(const struct item *it) {
+        return quota_permille(&it->app->quota, quota_mask_of(it->app->cfg->kind, it->ticket != 0),
+                              app_quota_now_ms());
 }

@@ -116,6 +116,8 @@ void item_call(struct item *it, const struct core_action *a) {
                                &it->call);
                 if (r == 0)
                         log_app(LOG_DEBUG, it->name, 0, "%s %s", req.body ? "POST" : "GET", req.redacted_url);
+                if (r == 0 && !a->call.probe)
+                        item_quota_count(it, a->call.force);
         }
         upstream_request_clear(&req);
         if (r < 0) {
@@ -266,6 +268,7 @@ int app_new(struct app **ret, struct services *svc, const struct app_config *cfg
                 return -ENOMEM;
         app->svc = svc;
         app->cfg = cfg;
+        app_quota_load(app);
         r = item_init(&app->token, app, 0, fresh);
         if (r < 0) {
                 app_free(app, false);

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "item.h"
 #include "lease.h"
+#include "quota.h"
 #include "services.h"
 #include "upstream.h"
 #include "writer.h"
@@ -51,6 +52,7 @@ struct app {
         struct item token;
         struct item tickets[2];
         int n_tickets;
+        struct core_quota quota;        /* upstream calls today per endpoint, in state_dir/<name>.quota */
 
         /* Cluster mode (cluster.c): the app's lease in Redis, as the core's rules take it; times on cluster_clock_ms. */
         struct core_lease lease;
@@ -120,6 +122,15 @@ void item_step(struct item *it, const struct core_event *ev);
 
 /* The clock quota days are counted on: the wall clock, shifted by $WXTOKEND_TEST_QUOTA_DAY_OFFSET_MS (a test hook). */
 int64_t app_quota_now_ms(void);
+
+/* Read the app's calls today from state_dir/<name>.quota (none, or unreadable: counted from zero, said). */
+void app_quota_load(struct app *app);
+
+/* A call of it starts (force: stable's force_refresh): counted, saved, and a warning at 80 % of a limit. */
+void item_quota_count(struct item *it, bool force);
+
+/* The highest calls-today/limit, in permille, of the endpoints the item calls (its app's counts). */
+unsigned item_quota_permille(const struct item *it);
 
 /* The item's cap of client-forced calls a day. */
 unsigned item_forced_cap(const struct item *it);

@@ -5,10 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "config-parse.h"
+#ifdef HAVE_MICROHTTPD
+#include "metrics-http.h"
+#endif
 #include "file.h"
 #include "redact.h"
 #include "log.h"
@@ -18,7 +22,7 @@ const char *const agent_keys[AK_MAX] = {
         "socket", "socket_group", "state_dir", "shm_prefix", "refresh_margin", "backoff_min",
         "backoff_max", "min_force_interval", "log_level", "max_connections", "idle_timeout", "max_waiters",
         "shm_dir", "min_token_lifetime", "allow_plain_http", "proxy",
-        "max_forced_per_day", "max_connections_per_uid", "max_waiters_per_uid", "log_format",
+        "max_forced_per_day", "max_connections_per_uid", "max_waiters_per_uid", "log_format", "metrics_listen",
 };
 const char *const app_keys[PK_MAX] = {
         "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
@@ -236,6 +240,32 @@ static int parse_proxy(struct parse *p, const char *key, const char *v, char **d
                           "socks5:// or socks5h://HOST:PORT (the value is not shown)");
 }
 
+/*
+ * metrics_listen: "PORT" (loopback), "IPv4:PORT" or "[IPv6]:PORT". TCP carries no peer
+ * credentials: whoever reaches the address reads the metrics, so only an address given
+ * opens it beyond loopback.
+ */
+static int parse_metrics_listen(struct parse *p, const char *key, const char *v, char **dst) {
+#ifdef HAVE_MICROHTTPD
+        struct sockaddr_storage sa;
+        char buf[80];
+        const char *end = v + strspn(v, "0123456789");
+
+        if (*v && !*end && end - v <= 5) {
+                snprintf(buf, sizeof(buf), "127.0.0.1:%s", v);
+                v = buf;
+        }
+        if (strlen(v) >= 64 || metrics_http_address(v, &sa) < 0)
+                return parse_fail(p, -EINVAL, p->lineno, key, "expected PORT (on 127.0.0.1), IPv4:PORT or "
+                                  "[IPv6]:PORT with PORT 1..65535, got '%s'", v);
+        return parse_strdup(p, dst, v, key);
+#else
+        return parse_fail(p, -EINVAL, p->lineno, key, "this wxtokend was built without libmicrohttpd, so it cannot "
+                          "serve HTTP: remove the key, or rebuild with libmicrohttpd-dev installed (the socket's "
+                          "metrics op, `wxtokenctl metrics`, works without it)");
+#endif
+}
+
 int agent_set(struct parse *p, int k, const char *v) {
         struct agent_config *c = p->c;
         const char *key = agent_keys[k];
@@ -253,6 +283,8 @@ int agent_set(struct parse *p, int k, const char *v) {
                 return parse_bool(p, key, v, &c->allow_plain_http);
         case AK_PROXY:
                 return parse_proxy(p, key, v, &c->proxy);
+        case AK_METRICS_LISTEN:
+                return parse_metrics_listen(p, key, v, &c->metrics_listen);
         case AK_SOCKET:
                 if (!*v || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected a path of 1 to %zu bytes",

@@ -423,6 +423,7 @@ void config_free(struct agent_config *c) {
         free(c->shm_dir);
         free(c->shm_prefix);
         free(c->proxy);
+        free(c->metrics_listen);
         cluster_config_clear(&c->cluster);
         free(c);
 }

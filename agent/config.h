@@ -85,6 +85,7 @@ struct agent_config {
         int64_t min_token_lifetime_ms;  /* a shorter expires_in is an upstream error, not a schedule */
         bool allow_plain_http;          /* http:// api_base allowed (tests, wxemu): the secret goes in clear */
         char *proxy;                    /* the only proxy libcurl uses; NULL: none, whatever the environment */
+        char *metrics_listen;           /* "127.0.0.1:9187": /metrics, /healthz, /readyz over HTTP; NULL: off */
         struct app_config *apps;
         size_t n_apps;
         struct cluster_config cluster;

@@ -24,6 +24,7 @@
 #include "http.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "namespace.h"
 #include "server.h"
 #include "status-line.h"
@@ -37,6 +38,7 @@ struct agent {
         sd_event_source *heartbeat;
         sd_event_source *status_defer;  /* STATUS= once per loop iteration, after whatever changed */
         struct server *server;
+        struct metrics_listener *metrics; /* metrics_listen's HTTP listener, NULL: off */
         bool ready_sent;
         bool stopping;                  /* SIGTERM/SIGINT seen; a second one ends at once */
         char status[STATUS_LINE_MAX]; /* the last STATUS= sent to systemd */
@@ -49,6 +51,7 @@ static void agent_app_settled(struct agent *a) {
                 if (!a->svc.apps[i]->token.core.settled)
                         return;
         a->ready_sent = true;
+        a->svc.stats.ready = true;
         sd_notify(false, "READY=1");
         log_info("ready: %zu apps", a->svc.n_apps);
 }
@@ -161,6 +164,11 @@ static int svc_take_budget(void *userdata, struct item *it, int64_t day, int64_t
         return cluster_budget_take(it, day, ttl_ms);
 }
 
+/* The simple rule of metrics.c until the status rule (core/verdict.c) takes its place. */
+static int svc_health(void *userdata) {
+        return metrics_health(&((struct agent *)userdata)->svc);
+}
+
 static const struct service_ops agent_ops = {
         .changed = svc_changed,
         .settled = svc_settled,
@@ -171,6 +179,7 @@ static const struct service_ops agent_ops = {
         .note_verified = svc_note_verified,
         .forward = svc_forward,
         .take_budget = svc_take_budget,
+        .health = svc_health,
 };
 
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -343,6 +352,9 @@ static void agent_reload(struct agent *a) {
         log_set_json(next->log_json);
         if (http_set_policy(a->svc.http, next->proxy, next->allow_plain_http) < 0)
                 log_error("reload: out of memory for the proxy setting, calls keep the previous one");
+        if (metrics_listener_apply(&a->metrics, &a->svc, err, sizeof(err)) < 0)
+                log_error("reload: %s; the previous listener, if any, is closed", err);
+        a->svc.stats.reloads++;
         log_info("reloaded: %zu apps", n);
         sd_notify(false, "READY=1");
 }
@@ -412,6 +424,15 @@ static int run(struct agent *a) {
         r = server_new(&a->server, &a->svc);
         if (r < 0)
                 return r;
+        {
+                char err[256];
+
+                r = metrics_listener_apply(&a->metrics, &a->svc, err, sizeof(err));
+                if (r < 0) {
+                        log_error("%s", err);
+                        return r;
+                }
+        }
         /* WATCHDOG=1 from the loop itself, at half of WatchdogSec, when systemd asks for it. */
         sd_event_set_watchdog(a->svc.loop, true);
         log_info("started with %zu of %zu apps", a->svc.n_apps, a->svc.config->n_apps);
@@ -424,7 +445,7 @@ int manager_run(struct agent_config *config) {
         int r;
 
         a.svc = (struct services){ .config = config, .failed = &a.failed, .rng = &a.rng, .ops = &agent_ops,
-                                   .userdata = &a, .shm_dir_fd = -1 };
+                                   .userdata = &a, .shm_dir_fd = -1, .stats.started_at_ms = clock_wall_ms() };
         if (getrandom(&a.rng.state, sizeof(a.rng.state), 0) != sizeof(a.rng.state))
                 a.rng.state = (uint64_t)clock_wall_ms() ^ (uint64_t)getpid();
         /* The namespace first: a second agent must leave without touching a segment or a state file. */
@@ -451,6 +472,7 @@ int manager_run(struct agent_config *config) {
                 a.svc.apps[i] = NULL;
                 app_free(app, false); /* never unlink: readers keep the token; waiters hear shutting_down */
         }
+        metrics_listener_free(a.metrics);
         server_free(a.server);
         free(a.svc.apps);
         sd_event_source_disable_unref(a.heartbeat);

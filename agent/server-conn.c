@@ -48,6 +48,7 @@ void conn_free(struct conn *c) {
         if (c->next)
                 c->next->prev = c->prev;
         c->srv->n_conns--;
+        c->srv->svc->stats.connections = c->srv->n_conns;
         peer_table_add(&c->srv->uids, c->peer.uid, -1, 0);
         peer_clear(&c->peer);
         free(c->out);
@@ -117,6 +118,32 @@ void conn_reply(struct conn *c, char *line) {
         c->out = p;
         c->out_len += len;
         free(line);
+}
+
+void conn_stream(struct conn *c, char *text, size_t len) {
+        char *p;
+
+        c->closing = true;
+        if (!text) {
+                c->dead = true;
+                return;
+        }
+        /* The connection's own replies so far come first; nothing is read after this. */
+        p = c->out_len ? realloc(c->out, c->out_len + len) : NULL;
+        if (c->out_len && !p) {
+                free(text);
+                c->dead = true;
+                return;
+        }
+        if (p) {
+                memcpy(p + c->out_len, text, len);
+                free(text);
+                c->out = p;
+        } else {
+                free(c->out);
+                c->out = text;
+        }
+        c->out_len += len;
 }
 
 /* Handle every complete line buffered, in order, until one has to wait. */
@@ -217,6 +244,8 @@ void server_accept_one(struct server *s, int fd) {
                 s->conns->prev = &c->next;
         s->conns = c;
         s->n_conns++;
+        s->svc->stats.connections = s->n_conns;
+        s->svc->stats.connections_total++;
         if (sd_event_add_io(s->svc->loop, &c->io, fd, EPOLLIN, on_conn_io, c) < 0 ||
             sd_event_add_time_relative(s->svc->loop, &c->idle, CLOCK_MONOTONIC,
                                        (uint64_t)s->svc->config->idle_timeout_ms * 1000, 100000, on_conn_idle, c) < 0)

@@ -2,6 +2,7 @@
 #include "app.h"
 #include "app-force.h"
 #include "server-internal.h"
+#include "metrics.h"
 #include "status.h"
 
 /*
@@ -65,6 +66,14 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 *c->srv->statusq_tail = c;
                 c->srv->statusq_tail = &c->snext;
                 sd_event_source_set_enabled(c->srv->status_src, SD_EVENT_ONESHOT);
+                return;
+        }
+        if (req.op == OP_METRICS) {
+                /* Open to anyone who can connect: no token or secret is in it. */
+                size_t n = 0;
+                char *text = metrics_compose(a, &n);
+
+                conn_stream(c, text, n);
                 return;
         }
         it = app_find_item(a, req.app);

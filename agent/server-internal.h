@@ -71,6 +71,8 @@ void conn_waiter_done(struct conn *c);
 void conn_free(struct conn *c);
 bool conn_flush(struct conn *c);
 void conn_reply(struct conn *c, char *line);
+/* Queue text (taking it; len bytes) past the reply cap, then close once it is out: the metrics op. */
+void conn_stream(struct conn *c, char *text, size_t len);
 void conn_resume(struct conn *c);
 void server_accept_one(struct server *s, int fd);
 

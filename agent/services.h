@@ -36,6 +36,17 @@ struct service_ops {
         void (*forward)(void *userdata, struct item *it);
         /* 1: asked (the count comes back as an event); 0: nothing to count; < 0: cannot ask. */
         int (*take_budget)(void *userdata, struct item *it, int64_t day, int64_t ttl_ms);
+        /* The agent's health as a Nagios code, 0..3 (the rule of `wxtokenctl status`): /healthz. */
+        int (*health)(void *userdata);
+};
+
+/* What the metrics show of the agent as a whole; kept by the manager and the server. */
+struct agent_stats {
+        int64_t started_at_ms;          /* wall clock */
+        uint64_t reloads;               /* reloads taken */
+        uint64_t connections_total;     /* control socket connections accepted */
+        unsigned connections;           /* open now */
+        bool ready;                     /* READY=1 was sent */
 };
 
 struct services {
@@ -50,6 +61,7 @@ struct services {
         struct cluster *cluster;        /* NULL outside cluster mode */
         const struct service_ops *ops;
         void *userdata;
+        struct agent_stats stats;
 };
 
 static inline void services_changed(const struct services *s) {

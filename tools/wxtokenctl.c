@@ -1,12 +1,16 @@
-/* wxtokenctl.c: the command line: get a token from its segment, force a refresh, show the agent's status. */
+/* wxtokenctl.c: the command line: get a token from its segment, force a refresh, show the agent's status and metrics. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "agent/io/clock.h"  /* the agent's clock helper: wall time, for "expired N s ago" */
 #include "client.h"
@@ -21,6 +25,7 @@ static const char usage_text[] =
         "                                   one published now); print the new generation\n"
         "  status [--json]                  every app's state (all pages); exit 1 if one lacks a\n"
         "                                   usable token\n"
+        "  metrics                          the agent's metrics, Prometheus text format\n"
         "Options:\n"
         "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " PROTOCOL_SOCKET_DEFAULT ")\n"
         "  -j, --json          machine-readable output\n"
@@ -331,6 +336,89 @@ static int cmd_status(const char *socket_path, bool json) {
         return healthy ? 0 : 1;
 }
 
+/*
+ * metrics: the one reply that is not a JSON line: the agent writes the exposition and
+ * closes the connection, so it is copied to stdout up to EOF (no size cap), each read
+ * bounded by timeout_ms.
+ */
+static int cmd_metrics(const char *socket_path, int timeout_ms) {
+        static const char req[] = "{\"op\":\"metrics\"}\n";
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char buf[65536], head[256];
+        size_t head_len = 0;
+        bool started = false;
+        int fd;
+
+        if (strlen(socket_path) >= sizeof(sa.sun_path))
+                return usage_error("--socket: the path is too long");
+        memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int e = errno;
+
+                if (e == ENOENT || e == ECONNREFUSED)
+                        fprintf(stderr, "wxtokenctl: cannot reach wxtokend at %s: is it running?\n", socket_path);
+                else
+                        fprintf(stderr, "wxtokenctl: %s: %s\n", socket_path, strerror(e));
+                if (fd >= 0)
+                        close(fd);
+                return 1;
+        }
+        if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
+                fprintf(stderr, "wxtokenctl: %s: %s\n", socket_path, strerror(errno));
+                close(fd);
+                return 1;
+        }
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                ssize_t n;
+                int r = poll(&p, 1, timeout_ms);
+
+                if (r == 0) {
+                        fprintf(stderr, "wxtokenctl: no answer from wxtokend within %d ms\n", timeout_ms);
+                        close(fd);
+                        return 1;
+                }
+                n = r < 0 ? -1 : read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        fprintf(stderr, "wxtokenctl: %s: %s\n", socket_path, strerror(errno));
+                        close(fd);
+                        return 1;
+                }
+                if (n == 0)
+                        break;
+                /* An agent that does not know the op answers a JSON error line: said, not printed as metrics. */
+                if (!started && head_len + (size_t)n < sizeof(head) && buf[0] == '{') {
+                        memcpy(head + head_len, buf, (size_t)n);
+                        head_len += (size_t)n;
+                        continue;
+                }
+                if (!started && head_len > 0)
+                        fwrite(head, 1, head_len, stdout);
+                started = true;
+                fwrite(buf, 1, (size_t)n, stdout);
+        }
+        close(fd);
+        if (!started && head_len > 0) {
+                head[head_len < sizeof(head) ? head_len : sizeof(head) - 1] = '\0';
+                {
+                        cJSON *o = cJSON_Parse(head);
+                        const char *m = o ? text(o, "message") : head;
+
+                        fprintf(stderr, "wxtokenctl: the agent refused metrics: %s\n", m);
+                        cJSON_Delete(o);
+                }
+                return 1;
+        }
+        if (!started) {
+                fprintf(stderr, "wxtokenctl: the agent closed the connection without metrics\n");
+                return 1;
+        }
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },     { "json", no_argument, NULL, 'j' },
@@ -382,6 +470,9 @@ int main(int argc, char **argv) {
                 return usage_error("refresh has no --json");
         if (!strcmp(cmd, "status"))
                 return optind == argc ? cmd_status(socket_path, json) : usage_error("status takes no APP");
+        if (!strcmp(cmd, "metrics"))
+                return optind == argc && !json ? cmd_metrics(socket_path, PROTOCOL_TIMEOUT_DEFAULT_MS)
+                                               : usage_error("metrics takes no APP and no --json");
         if (strcmp(cmd, "get") && strcmp(cmd, "refresh"))
                 return usage_error("unknown command");
         if (argc - optind != 1)

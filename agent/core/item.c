@@ -369,9 +369,25 @@ void core_item_free(struct core_item *it) {
         it->n_waiters = it->waiters_size = 0;
 }
 
+/* An answer to the call in flight, counted by what it meant (a failure before any call is not one). */
+static void count_result(struct core_item *it, const struct core_policy *pol, const struct core_event *ev) {
+        enum failure_class f = FAILURE_NONE;
+
+        if (!it->in_flight)
+                return;
+        if (ev->type == CORE_EV_FAILED && pol->ticket && token_refused(ev->errcode))
+                f = FAILURE_TRANSIENT;
+        else if (ev->type != CORE_EV_PUBLISHED && ev->errcode != 0)
+                f = classify_errcode(schedule_kind(pol), ev->errcode);
+        it->results[f]++;
+}
+
 size_t core_item_step(struct core_item *it, const struct core_policy *pol, const struct core_clock *c,
                       const struct core_event *ev, struct core_actions *out) {
         size_t before = out->n;
+
+        if (ev->type == CORE_EV_PUBLISHED || ev->type == CORE_EV_FAILED || ev->type == CORE_EV_PROBED)
+                count_result(it, pol, ev);
 
         switch (ev->type) {
         case CORE_EV_START:

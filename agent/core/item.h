@@ -203,6 +203,8 @@ struct core_item {
         bool budget_asked, budget_granted;
         int64_t remote_until_ms;        /* holder: other hosts' clients wait until then */
         uint64_t forced_refreshes, coalesced_waiters, rate_limited;
+        /* Upstream calls answered, by what the answer meant (enum failure_class: ok, transient, config, quota). */
+        uint64_t results[4];
 };
 
 void core_item_init(struct core_item *it);

@@ -25,30 +25,25 @@ static int write_all(int fd, const char *buf, size_t len) {
         return 0;
 }
 
-int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec) {
+int state_write_file(const char *dir, const char *name, const char *buf, size_t len) {
         char path[PATH_MAX], tmp[PATH_MAX], err[PATH_MAX + 256];
-        char *json;
         int fd, dfd, r;
 
-        if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path) ||
-            snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, item) >= (int)sizeof(tmp))
+        if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
+            snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= (int)sizeof(tmp))
                 return -ENAMETOOLONG;
-        json = state_encode(item, appid, rec);
-        if (!json)
-                return -ENOMEM;
-
         /* A FIFO planted as the .tmp must not block the loop: refused (and removed below). */
         fd = file_open_checked(tmp, tmp, O_WRONLY | O_CREAT | O_TRUNC, FILE_NOT_SHARED_WRITE, err, sizeof(err));
         if (fd < 0) {
                 r = fd;
                 if (r != -ENOENT && r != -EACCES && r != -ENOSPC && r != -EROFS)
                         unlink(tmp);
-                goto out;
+                return r;
         }
         /* The mode is set explicitly: a permissive umask must not expose the token. */
         r = fchmod(fd, 0600) < 0 ? -errno : 0;
         if (r == 0)
-                r = write_all(fd, json, strlen(json));
+                r = write_all(fd, buf, len);
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)
@@ -57,7 +52,7 @@ int state_save(const char *dir, const char *item, const char *appid, const struc
                 r = -errno;
         if (r < 0) {
                 unlink(tmp);
-                goto out;
+                return r;
         }
         /* The rename itself must survive a power cut. */
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -65,34 +60,53 @@ int state_save(const char *dir, const char *item, const char *appid, const struc
                 fsync(dfd);
                 close(dfd);
         }
-out:
-        free(json);
-        return r;
+        return 0;
 }
 
-int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec) {
-        char path[PATH_MAX], buf[STATE_RECORD_MAX + 1], err[PATH_MAX + 256];
-        struct state_record tmp;
+int state_read_file(const char *dir, const char *name, char *buf, size_t size) {
+        char path[PATH_MAX], err[PATH_MAX + 256];
         struct stat st;
         ssize_t n;
-        int fd, r;
+        int fd;
 
-        if (snprintf(path, sizeof(path), "%s/%s", dir, item) >= (int)sizeof(path))
+        if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
                 return -ENAMETOOLONG;
         /* Non-blocking, regular, the agent's or root's, not writable by others: else it is not believed. */
         fd = file_open_checked(path, path, O_RDONLY, FILE_NOT_SHARED_WRITE, err, sizeof(err));
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st) < 0 || st.st_size > STATE_RECORD_MAX) {
+        if (fstat(fd, &st) < 0 || st.st_size < 0 || (size_t)st.st_size >= size) {
                 close(fd);
                 return -EBADMSG;
         }
-        n = read(fd, buf, STATE_RECORD_MAX);
+        n = read(fd, buf, size - 1);
         close(fd);
         if (n < 0)
                 return -EBADMSG;
         buf[n] = '\0';
+        return (int)n;
+}
+
+int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec) {
+        char *json = state_encode(item, appid, rec);
+        int r;
+
+        if (!json)
+                return -ENOMEM;
+        r = state_write_file(dir, item, json, strlen(json));
+        free(json);
+        return r;
+}
+
+int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec) {
+        char buf[STATE_RECORD_MAX + 1];
+        struct state_record tmp;
+        int r = state_read_file(dir, item, buf, sizeof(buf));
+
+        if (r < 0)
+                return r;
         r = state_decode(buf, item, appid, &tmp);
+        explicit_bzero(buf, sizeof(buf));
         if (r == 0)
                 *rec = tmp;
         return r;

@@ -21,6 +21,18 @@ int state_save(const char *dir, const char *item, const char *appid, const struc
 int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec);
 
 /*
+ * The same safe write for another small file of the agent's in dir (name, e.g. the
+ * quota counts "shop.quota"): buf's len bytes, mode 0600. 0 or -errno.
+ */
+int state_write_file(const char *dir, const char *name, const char *buf, size_t len);
+
+/*
+ * Read dir/name, checked like a state file, into buf (NUL-terminated): its length, or
+ * -errno (-EBADMSG if it does not fit size).
+ */
+int state_read_file(const char *dir, const char *name, char *buf, size_t size);
+
+/*
  * Remove dir/item: after a failed state_save it holds a superseded token, which a reboot
  * must not adopt. 0 if it is gone (or was never there), else -errno.
  */

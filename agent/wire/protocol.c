@@ -125,6 +125,9 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
         if (!strcmp(op->valuestring, "status")) {
                 req->op = OP_STATUS;
                 return parse_status(root, req, error, message, message_size);
+        } else if (!strcmp(op->valuestring, "metrics")) {
+                req->op = OP_METRICS;
+                return 0;
         } else if (!strcmp(op->valuestring, "get")) {
                 req->op = OP_GET;
         } else if (!strcmp(op->valuestring, "refresh")) {
@@ -132,7 +135,7 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
         } else {
                 quote(q, op->valuestring);
                 return fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
-                            "unknown op \"%s\" (refresh, get, status)", q);
+                            "unknown op \"%s\" (refresh, get, status, metrics)", q);
         }
 
         r = parse_app(cJSON_GetObjectItemCaseSensitive(root, "app"), req, error, message, message_size);

@@ -13,14 +13,18 @@
  *   {"op":"refresh","app":"NAME","generation":G,"timeout_ms":N}   timeout_ms optional (PROTOCOL_TIMEOUT_DEFAULT_MS)
  *   {"op":"get","app":"NAME"}
  *   {"op":"status","app":"NAME","offset":N,"limit":N}   all three optional
+ *   {"op":"metrics"}
  * NAME is an app ("shop") or one of its tickets ("shop.jsapi"). Every reply is one line:
  *   {"ok":true,...} or {"ok":false,"error":"CODE","message":"...",("retry_after_ms":N)}
+ * but metrics's: the Prometheus text exposition (format 0.0.4), then the agent closes the
+ * connection (the one reply that is not a JSON line; PROTOCOL_REPLY_MAX does not bound it).
  */
 
 enum request_op {
         OP_REFRESH,
         OP_GET,
         OP_STATUS,
+        OP_METRICS,
 };
 
 struct request {

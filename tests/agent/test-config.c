@@ -517,6 +517,29 @@ static void test_new_keys(void) {
         CHECK(!strcmp(c->proxy, "socks5h://127.0.0.1:1080"));
         config_free(c);
 
+        /* metrics_listen: off by default, a bare port is loopback, an address only as given. */
+        write_conf("[app a]\n" APP_OK);
+        c = load_ok();
+        CHECK(!c->metrics_listen);
+        config_free(c);
+#ifdef HAVE_MICROHTTPD
+        write_conf("[agent]\nmetrics_listen = 9187\n");
+        c = load_ok();
+        CHECK(c->metrics_listen && !strcmp(c->metrics_listen, "127.0.0.1:9187"), "%s", c->metrics_listen);
+        config_free(c);
+        write_conf("[agent]\nmetrics_listen = [::1]:9187\n");
+        c = load_ok();
+        CHECK(c->metrics_listen && !strcmp(c->metrics_listen, "[::1]:9187"));
+        config_free(c);
+        write_conf("[agent]\nmetrics_listen = localhost:9187\n");
+        load_err(2, "metrics_listen: expected PORT (on 127.0.0.1), IPv4:PORT or [IPv6]:PORT");
+        write_conf("[agent]\nmetrics_listen = 127.0.0.1:70000\n");
+        load_err(2, "metrics_listen: expected PORT");
+#else
+        write_conf("[agent]\nmetrics_listen = 9187\n");
+        load_err(2, "metrics_listen: this wxtokend was built without libmicrohttpd");
+#endif
+
         /* A secret pasted where its file belongs is never echoed (load_err checks SECRET is absent). */
         write_conf("[app a]\nkind = token\nappid = wx1\nsecret_file = " SECRET "\n");
         load_err(4, "secret_file: expected a path (the value is not shown");
