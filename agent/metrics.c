@@ -83,7 +83,7 @@ char *metrics_compose(const struct services *a, size_t *len) {
                         continue;
                 }
                 *m = (struct metrics_app){ .app = app->cfg->name, .holder = app->lease_holder,
-                                           .is_holder = app->holder,
+                                           .is_holder = app->lease.holder,
                                            .endpoints = quota_mask_of(app->cfg->kind, false) };
                 if (app->n_tickets > 0)
                         m->endpoints |= quota_mask_of(app->cfg->kind, true);
