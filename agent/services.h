@@ -18,6 +18,17 @@ struct item;
 struct rng;
 
 /*
+ * The outcome of the last reload (SIGHUP or the reload op), kept by the manager for the
+ * reload op's answer and for status: when, whether the new config was taken, why not.
+ */
+struct reload_result {
+        int64_t at_ms;                  /* wall clock; 0: no reload since the start */
+        bool taken;
+        size_t n_apps;                  /* taken: the apps running after it */
+        char reason[512];               /* refused: the parse or check error (file:line where known), else "" */
+};
+
+/*
  * The manager's services, called back through this table so that nothing below the
  * manager includes it (tests/test-include-graph.sh). userdata is the manager's.
  */
@@ -36,6 +47,8 @@ struct service_ops {
         void (*forward)(void *userdata, struct item *it);
         /* 1: asked (the count comes back as an event); 0: nothing to count; < 0: cannot ask. */
         int (*take_budget)(void *userdata, struct item *it, int64_t day, int64_t ttl_ms);
+        /* Reload the config now, as SIGHUP does; the outcome (also in services.last_reload). */
+        const struct reload_result *(*reload)(void *userdata);
 };
 
 struct services {
@@ -48,6 +61,7 @@ struct services {
         struct app **apps;              /* the manager's apps (a slot may be NULL during a reload) */
         size_t n_apps;
         struct cluster *cluster;        /* NULL outside cluster mode */
+        const struct reload_result *last_reload; /* the manager's: the last reload's outcome */
         const struct service_ops *ops;
         void *userdata;
 };
