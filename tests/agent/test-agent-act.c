@@ -90,7 +90,10 @@ static bool as_other_user(struct agent_proc *a, gid_t sock_gid, const char *line
         return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-/* The apps: good (wxA), bad (wxB: 40164, IP not whitelisted), quo (wxQ: 45009), and extra (wxX) when asked. */
+/*
+ * The apps: good (wxA), bad (wxB: 40164, IP not whitelisted; its group is the socket's, so
+ * the other user may get and refresh it), quo (wxQ: 45009), and extra (wxX) when asked.
+ */
 static void write_config(struct agent_proc *a, int port, bool extra, const char *garbage) {
         char apps[2048], agent_extra[256];
         int n;
@@ -98,8 +101,9 @@ static void write_config(struct agent_proc *a, int port, bool extra, const char 
         n = snprintf(apps, sizeof(apps),
                      "[app good]\nkind = token\nappid = wxA\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
                      "[app bad]\nkind = token\nappid = wxB\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
+                     "group = %s\n"
                      "[app quo]\nkind = token\nappid = wxQ\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
-                     agent_secret_file(a, "good", SEC_A), port, agent_secret_file(a, "bad", SEC_B), port,
+                     agent_secret_file(a, "good", SEC_A), port, agent_secret_file(a, "bad", SEC_B), port, sock_group,
                      agent_secret_file(a, "quo", SEC_Q), port);
         if (extra)
                 n += snprintf(apps + n, sizeof(apps) - (size_t)n, "[app extra]\nkind = token\nappid = wxX\n"
@@ -191,9 +195,9 @@ int main(void) {
               strstr(err, a.shm_dir) && strstr(err, "WXSHM_DIR"), "wrong WXSHM_DIR named: %s", err);
         check_big_generation();
 
-        /* Another real user (allowed on the socket) may not reload or retry; status, yes. */
-        CHECK(as_other_user(&a, g->gr_gid, "{\"op\":\"status\"}\n", raw, sizeof(raw)) && strstr(raw, "\"ok\":true"),
-              "the other user reaches the agent: %.80s", raw);
+        /* Another real user, in bad's group (it may get and refresh bad), may not reload or retry. */
+        CHECK(as_other_user(&a, g->gr_gid, "{\"op\":\"get\",\"app\":\"bad\"}\n", raw, sizeof(raw)) &&
+              strstr(raw, "no_token"), "the other user may get bad (no token yet): %.80s", raw);
         CHECK(as_other_user(&a, g->gr_gid, "{\"op\":\"retry\",\"app\":\"bad\"}\n", raw, sizeof(raw)) &&
               strstr(raw, "permission_denied"), "retry by another user: refused: %s", raw);
         CHECK(as_other_user(&a, g->gr_gid, "{\"op\":\"reload\"}\n", raw, sizeof(raw)) &&
