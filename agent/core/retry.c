@@ -34,7 +34,8 @@ void core_retry(struct core_item *it, const struct core_policy *pol, const struc
                 retried(out, PROTO_E_NOT_HOLDER, -1, why);
                 return;
         }
-        if (it->failure == FAILURE_QUOTA) {
+        /* 45009 today: WeChat refuses until its quota day turns (after it, a retry is fair again). */
+        if (it->failure == FAILURE_QUOTA && it->budget.quota_day == budget_day(c->quota_now_ms)) {
                 snprintf(why, sizeof(why), "%s: WeChat answered %d (the daily quota of this call is spent): a retry "
                          "now would be refused too; calls resume after midnight Beijing time", pol->name,
                          BUDGET_ERRCODE_QUOTA);

@@ -686,8 +686,15 @@ static void test_retry(void) {
         failed(&r, 45009);
         step(&r, retry_ev());
         a = find(&r, CORE_ACT_RETRIED);
-        CHECK(a && !strcmp(a->code, "rate_limited") && strstr(a->text, "45009") && r.it.budget.forced_today == 0 &&
+        CHECK(a && !strcmp(a->code, "rate_limited") && strstr(a->text, "45009") && strstr(a->text, "a retry now") &&
+              a->retry_after_ms == budget_until_tomorrow(r.clock.quota_now_ms) && r.it.budget.forced_today == 0 &&
               core_item_wake(&r.it) > r.clock.now_ms, "quota: refused (%s)", a ? a->text : "-");
+        /* Past midnight Beijing time the quota is WeChat's new day's: the retry is taken. */
+        advance(&r, budget_until_tomorrow(r.clock.quota_now_ms));
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !a->code[0] && core_item_wake(&r.it) == r.clock.now_ms, "quota of yesterday: retried (%s)",
+              a ? a->text : "-");
         rig_free(&r);
 
         /* Fresh: nothing to retry. Cluster, not the holder: the holder's to do. */
