@@ -38,7 +38,8 @@ void force_answer(struct item *it, const struct core_action *a) {
         if (!w)
                 return;
         if (a->answer == CORE_ANSWER_PUBLISHED || a->answer == CORE_ANSWER_VERIFIED)
-                line = protocol_refresh_ok((uint64_t)a->num, a->at_ms, a->answer == CORE_ANSWER_VERIFIED);
+                line = protocol_refresh_ok_call((uint64_t)a->num, a->at_ms, a->answer == CORE_ANSWER_VERIFIED,
+                                                a->upstream_call);
         else
                 line = protocol_error(a->code, a->text, a->retry_after_ms);
         reply = w->reply;
@@ -49,6 +50,11 @@ void force_answer(struct item *it, const struct core_action *a) {
 
 struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms, force_reply_fn reply,
                              void *userdata) {
+        return force_request_from(it, has_gen, gen, timeout_ms, reply, userdata, -1, -1);
+}
+
+struct waiter *force_request_from(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms,
+                                  force_reply_fn reply, void *userdata, int64_t uid, int64_t pid) {
         struct waiter *w = calloc(1, sizeof(*w));
         uint64_t id = ++it->next_waiter;
 
@@ -62,7 +68,8 @@ struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_
                 it->waiters->prev = &w->next;
         it->waiters = w;
         item_step(it, &(struct core_event){ .type = CORE_EV_REQUEST, .waiter = id, .has_generation = has_gen,
-                                            .generation = gen, .timeout_ms = timeout_ms });
+                                            .generation = gen, .timeout_ms = timeout_ms, .caller_uid = uid,
+                                            .caller_pid = pid });
         /* Answered at once, or waiting: the step said which. */
         return waiter_find(it, id);
 }
@@ -95,6 +102,16 @@ void force_remote_failed(struct item *it, uint64_t gen, const char *code, const 
                          int64_t retry_after_ms) {
         item_step(it, &(struct core_event){ .type = CORE_EV_REMOTE_FAILED, .generation = gen, .code = code,
                                             .errmsg = message, .retry_after_ms = retry_after_ms });
+}
+
+char *force_retry(struct item *it, int64_t uid, int64_t pid) {
+        char *line;
+
+        it->retry_reply = NULL;
+        item_step(it, &(struct core_event){ .type = CORE_EV_RETRY, .caller_uid = uid, .caller_pid = pid });
+        line = it->retry_reply;
+        it->retry_reply = NULL;
+        return line ? line : protocol_error(PROTO_E_INTERNAL, "out of memory", -1);
 }
 
 void force_budget_counted(struct item *it, long long n) {

@@ -22,6 +22,16 @@ typedef void (*force_reply_fn)(void *userdata, char *line);
 struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms, force_reply_fn reply,
                              void *userdata);
 
+/* The same, naming the client (peer credentials; -1 unknown) for the forced call's log line. */
+struct waiter *force_request_from(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms,
+                                  force_reply_fn reply, void *userdata, int64_t uid, int64_t pid);
+
+/*
+ * An operator (uid, pid) asks for the item's next attempt now, skipping its backoff wait
+ * once (agent/core/retry.c decides): the reply line (malloc'd, ending in "\n").
+ */
+char *force_retry(struct item *it, int64_t uid, int64_t pid);
+
 /* The client went away: drop its waiter without replying. */
 void force_cancel(struct waiter *w);
 

@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "protocol.h"
 
 int64_t app_quota_now_ms(void) {
         static int64_t offset_ms;
@@ -142,6 +143,11 @@ static void item_do(struct item *it, const struct core_action *a) {
                 break;
         case CORE_ACT_CHANGED:
                 services_changed(svc);
+                break;
+        case CORE_ACT_RETRIED:
+                free(it->retry_reply);
+                it->retry_reply = a->code[0] ? protocol_error(a->code, a->text, a->retry_after_ms)
+                                             : protocol_retry_ok(a->text);
                 break;
         }
 }

@@ -37,6 +37,7 @@ struct item {
         int save_error;                 /* errno of the last state file write if it failed, else 0 */
         struct waiter *waiters;         /* the clients behind the core's waiters (force.c) */
         uint64_t next_waiter;           /* the id of the next one */
+        char *retry_reply;              /* force_retry: the core's answer, made into a reply line by item_do */
 
         /* Cluster mode (cluster.c). */
         uint64_t forwarded_gen;         /* a forced refresh of this generation was handed to the holder */

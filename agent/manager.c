@@ -42,6 +42,7 @@ struct agent {
         bool ready_sent;
         bool stopping;                  /* SIGTERM/SIGINT seen; a second one ends at once */
         char status[STATUS_LINE_MAX]; /* the last STATUS= sent to systemd */
+        struct reload_result reload;    /* the last reload's outcome (services.last_reload) */
 };
 
 static void agent_app_settled(struct agent *a) {
@@ -169,6 +170,15 @@ static int svc_health(void *userdata) {
         return metrics_health(&((struct agent *)userdata)->svc);
 }
 
+static void agent_reload(struct agent *a);
+
+static const struct reload_result *svc_reload(void *userdata) {
+        struct agent *a = userdata;
+
+        agent_reload(a);
+        return &a->reload;
+}
+
 static const struct service_ops agent_ops = {
         .changed = svc_changed,
         .settled = svc_settled,
@@ -180,6 +190,7 @@ static const struct service_ops agent_ops = {
         .forward = svc_forward,
         .take_budget = svc_take_budget,
         .health = svc_health,
+        .reload = svc_reload,
 };
 
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -275,14 +286,16 @@ static void agent_reload(struct agent *a) {
         struct agent_config *next;
         struct app **apps;
         size_t n = 0;
-        char err[CONFIG_ERROR_MAX];
+        char *err = a->reload.reason;
         int r;
 
+        _Static_assert(sizeof(a->reload.reason) >= CONFIG_ERROR_MAX, "room for config_load's message");
+        a->reload = (struct reload_result){ .at_ms = clock_wall_ms() };
         sd_notify(false, "RELOADING=1");
-        r = config_load(a->svc.config->path, &next, err, sizeof(err));
+        r = config_load(a->svc.config->path, &next, err, sizeof(a->reload.reason));
         if (r < 0 || !agent_settings_equal(a->svc.config, next)) {
                 if (r == 0) {
-                        snprintf(err, sizeof(err), "shm_dir, state_dir and [cluster] cannot change on reload: "
+                        snprintf(err, sizeof(a->reload.reason), "shm_dir, state_dir and [cluster] cannot change on reload: "
                                  "restart");
                         config_free(next);
                 }
@@ -293,6 +306,7 @@ static void agent_reload(struct agent *a) {
         apps = calloc(next->n_apps ? next->n_apps : 1, sizeof(*apps));
         if (!apps) {
                 config_free(next);
+                snprintf(err, sizeof(a->reload.reason), "out of memory");
                 log_error("reload refused: out of memory");
                 sd_notify(false, "READY=1");
                 return;
@@ -356,6 +370,8 @@ static void agent_reload(struct agent *a) {
                 log_error("reload: %s; the previous listener, if any, is closed", err);
         a->svc.stats.reloads++;
         log_info("reloaded: %zu apps", n);
+        a->reload.taken = true;
+        a->reload.n_apps = n;
         sd_notify(false, "READY=1");
 }
 
@@ -445,7 +461,8 @@ int manager_run(struct agent_config *config) {
         int r;
 
         a.svc = (struct services){ .config = config, .failed = &a.failed, .rng = &a.rng, .ops = &agent_ops,
-                                   .userdata = &a, .shm_dir_fd = -1, .stats.started_at_ms = clock_wall_ms() };
+                                   .userdata = &a, .shm_dir_fd = -1, .stats.started_at_ms = clock_wall_ms(),
+                                   .last_reload = &a.reload };
         if (getrandom(&a.rng.state, sizeof(a.rng.state), 0) != sizeof(a.rng.state))
                 a.rng.state = (uint64_t)clock_wall_ms() ^ (uint64_t)getpid();
         /* The namespace first: a second agent must leave without touching a segment or a state file. */

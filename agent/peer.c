@@ -17,10 +17,12 @@ void peer_credentials(struct peer *p, int fd) {
 
         p->uid = (uid_t)-1;
         p->gid = (gid_t)-1;
+        p->pid = 0;
         p->groups = NULL;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
                 p->uid = cred.uid;
                 p->gid = cred.gid;
+                p->pid = cred.pid;
         }
         len = sizeof(groups);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0 && len > 0) {
@@ -52,6 +54,10 @@ bool peer_allowed(const struct peer *p, const struct item *it) {
                 if (p->groups[i] == g)
                         return true;
         return false;
+}
+
+bool peer_is_operator(const struct peer *p) {
+        return p->uid == 0 || p->uid == geteuid();
 }
 
 /* A handful of uids use a socket at once (creating uids takes root): a linear search is right. */

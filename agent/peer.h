@@ -11,6 +11,7 @@ struct item;
 struct peer {
         uid_t uid;                      /* (uid_t)-1 if unknown */
         gid_t gid;
+        pid_t pid;                      /* at connect time; 0 if unknown (for log lines only) */
         gid_t *groups;                  /* the peer's supplementary groups at connect time */
         int n_groups;
 };
@@ -21,6 +22,9 @@ void peer_clear(struct peer *p);
 
 /* May p get or refresh it? Root, the agent's user and members of the app's group. */
 bool peer_allowed(const struct peer *p, const struct item *it);
+
+/* May p reload the agent or retry an app? Root and the agent's own user only. */
+bool peer_is_operator(const struct peer *p);
 
 /* What each uid holds of the socket, so one user cannot take all of it (root is not counted against). */
 struct peer_use {

@@ -3,6 +3,7 @@
 #include "app-force.h"
 #include "server-internal.h"
 #include "metrics.h"
+#include "log.h"
 #include "status.h"
 
 /*
@@ -58,6 +59,20 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 conn_reply(c, protocol_error(code, message, -1));
                 return;
         }
+        if ((req.op == OP_RELOAD || req.op == OP_RETRY) && !peer_is_operator(&c->peer)) {
+                conn_reply(c, protocol_error(PROTO_E_PERMISSION, "only root and the agent's user may reload or "
+                                             "retry: run it with sudo, or as the agent's user", -1));
+                return;
+        }
+        if (req.op == OP_RELOAD) {
+                const struct reload_result *r;
+
+                log_info("reload asked by uid %ld pid %ld", (long)c->peer.uid, (long)c->peer.pid);
+                r = a->ops->reload(a->userdata);
+                conn_reply(c, r->taken ? protocol_reload_ok(r->n_apps)
+                                       : protocol_error(PROTO_E_RELOAD_REFUSED, r->reason, -1));
+                return;
+        }
         if (req.op == OP_STATUS) {
                 /* Answered from the status queue, after the gets and refreshes of this iteration. */
                 c->status = req;
@@ -86,6 +101,10 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                                              "app's group may get or refresh its token", -1));
                 return;
         }
+        if (req.op == OP_RETRY) {
+                conn_reply(c, force_retry(it, c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid, c->peer.pid));
+                return;
+        }
         if (req.op == OP_GET) {
                 if (it->core.generation == 0)
                         conn_reply(c, protocol_error(PROTO_E_NO_TOKEN, "no token published yet", -1));
@@ -99,7 +118,8 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 return;
         }
         c->dispatching = true;
-        w = force_request(it, req.has_generation, req.generation, req.timeout_ms, on_refresh_reply, c);
+        w = force_request_from(it, req.has_generation, req.generation, req.timeout_ms, on_refresh_reply, c,
+                               c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid, c->peer.pid);
         c->dispatching = false;
         if (w && peer_table_add(&c->srv->uids, c->peer.uid, 0, 1) == 0)
                 c->waiter_counted = true;
@@ -116,7 +136,8 @@ int server_on_status(sd_event_source *src, void *userdata) {
         if (!c)
                 return 0;
         status_unqueue(c);
-        st = (struct status_server){ .connections = s->n_conns, .status_replies = ++s->status_replies };
+        st = (struct status_server){ .connections = s->n_conns, .status_replies = ++s->status_replies,
+                                     .shm_dir = s->svc->config->shm_dir };
         conn_reply(c, status_reply(s->svc, &c->status, &st));
         if (s->statusq)
                 sd_event_source_set_enabled(s->status_src, SD_EVENT_ONESHOT);

@@ -18,6 +18,17 @@ struct item;
 struct rng;
 
 /*
+ * The outcome of the last reload (SIGHUP or the reload op), kept by the manager for the
+ * reload op's answer and for status: when, whether the new config was taken, why not.
+ */
+struct reload_result {
+        int64_t at_ms;                  /* wall clock; 0: no reload since the start */
+        bool taken;
+        size_t n_apps;                  /* taken: the apps running after it */
+        char reason[512];               /* refused: the parse or check error (file:line where known), else "" */
+};
+
+/*
  * The manager's services, called back through this table so that nothing below the
  * manager includes it (tests/test-include-graph.sh). userdata is the manager's.
  */
@@ -38,6 +49,8 @@ struct service_ops {
         int (*take_budget)(void *userdata, struct item *it, int64_t day, int64_t ttl_ms);
         /* The agent's health as a Nagios code, 0..3 (the rule of `wxtokenctl status`): /healthz. */
         int (*health)(void *userdata);
+        /* Reload the config now, as SIGHUP does; the outcome (also in services.last_reload). */
+        const struct reload_result *(*reload)(void *userdata);
 };
 
 /* What the metrics show of the agent as a whole; kept by the manager and the server. */
@@ -59,6 +72,7 @@ struct services {
         struct app **apps;              /* the manager's apps (a slot may be NULL during a reload) */
         size_t n_apps;
         struct cluster *cluster;        /* NULL outside cluster mode */
+        const struct reload_result *last_reload; /* the manager's: the last reload's outcome */
         const struct service_ops *ops;
         void *userdata;
         struct agent_stats stats;

@@ -62,5 +62,8 @@
 #define PROTO_E_STOPPING "shutting_down"
 #define PROTO_E_CONNECTIONS "too_many_connections" /* max_connections or max_connections_per_uid */
 #define PROTO_E_INTERNAL "internal"             /* the agent ran out of memory building the reply */
+#define PROTO_E_RELOAD_REFUSED "reload_refused" /* reload: the new config was not taken (why in the message) */
+#define PROTO_E_NOT_FAILING "not_failing"       /* retry: the item waits for no retry (fresh, or starting) */
+#define PROTO_E_NOT_HOLDER "not_lease_holder"   /* retry, cluster mode: another agent makes the app's calls */
 
 #endif

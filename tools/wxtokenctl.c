@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +12,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <sysexits.h>
 
 #include "agent/io/clock.h"  /* the agent's clock helper: wall time, for "expired N s ago" */
 #include "client.h"
+#include "segment.h"
 #include "wire.h"
 #include "wxshm.h"
 
@@ -26,15 +29,47 @@ static const char usage_text[] =
         "  status [--json]                  every app's state (all pages); exit 1 if one lacks a\n"
         "                                   usable token\n"
         "  metrics                          the agent's metrics, Prometheus text format\n"
+        "  reload                           have the agent read its config again (as SIGHUP);\n"
+        "                                   say whether it was taken, and why not\n"
+        "  retry APP                        APP's next attempt now, skipping its backoff wait once\n"
+        "                                   (after fixing a secret or the IP whitelist)\n"
         "Options:\n"
         "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " PROTOCOL_SOCKET_DEFAULT ")\n"
         "  -j, --json          machine-readable output\n"
         "  -h, --help          this text\n"
-        "      --version       print the version\n";
+        "      --version       print the version\n"
+        "A usage error exits 64 (EX_USAGE).\n";
 
 static int usage_error(const char *what) {
         fprintf(stderr, "wxtokenctl: %s\n%s", what, usage_text);
-        return 2;
+        return EX_USAGE;
+}
+
+/* What to do about an error the agent answered: every error names its fix. */
+static const char *fix_for(const char *code) {
+        static const struct {
+                const char *code, *fix;
+        } fixes[] = {
+                { PROTO_E_UNKNOWN_APP, "wxtokenctl status lists the apps the agent serves; to add one, edit the "
+                                       "config and run wxtokenctl reload" },
+                { PROTO_E_PERMISSION, "run it as root or as the agent's user (or, for get and refresh, as a "
+                                      "member of the app's group)" },
+                { PROTO_E_UPSTREAM, "wxtokenctl status shows the error and its advice; once it is fixed, "
+                                    "wxtokenctl retry APP tries at once" },
+                { PROTO_E_TIMEOUT, "the agent is still trying: wxtokenctl status shows its state" },
+                { PROTO_E_RELOAD_REFUSED, "the running configuration stays; fix the file (wxtokend -t checks it) "
+                                          "and run wxtokenctl reload again" },
+                { PROTO_E_BUSY, "too many clients wait already: try again in a few seconds" },
+                { PROTO_E_CONNECTIONS, "too many connections: try again in a few seconds" },
+                { PROTO_E_UNKNOWN_OP, "this wxtokenctl is newer than the running agent: restart the agent" },
+                { PROTO_E_BAD_REQUEST, "this wxtokenctl and the agent disagree: use the ones of one version" },
+                { PROTO_E_STOPPING, "the agent is stopping: start it again (systemctl start wxtokend)" },
+        };
+
+        for (size_t i = 0; i < sizeof(fixes) / sizeof(fixes[0]); i++)
+                if (!strcmp(code, fixes[i].code))
+                        return fixes[i].fix;
+        return NULL;
 }
 
 /* Send one request; the reply, parsed, or NULL after saying why on stderr. */
@@ -49,19 +84,31 @@ static cJSON *request(const char *socket_path, const char *line, int timeout_ms,
         }
         r = client_request(socket_path, line, reply, PROTOCOL_REPLY_MAX, timeout_ms);
         if (r == -ENOENT || r == -ECONNREFUSED)
-                fprintf(stderr, "wxtokenctl: cannot reach wxtokend at %s: is it running?\n", socket_path);
+                fprintf(stderr, "wxtokenctl: cannot reach wxtokend at %s: is it running (systemctl status "
+                        "wxtokend), or is its socket elsewhere (--socket, $WXTOKEND_SOCKET)?\n", socket_path);
+        else if (r == -EACCES)
+                fprintf(stderr, "wxtokenctl: %s: not allowed to connect: ask to be in the socket's group "
+                        "(socket_group)\n", socket_path);
         else if (r == -ETIMEDOUT)
-                fprintf(stderr, "wxtokenctl: no answer from wxtokend within %d ms\n", timeout_ms);
+                fprintf(stderr, "wxtokenctl: no answer from wxtokend within %d ms: is it stuck? (journalctl -u "
+                        "wxtokend)\n", timeout_ms);
         else if (r < 0)
                 fprintf(stderr, "wxtokenctl: %s: %s\n", socket_path, strerror(-r));
         else if (!(o = cJSON_Parse(reply)) || !cJSON_IsObject(o))
-                fprintf(stderr, "wxtokenctl: the agent's reply is not JSON\n");
+                fprintf(stderr, "wxtokenctl: the agent's reply is not JSON: use a wxtokenctl of the agent's version\n");
         else if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok"))) {
                 const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
                 const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "message");
+                const cJSON *ra = cJSON_GetObjectItemCaseSensitive(o, "retry_after_ms");
+                const char *code = cJSON_IsString(e) ? e->valuestring : "error", *fix = fix_for(code);
 
-                fprintf(stderr, "wxtokenctl: %s: %s\n", cJSON_IsString(e) ? e->valuestring : "error",
-                        cJSON_IsString(m) ? m->valuestring : "");
+                fprintf(stderr, "wxtokenctl: %s: %s", code, cJSON_IsString(m) ? m->valuestring : "");
+                if (cJSON_IsNumber(ra))
+                        fprintf(stderr, " (retry_after_ms %.0f: try again in %.0f s)", ra->valuedouble,
+                                (ra->valuedouble + 999) / 1000);
+                fprintf(stderr, "\n");
+                if (fix)
+                        fprintf(stderr, "wxtokenctl: %s\n", fix);
                 cJSON_Delete(o);
                 o = NULL;
         }
@@ -84,46 +131,117 @@ static const char *text(const cJSON *o, const char *key) {
         return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-static int cmd_get(const char *app, bool json) {
+/* get's failure: said on stderr, and with --json also as a JSON error object on stdout. Returns 1. */
+__attribute__((format(printf, 4, 5))) static int get_failed(const char *app, bool json, const char *code,
+                                                            const char *fmt, ...) {
+        char message[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "wxtokenctl: %s\n", message);
+        if (json) {
+                cJSON *o = cJSON_CreateObject();
+                char *s;
+
+                cJSON_AddFalseToObject(o, "ok");
+                cJSON_AddStringToObject(o, "app", app);
+                cJSON_AddStringToObject(o, "error", code);
+                cJSON_AddStringToObject(o, "message", message);
+                s = cJSON_PrintUnformatted(o);
+                cJSON_Delete(o);
+                printf("%s\n", s ? s : "{\"ok\":false}");
+                free(s);
+        }
+        return 1;
+}
+
+/*
+ * No segment for app where this reader looks: ask the agent whether it serves app and
+ * from which directory, so a wrong $WXSHM_DIR is named as such.
+ */
+static int get_missing(const char *socket_path, const char *app, bool json) {
+        const char *dir = segment_reader_dir(), *agent_dir = NULL;
+        cJSON *req = cJSON_CreateString(app), *o = NULL;
+        char *name = req ? cJSON_PrintUnformatted(req) : NULL, line[256], *reply = malloc(PROTOCOL_REPLY_MAX);
+        bool serves = false;
+        int r;
+
+        cJSON_Delete(req);
+        if (name && reply && strlen(name) < 160) {
+                snprintf(line, sizeof(line), "{\"op\":\"status\",\"app\":%s}\n", name);
+                if (client_request(socket_path, line, reply, PROTOCOL_REPLY_MAX, PROTOCOL_TIMEOUT_DEFAULT_MS) == 0)
+                        o = cJSON_Parse(reply);
+        }
+        free(name);
+        free(reply);
+        if (o) {
+                const cJSON *server = cJSON_GetObjectItemCaseSensitive(o, "server");
+                const cJSON *d = cJSON_GetObjectItemCaseSensitive(server, "shm_dir");
+
+                /* An unknown name is an error reply (no "apps"); a known one is listed, failed to start or not. */
+                serves = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "apps")) > 0;
+                agent_dir = cJSON_IsString(d) ? d->valuestring : NULL;
+        }
+        if (!o)
+                r = get_failed(app, json, "no_segment", "no segment for %s in %s, and the agent at %s cannot be "
+                               "asked: is it running (systemctl status wxtokend)?", app, dir, socket_path);
+        else if (serves && agent_dir && strcmp(agent_dir, dir))
+                r = get_failed(app, json, "wrong_shm_dir", "the agent serves %s from %s, but this reader looks in %s "
+                               "($WXSHM_DIR): unset WXSHM_DIR or set it to %s", app, agent_dir, dir, agent_dir);
+        else if (serves)
+                r = get_failed(app, json, "no_segment", "the agent serves %s but its segment is not in %s: it may "
+                               "have failed to start (wxtokenctl status %s says why)", app, dir, app);
+        else
+                r = get_failed(app, json, PROTO_E_UNKNOWN_APP, "the agent does not serve %s: check the name "
+                               "(wxtokenctl status lists the apps), or add it to the config and run wxtokenctl "
+                               "reload", app);
+        cJSON_Delete(o);
+        return r;
+}
+
+static int cmd_get(const char *socket_path, const char *app, bool json) {
         char token[WXSHM_TOKEN_MAX + 1];
         wxshm_info info;
         wxshm *h;
         int r;
 
         r = wxshm_open(&h, app);
-        if (r == -ENOENT) {
-                fprintf(stderr, "wxtokenctl: no segment for %s: the agent does not know it (yet)\n", app);
-                return 1;
-        } else if (r == -EACCES) {
-                fprintf(stderr, "wxtokenctl: not allowed to read %s (ask to be in its group)\n", app);
-                return 1;
-        } else if (r < 0) {
-                fprintf(stderr, "wxtokenctl: %s: %s\n", app, strerror(-r));
-                return 1;
-        }
+        if (r == -ENOENT)
+                return get_missing(socket_path, app, json);
+        else if (r == -EACCES)
+                return get_failed(app, json, PROTO_E_PERMISSION, "not allowed to read %s: ask to be in its group "
+                                  "(the app's group setting)", app);
+        else if (r == -EINVAL)
+                return get_failed(app, json, PROTO_E_BAD_REQUEST, "%s is not an app name ([A-Za-z0-9_-]{1,64} "
+                                  "with an optional .suffix)", app);
+        else if (r < 0)
+                return get_failed(app, json, "error", "%s: %s", app, strerror(-r));
         info.size = sizeof(info);
         r = wxshm_read(h, token, sizeof(token), &info);
         wxshm_close(h);
-        if (r == -ENODATA) {
-                fprintf(stderr, "wxtokenctl: %s: no token published yet\n", app);
-                return 1;
-        } else if (r == -ESTALE) {
+        if (r == -ENODATA)
+                return get_failed(app, json, PROTO_E_NO_TOKEN, "%s: no token published yet: wxtokenctl status %s "
+                                  "says why", app, app);
+        else if (r == -ESTALE)
                 /* Printed nowhere: a script would hand an expired token on. */
-                fprintf(stderr, "wxtokenctl: %s: the token expired %" PRId64 " s ago (state %s): the agent is down "
-                        "or failing\n", app, (clock_wall_ms() - info.expires_at_ms) / 1000, wxshm_state_name(info.state));
-                return 1;
-        } else if (r < 0) {
-                fprintf(stderr, "wxtokenctl: %s: %s\n", app, strerror(-r));
-                return 1;
-        }
+                return get_failed(app, json, "expired", "%s: the token expired %" PRId64 " s ago (state %s): the "
+                                  "agent is down or failing: wxtokenctl status %s says why", app,
+                                  (clock_wall_ms() - info.expires_at_ms) / 1000, wxshm_state_name(info.state), app);
+        else if (r < 0)
+                return get_failed(app, json, "error", "%s: %s", app, strerror(-r));
         if (json) {
                 cJSON *o = cJSON_CreateObject();
-                char *s;
+                char *s, digits[24];
 
                 cJSON_AddStringToObject(o, "app", app);
                 cJSON_AddStringToObject(o, "token", token);
-                cJSON_AddNumberToObject(o, "generation", (double)info.generation);
-                cJSON_AddNumberToObject(o, "expires_at", (double)info.expires_at_ms);
+                /* As digits: a generation past 2^53 would not survive a double. */
+                snprintf(digits, sizeof(digits), "%" PRIu64, info.generation);
+                cJSON_AddRawToObject(o, "generation", digits);
+                snprintf(digits, sizeof(digits), "%" PRId64, info.expires_at_ms);
+                cJSON_AddRawToObject(o, "expires_at", digits);
                 cJSON_AddStringToObject(o, "state", wxshm_state_name(info.state));
                 s = cJSON_PrintUnformatted(o);
                 cJSON_Delete(o);
@@ -139,8 +257,19 @@ static int cmd_get(const char *app, bool json) {
         return 0;
 }
 
+/* The digits of an integer field of a flat reply line, exactly (cJSON reads numbers as doubles); 0 if absent. */
+static uint64_t raw_u64(const char *line, const char *key) {
+        char pattern[64];
+        const char *p;
+
+        snprintf(pattern, sizeof(pattern), "\"%s\":", key);
+        p = line ? strstr(line, pattern) : NULL;
+        return p ? strtoull(p + strlen(pattern), NULL, 10) : 0;
+}
+
 static int cmd_refresh(const char *socket_path, const char *app, const char *generation, int timeout_ms) {
-        char line[256], gen_field[48] = "";
+        char line[256], gen_field[48] = "", *raw = NULL;
+        const cJSON *call;
         uint64_t g;
         cJSON *o;
 
@@ -182,10 +311,20 @@ static int cmd_refresh(const char *socket_path, const char *app, const char *gen
                          timeout_ms);
                 free(name);
         }
-        o = request(socket_path, line, timeout_ms + PROTOCOL_REPLY_SLACK_MS, NULL);
+        o = request(socket_path, line, timeout_ms + PROTOCOL_REPLY_SLACK_MS, &raw);
         if (!o)
                 return 1;
-        printf("%.0f\n", number(o, "generation"));
+        printf("%" PRIu64 "\n", raw_u64(raw, "generation"));
+        /* Whether WeChat was called: an agent from before "upstream_call" says nothing of it. */
+        call = cJSON_GetObjectItemCaseSensitive(o, "upstream_call");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "verified")))
+                fprintf(stderr, "wxtokenctl: %s: the token still works (a probe call verified it): not replaced\n",
+                        app);
+        else if (cJSON_IsBool(call))
+                fprintf(stderr, "wxtokenctl: %s: %s\n", app, cJSON_IsTrue(call)
+                        ? "a new token: an upstream call was made"
+                        : "already replaced (newer than the generation given): no upstream call was made");
+        free(raw);
         cJSON_Delete(o);
         return 0;
 }
@@ -419,6 +558,40 @@ static int cmd_metrics(const char *socket_path, int timeout_ms) {
         return fflush(stdout) == 0 ? 0 : 1;
 }
 
+static int cmd_reload(const char *socket_path) {
+        cJSON *o = request(socket_path, "{\"op\":\"reload\"}\n", PROTOCOL_TIMEOUT_MAX_MS, NULL);
+
+        if (!o)
+                return 1;
+        printf("reload taken: %.0f apps\n", number(o, "apps"));
+        cJSON_Delete(o);
+        return 0;
+}
+
+static int cmd_retry(const char *socket_path, const char *app) {
+        cJSON *req = cJSON_CreateString(app), *o;
+        char *name = req ? cJSON_PrintUnformatted(req) : NULL, line[256];
+
+        cJSON_Delete(req);
+        if (!name || strlen(name) > 160) {
+                free(name);
+                fprintf(stderr, "wxtokenctl: %s: not an app name ([A-Za-z0-9_-]{1,64} with an optional .suffix)\n",
+                        app);
+                return 1;
+        }
+        snprintf(line, sizeof(line), "{\"op\":\"retry\",\"app\":%s}\n", name);
+        free(name);
+        o = request(socket_path, line, PROTOCOL_TIMEOUT_DEFAULT_MS, NULL);
+        if (!o)
+                return 1;
+        if (!strcmp(text(o, "retry"), "in_flight"))
+                printf("%s: a call is under way already: wxtokenctl status %s shows how it ends\n", app, app);
+        else
+                printf("%s: calling now: wxtokenctl status %s shows how it ends\n", app, app);
+        cJSON_Delete(o);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },     { "json", no_argument, NULL, 'j' },
@@ -458,7 +631,7 @@ int main(int argc, char **argv) {
                         return 0;
                 default:
                         fputs(usage_text, stderr);
-                        return 2;
+                        return EX_USAGE;
                 }
         }
         if (optind >= argc)
@@ -473,11 +646,15 @@ int main(int argc, char **argv) {
         if (!strcmp(cmd, "metrics"))
                 return optind == argc && !json ? cmd_metrics(socket_path, PROTOCOL_TIMEOUT_DEFAULT_MS)
                                                : usage_error("metrics takes no APP and no --json");
-        if (strcmp(cmd, "get") && strcmp(cmd, "refresh"))
-                return usage_error("unknown command");
+        if (!strcmp(cmd, "reload"))
+                return optind == argc && !json ? cmd_reload(socket_path) : usage_error("reload takes no APP and no --json");
+        if (strcmp(cmd, "get") && strcmp(cmd, "refresh") && strcmp(cmd, "retry"))
+                return usage_error("unknown command (get, refresh, status, metrics, reload, retry)");
         if (argc - optind != 1)
                 return usage_error("one APP, please");
+        if (!strcmp(cmd, "retry"))
+                return json ? usage_error("retry has no --json") : cmd_retry(socket_path, argv[optind]);
         if (!strcmp(cmd, "get"))
-                return cmd_get(argv[optind], json);
+                return cmd_get(socket_path, argv[optind], json);
         return cmd_refresh(socket_path, argv[optind], generation, (int)timeout_ms);
 }

@@ -49,8 +49,8 @@ static unsigned cap_of(const struct core_policy *pol) {
 
 /* ---- waiters ---- */
 
-static void answer(const struct core_item *it, struct core_actions *out, uint64_t id, enum core_answer ans,
-                   const char *code, const char *text, int64_t retry_after_ms) {
+static struct core_action *answer(const struct core_item *it, struct core_actions *out, uint64_t id,
+                                  enum core_answer ans, const char *code, const char *text, int64_t retry_after_ms) {
         struct core_action *a = core_act(out, CORE_ACT_ANSWER);
 
         a->waiter = id;
@@ -60,6 +60,9 @@ static void answer(const struct core_item *it, struct core_actions *out, uint64_
         a->retry_after_ms = retry_after_ms;
         snprintf(a->code, sizeof(a->code), "%s", code ? code : core_answer_code(ans));
         snprintf(a->text, sizeof(a->text), "%s", text ? text : "");
+        /* Answered after waiting: a call (here or on the holder) was made for it; the compare's answer says false. */
+        a->upstream_call = true;
+        return a;
 }
 
 static void waiter_drop(struct core_item *it, unsigned i) {
@@ -75,7 +78,7 @@ void core_waiter_remove(struct core_item *it, uint64_t id) {
                 }
 }
 
-static bool waiter_add(struct core_item *it, uint64_t id, uint64_t gen, int64_t until_ms) {
+static bool waiter_add(struct core_item *it, const struct core_event *ev, uint64_t gen, int64_t until_ms) {
         if (it->n_waiters == it->waiters_size) {
                 unsigned size = it->waiters_size ? it->waiters_size * 2 : 4;
                 struct core_waiter *v = realloc(it->waiters, size * sizeof(*v));
@@ -85,7 +88,8 @@ static bool waiter_add(struct core_item *it, uint64_t id, uint64_t gen, int64_t 
                 it->waiters = v;
                 it->waiters_size = size;
         }
-        it->waiters[it->n_waiters++] = (struct core_waiter){ .id = id, .generation = gen, .until_ms = until_ms };
+        it->waiters[it->n_waiters++] = (struct core_waiter){ .id = ev->waiter, .generation = gen, .until_ms = until_ms,
+                                                             .uid = ev->caller_uid, .pid = ev->caller_pid };
         return true;
 }
 
@@ -185,7 +189,18 @@ void core_force_request(struct core_item *it, const struct core_policy *pol, con
                 gen = it->generation;
         /* Compare: someone already replaced the token that failed. No upstream call. */
         if (it->generation > gen) {
-                answer(it, out, ev->waiter, CORE_ANSWER_PUBLISHED, NULL, NULL, -1);
+                answer(it, out, ev->waiter, CORE_ANSWER_PUBLISHED, NULL, NULL, -1)->upstream_call = false;
+                return;
+        }
+        /*
+         * No token, the last attempt failed and none is under way: waiting would only end in
+         * "timeout". Answer now with what went wrong (a retry is the operator's: wxtokenctl retry).
+         */
+        if (it->generation == 0 && it->failure != FAILURE_NONE && !it->in_flight) {
+                snprintf(why, sizeof(why), "no token yet: the last attempt failed with errcode %ld: %.120s; next "
+                         "attempt in %lld s", it->errcode, it->last_errmsg,
+                         (long long)((it->armed && it->next_at_ms > c->now_ms ? it->next_at_ms - c->now_ms : 0) / 1000));
+                answer(it, out, ev->waiter, CORE_ANSWER_UPSTREAM, NULL, why, -1);
                 return;
         }
         if (it->n_waiters >= pol->max_waiters) {
@@ -199,7 +214,7 @@ void core_force_request(struct core_item *it, const struct core_policy *pol, con
                 answer(it, out, ev->waiter, CORE_ANSWER_RATE_LIMITED, NULL, why, retry);
                 return;
         }
-        if (!waiter_add(it, ev->waiter, gen, c->now_ms + ev->timeout_ms)) {
+        if (!waiter_add(it, ev, gen, c->now_ms + ev->timeout_ms)) {
                 answer(it, out, ev->waiter, CORE_ANSWER_BUSY, NULL, "out of memory", -1);
                 return;
         }
@@ -207,6 +222,8 @@ void core_force_request(struct core_item *it, const struct core_policy *pol, con
                 it->coalesced_waiters++;
                 return;
         }
+        it->force_uid = ev->caller_uid;
+        it->force_pid = ev->caller_pid;
         core_force_start(it, pol, c, it->forced_at_ms + core_force_interval(pol));
 }
 
@@ -245,6 +262,7 @@ void core_force_remote(struct core_item *it, const struct core_policy *pol, cons
                 note_failed(it, c, out, PROTO_E_RATE_LIMITED, why, retry);
                 return;
         }
+        it->force_uid = it->force_pid = -1;
         core_force_start(it, pol, c, it->forced_at_ms + core_force_interval(pol));
 }
 
@@ -417,6 +435,8 @@ void core_force_same_token(struct core_item *it, const struct core_policy *pol, 
                         allowed = it->forced_at_ms + core_force_interval(pol);
                         it->force_stage = CORE_FORCE_ROTATE;
                         it->forced_refreshes++;
+                        it->force_uid = it->n_waiters ? it->waiters[0].uid : -1;
+                        it->force_pid = it->n_waiters ? it->waiters[0].pid : -1;
                         core_fetch_at(it, c, allowed > c->now_ms ? allowed : c->now_ms);
                 } else {
                         /* token rotates on every call, so this is WeCom or a ticket: nothing newer to be had. */

@@ -44,6 +44,10 @@ void core_force_same_token(struct core_item *it, const struct core_policy *pol, 
                       struct core_actions *out);
 void core_force_blocked(struct core_item *it, const struct core_policy *pol, const struct core_clock *c,
                    struct core_actions *out);
+/* retry.c */
+void core_retry(struct core_item *it, const struct core_policy *pol, const struct core_clock *c,
+                const struct core_event *ev, struct core_actions *out);
+
 void core_force_resume(struct core_item *it, const struct core_policy *pol, const struct core_clock *c,
                   struct core_actions *out);
 

@@ -319,6 +319,18 @@ static void on_timer(struct core_item *it, const struct core_policy *pol, const 
         }
         if (it->api_index >= pol->n_api_base)
                 it->api_index = 0;
+        /* One line per forced upstream call: who asked first, and how many joined it. */
+        if (it->force_stage != CORE_FORCE_NONE) {
+                char who[64] = "another host's clients";
+
+                if (it->force_uid >= 0)
+                        snprintf(who, sizeof(who), "uid %lld pid %lld", (long long)it->force_uid,
+                                 (long long)it->force_pid);
+                core_log(out, LOG_NOTICE, 0, "forced refresh of generation %llu: upstream %s call for %s, %u waiters "
+                         "coalesced", (unsigned long long)it->generation, it->force_stage == CORE_FORCE_PROBE ? "probe"
+                         : it->force_stage == CORE_FORCE_NORMAL ? "normal-mode" : "rotating", who,
+                         it->n_waiters > 0 ? it->n_waiters - 1 : 0);
+        }
         a = core_act(out, CORE_ACT_START_CALL);
         a->call.probe = it->force_stage == CORE_FORCE_PROBE;
         a->call.force = it->force_stage == CORE_FORCE_ROTATE;
@@ -447,6 +459,9 @@ size_t core_item_step(struct core_item *it, const struct core_policy *pol, const
                 break;
         case CORE_EV_STOPPED:
                 core_set_state(it, out, WXSHM_STATE_STOPPED);
+                break;
+        case CORE_EV_RETRY:
+                core_retry(it, pol, c, ev, out);
                 break;
         }
         return out->n - before;

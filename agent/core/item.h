@@ -41,6 +41,7 @@ struct core_waiter {
         uint64_t id;
         uint64_t generation;            /* the one the client saw fail (0: any) */
         int64_t until_ms;               /* when its timeout runs out (wall clock) */
+        int64_t uid, pid;               /* who asked (peer credentials; -1 unknown), for the log */
 };
 
 /* How a waiter (or a remote host's waiters) is answered. */
@@ -72,6 +73,7 @@ enum core_action_type {
         CORE_ACT_FORWARD,               /* cluster: hand this host's waiters to the holder */
         CORE_ACT_TAKE_BUDGET,           /* cluster: count a forced call fleet-wide (num: day, at_ms: key ttl) */
         CORE_ACT_CHANGED,               /* something status shows changed */
+        CORE_ACT_RETRIED,               /* the answer to CORE_EV_RETRY: code "" (text: "now", "in_flight") or an error */
 };
 
 struct core_action {
@@ -81,6 +83,7 @@ struct core_action {
         int64_t num;
         int64_t at_ms;
         int64_t retry_after_ms;         /* -1: none */
+        bool upstream_call;             /* CORE_ACT_ANSWER ok: a call was made for it (not the compare's answer) */
         int level;                      /* syslog priority of CORE_ACT_LOG */
         struct {
                 bool probe, force;
@@ -147,6 +150,7 @@ enum core_event_type {
         CORE_EV_REBASE,         /* the segment was made anew, empty */
         CORE_EV_ABORT,          /* the item goes away: answer every waiter (answer) */
         CORE_EV_STOPPED,        /* the agent stops: the segment says so */
+        CORE_EV_RETRY,          /* an operator: skip the backoff wait once (caller_uid, caller_pid); see retry.c */
 };
 
 struct core_event {
@@ -173,6 +177,7 @@ struct core_event {
         int64_t retry_after_ms;
         long long count;                /* CORE_EV_BUDGET_COUNTED */
         enum core_answer answer;        /* CORE_EV_ABORT */
+        int64_t caller_uid, caller_pid; /* CORE_EV_REQUEST, CORE_EV_RETRY: who asked (-1 unknown), for the log */
 };
 
 struct core_item {
@@ -205,6 +210,8 @@ struct core_item {
         uint64_t forced_refreshes, coalesced_waiters, rate_limited;
         /* Upstream calls answered, by what the answer meant (enum failure_class: ok, transient, config, quota). */
         uint64_t results[4];
+        int64_t force_uid, force_pid;   /* the client whose request started the forced call (-1: another host's) */
+        int64_t retried_at_ms;          /* the last operator's retry (CORE_EV_RETRY) that made a call */
 };
 
 void core_item_init(struct core_item *it);

@@ -553,6 +553,110 @@ static void test_cluster(void) {
         rig_free(&r);
 }
 
+static struct core_event retry_ev(void) {
+        return (struct core_event){ .type = CORE_EV_RETRY, .caller_uid = 1000, .caller_pid = 4242 };
+}
+
+/* wxtokenctl retry: the backoff wait skipped once, within the forced calls' budget and spacing; never on 45009. */
+static void test_retry(void) {
+        const struct core_action *a;
+        struct rig r;
+        uint64_t id;
+
+        /* A wrong secret with backoff_max 600 s: the retry moves the next call to now. */
+        rig_init(&r, APP_KIND_TOKEN);
+        r.pol.backoff_max_ms = 600 * SEC;
+        r.pol.max_forced_per_day = 2;
+        step(&r, (struct core_event){ .type = CORE_EV_START });
+        fire(&r);
+        started(&r);
+        for (int i = 0; i < 6; i++) {
+                failed(&r, 40125);
+                if (i < 5) {
+                        fire(&r);
+                        started(&r);
+                }
+        }
+        CHECK(r.it.state == WXSHM_STATE_CONFIG_ERROR && core_item_wake(&r.it) - r.clock.now_ms >= 300 * SEC,
+              "a config error waits long (%lld s)", (long long)((core_item_wake(&r.it) - r.clock.now_ms) / SEC));
+        /* A client's refresh of an item with no token is answered at once, with the errcode, not after its timeout. */
+        id = request(&r, 0, 5000);
+        a = answer_of(&r, id);
+        CHECK(a && a->answer == CORE_ANSWER_UPSTREAM && strstr(a->text, "40125") && r.it.n_waiters == 0,
+              "refresh with no token: answered now with the errcode (%s)", a ? a->text : "none");
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !a->code[0] && !strcmp(a->text, "now"), "retry taken: %s %s", a ? a->code : "-", a ? a->text : "-");
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms, "the next call is now");
+        CHECK(r.it.budget.forced_today == 1, "counted against max_forced_per_day");
+        a = find(&r, CORE_ACT_LOG);
+        CHECK(a && strstr(a->text, "uid 1000") && strstr(a->text, "pid 4242"), "logged with the caller: %s",
+              a ? a->text : "none");
+        /* While the call is under way: nothing to skip, nothing counted. */
+        CHECK(fire(&r) != NULL, "the call starts");
+        started(&r);
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !a->code[0] && !strcmp(a->text, "in_flight") && r.it.budget.forced_today == 1, "in flight");
+        failed(&r, 40125);
+        /* Spaced by min_force_interval: a second retry 1 s later is rate limited, with when. */
+        advance(&r, 1 * SEC);
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !strcmp(a->code, "rate_limited") && a->retry_after_ms == 9 * SEC, "spaced: %s %lld",
+              a ? a->code : "-", a ? (long long)a->retry_after_ms : -1LL);
+        CHECK(core_item_wake(&r.it) - r.clock.now_ms > 10 * SEC, "and the backoff wait stays");
+        /* After the spacing, the second retry of the day spends the cap of 2; a third is refused till midnight. */
+        advance(&r, 10 * SEC);
+        step(&r, retry_ev());
+        CHECK(find(&r, CORE_ACT_RETRIED) && !find(&r, CORE_ACT_RETRIED)->code[0], "the second retry");
+        fire(&r);
+        started(&r);
+        failed(&r, 40125);
+        advance(&r, 11 * SEC);
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !strcmp(a->code, "rate_limited") && strstr(a->text, "max_forced_per_day") &&
+              a->retry_after_ms == budget_until_tomorrow(r.clock.quota_now_ms), "the cap: %s", a ? a->text : "-");
+        rig_free(&r);
+
+        /* 45009: refused, with the reason, whatever the budget. */
+        fresh(&r, APP_KIND_TOKEN);
+        fire(&r);
+        started(&r);
+        failed(&r, 45009);
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !strcmp(a->code, "rate_limited") && strstr(a->text, "45009") && strstr(a->text, "a retry now") &&
+              a->retry_after_ms == budget_until_tomorrow(r.clock.quota_now_ms) && r.it.budget.forced_today == 0 &&
+              core_item_wake(&r.it) > r.clock.now_ms, "quota: refused (%s)", a ? a->text : "-");
+        /* Past midnight Beijing time the quota is WeChat's new day's: the retry is taken. */
+        advance(&r, budget_until_tomorrow(r.clock.quota_now_ms));
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !a->code[0] && core_item_wake(&r.it) == r.clock.now_ms, "quota of yesterday: retried (%s)",
+              a ? a->text : "-");
+        rig_free(&r);
+
+        /* Fresh: nothing to retry. Cluster, not the holder: the holder's to do. */
+        fresh(&r, APP_KIND_TOKEN);
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !strcmp(a->code, "not_failing"), "fresh: %s", a ? a->code : "-");
+        fire(&r);
+        started(&r);
+        failed(&r, -1);
+        r.pol.clustered = true;
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !strcmp(a->code, "not_lease_holder"), "not the holder: %s", a ? a->code : "-");
+        r.pol.holder = true;
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !a->code[0], "the holder retries");
+        rig_free(&r);
+}
+
 /* The corners: short-lived tokens, schedules kept, budgets spent meanwhile, answers ignored. */
 static void test_edges(void) {
         struct rig r;
@@ -685,6 +789,7 @@ int main(void) {
         test_same_token_failures();
         test_cluster();
         test_edges();
+        test_retry();
         if (check_failures() == 0)
                 printf("ok: the item machine\n");
         return check_exit_code();

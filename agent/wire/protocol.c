@@ -132,16 +132,21 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
                 req->op = OP_GET;
         } else if (!strcmp(op->valuestring, "refresh")) {
                 req->op = OP_REFRESH;
+        } else if (!strcmp(op->valuestring, "reload")) {
+                req->op = OP_RELOAD;
+                return 0;
+        } else if (!strcmp(op->valuestring, "retry")) {
+                req->op = OP_RETRY;
         } else {
                 quote(q, op->valuestring);
                 return fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
-                            "unknown op \"%s\" (refresh, get, status, metrics)", q);
+                            "unknown op \"%s\" (refresh, get, status, metrics, reload, retry)", q);
         }
 
         r = parse_app(cJSON_GetObjectItemCaseSensitive(root, "app"), req, error, message, message_size);
         if (r < 0)
                 return r;
-        if (req->op == OP_GET)
+        if (req->op == OP_GET || req->op == OP_RETRY)
                 return 0;
 
         gen = cJSON_GetObjectItemCaseSensitive(root, "generation");
@@ -309,6 +314,33 @@ char *protocol_refresh_ok(uint64_t generation, int64_t expires_at_ms, bool verif
         return finish(o, ok);
 }
 
+char *protocol_refresh_ok_call(uint64_t generation, int64_t expires_at_ms, bool verified, bool upstream_call) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_u64(o, "generation", generation) &&
+                  add_i64(o, "expires_at", expires_at_ms);
+
+        if (ok && verified)
+                ok = cJSON_AddTrueToObject(o, "verified") != NULL;
+        if (ok)
+                ok = cJSON_AddBoolToObject(o, "upstream_call", upstream_call) != NULL;
+        return finish(o, ok);
+}
+
+char *protocol_reload_ok(size_t n_apps) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_text(o, "reload", "taken") &&
+                  add_u64(o, "apps", n_apps);
+
+        return finish(o, ok);
+}
+
+char *protocol_retry_ok(const char *what) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_text(o, "retry", what);
+
+        return finish(o, ok);
+}
+
 char *protocol_get_ok(const char *app, const char *token, uint64_t generation, int64_t expires_at_ms) {
         cJSON *o = cJSON_CreateObject();
         bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_text(o, "app", app) && add_text(o, "token", token) &&
@@ -360,7 +392,8 @@ static bool add_cluster(cJSON *o, const struct cluster_status *st) {
 static bool add_server(cJSON *o, const struct status_server *st) {
         cJSON *c = cJSON_AddObjectToObject(o, "server");
 
-        return c && add_u64(c, "connections", st->connections) && add_u64(c, "status_replies", st->status_replies);
+        return c && add_u64(c, "connections", st->connections) && add_u64(c, "status_replies", st->status_replies) &&
+               (!st->shm_dir || add_text(c, "shm_dir", st->shm_dir));
 }
 
 char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster,

@@ -13,7 +13,9 @@
  *   {"op":"refresh","app":"NAME","generation":G,"timeout_ms":N}   timeout_ms optional (PROTOCOL_TIMEOUT_DEFAULT_MS)
  *   {"op":"get","app":"NAME"}
  *   {"op":"status","app":"NAME","offset":N,"limit":N}   all three optional
- *   {"op":"metrics"}
+ *   {"op":"metrics"}                  the Prometheus text, then the connection closes (anyone)
+ *   {"op":"reload"}                   read the config again, as SIGHUP does (root and the agent's user)
+ *   {"op":"retry","app":"NAME"}       NAME's next attempt now, skipping its backoff wait once (same)
  * NAME is an app ("shop") or one of its tickets ("shop.jsapi"). Every reply is one line:
  *   {"ok":true,...} or {"ok":false,"error":"CODE","message":"...",("retry_after_ms":N)}
  * but metrics's: the Prometheus text exposition (format 0.0.4), then the agent closes the
@@ -25,6 +27,8 @@ enum request_op {
         OP_GET,
         OP_STATUS,
         OP_METRICS,
+        OP_RELOAD,
+        OP_RETRY,
 };
 
 struct request {
@@ -52,6 +56,12 @@ int protocol_parse(const char *line, size_t len, struct request *req, const char
  */
 char *protocol_error(const char *code, const char *message, int64_t retry_after_ms);
 char *protocol_refresh_ok(uint64_t generation, int64_t expires_at_ms, bool verified);
+/* The same, saying whether an upstream call was made for it ("upstream_call"): false when the compare answered. */
+char *protocol_refresh_ok_call(uint64_t generation, int64_t expires_at_ms, bool verified, bool upstream_call);
+/* reload taken: {"ok":true,"reload":"taken","apps":N} (a refused one is protocol_error(PROTO_E_RELOAD_REFUSED)). */
+char *protocol_reload_ok(size_t n_apps);
+/* retry accepted: {"ok":true,"retry":WHAT} ("now": the call starts; "in_flight": one is already under way). */
+char *protocol_retry_ok(const char *what);
 char *protocol_get_ok(const char *app, const char *token, uint64_t generation, int64_t expires_at_ms);
 
 /* One app (or ticket) in a status reply; no token, no secret. */
@@ -80,6 +90,7 @@ struct cluster_status;
 struct status_server {
         unsigned connections;           /* open now */
         uint64_t status_replies;        /* status requests answered since the start */
+        const char *shm_dir;            /* where the segments are (NULL: left out): wxtokenctl get names a wrong $WXSHM_DIR */
 };
 
 char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster,

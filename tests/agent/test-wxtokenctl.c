@@ -75,6 +75,6 @@ int main(void) {
 
         snprintf(args, sizeof(args), "--socket %s/nowhere status", a.dir);
         CHECK(ctl(args, out, sizeof(out)) == 1, "no agent on --socket: exit 1");
-        CHECK(ctl("frobnicate", out, sizeof(out)) == 2, "usage error: exit 2");
+        CHECK(ctl("frobnicate", out, sizeof(out)) == 64, "usage error: exit 64 (EX_USAGE)");
         return harness_finish(&a);
 }
