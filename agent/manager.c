@@ -24,6 +24,7 @@
 #include "http.h"
 #include "log.h"
 #include "manager.h"
+#include "manager-internal.h"
 #include "namespace.h"
 #include "server.h"
 #include "status-line.h"
@@ -32,7 +33,8 @@
 struct agent {
         struct services svc;            /* lent to the apps, the server and the cluster: loop, config, apps */
         struct namespace ns;            /* shm_dir, locked: where every segment is made */
-        struct failed_list failed;      /* items of the config that could not start, until the next reload */
+        struct failed_list failed;      /* items of the config that could not start, tried every backoff_max */
+        struct failed_retry retry;
         struct rng rng;
         sd_event_source *heartbeat;
         sd_event_source *status_defer;  /* STATUS= once per loop iteration, after whatever changed */
@@ -42,6 +44,11 @@ struct agent {
         char status[STATUS_LINE_MAX]; /* the last STATUS= sent to systemd */
 };
 
+/*
+ * READY=1 once every app's token has settled (a token, or its first attempt failed), as
+ * wxtokend(8) says; apps that could not start have failed theirs already. The log says
+ * which apps READY waits for, and at READY which are not fresh.
+ */
 static void agent_app_settled(struct agent *a) {
         if (a->ready_sent)
                 return;
@@ -50,7 +57,7 @@ static void agent_app_settled(struct agent *a) {
                         return;
         a->ready_sent = true;
         sd_notify(false, "READY=1");
-        log_info("ready: %zu apps", a->svc.n_apps);
+        ready_log_ready(&a->svc, &a->failed);
 }
 
 /* The first item whose state file could not be written, NULL if none. */
@@ -267,9 +274,11 @@ static void agent_reload(struct agent *a) {
         struct app **apps;
         size_t n = 0;
         char err[CONFIG_ERROR_MAX];
+        struct failed_list before;
         int r;
 
         sd_notify(false, "RELOADING=1");
+        a->svc.last_reload = (struct reload_record){ .at_ms = clock_wall_ms() };
         r = config_load(a->svc.config->path, &next, err, sizeof(err));
         if (r < 0 || !agent_settings_equal(a->svc.config, next)) {
                 if (r == 0) {
@@ -278,6 +287,7 @@ static void agent_reload(struct agent *a) {
                         config_free(next);
                 }
                 log_error("reload refused, the running configuration stays: %s", err);
+                snprintf(a->svc.last_reload.reason, sizeof(a->svc.last_reload.reason), "%s", err);
                 sd_notify(false, "READY=1");
                 return;
         }
@@ -285,11 +295,13 @@ static void agent_reload(struct agent *a) {
         if (!apps) {
                 config_free(next);
                 log_error("reload refused: out of memory");
+                snprintf(a->svc.last_reload.reason, sizeof(a->svc.last_reload.reason), "out of memory");
                 sd_notify(false, "READY=1");
                 return;
         }
-        /* Whatever could not start is tried again below, and listed again if it still cannot. */
-        failed_clear(&a->failed);
+        /* Whatever could not start is tried again below, and listed again (since when kept) if it still cannot. */
+        before = a->failed;
+        a->failed = (struct failed_list){ .v = NULL };
         for (size_t i = 0; i < next->n_apps; i++) {
                 const struct app_config *cfg = &next->apps[i];
                 struct app *old = agent_take_app(a, cfg->name);
@@ -342,8 +354,13 @@ static void agent_reload(struct agent *a) {
         log_set_level(next->log_level);
         if (http_set_policy(a->svc.http, next->proxy, next->allow_plain_http) < 0)
                 log_error("reload: out of memory for the proxy setting, calls keep the previous one");
+        failed_retry_update(&a->retry, &before);
+        failed_clear(&before);
+        a->svc.last_reload.taken = true;
+        a->svc.last_reload.apps = n;
         log_info("reloaded: %zu apps", n);
         sd_notify(false, "READY=1");
+        services_changed(&a->svc);
 }
 
 static void on_released(void *userdata) {
@@ -408,12 +425,14 @@ static int run(struct agent *a) {
         r = agent_start_apps(a);
         if (r < 0)
                 return r;
+        failed_retry_update(&a->retry, NULL);
         r = server_new(&a->server, &a->svc);
         if (r < 0)
                 return r;
         /* WATCHDOG=1 from the loop itself, at half of WatchdogSec, when systemd asks for it. */
         sd_event_set_watchdog(a->svc.loop, true);
         log_info("started with %zu of %zu apps", a->svc.n_apps, a->svc.config->n_apps);
+        ready_log_waiting(&a->svc);
         agent_app_settled(a); /* no apps, or all adopted */
         return sd_event_loop(a->svc.loop);
 }
@@ -423,7 +442,8 @@ int manager_run(struct agent_config *config) {
         int r;
 
         a.svc = (struct services){ .config = config, .failed = &a.failed, .rng = &a.rng, .ops = &agent_ops,
-                                   .userdata = &a, .shm_dir_fd = -1 };
+                                   .userdata = &a, .shm_dir_fd = -1, .started_at_ms = clock_wall_ms() };
+        a.retry = (struct failed_retry){ .svc = &a.svc, .failed = &a.failed };
         if (getrandom(&a.rng.state, sizeof(a.rng.state), 0) != sizeof(a.rng.state))
                 a.rng.state = (uint64_t)clock_wall_ms() ^ (uint64_t)getpid();
         /* The namespace first: a second agent must leave without touching a segment or a state file. */
@@ -451,6 +471,7 @@ int manager_run(struct agent_config *config) {
                 app_free(app, false); /* never unlink: readers keep the token; waiters hear shutting_down */
         }
         server_free(a.server);
+        failed_retry_free(&a.retry);
         free(a.svc.apps);
         sd_event_source_disable_unref(a.heartbeat);
         sd_event_source_disable_unref(a.status_defer);

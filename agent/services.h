@@ -38,6 +38,14 @@ struct service_ops {
         int (*take_budget)(void *userdata, struct item *it, int64_t day, int64_t ttl_ms);
 };
 
+/* The last SIGHUP (or socket reload): when, whether the new config was taken, and why not. */
+struct reload_record {
+        int64_t at_ms;                  /* wall clock; 0: no reload since the start */
+        bool taken;
+        size_t apps;                    /* taken: apps running after it */
+        char reason[512];               /* refused: why (config_load's words), "" when taken */
+};
+
 struct services {
         sd_event *loop;
         struct http *http;
@@ -50,6 +58,8 @@ struct services {
         struct cluster *cluster;        /* NULL outside cluster mode */
         const struct service_ops *ops;
         void *userdata;
+        int64_t started_at_ms;          /* wall clock of the agent's start */
+        struct reload_record last_reload; /* written by the manager at each reload */
 };
 
 static inline void services_changed(const struct services *s) {
