@@ -44,6 +44,8 @@ static void rules(void) {
         CHECK_EQ(code_of(it, "retrying"), VERDICT_WARNING);
         it.state = WXSHM_STATE_REFRESHING; /* the retry in flight is still a failure */
         CHECK_EQ(code_of(it, "retrying"), VERDICT_WARNING);
+        it.expires_at_ms = NOW + MARGIN / 2 - 1; /* and near its expiry: that is said first */
+        CHECK_EQ(code_of(it, "near expiry"), VERDICT_WARNING);
         it.expires_at_ms = NOW;
         CHECK_EQ(code_of(it, "no usable token"), VERDICT_CRITICAL);
         it.generation = 0, it.expires_at_ms = 0, it.started_at_ms = NOW; /* failed its first call, within 30 s */

@@ -25,10 +25,11 @@ enum verdict_code verdict_item(const struct verdict_item *it, int64_t now_ms, co
                 c = VERDICT_CRITICAL, why = "no usable token";
         else if (it->state == WXSHM_STATE_STOPPED)
                 c = VERDICT_CRITICAL, why = "stopped";
-        else if (it->failure == FAILURE_TRANSIENT || it->state == WXSHM_STATE_RETRYING)
-                c = VERDICT_WARNING, why = "retrying";
+        /* Of the warnings, the nearest harm is named first: a token about to expire, retrying or not. */
         else if (it->margin_ms > 0 && it->expires_at_ms - now_ms < it->margin_ms / 2)
                 c = VERDICT_WARNING, why = "near expiry";
+        else if (it->failure == FAILURE_TRANSIENT || it->state == WXSHM_STATE_RETRYING)
+                c = VERDICT_WARNING, why = "retrying";
         else if (it->quota_permille >= VERDICT_QUOTA_WARN_PERMILLE)
                 c = VERDICT_WARNING, why = "daily quota at 80 %";
         else
