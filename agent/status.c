@@ -212,7 +212,8 @@ void status_verdict(const struct services *a, const char *only, int64_t now_ms, 
         for (size_t k = 0; k < a->n_apps; k++) {
                 const struct app *app = a->apps[k];
 
-                if (!app || (one && one->app != app))
+                /* only names an app that could not start: no running app is its. */
+                if (!app || (one && one->app != app) || (only && !one))
                         continue;
                 apps++;
                 for (int i = 0; i <= app->n_tickets; i++) {

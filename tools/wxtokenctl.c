@@ -467,10 +467,8 @@ static void print_table(const cJSON *o, int64_t now) {
                 if (text(a, "advice")[0])
                         print_wrapped("advice: ", text(a, "advice"), 2, width);
                 /* Cluster mode: a bad record or lease key in Redis, and what to do about it. */
-                if (text(a, "cluster_problem")[0]) {
-                        snprintf(prefix, sizeof(prefix), "%s: ", text(a, "app"));
-                        print_wrapped(prefix, text(a, "cluster_problem"), 2, width);
-                }
+                if (text(a, "cluster_problem")[0])
+                        printf("  %s: %s\n", text(a, "app"), text(a, "cluster_problem"));
         }
 }
 
