@@ -17,6 +17,7 @@ void failed_add(struct failed_list *l, const char *name, const char *kind, const
         v[l->n].since_ms = 0;
         v[l->n].attempts = 0;
         v[l->n].next_at_ms = 0;
+        v[l->n].last_at_ms = 0;
         l->n++;
 }
 
@@ -32,7 +33,7 @@ void failed_stamp(struct failed_list *l, const struct failed_list *before, int64
 
                 if (x->since_ms != 0)
                         continue;
-                x->since_ms = now_ms;
+                x->since_ms = x->last_at_ms = now_ms;
                 x->attempts = 1;
                 x->next_at_ms = next_ms;
                 for (size_t k = 0; before && k < before->n; k++)

@@ -11,6 +11,7 @@ struct failed_item {
         char why[256];          /* what went wrong and what to do, for the operator */
         int64_t since_ms;       /* wall clock of the first failure in a row (0 until the manager stamps it) */
         unsigned attempts;      /* starts tried and failed in a row */
+        int64_t last_at_ms;     /* wall clock of the latest failed try */
         int64_t next_at_ms;     /* the next try (every backoff_max), 0 if none is planned */
 };
 

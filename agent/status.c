@@ -170,7 +170,7 @@ char *status_reply(struct services *a, const struct request *req, const struct s
                 e[n] = (struct status_entry){ .name = x->name, .kind = x->kind, .state = "failed",
                                               .last_errcode = 0, .last_errmsg = x->why,
                                               .next_refresh_ms = x->next_at_ms, .state_since_ms = x->since_ms,
-                                              .attempts = x->attempts, .last_error_at_ms = x->since_ms,
+                                              .attempts = x->attempts, .last_error_at_ms = x->last_at_ms,
                                               .errcode_meaning = "",
                                               .advice = "retried every backoff_max, and at a reload" };
                 {
