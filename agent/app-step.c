@@ -8,6 +8,7 @@
 #include "config.h"
 #include "log.h"
 #include "protocol.h"
+#include "wxshm.h"
 
 int64_t app_quota_now_ms(void) {
         static int64_t offset_ms;
@@ -104,6 +105,8 @@ static void item_do(struct item *it, const struct core_action *a) {
         case CORE_ACT_SET_ERROR:
                 if (it->seg)
                         wxshm_writer_set_error(it->seg, a->num, a->at_ms);
+                if (a->num != 0)
+                        it->last_error_at_ms = a->at_ms;
                 break;
         case CORE_ACT_SAVE:
                 item_save(it, a->at_ms);
@@ -165,4 +168,16 @@ void item_step(struct item *it, const struct core_event *ev) {
         for (size_t i = 0; i < out.n; i++)
                 item_do(it, &out.v[i]);
         core_actions_free(&out);
+        if (item_shown(it) != it->shown) {
+                it->shown = item_shown(it);
+                it->shown_since_ms = clock.now_ms;
+        }
+}
+
+int item_shown(const struct item *it) {
+        if (it->core.failure != FAILURE_NONE)
+                return 100 + (int)it->core.failure;
+        if (it->core.state == WXSHM_STATE_STOPPED)
+                return WXSHM_STATE_STOPPED;
+        return it->core.generation > 0 ? WXSHM_STATE_FRESH : WXSHM_STATE_STARTING;
 }

@@ -174,11 +174,11 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
 /* Why a segment could not be opened, and what to do about it. */
 static void item_open_failed(struct item *it, int r) {
         const struct services *svc = it->app->svc;
-        char why[192];
+        char why[256];
 
         snprintf(why, sizeof(why), "cannot open segment %s/%s: %s%s", svc->config->shm_dir, it->name, strerror(-r),
-                 r == -EPERM    ? " (not a file of the agent's user: remove it, then reload)"
-                 : r == -ENOSPC ? " (the tmpfs is full: free space or raise its size, then reload)"
+                 r == -EPERM    ? " (not a file of the agent's user: remove it; retried every backoff_max)"
+                 : r == -ENOSPC ? " (the tmpfs is full: free space or raise its size; retried every backoff_max)"
                                 : "");
         log_app(LOG_ERR, it->name, 0, "%s", why);
         failed_add(svc->failed, it->name, it->ticket ? "ticket" : app_kind_name(it->app->cfg->kind), why);
@@ -197,6 +197,8 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         it->app = app;
         it->ticket = ticket;
         core_item_init(&it->core);
+        it->started_at_ms = it->shown_since_ms = now;
+        it->shown = item_shown(it);
         snprintf(it->name, sizeof(it->name), "%s%s%s", cfg->name, ticket ? "." : "", ticket ? ticket_type_name(ticket) : "");
         on_disk = state_load(svc->config->state_dir, it->name, cfg->appid, &rec);
         if (on_disk < 0 && on_disk != -ENOENT)
@@ -284,6 +286,30 @@ int app_new(struct app **ret, struct services *svc, const struct app_config *cfg
                 }
         *ret = app;
         return 0;
+}
+
+int app_retry_tickets(struct app *app) {
+        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD };
+        int started = 0;
+
+        for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+                bool running = false;
+
+                if (!(app->cfg->tickets & types[i]) || app->n_tickets >= 2)
+                        continue;
+                for (int t = 0; t < app->n_tickets; t++)
+                        running = running || app->tickets[t].ticket == types[i];
+                if (running)
+                        continue;
+                if (item_init(&app->tickets[app->n_tickets], app, types[i], false) == 0) {
+                        app->n_tickets++;
+                        started++;
+                } else {
+                        item_free(&app->tickets[app->n_tickets], false);
+                        memset(&app->tickets[app->n_tickets], 0, sizeof(app->tickets[0]));
+                }
+        }
+        return started;
 }
 
 bool app_complete(const struct app *app) {

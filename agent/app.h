@@ -39,6 +39,12 @@ struct item {
         uint64_t next_waiter;           /* the id of the next one */
         char *retry_reply;              /* force_retry: the core's answer, made into a reply line by item_do */
 
+        /* For status: since when it is in what it shows (fresh, starting, or failing: the class), its last error. */
+        int64_t started_at_ms;          /* wall clock: made (agent start, reload, a retried start) */
+        int64_t shown_since_ms;
+        int shown;                      /* status_shown(): what shown_since_ms is the start of */
+        int64_t last_error_at_ms;       /* wall clock of the last failed call, 0 if none yet */
+
         /* Cluster mode (cluster.c). */
         uint64_t forwarded_gen;         /* a forced refresh of this generation was handed to the holder */
         int64_t forwarded_at_ms;        /* cluster_clock_ms */
@@ -70,6 +76,12 @@ int app_new(struct app **ret, struct services *svc, const struct app_config *cfg
 
 /* False if a ticket of the app's configuration could not start (its failure is in agent->failed). */
 bool app_complete(const struct app *app);
+
+/*
+ * Start the app's tickets that could not start before (a failure goes to agent->failed
+ * again): the number started.
+ */
+int app_retry_tickets(struct app *app);
 
 /* Stop the app's calls and timers and close its segments; retire them if it was removed. */
 void app_free(struct app *app, bool retire);
@@ -132,6 +144,11 @@ void item_quota_count(struct item *it, bool force);
 
 /* The highest calls-today/limit, in permille, of the endpoints the item calls (its app's counts). */
 unsigned item_quota_permille(const struct item *it);
+/*
+ * What the item is going through, for "since when" in status: a failure class (a retry
+ * in flight stays in it), fresh, or starting: a refresh in flight is no change.
+ */
+int item_shown(const struct item *it);
 
 /* The item's cap of client-forced calls a day. */
 unsigned item_forced_cap(const struct item *it);

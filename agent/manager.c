@@ -25,6 +25,7 @@
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "manager-internal.h"
 #include "namespace.h"
 #include "server.h"
 #include "status-line.h"
@@ -33,7 +34,8 @@
 struct agent {
         struct services svc;            /* lent to the apps, the server and the cluster: loop, config, apps */
         struct namespace ns;            /* shm_dir, locked: where every segment is made */
-        struct failed_list failed;      /* items of the config that could not start, until the next reload */
+        struct failed_list failed;      /* items of the config that could not start, tried every backoff_max */
+        struct failed_retry retry;
         struct rng rng;
         sd_event_source *heartbeat;
         sd_event_source *status_defer;  /* STATUS= once per loop iteration, after whatever changed */
@@ -45,6 +47,11 @@ struct agent {
         struct reload_result reload;    /* the last reload's outcome (services.last_reload) */
 };
 
+/*
+ * READY=1 once every app's token has settled (a token, or its first attempt failed), as
+ * wxtokend(8) says; apps that could not start have failed theirs already. The log says
+ * which apps READY waits for, and at READY which are not fresh.
+ */
 static void agent_app_settled(struct agent *a) {
         if (a->ready_sent)
                 return;
@@ -54,7 +61,7 @@ static void agent_app_settled(struct agent *a) {
         a->ready_sent = true;
         a->svc.stats.ready = true;
         sd_notify(false, "READY=1");
-        log_info("ready: %zu apps", a->svc.n_apps);
+        ready_log_ready(&a->svc, &a->failed);
 }
 
 /* The first item whose state file could not be written, NULL if none. */
@@ -287,6 +294,8 @@ static void agent_reload(struct agent *a) {
         struct app **apps;
         size_t n = 0;
         char *err = a->reload.reason;
+        char listen_err[256];
+        struct failed_list before;
         int r;
 
         _Static_assert(sizeof(a->reload.reason) >= CONFIG_ERROR_MAX, "room for config_load's message");
@@ -311,8 +320,9 @@ static void agent_reload(struct agent *a) {
                 sd_notify(false, "READY=1");
                 return;
         }
-        /* Whatever could not start is tried again below, and listed again if it still cannot. */
-        failed_clear(&a->failed);
+        /* Whatever could not start is tried again below, and listed again (since when kept) if it still cannot. */
+        before = a->failed;
+        a->failed = (struct failed_list){ .v = NULL };
         for (size_t i = 0; i < next->n_apps; i++) {
                 const struct app_config *cfg = &next->apps[i];
                 struct app *old = agent_take_app(a, cfg->name);
@@ -366,13 +376,16 @@ static void agent_reload(struct agent *a) {
         log_set_json(next->log_json);
         if (http_set_policy(a->svc.http, next->proxy, next->allow_plain_http) < 0)
                 log_error("reload: out of memory for the proxy setting, calls keep the previous one");
-        if (metrics_listener_apply(&a->metrics, &a->svc, err, sizeof(err)) < 0)
-                log_error("reload: %s; the previous listener, if any, is closed", err);
+        if (metrics_listener_apply(&a->metrics, &a->svc, listen_err, sizeof(listen_err)) < 0)
+                log_error("reload: %s; the previous listener, if any, is closed", listen_err);
         a->svc.stats.reloads++;
+        failed_retry_update(&a->retry, &before);
+        failed_clear(&before);
         log_info("reloaded: %zu apps", n);
         a->reload.taken = true;
         a->reload.n_apps = n;
         sd_notify(false, "READY=1");
+        services_changed(&a->svc);
 }
 
 static void on_released(void *userdata) {
@@ -437,6 +450,7 @@ static int run(struct agent *a) {
         r = agent_start_apps(a);
         if (r < 0)
                 return r;
+        failed_retry_update(&a->retry, NULL);
         r = server_new(&a->server, &a->svc);
         if (r < 0)
                 return r;
@@ -452,6 +466,7 @@ static int run(struct agent *a) {
         /* WATCHDOG=1 from the loop itself, at half of WatchdogSec, when systemd asks for it. */
         sd_event_set_watchdog(a->svc.loop, true);
         log_info("started with %zu of %zu apps", a->svc.n_apps, a->svc.config->n_apps);
+        ready_log_waiting(&a->svc);
         agent_app_settled(a); /* no apps, or all adopted */
         return sd_event_loop(a->svc.loop);
 }
@@ -463,6 +478,7 @@ int manager_run(struct agent_config *config) {
         a.svc = (struct services){ .config = config, .failed = &a.failed, .rng = &a.rng, .ops = &agent_ops,
                                    .userdata = &a, .shm_dir_fd = -1, .stats.started_at_ms = clock_wall_ms(),
                                    .last_reload = &a.reload };
+        a.retry = (struct failed_retry){ .svc = &a.svc, .failed = &a.failed };
         if (getrandom(&a.rng.state, sizeof(a.rng.state), 0) != sizeof(a.rng.state))
                 a.rng.state = (uint64_t)clock_wall_ms() ^ (uint64_t)getpid();
         /* The namespace first: a second agent must leave without touching a segment or a state file. */
@@ -491,6 +507,7 @@ int manager_run(struct agent_config *config) {
         }
         metrics_listener_free(a.metrics);
         server_free(a.server);
+        failed_retry_free(&a.retry);
         free(a.svc.apps);
         sd_event_source_disable_unref(a.heartbeat);
         sd_event_source_disable_unref(a.status_defer);

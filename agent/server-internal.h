@@ -19,7 +19,7 @@ struct waiter;
  * MAX leaves room for a status page (PROTOCOL_STATUS_BYTES and one entry) above SOFT.
  */
 #define CONN_OUT_SOFT (64 * 1024)
-#define CONN_OUT_MAX (320 * 1024)
+#define CONN_OUT_MAX (400 * 1024)
 /* So every reply the agent sends fits the buffer a client keeps for one (libwxshm/wire.h). */
 _Static_assert(CONN_OUT_MAX <= PROTOCOL_REPLY_MAX, "a queued reply may outgrow PROTOCOL_REPLY_MAX");
 

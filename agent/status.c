@@ -2,14 +2,37 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "clock.h"
 #include "failed.h"
 #include "cluster.h"
 #include "protocol.h"
+#include "schedule.h"
 #include "status.h"
+#include "verdict.h"
 #include "wxshm.h"
+
+/* What the verdict knows of a running item. */
+static struct verdict_item verdict_of(const struct app *app, const struct item *it) {
+        return (struct verdict_item){
+                .name = it->name,
+                .state = it->core.state,
+                .failure = it->core.failure,
+                .errcode = it->core.errcode,
+                .generation = it->core.generation,
+                .expires_at_ms = it->core.expires_at_ms,
+                .margin_ms = schedule_margin(it->ticket ? APP_KIND_TOKEN : app->cfg->kind, app->cfg->refresh_margin_ms,
+                                             it->core.lifetime_ms),
+                .started_at_ms = it->started_at_ms,
+                .quota_permille = 0, /* the quota accounting feeds it */
+        };
+}
+
+static struct verdict_item verdict_of_failed(const struct failed_item *x) {
+        return (struct verdict_item){ .name = x->name, .failed_to_start = true };
+}
 
 static struct status_entry entry_of(const struct services *a, const struct app *app, const struct item *it) {
         return (struct status_entry){
@@ -31,6 +54,11 @@ static struct status_entry entry_of(const struct services *a, const struct app *
                 .holder = a->cluster ? app->lease_holder : NULL,
                 .is_holder = app->lease.holder,
                 .cluster_problem = a->cluster ? cluster_problem(it) : NULL,
+                .state_since_ms = it->shown_since_ms,
+                .attempts = it->core.attempt,
+                .last_error_at_ms = it->last_error_at_ms,
+                .errcode_meaning = classify_meaning(it->core.errcode),
+                .advice = it->core.failure != FAILURE_NONE ? it->core.advice : "",
         };
 }
 
@@ -57,6 +85,10 @@ char *status_reply(struct services *a, const struct request *req, const struct s
         const struct app *only = NULL;
         const struct item *one = NULL;
         struct cluster_status cs;
+        struct status_agent agent;
+        struct verdict v;
+        char summary[VERDICT_SUMMARY_MAX];
+        int64_t now = clock_wall_ms();
         struct status_entry *e;
         size_t n = 0, bytes = 0, first = 0, k;
         uint64_t skip = req->offset;
@@ -112,6 +144,11 @@ char *status_reply(struct services *a, const struct request *req, const struct s
                                 goto done;
                         }
                         e[n] = entry_of(a, app, it);
+                        {
+                                struct verdict_item vi = verdict_of(app, it);
+
+                                e[n].verdict = (int)verdict_item(&vi, now, &e[n].verdict_reason);
+                        }
                         bytes += protocol_status_entry_size(&e[n]);
                         n++;
                 }
@@ -131,14 +168,75 @@ char *status_reply(struct services *a, const struct request *req, const struct s
                         goto done;
                 }
                 e[n] = (struct status_entry){ .name = x->name, .kind = x->kind, .state = "failed",
-                                              .last_errcode = 0, .last_errmsg = x->why };
+                                              .last_errcode = 0, .last_errmsg = x->why,
+                                              .next_refresh_ms = x->next_at_ms, .state_since_ms = x->since_ms,
+                                              .attempts = x->attempts, .last_error_at_ms = x->last_at_ms,
+                                              .errcode_meaning = "",
+                                              .advice = "retried every backoff_max, and at a reload" };
+                {
+                        struct verdict_item vi = verdict_of_failed(x);
+
+                        e[n].verdict = (int)verdict_item(&vi, now, &e[n].verdict_reason);
+                }
                 bytes += protocol_status_entry_size(&e[n]);
                 n++;
         }
 done:
         if (a->cluster)
                 cluster_get_status(a->cluster, &cs);
-        line = protocol_status_ok(e, n, a->cluster ? &cs : NULL, next, server);
+        /* The verdict covers every item the request names, not only this page: any page tells the whole. */
+        status_verdict(a, req->has_app ? req->app : NULL, now, &v);
+        verdict_summary(&v, summary, sizeof(summary));
+        agent = (struct status_agent){
+                .version = PACKAGE_VERSION,
+                .pid = (long)getpid(),
+                .started_at_ms = a->stats.started_at_ms,
+                .config = a->config->path,
+                .reload_at_ms = a->last_reload->at_ms,
+                .reload_taken = a->last_reload->taken,
+                .reload_apps = a->last_reload->n_apps,
+                .reload_reason = a->last_reload->reason,
+                .verdict = (int)v.code,
+                .verdict_summary = summary,
+        };
+        line = protocol_status_page(e, n, a->cluster ? &cs : NULL, next, server, &agent);
         free(e);
         return line;
+}
+
+void status_verdict(const struct services *a, const char *only, int64_t now_ms, struct verdict *v) {
+        const struct item *one = only ? app_find_item(a, only) : NULL;
+        size_t apps = 0;
+
+        verdict_init(v);
+        for (size_t k = 0; k < a->n_apps; k++) {
+                const struct app *app = a->apps[k];
+
+                /* only names an app that could not start: no running app is its. */
+                if (!app || (one && one->app != app) || (only && !one))
+                        continue;
+                apps++;
+                for (int i = 0; i <= app->n_tickets; i++) {
+                        const struct item *it = item_at(app, i);
+                        struct verdict_item x;
+
+                        if (one && one->ticket && it != one)
+                                continue;
+                        x = verdict_of(app, it);
+                        verdict_add(v, &x, now_ms, NULL);
+                }
+        }
+        for (size_t f = 0; f < a->failed->n; f++) {
+                const struct failed_item *x = &a->failed->v[f];
+                struct verdict_item fx;
+
+                if (only && !failed_matches(x, only))
+                        continue;
+                /* An app whose token could not start counts as an app; a ticket that could not, only as an item. */
+                if (!strchr(x->name, '.'))
+                        apps++;
+                fx = verdict_of_failed(x);
+                verdict_add(v, &fx, now_ms, NULL);
+        }
+        verdict_finish(v, only ? (apps ? apps : 1) : a->config->n_apps);
 }

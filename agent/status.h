@@ -2,9 +2,12 @@
 #ifndef STATUS_H
 #define STATUS_H
 
+#include <stdint.h>
+
 struct services;
 struct request;
 struct status_server;
+struct verdict;
 
 /*
  * The reply line to a status request (malloc'd; NULL only when out of memory): the items
@@ -13,5 +16,12 @@ struct status_server;
  * req->has_app only that app and its tickets (or that one ticket); unknown_app if none.
  */
 char *status_reply(struct services *a, const struct request *req, const struct status_server *server);
+
+/*
+ * The Nagios verdict (core/verdict.h) over every item of the agent (only: that app and
+ * its tickets, or that ticket), running or not started: what status, /healthz and the
+ * exit code of wxtokenctl status say.
+ */
+void status_verdict(const struct services *a, const char *only, int64_t now_ms, struct verdict *v);
 
 #endif

@@ -37,7 +37,7 @@
  */
 #define PROTOCOL_STATUS_LIMIT_DEFAULT 500
 #define PROTOCOL_STATUS_LIMIT_MAX 10000
-#define PROTOCOL_STATUS_BYTES (192 * 1024)
+#define PROTOCOL_STATUS_BYTES (320 * 1024)
 #define PROTOCOL_REPLY_MAX (1024 * 1024)
 
 /* Generations travel as JSON numbers, exact as doubles only below 2^53: every generation is below this. */

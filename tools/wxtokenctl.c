@@ -11,8 +11,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
 #include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "agent/io/clock.h"  /* the agent's clock helper: wall time, for "expired N s ago" */
 #include "client.h"
@@ -26,8 +27,8 @@ static const char usage_text[] =
         "  refresh APP [--generation N] [--timeout MS]\n"
         "                                   have the agent replace generation N (default: the\n"
         "                                   one published now); print the new generation\n"
-        "  status [--json]                  every app's state (all pages); exit 1 if one lacks a\n"
-        "                                   usable token\n"
+        "  status [--json] [APP]            every app's state (all pages), or APP's; exit 0 OK,\n"
+        "                                   1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios)\n"
         "  metrics                          the agent's metrics, Prometheus text format\n"
         "  reload                           have the agent read its config again (as SIGHUP);\n"
         "                                   say whether it was taken, and why not\n"
@@ -385,21 +386,89 @@ static void integers_raw(cJSON *o) {
         }
 }
 
+/* wxtokenctl status exits with the Nagios codes (the agent's verdict, doc/man/wxtokenctl.1). */
+enum { NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN };
+
+/* Why status_all found no status: the agent is away (CRITICAL) or said something else (UNKNOWN). */
+struct status_failure {
+        int code;
+        char why[512];
+};
+
+/*
+ * One status page: the parsed reply (and its raw line, malloc'd, in *raw), or NULL with
+ * f filled in. app: only that app (NULL: all).
+ */
+static cJSON *status_page(const char *socket_path, const char *app, double offset, char **raw,
+                          struct status_failure *f) {
+        char line[256], *reply = malloc(PROTOCOL_REPLY_MAX), *name = NULL;
+        cJSON *o = NULL, *n = app ? cJSON_CreateString(app) : NULL;
+        int r;
+
+        if (!reply || (app && (!n || !(name = cJSON_PrintUnformatted(n)) || strlen(name) > 160))) {
+                *f = (struct status_failure){ NAGIOS_UNKNOWN, "" };
+                snprintf(f->why, sizeof(f->why), app && (!n || name) ? "%s: not an app name" : "out of memory",
+                         app ? app : "");
+                free(reply);
+                free(name);
+                cJSON_Delete(n);
+                return NULL;
+        }
+        snprintf(line, sizeof(line), "{\"op\":\"status\"%s%s,\"offset\":%.0f}\n", app ? ",\"app\":" : "",
+                 app ? name : "", offset);
+        free(name);
+        cJSON_Delete(n);
+        r = client_request(socket_path, line, reply, PROTOCOL_REPLY_MAX, PROTOCOL_TIMEOUT_DEFAULT_MS);
+        if (r == -ENOENT || r == -ECONNREFUSED)
+                *f = (struct status_failure){ NAGIOS_CRITICAL, "" },
+                snprintf(f->why, sizeof(f->why), "cannot reach wxtokend at %s: is it running?", socket_path);
+        else if (r == -ETIMEDOUT)
+                *f = (struct status_failure){ NAGIOS_CRITICAL, "" },
+                snprintf(f->why, sizeof(f->why), "no answer from wxtokend at %s within %d ms", socket_path,
+                         PROTOCOL_TIMEOUT_DEFAULT_MS);
+        else if (r == -EPROTO || r == -EMSGSIZE)
+                *f = (struct status_failure){ NAGIOS_UNKNOWN, "" },
+                snprintf(f->why, sizeof(f->why), "the reply at %s is not a status line: %s", socket_path,
+                         strerror(-r));
+        else if (r < 0)
+                *f = (struct status_failure){ NAGIOS_CRITICAL, "" },
+                snprintf(f->why, sizeof(f->why), "cannot reach wxtokend at %s: %s", socket_path, strerror(-r));
+        else if (!(o = cJSON_Parse(reply)) || !cJSON_IsObject(o))
+                *f = (struct status_failure){ NAGIOS_UNKNOWN, "" },
+                snprintf(f->why, sizeof(f->why), "the reply at %s is not understood (not a JSON object)", socket_path);
+        else if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok")))
+                *f = (struct status_failure){ NAGIOS_UNKNOWN, "" },
+                snprintf(f->why, sizeof(f->why), "the agent refused: %s: %s", text(o, "error"), text(o, "message"));
+        else if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(o, "apps")))
+                *f = (struct status_failure){ NAGIOS_UNKNOWN, "" },
+                snprintf(f->why, sizeof(f->why), "the reply at %s is not understood (no apps)", socket_path);
+        else {
+                *raw = reply;
+                return o;
+        }
+        cJSON_Delete(o);
+        free(reply);
+        return NULL;
+}
+
 /*
  * Every page of the agent's status, as one reply: the first page's object with the apps
- * of all pages. NULL after saying why. A reload between two pages may skip or repeat an app.
+ * of all pages; *raw is the first page's line, and *pages how many there were. NULL with
+ * f filled in. A reload between two pages may skip or repeat an app.
  */
-static cJSON *status_all(const char *socket_path) {
+static cJSON *status_all(const char *socket_path, const char *app, char **raw, int *pages,
+                         struct status_failure *f) {
         cJSON *all = NULL, *o, *apps, *more;
         double offset = 0;
         const cJSON *next;
-        char line[128];
+        char *line;
 
-        for (int pages = 0; pages < 100000; pages++) {
-                snprintf(line, sizeof(line), "{\"op\":\"status\",\"offset\":%.0f}\n", offset);
-                o = request(socket_path, line, PROTOCOL_TIMEOUT_DEFAULT_MS, NULL);
+        for (*pages = 0; *pages < 100000; (*pages)++) {
+                o = status_page(socket_path, app, offset, &line, f);
                 if (!o) {
                         cJSON_Delete(all);
+                        if (*raw)
+                                free(*raw), *raw = NULL;
                         return NULL;
                 }
                 next = cJSON_GetObjectItemCaseSensitive(o, "next");
@@ -408,71 +477,204 @@ static cJSON *status_all(const char *socket_path) {
                 cJSON_DeleteItemFromObjectCaseSensitive(o, "next");
                 if (!all) {
                         all = o;
+                        *raw = line;
                 } else {
+                        free(line);
                         apps = cJSON_GetObjectItemCaseSensitive(all, "apps");
                         more = cJSON_GetObjectItemCaseSensitive(o, "apps");
                         while (cJSON_IsArray(apps) && cJSON_IsArray(more) && cJSON_GetArraySize(more) > 0)
                                 cJSON_AddItemToArray(apps, cJSON_DetachItemFromArray(more, 0));
                         cJSON_Delete(o);
                 }
-                if (offset < 0)
+                if (offset < 0) {
+                        (*pages)++;
                         return all;
+                }
         }
-        fprintf(stderr, "wxtokenctl: the agent's status does not end\n");
+        *f = (struct status_failure){ NAGIOS_UNKNOWN, "the agent's status does not end" };
         cJSON_Delete(all);
+        free(*raw);
+        *raw = NULL;
         return NULL;
 }
 
-static int cmd_status(const char *socket_path, bool json) {
-        const cJSON *apps, *a, *cluster;
-        int64_t now = clock_wall_ms();
-        bool healthy = true;
-        char *raw;
-        cJSON *o;
+/* A time of the agent's as the table shows it: "13:05:02" within the last 20 hours, else the date. */
+static void format_when(char *buf, size_t size, int64_t at_ms, int64_t now) {
+        time_t t = (time_t)(at_ms / 1000);
+        struct tm tm;
 
-        o = status_all(socket_path);
-        if (!o)
-                return 1;
-        apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
-        cluster = cJSON_GetObjectItemCaseSensitive(o, "cluster");
-        if (!json) {
-                if (cJSON_IsObject(cluster))
-                        print_cluster(cluster, now);
-                printf("%-24s %-7s %10s %10s %-12s %-*s%s\n", "APP", "KIND", "GENERATION", "EXPIRES IN", "STATE",
-                       cluster ? 18 : 0, cluster ? "HOLDER" : "", "LAST ERROR");
+        if (at_ms <= 0 || !localtime_r(&t, &tm))
+                snprintf(buf, size, "-");
+        else
+                strftime(buf, size, now - at_ms < 20 * 3600 * 1000LL ? "%H:%M:%S" : "%Y-%m-%d", &tm);
+}
+
+/* body after prefix, wrapped at width (words kept whole unless longer than a line), indented by indent. */
+static void print_wrapped(const char *prefix, const char *body, int indent, int width) {
+        int end = width > indent + 20 ? width : indent + 60, col = indent + (int)strlen(prefix);
+        const char *p = body + strspn(body, " ");
+        bool first = true;
+
+        printf("%*s%s", indent, "", prefix);
+        while (*p) {
+                int word = (int)strcspn(p, " ");
+
+                /* The space before a word goes out only if the word stays on this line. */
+                if (!first && col + 1 + word > end) {
+                        printf("\n%*s", indent + 2, "");
+                        col = indent + 2;
+                } else if (!first) {
+                        putchar(' ');
+                        col++;
+                }
+                first = false;
+                /* A word longer than a line is cut where the line ends, and goes on below. */
+                while (word > end - col && end - col > 0) {
+                        int take = end - col;
+
+                        printf("%.*s\n%*s", take, p, indent + 2, "");
+                        p += take, word -= take;
+                        col = indent + 2;
+                }
+                printf("%.*s", word, p);
+                col += word;
+                p += word;
+                p += strspn(p, " ");
         }
-        cJSON_ArrayForEach(a, apps) {
-                double gen = number(a, "generation"), expires = number(a, "expires_at");
-                /* A usable token exists and has not expired, whatever the agent is going through. */
-                bool usable = gen > 0 && expires > (double)now;
-                char left[32] = "none", err[96] = "-", holder[32] = "";
+        putchar('\n');
+}
 
-                healthy = healthy && usable;
-                if (json)
-                        continue;
+/* The agent's own line: version, pid, uptime, config, the last reload. */
+static void print_agent(const cJSON *ag, int64_t now) {
+        const cJSON *rl = cJSON_GetObjectItemCaseSensitive(ag, "last_reload");
+        char up[32], when[32];
+
+        format_left(up, sizeof(up), now - (int64_t)number(ag, "started_at"));
+        printf("wxtokend %s, pid %.0f, up %s, config %s", text(ag, "version"), number(ag, "pid"), up,
+               text(ag, "config"));
+        if (cJSON_IsObject(rl)) {
+                format_when(when, sizeof(when), (int64_t)number(rl, "at"), now);
+                if (!strcmp(text(rl, "result"), "taken"))
+                        printf("; last reload %s: taken (%.0f apps)", when, number(rl, "apps"));
+                else
+                        printf("; last reload %s: REFUSED: %s", when, text(rl, "reason"));
+        }
+        putchar('\n');
+}
+
+static void print_table(const cJSON *o, int64_t now) {
+        const cJSON *apps = cJSON_GetObjectItemCaseSensitive(o, "apps"), *cluster, *a;
+        const char *cols = getenv("COLUMNS");
+        int width = cols && atoi(cols) >= 40 ? atoi(cols) : 80, name_w = 3;
+
+        cluster = cJSON_GetObjectItemCaseSensitive(o, "cluster");
+        if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "agent")))
+                print_agent(cJSON_GetObjectItemCaseSensitive(o, "agent"), now);
+        if (cJSON_IsObject(cluster))
+                print_cluster(cluster, now);
+        /* The name column as wide as the longest name: a long name moves the columns, never breaks them. */
+        cJSON_ArrayForEach(a, apps)
+                if ((int)strlen(text(a, "app")) > name_w)
+                        name_w = (int)strlen(text(a, "app"));
+        printf("%-*s %-6s %-12s %-8s %8s %-8s %-8s %10s %-*s%s\n", name_w, "APP", "KIND", "STATE", "SINCE",
+               "ATTEMPTS", "NEXT", "EXPIRES", "GENERATION", cluster ? 18 : 0, cluster ? " HOLDER" : "", " VERDICT");
+        cJSON_ArrayForEach(a, apps) {
+                double gen = number(a, "generation"), expires = number(a, "expires_at"), next = number(a, "next_refresh_at");
+                long errcode = (long)number(a, "last_errcode");
+                int verdict = (int)number(a, "verdict");
+                char left[32] = "none", since[32], when[32], nxt[32] = "-", holder[40] = "", prefix[400];
+
                 if (gen > 0)
                         format_left(left, sizeof(left), (int64_t)expires - now);
-                if (number(a, "last_errcode") != 0)
-                        snprintf(err, sizeof(err), "%.0f %.60s", number(a, "last_errcode"), text(a, "last_errmsg"));
-                else if (text(a, "last_errmsg")[0]) /* an item that could not start says why */
-                        snprintf(err, sizeof(err), "%.90s", text(a, "last_errmsg"));
+                if (next > (double)now)
+                        format_left(nxt, sizeof(nxt), (int64_t)next - now);
+                else if (next > 0)
+                        snprintf(nxt, sizeof(nxt), "now");
+                format_when(since, sizeof(since), (int64_t)number(a, "state_since"), now);
                 if (cluster)
-                        snprintf(holder, sizeof(holder), "%.12s%s", text(a, "holder")[0] ? text(a, "holder") : "-",
+                        snprintf(holder, sizeof(holder), " %.12s%s", text(a, "holder")[0] ? text(a, "holder") : "-",
                                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "lease_held_here")) ? " (here)" : "");
-                printf("%-24s %-7s %10.0f %10s %-12s %-*s%s\n", text(a, "app"), text(a, "kind"), gen, left,
-                       text(a, "state"), cluster ? 18 : 0, holder, err);
+                printf("%-*s %-6s %-12s %-8s %8.0f %-8s %-8s %10.0f %-*s %s%s%s\n", name_w, text(a, "app"),
+                       text(a, "kind"), text(a, "state"), since, number(a, "attempts"), nxt, left, gen,
+                       cluster ? 18 : 0, holder,
+                       verdict == 0 ? "OK" : verdict == 1 ? "WARNING" : verdict == 2 ? "CRITICAL" : "UNKNOWN",
+                       verdict ? ": " : "", verdict ? text(a, "verdict_reason") : "");
+                /* The last error whole, wrapped; what it means; what to do. */
+                if (errcode != 0 || text(a, "last_errmsg")[0]) {
+                        format_when(when, sizeof(when), (int64_t)number(a, "last_error_at"), now);
+                        if (errcode != 0)
+                                snprintf(prefix, sizeof(prefix), "error %ld (%s) at %s: ", errcode,
+                                         text(a, "errcode_meaning"), when);
+                        else
+                                snprintf(prefix, sizeof(prefix), "error at %s: ", when);
+                        print_wrapped(prefix, text(a, "last_errmsg"), 2, width);
+                }
+                if (text(a, "advice")[0])
+                        print_wrapped("advice: ", text(a, "advice"), 2, width);
                 /* Cluster mode: a bad record or lease key in Redis, and what to do about it. */
                 if (text(a, "cluster_problem")[0])
                         printf("  %s: %s\n", text(a, "app"), text(a, "cluster_problem"));
         }
-        if (json) {
-                integers_raw(o);
-                raw = cJSON_PrintUnformatted(o);
-                printf("%s\n", raw ? raw : "{}");
-                free(raw);
+}
+
+static int cmd_status(const char *socket_path, bool json, const char *app) {
+        struct status_failure f = { NAGIOS_UNKNOWN, "" };
+        const cJSON *verdict, *code;
+        int64_t now = clock_wall_ms();
+        char *raw = NULL, *s;
+        int pages = 0, rc;
+        cJSON *o;
+
+        o = status_all(socket_path, app, &raw, &pages, &f);
+        if (o) {
+                verdict = cJSON_GetObjectItemCaseSensitive(o, "verdict");
+                code = cJSON_GetObjectItemCaseSensitive(verdict, "code");
+                /* An agent without a verdict (older), or a code out of range: not understood. */
+                if (!cJSON_IsNumber(code) || code->valuedouble < 0 || code->valuedouble > 3 ||
+                    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(verdict, "summary"))) {
+                        f = (struct status_failure){ NAGIOS_UNKNOWN, "" };
+                        snprintf(f.why, sizeof(f.why), "the reply at %s has no verdict (an agent older than this "
+                                 "wxtokenctl?)", socket_path);
+                        cJSON_Delete(o);
+                        free(raw);
+                        o = NULL;
+                }
         }
+        if (!o) {
+                fprintf(stderr, "wxtokenctl: %s\n", f.why);
+                if (json) {
+                        cJSON *e = cJSON_CreateObject(), *v = cJSON_AddObjectToObject(e, "verdict");
+
+                        cJSON_AddFalseToObject(e, "ok");
+                        cJSON_AddStringToObject(e, "error", f.code == NAGIOS_CRITICAL ? "unreachable" : "not_understood");
+                        cJSON_AddStringToObject(e, "message", f.why);
+                        cJSON_AddNumberToObject(v, "code", f.code);
+                        cJSON_AddStringToObject(v, "status", f.code == NAGIOS_CRITICAL ? "CRITICAL" : "UNKNOWN");
+                        s = cJSON_PrintUnformatted(e);
+                        printf("%s\n", s ? s : "{}");
+                        free(s);
+                        cJSON_Delete(e);
+                } else {
+                        printf("WXTOKEND %s - %s\n", f.code == NAGIOS_CRITICAL ? "CRITICAL" : "UNKNOWN", f.why);
+                }
+                return f.code;
+        }
+        rc = (int)code->valuedouble;
+        if (json && pages == 1) {
+                /* One page: the agent's own line, as it sent it. */
+                printf("%s\n", raw);
+        } else if (json) {
+                integers_raw(o);
+                s = cJSON_PrintUnformatted(o);
+                printf("%s\n", s ? s : "{}");
+                free(s);
+        } else {
+                printf("%s\n", cJSON_GetObjectItemCaseSensitive(verdict, "summary")->valuestring);
+                print_table(o, now);
+        }
+        free(raw);
         cJSON_Delete(o);
-        return healthy ? 0 : 1;
+        return rc;
 }
 
 /*
@@ -642,7 +844,8 @@ int main(int argc, char **argv) {
         if (json && !strcmp(cmd, "refresh"))
                 return usage_error("refresh has no --json");
         if (!strcmp(cmd, "status"))
-                return optind == argc ? cmd_status(socket_path, json) : usage_error("status takes no APP");
+                return argc - optind <= 1 ? cmd_status(socket_path, json, optind < argc ? argv[optind] : NULL)
+                                          : usage_error("status takes one APP at most");
         if (!strcmp(cmd, "metrics"))
                 return optind == argc && !json ? cmd_metrics(socket_path, PROTOCOL_TIMEOUT_DEFAULT_MS)
                                                : usage_error("metrics takes no APP and no --json");

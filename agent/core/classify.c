@@ -205,3 +205,49 @@ const char *classify_advice(enum app_kind kind, long errcode, const char *errmsg
         snprintf(buf, size, "%.*s%s%s", (int)(mark - text), text, ip, mark + 2);
         return buf;
 }
+
+/*
+ * What each code the agent knows says, in a few words, for status and the man pages:
+ * the agent's own codes (below -1000) look like WeChat's -1 otherwise.
+ */
+static const struct {
+        long errcode;
+        const char *meaning;
+} meanings[] = {
+        { -1, "WeChat: system busy" },
+        { 40001, "WeChat: invalid credential (AppSecret, or the access token at a ticket fetch)" },
+        { 40002, "WeChat: invalid grant_type" },
+        { 40013, "WeChat: invalid appid" },
+        { 40014, "WeChat: invalid access token" },
+        { 40097, "WeChat: invalid arguments" },
+        { 40125, "WeChat: invalid AppSecret" },
+        { 40164, "WeChat: caller IP not in the whitelist" },
+        { 40243, "WeChat: AppSecret frozen" },
+        { 41002, "WeChat: appid missing" },
+        { 41004, "WeChat: secret missing" },
+        { 42001, "WeChat: access token expired" },
+        { 43002, "WeChat: POST required" },
+        { 45009, "WeChat: daily API quota used up" },
+        { 45011, "WeChat: API minute limit hit" },
+        { 47001, "WeChat: request body not understood" },
+        { 50004, "WeChat: API forbidden to this account" },
+        { 60020, "WeCom: caller IP not trusted" },
+        { 61004, "WeChat: caller IP not in the whitelist" },
+        { 89503, "WeChat: caller IP awaits the administrator's confirmation" },
+        { 89506, "WeChat: caller IP refused twice, blocked for 24 h" },
+        { 89507, "WeChat: caller IP refused, blocked for 1 h" },
+        { UPSTREAM_ERR_HTTP, "agent: api_base answered an HTTP status other than 200" },
+        { UPSTREAM_ERR_TRANSPORT, "agent: api_base not reached (connect, DNS, TLS or timeout)" },
+        { UPSTREAM_ERR_BODY, "agent: the answer held no usable token (or it could not be published)" },
+        { UPSTREAM_ERR_REQUEST, "agent: the request could not be built (api_base, appid)" },
+        { UPSTREAM_ERR_LIFETIME, "agent: expires_in outside [min_token_lifetime, 86400] s, not believed" },
+};
+
+const char *classify_meaning(long errcode) {
+        if (errcode == 0)
+                return "";
+        for (size_t i = 0; i < sizeof(meanings) / sizeof(meanings[0]); i++)
+                if (meanings[i].errcode == errcode)
+                        return meanings[i].meaning;
+        return errcode < -1000 ? "agent: an error code of a newer agent" : "WeChat: a code the agent does not know";
+}

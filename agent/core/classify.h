@@ -29,4 +29,7 @@ const char *classify_advice(enum app_kind kind, long errcode, const char *errmsg
 
 const char *failure_class_name(enum failure_class c); /* "none", "transient", "config", "quota" */
 
+/* What errcode says, in a few words ("agent: api_base not reached ..."); "" for 0. Never NULL. */
+const char *classify_meaning(long errcode);
+
 #endif

@@ -361,6 +361,13 @@ static bool add_entry(cJSON *apps, const struct status_entry *e) {
                 return false;
         if (e->cluster_problem && !add_text(o, "cluster_problem", e->cluster_problem))
                 return false;
+        if (e->verdict_reason &&
+            (!add_u64(o, "verdict", (uint64_t)e->verdict) || !add_text(o, "verdict_reason", e->verdict_reason) ||
+             !add_i64(o, "state_since", e->state_since_ms) || !add_u64(o, "attempts", e->attempts) ||
+             !add_i64(o, "last_error_at", e->last_error_at_ms) ||
+             !add_text(o, "errcode_meaning", e->errcode_meaning ? e->errcode_meaning : "") ||
+             !add_text(o, "advice", e->advice ? e->advice : "")))
+                return false;
         return add_text(o, "app", e->name) && add_text(o, "kind", e->kind) &&
                add_u64(o, "generation", e->generation) && add_i64(o, "expires_at", e->expires_at_ms) &&
                add_i64(o, "fetched_at", e->fetched_at_ms) && add_i64(o, "next_refresh_at", e->next_refresh_ms) &&
@@ -377,7 +384,10 @@ size_t protocol_status_entry_size(const struct status_entry *e) {
          * names and node ids need no escaping, an upstream errmsg may grow 6-fold (\u00XX).
          */
         return 360 + strlen(e->name) + strlen(e->holder ? e->holder : "") +
-               6 * strlen(e->last_errmsg ? e->last_errmsg : "");
+               6 * strlen(e->last_errmsg ? e->last_errmsg : "") +
+               (e->verdict_reason ? 160 + strlen(e->verdict_reason) + 6 * strlen(e->advice ? e->advice : "") +
+                                            strlen(e->errcode_meaning ? e->errcode_meaning : "")
+                                  : 0);
 }
 
 static bool add_cluster(cJSON *o, const struct cluster_status *st) {
@@ -396,11 +406,37 @@ static bool add_server(cJSON *o, const struct status_server *st) {
                (!st->shm_dir || add_text(c, "shm_dir", st->shm_dir));
 }
 
+static bool add_agent(cJSON *o, const struct status_agent *st) {
+        cJSON *c = cJSON_AddObjectToObject(o, "agent"), *r, *v;
+
+        if (!c || !add_text(c, "version", st->version) || !add_i64(c, "pid", st->pid) ||
+            !add_i64(c, "started_at", st->started_at_ms) || !add_text(c, "config", st->config))
+                return false;
+        if (st->reload_at_ms > 0) {
+                r = cJSON_AddObjectToObject(c, "last_reload");
+                if (!r || !add_i64(r, "at", st->reload_at_ms) ||
+                    !add_text(r, "result", st->reload_taken ? "taken" : "refused") ||
+                    (st->reload_taken && !add_u64(r, "apps", st->reload_apps)) ||
+                    (!st->reload_taken && !add_text(r, "reason", st->reload_reason ? st->reload_reason : "")))
+                        return false;
+        }
+        v = cJSON_AddObjectToObject(o, "verdict");
+        return v && add_u64(v, "code", (uint64_t)st->verdict) &&
+               add_text(v, "status", st->verdict == 0 ? "OK" : st->verdict == 1 ? "WARNING"
+                                     : st->verdict == 2 ? "CRITICAL" : "UNKNOWN") &&
+               add_text(v, "summary", st->verdict_summary);
+}
+
 char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster,
                          int64_t next, const struct status_server *server) {
+        return protocol_status_page(entries, n, cluster, next, server, NULL);
+}
+
+char *protocol_status_page(const struct status_entry *entries, size_t n, const struct cluster_status *cluster,
+                           int64_t next, const struct status_server *server, const struct status_agent *agent) {
         cJSON *o = cJSON_CreateObject();
         bool ok = o && cJSON_AddTrueToObject(o, "ok") && (!cluster || add_cluster(o, cluster)) &&
-                  (!server || add_server(o, server));
+                  (!server || add_server(o, server)) && (!agent || add_agent(o, agent));
         cJSON *apps = ok ? cJSON_AddArrayToObject(o, "apps") : NULL;
         size_t i;
 

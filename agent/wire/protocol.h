@@ -78,6 +78,14 @@ struct status_entry {
         const char *holder;             /* cluster mode: the lease holder's node id ("" unknown); NULL outside */
         bool is_holder;                 /* cluster mode: this agent holds the lease */
         const char *cluster_problem;    /* cluster mode: what is wrong in Redis for it; NULL if nothing */
+        /* What it means (core/verdict.h); left out of the reply when verdict_reason is NULL. */
+        int verdict;                    /* 0 OK, 1 WARNING, 2 CRITICAL */
+        const char *verdict_reason;
+        int64_t state_since_ms;         /* since when it is in what it shows (fresh, failing, starting) */
+        unsigned attempts;              /* failed calls (or starts) in a row */
+        int64_t last_error_at_ms;       /* 0: none */
+        const char *errcode_meaning;    /* classify_meaning(last_errcode) */
+        const char *advice;             /* what to do, "" if nothing */
 };
 
 struct cluster_status;
@@ -95,6 +103,24 @@ struct status_server {
 
 char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster,
                          int64_t next, const struct status_server *server);
+
+/* The agent itself and what it all means, in a status reply ("agent", "verdict"). */
+struct status_agent {
+        const char *version;
+        long pid;
+        int64_t started_at_ms;
+        const char *config;             /* the configuration file's path */
+        int64_t reload_at_ms;           /* 0: no reload yet ("last_reload" left out) */
+        bool reload_taken;
+        uint64_t reload_apps;
+        const char *reload_reason;
+        int verdict;                    /* over every item the request covers, not just this page */
+        const char *verdict_summary;    /* the one line, Nagios style, with perfdata */
+};
+
+/* protocol_status_ok with the "agent" and "verdict" objects (agent NULL: without them). */
+char *protocol_status_page(const struct status_entry *entries, size_t n, const struct cluster_status *cluster,
+                           int64_t next, const struct status_server *server, const struct status_agent *agent);
 
 /* Roughly how many bytes e takes in a status reply (at most: every byte escaped), to bound a page. */
 size_t protocol_status_entry_size(const struct status_entry *e);

