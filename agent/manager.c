@@ -29,6 +29,8 @@
 #include "namespace.h"
 #include "server.h"
 #include "status-line.h"
+#include "status.h"
+#include "verdict.h"
 
 
 struct agent {
@@ -172,9 +174,12 @@ static int svc_take_budget(void *userdata, struct item *it, int64_t day, int64_t
         return cluster_budget_take(it, day, ttl_ms);
 }
 
-/* The simple rule of metrics.c until the status rule (core/verdict.c) takes its place. */
+/* /healthz: the verdict of `wxtokenctl status` (core/verdict.c) over every item. */
 static int svc_health(void *userdata) {
-        return metrics_health(&((struct agent *)userdata)->svc);
+        struct verdict v;
+
+        status_verdict(&((struct agent *)userdata)->svc, NULL, clock_wall_ms(), &v);
+        return (int)v.code;
 }
 
 static void agent_reload(struct agent *a);

@@ -109,27 +109,6 @@ out:
         return text;
 }
 
-static bool item_healthy(const struct item *it) {
-        return it->core.state == WXSHM_STATE_FRESH || it->core.state == WXSHM_STATE_REFRESHING;
-}
-
-int metrics_health(const struct services *a) {
-        if (a->failed->n > 0)
-                return 2;
-        for (size_t k = 0; k < a->n_apps; k++) {
-                const struct app *app = a->apps[k];
-
-                if (!app)
-                        continue;
-                if (!item_healthy(&app->token))
-                        return 2;
-                for (int t = 0; t < app->n_tickets; t++)
-                        if (!item_healthy(&app->tickets[t]))
-                                return 2;
-        }
-        return 0;
-}
-
 #ifdef HAVE_MICROHTTPD
 struct metrics_listener {
         struct metrics_http *http;

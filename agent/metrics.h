@@ -9,13 +9,6 @@ struct services;
 /* The exposition now (malloc'd, *len bytes and a NUL), or NULL if out of memory. No token, no secret. */
 char *metrics_compose(const struct services *a, size_t *len);
 
-/*
- * The simple health rule of this branch, as a Nagios code: 0 if every item (tickets
- * included) is fresh or refreshing and none failed to start, else 2. The manager's
- * ops->health calls it until the status rule (core/verdict.c) replaces it.
- */
-int metrics_health(const struct services *a);
-
 /* The HTTP listener of metrics_listen (agent/io/metrics-http.c), as the config asks. */
 struct metrics_listener;
 

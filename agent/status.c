@@ -26,7 +26,7 @@ static struct verdict_item verdict_of(const struct app *app, const struct item *
                 .margin_ms = schedule_margin(it->ticket ? APP_KIND_TOKEN : app->cfg->kind, app->cfg->refresh_margin_ms,
                                              it->core.lifetime_ms),
                 .started_at_ms = it->started_at_ms,
-                .quota_permille = 0, /* the quota accounting feeds it */
+                .quota_permille = item_quota_permille(it),
         };
 }
 
