@@ -1,4 +1,4 @@
-/* manager-internal.h: the manager's parts beside manager.c: retrying what could not start, the lines about READY. */
+/* manager-internal.h: the manager's parts beside manager.c: the agent struct, reload, retrying what could not start, the lines about READY. */
 #ifndef MANAGER_INTERNAL_H
 #define MANAGER_INTERNAL_H
 
@@ -7,7 +7,13 @@
 #include <systemd/sd-event.h>
 
 #include "failed.h"
+#include "namespace.h"
+#include "schedule.h"
 #include "services.h"
+#include "status-line.h"
+
+struct metrics_listener;
+struct server;
 
 /* What could not start is tried again every backoff_max, not only at a reload. */
 struct failed_retry {
@@ -15,6 +21,29 @@ struct failed_retry {
         struct failed_list *failed;
         sd_event_source *timer;         /* armed while something failed */
 };
+
+/* The agent as a whole: what manager.c and its parts share. */
+struct agent {
+        struct services svc;            /* lent to the apps, the server and the cluster: loop, config, apps */
+        struct namespace ns;            /* shm_dir, locked: where every segment is made */
+        struct failed_list failed;      /* items of the config that could not start, tried every backoff_max */
+        struct failed_retry retry;
+        struct rng rng;
+        sd_event_source *heartbeat;
+        sd_event_source *status_defer;  /* STATUS= once per loop iteration, after whatever changed */
+        struct server *server;
+        struct metrics_listener *metrics; /* metrics_listen's HTTP listener, NULL: off */
+        bool ready_sent;
+        bool stopping;                  /* SIGTERM/SIGINT seen; a second one ends at once */
+        char status[STATUS_LINE_MAX]; /* the last STATUS= sent to systemd */
+        struct reload_result reload;    /* the last reload's outcome (services.last_reload) */
+};
+
+/*
+ * SIGHUP or the reload op (manager-reload.c): a new config replaces the old one only if
+ * it loads cleanly; a->reload says how it went.
+ */
+void agent_reload(struct agent *a);
 
 /*
  * After a start or a reload: stamp the new entries of r->failed (before: the list as it

@@ -1,4 +1,4 @@
-/* manager.c: the agent as a whole: the services it lends the modules, READY and STATUS=, reload, start and stop. */
+/* manager.c: the agent as a whole: the services it lends the modules, READY and STATUS=, start and stop (manager-reload.c: reload). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -33,21 +33,6 @@
 #include "verdict.h"
 
 
-struct agent {
-        struct services svc;            /* lent to the apps, the server and the cluster: loop, config, apps */
-        struct namespace ns;            /* shm_dir, locked: where every segment is made */
-        struct failed_list failed;      /* items of the config that could not start, tried every backoff_max */
-        struct failed_retry retry;
-        struct rng rng;
-        sd_event_source *heartbeat;
-        sd_event_source *status_defer;  /* STATUS= once per loop iteration, after whatever changed */
-        struct server *server;
-        struct metrics_listener *metrics; /* metrics_listen's HTTP listener, NULL: off */
-        bool ready_sent;
-        bool stopping;                  /* SIGTERM/SIGINT seen; a second one ends at once */
-        char status[STATUS_LINE_MAX]; /* the last STATUS= sent to systemd */
-        struct reload_result reload;    /* the last reload's outcome (services.last_reload) */
-};
 
 /*
  * READY=1 once every app's token has settled (a token, or its first attempt failed), as
@@ -182,8 +167,6 @@ static int svc_health(void *userdata) {
         return (int)v.code;
 }
 
-static void agent_reload(struct agent *a);
-
 static const struct reload_result *svc_reload(void *userdata) {
         struct agent *a = userdata;
 
@@ -270,127 +253,6 @@ static int agent_start_apps(struct agent *a) {
                         a->svc.n_apps++;
         }
         return 0;
-}
-
-static struct app *agent_take_app(struct agent *a, const char *name) {
-        for (size_t i = 0; i < a->svc.n_apps; i++) {
-                struct app *app = a->svc.apps[i];
-
-                if (app && strcmp(app->cfg->name, name) == 0) {
-                        a->svc.apps[i] = NULL;
-                        return app;
-                }
-        }
-        return NULL;
-}
-
-static bool agent_settings_equal(const struct agent_config *x, const struct agent_config *y) {
-        return strcmp(x->shm_dir, y->shm_dir) == 0 && strcmp(x->state_dir, y->state_dir) == 0 &&
-               cluster_config_equal(&x->cluster, &y->cluster);
-}
-
-/*
- * SIGHUP: a new config replaces the old one only if it loads cleanly. Unchanged apps
- * keep running untouched, changed ones restart (adopting their own token unless the
- * appid or kind changed), removed ones have their segments retired.
- */
-static void agent_reload(struct agent *a) {
-        struct agent_config *next;
-        struct app **apps;
-        size_t n = 0;
-        char *err = a->reload.reason;
-        char listen_err[256];
-        struct failed_list before;
-        int r;
-
-        _Static_assert(sizeof(a->reload.reason) >= CONFIG_ERROR_MAX, "room for config_load's message");
-        a->reload = (struct reload_result){ .at_ms = clock_wall_ms() };
-        sd_notify(false, "RELOADING=1");
-        r = config_load(a->svc.config->path, &next, err, sizeof(a->reload.reason));
-        if (r < 0 || !agent_settings_equal(a->svc.config, next)) {
-                if (r == 0) {
-                        snprintf(err, sizeof(a->reload.reason), "shm_dir, state_dir and [cluster] cannot change on reload: "
-                                 "restart");
-                        config_free(next);
-                }
-                log_error("reload refused, the running configuration stays: %s", err);
-                sd_notify(false, "READY=1");
-                return;
-        }
-        apps = calloc(next->n_apps ? next->n_apps : 1, sizeof(*apps));
-        if (!apps) {
-                config_free(next);
-                snprintf(err, sizeof(a->reload.reason), "out of memory");
-                log_error("reload refused: out of memory");
-                sd_notify(false, "READY=1");
-                return;
-        }
-        /* Whatever could not start is tried again below, and listed again (since when kept) if it still cannot. */
-        before = a->failed;
-        a->failed = (struct failed_list){ .v = NULL };
-        for (size_t i = 0; i < next->n_apps; i++) {
-                const struct app_config *cfg = &next->apps[i];
-                struct app *old = agent_take_app(a, cfg->name);
-
-                /* An app with a ticket that could not start is started again: a reload retries it. */
-                if (old && app_config_equal(old->cfg, cfg) && app_complete(old)) {
-                        old->cfg = cfg;
-                        apps[n++] = old;
-                        continue;
-                }
-                if (old && app_complete(old) && app_reconfigure(old, cfg)) {
-                        apps[n++] = old;
-                        log_app(LOG_INFO, cfg->name, 0, "configuration changed, taken in place");
-                        continue;
-                }
-                if (old) {
-                        bool fresh = strcmp(old->cfg->appid, cfg->appid) != 0 || old->cfg->kind != cfg->kind;
-
-                        app_retire_tickets(old, cfg->tickets);
-                        /* If the new app cannot start, readers must not see the old one as fresh. */
-                        app_stop(old);
-                        app_free(old, false);
-                        r = app_new(&apps[n], &a->svc, cfg, fresh);
-                        if (r == 0)
-                                n++;
-                        log_app(r < 0 ? LOG_ERR : LOG_INFO, cfg->name, 0, "configuration changed%s%s",
-                                fresh ? ", fetching anew" : "", r < 0 ? ", but the app could not start" : "");
-                        continue;
-                }
-                if (app_new(&apps[n], &a->svc, cfg, false) == 0) {
-                        n++;
-                        log_app(LOG_INFO, cfg->name, 0, "added");
-                }
-        }
-        for (size_t i = 0; i < a->svc.n_apps; i++) {
-                struct app *gone = a->svc.apps[i];
-
-                if (!gone)
-                        continue;
-                /* Out of the list before it is freed: nothing may find it half gone. */
-                a->svc.apps[i] = NULL;
-                log_app(LOG_INFO, gone->cfg->name, 0, "removed: segment retired");
-                app_free(gone, true);
-        }
-        free(a->svc.apps);
-        config_free(a->svc.config);
-        a->svc.apps = apps;
-        a->svc.n_apps = n;
-        a->svc.config = next;
-        log_set_level(next->log_level);
-        log_set_json(next->log_json);
-        if (http_set_policy(a->svc.http, next->proxy, next->allow_plain_http) < 0)
-                log_error("reload: out of memory for the proxy setting, calls keep the previous one");
-        if (metrics_listener_apply(&a->metrics, &a->svc, listen_err, sizeof(listen_err)) < 0)
-                log_error("reload: %s; the previous listener, if any, is closed", listen_err);
-        a->svc.stats.reloads++;
-        failed_retry_update(&a->retry, &before);
-        failed_clear(&before);
-        log_info("reloaded: %zu apps", n);
-        a->reload.taken = true;
-        a->reload.n_apps = n;
-        sd_notify(false, "READY=1");
-        services_changed(&a->svc);
 }
 
 static void on_released(void *userdata) {

@@ -127,6 +127,35 @@ static void zero_apps(void) {
         CHECK(agent_stop(&z) == 0, "the empty agent stops cleanly");
 }
 
+/*
+ * A daily quota at 80 %: a warning although every token is fresh. The count comes from
+ * the quota file the agent keeps in state_dir (planted here at 1700 of /cgi-bin/token's
+ * 2000 calls today), so this is the quota accounting and the verdict meeting.
+ */
+static void quota_warning(int port) {
+        static struct agent_proc q;
+        char out[8192], args[256], apps[512], path[256];
+        int64_t day = ((int64_t)time(NULL) * 1000 + 8 * 3600 * 1000LL) / (86400 * 1000LL);
+        FILE *f;
+
+        agent_init(&q);
+        snprintf(apps, sizeof(apps), "[app quo]\nkind = token\nappid = wxG\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
+                 agent_secret_file(&q, "quo", SEC_G), port);
+        agent_write_config(&q, NULL, apps);
+        SETUP_OK(mkdir(q.state_dir, 0700) == 0 || errno == EEXIST, "%s: %m", q.state_dir);
+        snprintf(path, sizeof(path), "%s/quo.quota", q.state_dir);
+        f = fopen(path, "w");
+        SETUP_OK(f && fprintf(f, "wxtokend-quota 1\nday %lld\nwarned 0\ntoken 1700\n", (long long)day) > 0 &&
+                         fchmod(fileno(f), 0600) == 0 && fclose(f) == 0,
+                 "%s: %m", path);
+        agent_start(&q);
+        CHECK(agent_wait_generation("quo", 1, 10000), "quo: a token");
+        snprintf(args, sizeof(args), "--socket %s status", q.socket);
+        CHECK(ctl(args, out, sizeof(out)) == 1 && starts(out, "WXTOKEND WARNING - quo: daily quota at 80 %"),
+              "a quota at 85 %%: exit 1: %s", out);
+        CHECK(agent_stop(&q) == 0, "the quota agent stops cleanly");
+}
+
 /* Not an agent, or an agent that says something else: unknown (3); none at all: critical (2). */
 static void not_understood(struct agent_proc *a) {
         char path[160], args[256], out[8192];
@@ -164,6 +193,7 @@ int main(void) {
 
         zero_apps();
         emu_start(&emu, emu_args);
+        quota_warning(emu.port);
         agent_init(&a);
         /* near's refreshes hang until the HTTP timeout: it keeps a token near its expiry. */
         control(&emu, "/emu/fault?app=wxN&kind=hang");
