@@ -351,7 +351,8 @@ static void on_push(struct cluster *cl, redisReply *reply, void *userdata) {
                  * it everywhere. The script has bounded it (below 2^53, at most 1,000 above ours).
                  */
                 cluster_settle(cl, it, reconcile_raise(it->core.generation, reply->element[1]->integer,
-                                                       CLUSTER_GENERATION_LIMIT), NULL, 0, 0, 0);
+                                                       CLUSTER_GENERATION_LIMIT, CLUSTER_GENERATION_STEP),
+                               NULL, 0, 0, 0);
         } else if (code == -4 && reply->element[1]->type == REDIS_REPLY_STRING) {
                 char key[CLUSTER_NAME_MAX + 80];
 

@@ -51,8 +51,17 @@ struct reconcile_action reconcile_sync(bool holder, const struct reconcile_ours 
         return verdict(RECONCILE_NOTHING, 0);
 }
 
-struct reconcile_action reconcile_raise(uint64_t ours_generation, long long need, uint64_t generation_limit) {
-        if (need > 0 && (uint64_t)need < generation_limit && (uint64_t)need > ours_generation)
-                return verdict(RECONCILE_OURS_ABOVE, (uint64_t)need);
-        return verdict(RECONCILE_NOTHING, 0);
+struct reconcile_action reconcile_raise(uint64_t ours_generation, long long need, uint64_t generation_limit,
+                                        uint64_t step) {
+        if (need <= 0 || (uint64_t)need >= generation_limit || (uint64_t)need <= ours_generation)
+                return verdict(RECONCILE_NOTHING, 0);
+        /*
+         * The script bounds the record it weighs by the generation pushed, but the other hosts
+         * take a "pub" note only up to step above what they serve, which is one below ours until
+         * they mirror it: a raise past that would publish a generation nobody else takes, and
+         * their clients would wait in vain. Such a record is as good as poison: replaced.
+         */
+        if ((uint64_t)need > ours_generation - (ours_generation > 0) + step)
+                return verdict(RECONCILE_REPLACE, 0);
+        return verdict(RECONCILE_OURS_ABOVE, (uint64_t)need);
 }

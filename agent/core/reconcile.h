@@ -63,8 +63,10 @@ struct reconcile_action reconcile_sync(bool holder, const struct reconcile_ours 
 /*
  * The publish script's {-3, need}: Redis holds this generation or a later one for another
  * token, so ours goes above it everywhere, at need (which the script bounded: below
- * generation_limit, above ours; anything else is not believed).
+ * generation_limit, above ours; anything else is not believed). A need more than step above
+ * what the other hosts serve (ours - 1) is one they would refuse: RECONCILE_REPLACE.
  */
-struct reconcile_action reconcile_raise(uint64_t ours_generation, long long need, uint64_t generation_limit);
+struct reconcile_action reconcile_raise(uint64_t ours_generation, long long need, uint64_t generation_limit,
+                                        uint64_t step);
 
 #endif

@@ -462,7 +462,7 @@ static void push(struct world *w, int i) {
                 return;
         }
         if (cur->id && (cur->gen > a->seg.gen || (cur->gen == a->seg.gen && cur->id != a->seg.id))) {
-                settle(w, i, reconcile_raise(a->seg.gen, cur->gen + 1, UINT64_C(1) << 53), a->seg); /* -3 */
+                settle(w, i, reconcile_raise(a->seg.gen, cur->gen + 1, UINT64_C(1) << 53, 1000), a->seg); /* -3 */
                 return;
         }
         if (a->seg.gen < w->rec_max)

@@ -135,7 +135,7 @@ static void push(struct world *w, int i) {
         if (cur->id && cur->id != a->tok.id && cur->fetched > a->tok.fetched)
                 return; /* -2: Redis holds a later fetch; reading it in settles it */
         if (cur->id && (cur->gen > a->tok.gen || (cur->gen == a->tok.gen && cur->id != a->tok.id))) {
-                struct reconcile_action v = reconcile_raise(a->tok.gen, cur->gen + 1, UINT64_C(1) << 53);
+                struct reconcile_action v = reconcile_raise(a->tok.gen, cur->gen + 1, UINT64_C(1) << 53, 1000);
 
                 if (v.verdict == RECONCILE_OURS_ABOVE) {
                         take(w, i, (struct token){ a->tok.fetched, (uint8_t)v.generation, a->tok.id });

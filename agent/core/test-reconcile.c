@@ -166,19 +166,24 @@ static void test_raise(void) {
         static const struct {
                 uint64_t ours;
                 long long need;
-                bool raise;
+                enum reconcile_verdict want;
         } rows[] = {
-                { 5, -1, false }, { 5, 0, false }, { 5, 4, false }, { 5, 5, false }, { 5, 6, true },
-                { 5, 1005, true }, { 0, 1, true }, { 0, 0, false },
-                { LIMIT - 2, (long long)LIMIT - 1, true }, { LIMIT - 2, (long long)LIMIT, false },
-                { 5, (long long)LIMIT, false }, { 5, LLONG_MAX, false }, { 5, LLONG_MIN, false },
+                { 5, -1, RECONCILE_NOTHING }, { 5, 0, RECONCILE_NOTHING }, { 5, 4, RECONCILE_NOTHING },
+                { 5, 5, RECONCILE_NOTHING }, { 5, 6, RECONCILE_OURS_ABOVE }, { 0, 1, RECONCILE_OURS_ABOVE },
+                { 0, 0, RECONCILE_NOTHING },
+                /* The other hosts serve 4 and take a note up to 4 + 1000: 1004 is raised to, 1005 replaced. */
+                { 5, 1004, RECONCILE_OURS_ABOVE }, { 5, 1005, RECONCILE_REPLACE }, { 5, 5000, RECONCILE_REPLACE },
+                { 0, 1000, RECONCILE_OURS_ABOVE }, { 0, 1001, RECONCILE_REPLACE },
+                { LIMIT - 2, (long long)LIMIT - 1, RECONCILE_OURS_ABOVE }, { LIMIT - 2, (long long)LIMIT, RECONCILE_NOTHING },
+                { 5, (long long)LIMIT, RECONCILE_NOTHING }, { 5, LLONG_MAX, RECONCILE_NOTHING },
+                { 5, LLONG_MIN, RECONCILE_NOTHING },
         };
 
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-                struct reconcile_action a = reconcile_raise(rows[i].ours, rows[i].need, LIMIT);
+                struct reconcile_action a = reconcile_raise(rows[i].ours, rows[i].need, LIMIT, 1000);
 
-                CHECK_EQ(a.verdict, rows[i].raise ? RECONCILE_OURS_ABOVE : RECONCILE_NOTHING);
-                CHECK_EQ(a.generation, rows[i].raise ? (uint64_t)rows[i].need : 0);
+                CHECK_EQ(a.verdict, rows[i].want);
+                CHECK_EQ(a.generation, rows[i].want == RECONCILE_OURS_ABOVE ? (uint64_t)rows[i].need : 0);
         }
 }
 
