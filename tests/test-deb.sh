@@ -125,15 +125,22 @@ for f in $(sed -n 's/^[[:space:]]*secret_file[[:space:]]*=[[:space:]]*\([^[:spac
 	fi
 	made_files="$made_files $f"
 	(umask 077 && printf '0123456789abcdef0123456789abcdef\n' >"$f") || fail "cannot write $f"
+	# The service reads it as its own user, as systemd's credentials are handed over.
+	chown wxtokend: "$f" || fail "chown wxtokend $f"
 done
-mkdir -m 700 "$tmp/creds"
+# Where systemd would put the credentials: a directory the service's user can read.
+creds=$(mktemp -d /run/test-deb-creds.XXXXXX) || fail "mktemp creds"
 for c in $(sed -n 's/^[[:space:]]*secret_credential[[:space:]]*=[[:space:]]*\([^[:space:];]*\).*/\1/p' "$example"); do
-	(umask 077 && printf '0123456789abcdef0123456789abcdef\n' >"$tmp/creds/$c")
+	(umask 077 && printf '0123456789abcdef0123456789abcdef\n' >"$creds/$c")
 done
-if ! CREDENTIALS_DIRECTORY="$tmp/creds" /usr/sbin/wxtokend -t -c "$example" >"$tmp/check.log" 2>&1; then
+chown -R wxtokend: "$creds" || fail "chown wxtokend $creds"
+# The check as the service's user (the unit's User=): what root may read proves nothing.
+if ! CREDENTIALS_DIRECTORY="$creds" /usr/sbin/wxtokend -t -u wxtokend -c "$example" >"$tmp/check.log" 2>&1; then
 	cat "$tmp/check.log"
-	fail "wxtokend -t -c $example"
+	rm -rf "$creds"
+	fail "wxtokend -t -u wxtokend -c $example"
 fi
+rm -rf "$creds"
 ok "$(cat "$tmp/check.log")"
 /usr/bin/wxtokenctl --help >/dev/null || fail "wxtokenctl --help"
 
