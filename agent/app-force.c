@@ -114,6 +114,15 @@ char *force_retry(struct item *it, int64_t uid, int64_t pid) {
         return line ? line : protocol_error(PROTO_E_INTERNAL, "out of memory", -1);
 }
 
+void force_retry_remote(struct item *it, const char *node, int64_t uid, int64_t pid) {
+        it->retry_reply = NULL;
+        item_step(it, &(struct core_event){ .type = CORE_EV_RETRY, .caller_uid = uid, .caller_pid = pid,
+                                            .from_node = node });
+        /* Nobody to answer: the asking host's client had its answer; the core logged the outcome. */
+        free(it->retry_reply);
+        it->retry_reply = NULL;
+}
+
 void force_budget_counted(struct item *it, long long n) {
         item_step(it, &(struct core_event){ .type = CORE_EV_BUDGET_COUNTED, .count = n });
 }

@@ -32,6 +32,9 @@ struct waiter *force_request_from(struct item *it, bool has_gen, uint64_t gen, i
  */
 char *force_retry(struct item *it, int64_t uid, int64_t pid);
 
+/* The same asked on another host (node: its agent's lease id) and handed to this holder: no reply, a log line. */
+void force_retry_remote(struct item *it, const char *node, int64_t uid, int64_t pid);
+
 /* The client went away: drop its waiter without replying. */
 void force_cancel(struct waiter *w);
 

@@ -139,6 +139,10 @@ static void item_do(struct item *it, const struct core_action *a) {
         case CORE_ACT_FORWARD:
                 svc->ops->forward(svc->userdata, it);
                 break;
+        case CORE_ACT_FORWARD_RETRY:
+                if (svc->ops->forward_retry)
+                        svc->ops->forward_retry(svc->userdata, it, a->caller_uid, a->caller_pid);
+                break;
         case CORE_ACT_TAKE_BUDGET:
                 /* Not sent (Redis is away): the answer is "could not count". */
                 if (svc->ops->take_budget(svc->userdata, it, a->num, a->at_ms) <= 0)
@@ -150,7 +154,8 @@ static void item_do(struct item *it, const struct core_action *a) {
         case CORE_ACT_RETRIED:
                 free(it->retry_reply);
                 it->retry_reply = a->code[0] ? protocol_error(a->code, a->text, a->retry_after_ms)
-                                             : protocol_retry_ok(a->text);
+                                  : !strcmp(a->text, "forwarded") ? protocol_retry_forwarded(it->app->lease_holder)
+                                  : protocol_retry_ok(a->text);
                 break;
         }
 }

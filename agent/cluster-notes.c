@@ -71,11 +71,26 @@ void cluster_forward(struct cluster *cl, struct item *it) {
         it->forwarded_at_ms = now;
 }
 
+/*
+ * Once, not again from the tick as a forced refresh is: nobody waits for it, and an
+ * operator who sees nothing happen in status may ask again. Lost with a holder whose
+ * subscription is reconnecting; an agent from before the note ignores it.
+ */
+void cluster_forward_retry(struct cluster *cl, struct item *it, int64_t caller_uid, int64_t caller_pid) {
+        char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + CLUSTER_LEASE_ID_MAX + 80];
+
+        cluster_item_name(it, name, sizeof(name));
+        note_format_retry(note, sizeof(note), name, it->core.generation, cl->lease_id, caller_uid, caller_pid);
+        cluster_note(cl, note);
+}
+
 void cluster_item_policy(const struct cluster *cl, const struct app *app, struct core_policy *pol) {
         pol->clustered = cl != NULL;
         if (!cl)
                 return;
         pol->holder = app->lease.holder;
+        /* As the last claim's answer named it (every tick): "" until one came back. */
+        pol->holder_known = app->lease_holder[0] != '\0';
         pol->redis_up = redis_link_up(cl->link);
         pol->redis = conf(cl)->redis;
         pol->tick_ms = cluster_tick_ms(cl);
@@ -166,6 +181,11 @@ void cluster_on_message(struct cluster *cl, const char *msg, size_t len) {
                 break;
         case NOTE_SYNC:
                 on_sync(cl, it, &n);
+                break;
+        case NOTE_RETRY:
+                /* Every agent hears it; the holder alone acts (its own rules), the others let it pass. */
+                if (it->app->lease.holder && strcmp(n.node, cl->lease_id) != 0)
+                        force_retry_remote(it, n.node, n.caller_uid, n.caller_pid);
                 break;
         }
 done:

@@ -30,6 +30,9 @@ void cluster_item_policy(const struct cluster *cl, const struct app *app, struct
 /* Hand this host's waiting forced refreshes of it to the holder (again from the tick while they wait). */
 void cluster_forward(struct cluster *cl, struct item *it);
 
+/* Hand an operator's retry of it to the holder: a "retry" note, once (the holder logs what it did). */
+void cluster_forward_retry(struct cluster *cl, struct item *it, int64_t caller_uid, int64_t caller_pid);
+
 /* This agent (the holder) published a token: write it to Redis and tell the others. */
 void cluster_published(struct item *it);
 

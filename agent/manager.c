@@ -155,6 +155,13 @@ static void svc_forward(void *userdata, struct item *it) {
                 cluster_forward(a->svc.cluster, it);
 }
 
+static void svc_forward_retry(void *userdata, struct item *it, int64_t caller_uid, int64_t caller_pid) {
+        struct agent *a = userdata;
+
+        if (a->svc.cluster)
+                cluster_forward_retry(a->svc.cluster, it, caller_uid, caller_pid);
+}
+
 static int svc_take_budget(void *userdata, struct item *it, int64_t day, int64_t ttl_ms) {
         return cluster_budget_take(it, day, ttl_ms);
 }
@@ -183,6 +190,7 @@ static const struct service_ops agent_ops = {
         .note_failed = svc_note_failed,
         .note_verified = svc_note_verified,
         .forward = svc_forward,
+        .forward_retry = svc_forward_retry,
         .take_budget = svc_take_budget,
         .health = svc_health,
         .reload = svc_reload,

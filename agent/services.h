@@ -45,6 +45,8 @@ struct service_ops {
                             int64_t retry_after_ms);
         void (*note_verified)(void *userdata, struct item *it);
         void (*forward)(void *userdata, struct item *it);
+        /* An operator's retry, handed to the app's lease holder (the caller's uid and pid for its log). */
+        void (*forward_retry)(void *userdata, struct item *it, int64_t caller_uid, int64_t caller_pid);
         /* 1: asked (the count comes back as an event); 0: nothing to count; < 0: cannot ask. */
         int (*take_budget)(void *userdata, struct item *it, int64_t day, int64_t ttl_ms);
         /* The agent's health as a Nagios code, 0..3 (the rule of `wxtokenctl status`): /healthz. */

@@ -33,6 +33,30 @@ static unsigned report_key(const struct config_report_line *l) {
 }
 
 /* -t as the current user: every error on stderr, notes and the verdict naming the user. 0, or 1. */
+/*
+ * -c as given, made absolute once at start, so status shows which file (and a reload reads
+ * the same one whatever the cwd). Only the directory is resolved (realpath): the file's own
+ * name is kept, so a config that is a symlink a deploy tool swaps is followed at reload.
+ * NULL if the directory cannot be resolved: the path stays as given, and loading it says why.
+ */
+static char *config_path_absolute(const char *path) {
+        const char *slash = strrchr(path, '/');
+        char *dir_given = NULL, *dir, *ret = NULL;
+
+        if (path[0] == '/' || (slash && !slash[1]))
+                return NULL;
+        if (slash && !(dir_given = strndup(path, (size_t)(slash - path))))
+                return NULL;
+        dir = realpath(dir_given ? dir_given : ".", NULL);
+        free(dir_given);
+        if (!dir)
+                return NULL;
+        if (asprintf(&ret, "%s/%s", strcmp(dir, "/") ? dir : "", slash ? slash + 1 : path) < 0)
+                ret = NULL;
+        free(dir);
+        return ret;
+}
+
 static int check_as_self(const char *path, bool user_given) {
         struct passwd *pw = getpwuid(geteuid());
         struct config_report rep;
@@ -119,7 +143,7 @@ int main(int argc, char **argv) {
         };
         const char *path = CONFIG_DEFAULT_PATH, *user = NULL;
         struct agent_config *config = NULL;
-        char err[CONFIG_ERROR_MAX];
+        char err[CONFIG_ERROR_MAX], *absolute = NULL;
         bool test_only = false;
         int c, r;
 
@@ -167,7 +191,11 @@ int main(int argc, char **argv) {
 
         if (test_only)
                 return check_as(path, user);
+        absolute = config_path_absolute(path);
+        if (absolute)
+                path = absolute;
         r = config_load(path, &config, err, sizeof(err));
+        free(absolute); /* config_load keeps its own copy */
         if (r < 0) {
                 fprintf(stderr, "wxtokend: %s\n", err);
                 return 1;

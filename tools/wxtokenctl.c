@@ -788,6 +788,10 @@ static int cmd_retry(const char *socket_path, const char *app) {
                 return 1;
         if (!strcmp(text(o, "retry"), "in_flight"))
                 printf("%s: a call is under way already: wxtokenctl status %s shows how it ends\n", app, app);
+        else if (!strcmp(text(o, "retry"), "forwarded"))
+                printf("%s: sent to the lease holder%s%s%s, which applies its own rules (quota, max_forced_per_day, "
+                       "min_force_interval) and logs what it did: wxtokenctl status %s shows how it ends\n", app,
+                       text(o, "holder")[0] ? " (" : "", text(o, "holder"), text(o, "holder")[0] ? ")" : "", app);
         else
                 printf("%s: calling now: wxtokenctl status %s shows how it ends\n", app, app);
         cJSON_Delete(o);

@@ -73,7 +73,9 @@ enum core_action_type {
         CORE_ACT_FORWARD,               /* cluster: hand this host's waiters to the holder */
         CORE_ACT_TAKE_BUDGET,           /* cluster: count a forced call fleet-wide (num: day, at_ms: key ttl) */
         CORE_ACT_CHANGED,               /* something status shows changed */
-        CORE_ACT_RETRIED,               /* the answer to CORE_EV_RETRY: code "" (text: "now", "in_flight") or an error */
+        CORE_ACT_RETRIED,               /* the answer to CORE_EV_RETRY: code "" (text: "now", "in_flight",
+                                           "forwarded") or an error */
+        CORE_ACT_FORWARD_RETRY,         /* cluster: hand an operator's retry to the holder (caller_uid, caller_pid) */
 };
 
 struct core_action {
@@ -85,6 +87,7 @@ struct core_action {
         int64_t retry_after_ms;         /* -1: none */
         bool upstream_call;             /* CORE_ACT_ANSWER ok: a call was made for it (not the compare's answer) */
         int level;                      /* syslog priority of CORE_ACT_LOG */
+        int64_t caller_uid, caller_pid; /* CORE_ACT_FORWARD_RETRY: who asked (-1 unknown) */
         struct {
                 bool probe, force;
                 int api_index;
@@ -119,6 +122,7 @@ struct core_policy {
         /* cluster mode */
         bool clustered;
         bool holder;                    /* this agent holds the app's lease */
+        bool holder_known;              /* another agent was last seen holding it (retry goes there) */
         bool redis_up;
         const char *redis;              /* as configured, for messages */
         int64_t tick_ms;                /* the cluster's tick: a holder short of lease retries in half */
@@ -178,6 +182,7 @@ struct core_event {
         long long count;                /* CORE_EV_BUDGET_COUNTED */
         enum core_answer answer;        /* CORE_EV_ABORT */
         int64_t caller_uid, caller_pid; /* CORE_EV_REQUEST, CORE_EV_RETRY: who asked (-1 unknown), for the log */
+        const char *from_node;          /* CORE_EV_RETRY: another host's agent handed it on (its lease id); NULL: ours */
 };
 
 struct core_item {

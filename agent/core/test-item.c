@@ -649,11 +649,40 @@ static void test_retry(void) {
         r.pol.clustered = true;
         step(&r, retry_ev());
         a = find(&r, CORE_ACT_RETRIED);
-        CHECK(a && !strcmp(a->code, "not_lease_holder"), "not the holder: %s", a ? a->code : "-");
-        r.pol.holder = true;
+        CHECK(a && !strcmp(a->code, "not_lease_holder") && strstr(a->text, "Redis"),
+              "not the holder, Redis down: %s", a ? a->code : "-");
+        r.pol.redis_up = true;
         step(&r, retry_ev());
         a = find(&r, CORE_ACT_RETRIED);
-        CHECK(a && !a->code[0], "the holder retries");
+        CHECK(a && !strcmp(a->code, "not_lease_holder") && strstr(a->text, "no lease holder is known"),
+              "not the holder, none known: %s", a ? a->code : "-");
+        CHECK(count(&r, CORE_ACT_FORWARD_RETRY) == 0, "nothing handed on without a holder");
+        /* Another agent holds it: handed on with who asked, and the client told so; no call here. */
+        r.pol.holder_known = true;
+        step(&r, retry_ev());
+        a = find(&r, CORE_ACT_RETRIED);
+        CHECK(a && !a->code[0] && !strcmp(a->text, "forwarded"), "forwarded: %s", a ? a->text : "-");
+        a = find(&r, CORE_ACT_FORWARD_RETRY);
+        CHECK(a && a->caller_uid == 1000 && a->caller_pid == 4242 && count(&r, CORE_ACT_START_CALL) == 0 &&
+              !r.it.in_flight, "handed to the holder");
+        /* A retry handed on to an agent that lost the lease meanwhile: refused, never handed on again. */
+        {
+                struct core_event ev = retry_ev();
+
+                ev.from_node = "host-b/00ff";
+                step(&r, ev);
+                a = find(&r, CORE_ACT_RETRIED);
+                CHECK(a && !strcmp(a->code, "not_lease_holder") && count(&r, CORE_ACT_FORWARD_RETRY) == 0,
+                      "no ping-pong");
+                /* The holder takes it, and says in its log where it came from. */
+                r.pol.holder = true;
+                step(&r, ev);
+                a = find(&r, CORE_ACT_RETRIED);
+                CHECK(a && !a->code[0] && !strcmp(a->text, "now"), "the holder retries a handed-on one");
+                a = find(&r, CORE_ACT_LOG);
+                CHECK(a && strstr(a->text, "retry asked on host-b by uid 1000 pid 4242"), "logged: %s",
+                      a ? a->text : "-");
+        }
         rig_free(&r);
 }
 

@@ -45,6 +45,21 @@ static int parse_force(const char *tail, struct note *n) {
         return 0;
 }
 
+/*
+ * "NODE UID PID": who asked, for the holder's log. A uid is 0 .. 2^32-2 and a pid
+ * 1 .. 2^31-1; -1 for either is "unknown", as the socket's peer check may leave them.
+ */
+static int parse_retry(const char *tail, struct note *n) {
+        long long uid, pid;
+
+        if (sscanf(tail, " %95s %lld %lld", n->node, &uid, &pid) != 3 || uid < -1 || uid > 4294967294LL ||
+            pid < -1 || pid == 0 || pid > 2147483647LL)
+                return -EBADMSG;
+        n->caller_uid = uid;
+        n->caller_pid = pid;
+        return 0;
+}
+
 /* "RETRY_MS CODE MESSAGE": retry_after goes to this host's clients, -1 (none) up to a day, nothing stranger. */
 static int parse_fail(const char *tail, struct note *n) {
         long long ms;
@@ -85,10 +100,19 @@ int note_parse(const char *text, size_t len, struct note *n) {
         memcpy(n->text, text, len);
         n->text[len] = '\0';
         n->message = "";
-        if (sscanf(n->text, "%11s %191s %23s%n", verb, n->name, gens, &used) != 3 ||
-            !parse_generation(gens, &n->generation))
+        if (sscanf(n->text, "%11s %191s %23s%n", verb, n->name, gens, &used) != 3)
                 return -EBADMSG;
         tail = n->text + used;
+        /* A retry is for a failing app, which may never have had a token: generation 0 is its "none yet". */
+        if (!strcmp(verb, "retry")) {
+                n->verb = NOTE_RETRY;
+                n->generation = 0;
+                if (strcmp(gens, "0") != 0 && !parse_generation(gens, &n->generation))
+                        return -EBADMSG;
+                return parse_retry(tail, n);
+        }
+        if (!parse_generation(gens, &n->generation))
+                return -EBADMSG;
         if (!strcmp(verb, "pub")) {
                 n->verb = NOTE_PUB;
                 return 0;
@@ -135,4 +159,10 @@ int note_format_sync(char *buf, size_t size, const char *name, uint64_t generati
                      int64_t expires_at_ms, const char *token) {
         return snprintf(buf, size, "sync %s %" PRIu64 " %" PRId64 " %" PRId64 " %s", name, generation,
                         fetched_at_ms, expires_at_ms, token);
+}
+
+int note_format_retry(char *buf, size_t size, const char *name, uint64_t generation, const char *node,
+                      int64_t caller_uid, int64_t caller_pid) {
+        return snprintf(buf, size, "retry %s %" PRIu64 " %s %" PRId64 " %" PRId64, name, generation, node,
+                        caller_uid, caller_pid);
 }

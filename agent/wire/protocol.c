@@ -341,6 +341,15 @@ char *protocol_retry_ok(const char *what) {
         return finish(o, ok);
 }
 
+char *protocol_retry_forwarded(const char *holder) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_text(o, "retry", "forwarded");
+
+        if (ok && holder && holder[0])
+                ok = add_text(o, "holder", holder);
+        return finish(o, ok);
+}
+
 char *protocol_get_ok(const char *app, const char *token, uint64_t generation, int64_t expires_at_ms) {
         cJSON *o = cJSON_CreateObject();
         bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_text(o, "app", app) && add_text(o, "token", token) &&

@@ -62,6 +62,11 @@ char *protocol_refresh_ok_call(uint64_t generation, int64_t expires_at_ms, bool 
 char *protocol_reload_ok(size_t n_apps);
 /* retry accepted: {"ok":true,"retry":WHAT} ("now": the call starts; "in_flight": one is already under way). */
 char *protocol_retry_ok(const char *what);
+/*
+ * retry handed to the cluster's lease holder: {"ok":true,"retry":"forwarded","holder":NODE}
+ * (the holder's node id, left out if "" or NULL); the holder's rules decide, in its log.
+ */
+char *protocol_retry_forwarded(const char *holder);
 char *protocol_get_ok(const char *app, const char *token, uint64_t generation, int64_t expires_at_ms);
 
 /* One app (or ticket) in a status reply; no token, no secret. */

@@ -52,6 +52,10 @@ static void test_format(void) {
                    "fail token:wxA 4 -1 upstream_error WeChat said 40164");
         check_text(note_format_sync(buf, sizeof(buf), "token:wxA", 12, 1700000000000, 1700007200000, "ACCESS_TOKEN"),
                    "sync token:wxA 12 1700000000000 1700007200000 ACCESS_TOKEN");
+        check_text(note_format_retry(buf, sizeof(buf), "token:wxA", 0, "host-b/00ff00ff00ff00ff", 0, 4242),
+                   "retry token:wxA 0 host-b/00ff00ff00ff00ff 0 4242");
+        check_text(note_format_retry(buf, sizeof(buf), "token:wxA", 5, "host-b/1", -1, -1),
+                   "retry token:wxA 5 host-b/1 -1 -1");
         /* A fail note's message is cut at NOTE_MESSAGE_MAX bytes. */
         fill(message, 350, 'm');
         CHECK_EQ(note_format_fail(buf, sizeof(buf), "token:wxA", 4, 0, "c", message),
@@ -78,6 +82,7 @@ struct tail {
 
 static const struct word verbs[] = {
         { "pub", true }, { "force", true }, { "fail", true }, { "verified", true }, { "sync", true },
+        { "retry", true }, { "RETRY", false }, { "retryretry", false },
         { "PUB", false }, { "pubx", false }, { "verifiedverified", false },
 };
 
@@ -90,7 +95,7 @@ static const struct word gens[] = {
 };
 
 static struct word names[3];
-static struct tail tails[40];
+static struct tail tails[56];
 static size_t n_tails;
 
 static void add(enum note_verb verb, const char *text, bool ok, const char *node, const char *code,
@@ -99,7 +104,7 @@ static void add(enum note_verb verb, const char *text, bool ok, const char *node
         tails[n_tails++] = (struct tail){ verb, text, ok, node, code, message, token, a, b };
 }
 
-static char force_long[200], force_digit[200], fail_code[100], fail_over[100], sync_long[2200], sync_over[2200];
+static char retry_long[200], force_long[200], force_digit[200], fail_code[100], fail_over[100], sync_long[2200], sync_over[2200];
 
 static void setup_words(void) {
         names[0] = (struct word){ "token:wxA.jsapi", true };
@@ -149,9 +154,24 @@ static void setup_words(void) {
         add(NOTE_SYNC, sync_long, true, NULL, NULL, NULL, long_token, 1, 2);
         snprintf(sync_over, sizeof(sync_over), " 1 2 %s", over_token);
         add(NOTE_SYNC, sync_over, false, NULL, NULL, NULL, NULL, 0, 0);
+        /* retry: NODE UID PID; uid 0 .. 2^32-2, pid 1 .. 2^31-1, -1 for "unknown". */
+        add(NOTE_RETRY, " host-b/1 0 4242", true, "host-b/1", NULL, NULL, NULL, 0, 4242);
+        add(NOTE_RETRY, " host-b/1 -1 -1", true, "host-b/1", NULL, NULL, NULL, -1, -1);
+        add(NOTE_RETRY, " host-b/1 4294967294 2147483647 more", true, "host-b/1", NULL, NULL, NULL,
+            4294967294LL, 2147483647LL);
+        add(NOTE_RETRY, " host-b/1 4294967295 1", false, NULL, NULL, NULL, NULL, 0, 0);
+        add(NOTE_RETRY, " host-b/1 -2 1", false, NULL, NULL, NULL, NULL, 0, 0);
+        add(NOTE_RETRY, " host-b/1 0 0", false, NULL, NULL, NULL, NULL, 0, 0);
+        add(NOTE_RETRY, " host-b/1 0 -2", false, NULL, NULL, NULL, NULL, 0, 0);
+        add(NOTE_RETRY, " host-b/1 0 2147483648", false, NULL, NULL, NULL, NULL, 0, 0);
+        add(NOTE_RETRY, " host-b/1 0", false, NULL, NULL, NULL, NULL, 0, 0);
+        add(NOTE_RETRY, " host-b/1 x 1", false, NULL, NULL, NULL, NULL, 0, 0);
+        add(NOTE_RETRY, "", false, NULL, NULL, NULL, NULL, 0, 0);
+        snprintf(retry_long, sizeof(retry_long), " %s 0 1", long_node);
+        add(NOTE_RETRY, retry_long, true, long_node, NULL, NULL, NULL, 0, 1);
 }
 
-static const char *const verb_names[] = { "pub", "force", "fail", "verified", "sync" };
+static const char *const verb_names[] = { "pub", "force", "fail", "verified", "sync", "retry" };
 
 static void check_fields(const struct note *n, const char *name, uint64_t gen, const struct tail *t) {
         CHECK_EQ(n->verb, t->verb);
@@ -169,6 +189,10 @@ static void check_fields(const struct note *n, const char *name, uint64_t gen, c
                 CHECK_EQ(n->token_len, strlen(t->token));
                 CHECK_EQ(n->fetched_at_ms, t->a);
                 CHECK_EQ(n->expires_at_ms, t->b);
+        } else if (t->verb == NOTE_RETRY) {
+                CHECK(strcmp(n->node, t->node) == 0);
+                CHECK_EQ(n->caller_uid, t->a);
+                CHECK_EQ(n->caller_pid, t->b);
         }
 }
 
@@ -195,6 +219,10 @@ static void check_round_trip(const struct note *n) {
                 len = note_format_sync(buf, sizeof(buf), n->name, n->generation, n->fetched_at_ms, n->expires_at_ms,
                                        n->token);
                 break;
+        case NOTE_RETRY:
+                len = note_format_retry(buf, sizeof(buf), n->name, n->generation, n->node, n->caller_uid,
+                                        n->caller_pid);
+                break;
         }
         CHECK(len > 0 && (size_t)len < sizeof(buf));
         CHECK_EQ(note_parse(buf, (size_t)len, &again), 0);
@@ -202,6 +230,8 @@ static void check_round_trip(const struct note *n) {
         CHECK(strcmp(again.name, n->name) == 0 && again.generation == n->generation);
         CHECK(strcmp(again.node, n->node) == 0 || n->verb != NOTE_FORCE);
         CHECK(again.timeout_ms == n->timeout_ms || n->verb != NOTE_FORCE);
+        CHECK((strcmp(again.node, n->node) == 0 && again.caller_uid == n->caller_uid &&
+               again.caller_pid == n->caller_pid) || n->verb != NOTE_RETRY);
         CHECK((strcmp(again.code, n->code) == 0 && strcmp(again.message, n->message) == 0 &&
                again.retry_after_ms == n->retry_after_ms) || n->verb != NOTE_FAIL);
         CHECK((strcmp(again.token, n->token) == 0 && again.fetched_at_ms == n->fetched_at_ms &&
@@ -219,7 +249,10 @@ static void test_every_combination(void) {
                         for (size_t g = 0; g < sizeof(gens) / sizeof(gens[0]); g++)
                                 for (size_t t = 0; t < n_tails; t++) {
                                         bool ours = verbs[v].ok && !strcmp(verbs[v].text, verb_names[tails[t].verb]);
-                                        bool want = ours && names[m].ok && gens[g].ok && tails[t].ok;
+                                        /* Only a retry may name generation 0 (an app with no token yet). */
+                                        bool gen_ok = gens[g].ok || (ours && tails[t].verb == NOTE_RETRY &&
+                                                                     !strcmp(gens[g].text, "0"));
+                                        bool want = ours && names[m].ok && gen_ok && tails[t].ok;
                                         int len = snprintf(text, sizeof(text), "%s %s %s%s", verbs[v].text,
                                                            names[m].text, gens[g].text, tails[t].text);
                                         int r;
@@ -262,6 +295,11 @@ static void test_edges(void) {
         CHECK_EQ(note_parse("  pub token:wxA 7", 17, &n), 0);
         CHECK_EQ(note_parse("", 0, &n), -EBADMSG);
         CHECK_EQ(note_parse("pub token:wxA", 13, &n), -EBADMSG);
+        /* Generation 0 is a retry's alone. */
+        CHECK_EQ(note_parse("retry token:wxA 0 host-b/1 0 1", 30, &n), 0);
+        CHECK(n.verb == NOTE_RETRY && n.generation == 0 && n.caller_pid == 1);
+        CHECK_EQ(note_parse("force token:wxA 0 host-b/1 5000", 31, &n), -EBADMSG);
+        CHECK_EQ(note_parse("retry token:wxA 00 host-b/1 0 1", 31, &n), -EBADMSG);
 }
 
 static void test_token_sane(void) {

@@ -1,6 +1,7 @@
 /* test-agent-verdict.c: wxtokenctl status exits with the Nagios code the agent's state means, one scenario per code. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,12 +184,26 @@ static void not_understood(struct agent_proc *a) {
               "no agent: 2: %s", out);
 }
 
+/* path (absolute) rewritten relative to the cwd: "../" up to the root, then the path. */
+static void relative_path(char *path, size_t size) {
+        char cwd[PATH_MAX], rel[PATH_MAX] = "";
+        size_t n = 0;
+
+        SETUP_OK(getcwd(cwd, sizeof(cwd)) && path[0] == '/', "getcwd: %m");
+        for (const char *s = cwd; *s; s++)
+                if (*s == '/' && s[1])
+                        n += (size_t)snprintf(rel + n, sizeof(rel) - n, "../");
+        snprintf(rel + n, sizeof(rel) - n, "%s", path + 1);
+        SETUP_OK(strlen(rel) < size, "relative path too long");
+        snprintf(path, size, "%s", rel);
+}
+
 int main(void) {
         static const char *const emu_args[] = { "--app", "wxG:" SEC_G, "--app", "wxN:" SEC_N, "--app", "wxL:" SEC_L,
                                                 "--app", "wxB:" SEC_B, NULL };
         static struct agent_proc a;
         struct emu_proc emu;
-        char out[65536], blocker[160], raw[65536];
+        char out[65536], blocker[160], raw[65536], conf_abs[PATH_MAX];
         cJSON *o;
 
         zero_apps();
@@ -203,6 +218,10 @@ int main(void) {
         snprintf(blocker, sizeof(blocker), "%s/late", a.shm_dir);
         SETUP_OK(mkdir(blocker, 0700) == 0, "%s: %m", blocker);
         agent_write_config(&a, "backoff_min = 1\nbackoff_max = 2\nmin_force_interval = 1\n", apps_conf(&a, emu.port, false));
+        /* Started with a relative -c (from this test's cwd); status must still name the file absolutely. */
+        SETUP_OK(realpath(a.conf, conf_abs) != NULL, "realpath %s: %m", a.conf);
+        relative_path(a.conf, sizeof(a.conf));
+        SETUP_OK(a.conf[0] != '/', "a relative config path: %s", a.conf);
         agent_start(&a);
         CHECK(agent_log_count(&a, "READY once every app has a token or failed its first attempt: waiting for") == 1,
               "the log says what READY waits for");
@@ -247,7 +266,7 @@ int main(void) {
                 const cJSON *it = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "apps"), 0);
 
                 CHECK(json_int(ag, "pid", 0) == a.pid && json_str(ag, "version")[0] && json_int(ag, "started_at", 0) != 0 &&
-                              !strcmp(json_str(ag, "config"), a.conf),
+                              !strcmp(json_str(ag, "config"), conf_abs),
                       "agent: version, pid, start, config: %s", raw);
                 CHECK(rl && !strcmp(json_str(rl, "result"), "taken") && json_int(rl, "apps", 0) == 4,
                       "the reload taken: %s", raw);

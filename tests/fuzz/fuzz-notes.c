@@ -32,6 +32,10 @@ static void round_trip(const struct note *n) {
                 len = note_format_sync(buf, sizeof(buf), n->name, n->generation, n->fetched_at_ms,
                                        n->expires_at_ms, n->token);
                 break;
+        case NOTE_RETRY:
+                len = note_format_retry(buf, sizeof(buf), n->name, n->generation, n->node, n->caller_uid,
+                                        n->caller_pid);
+                break;
         }
         if (len <= 0 || (size_t)len >= sizeof(buf) || note_parse(buf, (size_t)len, &again) != 0)
                 abort();
@@ -42,6 +46,9 @@ static void round_trip(const struct note *n) {
         /* The message is cut at NOTE_MESSAGE_MAX bytes on the way out. */
         if (n->verb == NOTE_FAIL && (strcmp(again.code, n->code) || again.retry_after_ms != n->retry_after_ms ||
                                      strncmp(again.message, n->message, NOTE_MESSAGE_MAX)))
+                abort();
+        if (n->verb == NOTE_RETRY && (strcmp(again.node, n->node) || again.caller_uid != n->caller_uid ||
+                                      again.caller_pid != n->caller_pid))
                 abort();
         if (n->verb == NOTE_SYNC && (strcmp(again.token, n->token) || again.fetched_at_ms != n->fetched_at_ms ||
                                      again.expires_at_ms != n->expires_at_ms))
@@ -59,13 +66,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(text, data, size);
         if (note_parse(text, size, &n) == 0) {
                 /* What is accepted is within bounds. */
-                if (n.generation == 0 || n.generation >= PROTOCOL_GENERATION_LIMIT ||
+                /* Generation 0 is a retry's alone (an app with no token yet). */
+                if ((n.generation == 0 && n.verb != NOTE_RETRY) || n.generation >= PROTOCOL_GENERATION_LIMIT ||
                     strnlen(n.name, NOTE_NAME_MAX) >= NOTE_NAME_MAX || !n.message)
                         abort();
                 if (n.verb == NOTE_FORCE && (n.timeout_ms <= 0 || n.timeout_ms > PROTOCOL_TIMEOUT_MAX_MS))
                         abort();
                 if (n.verb == NOTE_FAIL && (n.retry_after_ms < -1 || n.retry_after_ms > NOTE_RETRY_MAX_MS ||
                                             n.message < n.text || n.message > n.text + strlen(n.text)))
+                        abort();
+                if (n.verb == NOTE_RETRY && (n.caller_uid < -1 || n.caller_uid > 4294967294LL || n.caller_pid < -1 ||
+                                             n.caller_pid == 0 || n.caller_pid > 2147483647LL))
                         abort();
                 if (n.verb == NOTE_SYNC && (n.token_len != strlen(n.token) || !note_token_sane(n.token, n.token_len)))
                         abort();
