@@ -1,4 +1,5 @@
 /* fuzz-protocol.c: libFuzzer target for protocol_parse(), the control socket's request parser. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,19 +25,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 /* The contract in protocol.h: the server trusts these without checking again. */
                 if (memchr(req.app, '\0', sizeof(req.app)) == NULL)
                         abort();
-                /* status names an app only if it says so. */
-                if ((req.op != OP_STATUS || req.has_app) && !segment_name_valid(req.app))
+                /* refresh, get and retry name an app; status only if it says so; metrics and reload none. */
+                bool names_app = req.op == OP_REFRESH || req.op == OP_GET || req.op == OP_RETRY ||
+                                 (req.op == OP_STATUS && req.has_app);
+
+                if (names_app && !segment_name_valid(req.app))
                         abort();
                 if (req.op == OP_STATUS && (req.limit < 1 || req.limit > PROTOCOL_STATUS_LIMIT_MAX ||
                                             req.offset >= (1ull << 53)))
                         abort();
                 if (req.op == OP_REFRESH && (req.timeout_ms < 1 || req.timeout_ms > PROTOCOL_TIMEOUT_MAX_MS))
                         abort();
-                if (req.op != OP_REFRESH && req.op != OP_GET && req.op != OP_STATUS)
+                if (req.op != OP_REFRESH && req.op != OP_GET && req.op != OP_STATUS && req.op != OP_METRICS &&
+                    req.op != OP_RELOAD && req.op != OP_RETRY)
                         abort();
                 /* A get reply echoes the app name: it must come out as one JSON line. */
-                if (req.op != OP_STATUS || req.has_app) {
+                if (names_app) {
                         reply = protocol_get_ok(req.app, "TOKEN", 1, 0);
+                } else if (req.op != OP_STATUS) {
+                        reply = NULL; /* metrics and reload: nothing of the request is echoed */
                 } else {
                         /* A status page with its cursor: one JSON line too. */
                         struct status_entry e = { .name = "app", .kind = "token", .state = "fresh",

@@ -278,7 +278,7 @@ int main(void) {
         elapsed = mono_ms() - t_begin;
         if (spawned)
                 CHECK(agent_wait_notify(&a, "READY=1", 30000), "the last agent became ready");
-        protect();
+        protect(max_restart_ms);
 
         clean = soak_readers_stop(readers, total);
         CHECK(soak_readers_report(items, N_APPS, total) && clean,
