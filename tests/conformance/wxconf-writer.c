@@ -1,11 +1,9 @@
 /* wxconf-writer.c: publishes the conformance kit's tokens as fast as it can, for readers to catch a torn copy. */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,27 +32,6 @@ static int64_t wall_ms(void) {
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* DIR as readers want it: a directory of ours that only we can write, made 0751 if missing. */
-static int open_dir(const char *dir) {
-        struct stat st;
-        int fd;
-
-        if (mkdir(dir, 0751) == 0) {
-                /* mkdir's mode passes through the umask: set it exactly. */
-                if (chmod(dir, 0751) < 0)
-                        return -errno;
-        } else if (errno != EEXIST)
-                return -errno;
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-                close(fd);
-                return -EPERM;
-        }
-        return fd;
-}
-
 int main(int argc, char **argv) {
         struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
         struct sigaction sa = { .sa_handler = on_signal };
@@ -76,7 +53,7 @@ int main(int argc, char **argv) {
         sigaction(SIGINT, &sa, NULL);
         wxconf_rep_init(rep);
 
-        dir_fd = open_dir(argv[1]);
+        dir_fd = wxconf_open_dir(argv[1]);
         if (dir_fd < 0) {
                 fprintf(stderr, "wxconf-writer: %s: %s (it must be a directory of this user, writable by it alone)\n",
                         argv[1], strerror(-dir_fd));

@@ -45,4 +45,10 @@ static inline bool wxconf_matches(const char rep[WXCONF_REP_SIZE], uint64_t g, c
                fetched_at_ms == WXCONF_BASE_MS - (int64_t)g && memcmp(token, rep + wxconf_offset(g), length) == 0;
 }
 
+/*
+ * Make dir (mode 0751) if missing and open it: a directory of this euid that group and
+ * others cannot write, as readers require. The descriptor, or -errno (-EPERM: not such a directory).
+ */
+int wxconf_open_dir(const char *dir);
+
 #endif
