@@ -3,7 +3,7 @@
 #define WXSHM_LAYOUT_H
 
 /*
- * One POSIX shared-memory object per published item, named "/<prefix>.<item>".
+ * One file per published item, "<shm_dir>/<item>" (the name's grammar: wire.h).
  * Every field is a naturally aligned 64-bit word in host byte order, so that every
  * access can be a single atomic load or store. doc/segment.md says the same in prose
  * for readers written in other languages.

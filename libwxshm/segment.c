@@ -13,40 +13,12 @@
 /* Relaxed atomic loads of 8-byte words only pay off if they are plain loads. */
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
-static bool name_char(char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
-}
-
-/* Length of the run of name characters at s, or 0 if longer than max. */
-static size_t name_run(const char *s, size_t max) {
-        size_t n = 0;
-
-        while (name_char(s[n])) {
-                if (++n > max)
-                        return 0;
-        }
-        return n;
-}
-
 bool segment_dir_valid(const char *dir) {
         return dir && dir[0] == '/' && strnlen(dir, SEGMENT_DIR_MAX) < SEGMENT_DIR_MAX;
 }
 
 bool segment_name_valid(const char *name) {
-        size_t n, m;
-
-        if (!name)
-                return false;
-        n = name_run(name, WXSHM_LAYOUT_NAME_MAX);
-        if (n == 0)
-                return false;
-        if (name[n] == '\0')
-                return true;
-        if (name[n] != '.')
-                return false;
-        m = name_run(name + n + 1, WXSHM_LAYOUT_SUFFIX_MAX - 1);
-        return m > 0 && name[n + 1 + m] == '\0';
+        return wire_name_valid(name);
 }
 
 const char *segment_reader_dir(void) {
