@@ -38,7 +38,7 @@ int segment_trusted(const struct stat *dir, const struct stat *file, unsigned eu
 }
 
 int segment_validate(const struct wxshm_layout *seg, uint64_t object_size) {
-        uint64_t slots_end;
+        uint64_t slots_end, magic;
 
         if (object_size < sizeof(struct wxshm_layout))
                 return -EBADMSG;
@@ -46,7 +46,11 @@ int segment_validate(const struct wxshm_layout *seg, uint64_t object_size) {
         if (!atomic_is_lock_free(&seg->seq))
                 return -EOPNOTSUPP;
         /* Acquire pairs with the writer's release of magic: the rest of the header is set. */
-        if (atomic_load_explicit(&seg->magic, memory_order_acquire) != WXSHM_LAYOUT_MAGIC)
+        magic = atomic_load_explicit(&seg->magic, memory_order_acquire);
+        /* Written last: zero is a segment the agent is still making, not a foreign object. */
+        if (magic == 0)
+                return -EAGAIN;
+        if (magic != WXSHM_LAYOUT_MAGIC)
                 return -EBADMSG;
         if (seg->version != WXSHM_LAYOUT_VERSION)
                 return -EPROTONOSUPPORT;

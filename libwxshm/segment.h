@@ -57,7 +57,7 @@ int segment_trusted(const struct stat *dir, const struct stat *file, unsigned eu
  * Check the header of a mapped object of object_size bytes before anything else is
  * read. 0, -EBADMSG (not ours, truncated, inconsistent sizes), -EPROTONOSUPPORT, or
  * -EOPNOTSUPP where 64-bit atomics are not lock-free (they must be plain loads).
- * An all-zero first word (creation not finished) is -EBADMSG as well.
+ * An all-zero first word is -EAGAIN: the writer sets it last, so creation is not finished.
  */
 int segment_validate(const struct wxshm_layout *seg, uint64_t object_size);
 
