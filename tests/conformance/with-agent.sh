@@ -32,7 +32,9 @@
 #        [...]} for a live token, {"errcode":40001,...} for a refused one
 #   POST $WXEMU_URL/emu/expire?app=APPID, /emu/fault?app=APPID&kind=busy|hang|...: see wxemu --help
 #
-# App removed: drop mall's section and reload; a handle opened on mall then reads -ENXIO:
+# App removed: drop mall's section and reload; a handle opened on mall then reads -ENXIO
+# (the contract; an agent that only retires the segment, as before wxshm_writer_remove,
+# gives -EIDRM and leaves the file):
 #   sed -i '/^\[app mall\]/,$d' "$WXTOKEND_CONF" && "$WXTOKENCTL" reload
 # Permission denied: segments are mode 0640, group root, and the socket 0660: a non-root
 # user gets EACCES (`useradd -r wxconfuser` once, then `runuser -u wxconfuser -- CMD` or
