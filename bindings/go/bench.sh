@@ -11,5 +11,5 @@ mkdir -p "$out" "$WXRESULTS"
 export GOCACHE=$out/gocache GOPATH=$out/gopath GOENV=off GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on GOTOOLCHAIN=local
 cd "$here" || exit 1
 CGO_ENABLED=0 go test -c -o "$out/wxshm.test" . || exit 1
-export WXSHM_BENCH_OUT=$WXRESULTS/bench-binding-go.txt
+export WXCONF_BUILD=$WXBUILD WXSHM_BENCH_OUT=$WXRESULTS/bench-binding-go.txt
 exec "$WXTOP/tests/conformance/with-agent.sh" "$out/wxshm.test" -test.run '^TestBenchTable$' -test.count=1

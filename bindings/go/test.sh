@@ -79,6 +79,7 @@ part kit-samples gotest '^TestKitSamples$'
 
 id wxconfuser >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin wxconfuser
 with=$WXTOP/tests/conformance/with-agent.sh
+export WXCONF_BUILD=$WXBUILD # with-agent.sh's programs: this build's
 if [ ! -x "$with" ]; then
         echo "FAIL: go-agent ($with missing)"
         exit 1
