@@ -53,7 +53,7 @@ type Token struct {
 }
 
 // ExpiresAt is ExpiresAtMs as a time.
-func (t *Token) ExpiresAt() time.Time { return time.UnixMilli(t.ExpiresAtMs) }
+func (t Token) ExpiresAt() time.Time { return time.UnixMilli(t.ExpiresAtMs) }
 
 // String never shows the token itself: a Token printed to a log must not leak it.
 func (t Token) String() string {

@@ -210,7 +210,7 @@ func (h *Handle) contextTimeout(ctx context.Context) (int64, error) {
 
 // RefreshContext is Refresh bounded by ctx: the agent is given ctx's deadline (5 s if it has
 // none, 60 s at most). A cancelled ctx stops this caller's wait, not the request that other
-// callers share.
+// callers share; callers joining a request in flight share the timeout its first caller gave.
 func (h *Handle) RefreshContext(ctx context.Context, generation uint64) (uint64, error) {
 	ms, err := h.contextTimeout(ctx)
 	if err != nil {
