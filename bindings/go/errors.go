@@ -77,7 +77,8 @@ func (e *Error) Temporary() bool {
 	return e.Errno == syscall.EAGAIN || e.Errno == syscall.ETIMEDOUT || e.Errno == syscall.EBUSY
 }
 
-// sentinel is the meaning of an errno in the open/read direction (refresh uses its own codes).
+// sentinel is the meaning of an errno from a system call or a read. EIO is not here: only the
+// agent's "upstream_failed" means ErrUpstream (replySentinel); a system call's EIO stays itself.
 func sentinel(errno syscall.Errno) error {
 	switch errno {
 	case syscall.ENOENT:
@@ -100,8 +101,6 @@ func sentinel(errno syscall.Errno) error {
 		return ErrBusy
 	case syscall.ETIMEDOUT:
 		return ErrTimeout
-	case syscall.EIO:
-		return ErrUpstream
 	case syscall.EBUSY:
 		return ErrTooManyWaiters
 	case syscall.ECONNREFUSED:

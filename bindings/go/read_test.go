@@ -401,3 +401,18 @@ func TestConcurrentReads(t *testing.T) {
 	writer.Wait()
 	t.Logf("%d reads, %d busy", reads.Load(), busy.Load())
 }
+
+// A system call's EIO is not the agent's "upstream_failed"; errors match their errno too.
+func TestErrorMeanings(t *testing.T) {
+	err := error(newError("open", "shop", syscall.EIO))
+	if errors.Is(err, ErrUpstream) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("a system call's EIO: %v", err)
+	}
+	err = newError("open", "shop", syscall.EMFILE)
+	if !errors.Is(err, syscall.EMFILE) || errors.Unwrap(err) != syscall.EMFILE {
+		t.Fatalf("an unexpected errno: %v", err)
+	}
+	if !strings.Contains(err.Error(), `wxshm open "shop"`) {
+		t.Fatalf("message %q", err.Error())
+	}
+}

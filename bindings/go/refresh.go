@@ -27,11 +27,14 @@ var replyCodes = map[string]syscall.Errno{
 	"shutting_down":     syscall.ECONNREFUSED,
 }
 
-// refreshSentinel is the meaning of a refresh's errno: EAGAIN here is the agent spacing
-// forced refreshes, not a busy segment.
-func refreshSentinel(errno syscall.Errno) error {
-	if errno == syscall.EAGAIN {
+// replySentinel is the meaning of an error code the agent answered: EAGAIN is the agent
+// spacing forced refreshes (not a busy segment), EIO its upstream call failing.
+func replySentinel(errno syscall.Errno) error {
+	switch errno {
+	case syscall.EAGAIN:
 		return ErrRateLimited
+	case syscall.EIO:
+		return ErrUpstream
 	}
 	return sentinel(errno)
 }
@@ -100,7 +103,7 @@ func parseRefreshReply(line []byte) (refreshResult, *Error) {
 		// bad_request and the like: this package and the agent disagree about the protocol.
 		return res, &Error{Errno: syscall.EPROTO, Err: ErrProtocol, Detail: rep.Error + ": " + rep.Message}
 	}
-	e := &Error{Errno: errno, Err: refreshSentinel(errno), Detail: rep.Message}
+	e := &Error{Errno: errno, Err: replySentinel(errno), Detail: rep.Message}
 	if errno == syscall.EAGAIN && rep.RetryAfterMs != nil && *rep.RetryAfterMs > 0 {
 		e.RetryAfter = time.Duration(*rep.RetryAfterMs) * time.Millisecond
 	}
@@ -116,7 +119,7 @@ func (h *Handle) ask(owner uint32, generation uint64, timeoutMs int64) refreshRe
 	deadline := time.Now().Add(time.Duration(timeoutMs)*time.Millisecond + replySlack)
 	reply, errno := request(h.socket, owner, append(line, '\n'), deadline)
 	if errno != 0 {
-		return refreshResult{err: &Error{Errno: errno, Err: refreshSentinel(errno)}}
+		return refreshResult{err: &Error{Errno: errno, Err: sentinel(errno)}}
 	}
 	res, e := parseRefreshReply(reply)
 	res.err = e
