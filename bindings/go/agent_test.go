@@ -166,7 +166,28 @@ func TestAgentRotation(t *testing.T) {
 		}
 		tok = next
 	}
+
+	// The way it happens: another server fetched a token, so WeChat refuses ours (40001);
+	// the reader names the generation its call used, gets the next one, and the retry works.
+	emuControl(t, "rotate?app="+os.Getenv("WXEMU_APPID_shop"))
+	if code := businessCall(t, tok.Token); code != 40001 {
+		t.Fatalf("a call with the rotated-out token: errcode %d, want 40001", code)
+	}
 	before := emuTokenCalls(t)
+	g := refreshSpaced(t, h, tok.Generation)
+	next, err := h.Read()
+	if err != nil || g <= tok.Generation || next.Generation < g {
+		t.Fatalf("after 40001: %d, %v %v", g, next, err)
+	}
+	if calls := emuTokenCalls(t) - before; calls != 1 {
+		t.Fatalf("after 40001: %d upstream calls, want 1", calls)
+	}
+	if code := businessCall(t, next.Token); code != 0 {
+		t.Fatalf("the retry with the new token: errcode %d", code)
+	}
+	tok = next
+
+	before = emuTokenCalls(t)
 	if g, err := h.Refresh(first, 5*time.Second); err != nil || g != tok.Generation {
 		t.Fatalf("an old generation: %d %v, want %d at once", g, err, tok.Generation)
 	}
@@ -176,6 +197,17 @@ func TestAgentRotation(t *testing.T) {
 	if calls := emuTokenCalls(t) - before; calls != 0 {
 		t.Fatalf("%d upstream calls for old generations, want 0", calls)
 	}
+}
+
+// businessCall is a WeChat API call with token (wxemu's getcallbackip): its errcode, 0 if none.
+func businessCall(t *testing.T, token string) int {
+	var r struct {
+		Errcode int `json:"errcode"`
+	}
+	if err := json.Unmarshal(emuHTTP(t, "GET", "/cgi-bin/getcallbackip?access_token="+token), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Errcode
 }
 
 // N goroutines refreshing the same generation: one request to the agent, one upstream call.

@@ -39,7 +39,9 @@ func startWriter(t *testing.T, item string) string {
 	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("wxconf-writer at SIGTERM: %v", err)
+		}
 	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "ready ") {
@@ -173,6 +175,10 @@ func sampleResult(dir, item string) string {
 				return "wrong-token"
 			}
 			if tok.Stale {
+				// the kit's stale sample: expired in 2001, fetched two hours before
+				if tok.ExpiresAtMs != 1000000000000 || tok.FetchedAtMs != 1000000000000-7200000 {
+					return "wrong-times"
+				}
 				return "stale"
 			}
 			if !confCheck(&tok) {
