@@ -218,8 +218,8 @@ func TestAgentCoalesced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The upstream call takes 1.5 s, so every caller joins while it is in flight.
-	emuControl(t, "fault?kind=slow&ms=1500&count=1")
+	// The upstream call takes 3 s, so every caller joins while it is in flight.
+	emuControl(t, "fault?kind=slow&ms=3000&count=1")
 	st0 := agentStatus(t, h)
 	before := emuTokenCalls(t)
 	const n = 16
