@@ -1,0 +1,3 @@
+module wxtokend.dev/wxshm
+
+go 1.19
