@@ -128,6 +128,23 @@ class RefreshTest(unittest.TestCase):
             self.assertEqual(h.refresh(1), 4)
         self.assertEqual(self.agent.connections, 3)
 
+    def test_fork(self):
+        # A forked worker must not write on its parent's kept connection: replies would cross.
+        self.serve(lambda line, c, n: ok(100 * c + n))
+        with self.handle() as h:
+            self.assertEqual(h.refresh(1), 101)
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    code = 0 if h.refresh(1) == 201 and h.read().generation == 1 else 2
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+            self.assertEqual(h.refresh(1), 102)
+        self.assertEqual(self.agent.connections, 2)
+
     def test_no_second_reconnect(self):
         self.serve(lambda line, c, n: ok(2) if (c, n) == (1, 1) else None)
         with self.handle() as h:

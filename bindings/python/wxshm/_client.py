@@ -2,6 +2,7 @@
 
 import errno
 import json
+import os
 import socket
 import struct
 import threading
@@ -233,6 +234,21 @@ def coalesced(key, call, wait_s):
         # The leader failed with something else (interrupted): ask on our own.
         return call()
     return f.result
+
+
+def _after_fork_in_child():
+    """A forked child (gunicorn, uwsgi workers) must not share the parent's connections or waits."""
+    global _clients, _clients_lock, _flights, _flights_lock
+    old = _clients
+    _clients, _clients_lock = {}, threading.Lock()
+    _flights, _flights_lock = {}, threading.Lock()
+    for c in old.values():
+        # Closing the child's copies leaves the parent's connections as they are.
+        for conn in c._idle:
+            conn.sock.close()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def refresh(path, item, owner, generation, timeout_ms):

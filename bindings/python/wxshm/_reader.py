@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 import typing
+import weakref
 
 from . import _client
 from . import _layout as L
@@ -69,6 +70,18 @@ _new = tuple.__new__
 _time_ns = time.time_ns
 
 
+# Every open handle, so that a forked child gets fresh locks (a parent's thread may hold one).
+_handles = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for h in list(_handles):
+        h._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Handle:
     """An open segment: read() as often as you like; refresh() after WeChat refused a generation."""
 
@@ -80,6 +93,7 @@ class Handle:
         self.socket_path = socket_path
         self.owner = owner
         self._lock = threading.Lock()
+        _handles.add(self)
 
     def refresh(self, generation, timeout_ms=L.TIMEOUT_DEFAULT_MS):
         """Ask the agent for a token newer than generation; the generation published now.
