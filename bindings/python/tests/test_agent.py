@@ -103,7 +103,10 @@ class AgentTest(unittest.TestCase):
                 self.assertEqual(t2.generation, g)
                 self.assertNotEqual(t2.token, t.token)
                 self.assertEqual(token_calls("shop"), calls + 1, "one upstream call per forced generation")
-                # The old generation again (another request that used it): answered at once, no call.
+                # The old generation again (another request that used it): answered at once, no call,
+                # and with the token, as the request asks ("token":true).
+                self.assertEqual(_client.refresh(h.socket_path, "shop", h.owner, t.generation, 5000),
+                                 (g, t2.token))
                 self.assertEqual(h.refresh(t.generation), g)
                 self.assertEqual(token_calls("shop"), calls + 1)
 
