@@ -422,17 +422,20 @@ class NativeHandle(Handle):
         self._read_fn = self._lib.read
         self._h = h
         # One buffer per handle, reused: the call writes the token and wxshm_info in place.
+        # The arguments are ctypes objects made once: converting ints on every call costs more.
         self._buf = ctypes.create_string_buffer(_BUF_SIZE)
-        self._buf_addr = ctypes.addressof(self._buf)
         self._text = memoryview(self._buf).cast("B")
         self._info = ctypes.create_string_buffer(ctypes.sizeof(_Info))
         struct.pack_into("N", self._info, 0, ctypes.sizeof(_Info))
-        self._info_addr = ctypes.addressof(self._info)
+        self._arg_h = ctypes.c_void_p(h)
+        self._arg_buf = ctypes.c_void_p(ctypes.addressof(self._buf))
+        self._arg_size = ctypes.c_size_t(_BUF_SIZE)
+        self._arg_info = ctypes.c_void_p(ctypes.addressof(self._info))
 
     def _attempt(self):
         """A Token, or libwxshm's negative errno."""
         with self._lock:
-            r = self._read_fn(self._h, self._buf_addr, _BUF_SIZE, self._info_addr)
+            r = self._read_fn(self._arg_h, self._arg_buf, self._arg_size, self._arg_info)
             if r >= 0 or r == _ESTALE:
                 g, e, f, st, n = _INFO.unpack_from(self._info)
                 return _new(Token, (str(self._text[:n], "latin-1"), g, e, f, _STATES.get(st, st), r < 0))
@@ -441,7 +444,9 @@ class NativeHandle(Handle):
     def read(self):
         """The token and what goes with it (Token); no system call. Raises Error subclasses."""
         with self._lock:
-            r = self._read_fn(self._h, self._buf_addr, _BUF_SIZE, self._info_addr)
+            # The buffers are this handle's: the lock keeps another thread's call from
+            # overwriting them between this call and the copy out.
+            r = self._read_fn(self._arg_h, self._arg_buf, self._arg_size, self._arg_info)
             if r >= 0 or r == _ESTALE:
                 g, e, f, st, n = _INFO.unpack_from(self._info)
                 return _new(Token, (str(self._text[:n], "latin-1"), g, e, f, _STATES.get(st, st), r < 0))
@@ -476,11 +481,13 @@ class NativeHandle(Handle):
                 return
             h, owner = _again(_open_native_once, self.dir, self.item)
             old, self._h, self.owner = self._h, h, owner
+            self._arg_h = ctypes.c_void_p(h)
             self._lib.close(old)
 
     def close(self):
         with self._lock:
             h, self._h = getattr(self, "_h", None), None
+            self._arg_h = ctypes.c_void_p()  # NULL: wxshm_read says -EINVAL, read() "closed"
         if h:
             self._lib.close(h)
 
