@@ -15,4 +15,5 @@ export PYTHONPATH=$here
 export PYTHONPYCACHEPREFIX=$out/pycache
 export WXSHM_LIBRARY=$WXBUILD/libwxshm/.libs/libwxshm.so.1
 export WXRESULTS=${WXRESULTS:-$out}
+export WXCONF_BUILD=$WXBUILD
 exec "${WXAGENT_WRAPPER:-$WXTOP/tests/conformance/with-agent.sh}" /usr/bin/python3 "$here/bench/bench.py"

@@ -20,6 +20,8 @@ export PYTHONPATH=$here
 export PYTHONPYCACHEPREFIX=$out/pycache
 export WXSHM_LIBRARY=$WXBUILD/libwxshm/.libs/libwxshm.so.1
 export WXBUILD
+# with-agent.sh takes its agent, wxemu and wxtokenctl from this tree.
+export WXCONF_BUILD=$WXBUILD
 unset WXSHM_DIR WXTOKEND_SOCKET WXSHM_PY_READER
 
 # The user the permission parts run as (the segment is not in its group).
