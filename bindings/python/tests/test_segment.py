@@ -3,7 +3,6 @@
 import errno
 import os
 import pickle
-import struct
 import threading
 import time
 import unittest
