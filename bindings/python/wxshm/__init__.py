@@ -15,7 +15,8 @@ Reading is pure Python on x86-64 and goes through libwxshm (ctypes) elsewhere; s
 from ._errors import (AccessDenied, AgentStopping, BadSegment, Busy, Error, InvalidArgument, NoData,
                       NotFound, NotTrusted, ProtocolError, RateLimited, Removed, Retired, Timeout,
                       TooManyWaiters, Unsupported, UpstreamFailed, VersionNotSupported)
-from ._reader import Handle, State, Token, open
+from ._base import Handle, State, Token
+from ._reader import open
 
 __version__ = "0.1.0"
 

@@ -6,7 +6,7 @@ import sys
 import time
 
 from . import Error, open as wxshm_open
-from ._reader import State
+from ._base import State
 
 EX_USAGE = 64
 
