@@ -1,5 +1,5 @@
 #!/bin/sh
-# deb.sh: build the Debian packages (wxtokend, libwxshm1, libwxshm-dev) and lint them.
+# deb.sh: build the Debian packages (wxtokend, libwxshm1, libwxshm-dev, python3-wxshm) and lint them.
 #
 #   packaging/deb.sh [OUTDIR]     (./dev deb)
 #
@@ -71,7 +71,7 @@ fi
 
 say "dpkg-buildpackage -us -uc -b (log: $out/build.log)"
 mkdir -p "$out"
-rm -f "$out"/wxtokend_*.deb "$out"/libwxshm*.deb "$out"/wxtokend_*.changes "$out"/wxtokend_*.buildinfo
+rm -f "$out"/wxtokend_*.deb "$out"/libwxshm*.deb "$out"/python3-wxshm_*.deb "$out"/wxtokend_*.changes "$out"/wxtokend_*.buildinfo
 if ! (cd "$src" && DEB_BUILD_OPTIONS="parallel=$jobs" dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1; then
 	tail -n 60 "$out/build.log"
 	echo "deb.sh: dpkg-buildpackage failed; the whole log is $out/build.log" >&2
@@ -85,7 +85,8 @@ done
 say "lintian"
 # lintian exits non-zero for errors; --fail-on warning makes an unfixed, unoverridden
 # warning count too.
-if lintian --fail-on error,warning --display-info "$out"/wxtokend_*.deb "$out"/libwxshm*.deb >"$out/lintian.log" 2>&1; then
+if lintian --fail-on error,warning --display-info "$out"/wxtokend_*.deb "$out"/libwxshm*.deb \
+	"$out"/python3-wxshm_*.deb >"$out/lintian.log" 2>&1; then
 	lrc=0
 else
 	lrc=$?

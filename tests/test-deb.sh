@@ -5,7 +5,7 @@
 # Exit 0 pass, 77 skip (not root, the tools cannot be had, or wxtokend is already
 # installed here and is not ours to remove), 1 fail.
 #
-# The install test uses this machine, not a throwaway root: dpkg -i the three packages,
+# The install test uses this machine, not a throwaway root: dpkg -i the four packages,
 # check them, then dpkg --purge them and check every file they brought is gone. A
 # chroot would need debootstrap and a mirror; purge is what an operator does, so it is
 # the better test of the maintainer scripts too. Anything the test itself wrote (the
@@ -17,7 +17,7 @@
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-packages="wxtokend libwxshm-dev libwxshm1"
+packages="wxtokend libwxshm-dev libwxshm1 python3-wxshm"
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -59,7 +59,7 @@ if ! ls "$tmp"/debs/wxtokend_*.deb >/dev/null 2>&1; then
 	fail "packaging/deb.sh built no packages (exit $rc)"
 fi
 debs=
-for p in wxtokend libwxshm1 libwxshm-dev; do
+for p in wxtokend libwxshm1 libwxshm-dev python3-wxshm; do
 	f=$(ls "$tmp"/debs/"${p}"_*.deb 2>/dev/null | head -n 1)
 	[ -n "$f" ] || fail "no $p package"
 	debs="$debs $f"
@@ -92,7 +92,8 @@ for f in /usr/sbin/wxtokend /usr/bin/wxtokenctl \
 	/usr/lib/sysusers.d/wxtokend.conf /usr/lib/tmpfiles.d/wxtokend.conf \
 	/usr/share/doc/wxtokend/wxtokend.conf.example \
 	/usr/share/man/man8/wxtokend.8.gz /usr/share/man/man5/wxtokend.conf.5.gz \
-	/usr/share/man/man1/wxtokenctl.1.gz /usr/share/man/man3/libwxshm.3.gz; do
+	/usr/share/man/man1/wxtokenctl.1.gz /usr/share/man/man3/libwxshm.3.gz \
+	/usr/lib/python3/dist-packages/wxshm/__init__.py; do
 	[ -e "$f" ] || fail "$f is not installed"
 done
 ok "every file in place"
@@ -216,11 +217,18 @@ CONF
 	done
 	got=$(env -u LD_LIBRARY_PATH WXSHM_DIR="$shm_dir" "$tmp/reader" deb read 2>&1)
 	rc=$?
+	# python3-wxshm as installed (no PYTHONPATH, no WXSHM_LIBRARY): its default reader and libwxshm1 through ctypes.
+	want=$(WXSHM_DIR=$shm_dir /usr/bin/wxtokenctl get deb 2>&1)
+	for reader in auto ctypes; do
+		py=$(env -u PYTHONPATH -u WXSHM_LIBRARY -u LD_LIBRARY_PATH WXSHM_DIR="$shm_dir" WXSHM_PY_READER=$reader \
+			/usr/bin/python3 -m wxshm get deb 2>&1) || rc=1
+		[ -n "$want" ] && [ "$py" = "$want" ] || { rc=1; got="$got; python3 -m wxshm get deb ($reader): $py"; }
+	done
 	kill "$agent" "$emu" 2>/dev/null
 	wait "$agent" "$emu" 2>/dev/null
 	rm -rf "$shm_dir"
 	[ "$rc" -eq 0 ] || { cat "$tmp/agent.log"; fail "the program did not read the installed agent's segment: $got"; }
-	ok "the installed wxtokend published a token and the program $got"
+	ok "the installed wxtokend published a token, the program $got, python3 -m wxshm get printed it too"
 else
 	echo "note: WXEMU not set: the read of a live segment was not tried"
 fi
