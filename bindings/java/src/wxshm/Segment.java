@@ -18,7 +18,6 @@ import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.UserPrincipal;
-import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -55,26 +54,23 @@ final class Segment {
         final UserPrincipal owner;
         final long heartbeatIntervalMs;
 
-        /** The last token made into a String: returned again while the slot holds the same bytes. */
+        /**
+         * The last token read consistently, and the value of seq it was read at. A slot is written
+         * only while seq selects the other one, and seq only grows in an object: while seq holds
+         * that value, the slot it selects holds that token, so a read that finds it needs no copy.
+         */
         private Last last;
 
         /** Immutable (final fields: safe to publish through a plain field). */
         private static final class Last {
-                final long generation, expiresAtMs, fetchedAtMs;
-                final byte[] bytes;
-                final WxShm.Token token; /* with stale false and the state it was read with */
+                final long seq;
+                final WxShm.Token token;
 
-                Last(long generation, long expiresAtMs, long fetchedAtMs, byte[] bytes, WxShm.Token token) {
-                        this.generation = generation;
-                        this.expiresAtMs = expiresAtMs;
-                        this.fetchedAtMs = fetchedAtMs;
-                        this.bytes = bytes;
+                Last(long seq, WxShm.Token token) {
+                        this.seq = seq;
                         this.token = token;
                 }
         }
-
-        /* A copy buffer per thread: a read allocates nothing while the token is unchanged. */
-        private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[TOKEN_CAPACITY]);
 
         private Segment(ByteBuffer map, int ownerUid, UserPrincipal owner) {
                 this.map = map;
@@ -220,12 +216,19 @@ final class Segment {
 
         /**
          * The latch (doc/segment.md): an acquire load of seq, plain copies of the slot, an acquire
-         * fence, and an acquire load of seq again; equal, the copy is consistent. Then the token
-         * String is the last one made if its bytes are the same, else a new one.
+         * fence, and an acquire load of seq again; equal, the copy is consistent. When seq is the
+         * one the last token was read at, that token (its String and its Token) is returned, with
+         * nothing copied or allocated (see {@link #last}). Nothing here reads the clock: see
+         * {@link WxShm.Token#stale()}.
          */
         WxShm.Token read() {
-                byte[] buf = SCRATCH.get();
+                long seq = (long) LONG.getAcquire(map, OFF_SEQ);
+                Last l = last;
+                return l != null && l.seq == seq ? withState(l) : copy();
+        }
 
+        /** The latch's copy, whatever was read before (the conformance test reads through it alone too). */
+        WxShm.Token copy() {
                 for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
                         long seq = (long) LONG.getAcquire(map, OFF_SEQ);
                         int slot = HEADER_SIZE + (int) (seq & 1) * SLOT_SIZE;
@@ -235,7 +238,8 @@ final class Segment {
                         long fetchedAtMs = (long) LONG.get(map, slot + 24);
                         /* A torn length may be anything: it bounds the copy only once checked. */
                         int n = length >= 0 && length <= TOKEN_CAPACITY ? (int) length : 0;
-                        map.get(slot + SLOT_TOKEN, buf, 0, n);
+                        byte[] copy = new byte[n];
+                        map.get(slot + SLOT_TOKEN, copy, 0, n);
                         /* Orders the copy before the re-check (Boehm 2012, "seqlocks", section 5). */
                         VarHandle.acquireFence();
                         if ((long) LONG.getAcquire(map, OFF_SEQ) != seq)
@@ -245,33 +249,22 @@ final class Segment {
                                 throw fail(WxShmException.Kind.BAD_SEGMENT, "a published length beyond the slot");
                         if (generation == 0)
                                 throw fail(WxShmException.Kind.NO_DATA, "no token published yet");
-                        return token(buf, n, generation, expiresAtMs, fetchedAtMs);
+                        WxShm.Token t = new WxShm.Token(new String(copy, StandardCharsets.ISO_8859_1), generation, expiresAtMs,
+                                                        fetchedAtMs, WxShm.State.of(word(OFF_STATE)));
+                        last = new Last(seq, t);
+                        return t;
                 }
                 throw fail(WxShmException.Kind.BUSY, "the writer changed the token during every attempt");
         }
 
-        private WxShm.Token token(byte[] buf, int n, long generation, long expiresAtMs, long fetchedAtMs) {
+        /** The last token, with the state word as it is now (a single word outside the latch). */
+        private WxShm.Token withState(Last l) {
                 WxShm.State state = WxShm.State.of(word(OFF_STATE));
-                boolean stale = System.currentTimeMillis() >= expiresAtMs;
-                Last l = last;
-
-                byte[] bytes;
-                String s;
-
-                if (l != null && l.generation == generation && l.expiresAtMs == expiresAtMs &&
-                    l.fetchedAtMs == fetchedAtMs && Arrays.equals(l.bytes, 0, l.bytes.length, buf, 0, n)) {
-                        if (!stale && l.token.state() == state)
-                                return l.token;
-                        bytes = l.bytes;
-                        s = l.token.token();
-                } else {
-                        bytes = Arrays.copyOf(buf, n);
-                        s = new String(bytes, StandardCharsets.ISO_8859_1);
-                }
-                WxShm.Token t = new WxShm.Token(s, generation, expiresAtMs, fetchedAtMs, state, stale);
-                /* A stale token is never the one kept: its flag would be wrong for the next reader. */
-                if (!stale)
-                        last = new Last(generation, expiresAtMs, fetchedAtMs, bytes, t);
+                if (l.token.state() == state)
+                        return l.token;
+                WxShm.Token t = l.token;
+                t = new WxShm.Token(t.token(), t.generation(), t.expiresAtMs(), t.fetchedAtMs(), state);
+                last = new Last(l.seq, t);
                 return t;
         }
 }

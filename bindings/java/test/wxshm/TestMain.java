@@ -32,7 +32,8 @@ public final class TestMain {
 
                 TestExecutionListener l = new TestExecutionListener() {
                         private String name(TestIdentifier id) {
-                                String s = id.getLegacyReportingName();
+                                /* A dynamic test (one sample) by its display name, a method by its own. */
+                                String s = id.getUniqueId().contains("[dynamic-test:") ? id.getDisplayName() : id.getLegacyReportingName();
                                 String cls = id.getSource().map(src -> src instanceof org.junit.platform.engine.support.descriptor.MethodSource
                                         ? ((org.junit.platform.engine.support.descriptor.MethodSource) src).getClassName() : "")
                                         .orElse("");
