@@ -6,12 +6,13 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "wire.h"               /* the name grammar */
 
 /* A duration beyond this is a typo; the cap also keeps ms and us arithmetic far from overflow. */
 #define CONFIG_SECONDS_MAX 2147483647LL
 /* The retired shm_prefix: "/<prefix>.<app>" was a segment name. */
 #define CONFIG_PREFIX_MAX 64
-#define CONFIG_APP_NAME_MAX 64
+#define CONFIG_APP_NAME_MAX WIRE_NAME_BASE_MAX
 /* Debian's whole bundle (ca-certificates.crt) is about 200 KB. */
 #define CONFIG_CA_FILE_MAX (4 * 1024 * 1024)
 /* WeChat's daily quota of /cgi-bin/token calls: a cap above it caps nothing. */

@@ -165,15 +165,16 @@ static void section_open(struct parse *p, const char *s) {
         name = p->label + 3 + strspn(p->label + 3, " \t");
         n = strcspn(name, " \t");
         if (name[n + strspn(name + n, " \t")] != '\0' || n > CONFIG_APP_NAME_MAX) {
-                parse_fail(p, -EINVAL, p->lineno, NULL, "app name: expected [A-Za-z0-9_-]{1,64}");
+                parse_fail(p, -EINVAL, p->lineno, NULL, "app name: expected " WIRE_APP_NAME_GRAMMAR);
                 return;
         }
         /* "[app  shop ]" is "[app shop]" in every message. */
         memmove(p->label + 4, name, n);
         p->label[4 + n] = '\0';
         name = p->label + 4;
-        if (!name_valid(name, CONFIG_APP_NAME_MAX)) {
-                parse_fail(p, -EINVAL, p->lineno, NULL, "app name: expected [A-Za-z0-9_-]{1,64}");
+        /* No dot: an app's items are "<app>" and "<app>.<suffix>", the suffix the agent's own (wire.h). */
+        if (!wire_app_name_valid(name)) {
+                parse_fail(p, -EINVAL, p->lineno, NULL, "app name: expected " WIRE_APP_NAME_GRAMMAR);
                 return;
         }
         for (i = 0; i < c->n_apps; i++) {
@@ -190,6 +191,7 @@ static void section_open(struct parse *p, const char *s) {
         c->apps = a;
         a = &c->apps[c->n_apps++];
         *a = (struct app_config){ .gid = (gid_t)-1, .line = p->lineno };
+        _Static_assert(sizeof(a->name) > CONFIG_APP_NAME_MAX, "room for the longest app name");
         memcpy(a->name, name, n + 1);
         p->sec = SEC_APP;
 }

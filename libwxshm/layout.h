@@ -3,7 +3,7 @@
 #define WXSHM_LAYOUT_H
 
 /*
- * One POSIX shared-memory object per published item, named "/<prefix>.<item>".
+ * One file per published item, "<shm_dir>/<item>" (the name's grammar: wire.h).
  * Every field is a naturally aligned 64-bit word in host byte order, so that every
  * access can be a single atomic load or store. doc/segment.md says the same in prose
  * for readers written in other languages.
@@ -16,7 +16,8 @@
  *       24     4  slot_size             once: distance between slots
  *       28     4  token_capacity        once: token bytes a slot can hold
  *       32     8  heartbeat_interval_ms once: how often the agent beats
- *       40     8  retired               0, then 1 for ever: re-open the name
+ *       40     8  retired               0; then for ever 1 (re-open the name) or 2 (the app
+ *                                        was removed from the config; the file is unlinked)
  *       64     8  seq                   the latch counter (own cache line)
  *      128     8  agent_pid             status words, outside the latch
  *      136     8  heartbeat_ms
@@ -46,8 +47,15 @@
 #define WXSHM_LAYOUT_MAGIC UINT64_C(0x4745534d48535857) /* "WXSHMSEG" in little endian */
 #define WXSHM_LAYOUT_VERSION 1u
 #define WXSHM_LAYOUT_TOKEN_CAPACITY 2048u
-#define WXSHM_LAYOUT_NAME_MAX 64 /* app name characters; "[A-Za-z0-9_-]{1,64}" */
-#define WXSHM_LAYOUT_SUFFIX_MAX 16 /* item suffix such as ".jsapi", dot included */
+
+/*
+ * The retired word: 0 while the segment is live. Any other value is for ever: a reader
+ * drops its handle. 1 (and any value but 2, from a later writer): re-open the name, a new
+ * segment is or will be there (layout change, replaced, old name). 2: the app was removed
+ * from the agent's configuration and the file unlinked: re-opening finds nothing.
+ */
+#define WXSHM_LAYOUT_RETIRED_REOPEN UINT64_C(1)
+#define WXSHM_LAYOUT_RETIRED_REMOVED UINT64_C(2)
 
 struct wxshm_layout_slot {
         _Atomic uint64_t length;

@@ -79,6 +79,8 @@ static int open_trusted(const char *app, int *ret, unsigned *owner) {
                 ;
         else if (!S_ISREG(st.st_mode))
                 r = -EBADMSG;
+        else if (st.st_size == 0)
+                r = -EAGAIN; /* the agent's openat made it, its posix_fallocate has not sized it yet */
         else if (st.st_size != (off_t)sizeof(struct wxshm_layout))
                 r = other_layout(fd, st.st_size);
         if (r < 0) {
@@ -196,12 +198,14 @@ static inline void info_fill(wxshm_info *info, const struct wxshm_layout *seg, c
  */
 static inline __attribute__((always_inline)) int read_slot(const struct wxshm_layout *seg, char *buf, size_t size,
                                                            wxshm_info *info) {
+        uint64_t retired = atomic_load_explicit(&seg->retired, memory_order_relaxed);
         struct segment_slot slot;
         struct read_clock clock;
         int r;
 
-        if (LATCH_UNLIKELY(atomic_load_explicit(&seg->retired, memory_order_relaxed)))
-                return -EIDRM;
+        /* Removed from the config for good (-ENXIO), or any other value: re-open the name (-EIDRM). */
+        if (LATCH_UNLIKELY(retired))
+                return retired == WXSHM_LAYOUT_RETIRED_REMOVED ? -ENXIO : -EIDRM;
 
         /* Up to size - 1 token bytes, the NUL's place, and whole words within size. */
         r = latch_read(seg, &slot, buf, size - 1, size);

@@ -13,40 +13,12 @@
 /* Relaxed atomic loads of 8-byte words only pay off if they are plain loads. */
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
-static bool name_char(char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
-}
-
-/* Length of the run of name characters at s, or 0 if longer than max. */
-static size_t name_run(const char *s, size_t max) {
-        size_t n = 0;
-
-        while (name_char(s[n])) {
-                if (++n > max)
-                        return 0;
-        }
-        return n;
-}
-
 bool segment_dir_valid(const char *dir) {
         return dir && dir[0] == '/' && strnlen(dir, SEGMENT_DIR_MAX) < SEGMENT_DIR_MAX;
 }
 
 bool segment_name_valid(const char *name) {
-        size_t n, m;
-
-        if (!name)
-                return false;
-        n = name_run(name, WXSHM_LAYOUT_NAME_MAX);
-        if (n == 0)
-                return false;
-        if (name[n] == '\0')
-                return true;
-        if (name[n] != '.')
-                return false;
-        m = name_run(name + n + 1, WXSHM_LAYOUT_SUFFIX_MAX - 1);
-        return m > 0 && name[n + 1 + m] == '\0';
+        return wire_name_valid(name);
 }
 
 const char *segment_reader_dir(void) {
@@ -66,7 +38,7 @@ int segment_trusted(const struct stat *dir, const struct stat *file, unsigned eu
 }
 
 int segment_validate(const struct wxshm_layout *seg, uint64_t object_size) {
-        uint64_t slots_end;
+        uint64_t slots_end, magic;
 
         if (object_size < sizeof(struct wxshm_layout))
                 return -EBADMSG;
@@ -74,7 +46,11 @@ int segment_validate(const struct wxshm_layout *seg, uint64_t object_size) {
         if (!atomic_is_lock_free(&seg->seq))
                 return -EOPNOTSUPP;
         /* Acquire pairs with the writer's release of magic: the rest of the header is set. */
-        if (atomic_load_explicit(&seg->magic, memory_order_acquire) != WXSHM_LAYOUT_MAGIC)
+        magic = atomic_load_explicit(&seg->magic, memory_order_acquire);
+        /* Written last: zero is a segment the agent is still making, not a foreign object. */
+        if (magic == 0)
+                return -EAGAIN;
+        if (magic != WXSHM_LAYOUT_MAGIC)
                 return -EBADMSG;
         if (seg->version != WXSHM_LAYOUT_VERSION)
                 return -EPROTONOSUPPORT;

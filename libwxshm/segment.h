@@ -7,9 +7,10 @@
 #include <stdint.h>
 
 #include "layout.h"
+#include "wire.h"
 
 /* An item name and its NUL: the file's name inside the segment directory. */
-#define SEGMENT_NAME_SIZE (WXSHM_LAYOUT_NAME_MAX + WXSHM_LAYOUT_SUFFIX_MAX + 1)
+#define SEGMENT_NAME_SIZE WIRE_NAME_SIZE
 /* Longest segment directory path, so "<dir>/<item>" always fits in PATH_MAX. */
 #define SEGMENT_DIR_MAX 256
 /*
@@ -30,7 +31,7 @@ struct segment_slot {
         int64_t fetched_at_ms;
 };
 
-/* True if name is an app name, "[A-Za-z0-9_-]{1,64}", optionally ".[A-Za-z0-9_-]{1,15}". */
+/* True if name is an item name: wire_name_valid() (wire.h), out of line for the tests and the fuzzers. */
 bool segment_name_valid(const char *name);
 
 /* True if dir is an absolute path shorter than SEGMENT_DIR_MAX. */
@@ -56,7 +57,7 @@ int segment_trusted(const struct stat *dir, const struct stat *file, unsigned eu
  * Check the header of a mapped object of object_size bytes before anything else is
  * read. 0, -EBADMSG (not ours, truncated, inconsistent sizes), -EPROTONOSUPPORT, or
  * -EOPNOTSUPP where 64-bit atomics are not lock-free (they must be plain loads).
- * An all-zero first word (creation not finished) is -EBADMSG as well.
+ * An all-zero first word is -EAGAIN: the writer sets it last, so creation is not finished.
  */
 int segment_validate(const struct wxshm_layout *seg, uint64_t object_size);
 

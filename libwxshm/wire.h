@@ -9,7 +9,62 @@
  * format itself (key order, spelling) is held by tests/agent/test-protocol.c.
  */
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/*
+ * Item names, the one definition of their grammar: an app "[A-Za-z0-9_-]{1,64}", then
+ * optionally ONE dot and a suffix "[A-Za-z0-9_-]{1,40}": a ticket ("shop.jsapi") or, for
+ * the account families to come, an account ("platform.wx0123456789abcdef"). A name is a
+ * file name in shm_dir and travels unescaped in JSON, so nothing else may pass: libwxshm
+ * (segment_name_valid), the agent (config, requests) and wxtokenctl all check with these,
+ * and doc/segment.md states the same (tests/test-wire-doc.sh compares the numbers).
+ */
+#define WIRE_NAME_BASE_MAX 64
+#define WIRE_NAME_SUFFIX_MAX 40
+#define WIRE_NAME_MAX (WIRE_NAME_BASE_MAX + 1 + WIRE_NAME_SUFFIX_MAX) /* 105 bytes */
+#define WIRE_NAME_SIZE (WIRE_NAME_MAX + 1)                            /* with its NUL */
+/* The grammar in words, for messages. */
+#define WIRE_NAME_GRAMMAR "[A-Za-z0-9_-]{1,64} with an optional .[A-Za-z0-9_-]{1,40}"
+/* An app's own name, as the config's [app NAME] gives it: the suffix is the agent's to add. */
+#define WIRE_APP_NAME_GRAMMAR "[A-Za-z0-9_-]{1,64}"
+
+static inline bool wire_name_char(char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/* Length of the run of name characters at s if it is 1..max long, else 0 (checks at most max + 1 bytes). */
+static inline size_t wire_name_run(const char *s, size_t max) {
+        size_t n = 0;
+
+        while (wire_name_char(s[n])) {
+                if (++n > max)
+                        return 0;
+        }
+        return n;
+}
+
+/* True if s is an app's own name, "[A-Za-z0-9_-]{1,64}" (no dot). */
+static inline bool wire_app_name_valid(const char *s) {
+        size_t n = s ? wire_name_run(s, WIRE_NAME_BASE_MAX) : 0;
+
+        return n > 0 && s[n] == '\0';
+}
+
+/* True if s is an item name: an app's name, optionally "." and a suffix of 1..40 name characters. */
+static inline bool wire_name_valid(const char *s) {
+        size_t n = s ? wire_name_run(s, WIRE_NAME_BASE_MAX) : 0, m;
+
+        if (n == 0)
+                return false;
+        if (s[n] == '\0')
+                return true;
+        if (s[n] != '.')
+                return false;
+        m = wire_name_run(s + n + 1, WIRE_NAME_SUFFIX_MAX);
+        return m > 0 && s[n + 1 + m] == '\0';
+}
 
 /* Where the agent listens unless configured (socket_path) or overridden ($WXTOKEND_SOCKET). */
 #define PROTOCOL_SOCKET_DEFAULT "/run/wxtokend/wxtokend.sock"

@@ -11,6 +11,8 @@
 
 struct wxshm_writer {
         struct wxshm_layout *seg;
+        dev_t dev;      /* the object's identity: wxshm_writer_remove unlinks the name only if it is still this */
+        ino_t ino;
 };
 
 static int map_object(int fd, struct wxshm_layout **ret) {
@@ -154,7 +156,7 @@ int wxshm_writer_open(wxshm_writer **ret, int dir_fd, const char *name, const st
                         if (opts->discard || segment_validate(seg, (uint64_t)st.st_size) < 0 ||
                             segment_copy(seg, &carried_slot, carried, sizeof(carried)) < 0)
                                 carried_slot.generation = 0;
-                        atomic_store_explicit(&seg->retired, 1, memory_order_release);
+                        atomic_store_explicit(&seg->retired, WXSHM_LAYOUT_RETIRED_REOPEN, memory_order_release);
                         munmap(seg, sizeof(*seg));
                         seg = NULL;
                 }
@@ -177,6 +179,8 @@ int wxshm_writer_open(wxshm_writer **ret, int dir_fd, const char *name, const st
                 goto err_unmap;
         close(fd);
         w->seg = seg;
+        w->dev = st.st_dev;
+        w->ino = st.st_ino;
         atomic_store_explicit(&seg->agent_pid, getpid(), memory_order_relaxed);
         if (carried_slot.generation > 0)
                 wxshm_writer_publish_generation(w, carried, carried_slot.length, carried_slot.expires_at_ms,
@@ -295,7 +299,24 @@ void wxshm_writer_set_error(wxshm_writer *w, int64_t errcode, int64_t at_ms) {
 }
 
 void wxshm_writer_retire(wxshm_writer *w) {
-        atomic_store_explicit(&w->seg->retired, 1, memory_order_release);
+        atomic_store_explicit(&w->seg->retired, WXSHM_LAYOUT_RETIRED_REOPEN, memory_order_release);
+}
+
+int wxshm_writer_remove(wxshm_writer *w, int dir_fd, const char *name) {
+        struct stat st;
+
+        /* Marked first: a reader that re-opens before the unlink still learns the app is gone. */
+        atomic_store_explicit(&w->seg->retired, WXSHM_LAYOUT_RETIRED_REMOVED, memory_order_release);
+        if (!segment_name_valid(name))
+                return -EINVAL;
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        /* Another object under the name is not this writer's to remove. */
+        if (st.st_dev != w->dev || st.st_ino != w->ino)
+                return 0;
+        if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
 }
 
 const struct wxshm_layout *wxshm_writer_layout(wxshm_writer *w) {

@@ -63,8 +63,19 @@ void wxshm_writer_heartbeat(wxshm_writer *w, int64_t now_ms);
 void wxshm_writer_set_state(wxshm_writer *w, int state);
 void wxshm_writer_set_error(wxshm_writer *w, int64_t errcode, int64_t at_ms);
 
-/* Tell readers to re-open the name (the app was removed). The object is not unlinked. */
+/*
+ * Tell readers to re-open the name (retired = 1: the object is replaced, or the layout
+ * changed). The object is not unlinked.
+ */
 void wxshm_writer_retire(wxshm_writer *w);
+
+/*
+ * The item was removed from the configuration: mark the segment removed (retired = 2:
+ * readers get -ENXIO and know not to re-open) and unlink name from dir_fd if it still
+ * names this writer's object, so a new wxshm_open() is -ENOENT. The mapping stays until
+ * wxshm_writer_close(). 0 (also when the name is already gone), or -errno of fstatat/unlinkat.
+ */
+int wxshm_writer_remove(wxshm_writer *w, int dir_fd, const char *name);
 
 /* The writer's own mapping, for reader_attach() in tests. */
 const struct wxshm_layout *wxshm_writer_layout(wxshm_writer *w);

@@ -84,7 +84,8 @@ typedef struct wxshm_info {
 /*
  * Open the segment of app (or of an item such as "app.jsapi").
  *   -EINVAL           ret or app is NULL, or app is not [A-Za-z0-9_-]{1,64} with an
- *                     optional ".suffix" of the same characters
+ *                     optional suffix: one dot and [A-Za-z0-9_-]{1,40} ("shop.jsapi",
+ *                     "platform.wx0123456789abcdef"); checked before the file system
  *   -ENOENT           no segment of that name (the agent does not know the app yet),
  *                     or no segment directory (no agent ever ran)
  *   -EACCES           not allowed to read it (ask to be in the app's group)
@@ -92,6 +93,8 @@ typedef struct wxshm_info {
  *                     other-writable, the file's owner is not the directory's, or the
  *                     directory belongs to an ordinary user other than the caller
  *                     (someone made it before the agent could)
+ *   -EAGAIN           the agent is making the segment right now (an empty file, or its
+ *                     magic not written yet): retry a few times, a millisecond apart
  *   -EBADMSG          the object under that name is not a wxshm segment, not a regular
  *                     file, or not of the exact size of its layout
  *   -EPROTONOSUPPORT  a wxshm segment of a layout version this library does not read
@@ -112,8 +115,11 @@ WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app);
  *   -ESTALE   the token's expires_at has passed. The token and info ARE filled in,
  *             so a caller may still try it (WeChat often accepts a token for a few
  *             minutes more); normally it means the agent is down or failing.
- *   -EIDRM    the segment was retired (the app was removed or the layout changed):
- *             wxshm_close() the handle and wxshm_open() the name again
+ *   -EIDRM    the segment was retired (replaced, or the layout changed): wxshm_close()
+ *             the handle and wxshm_open() the name again
+ *   -ENXIO    the app was removed from the agent's configuration; its segment is gone
+ *             (a new wxshm_open() is -ENOENT until the app is configured again):
+ *             wxshm_close() the handle, do not retry
  *   -EBADMSG  the published slot is inconsistent (a length beyond the slot)
  *   -EAGAIN   the writer changed the token during every one of many attempts; retry
  * Apart from -ESTALE, buf and info are unspecified after a failure.

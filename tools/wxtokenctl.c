@@ -170,7 +170,7 @@ static int get_missing(const char *socket_path, const char *app, bool json) {
         int r;
 
         cJSON_Delete(req);
-        if (name && reply && strlen(name) < 160) {
+        if (name && reply && wire_name_valid(app)) {
                 snprintf(line, sizeof(line), "{\"op\":\"status\",\"app\":%s}\n", name);
                 if (client_request(socket_path, line, reply, PROTOCOL_REPLY_MAX, PROTOCOL_TIMEOUT_DEFAULT_MS) == 0)
                         o = cJSON_Parse(reply);
@@ -215,8 +215,8 @@ static int cmd_get(const char *socket_path, const char *app, bool json) {
                 return get_failed(app, json, PROTO_E_PERMISSION, "not allowed to read %s: ask to be in its group "
                                   "(the app's group setting)", app);
         else if (r == -EINVAL)
-                return get_failed(app, json, PROTO_E_BAD_REQUEST, "%s is not an app name ([A-Za-z0-9_-]{1,64} "
-                                  "with an optional .suffix)", app);
+                return get_failed(app, json, PROTO_E_BAD_REQUEST, "%s is not an app name (" WIRE_NAME_GRAMMAR ")",
+                                  app);
         else if (r < 0)
                 return get_failed(app, json, "error", "%s: %s", app, strerror(-r));
         info.size = sizeof(info);
@@ -303,9 +303,9 @@ static int cmd_refresh(const char *socket_path, const char *app, const char *gen
                 char *name = req ? cJSON_PrintUnformatted(req) : NULL;
 
                 cJSON_Delete(req);
-                if (!name || strlen(name) > 160) {
+                if (!name || !wire_name_valid(app)) {
                         free(name);
-                        fprintf(stderr, "wxtokenctl: %s: not an app name\n", app);
+                        fprintf(stderr, "wxtokenctl: %s: not an app name (" WIRE_NAME_GRAMMAR ")\n", app);
                         return 1;
                 }
                 snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":%s%s,\"timeout_ms\":%d}\n", name, gen_field,
@@ -405,7 +405,7 @@ static cJSON *status_page(const char *socket_path, const char *app, double offse
         cJSON *o = NULL, *n = app ? cJSON_CreateString(app) : NULL;
         int r;
 
-        if (!reply || (app && (!n || !(name = cJSON_PrintUnformatted(n)) || strlen(name) > 160))) {
+        if (!reply || (app && (!n || !(name = cJSON_PrintUnformatted(n)) || !wire_name_valid(app)))) {
                 *f = (struct status_failure){ NAGIOS_UNKNOWN, "" };
                 snprintf(f->why, sizeof(f->why), app && (!n || name) ? "%s: not an app name" : "out of memory",
                          app ? app : "");
@@ -775,10 +775,9 @@ static int cmd_retry(const char *socket_path, const char *app) {
         char *name = req ? cJSON_PrintUnformatted(req) : NULL, line[256];
 
         cJSON_Delete(req);
-        if (!name || strlen(name) > 160) {
+        if (!name || !wire_name_valid(app)) {
                 free(name);
-                fprintf(stderr, "wxtokenctl: %s: not an app name ([A-Za-z0-9_-]{1,64} with an optional .suffix)\n",
-                        app);
+                fprintf(stderr, "wxtokenctl: %s: not an app name (" WIRE_NAME_GRAMMAR ")\n", app);
                 return 1;
         }
         snprintf(line, sizeof(line), "{\"op\":\"retry\",\"app\":%s}\n", name);

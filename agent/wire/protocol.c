@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "protocol.h"
-#include "segment.h"
 
 /* Bytes of the client's input a message may quote: enough to recognise, too few to abuse. */
 #define QUOTE_MAX 32
@@ -72,12 +71,12 @@ static int parse_app(const cJSON *app, struct request *req, const char **error, 
 
         if (!cJSON_IsString(app))
                 return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"app\" must be a string");
-        if (!segment_name_valid(app->valuestring)) {
+        if (!wire_name_valid(app->valuestring)) {
                 quote(q, app->valuestring);
                 return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
-                            "\"app\" \"%s\" is not [A-Za-z0-9_-]{1,64} with an optional .suffix", q);
+                            "\"app\" \"%s\" is not " WIRE_NAME_GRAMMAR, q);
         }
-        _Static_assert(sizeof(req->app) > WXSHM_LAYOUT_NAME_MAX + WXSHM_LAYOUT_SUFFIX_MAX, "room for the longest name");
+        _Static_assert(sizeof(req->app) >= WIRE_NAME_SIZE, "room for the longest name");
         strcpy(req->app, app->valuestring);
         return 0;
 }

@@ -34,7 +34,7 @@ enum request_op {
 
 struct request {
         enum request_op op;
-        char app[96];                   /* validated: [A-Za-z0-9_-]{1,64} with an optional ".suffix" */
+        char app[WIRE_NAME_SIZE];       /* validated: wire_name_valid() */
         bool has_generation;            /* refresh: false means "whatever is published now" */
         uint64_t generation;
         int64_t timeout_ms;             /* refresh: 1..PROTOCOL_TIMEOUT_MAX_MS */

@@ -282,7 +282,19 @@ static void test_errors(void) {
 
         /* App names. */
         write_conf("[app sh.op]\n" APP_OK);
-        load_err(1, "[app sh.op] app name: expected");
+        load_err(1, "[app sh.op] app name: expected [A-Za-z0-9_-]{1,64}");
+        /* The suffix after a dot is the agent's to add (tickets, accounts): never the config's. */
+        write_conf("[app platform.wx0123456789abcdef]\n" APP_OK);
+        load_err(1, "app name");
+        memset(long_name, 'x', 64);
+        long_name[64] = '\0';
+        write_conf("[app %s]\n" APP_OK, long_name);
+        {
+                struct agent_config *c = load_ok();
+
+                CHECK(c->n_apps == 1 && strlen(c->apps[0].name) == 64, "a 64-character app name");
+                config_free(c);
+        }
         write_conf("[app]\n" APP_OK);
         load_err(1, "unknown section");
         write_conf("[app a b]\n" APP_OK);

@@ -34,6 +34,23 @@ static void refused_len(const char *line, size_t len, const char *want) {
         CHECK(code && !strcmp(code, want), "got %s", code ? code : "success");
 }
 
+/* {"op":"get","app":"<app_len a's>[.<suffix_len b's>]"}, in a static buffer. */
+static const char *get_line(size_t app_len, size_t suffix_len) {
+        static char line[512];
+        size_t n = strlen("{\"op\":\"get\",\"app\":\"");
+
+        memcpy(line, "{\"op\":\"get\",\"app\":\"", n);
+        memset(line + n, 'a', app_len);
+        n += app_len;
+        if (suffix_len > 0) {
+                line[n++] = '.';
+                memset(line + n, 'b', suffix_len);
+                n += suffix_len;
+        }
+        memcpy(line + n, "\"}", 3);
+        return line;
+}
+
 static void test_shapes(void) {
         CHECK_EQ(parse("{\"op\":\"status\"}"), 0);
         CHECK_EQ(req.op, OP_STATUS);
@@ -100,11 +117,15 @@ static void test_shapes(void) {
         CHECK_EQ(parse("{\"op\":\"refresh\",\"app\":\"x\"}"), 0);
         CHECK(!req.has_generation);
 
-        /* Names at their limits. */
-        CHECK_EQ(parse("{\"op\":\"get\",\"app\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
-                       "bbbbbbbbbbbbbbb\"}"),
-                 0);
-        CHECK_EQ(strlen(req.app), 80);
+        /* Names at their limits: 64 characters, then 64 + "." + 40 (105 bytes). */
+        CHECK_EQ(parse(get_line(64, 0)), 0);
+        CHECK_EQ(strlen(req.app), 64);
+        CHECK_EQ(parse(get_line(64, 40)), 0);
+        CHECK_EQ(strlen(req.app), 105);
+        CHECK_EQ(parse(get_line(1, 40)), 0);
+        CHECK_EQ(strlen(req.app), 42);
+        CHECK_EQ(parse("{\"op\":\"refresh\",\"app\":\"platform.wx0123456789abcdef\",\"generation\":3}"), 0);
+        CHECK(!strcmp(req.app, "platform.wx0123456789abcdef"));
 }
 
 static void test_errors(void) {
@@ -134,9 +155,13 @@ static void test_errors(void) {
         refused("{\"op\":\"get\",\"app\":\".a\"}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"get\",\"app\":\"a.b.c\"}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"get\",\"app\":\"a/b\"}", PROTO_E_BAD_REQUEST);
-        refused("{\"op\":\"get\",\"app\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
-                PROTO_E_BAD_REQUEST);
-        refused("{\"op\":\"get\",\"app\":\"a.bbbbbbbbbbbbbbbb\"}", PROTO_E_BAD_REQUEST);
+        /* One past each limit: an app part of 65, a suffix of 41 (alone, and behind the longest app part). */
+        refused(get_line(65, 0), PROTO_E_BAD_REQUEST);
+        refused(get_line(65, 5), PROTO_E_BAD_REQUEST);
+        refused(get_line(1, 41), PROTO_E_BAD_REQUEST);
+        refused(get_line(64, 41), PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"get\",\"app\":\"a..b\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"get\",\"app\":\"platform.wx01.jsapi\"}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"get\",\"app\":\"shop\\u0000x\"}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"get\",\"app\":\"shop\",\"z\":\"\\u0000\"}", PROTO_E_BAD_REQUEST);
         /* An escaped backslash followed by "u0000" is not the escape. */

@@ -53,8 +53,9 @@ static void test_open_errors(void) {
         SETUP_OK(fd >= 0);
         SETUP_OK(write(fd, "hello", 5) == 5);
         CHECK_EQ(wxshm_open(&h, "foreign"), -EBADMSG);
+        /* Empty: what the agent's openat makes before posix_fallocate sizes it, so "being made". */
         SETUP_OK(ftruncate(fd, 0) == 0);
-        CHECK_EQ(wxshm_open(&h, "foreign"), -EBADMSG);
+        CHECK_EQ(wxshm_open(&h, "foreign"), -EAGAIN);
         SETUP_OK(ftruncate(fd, 1 << 20) == 0);
         CHECK_EQ(wxshm_open(&h, "foreign"), -EBADMSG);
         close(fd);
@@ -141,6 +142,19 @@ static void test_states(void) {
         /* Retired: readers are told to re-open, whatever the slots hold. */
         wxshm_writer_retire(w);
         CHECK_EQ(wxshm_read(h, buf, sizeof(buf), &info), -EIDRM);
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -EIDRM);
+        /* 2: the app was removed, do not re-open; any other value (a later writer's) is a re-open. */
+        {
+                _Atomic uint64_t *retired = (_Atomic uint64_t *)&wxshm_writer_layout(w)->retired;
+
+                atomic_store(retired, WXSHM_LAYOUT_RETIRED_REMOVED);
+                CHECK_EQ(wxshm_read(h, buf, sizeof(buf), &info), -ENXIO);
+                CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -ENXIO);
+                atomic_store(retired, 3);
+                CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -EIDRM);
+                atomic_store(retired, UINT64_MAX);
+                CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -EIDRM);
+        }
         wxshm_close(h);
         wxshm_writer_close(w);
         wxshm_close(NULL);

@@ -6,8 +6,15 @@
 #include "wxshm.h"
 #include "test-util.h"
 
+/* s = n copies of c, then a NUL (s holds n + 1 bytes). */
+static char *run(char *s, char c, size_t n) {
+        memset(s, c, n);
+        s[n] = '\0';
+        return s;
+}
+
 static void test_names(void) {
-        char long_name[80];
+        char long_name[160];
 
         CHECK(segment_name_valid("app"));
         CHECK(segment_name_valid("A-b_9"));
@@ -25,17 +32,36 @@ static void test_names(void) {
         CHECK(!segment_name_valid("caf\xc3\xa9"));
         CHECK(!segment_name_valid("app\n"));
 
-        memset(long_name, 'x', 64);
-        long_name[64] = '\0';
-        CHECK(segment_name_valid(long_name));
-        long_name[64] = 'x';
-        long_name[65] = '\0';
+        CHECK(segment_name_valid("platform.wx0123456789abcdef"));
+        CHECK(!segment_name_valid("a..b"));
+        CHECK(!segment_name_valid("a.b."));
+
+        /* The app part: 64 characters fit, 65 do not. */
+        CHECK(segment_name_valid(run(long_name, 'x', 64)));
+        CHECK(!segment_name_valid(run(long_name, 'x', 65)));
+        /* The suffix: 40 characters fit, 41 do not, also behind the longest app part (105 bytes in all). */
+        run(long_name, 'x', 64);
+        long_name[64] = '.';
+        CHECK(segment_name_valid(run(long_name + 65, 's', 40)) && segment_name_valid(long_name));
+        CHECK_EQ(strlen(long_name), WIRE_NAME_MAX);
+        CHECK_EQ(WIRE_NAME_MAX, 105);
+        run(long_name + 65, 's', 41);
         CHECK(!segment_name_valid(long_name));
-        /* A suffix of 15 characters fits, 16 does not. */
-        strcpy(long_name, "app.abcdefghijklmno");
-        CHECK(segment_name_valid(long_name));
-        strcpy(long_name, "app.abcdefghijklmnop");
+        strcpy(long_name, "app.");
+        CHECK(segment_name_valid(run(long_name + 4, 's', 40)) && segment_name_valid(long_name));
+        run(long_name + 4, 's', 41);
         CHECK(!segment_name_valid(long_name));
+        /* The app part too long behind a valid suffix, and a second dot inside a suffix that fits. */
+        run(long_name, 'x', 65);
+        strcat(long_name, ".jsapi");
+        CHECK(!segment_name_valid(long_name));
+        CHECK(!segment_name_valid("app.js.api"));
+        /* The config's own app names take no suffix. */
+        CHECK(wire_app_name_valid(run(long_name, 'x', 64)));
+        CHECK(!wire_app_name_valid(run(long_name, 'x', 65)));
+        CHECK(!wire_app_name_valid("shop.jsapi"));
+        CHECK(!wire_app_name_valid(""));
+        CHECK(!wire_app_name_valid(NULL));
 }
 
 static void test_dirs(void) {
@@ -85,8 +111,9 @@ static void test_validate(void) {
 
         atomic_store(&seg.magic, 0x1122334455667788u);
         CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EBADMSG);
+        /* Zero: the writer sets magic last, so the segment is still being made. */
         atomic_store(&seg.magic, 0);
-        CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EBADMSG);
+        CHECK_EQ(segment_validate(&seg, sizeof(seg)), -EAGAIN);
 
         header_init(&seg);
         seg.version = 2;

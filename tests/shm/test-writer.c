@@ -160,7 +160,7 @@ static void test_replace(void) {
         test_unlink_at_exit("half");
         fd = raw_open("half");
         SETUP_OK(fd >= 0 && ftruncate(fd, sizeof(struct wxshm_layout)) == 0);
-        CHECK_EQ(wxshm_open(&h, "half"), -EBADMSG);
+        CHECK_EQ(wxshm_open(&h, "half"), -EAGAIN); /* magic 0: being made, try again */
         REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "half", NULL), 0);
         REQUIRE_EQ(wxshm_open(&h, "half"), 0);
         wxshm_close(h);
@@ -211,8 +211,43 @@ static void test_not_ours(void) {
         CHECK(w == NULL);
 }
 
+/* The app was removed: readers told so (-ENXIO), the name gone (-ENOENT); another object under it is kept. */
+static void test_remove(void) {
+        char buf[WXSHM_TOKEN_MAX + 1];
+        int64_t now = test_now_ms();
+        wxshm_writer *w, *w2;
+        struct stat st;
+        wxshm *h;
+
+        test_unlink_at_exit("gone");
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "gone", NULL), 0);
+        CHECK_EQ(wxshm_writer_publish(w, "tok", 3, now + HOUR_MS, now, NULL), 0);
+        REQUIRE_EQ(wxshm_open(&h, "gone"), 0);
+        CHECK_EQ(wxshm_writer_remove(w, test_shm_dirfd(), "gone"), 0);
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -ENXIO);
+        CHECK(fstatat(test_shm_dirfd(), "gone", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT, "unlinked");
+        wxshm_close(h);
+        CHECK_EQ(wxshm_open(&h, "gone"), -ENOENT);
+        /* Again (the name is gone already): nothing to do. */
+        CHECK_EQ(wxshm_writer_remove(w, test_shm_dirfd(), "gone"), 0);
+        wxshm_writer_close(w);
+
+        /* A writer whose name now holds another object (replaced): marks its own, unlinks nothing. */
+        REQUIRE_EQ(wxshm_writer_open(&w, test_shm_dirfd(), "gone", NULL), 0);
+        SETUP_OK(unlinkat(test_shm_dirfd(), "gone", 0) == 0);
+        REQUIRE_EQ(wxshm_writer_open(&w2, test_shm_dirfd(), "gone", NULL), 0);
+        CHECK_EQ(wxshm_writer_remove(w, test_shm_dirfd(), "gone"), 0);
+        CHECK_EQ(atomic_load(&wxshm_writer_layout(w)->retired), WXSHM_LAYOUT_RETIRED_REMOVED);
+        REQUIRE_EQ(wxshm_open(&h, "gone"), 0);
+        CHECK_EQ(wxshm_read(h, buf, sizeof(buf), NULL), -ENODATA);
+        wxshm_close(h);
+        wxshm_writer_close(w);
+        wxshm_writer_close(w2);
+}
+
 int main(void) {
         test_shm_dir();
+        test_remove();
         test_create_mode();
         test_adopt();
         test_discard();
