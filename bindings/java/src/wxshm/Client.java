@@ -37,8 +37,8 @@ final class Client {
         static final int CONNECT_RETRY_MS = 10;
 
         private static final Map<Path, ConcurrentLinkedDeque<Conn>> IDLE = new ConcurrentHashMap<>();
-        /** Connections opened since the start: the tests see reuse with it. */
-        static final AtomicInteger CONNECTS = new AtomicInteger();
+        /** Connections opened, and requests sent, since the start: the tests see reuse and coalescing with them. */
+        static final AtomicInteger CONNECTS = new AtomicInteger(), REQUESTS = new AtomicInteger();
 
         private Client() {
         }
@@ -231,6 +231,7 @@ final class Client {
                 ByteBuffer in = c.in;
 
                 in.clear();
+                REQUESTS.incrementAndGet();
                 try {
                         while (o.hasRemaining()) {
                                 if (c.ch.write(o) == 0)
