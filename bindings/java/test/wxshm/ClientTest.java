@@ -185,8 +185,11 @@ class ClientTest {
                         }
                         /* The first request reached the agent; the others wait on it. */
                         assertTrue(a.received.poll(10, TimeUnit.SECONDS) != null);
-                        while (h.waiters(gen) < n - 1)
+                        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                        while (h.waiters(gen) < n - 1) {
+                                assertTrue(System.nanoTime() < end, "the other callers wait on the first request: " + h.waiters(gen));
                                 Thread.onSpinWait();
+                        }
                         answer.countDown();
                         List<Object> out = new ArrayList<>();
                         for (Future<Object> f : fs)
