@@ -336,6 +336,7 @@ static void control_reader(const struct wxshm_layout *seg, const char *rep, stru
 }
 
 static void check_writer(const char *rep) {
+        const struct wxshm_layout *seg;
         struct counts good, control;
         char dir[64];
         uint64_t wrote;
@@ -360,7 +361,9 @@ static void check_writer(const char *rep) {
         CHECK_EQ(good.backwards, 0);
         CHECK_EQ(good.failed, 0);
 
-        control_reader(map_segment(dir, "conc"), rep, &control);
+        seg = map_segment(dir, "conc");
+        control_reader(seg, rep, &control);
+        munmap((void *)seg, sizeof(*seg));
         printf("control (no second seq check): %llu reads, %llu generations, %llu torn (the first at read %llu) "
                "in %.2f s\n",
                (unsigned long long)control.reads, (unsigned long long)control.generations,
