@@ -46,7 +46,9 @@ static char *answer_with_token(struct item *it, const struct core_action *a) {
                 /* Nothing readable to name: without the field, as an older agent answers (read the segment). */
                 return protocol_refresh_ok_call((uint64_t)a->num, a->at_ms, a->answer == CORE_ANSWER_VERIFIED,
                                                 a->upstream_call);
-        line = protocol_refresh_ok_token(slot.generation, slot.expires_at_ms, a->answer == CORE_ANSWER_VERIFIED,
+        /* "verified" is about the generation the core answered: not claimed for another one. */
+        line = protocol_refresh_ok_token(slot.generation, slot.expires_at_ms,
+                                         a->answer == CORE_ANSWER_VERIFIED && slot.generation == (uint64_t)a->num,
                                          a->upstream_call, buf);
         explicit_bzero(buf, sizeof(buf));
         return line;

@@ -254,13 +254,19 @@ static void refuse(int fd, const char *message) {
 /*
  * The connection idle longest (of uid, unless uid is -1) that can be closed without losing
  * anything: a request already in its socket, not yet read, makes it busy. NULL if none.
+ * At most IDLE_PEEK_MAX are looked into: if that many have requests arriving, the agent is
+ * busy rather than full of idle clients, and refusing costs less than searching on.
  */
+#define IDLE_PEEK_MAX 32
 static struct conn *idle_oldest(struct server *s, uid_t uid) {
-        for (struct conn *c = s->idle; c; c = c->inext) {
+        unsigned peeked = 0;
+
+        for (struct conn *c = s->idle; c && peeked < IDLE_PEEK_MAX; c = c->inext) {
                 char byte;
 
                 if (uid != (uid_t)-1 && c->peer.uid != uid)
                         continue;
+                peeked++;
                 if (recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
                         continue;
                 return c;

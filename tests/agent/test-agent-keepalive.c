@@ -1,6 +1,7 @@
 /* test-agent-keepalive.c: kept-alive socket clients outlive idle_timeout, the idle longest makes room when full, refresh returns its token. */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +272,27 @@ int main(void) {
         CHECK(server_number_on(k[1], "evicted_idle") == 2, "status counts the 2 evictions");
         CHECK(agent_log_count(&a, "closed the connection idle longest") == 1, "logged once at info");
         for (int i = 0; i < 6; i++)
+                close(k[i]);
+
+        /*
+         * A request already in the socket of the connection idle longest, not yet read: that
+         * one is busy. The agent is stopped so the newcomer and then the request wait
+         * together: it takes the newcomer first, and must not cut the request for it.
+         */
+        REQUIRE(wait_connections(&a, 0), "the agent saw the closes");
+        for (int i = 0; i < 4; i++) {
+                k[i] = dial(&a);
+                CHECK(answered(k[i]), "kept-alive connection %d", i);
+        }
+        agent_signal(&a, SIGSTOP);
+        k[4] = dial(&a);
+        CHECK(send_line(k[0], get_kpt), "a request on the idle longest");
+        agent_signal(&a, SIGCONT);
+        CHECK(read_line(k[0], raw, sizeof(raw), 10000) > 0 && strstr(raw, "\"ok\":true"),
+              "the request on the idle longest is answered, not cut: %s", raw);
+        CHECK(answered(k[4]), "the newcomer is served");
+        CHECK(closed_by_agent(k[1], 5000), "in place of the next idle longest");
+        for (int i = 0; i < 5; i++)
                 close(k[i]);
 
         /*
