@@ -11,5 +11,5 @@ out=$WXBUILD/bindings/java
 mkdir -p "$WXRESULTS"
 export WXJAVA_CP=$out/classes WXJAVA_OUT=$WXRESULTS/bench-binding-java.txt
 # The JIT's default (C2) and a heap that never needs to grow during a round.
-"$WXTOP/tests/conformance/with-agent.sh" bash -c \
+WXCONF_BUILD=$WXBUILD "$WXTOP/tests/conformance/with-agent.sh" bash -c \
         'java -XX:-UsePerfData -Xms256m -Xmx256m -cp "$WXJAVA_CP" wxshm.Bench shop "$WXJAVA_OUT"'

@@ -29,7 +29,7 @@ echo "PASS: java/build"
 id wxconfuser >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin wxconfuser
 export WXJAVA_CP=$cp
 # The agent's parts, in one agent's life: the root parts, then as wxconfuser, then the ones that end it.
-if ! "$WXTOP/tests/conformance/with-agent.sh" bash -c '
+if ! WXCONF_BUILD=$WXBUILD "$WXTOP/tests/conformance/with-agent.sh" bash -c '
         set -u
         java=(java -XX:-UsePerfData -XX:+UseSerialGC -Xmx256m -XX:TieredStopAtLevel=1 -cp "$WXJAVA_CP")
         rc=0

@@ -9,8 +9,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -34,17 +32,9 @@ final class Agent {
                 return res.body();
         }
 
-        /** The appid of [app NAME] in the agent's config. */
-        static String appid(String app) throws IOException {
-                boolean in = false;
-                for (String line : Files.readAllLines(Path.of(env("WXTOKEND_CONF")))) {
-                        String l = line.trim();
-                        if (l.startsWith("["))
-                                in = l.replaceAll("\\s+", " ").equals("[app " + app + "]");
-                        else if (in && l.matches("appid\\s*=.*"))
-                                return l.substring(l.indexOf('=') + 1).trim();
-                }
-                throw new AssertionError("no appid for [app " + app + "] in " + env("WXTOKEND_CONF"));
+        /** The app's appid at wxemu (with-agent.sh exports WXEMU_APPID_<app>). */
+        static String appid(String app) {
+                return env("WXEMU_APPID_" + app);
         }
 
         /** Upstream token calls wxemu counted for the app (every token endpoint). */
