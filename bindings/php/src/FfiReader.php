@@ -79,11 +79,14 @@ final class FfiReader
     {
         $info = $this->info;
         $r = $this->f->wxshm_read($this->h, $this->buf, Layout::TOKEN_MAX + 1, $this->infoPtr);
-        if ($r < 0 && $r !== -Errno::ESTALE)
+        if ($r >= 0)
+            return new Token(\FFI::string($this->buf, $r), $info->generation, $info->expires_at_ms,
+                             $info->fetched_at_ms, State::tryFrom($info->state) ?? State::Unknown, false);
+        if ($r !== -Errno::ESTALE)
             return -$r;
         return new Token(\FFI::string($this->buf, $info->token_length), $info->generation,
                          $info->expires_at_ms, $info->fetched_at_ms,
-                         State::tryFrom($info->state) ?? State::Unknown, $r < 0);
+                         State::tryFrom($info->state) ?? State::Unknown, true);
     }
 
     public function close(): void
