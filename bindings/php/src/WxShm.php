@@ -197,11 +197,13 @@ final class Segment
         for ($reopened = false, $busy = 0; ; ) {
             if ($t === Errno::EIDRM && !$reopened) {
                 $reopened = true;
-                $reader->close();
-                $this->reader = null;
-                $reader = $this->reader = self::again($reader instanceof FfiReader
+                // Open the name again before letting the old one go: if that fails, the handle
+                // stays as it was (the next read() tries again) and the re-open's error is thrown.
+                $fresh = self::again($reader instanceof FfiReader
                     ? fn() => FfiReader::open($this->item, $this->dir)
                     : fn() => PureReader::open($this->item, $this->dir), $this->item);
+                $reader->close();
+                $reader = $this->reader = $fresh;
             } elseif ($t === Errno::EAGAIN && $busy++ < 3) {
                 usleep(1000);
             } else {
