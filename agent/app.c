@@ -246,6 +246,16 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         return 0;
 }
 
+/* The item left the config: its readers get -ENXIO, and its name is free (a new open is -ENOENT). */
+static void item_remove_segment(struct item *it) {
+        const struct services *svc = it->app->svc;
+        int r = wxshm_writer_remove(it->seg, svc->shm_dir_fd, it->name);
+
+        if (r < 0)
+                log_app(LOG_WARNING, it->name, 0, "cannot unlink segment %s/%s: %s; its readers are told the app "
+                        "is gone all the same", svc->config->shm_dir, it->name, strerror(-r));
+}
+
 static void item_free(struct item *it, bool retire) {
         item_step(it, &(struct core_event){ .type = CORE_EV_ABORT,
                                             .answer = retire ? CORE_ANSWER_UNKNOWN_APP : CORE_ANSWER_STOPPING });
@@ -255,7 +265,7 @@ static void item_free(struct item *it, bool retire) {
         sd_event_source_disable_unref(it->timer);
         it->timer = NULL;
         if (it->seg && retire)
-                wxshm_writer_retire(it->seg);
+                item_remove_segment(it);
         wxshm_writer_close(it->seg);
         it->seg = NULL;
         explicit_bzero(it->value, sizeof(it->value));
@@ -344,7 +354,7 @@ bool app_reconfigure(struct app *app, const struct app_config *cfg) {
 void app_retire_tickets(struct app *app, unsigned keep) {
         for (int i = 0; i < app->n_tickets; i++)
                 if (!(app->tickets[i].ticket & keep))
-                        wxshm_writer_retire(app->tickets[i].seg);
+                        item_remove_segment(&app->tickets[i]);
 }
 
 void app_stop(struct app *app) {

@@ -83,7 +83,10 @@ bool app_complete(const struct app *app);
  */
 int app_retry_tickets(struct app *app);
 
-/* Stop the app's calls and timers and close its segments; retire them if it was removed. */
+/*
+ * Stop the app's calls and timers and close its segments. With retire (the app was
+ * removed from the config), mark them removed and unlink them (wxshm_writer_remove).
+ */
 void app_free(struct app *app, bool retire);
 
 /*
@@ -93,7 +96,7 @@ void app_free(struct app *app, bool retire);
  */
 bool app_reconfigure(struct app *app, const struct app_config *cfg);
 
-/* Retire the segments of the app's tickets whose type is not in keep (they were dropped). */
+/* Remove (as app_free's retire does) the segments of the app's tickets whose type is not in keep (dropped). */
 void app_retire_tickets(struct app *app, unsigned keep);
 
 /* The agent is stopping: mark the segments stopped (readers keep the token until it expires). */

@@ -2,6 +2,7 @@
 #ifndef MANAGER_INTERNAL_H
 #define MANAGER_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <systemd/sd-event.h>
@@ -44,6 +45,9 @@ struct agent {
  * it loads cleanly; a->reload says how it went.
  */
 void agent_reload(struct agent *a);
+
+/* Whether config (a struct agent_config) publishes item: an app, or a ticket it has (namespace_remove_unknown). */
+bool agent_item_configured(const char *item, void *config);
 
 /*
  * After a start or a reload: stamp the new entries of r->failed (before: the list as it

@@ -25,6 +25,27 @@ static struct app *agent_take_app(struct agent *a, const char *name) {
         return NULL;
 }
 
+bool agent_item_configured(const char *item, void *config) {
+        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD };
+        const struct agent_config *c = config;
+        const char *dot = strchr(item, '.');
+        size_t n = dot ? (size_t)(dot - item) : strlen(item);
+
+        for (size_t i = 0; i < c->n_apps; i++) {
+                const struct app_config *app = &c->apps[i];
+
+                if (strncmp(app->name, item, n) != 0 || app->name[n] != '\0')
+                        continue;
+                if (!dot)
+                        return true;
+                for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+                        if ((app->tickets & types[t]) && strcmp(dot + 1, ticket_type_name(types[t])) == 0)
+                                return true;
+                return false;
+        }
+        return false;
+}
+
 static bool agent_settings_equal(const struct agent_config *x, const struct agent_config *y) {
         return strcmp(x->shm_dir, y->shm_dir) == 0 && strcmp(x->state_dir, y->state_dir) == 0 &&
                cluster_config_equal(&x->cluster, &y->cluster);
@@ -33,7 +54,8 @@ static bool agent_settings_equal(const struct agent_config *x, const struct agen
 /*
  * SIGHUP: a new config replaces the old one only if it loads cleanly. Unchanged apps
  * keep running untouched, changed ones restart (adopting their own token unless the
- * appid or kind changed), removed ones have their segments retired.
+ * appid or kind changed), removed ones (and dropped tickets) have their segments marked
+ * removed and unlinked.
  */
 void agent_reload(struct agent *a) {
         struct agent_config *next;
@@ -110,9 +132,11 @@ void agent_reload(struct agent *a) {
                         continue;
                 /* Out of the list before it is freed: nothing may find it half gone. */
                 a->svc.apps[i] = NULL;
-                log_app(LOG_INFO, gone->cfg->name, 0, "removed: segment retired");
+                log_app(LOG_INFO, gone->cfg->name, 0, "removed: its segments are unlinked, their readers told");
                 app_free(gone, true);
         }
+        /* What no app held (an item that could not start, since removed): found by name. */
+        namespace_remove_unknown(&a->ns, next->shm_dir, agent_item_configured, next);
         free(a->svc.apps);
         config_free(a->svc.config);
         a->svc.apps = apps;

@@ -364,6 +364,8 @@ int manager_run(struct agent_config *config) {
         }
         a.svc.shm_dir_fd = a.ns.dir_fd;
         namespace_retire_legacy("/dev/shm", config->shm_prefix);
+        /* Before any app opens its segments: what was removed from the config while no agent ran. */
+        namespace_remove_unknown(&a.ns, config->shm_dir, agent_item_configured, config);
 
         r = run(&a);
         if (r < 0)

@@ -192,7 +192,7 @@ static void retire_one(int root_fd, const char *root, const char *name) {
                 if (map != MAP_FAILED) {
                         seg = map;
                         if (atomic_load_explicit(&seg->magic, memory_order_acquire) == WXSHM_LAYOUT_MAGIC)
-                                atomic_store_explicit(&seg->retired, 1, memory_order_release);
+                                atomic_store_explicit(&seg->retired, WXSHM_LAYOUT_RETIRED_REOPEN, memory_order_release);
                         munmap(map, sizeof(*seg));
                 }
         }
@@ -200,6 +200,70 @@ static void retire_one(int root_fd, const char *root, const char *name) {
                 close(fd);
         if (unlinkat(root_fd, name, 0) == 0)
                 log_info("retired the old segment %s/%s: segments now live in shm_dir", root, name);
+}
+
+/*
+ * Mark name removed and unlink it if it is a segment of ours (any layout version: the first
+ * 64 bytes, magic and retired, mean the same in all). 1 if it was, 0 if it is something
+ * else (left alone), -errno if it could not be unlinked.
+ */
+static int remove_one(int dir_fd, const char *name) {
+        struct wxshm_layout *seg;
+        struct stat st;
+        bool ours = false;
+        void *map;
+        int fd;
+
+        fd = openat(dir_fd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        /* Our regular file, holding the first 64 bytes: mapping them cannot fault. */
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            st.st_size >= (off_t)offsetof(struct wxshm_layout, seq)) {
+                map = mmap(NULL, offsetof(struct wxshm_layout, seq), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                if (map != MAP_FAILED) {
+                        seg = map;
+                        ours = atomic_load_explicit(&seg->magic, memory_order_acquire) == WXSHM_LAYOUT_MAGIC;
+                        if (ours)
+                                atomic_store_explicit(&seg->retired, WXSHM_LAYOUT_RETIRED_REMOVED,
+                                                      memory_order_release);
+                        munmap(map, offsetof(struct wxshm_layout, seq));
+                }
+        }
+        close(fd);
+        if (!ours)
+                return 0;
+        return unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT ? -errno : 1;
+}
+
+void namespace_remove_unknown(struct namespace *ns, const char *dir, bool (*known)(const char *item, void *userdata),
+                              void *userdata) {
+        struct dirent *e;
+        DIR *d;
+        int fd, r;
+
+        /* dir_fd is O_PATH, which cannot be listed: "." through it is the same directory, no path race. */
+        fd = openat(ns->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || !(d = fdopendir(fd))) {
+                log_warning("cannot list shm_dir %s: %s; segments of removed apps stay until the next start", dir,
+                            strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        while ((e = readdir(d))) {
+                /* Only item names: the lock, and anything else the agent never made, stay. */
+                if (!wire_name_valid(e->d_name) || known(e->d_name, userdata))
+                        continue;
+                r = remove_one(ns->dir_fd, e->d_name);
+                if (r > 0)
+                        log_info("removed the segment %s/%s: no such item in the configuration (its readers are "
+                                 "told it is gone)", dir, e->d_name);
+                else if (r < 0)
+                        log_warning("cannot unlink the segment %s/%s of a removed item: %s; its readers are told it "
+                                    "is gone all the same", dir, e->d_name, strerror(-r));
+        }
+        closedir(d);
 }
 
 void namespace_retire_legacy(const char *shm_root, const char *prefix) {

@@ -32,6 +32,16 @@ int namespace_open(struct namespace *ns, const char *dir);
  */
 void namespace_retire_legacy(const char *shm_root, const char *prefix);
 
+/*
+ * Segments in shm_dir (ns, named dir in messages) of items known() says are not in the
+ * configuration (the app was removed, or its ticket dropped, while no agent ran, or its
+ * start failed) are marked removed (retired = 2: readers get -ENXIO, and do not re-open)
+ * and unlinked. Anything that is not a segment of ours is left alone. At start, before any
+ * app opens its segments, and after a reload.
+ */
+void namespace_remove_unknown(struct namespace *ns, const char *dir, bool (*known)(const char *item, void *userdata),
+                              void *userdata);
+
 void namespace_close(struct namespace *ns);
 
 /*

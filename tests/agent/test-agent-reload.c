@@ -102,8 +102,9 @@ int main(void) {
                 close(pipelined);
         }
         CHECK(agent_wait_generation("c", 1, 10000), "c added and served");
-        CHECK(wxshm_read(b, buf, sizeof(buf), &info) == -EIDRM, "b's segment retired: its reader is told");
+        CHECK(wxshm_read(b, buf, sizeof(buf), &info) == -ENXIO, "b's segment removed: its reader is told");
         wxshm_close(b);
+        CHECK(wxshm_open(&b, "b") == -ENOENT, "and b's file is gone");
         CHECK(generation_of("a") == 1 && emu_stat(&emu, "wxA", "token_calls") == 1, "a untouched");
         CHECK(agent_log_count(&a, "app c: added") == 1, "addition logged");
         CHECK(agent_log_count(&a, "app b: removed") == 1, "removal logged");
