@@ -1,5 +1,6 @@
 /* app-force.c: client-forced refreshes, the shell's side: each waiting client's connection, and the events they make. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "app.h"
 #include "app-force.h"
@@ -13,6 +14,7 @@ struct waiter {
         uint64_t id;
         force_reply_fn reply;
         void *userdata;
+        bool want_token;                /* "token":true: the answer carries the token it names */
 };
 
 static void waiter_unlink(struct waiter *w) {
@@ -29,6 +31,27 @@ static struct waiter *waiter_find(struct item *it, uint64_t id) {
         return NULL;
 }
 
+/*
+ * The answer with the token, all three of one slot: the segment's published one, read
+ * now. It is the answered generation (the core answers once it is published); should
+ * they ever differ, the client gets the published generation with its own token and
+ * expiry rather than a generation and a token that do not belong together.
+ */
+static char *answer_with_token(struct item *it, const struct core_action *a) {
+        char buf[WXSHM_LAYOUT_TOKEN_CAPACITY + 1];
+        struct segment_slot slot;
+        char *line;
+
+        if (!it->seg || wxshm_writer_current(it->seg, buf, sizeof(buf), &slot) < 0)
+                /* Nothing readable to name: without the field, as an older agent answers (read the segment). */
+                return protocol_refresh_ok_call((uint64_t)a->num, a->at_ms, a->answer == CORE_ANSWER_VERIFIED,
+                                                a->upstream_call);
+        line = protocol_refresh_ok_token(slot.generation, slot.expires_at_ms, a->answer == CORE_ANSWER_VERIFIED,
+                                         a->upstream_call, buf);
+        explicit_bzero(buf, sizeof(buf));
+        return line;
+}
+
 void force_answer(struct item *it, const struct core_action *a) {
         struct waiter *w = waiter_find(it, a->waiter);
         force_reply_fn reply;
@@ -37,7 +60,9 @@ void force_answer(struct item *it, const struct core_action *a) {
 
         if (!w)
                 return;
-        if (a->answer == CORE_ANSWER_PUBLISHED || a->answer == CORE_ANSWER_VERIFIED)
+        if ((a->answer == CORE_ANSWER_PUBLISHED || a->answer == CORE_ANSWER_VERIFIED) && w->want_token)
+                line = answer_with_token(it, a);
+        else if (a->answer == CORE_ANSWER_PUBLISHED || a->answer == CORE_ANSWER_VERIFIED)
                 line = protocol_refresh_ok_call((uint64_t)a->num, a->at_ms, a->answer == CORE_ANSWER_VERIFIED,
                                                 a->upstream_call);
         else
@@ -55,6 +80,11 @@ struct waiter *force_request(struct item *it, bool has_gen, uint64_t gen, int64_
 
 struct waiter *force_request_from(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms,
                                   force_reply_fn reply, void *userdata, int64_t uid, int64_t pid) {
+        return force_request_token(it, has_gen, gen, timeout_ms, false, reply, userdata, uid, pid);
+}
+
+struct waiter *force_request_token(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms, bool want_token,
+                                   force_reply_fn reply, void *userdata, int64_t uid, int64_t pid) {
         struct waiter *w = calloc(1, sizeof(*w));
         uint64_t id = ++it->next_waiter;
 
@@ -63,7 +93,7 @@ struct waiter *force_request_from(struct item *it, bool has_gen, uint64_t gen, i
                 return NULL;
         }
         *w = (struct waiter){ .next = it->waiters, .prev = &it->waiters, .item = it, .id = id, .reply = reply,
-                              .userdata = userdata };
+                              .userdata = userdata, .want_token = want_token };
         if (it->waiters)
                 it->waiters->prev = &w->next;
         it->waiters = w;

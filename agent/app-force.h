@@ -27,6 +27,13 @@ struct waiter *force_request_from(struct item *it, bool has_gen, uint64_t gen, i
                                   force_reply_fn reply, void *userdata, int64_t uid, int64_t pid);
 
 /*
+ * The same; with want_token a successful answer also carries the token ("token", last),
+ * generation, expiry and token all taken from the segment's published slot at answer time.
+ */
+struct waiter *force_request_token(struct item *it, bool has_gen, uint64_t gen, int64_t timeout_ms, bool want_token,
+                                   force_reply_fn reply, void *userdata, int64_t uid, int64_t pid);
+
+/*
  * An operator (uid, pid) asks for the item's next attempt now, skipping its backoff wait
  * once (agent/core/retry.c decides): the reply line (malloc'd, ending in "\n").
  */

@@ -47,6 +47,7 @@ char *metrics_compose(const struct services *a, size_t *len) {
                 .reloads = a->stats.reloads,
                 .connections_total = a->stats.connections_total,
                 .connections = a->stats.connections,
+                .connections_evicted = a->stats.connections_evicted,
                 .clustered = a->cluster != NULL,
                 .states = states,
                 .n_states = N_STATES,

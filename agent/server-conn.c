@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "app-force.h"
+#include "log.h"
 #include "server-internal.h"
 
 void conn_unqueue(struct conn *c) {
@@ -29,6 +30,24 @@ void status_unqueue(struct conn *c) {
         c->sprev = NULL;
 }
 
+void idle_unlink(struct conn *c) {
+        if (!c->iprev)
+                return;
+        *c->iprev = c->inext;
+        if (c->inext)
+                c->inext->iprev = c->iprev;
+        else
+                c->srv->idle_tail = c->iprev;
+        c->iprev = NULL;
+}
+
+static void idle_append(struct conn *c) {
+        c->inext = NULL;
+        c->iprev = c->srv->idle_tail;
+        *c->srv->idle_tail = c;
+        c->srv->idle_tail = &c->inext;
+}
+
 /* The connection's refresh is over (answered or cancelled): it no longer counts against its uid. */
 void conn_waiter_done(struct conn *c) {
         if (c->waiter_counted)
@@ -39,6 +58,7 @@ void conn_waiter_done(struct conn *c) {
 void conn_free(struct conn *c) {
         conn_unqueue(c);
         status_unqueue(c);
+        idle_unlink(c);
         conn_waiter_done(c);
         force_cancel(c->pending);
         sd_event_source_disable_unref(c->io);
@@ -59,19 +79,36 @@ static size_t conn_backlog(const struct conn *c) {
         return c->out_len - c->out_sent;
 }
 
+/* Kept alive and idle: a request answered before, and nothing waiting, half-read or unsent now. */
+static bool conn_kept_idle(const struct conn *c) {
+        return c->served && !c->pending && !c->sprev && !c->rprev && !c->closing && !c->dead && c->in_len == 0 &&
+               conn_backlog(c) == 0;
+}
+
 /*
  * Listen for what the connection can do next: read only when not waiting and not behind
  * with replies (a client that does not read stops being read), write when behind.
+ * idle_timeout runs unless a refresh is pending or the connection is kept alive and idle:
+ * a client that never completes a request, or stops halfway through one, or does not read
+ * its replies is still closed; one that pools its connection between requests is not.
  */
 static void conn_update(struct conn *c) {
         uint32_t events = 0;
+        bool idle = conn_kept_idle(c);
 
         if (!c->pending && !c->sprev && !c->closing && conn_backlog(c) < CONN_OUT_SOFT)
                 events |= EPOLLIN;
         if (conn_backlog(c) > 0)
                 events |= EPOLLOUT;
         sd_event_source_set_io_events(c->io, events);
-        sd_event_source_set_enabled(c->idle, c->pending ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
+        /* Busy again without a request (the start of a line): the idle clock starts now, not at the last one. */
+        if (!idle && c->iprev)
+                sd_event_source_set_time_relative(c->idle, (uint64_t)c->srv->svc->config->idle_timeout_ms * 1000);
+        if (idle && !c->iprev)
+                idle_append(c);
+        else if (!idle)
+                idle_unlink(c);
+        sd_event_source_set_enabled(c->idle, c->pending || idle ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
 }
 
 /* Write what we can, keeping what is left at the front; false if the connection died. */
@@ -161,6 +198,8 @@ static void conn_process(struct conn *c) {
                         return;
                 }
                 len = (size_t)(nl - c->in);
+                /* Active: off the idle list, back at its end (the most recently used) once idle again. */
+                idle_unlink(c);
                 sd_event_source_set_time_relative(c->idle, (uint64_t)c->srv->svc->config->idle_timeout_ms * 1000);
                 conn_dispatch(c, c->in, len > 0 && c->in[len - 1] == '\r' ? len - 1 : len);
                 c->in_len -= len + 1;
@@ -212,21 +251,65 @@ static void refuse(int fd, const char *message) {
         close(fd);
 }
 
+/*
+ * The connection idle longest (of uid, unless uid is -1) that can be closed without losing
+ * anything: a request already in its socket, not yet read, makes it busy. NULL if none.
+ * At most IDLE_PEEK_MAX are looked into: if that many have requests arriving, the agent is
+ * busy rather than full of idle clients, and refusing costs less than searching on.
+ */
+#define IDLE_PEEK_MAX 32
+static struct conn *idle_oldest(struct server *s, uid_t uid) {
+        unsigned peeked = 0;
+
+        for (struct conn *c = s->idle; c && peeked < IDLE_PEEK_MAX; c = c->inext) {
+                char byte;
+
+                if (uid != (uid_t)-1 && c->peer.uid != uid)
+                        continue;
+                peeked++;
+                if (recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+                        continue;
+                return c;
+        }
+        return NULL;
+}
+
+/* Close an idle kept-alive connection for a new one: its client sees EOF and connects again when it needs to. */
+static void evict(struct server *s, struct conn *c, const char *limit) {
+        s->svc->stats.connections_evicted++;
+        /* Once at info, so an operator learns it happens; then debug, as a full agent may do it often. */
+        log_app(s->evict_logged ? LOG_DEBUG : LOG_INFO, NULL, 0,
+                "control socket: %s reached; closed the connection idle longest (uid %ld pid %ld) for a new one "
+                "(counted in status's server.evicted_idle; further ones are logged at debug)", limit,
+                (long)c->peer.uid, (long)c->peer.pid);
+        s->evict_logged = true;
+        conn_free(c);
+}
+
 void server_accept_one(struct server *s, int fd) {
         const struct agent_config *cfg = s->svc->config;
+        bool full = s->n_conns >= cfg->max_connections, uid_full;
+        struct conn *c, *victim;
         struct peer peer;
-        struct conn *c;
 
-        if (s->n_conns >= cfg->max_connections) {
+        /* Full with nothing idle: refused before any work, as a flood of connects finds it. */
+        if (full && !s->idle) {
                 refuse(fd, "max_connections reached");
                 return;
         }
         peer_credentials(&peer, fd);
         /* One user may not hold the whole socket: the others' gets must still find a place. */
-        if (peer.uid != 0 && peer_table_get(&s->uids, peer.uid).conns >= cfg->max_connections_per_uid) {
-                peer_clear(&peer);
-                refuse(fd, "max_connections_per_uid reached: your user holds its share of the socket");
-                return;
+        uid_full = peer.uid != 0 && peer_table_get(&s->uids, peer.uid).conns >= cfg->max_connections_per_uid;
+        if (full || uid_full) {
+                /* Over its share, a user makes room among its own connections only. */
+                victim = idle_oldest(s, uid_full ? peer.uid : (uid_t)-1);
+                if (!victim) {
+                        peer_clear(&peer);
+                        refuse(fd, uid_full ? "max_connections_per_uid reached: your user holds its share of the socket"
+                                            : "max_connections reached");
+                        return;
+                }
+                evict(s, victim, uid_full ? "max_connections_per_uid" : "max_connections");
         }
         c = calloc(1, sizeof(*c));
         if (!c || peer_table_add(&s->uids, peer.uid, 1, 0) < 0) {

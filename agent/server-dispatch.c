@@ -59,6 +59,8 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 conn_reply(c, protocol_error(code, message, -1));
                 return;
         }
+        /* A client that speaks the protocol: kept alive from now on while idle (server-conn.c). */
+        c->served = true;
         if ((req.op == OP_RELOAD || req.op == OP_RETRY) && !peer_is_operator(&c->peer)) {
                 conn_reply(c, protocol_error(PROTO_E_PERMISSION, "only root and the agent's user may reload or "
                                              "retry: run it with sudo, or as the agent's user", -1));
@@ -118,8 +120,10 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 return;
         }
         c->dispatching = true;
-        w = force_request_from(it, req.has_generation, req.generation, req.timeout_ms, on_refresh_reply, c,
-                               c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid, c->peer.pid);
+        /* "token":true asks for nothing get would not give this peer: the same peer_allowed() let it here. */
+        w = force_request_token(it, req.has_generation, req.generation, req.timeout_ms, req.want_token,
+                                on_refresh_reply, c, c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid,
+                                c->peer.pid);
         c->dispatching = false;
         if (w && peer_table_add(&c->srv->uids, c->peer.uid, 0, 1) == 0)
                 c->waiter_counted = true;
@@ -137,7 +141,8 @@ int server_on_status(sd_event_source *src, void *userdata) {
                 return 0;
         status_unqueue(c);
         st = (struct status_server){ .connections = s->n_conns, .status_replies = ++s->status_replies,
-                                     .shm_dir = s->svc->config->shm_dir };
+                                     .shm_dir = s->svc->config->shm_dir,
+                                     .evicted_idle = s->svc->stats.connections_evicted };
         conn_reply(c, status_reply(s->svc, &c->status, &st));
         if (s->statusq)
                 sd_event_source_set_enabled(s->status_src, SD_EVENT_ONESHOT);

@@ -37,6 +37,13 @@ struct conn {
         struct conn *rnext, **rprev;    /* on the server's resume list (rprev NULL: not on it) */
         struct conn *snext, **sprev;    /* on the server's status queue (sprev NULL: not on it) */
         struct request status;          /* the status request waiting there */
+        /*
+         * On the server's idle list (iprev NULL: not on it): kept alive after a request, with
+         * nothing pending, half-read or unsent. Such a connection outlives idle_timeout, and
+         * the one longest there is closed when a new connection finds the agent full.
+         */
+        struct conn *inext, **iprev;
+        bool served;                    /* a request was parsed: idle_timeout no longer applies while idle */
         bool waiter_counted;            /* pending counts against the peer's max_waiters_per_uid */
         bool dispatching;               /* inside force_request: a reply now is synchronous */
         bool closing;                   /* close once the replies are out */
@@ -60,12 +67,16 @@ struct server {
         struct conn *statusq, **statusq_tail;
         struct conn *conns;
         unsigned n_conns;
+        struct conn *idle, **idle_tail; /* idle kept-alive connections, the longest idle first */
+        bool evict_logged;              /* the first eviction is logged at info, the others at debug */
         struct peer_table uids;         /* connections and waiters per peer uid */
         uint64_t status_replies;
 };
 
 /* server-conn.c: a connection's buffers, its reading and writing, accepting and closing it. */
 void conn_unqueue(struct conn *c);
+/* Off the idle list: the connection is busy (a request came), or goes. */
+void idle_unlink(struct conn *c);
 void status_unqueue(struct conn *c);
 void conn_waiter_done(struct conn *c);
 void conn_free(struct conn *c);

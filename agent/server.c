@@ -108,6 +108,7 @@ int server_new(struct server **ret, struct services *a) {
                 return -ENOMEM;
         s->svc = a;
         s->statusq_tail = &s->statusq;
+        s->idle_tail = &s->idle;
         n = sd_listen_fds(true);
         if (n > 1) {
                 log_error("systemd passed %d sockets; wxtokend takes one (Accept=no, one ListenStream=)", n);

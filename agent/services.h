@@ -61,6 +61,7 @@ struct agent_stats {
         uint64_t reloads;               /* reloads taken */
         uint64_t connections_total;     /* control socket connections accepted */
         unsigned connections;           /* open now */
+        uint64_t connections_evicted;   /* idle kept-alive connections closed for a new one (agent full) */
         bool ready;                     /* READY=1 was sent */
 };
 

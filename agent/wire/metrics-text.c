@@ -200,6 +200,9 @@ char *metrics_text(const struct metrics_agent *ag, const struct metrics_app *app
         put(&t, "wxtokend_socket_connections_total %llu\n", (unsigned long long)ag->connections_total);
         family(&t, "wxtokend_socket_connections", "gauge", "Control socket connections open now.");
         put(&t, "wxtokend_socket_connections %u\n", ag->connections);
+        family(&t, "wxtokend_socket_connections_evicted_total", "counter",
+               "Idle kept-alive control socket connections closed to make room for a new one.");
+        put(&t, "wxtokend_socket_connections_evicted_total %llu\n", (unsigned long long)ag->connections_evicted);
         if (ag->clustered) {
                 family(&t, "wxtokend_redis_up", "gauge", "Cluster mode: 1 while the link to Redis is up.");
                 put(&t, "wxtokend_redis_up %d\n", ag->redis_up);

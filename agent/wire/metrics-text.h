@@ -38,6 +38,7 @@ struct metrics_agent {
         uint64_t reloads;               /* reloads taken */
         uint64_t connections_total;     /* control socket connections accepted */
         unsigned connections;           /* open now */
+        uint64_t connections_evicted;   /* idle kept-alive connections closed for a new one */
         bool clustered;
         bool redis_up;
         const char *const *states;      /* every state name, one series each */

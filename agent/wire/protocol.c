@@ -114,7 +114,7 @@ static int parse_status(const cJSON *root, struct request *req, const char **err
 static int parse_object(const cJSON *root, struct request *req, const char **error, char *message,
                         size_t message_size) {
         const cJSON *op = cJSON_GetObjectItemCaseSensitive(root, "op");
-        const cJSON *gen, *timeout;
+        const cJSON *gen, *timeout, *token;
         char q[QUOTE_MAX + 4];
         double d;
         int r;
@@ -163,6 +163,14 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
                                     "\"timeout_ms\" must be an integer from 1 to %d",
                                     PROTOCOL_TIMEOUT_MAX_MS);
                 req->timeout_ms = (int64_t)d;
+        }
+        /* A boolean, strictly: "token":"yes" is a client's mistake better named than ignored. */
+        token = cJSON_GetObjectItemCaseSensitive(root, "token");
+        if (token) {
+                if (!cJSON_IsBool(token))
+                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                                    "\"token\" must be true or false");
+                req->want_token = cJSON_IsTrue(token);
         }
         return 0;
 }
@@ -314,6 +322,11 @@ char *protocol_refresh_ok(uint64_t generation, int64_t expires_at_ms, bool verif
 }
 
 char *protocol_refresh_ok_call(uint64_t generation, int64_t expires_at_ms, bool verified, bool upstream_call) {
+        return protocol_refresh_ok_token(generation, expires_at_ms, verified, upstream_call, NULL);
+}
+
+char *protocol_refresh_ok_token(uint64_t generation, int64_t expires_at_ms, bool verified, bool upstream_call,
+                                const char *token) {
         cJSON *o = cJSON_CreateObject();
         bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_u64(o, "generation", generation) &&
                   add_i64(o, "expires_at", expires_at_ms);
@@ -322,6 +335,8 @@ char *protocol_refresh_ok_call(uint64_t generation, int64_t expires_at_ms, bool 
                 ok = cJSON_AddTrueToObject(o, "verified") != NULL;
         if (ok)
                 ok = cJSON_AddBoolToObject(o, "upstream_call", upstream_call) != NULL;
+        if (ok && token)
+                ok = add_text(o, "token", token);
         return finish(o, ok);
 }
 
@@ -411,7 +426,7 @@ static bool add_server(cJSON *o, const struct status_server *st) {
         cJSON *c = cJSON_AddObjectToObject(o, "server");
 
         return c && add_u64(c, "connections", st->connections) && add_u64(c, "status_replies", st->status_replies) &&
-               (!st->shm_dir || add_text(c, "shm_dir", st->shm_dir));
+               (!st->shm_dir || add_text(c, "shm_dir", st->shm_dir)) && add_u64(c, "evicted_idle", st->evicted_idle);
 }
 
 static bool add_agent(cJSON *o, const struct status_agent *st) {

@@ -10,7 +10,8 @@
 
 /*
  * One JSON object per line, at most PROTOCOL_LINE_MAX bytes with its newline (libwxshm/wire.h). Requests:
- *   {"op":"refresh","app":"NAME","generation":G,"timeout_ms":N}   timeout_ms optional (PROTOCOL_TIMEOUT_DEFAULT_MS)
+ *   {"op":"refresh","app":"NAME","generation":G,"timeout_ms":N,"token":true}   timeout_ms optional
+ *                                     (PROTOCOL_TIMEOUT_DEFAULT_MS); "token":true adds the answered token to the reply
  *   {"op":"get","app":"NAME"}
  *   {"op":"status","app":"NAME","offset":N,"limit":N}   all three optional
  *   {"op":"metrics"}                  the Prometheus text, then the connection closes (anyone)
@@ -37,6 +38,7 @@ struct request {
         bool has_generation;            /* refresh: false means "whatever is published now" */
         uint64_t generation;
         int64_t timeout_ms;             /* refresh: 1..PROTOCOL_TIMEOUT_MAX_MS */
+        bool want_token;                /* refresh: "token":true, the reply carries the token it answers with */
         bool has_app;                   /* status: only this app (and its tickets) or this ticket */
         uint64_t offset;                /* status: entries to skip (a previous reply's "next") */
         unsigned limit;                 /* status: 1..PROTOCOL_STATUS_LIMIT_MAX entries at most */
@@ -58,6 +60,12 @@ char *protocol_error(const char *code, const char *message, int64_t retry_after_
 char *protocol_refresh_ok(uint64_t generation, int64_t expires_at_ms, bool verified);
 /* The same, saying whether an upstream call was made for it ("upstream_call"): false when the compare answered. */
 char *protocol_refresh_ok_call(uint64_t generation, int64_t expires_at_ms, bool verified, bool upstream_call);
+/*
+ * The same with the token of the answered generation last ("token", after every field above,
+ * so the reply still starts {"ok":true,"generation": as libwxshm reads it); token NULL leaves it out.
+ */
+char *protocol_refresh_ok_token(uint64_t generation, int64_t expires_at_ms, bool verified, bool upstream_call,
+                                const char *token);
 /* reload taken: {"ok":true,"reload":"taken","apps":N} (a refused one is protocol_error(PROTO_E_RELOAD_REFUSED)). */
 char *protocol_reload_ok(size_t n_apps);
 /* retry accepted: {"ok":true,"retry":WHAT} ("now": the call starts; "in_flight": one is already under way). */
@@ -104,6 +112,7 @@ struct status_server {
         unsigned connections;           /* open now */
         uint64_t status_replies;        /* status requests answered since the start */
         const char *shm_dir;            /* where the segments are (NULL: left out): wxtokenctl get names a wrong $WXSHM_DIR */
+        uint64_t evicted_idle;          /* idle kept-alive connections closed to make room for new ones */
 };
 
 char *protocol_status_ok(const struct status_entry *entries, size_t n, const struct cluster_status *cluster,

@@ -22,7 +22,7 @@ static bool has_line(const char *text, const char *line) {
 static void test_text(void) {
         struct metrics_agent ag = { .version = "1.2.3", .now_ms = 1700000000000, .started_at_ms = 1699999990500,
                                     .ready = true, .reloads = 2, .connections_total = 7, .connections = 1,
-                                    .states = states, .n_states = 3 };
+                                    .connections_evicted = 3, .states = states, .n_states = 3 };
         struct metrics_item items[] = {
                 { .app = "shop", .item = "shop", .state = "fresh", .generation = 18446744073709551615ull,
                   .expires_at_ms = 1700007200123, .next_refresh_ms = 1700006900000, .results = { 3, 1, 0, 0 },
@@ -46,6 +46,7 @@ static void test_text(void) {
         CHECK(has_line(t, "wxtokend_ready 1") && has_line(t, "wxtokend_reloads_total 2"), "ready, reloads");
         CHECK(has_line(t, "wxtokend_socket_connections_total 7") && has_line(t, "wxtokend_socket_connections 1"),
               "connections");
+        CHECK(has_line(t, "wxtokend_socket_connections_evicted_total 3"), "idle connections evicted");
         CHECK(has_line(t, "# TYPE wxtokend_upstream_calls_total counter"), "counter type");
         CHECK(has_line(t, "# HELP wxtokend_token_generation Generation of the token or ticket published (0: none yet)."),
               "help line");

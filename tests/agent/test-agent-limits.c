@@ -64,38 +64,48 @@ static bool exchange(int fd, const char *line, char *buf, size_t size) {
 }
 
 /*
- * The attacker, a member of the socket's group only: opens connections until refused,
- * keeps them all alive past idle_timeout with a status each second, then tries once
- * more. Reports {accepted, alive after the idle timeout, refused at the end} and holds
- * the connections until the parent closes ctl.
+ * The attacker, a member of the socket's group only: opens SHARE + 5 kept-alive
+ * connections (each past its share closes its own idle longest), keeps the ones left
+ * alive past idle_timeout with a status each second, then makes them all busy (half a
+ * line) and tries once more. Reports {alive after opening, alive after the idle timeout,
+ * refused at the end} and holds its share (idle again) until the parent closes ctl.
  */
 static void attacker(int report, int ctl) {
         static int fds[MAX_CONNECTIONS + 1];
+        static const char status[] = "{\"op\":\"status\",\"app\":\"app000\"}\n";
         int out[3] = { 0, 0, 0 }, n = 0, fd;
         char buf[65536];
 
         if (setgroups(1, &sock_gid) < 0 || setgid(ATTACKER_UID) < 0 || setuid(ATTACKER_UID) < 0)
                 _exit(EXIT_SETUP);
-        while (n <= MAX_CONNECTIONS && (fd = socket_dial(a.socket)) >= 0) {
-                if (!exchange(fd, "{\"op\":\"status\",\"app\":\"app000\"}\n", buf, sizeof(buf)) ||
-                    !strstr(buf, "\"ok\":true")) {
+        while (n < SHARE + 5 && (fd = socket_dial(a.socket)) >= 0) {
+                if (!exchange(fd, status, buf, sizeof(buf)) || !strstr(buf, "\"ok\":true")) {
                         close(fd);
                         break;
                 }
                 fds[n++] = fd;
         }
-        out[0] = n;
+        /* The first 5 were closed for the last 5: an exchange on them finds the end. */
+        for (int i = 0; i < n; i++)
+                out[0] += exchange(fds[i], status, buf, sizeof(buf)) && strstr(buf, "\"ok\":true") != NULL;
         /* Real time must pass here: idle_timeout is 2 s, the connections live through 4 s of it. */
         for (int round = 0; round < 4; round++) {
                 harness_sleep_ms(1000);
                 out[1] = 0;
-                for (int i = 0; i < n; i++)
-                        out[1] += exchange(fds[i], "{\"op\":\"status\",\"app\":\"app000\"}\n", buf, sizeof(buf)) &&
-                                  strstr(buf, "\"ok\":true") != NULL;
+                for (int i = n - SHARE; i < n; i++)
+                        out[1] += exchange(fds[i], status, buf, sizeof(buf)) && strstr(buf, "\"ok\":true") != NULL;
         }
+        /* Every one busy: nothing of its own to close, so one more is refused. */
+        for (int i = n - SHARE; i < n; i++)
+                if (write(fds[i], "{\"op\":", 6) != 6)
+                        _exit(EXIT_SETUP);
         fd = socket_dial(a.socket);
         out[2] = fd >= 0 && exchange(fd, NULL, buf, sizeof(buf)) && strstr(buf, "too_many_connections") &&
                  strstr(buf, "max_connections_per_uid");
+        /* The lines completed: its share held, idle, while the parent checks another user. */
+        for (int i = n - SHARE; i < n; i++)
+                if (!exchange(fds[i], "\"status\",\"app\":\"app000\"}\n", buf, sizeof(buf)))
+                        _exit(EXIT_SETUP);
         if (write(report, out, sizeof(out)) != sizeof(out))
                 _exit(EXIT_SETUP);
         (void)!read(ctl, buf, 1); /* hold everything until the parent is done */
@@ -134,10 +144,11 @@ static void test_connections(void) {
         close(report[1]);
         close(ctl[0]);
         CHECK(read(report[0], out, sizeof(out)) == sizeof(out), "the attacker reports");
-        CHECK(out[0] == SHARE, "the attacker got %d connections, its share is %d of %d", out[0], SHARE,
-              MAX_CONNECTIONS);
+        CHECK(out[0] == SHARE, "the attacker holds %d connections after opening %d, its share is %d of %d",
+              out[0], SHARE + 5, SHARE, MAX_CONNECTIONS);
         CHECK(out[1] == SHARE, "%d of them outlived idle_timeout with a status each second", out[1]);
-        CHECK(out[2] == 1, "one more is refused with too_many_connections, naming max_connections_per_uid");
+        CHECK(out[2] == 1, "with all of them busy, one more is refused with too_many_connections, naming "
+              "max_connections_per_uid");
         CHECK(user_get() == 1, "another user's get is answered while the attacker holds its share");
         close(ctl[1]);
         waitpid(pid, &status, 0);

@@ -94,6 +94,13 @@ static void test_shapes(void) {
         CHECK(req.has_generation);
         CHECK_EQ(req.generation, 42);
         CHECK_EQ(req.timeout_ms, PROTOCOL_TIMEOUT_DEFAULT_MS);
+        CHECK(!req.want_token);
+        /* "token":true asks for the token in the reply; false is the same as leaving it out. */
+        CHECK_EQ(parse("{\"op\":\"refresh\",\"app\":\"x\",\"generation\":3,\"token\":true}"), 0);
+        CHECK(req.want_token);
+        CHECK_EQ(req.generation, 3);
+        CHECK_EQ(parse("{\"op\":\"refresh\",\"app\":\"x\",\"token\":false}"), 0);
+        CHECK(!req.want_token);
 
         CHECK_EQ(parse("{\"op\":\"refresh\",\"app\":\"x\",\"generation\":0,\"timeout_ms\":1,\"extra\":true}"), 0);
         CHECK(req.has_generation);
@@ -175,6 +182,8 @@ static void test_errors(void) {
         refused("{\"op\":\"refresh\",\"app\":\"x\",\"generation\":1,\"timeout_ms\":-5}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"refresh\",\"app\":\"x\",\"generation\":1,\"timeout_ms\":2.5}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"refresh\",\"app\":\"x\",\"generation\":1,\"timeout_ms\":\"100\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"refresh\",\"app\":\"x\",\"generation\":1,\"token\":\"yes\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"refresh\",\"app\":\"x\",\"generation\":1,\"token\":1}", PROTO_E_BAD_REQUEST);
 }
 
 static void test_hostile(void) {
@@ -301,6 +310,17 @@ static void test_replies(void) {
         CHECK(raw && !strcmp(raw, "{\"ok\":true,\"generation\":5,\"expires_at\":6,\"verified\":true,"
                                   "\"upstream_call\":false}\n"));
         free(raw);
+        /*
+         * The token goes after every other field: libwxshm reads the prefix {"ok":true,"generation":
+         * and older clients the fields before it.
+         */
+        raw = protocol_refresh_ok_token(5, 6, true, false, "T0k-en_");
+        CHECK(raw && !strcmp(raw, "{\"ok\":true,\"generation\":5,\"expires_at\":6,\"verified\":true,"
+                                  "\"upstream_call\":false,\"token\":\"T0k-en_\"}\n"));
+        free(raw);
+        raw = protocol_refresh_ok_token(5, 6, false, true, NULL);
+        CHECK(raw && !strcmp(raw, "{\"ok\":true,\"generation\":5,\"expires_at\":6,\"upstream_call\":true}\n"));
+        free(raw);
         raw = protocol_reload_ok(3);
         CHECK(raw && !strcmp(raw, "{\"ok\":true,\"reload\":\"taken\",\"apps\":3}\n"));
         free(raw);
@@ -316,10 +336,12 @@ static void test_replies(void) {
         cJSON_Delete(o);
 
         o = one_line(protocol_status_ok(e, 2, NULL, 502, &(struct status_server){ .connections = 7,
-                                                                           .status_replies = 8 }));
+                                                                           .status_replies = 8,
+                                                                           .evicted_idle = 9 }));
         CHECK_EQ(num(o, "next"), 502);
         CHECK_EQ(num(cJSON_GetObjectItemCaseSensitive(o, "server"), "connections"), 7);
         CHECK_EQ(num(cJSON_GetObjectItemCaseSensitive(o, "server"), "status_replies"), 8);
+        CHECK_EQ(num(cJSON_GetObjectItemCaseSensitive(o, "server"), "evicted_idle"), 9);
         CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok")));
         apps = cJSON_GetObjectItemCaseSensitive(o, "apps");
         REQUIRE(cJSON_IsArray(apps) && cJSON_GetArraySize(apps) == 2);

@@ -45,11 +45,16 @@ static uint64_t check_forced(const char *what, uint64_t g, int calls_before) {
         cJSON *o;
         uint64_t after;
 
-        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"shop\",\"generation\":%llu,\"timeout_ms\":15000}\n",
-                 (unsigned long long)g);
+        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"shop\",\"generation\":%llu,\"timeout_ms\":15000,"
+                 "\"token\":true}\n", (unsigned long long)g);
         o = agent_request(&hosts.host[asker], line, raw, sizeof(raw));
         CHECK(o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok")), "%s: the forced refresh is answered: %s",
               what, raw);
+        /* The asker answers once the mirror published: "token":true names the token of the generation answered. */
+        CHECK(json_str(o, "token") && json_int(o, "generation", 0) > (int)g, "%s: with the new token: %s", what, raw);
+        if (host_generation(&hosts, asker, "shop", tok, sizeof(tok)) == (uint64_t)json_int(o, "generation", 0))
+                CHECK(json_str(o, "token") && !strcmp(json_str(o, "token"), tok),
+                      "%s: the token the asker's segment holds for that generation", what);
         cJSON_Delete(o);
         after = hosts_converge(&hosts, "shop", g + 1, 15000);
         host_generation(&hosts, 0, "shop", tok, sizeof(tok));
