@@ -42,6 +42,7 @@ class Conn {
 
   connect() {
     return new Promise((resolve, reject) => {
+      stats.connects++;
       const s = net.createConnection({ path: this.path });
       s.setEncoding('latin1');
       const fail = (err) => { s.destroy(); reject(err); };
@@ -108,6 +109,7 @@ class Conn {
       this.pending.timer = setTimeout(() => {
         this.finish(new WxShmError('ETIMEDOUT', undefined, 'ETIMEDOUT: no reply from the agent'), null);
       }, waitMs);
+      stats.requests++;
       this.sock.ref();
       this.sock.write(line);
     });
@@ -115,6 +117,7 @@ class Conn {
 }
 
 const idle = new Map();   // socket path -> [Conn]
+const stats = { requests: 0, connects: 0 };   // for tests: what went over the wire
 
 function takeIdle(path) {
   const list = idle.get(path);
@@ -231,4 +234,4 @@ function closeIdle() {
       c.sock.destroy();
 }
 
-module.exports = { refresh, get, closeIdle, socketPath, clampTimeout };
+module.exports = { refresh, get, closeIdle, socketPath, clampTimeout, stats };
