@@ -71,7 +71,7 @@ class Conn {
     const nl = this.buf.indexOf('\n');
     if (nl < 0) {
       if (this.buf.length > REPLY_MAX)
-        this.finish(new WxShmError('EPROTO', undefined, 'EPROTO: reply line too long'), null);
+        this.finish(new WxShmError('EPROTO', undefined, 'reply line too long'), null);
       return;
     }
     const line = this.buf.slice(0, nl);
@@ -107,7 +107,7 @@ class Conn {
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject, gotByte: false, timer: null };
       this.pending.timer = setTimeout(() => {
-        this.finish(new WxShmError('ETIMEDOUT', undefined, 'ETIMEDOUT: no reply from the agent'), null);
+        this.finish(new WxShmError('ETIMEDOUT', undefined, 'no reply from the agent'), null);
       }, waitMs);
       stats.requests++;
       this.sock.ref();
@@ -148,7 +148,7 @@ function connectError(err, item) {
   const code = err && err.code;
   if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES' || code === 'EPERM')
     return new WxShmError(code, item, undefined, { syscall: 'connect' });
-  return new WxShmError('ECONNREFUSED', item, `ECONNREFUSED: ${item}: cannot reach the agent (${code || err})`);
+  return new WxShmError('ECONNREFUSED', item, `cannot reach the agent (${code || err})`);
 }
 
 // Send one line, get one line. owner: the uid the server must run as (or root); undefined skips the check.
@@ -166,7 +166,7 @@ async function exchange(opts, line, item, waitMs, owner) {
     }
     if (owner !== undefined && c.peer !== owner && c.peer !== 0) {
       c.sock.destroy();
-      throw new WxShmError('EPERM', item, `EPERM: ${item}: the socket's server (uid ${c.peer}) is neither the segment's owner (uid ${owner}) nor root`);
+      throw new WxShmError('EPERM', item, `the socket's server (uid ${c.peer}) is neither the segment's owner (uid ${owner}) nor root`);
     }
     try {
       const reply = await c.request(line, waitMs);
@@ -181,7 +181,7 @@ async function exchange(opts, line, item, waitMs, owner) {
         err.item = item;
         throw err;
       }
-      throw new WxShmError('EPROTO', item, `EPROTO: ${item}: connection lost before the reply (${err.code || err.message})`);
+      throw new WxShmError('EPROTO', item, `connection lost before the reply (${err.code || err.message})`);
     }
   }
 }
@@ -200,7 +200,7 @@ function parseReply(text, item) {
     const extra = {};
     if (Number.isSafeInteger(r.retry_after_ms))
       extra.retryAfterMs = r.retry_after_ms;
-    throw new WxShmError(code, item, `${code}: ${item}: ${typeof r.message === 'string' ? r.message : r.error}`, extra);
+    throw new WxShmError(code, item, `${typeof r.message === 'string' ? r.message : r.error}`, extra);
   }
   return r;
 }

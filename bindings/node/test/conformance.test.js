@@ -46,7 +46,7 @@ test('conformance: 1e6 reads through the binding, >= 1000 generations, 0 torn', 
     const h = wxshm.open('conf', { dir });
     const r = run(() => h.read());
     h.close();
-    console.log(`# binding: ${r.reads} reads, ${r.generations} generations, ${r.torn} torn`);
+    console.log(`binding: ${r.reads} reads, ${r.generations} generations, ${r.torn} torn`);
     assert.strictEqual(r.torn, 0);
     assert.ok(r.reads >= READS, `only ${r.reads} reads`);
     assert.ok(r.generations >= GENERATIONS, `only ${r.generations} generations`);
@@ -63,10 +63,10 @@ test('conformance: negative control (the JS recipe over the same mapping without
     const ab = kit.mapSegment(path.join(dir, 'ctl'));
     // The same recipe with the re-check (100,000 reads: JS copies word by word, slowly) must stay clean, so what catches the control is the missing check.
     const good = run(kit.makeRawReader(ab, true), 100000, 1000);
-    console.log(`# JS recipe with the re-check: ${good.reads} reads, ${good.generations} generations, ${good.torn} torn`);
+    console.log(`JS recipe with the re-check: ${good.reads} reads, ${good.generations} generations, ${good.torn} torn`);
     assert.strictEqual(good.torn, 0);
     const bad = run(kit.makeRawReader(ab, false), READS, GENERATIONS, true);
-    console.log(`# control without it: ${bad.reads} reads, ${bad.generations} generations, ${bad.torn} torn`);
+    console.log(`control without it: ${bad.reads} reads, ${bad.generations} generations, ${bad.torn} torn`);
     assert.ok(bad.torn > 0, 'the negative control was NOT caught: the kit cannot see a missing re-check');
   } finally {
     await kit.stopWriter(writer);
