@@ -109,3 +109,21 @@ test('samples: every line of EXPECTED', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('retired: a handle on a segment the writer started over re-opens the name once, by itself', async () => {
+  const dir = tmpdir('ret');
+  let writer = await kit.startWriter(dir, 'ret', 30);
+  try {
+    const h = wxshm.open('ret', { dir });
+    assert.ok(h.read().generation >= 1);
+    await kit.stopWriter(writer);
+    // A new writer retires the old segment (retired = 1) and makes a new one under the same name.
+    writer = await kit.startWriter(dir, 'ret', 30);
+    const t = h.read();
+    assert.ok(kit.matches(t.token, t.generation, t.expiresAtMs, t.fetchedAtMs));
+    h.close();
+  } finally {
+    await kit.stopWriter(writer);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
