@@ -21,6 +21,10 @@ const E = {};
 for (const c of ['EAGAIN', 'ESTALE', 'EIDRM', 'EINVAL'])
   E[c] = -require('node:os').constants.errno[c];
 
+// Buffer's latin1Slice makes the string without toString's argument checks; toString where it is missing.
+const latin1 = typeof Buffer.prototype.latin1Slice === 'function'
+  ? (b, n) => b.latin1Slice(0, n) : (b, n) => b.toString('latin1', 0, n);
+
 const pause = new Int32Array(new SharedArrayBuffer(4));
 function sleepMs(ms) {
   // Only while the agent creates a segment (at most OPEN_TRIES ms): too short to be worth a Promise.
@@ -125,7 +129,7 @@ class Handle {
       const r = l.read(this._h, b, b.length, info);
       if (r >= 0 || r === E.ESTALE) {
         const n = info.readInt32LE(68);
-        return new Token(b.latin1Slice(0, n), u64(info, 8), i64(info, 16), i64(info, 24),
+        return new Token(latin1(b, n), u64(info, 8), i64(info, 16), i64(info, 24),
                          STATES[info.readInt32LE(56)] || 'unknown', r === E.ESTALE,
                          { agentAlive: info.readInt32LE(64) === 1, agentPid: info.readInt32LE(60),
                            lastErrcode: i64(info, 40) });
