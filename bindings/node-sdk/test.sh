@@ -31,7 +31,8 @@ else
         fail install
         exit 1
 fi
-export NODE_PATH=$out/app/node_modules
+# The scenarios run from the install (inside the source tree, node would resolve wxshm-sdk to the sources).
+mkdir -p "$out/app/test" && cp "$here/test/scenario.js" "$here/test/check.js" "$out/app/test/"
 
 # 2. Each SDK x (adapter, stock hooks only) x (its right secret, a wrong one), each with its own agent
 # (a stock SDK's own fetch kills the agent's token, which would leak into the next run).
@@ -42,8 +43,8 @@ for sdk in co wa; do
                         [ "$mode" = stock ] && name=control-$name
                         log=$out/$name.log
                         if (cd "$out/app" && "$WXTOP/tests/conformance/with-agent.sh" \
-                                node "$here/test/scenario.js" "$sdk" "$mode" "$secret") >"$log" 2>&1 &&
-                           node "$here/test/check.js" <"$log" >"$log.check"; then
+                                node test/scenario.js "$sdk" "$mode" "$secret") >"$log" 2>&1 &&
+                           node "$out/app/test/check.js" <"$log" >"$log.check"; then
                                 pass "$name"
                         else
                                 fail "$name"

@@ -44,12 +44,34 @@ async function agentRefresh(h) {
   }
 }
 
+// Latency injected on the way to WeChat (the test's, not the SDK's): in the last burst, the
+// calls made with the dead token reach wxemu 400 ms apart (the agent spaces forced refreshes by 1 s), so some are refused only after an
+// earlier one's refresh has published a new generation. Glue that refreshes "the generation
+// published now" instead of the one its request used then forces extra rotations.
+const slow = { token: null, next: 0 };
+let sdkCallbacks = 0;                      // business requests the SDK sent to wxemu, retries included
+function slowed(api) {
+  const request = api.request;
+  api.request = function (url, ...rest) {
+    if (url.includes('/getcallbackip?'))
+      sdkCallbacks++;
+    const m = /[?&]access_token=([^&]*)/.exec(url);
+    if (!slow.token || !m || decodeURIComponent(m[1]) !== slow.token)
+      return request.call(this, url, ...rest);
+    const delay = slow.next++ * 400;
+    if (sdk === 'co')
+      return new Promise((done) => setTimeout(done, delay)).then(() => request.call(this, url, ...rest));
+    setTimeout(() => request.call(this, url, ...rest), delay);
+  };
+  return api;
+}
+
 function makeApi(id, sec) {
   if (sdk === 'co') {
     const API = require('co-wechat-api');
     let api;
     if (mode === 'adapter') {
-      api = require('wxshm-sdk/co-wechat-api').attach(new API(id, sec), id === appid ? 'shop' : 'mall');
+      api = require('wxshm-sdk/co-wechat-api').attach(slowed(new API(id, sec)), id === appid ? 'shop' : 'mall');
     } else {
       // The documented hooks only, serving the agent's token: what the issue measured.
       const h = wxshm.open(id === appid ? 'shop' : 'mall');
@@ -57,6 +79,7 @@ function makeApi(id, sec) {
         const t = h.read();
         return { accessToken: t.token, expireTime: t.expiresAtMs };
       }, async () => {});
+      slowed(api);
     }
     api.prefix = `${emu}/cgi-bin/`;
     return { getIp: () => api.getIp(), getJsConfig: (p) => api.getJsConfig(p), getTicket: () => api.getLatestTicket(), api };
@@ -64,13 +87,14 @@ function makeApi(id, sec) {
   const API = require('wechat-api');
   let api;
   if (mode === 'adapter') {
-    api = require('wxshm-sdk/wechat-api').attach(new API(id, sec), id === appid ? 'shop' : 'mall');
+    api = require('wxshm-sdk/wechat-api').attach(slowed(new API(id, sec)), id === appid ? 'shop' : 'mall');
   } else {
     const h = wxshm.open(id === appid ? 'shop' : 'mall');
     api = new API(id, sec, (cb) => {
       const t = h.read();
       cb(null, { accessToken: t.token, expireTime: t.expiresAtMs });
     }, (token, cb) => cb(null));
+    slowed(api);
   }
   api.endpoint = emu;   // setEndpoint() would force https://
   const p = (f) => (...a) => new Promise((ok, ko) => f.call(api, ...a, (e, d) => (e ? ko(e) : ok(d))));
@@ -120,9 +144,12 @@ async function main() {
   // Outside rotations: another server fetched (the published token dies), then an expiry; the
   // last one hits a burst of 8 concurrent calls that all used the same generation.
   for (const [what, burst] of [['rotate', 1], ['expire', 1], ['rotate', 8]]) {
+    if (burst > 1)
+      slow.token = seg.read().token;       // the token about to die
     await emuPost(what, appid);
     events++;
     await Promise.all(Array.from({ length: burst }, () => call(shop, outside)));
+    slow.token = null;
     if (looping)
       break;
     for (let i = 0; i < 4; i++)
@@ -162,6 +189,7 @@ async function main() {
     sdk_token_calls: (s1.token_calls - s0.token_calls) - agentCalls,
     adapter_refresh_requests: shop.api.wxshm ? shop.api.wxshm.stats.refreshes : null,
     callbacks_refused: (s1.callback_40001 - s0.callback_40001) + (s1.callback_42001 - s0.callback_42001),
+    sdk_business_requests: sdkCallbacks,
     ticket,
     sdk_ticket_calls: m1.ticket_calls - m0.ticket_calls,
     sdk_token_calls_mall: m1.token_calls - m0.token_calls,
