@@ -21,6 +21,10 @@ const E = {};
 for (const c of ['EAGAIN', 'ESTALE', 'EIDRM', 'EINVAL'])
   E[c] = -require('node:os').constants.errno[c];
 
+// Buffer's latin1Slice makes the string without toString's argument checks; toString where it is missing.
+const latin1 = typeof Buffer.prototype.latin1Slice === 'function'
+  ? (b, n) => b.latin1Slice(0, n) : (b, n) => b.toString('latin1', 0, n);
+
 const pause = new Int32Array(new SharedArrayBuffer(4));
 function sleepMs(ms) {
   // Only while the agent creates a segment (at most OPEN_TRIES ms): too short to be worth a Promise.
@@ -66,7 +70,7 @@ function nativeOpen(item, dir) {
 function checkName(item) {
   if (typeof item !== 'string' || !NAME_RE.test(item))
     throw new WxShmError('EINVAL', typeof item === 'string' ? item : undefined,
-                         'EINVAL: an item is [A-Za-z0-9_-]{1,64}, optionally a dot and [A-Za-z0-9_-]{1,40}');
+                         'an item is [A-Za-z0-9_-]{1,64}, optionally a dot and [A-Za-z0-9_-]{1,40}');
 }
 
 // Little-endian 64-bit integers as Numbers; every value here stays well below 2^53.
@@ -117,7 +121,7 @@ class Handle {
   // The current token: { token, generation, expiresAtMs, fetchedAtMs, state, stale, ... }. No system call.
   read() {
     if (this._h === null)
-      throw new WxShmError('EINVAL', this.item, 'EINVAL: read after close()');
+      throw new WxShmError('EINVAL', this.item, 'read after close()');
     const l = native.load();
     const b = this._buf, info = this._info;
     let reopened = false;
@@ -125,7 +129,7 @@ class Handle {
       const r = l.read(this._h, b, b.length, info);
       if (r >= 0 || r === E.ESTALE) {
         const n = info.readInt32LE(68);
-        return new Token(b.latin1Slice(0, n), u64(info, 8), i64(info, 16), i64(info, 24),
+        return new Token(latin1(b, n), u64(info, 8), i64(info, 16), i64(info, 24),
                          STATES[info.readInt32LE(56)] || 'unknown', r === E.ESTALE,
                          { agentAlive: info.readInt32LE(64) === 1, agentPid: info.readInt32LE(60),
                            lastErrcode: i64(info, 40) });
@@ -150,14 +154,14 @@ class Handle {
   refresh(generation, opts = {}) {
     try {
       if (this._h === null)
-        throw new WxShmError('EINVAL', this.item, 'EINVAL: refresh after close()');
+        throw new WxShmError('EINVAL', this.item, 'refresh after close()');
       if (typeof generation === 'bigint') {
         if (generation < 0n || generation >= BigInt(GENERATION_LIMIT))
-          throw new WxShmError('EINVAL', this.item, 'EINVAL: generation out of range');
+          throw new WxShmError('EINVAL', this.item, 'generation out of range');
         generation = Number(generation);
       }
       if (!Number.isSafeInteger(generation) || generation < 0)
-        throw new WxShmError('EINVAL', this.item, 'EINVAL: generation must be an integer in [0, 2^53)');
+        throw new WxShmError('EINVAL', this.item, 'generation must be an integer in [0, 2^53)');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -186,7 +190,7 @@ class Handle {
     if (typeof r.token !== 'string') {
       if (t)
         return t;  // an agent without "token": the segment is all there is
-      throw new WxShmError('EPROTO', this.item, 'EPROTO: no token in the reply and none readable');
+      throw new WxShmError('EPROTO', this.item, 'no token in the reply and none readable');
     }
     const exp = Number.isSafeInteger(r.expires_at_ms) ? r.expires_at_ms : (t ? t.expiresAtMs : 0);
     return new Token(r.token, r.generation, exp, t ? t.fetchedAtMs : 0, t ? t.state : 'fresh', Date.now() >= exp,
@@ -209,7 +213,7 @@ function open(item, opts = {}) {
   checkName(item);
   if (opts.dir !== undefined && (typeof opts.dir !== 'string' || !path.isAbsolute(opts.dir)
                                  || Buffer.byteLength(opts.dir) >= 256))
-    throw new WxShmError('EINVAL', item, 'EINVAL: dir must be an absolute path shorter than 256 bytes');
+    throw new WxShmError('EINVAL', item, 'dir must be an absolute path shorter than 256 bytes');
   return new Handle(item, opts);
 }
 

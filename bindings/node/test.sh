@@ -47,7 +47,7 @@ fi
 # 3. The tests, each file a part; node's own runner.
 run() {
         local name=$1; shift
-        if "$@" >"$out/$name.log" 2>&1; then
+        if timeout 170 "$@" >"$out/$name.log" 2>&1; then
                 pass "$name"
         else
                 fail "$name"
@@ -55,8 +55,8 @@ run() {
         grep -E '^# (binding|JS|control)|^not ok|^# (pass|fail) ' "$out/$name.log" | sed "s/^/  $name: /"
         grep -q '^not ok' "$out/$name.log" && sed -n '/^not ok/,/^ok\|^# /p' "$out/$name.log" | head -40
 }
-run conformance node --test --test-reporter=tap "$here/test/conformance.test.js"
-run client node --test --test-reporter=tap "$here/test/client.test.js"
-run agent "$WXTOP/tests/conformance/with-agent.sh" node --test --test-reporter=tap "$here/test/agent.test.js"
+run conformance node --test --test-reporter=tap --test-timeout=90000 "$here/test/conformance.test.js"
+run client node --test --test-reporter=tap --test-timeout=90000 "$here/test/client.test.js"
+run agent "$WXTOP/tests/conformance/with-agent.sh" node --test --test-reporter=tap --test-timeout=90000 "$here/test/agent.test.js"
 
 exit $failed

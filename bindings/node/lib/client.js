@@ -71,7 +71,7 @@ class Conn {
     const nl = this.buf.indexOf('\n');
     if (nl < 0) {
       if (this.buf.length > REPLY_MAX)
-        this.finish(new WxShmError('EPROTO', undefined, 'EPROTO: reply line too long'), null);
+        this.finish(new WxShmError('EPROTO', this.pending && this.pending.item, 'reply line too long'), null);
       return;
     }
     const line = this.buf.slice(0, nl);
@@ -103,11 +103,11 @@ class Conn {
     }
   }
 
-  request(line, waitMs) {
+  request(line, waitMs, item) {
     return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject, gotByte: false, timer: null };
+      this.pending = { resolve, reject, gotByte: false, timer: null, item };
       this.pending.timer = setTimeout(() => {
-        this.finish(new WxShmError('ETIMEDOUT', undefined, 'ETIMEDOUT: no reply from the agent'), null);
+        this.finish(new WxShmError('ETIMEDOUT', item, `no reply from the agent within ${waitMs} ms`), null);
       }, waitMs);
       stats.requests++;
       this.sock.ref();
@@ -148,10 +148,10 @@ function connectError(err, item) {
   const code = err && err.code;
   if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES' || code === 'EPERM')
     return new WxShmError(code, item, undefined, { syscall: 'connect' });
-  return new WxShmError('ECONNREFUSED', item, `ECONNREFUSED: ${item}: cannot reach the agent (${code || err})`);
+  return new WxShmError('ECONNREFUSED', item, `cannot reach the agent (${code || err})`);
 }
 
-// Send one line, get one line. owner: the uid the server must run as (or root); undefined skips the check.
+// Send one line, get one line. owner: the uid the server must run as (or root); undefined: root only.
 async function exchange(opts, line, item, waitMs, owner) {
   const path = socketPath(opts.socket);
   for (let attempt = 0; ; attempt++) {
@@ -164,12 +164,12 @@ async function exchange(opts, line, item, waitMs, owner) {
         throw connectError(err, item);
       }
     }
-    if (owner !== undefined && c.peer !== owner && c.peer !== 0) {
+    if (c.peer !== 0 && (owner === undefined || c.peer !== owner)) {
       c.sock.destroy();
-      throw new WxShmError('EPERM', item, `EPERM: ${item}: the socket's server (uid ${c.peer}) is neither the segment's owner (uid ${owner}) nor root`);
+      throw new WxShmError('EPERM', item, `the socket's server (uid ${c.peer}) is neither the segment's owner (uid ${owner === undefined ? "unknown" : owner}) nor root`);
     }
     try {
-      const reply = await c.request(line, waitMs);
+      const reply = await c.request(line, waitMs, item);
       putIdle(c);
       return reply;
     } catch (err) {
@@ -177,11 +177,9 @@ async function exchange(opts, line, item, waitMs, owner) {
       const dropped = err.code === 'EOF' || err.code === 'EPIPE' || err.code === 'ECONNRESET';
       if (dropped && reused && !err.gotByte && attempt === 0)
         continue;
-      if (err instanceof WxShmError) {
-        err.item = item;
+      if (err instanceof WxShmError)
         throw err;
-      }
-      throw new WxShmError('EPROTO', item, `EPROTO: ${item}: connection lost before the reply (${err.code || err.message})`);
+      throw new WxShmError('EPROTO', item, `connection lost before the reply (${err.code || err.message})`);
     }
   }
 }
@@ -200,7 +198,7 @@ function parseReply(text, item) {
     const extra = {};
     if (Number.isSafeInteger(r.retry_after_ms))
       extra.retryAfterMs = r.retry_after_ms;
-    throw new WxShmError(code, item, `${code}: ${item}: ${typeof r.message === 'string' ? r.message : r.error}`, extra);
+    throw new WxShmError(code, item, `${typeof r.message === 'string' ? r.message : r.error}`, extra);
   }
   return r;
 }

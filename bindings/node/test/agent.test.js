@@ -134,6 +134,19 @@ test('app removed: ENXIO on the open handle after a reload without it', async ()
   h.close();
 });
 
+test('a kept-alive connection outlives the agent\'s idle_timeout (10 s): no new connect', async () => {
+  const h = wxshm.open('shop');
+  const g = h.read().generation;
+  client.closeIdle();
+  assert.strictEqual(await h.refresh(g - 1), g);       // answered at once: g is already past g - 1
+  const c0 = client.stats.connects;
+  // Idle longer than idle_timeout on purpose: what is tested is the idle time itself.
+  await new Promise((r) => setTimeout(r, 11000));
+  assert.strictEqual(await h.refresh(g - 1), g);
+  assert.strictEqual(client.stats.connects, c0);
+  h.close();
+});
+
 test('agent down: the token stays readable, refresh is ECONNREFUSED or ENOENT', async () => {
   const h = wxshm.open('shop');
   const t = h.read();

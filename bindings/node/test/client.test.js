@@ -118,18 +118,20 @@ test('refresh: a fresh connection closed without a reply is not retried (EPROTO)
 });
 
 test('refresh: concurrent calls for one generation share one request', async () => {
-  let answer;
-  const srv = await server('coalesce', (l, s) => { answer = () => s.write('{"ok":true,"generation":6}\n'); });
+  const held = [];
+  const srv = await server('coalesce', (l, s) => held.push(() => s.write('{"ok":true,"generation":6}\n')));
   const h = wxshm.open('valid', { dir: samples, socket: srv.path });
   const all = Promise.all(Array.from({ length: 8 }, () => h.refresh(5)));
   const other = h.refresh(4);
   while (srv.lines.length < 2)
     await new Promise((r) => setImmediate(r));
-  answer();
+  // Both requests are in before any answer: the 8 calls for generation 5 made one of them.
+  for (const a of held)
+    a();
   assert.deepStrictEqual(await all, Array(8).fill(6));
+  assert.strictEqual(await other, 6);
+  assert.strictEqual(srv.lines.length, 2);
   assert.strictEqual(srv.lines.filter((x) => x.generation === 5).length, 1);
-  answer();
-  await other;
   h.close();
   client.closeIdle();
   srv.close();
