@@ -42,7 +42,8 @@ for sdk in co wa; do
                         name=$sdk-$mode-$secret
                         [ "$mode" = stock ] && name=control-$name
                         log=$out/$name.log
-                        if (cd "$out/app" && "$WXTOP/tests/conformance/with-agent.sh" \
+                        # Bounded: a hung run fails here instead of hanging ./dev test (one run takes ~12 s).
+                        if (cd "$out/app" && timeout 90 "$WXTOP/tests/conformance/with-agent.sh" \
                                 node test/scenario.js "$sdk" "$mode" "$secret") >"$log" 2>&1 &&
                            node "$out/app/test/check.js" <"$log" >"$log.check"; then
                                 pass "$name"
