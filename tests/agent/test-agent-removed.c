@@ -15,7 +15,7 @@
 
 static struct agent_proc a;
 static struct emu_proc emu;
-static char section_keep[512], section_keep_jsapi[512], section_gone[512];
+static char section_keep[512], section_keep_jsapi[sizeof(section_keep) + 32], section_gone[512];
 
 static void configure(const char *s1, const char *s2) {
         char apps[2048];
