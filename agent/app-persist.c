@@ -22,7 +22,7 @@ void item_save(struct item *it, int64_t fetched_at_ms) {
         };
         int r;
 
-        memcpy(rec.token, it->value, it->value_len + 1);
+        memcpy(rec.token, item_value(it), it->value_len + 1);
         r = state_save(c->state_dir, it->name, it->app->cfg->appid, &rec);
         if (r < 0) {
                 /*
