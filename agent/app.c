@@ -304,7 +304,7 @@ static void item_free(struct item *it, bool retire) {
 }
 
 int app_new(struct app **ret, struct services *svc, const struct app_config *cfg, bool fresh) {
-        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD };
+        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD, TICKET_AGENT_CONFIG };
         struct app *app = calloc(1, sizeof(*app));
         int r;
 
@@ -337,7 +337,7 @@ int app_new(struct app **ret, struct services *svc, const struct app_config *cfg
 }
 
 int app_retry_tickets(struct app *app) {
-        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD };
+        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD, TICKET_AGENT_CONFIG };
         int started = 0;
 
         for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {

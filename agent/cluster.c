@@ -36,7 +36,7 @@ void cluster_app_name(const struct app *app, char *buf, size_t size) {
 }
 
 void cluster_item_name(const struct item *it, char *buf, size_t size) {
-        char app[CLUSTER_NAME_MAX - 16];    /* room for ".wx_card" within CLUSTER_NAME_MAX */
+        char app[CLUSTER_NAME_MAX - 16];    /* room for ".agent_config" within CLUSTER_NAME_MAX */
 
         cluster_app_name(it->app, app, sizeof(app));
         snprintf(buf, size, "%s%s%s", app, it->ticket ? "." : "", it->ticket ? ticket_type_name(it->ticket) : "");
