@@ -246,7 +246,7 @@ static void test_refresh(void) {
  * made for an hour: not its retry (backoff_max is 2 s), not a forced refresh, not a retry.
  */
 static void test_hour_limit(void) {
-        char text[1024], *advice, *state, line[128], raw[4096];
+        char text[1024], *advice, *state, *held, line[128], raw[4096];
         int64_t retry, next;
         int calls;
         const char *code;
@@ -268,7 +268,9 @@ static void test_hour_limit(void) {
         next = status_i64("wl.agent_config", "next_refresh_at");
         CHECK(next - now_ms() > 3500 * 1000LL, "the next call is an hour away: in %lld ms",
               (long long)(next - now_ms()));
-        CHECK(value_of("wl.agent_config", NULL) != NULL, "the last ticket stays published");
+        held = value_of("wl.agent_config", NULL);
+        CHECK(held != NULL, "the last ticket stays published");
+        free(held);
 
         code = force("wl.agent_config", text, sizeof(text), &retry);
         CHECK(!strcmp(code, "rate_limited") && retry > 3500 * 1000LL && strstr(text, "45009"),
