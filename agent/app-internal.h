@@ -19,6 +19,18 @@ void item_call(struct item *it, const struct core_action *a);
 /* Write the item's token to its state file (one log line per change of what is wrong). */
 void item_save(struct item *it, int64_t fetched_at_ms);
 
+/*
+ * An item holds its token allocated to its length, never at the maximum: a copy is made
+ * before the token is published (NULL: out of memory, nothing published), then taken by
+ * the item (the old one wiped and freed), or wiped and freed if the publish failed.
+ */
+char *item_value_copy(const char *v, size_t len);
+void item_value_take(struct item *it, char *copy, size_t len);
+void item_value_drop(char *copy, size_t len);
+
+/* Wipe and free the item's token. */
+void item_value_clear(struct item *it);
+
 /* Whether a token's times are believable for it now (the core's rule). */
 bool item_times_plausible(const struct item *it, int64_t fetched_at_ms, int64_t expires_at_ms, int64_t now);
 

@@ -33,8 +33,7 @@ int item_segment_renew(struct item *it) {
         r = wxshm_writer_open(&it->seg, it->app->svc->shm_dir_fd, it->name, &opts);
         /* The state file holds the same generation: it would bring it back at the next start. */
         state_remove(c->state_dir, it->name);
-        explicit_bzero(it->value, sizeof(it->value));
-        it->value_len = 0;
+        item_value_clear(it);
         it->forwarded_gen = 0;
         log_app(r < 0 ? LOG_ERR : LOG_WARNING, it->name, 0, "the segment held generation %llu, past what a "
                 "generation may reach (2^53): retired and made anew%s%s", (unsigned long long)poisoned,
@@ -61,6 +60,7 @@ bool item_times_plausible(const struct item *it, int64_t fetched_at_ms, int64_t 
 bool item_mirror(struct item *it, const char *token, size_t len, uint64_t generation, int64_t expires_at_ms,
                  int64_t fetched_at_ms) {
         int64_t now = clock_wall_ms();
+        char *copy;
         int r;
 
         if (generation >= CLUSTER_GENERATION_LIMIT) {
@@ -73,16 +73,17 @@ bool item_mirror(struct item *it, const char *token, size_t len, uint64_t genera
                         "times: not published", (unsigned long long)generation);
                 return false;
         }
-        r = wxshm_writer_publish_generation(it->seg, token, len, expires_at_ms, fetched_at_ms, generation);
+        /* Copied first (token may be the item's own): once readers have it, the agent holds it too. */
+        copy = item_value_copy(token, len);
+        r = copy ? wxshm_writer_publish_generation(it->seg, token, len, expires_at_ms, fetched_at_ms, generation)
+                 : -ENOMEM;
         if (r < 0) {
+                item_value_drop(copy, len);
                 log_app(LOG_WARNING, it->name, 0, "cluster: cannot publish generation %llu: %s",
                         (unsigned long long)generation, strerror(-r));
                 return false;
         }
-        if (token != it->value)
-                memcpy(it->value, token, len);
-        it->value[len] = '\0';
-        it->value_len = len;
+        item_value_take(it, copy, len);
         item_step(it, &(struct core_event){ .type = CORE_EV_MIRRORED, .generation = generation,
                                             .expires_at_ms = expires_at_ms, .fetched_at_ms = fetched_at_ms });
         return true;

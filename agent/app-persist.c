@@ -22,7 +22,7 @@ void item_save(struct item *it, int64_t fetched_at_ms) {
         };
         int r;
 
-        memcpy(rec.token, it->value, it->value_len + 1);
+        memcpy(rec.token, item_value(it), it->value_len + 1);
         r = state_save(c->state_dir, it->name, it->app->cfg->appid, &rec);
         if (r < 0) {
                 /*
@@ -82,7 +82,7 @@ static void count_one(struct item *it, enum quota_endpoint e, int64_t now) {
 void item_quota_count(struct item *it, bool force) {
         struct app *app = it->app;
         const struct agent_config *c = app->svc->config;
-        enum quota_endpoint e = quota_endpoint_of(app->cfg->kind, it->ticket != 0);
+        enum quota_endpoint e = quota_endpoint_of(app->cfg->kind, it->ticket);
         int64_t now = app_quota_now_ms();
         char name[128], buf[1024];
         int n, r;
@@ -99,6 +99,6 @@ void item_quota_count(struct item *it, bool force) {
 }
 
 unsigned item_quota_permille(const struct item *it) {
-        return quota_permille(&it->app->quota, quota_mask_of(it->app->cfg->kind, it->ticket != 0),
+        return quota_permille(&it->app->quota, quota_mask_of(it->app->cfg->kind, it->ticket),
                               app_quota_now_ms());
 }

@@ -34,24 +34,55 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+char *item_value_copy(const char *v, size_t len) {
+        char *copy = malloc(len + 1);
+
+        if (copy) {
+                memcpy(copy, v, len);
+                copy[len] = '\0';
+        }
+        return copy;
+}
+
+void item_value_take(struct item *it, char *copy, size_t len) {
+        item_value_clear(it);
+        it->value = copy;
+        it->value_len = len;
+}
+
+void item_value_drop(char *copy, size_t len) {
+        if (copy) {
+                explicit_bzero(copy, len);
+                free(copy);
+        }
+}
+
+void item_value_clear(struct item *it) {
+        item_value_drop(it->value, it->value_len);
+        it->value = NULL;
+        it->value_len = 0;
+}
+
 /* A successful fetch: published (a generation) or not (a failure that keeps the old token). */
 static void item_publish(struct item *it, const struct upstream_result *res, int64_t now) {
         int64_t expires_at = now + res->expires_in_s * 1000;
-        bool same = it->value_len == res->value_len && memcmp(it->value, res->value, res->value_len) == 0;
+        bool same = it->value && it->value_len == res->value_len && memcmp(it->value, res->value, res->value_len) == 0;
+        /* Allocated before the publish: once readers have the new token, the agent holds it too. */
+        char *copy = item_value_copy(res->value, res->value_len);
         char errmsg[UPSTREAM_ERRMSG_MAX];
         uint64_t generation;
         int r;
 
-        r = wxshm_writer_publish(it->seg, res->value, res->value_len, expires_at, now, &generation);
+        r = copy ? wxshm_writer_publish(it->seg, res->value, res->value_len, expires_at, now, &generation) : -ENOMEM;
         if (r < 0) {
                 /* A second writer on the segment, or a corrupt one: keep the old token, retry later. */
+                item_value_drop(copy, res->value_len);
                 snprintf(errmsg, sizeof(errmsg), "cannot publish: %s", strerror(-r));
                 item_step(it, &(struct core_event){ .type = CORE_EV_FAILED, .errcode = UPSTREAM_ERR_BODY,
                                                     .errmsg = errmsg });
                 return;
         }
-        memcpy(it->value, res->value, res->value_len + 1);
-        it->value_len = res->value_len;
+        item_value_take(it, copy, res->value_len);
         item_step(it, &(struct core_event){ .type = CORE_EV_PUBLISHED, .generation = generation,
                                             .expires_at_ms = expires_at, .same = same });
 }
@@ -104,9 +135,9 @@ void item_call(struct item *it, const struct core_action *a) {
 
         memset(&req, 0, sizeof(req));
         if (a->call.probe)
-                r = upstream_probe_request(base, it->value, &req);
+                r = upstream_probe_request(base, item_value(it), &req);
         else if (it->ticket)
-                r = upstream_ticket_request(cfg->kind, base, it->app->token.value, it->ticket, &req);
+                r = upstream_ticket_request(cfg->kind, base, item_value(&it->app->token), it->ticket, &req);
         else
                 r = upstream_token_request(cfg, base, a->call.force, &req);
         if (r < 0) {
@@ -137,24 +168,34 @@ struct adopted {
 /* Take over a token from the segment (agent restart) or the state file rec (reboot). */
 static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct state_record *rec, struct adopted *ad) {
         struct segment_slot slot;
+        char current[UPSTREAM_TOKEN_MAX + 1], *copy;
         const char *from;
         int r;
 
-        r = wxshm_writer_current(it->seg, it->value, sizeof(it->value), &slot);
+        r = wxshm_writer_current(it->seg, current, sizeof(current), &slot);
         if (r > 0 && item_times_plausible(it, slot.fetched_at_ms, slot.expires_at_ms, now)) {
                 from = "segment";
                 *ad = (struct adopted){ slot.generation, slot.expires_at_ms, slot.fetched_at_ms };
-                it->value_len = (size_t)r;
-        } else if (on_disk == 0 && item_times_plausible(it, rec->fetched_at_ms, rec->expires_at_ms, now)) {
-                from = "state file";
-                r = wxshm_writer_publish_generation(it->seg, rec->token, rec->token_len, rec->expires_at_ms,
-                                                    rec->fetched_at_ms, rec->generation);
-                if (r < 0)
+                copy = item_value_copy(current, (size_t)r);
+                explicit_bzero(current, sizeof(current));
+                if (!copy)
                         return false;
-                memcpy(it->value, rec->token, rec->token_len + 1);
-                it->value_len = rec->token_len;
+                item_value_take(it, copy, (size_t)r);
+        } else if (on_disk == 0 && item_times_plausible(it, rec->fetched_at_ms, rec->expires_at_ms, now)) {
+                explicit_bzero(current, sizeof(current));
+                from = "state file";
+                copy = item_value_copy(rec->token, rec->token_len);
+                r = copy ? wxshm_writer_publish_generation(it->seg, rec->token, rec->token_len, rec->expires_at_ms,
+                                                           rec->fetched_at_ms, rec->generation)
+                         : -ENOMEM;
+                if (r < 0) {
+                        item_value_drop(copy, rec->token_len);
+                        return false;
+                }
+                item_value_take(it, copy, rec->token_len);
                 *ad = (struct adopted){ rec->generation, rec->expires_at_ms, rec->fetched_at_ms };
         } else {
+                explicit_bzero(current, sizeof(current));
                 int64_t life = rec->expires_at_ms - rec->fetched_at_ms, min = it->app->svc->config->min_token_lifetime_ms;
 
                 /* The rule of a fetched token's expires_in: said, then fetched anew. */
@@ -162,8 +203,7 @@ static bool item_adopt(struct item *it, int64_t now, int on_disk, const struct s
                         log_app(LOG_WARNING, it->name, UPSTREAM_ERR_LIFETIME, "state file token not adopted: its lifetime "
                                 "of %lld s is outside %lld..%d s (min_token_lifetime): not believed",
                                 (long long)(life / 1000), (long long)(min / 1000), UPSTREAM_LIFETIME_MAX);
-                explicit_bzero(it->value, sizeof(it->value));
-                it->value_len = 0;
+                item_value_clear(it);
                 return false;
         }
         log_app(LOG_INFO, it->name, 0, "adopted generation %llu from the %s, expires in %lld s",
@@ -268,11 +308,13 @@ static void item_free(struct item *it, bool retire) {
                 item_remove_segment(it);
         wxshm_writer_close(it->seg);
         it->seg = NULL;
-        explicit_bzero(it->value, sizeof(it->value));
+        item_value_clear(it);
+        free(it->cluster_problem);
+        it->cluster_problem = NULL;
 }
 
 int app_new(struct app **ret, struct services *svc, const struct app_config *cfg, bool fresh) {
-        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD };
+        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD, TICKET_AGENT_CONFIG };
         struct app *app = calloc(1, sizeof(*app));
         int r;
 
@@ -280,6 +322,12 @@ int app_new(struct app **ret, struct services *svc, const struct app_config *cfg
                 return -ENOMEM;
         app->svc = svc;
         app->cfg = cfg;
+        /* Room for the configured tickets only (most apps have none); app_reconfigure keeps the set. */
+        app->tickets_size = __builtin_popcount(cfg->tickets);
+        if (app->tickets_size > 0 && !(app->tickets = calloc((size_t)app->tickets_size, sizeof(*app->tickets)))) {
+                free(app);
+                return -ENOMEM;
+        }
         app_quota_load(app);
         r = item_init(&app->token, app, 0, fresh);
         if (r < 0) {
@@ -299,13 +347,13 @@ int app_new(struct app **ret, struct services *svc, const struct app_config *cfg
 }
 
 int app_retry_tickets(struct app *app) {
-        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD };
+        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD, TICKET_AGENT_CONFIG };
         int started = 0;
 
         for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
                 bool running = false;
 
-                if (!(app->cfg->tickets & types[i]) || app->n_tickets >= 2)
+                if (!(app->cfg->tickets & types[i]) || app->n_tickets >= app->tickets_size)
                         continue;
                 for (int t = 0; t < app->n_tickets; t++)
                         running = running || app->tickets[t].ticket == types[i];
@@ -332,6 +380,8 @@ void app_free(struct app *app, bool retire) {
         item_free(&app->token, retire);
         for (int i = 0; i < app->n_tickets; i++)
                 item_free(&app->tickets[i], retire);
+        free(app->tickets);
+        free(app->lease_problem);
         free(app);
 }
 

@@ -32,7 +32,7 @@ struct item {
         sd_event_source *timer;         /* the core's next wake-up */
         struct http_call *call;
         struct core_item core;
-        char value[UPSTREAM_TOKEN_MAX + 1];
+        char *value;                    /* the token published, value_len bytes and a NUL, allocated to its length; NULL: none */
         size_t value_len;
         int save_error;                 /* errno of the last state file write if it failed, else 0 */
         struct waiter *waiters;         /* the clients behind the core's waiters (force.c) */
@@ -50,21 +50,26 @@ struct item {
         int64_t forwarded_at_ms;        /* cluster_clock_ms */
         bool cluster_dirty;             /* holder: published here, not yet in Redis */
         bool cluster_resume;            /* holder: read Redis, then schedule the next refresh */
-        char cluster_problem[768];      /* what is wrong with the record in Redis, "" if nothing */
+        char *cluster_problem;          /* what is wrong with the record in Redis, NULL if nothing (allocated then) */
 };
+
+/* The item's token, "" if it has none. */
+static inline const char *item_value(const struct item *it) {
+        return it->value ? it->value : "";
+}
 
 struct app {
         struct services *svc;
         const struct app_config *cfg;   /* points into agent->config, re-pointed on reload */
         struct item token;
-        struct item tickets[2];
-        int n_tickets;
+        struct item *tickets;           /* the configured tickets only: n_tickets started, room for tickets_size */
+        int n_tickets, tickets_size;    /* never moved once made: each item's timer and call point at it */
         struct core_quota quota;        /* upstream calls today per endpoint, in state_dir/<name>.quota */
 
         /* Cluster mode (cluster.c): the app's lease in Redis, as the core's rules take it; times on cluster_clock_ms. */
         struct core_lease lease;
         char lease_holder[96];          /* the holder's node id as last seen, "" if unknown */
-        char lease_problem[768];        /* what is wrong with the lease key in Redis, "" if nothing */
+        char *lease_problem;            /* what is wrong with the lease key in Redis, NULL if nothing (allocated then) */
 };
 
 /*

@@ -18,6 +18,7 @@ struct redis_link;
 
 #define CLUSTER_LEASE_ID_MAX NOTE_NODE_MAX /* a node_id (64 at most), '/', 16 hex digits */
 #define CLUSTER_NAME_MAX NOTE_NAME_MAX  /* an item's name in Redis: "token:<appid>.jsapi" */
+#define CLUSTER_PROBLEM_MAX 768         /* what is wrong with a lease or record in Redis, as status shows it */
 
 struct app;
 struct item;
@@ -104,6 +105,12 @@ void cluster_send_sync(struct cluster *cl, struct item *it);
 
 /* The item has a token that has not expired. */
 bool cluster_servable(const struct item *it);
+
+/*
+ * Set a problem's text (*slot, allocated only while there is one) to why, cut to
+ * CLUSTER_PROBLEM_MAX - 1 bytes; why NULL clears it. True if that changed it.
+ */
+bool cluster_problem_set(char **slot, const char *why);
 
 /* The item's token as the core's reconcile verdicts take it (agent/core/reconcile.h). */
 struct reconcile_ours cluster_ours(const struct item *it);

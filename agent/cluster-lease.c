@@ -37,23 +37,18 @@ void cluster_lease_lost(struct cluster *cl, struct app *app, const char *why) {
  * app) while it lasts.
  */
 static void lease_problem(struct cluster *cl, struct app *app, const char *why) {
-        if (!why) {
-                if (!app->lease_problem[0])
-                        return;
-                app->lease_problem[0] = '\0';
+        if (!cluster_problem_set(&app->lease_problem, why))
+                return;
+        if (!why)
                 log_app(LOG_NOTICE, app->cfg->name, 0, "cluster: the lease key in Redis is usable again");
-        } else {
-                if (!strncmp(app->lease_problem, why, sizeof(app->lease_problem) - 1))
-                        return;
-                snprintf(app->lease_problem, sizeof(app->lease_problem), "%s", why);
+        else
                 log_app(LOG_ERR, app->cfg->name, 0, "cluster: %s", app->lease_problem);
-        }
         services_changed(cl->svc);
 }
 
 /* The claim script's {-1, type} or {-2, length}: the key is not a lease any agent wrote. */
 static void lease_refused(struct cluster *cl, struct app *app, long long code, const char *what) {
-        char key[CLUSTER_NAME_MAX + 80], why[sizeof(app->lease_problem)];
+        char key[CLUSTER_NAME_MAX + 80], why[CLUSTER_PROBLEM_MAX];
 
         cluster_lease_key(cl, app, key, sizeof(key));
         if (code == -1)
@@ -112,7 +107,7 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
                         }
                 }
         } else if (reply && reply->type == REDIS_REPLY_ERROR) {
-                char why[sizeof(app->lease_problem)];
+                char why[CLUSTER_PROBLEM_MAX];
 
                 snprintf(why, sizeof(why), "Redis refused the lease script: %.150s", reply->str);
                 lease_problem(cl, app, why);

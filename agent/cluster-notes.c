@@ -127,7 +127,7 @@ void cluster_send_sync(struct cluster *cl, struct item *it) {
         char name[CLUSTER_NAME_MAX], note[CLUSTER_NAME_MAX + UPSTREAM_TOKEN_MAX + 96];
 
         cluster_item_name(it, name, sizeof(name));
-        note_format_sync(note, sizeof(note), name, it->core.generation, it->core.fetched_at_ms, it->core.expires_at_ms, it->value);
+        note_format_sync(note, sizeof(note), name, it->core.generation, it->core.fetched_at_ms, it->core.expires_at_ms, item_value(it));
         cluster_note(cl, note);
 }
 

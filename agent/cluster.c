@@ -36,7 +36,7 @@ void cluster_app_name(const struct app *app, char *buf, size_t size) {
 }
 
 void cluster_item_name(const struct item *it, char *buf, size_t size) {
-        char app[CLUSTER_NAME_MAX - 16];    /* room for ".wx_card" within CLUSTER_NAME_MAX */
+        char app[CLUSTER_NAME_MAX - 16];    /* room for ".agent_config" within CLUSTER_NAME_MAX */
 
         cluster_app_name(it->app, app, sizeof(app));
         snprintf(buf, size, "%s%s%s", app, it->ticket ? "." : "", it->ticket ? ticket_type_name(it->ticket) : "");
@@ -144,25 +144,38 @@ void cluster_read_item(struct cluster *cl, struct item *it, enum cluster_ref_wha
  * line per change, not one per read, and status shows it (cluster_problem).
  */
 static void item_problem(struct item *it, const char *why) {
-        if (!why) {
-                if (it->cluster_problem[0])
-                        log_app(LOG_NOTICE, it->name, 0, "cluster: Redis's record is usable again");
-                else
-                        return;
-                it->cluster_problem[0] = '\0';
-        } else {
-                if (!strncmp(it->cluster_problem, why, sizeof(it->cluster_problem) - 1))
-                        return;
-                snprintf(it->cluster_problem, sizeof(it->cluster_problem), "%s", why);
+        if (!cluster_problem_set(&it->cluster_problem, why))
+                return;
+        if (!why)
+                log_app(LOG_NOTICE, it->name, 0, "cluster: Redis's record is usable again");
+        else
                 log_app(LOG_WARNING, it->name, 0, "cluster: %s", it->cluster_problem);
-        }
         services_changed(it->app->svc);
 }
 
+bool cluster_problem_set(char **slot, const char *why) {
+        char *text;
+
+        if (!why) {
+                if (!*slot)
+                        return false;
+                free(*slot);
+                *slot = NULL;
+                return true;
+        }
+        if (*slot && !strncmp(*slot, why, CLUSTER_PROBLEM_MAX - 1))
+                return false;
+        /* Out of memory: the old text stays (status shows something is wrong, if not what). */
+        text = strndup(why, CLUSTER_PROBLEM_MAX - 1);
+        if (!text)
+                return false;
+        free(*slot);
+        *slot = text;
+        return true;
+}
+
 const char *cluster_problem(const struct item *it) {
-        if (it->cluster_problem[0])
-                return it->cluster_problem;
-        return it->app->lease_problem[0] ? it->app->lease_problem : NULL;
+        return it->cluster_problem ? it->cluster_problem : it->app->lease_problem;
 }
 
 bool cluster_servable(const struct item *it) {
@@ -220,7 +233,7 @@ static void reconcile(struct cluster *cl, struct item *it, const struct cluster_
  */
 static int read_answer(struct cluster *cl, struct item *it, const redisReply *reply, struct cluster_record *rec) {
         struct cluster_field f[CLUSTER_F_MAX];
-        char key[CLUSTER_NAME_MAX + 80], why[160], problem[sizeof(it->cluster_problem)];
+        char key[CLUSTER_NAME_MAX + 80], why[160], problem[CLUSTER_PROBLEM_MAX];
         const redisReply *v;
         long long code;
 
@@ -294,7 +307,7 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
         if (present && !item_can_publish(it) && rec.generation < it->core.generation && item_segment_renew(it) < 0)
                 present = false;
         if (present) {
-                same = rec.token_len == it->value_len && memcmp(rec.token, it->value, it->value_len) == 0;
+                same = rec.token_len == it->value_len && memcmp(rec.token, item_value(it), it->value_len) == 0;
                 reconcile(cl, it, &rec, same);
         } else {
                 /* Redis lost it (restarted empty), or holds what no agent may take: the holder puts back what it serves. */
@@ -319,7 +332,7 @@ static void on_read(struct cluster *cl, redisReply *reply, void *userdata) {
 static void on_push(struct cluster *cl, redisReply *reply, void *userdata) {
         struct cluster_ref *ref = userdata;
         struct item *it = cluster_find_item(cl, ref->name);
-        char problem[sizeof(it->cluster_problem)];
+        char problem[CLUSTER_PROBLEM_MAX];
         long long code;
 
         if (!it) {
@@ -370,7 +383,7 @@ static void push_record(struct cluster *cl, struct item *it, bool overwrite) {
         char name[CLUSTER_NAME_MAX], lkey[CLUSTER_NAME_MAX + 80], ikey[CLUSTER_NAME_MAX + 80], gen[24], exp[24], fet[24];
         char text[CLUSTER_NAME_MAX + 32], note[CLUSTER_NAME_MAX + CLUSTER_MAC_HEX + 40], mac[CLUSTER_MAC_HEX + 1] = "";
         char ceiling[24], max[16];
-        const char *argv[] = { "EVAL", cluster_script_publish, "2", lkey, ikey, cl->lease_id, gen, it->value,
+        const char *argv[] = { "EVAL", cluster_script_publish, "2", lkey, ikey, cl->lease_id, gen, item_value(it),
                                exp, fet, cl->channel, note, mac, ceiling, overwrite ? "1" : "0", max };
 
         cluster_item_name(it, name, sizeof(name));
@@ -383,7 +396,7 @@ static void push_record(struct cluster *cl, struct item *it, bool overwrite) {
         snprintf(max, sizeof(max), "%d", CLUSTER_FIELD_MAX);
         note_format_pub(text, sizeof(text), name, it->core.generation);
         if (fleet_key)
-                cluster_record_sign(fleet_key, ikey, it->core.generation, it->value, it->core.expires_at_ms, it->core.fetched_at_ms,
+                cluster_record_sign(fleet_key, ikey, it->core.generation, item_value(it), it->core.expires_at_ms, it->core.fetched_at_ms,
                                     mac);
         if (!cluster_note_sign(fleet_key, cl->channel, text, note, sizeof(note)) || it->core.generation == 0 ||
             it->core.generation >= CLUSTER_GENERATION_LIMIT) {

@@ -443,9 +443,11 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
                                 a->tickets |= TICKET_JSAPI;
                         else if (len == 7 && !strncmp(s, "wx_card", 7))
                                 a->tickets |= TICKET_WX_CARD;
+                        else if (len == 12 && !strncmp(s, "agent_config", 12))
+                                a->tickets |= TICKET_AGENT_CONFIG;
                         else
-                                return parse_fail(p, -EINVAL, p->lineno, key, "expected jsapi or wx_card, got '%.*s'",
-                                                  (int)len, s);
+                                return parse_fail(p, -EINVAL, p->lineno, key, "expected jsapi, wx_card or "
+                                                  "agent_config, got '%.*s'", (int)len, s);
                         s += len;
                 }
                 return 1;

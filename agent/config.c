@@ -79,6 +79,8 @@ static void section_close(struct parse *p) {
                 parse_fail(p, -EINVAL, p->sec_line, "secret_file", "missing, or secret_credential (in the section starting here)");
         if (a->kind == APP_KIND_WORK && (a->tickets & TICKET_WX_CARD))
                 parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "wx_card is not available for kind work");
+        if (a->kind != APP_KIND_WORK && (a->tickets & TICKET_AGENT_CONFIG))
+                parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "agent_config is WeCom's: only for kind work");
         /* -t reads on: the secret is still checked, unless its own line was refused. */
         if (parse_stopped(p) || !p->secret_arg)
                 goto bases;

@@ -22,6 +22,7 @@ enum app_kind {
 enum ticket_type {
         TICKET_JSAPI = 1 << 0,
         TICKET_WX_CARD = 1 << 1,
+        TICKET_AGENT_CONFIG = 1 << 2,   /* WeCom's app ticket, for wx.agentConfig (work only) */
 };
 
 struct app_config {

@@ -85,9 +85,9 @@ char *metrics_compose(const struct services *a, size_t *len) {
                 }
                 *m = (struct metrics_app){ .app = app->cfg->name, .holder = app->lease_holder,
                                            .is_holder = app->lease.holder,
-                                           .endpoints = quota_mask_of(app->cfg->kind, false) };
-                if (app->n_tickets > 0)
-                        m->endpoints |= quota_mask_of(app->cfg->kind, true);
+                                           .endpoints = quota_mask_of(app->cfg->kind, 0) };
+                for (int t = 0; t < app->n_tickets; t++)
+                        m->endpoints |= quota_mask_of(app->cfg->kind, app->tickets[t].ticket);
                 for (int e = 0; e < QUOTA_ENDPOINT_MAX; e++)
                         m->calls_today[e] = quota_today(&app->quota, e, quota_now);
                 items[n_items++] = item_of(&app->token);

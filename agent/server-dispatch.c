@@ -111,7 +111,7 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 if (it->core.generation == 0)
                         conn_reply(c, protocol_error(PROTO_E_NO_TOKEN, "no token published yet", -1));
                 else
-                        conn_reply(c, protocol_get_ok(it->name, it->value, it->core.generation, it->core.expires_at_ms));
+                        conn_reply(c, protocol_get_ok(it->name, item_value(it), it->core.generation, it->core.expires_at_ms));
                 return;
         }
         if (c->peer.uid != 0 && peer_table_get(&c->srv->uids, c->peer.uid).waiters >= a->config->max_waiters_per_uid) {

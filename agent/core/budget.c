@@ -30,6 +30,12 @@ int64_t budget_check(struct core_budget *b, unsigned cap, bool stable_force, con
         int64_t day = budget_day(now);
 
         budget_roll(b, day);
+        if (now < b->blocked_until_ms) {
+                snprintf(why, why_size, "WeCom answered 45009 (a frequency limit, which blocks the call for an hour): "
+                         "no forced refresh for %lld s; the published one stays",
+                         (long long)((b->blocked_until_ms - now + 999) / 1000));
+                return b->blocked_until_ms - now;
+        }
         if (b->quota_day == day) {
                 snprintf(why, why_size, "WeChat answered 45009 (daily quota reached) today: no forced refresh "
                          "until midnight Beijing time; the published token stays");
@@ -56,6 +62,13 @@ bool budget_upstream(struct core_budget *b, long errcode, int64_t now) {
         if (errcode != BUDGET_ERRCODE_QUOTA || b->quota_day == day)
                 return false;
         b->quota_day = day;
+        return true;
+}
+
+bool budget_upstream_work(struct core_budget *b, long errcode, int64_t now) {
+        if (errcode != BUDGET_ERRCODE_QUOTA || now < b->blocked_until_ms)
+                return false;
+        b->blocked_until_ms = now + BUDGET_WORK_BLOCK_MS;
         return true;
 }
 

@@ -12,12 +12,19 @@
 #define BUDGET_DAY_MS (24 * 3600 * 1000LL)
 #define BUDGET_ERRCODE_QUOTA 45009      /* WeChat's "reach max api daily quota limit" */
 #define BUDGET_COUNT_CLAMP 100000       /* a saved count beyond any cap still means "spent" */
+/*
+ * WeCom has no daily quota: its 45009 is a frequency limit ("api freq out of limit"), and
+ * one counted by the hour, as the tickets' 400 a corp and 100 an app are, blocks the call
+ * for 60 minutes (developer.work.weixin.qq.com document 90454, "access frequency limits").
+ */
+#define BUDGET_WORK_BLOCK_MS (3600 * 1000LL)
 
 /* An item's count of client-forced calls, of the day it belongs to. */
 struct core_budget {
         int64_t forced_day;             /* Beijing day of forced_today */
         unsigned forced_today;
         int64_t quota_day;              /* Beijing day upstream answered 45009: no forced call that day */
+        int64_t blocked_until_ms;       /* WeCom answered 45009: no forced call before (quota clock; not saved) */
 };
 
 /* The Beijing day number of a wall-clock time (WeChat's quotas turn at 00:00 UTC+8). */
@@ -41,6 +48,9 @@ bool budget_spend(struct core_budget *b, unsigned cap, int64_t now);
 
 /* Upstream answered errcode at now: true if that is a 45009 newly stopping forced calls for the day. */
 bool budget_upstream(struct core_budget *b, long errcode, int64_t now);
+
+/* WeCom answered errcode at now: true if that is a 45009 newly blocking forced calls for BUDGET_WORK_BLOCK_MS. */
+bool budget_upstream_work(struct core_budget *b, long errcode, int64_t now);
 
 /* The fleet counted n beyond the cap: the day counts as spent here too. */
 void budget_spent_elsewhere(struct core_budget *b, unsigned cap, int64_t now);

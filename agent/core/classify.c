@@ -72,7 +72,11 @@ static const struct errcode_info table[] = {
           "the administrator refused calls from IP %s: it is blocked for an hour; add it to the IP whitelist", NULL },
         { 45009, FAILURE_QUOTA, false,
           "the daily quota of this API is used up: it renews at midnight Beijing time (or clear it once in the "
-          "console); find what else fetches tokens for this app", NULL },
+          "console); find what else fetches tokens for this app",
+          /* WeCom's 45009 is a frequency limit; its tickets' are hourly (budget.h, BUDGET_WORK_BLOCK_MS). */
+          "WeCom's frequency limit was hit (jsapi tickets: 400 an hour per corp, 100 an hour per app; an hourly "
+          "limit blocks the call for 60 minutes): a ticket is fetched again in an hour, a token after backoff_max; "
+          "the last one stays published; find what else fetches this corp's tokens or tickets" },
         { UPSTREAM_ERR_HTTP, FAILURE_TRANSIENT, false,
           "api_base answered with an HTTP error: retrying with backoff and the next api_base", NULL },
         { UPSTREAM_ERR_TRANSPORT, FAILURE_TRANSIENT, false,
@@ -227,7 +231,7 @@ static const struct {
         { 41004, "WeChat: secret missing" },
         { 42001, "WeChat: access token expired" },
         { 43002, "WeChat: POST required" },
-        { 45009, "WeChat: daily API quota used up" },
+        { 45009, "WeChat: daily API quota used up (WeCom: a frequency limit)" },
         { 45011, "WeChat: API minute limit hit" },
         { 47001, "WeChat: request body not understood" },
         { 50004, "WeChat: API forbidden to this account" },

@@ -297,7 +297,10 @@ void core_force_failed(struct core_item *it, const struct core_policy *pol, cons
         char message[UPSTREAM_ERRMSG_MAX + 64];
 
         it->force_stage = CORE_FORCE_NONE;
-        if (budget_upstream(&it->budget, errcode, c->quota_now_ms)) {
+        if (pol->kind == APP_KIND_WORK) {
+                if (budget_upstream_work(&it->budget, errcode, c->quota_now_ms))
+                        core_log(out, LOG_WARNING, errcode, "WeCom's frequency limit: no forced refresh for an hour");
+        } else if (budget_upstream(&it->budget, errcode, c->quota_now_ms)) {
                 core_log(out, LOG_WARNING, errcode, "daily quota reached: no forced refresh until midnight Beijing time");
                 if (it->generation)
                         core_save(out, it->fetched_at_ms);

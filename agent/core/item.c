@@ -266,6 +266,10 @@ static void on_failed(struct core_item *it, const struct core_policy *pol, const
         if (f == FAILURE_TRANSIENT && pol->n_api_base > 1)
                 it->api_index = (it->api_index + 1) % pol->n_api_base;
         delay = schedule_retry_delay(f, it->attempt, pol->backoff_min_ms, pol->backoff_max_ms, c->rng);
+        /* A WeCom ticket's hourly limit blocks it for an hour: a call sooner would only meet the block. */
+        if (pol->kind == APP_KIND_WORK && pol->ticket && ev->errcode == BUDGET_ERRCODE_QUOTA &&
+            delay < BUDGET_WORK_BLOCK_MS)
+                delay = BUDGET_WORK_BLOCK_MS;
         it->attempt++;
         core_schedule(it, now + delay);
         /* Waiters learn of the failure; a forced call nobody waits for any more is dropped too. */
@@ -352,6 +356,11 @@ static void on_fetch_now(struct core_item *it, const struct core_policy *pol, co
                 return;
         if (ev->dead && c->now_ms - it->fetched_at_ms < pol->min_force_interval_ms)
                 return;
+        /* A ticket WeCom blocks (its hourly limit) waits out the block, new token or not. */
+        if (pol->ticket && it->budget.blocked_until_ms > c->quota_now_ms) {
+                core_fetch_at(it, c, c->now_ms + (it->budget.blocked_until_ms - c->quota_now_ms));
+                return;
+        }
         core_schedule(it, c->now_ms);
 }
 

@@ -14,6 +14,7 @@ static const char *const names[QUOTA_ENDPOINT_MAX] = {
         [QUOTA_STABLE_FORCE] = "stable_token_force",
         [QUOTA_TICKET] = "ticket",
         [QUOTA_WORK] = "work_token",
+        [QUOTA_AGENT_CONFIG] = "agent_config",
 };
 
 /*
@@ -22,7 +23,10 @@ static const char *const names[QUOTA_ENDPOINT_MAX] = {
  * getticket has no number in WeChat's documents: the JS-SDK appendix says only that its
  * calls are "very limited" (调用次数非常有限) and points at the account's own quota
  * (/cgi-bin/openapi/quota/get, get_api_quota), so tickets and WeCom's gettoken (limited
- * per minute, not per day) are counted with no limit beside them.
+ * per minute, not per day) are counted with no limit beside them. WeCom limits its two
+ * tickets by the hour, not the day ("access frequency limits", developer.work.weixin.qq.com
+ * document 90454: in one hour a corp may fetch jsapi tickets 400 times, one app 100
+ * times; an hourly limit, once hit, blocks for 60 minutes): no daily limit either.
  */
 static const uint64_t limits[QUOTA_ENDPOINT_MAX] = {
         [QUOTA_TOKEN] = 2000,
@@ -30,6 +34,7 @@ static const uint64_t limits[QUOTA_ENDPOINT_MAX] = {
         [QUOTA_STABLE_FORCE] = BUDGET_STABLE_PER_DAY,
         [QUOTA_TICKET] = 0,
         [QUOTA_WORK] = 0,
+        [QUOTA_AGENT_CONFIG] = 0,
 };
 
 const char *quota_endpoint_name(enum quota_endpoint e) {
@@ -40,7 +45,9 @@ uint64_t quota_limit(enum quota_endpoint e) {
         return e >= 0 && e < QUOTA_ENDPOINT_MAX ? limits[e] : 0;
 }
 
-enum quota_endpoint quota_endpoint_of(enum app_kind kind, bool ticket) {
+enum quota_endpoint quota_endpoint_of(enum app_kind kind, unsigned ticket) {
+        if (ticket == TICKET_AGENT_CONFIG)
+                return QUOTA_AGENT_CONFIG;
         if (ticket)
                 return QUOTA_TICKET;
         switch (kind) {
@@ -53,7 +60,7 @@ enum quota_endpoint quota_endpoint_of(enum app_kind kind, bool ticket) {
         }
 }
 
-unsigned quota_mask_of(enum app_kind kind, bool ticket) {
+unsigned quota_mask_of(enum app_kind kind, unsigned ticket) {
         enum quota_endpoint e = quota_endpoint_of(kind, ticket);
 
         return 1u << e | (e == QUOTA_STABLE ? 1u << QUOTA_STABLE_FORCE : 0);

@@ -17,8 +17,9 @@ enum quota_endpoint {
         QUOTA_TOKEN,            /* GET /cgi-bin/token */
         QUOTA_STABLE,           /* POST /cgi-bin/stable_token */
         QUOTA_STABLE_FORCE,     /* the same, with force_refresh */
-        QUOTA_TICKET,           /* GET /cgi-bin/ticket/getticket (jsapi and wx_card alike) */
+        QUOTA_TICKET,           /* GET /cgi-bin/ticket/getticket (jsapi and wx_card alike), WeCom's get_jsapi_ticket */
         QUOTA_WORK,             /* WeCom GET /cgi-bin/gettoken */
+        QUOTA_AGENT_CONFIG,     /* WeCom GET /cgi-bin/ticket/get?type=agent_config (wx.agentConfig's ticket) */
         QUOTA_ENDPOINT_MAX,
 };
 
@@ -30,14 +31,14 @@ struct core_quota {
         unsigned warned;                /* bit per endpoint: its 80 % warning was given on day */
 };
 
-/* "token", "stable_token", "stable_token_force", "ticket", "work_token": the metrics' label value. */
+/* "token", "stable_token", "stable_token_force", "ticket", "work_token", "agent_config": the metrics' label value. */
 const char *quota_endpoint_name(enum quota_endpoint e);
 
 /* WeChat's documented daily limit of e; 0 where none is documented. */
 uint64_t quota_limit(enum quota_endpoint e);
 
-/* The endpoint a (non-probe) call of an item goes to: its app's kind, or a ticket. */
-enum quota_endpoint quota_endpoint_of(enum app_kind kind, bool ticket);
+/* The endpoint a (non-probe) call of an item goes to: its app's kind, or its ticket type (0: the token). */
+enum quota_endpoint quota_endpoint_of(enum app_kind kind, unsigned ticket);
 
 /*
  * A call to e at quota clock now (a force_refresh also counts against
@@ -52,8 +53,8 @@ uint64_t quota_today(const struct core_quota *q, enum quota_endpoint e, int64_t 
 /* The highest calls-today/limit of the endpoints in mask (bit per endpoint), in permille (may pass 1000). */
 unsigned quota_permille(const struct core_quota *q, unsigned mask, int64_t now);
 
-/* The endpoints an item calls: its own, and stable's forced one. */
-unsigned quota_mask_of(enum app_kind kind, bool ticket);
+/* The endpoints an item (ticket: its type, 0 for the token) calls: its own, and stable's forced one. */
+unsigned quota_mask_of(enum app_kind kind, unsigned ticket);
 
 /* The counts as the quota file's text ("wxtokend-quota 1\n" then "key value" lines); its length, or -1 if size is short. */
 int quota_format(const struct core_quota *q, char *buf, size_t size);

@@ -26,6 +26,21 @@ static void test_budget_days(void) {
               "45009 once a day");
 }
 
+/* WeCom's 45009: an hour's block of forced calls, not the day's; not extended by a call that meets it. */
+static void test_work_block(void) {
+        struct core_budget b = { 0 };
+        char why[256];
+
+        CHECK(!budget_upstream_work(&b, 45011, T0) && budget_check(&b, 10, false, "w.jsapi", T0, why, sizeof(why)) == 0,
+              "only 45009 blocks");
+        CHECK(budget_upstream_work(&b, 45009, T0) && !budget_upstream_work(&b, 45009, T0 + 60 * SEC),
+              "the block starts once");
+        CHECK(budget_check(&b, 10, false, "w.jsapi", T0 + 60 * SEC, why, sizeof(why)) == BUDGET_WORK_BLOCK_MS - 60 * SEC &&
+              strstr(why, "45009") && strstr(why, "3540 s"), "%s", why);
+        CHECK(b.quota_day == 0 && budget_check(&b, 10, false, "w.jsapi", T0 + BUDGET_WORK_BLOCK_MS, why, sizeof(why)) == 0,
+              "over after the hour, and no day is spent");
+}
+
 /* A count read back from a state file: beyond any cap (or past int range) is clamped to spent, never wrapped. */
 static void test_restore_clamp(void) {
         struct core_budget b = { 0 };
@@ -91,6 +106,7 @@ static void test_spent_elsewhere(void) {
 
 int main(void) {
         test_budget_days();
+        test_work_block();
         test_restore_clamp();
         test_check_messages();
         test_spent_elsewhere();

@@ -437,6 +437,51 @@ static void test_same_token_failures(void) {
         rig_free(&r);
 }
 
+/*
+ * WeCom's 45009 at a ticket fetch: an hourly limit, which blocks the call for an hour. No
+ * call before the hour is up (its retry, a new token, a client's forced refresh), and
+ * no day-long stop: after the hour it is fetched again.
+ */
+static void test_work_ticket_block(void) {
+        const struct core_action *a;
+        struct rig r;
+        uint64_t id;
+
+        fresh(&r, APP_KIND_WORK);
+        r.pol.ticket = true;
+        fire(&r);
+        started(&r);
+        failed(&r, 45009);
+        CHECK(r.it.state == WXSHM_STATE_QUOTA && core_item_wake(&r.it) - r.clock.now_ms == BUDGET_WORK_BLOCK_MS,
+              "retried when the hour's block ends: in %lld ms", (long long)(core_item_wake(&r.it) - r.clock.now_ms));
+        CHECK(strstr(r.it.advice, "100 an hour per app") && strstr(r.it.advice, "in an hour"), "advice: %s",
+              r.it.advice);
+        CHECK(r.it.budget.quota_day == 0, "not a day's stop: WeCom has no daily quota");
+        advance(&r, 10 * SEC);
+        step(&r, (struct core_event){ .type = CORE_EV_FETCH_NOW });
+        CHECK(core_item_wake(&r.it) - r.clock.now_ms == BUDGET_WORK_BLOCK_MS - 10 * SEC,
+              "a new token does not fetch the blocked ticket sooner");
+        id = request(&r, 1, 5000);
+        a = answer_of(&r, id);
+        CHECK(a && a->answer == CORE_ANSWER_RATE_LIMITED && strstr(a->text, "45009") &&
+              a->retry_after_ms == BUDGET_WORK_BLOCK_MS - 10 * SEC, "a forced refresh waits out the block: %s (%lld)",
+              a ? a->text : "", a ? (long long)a->retry_after_ms : -1LL);
+        CHECK(fire(&r) != NULL && r.clock.now_ms - T0 >= BUDGET_WORK_BLOCK_MS, "fetched again after the hour");
+        started(&r);
+        published(&r, 2, false);
+        id = request(&r, 2, 5000);
+        CHECK(!answer_of(&r, id), "after the hour a forced refresh is taken again");
+        rig_free(&r);
+        /* The token of a WeCom app: its 45009 keeps backoff_max (a per-minute limit may be what it met). */
+        fresh(&r, APP_KIND_WORK);
+        fire(&r);
+        started(&r);
+        failed(&r, 45009);
+        CHECK(core_item_wake(&r.it) - r.clock.now_ms == r.pol.backoff_max_ms && r.it.budget.quota_day == 0,
+              "a WeCom token retries after backoff_max");
+        rig_free(&r);
+}
+
 static void test_cluster(void) {
         struct rig r;
         uint64_t id;
@@ -816,6 +861,7 @@ int main(void) {
         test_probe();
         test_waiters_leave();
         test_same_token_failures();
+        test_work_ticket_block();
         test_cluster();
         test_edges();
         test_retry();

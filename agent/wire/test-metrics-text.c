@@ -131,6 +131,10 @@ static void test_quota(void) {
         CHECK(warned == 1, "16 of 20 forced stable refreshes warn");
         CHECK(quota_permille(&q, quota_mask_of(APP_KIND_STABLE, false), now) == 800, "stable's force counts");
         CHECK(quota_endpoint_of(APP_KIND_WORK, false) == QUOTA_WORK && quota_limit(QUOTA_TICKET) == 0, "endpoints");
+        CHECK(quota_endpoint_of(APP_KIND_WORK, TICKET_JSAPI) == QUOTA_TICKET &&
+              quota_endpoint_of(APP_KIND_WORK, TICKET_AGENT_CONFIG) == QUOTA_AGENT_CONFIG &&
+              !strcmp(quota_endpoint_name(QUOTA_AGENT_CONFIG), "agent_config") && quota_limit(QUOTA_AGENT_CONFIG) == 0,
+              "WeCom's agent_config ticket has its own endpoint, limited by the hour, not the day");
 }
 
 int main(void) {

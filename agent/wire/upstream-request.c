@@ -17,6 +17,8 @@ const char *ticket_type_name(enum ticket_type type) {
                 return "jsapi";
         case TICKET_WX_CARD:
                 return "wx_card";
+        case TICKET_AGENT_CONFIG:
+                return "agent_config";
         }
         return "unknown";
 }
@@ -191,13 +193,18 @@ int upstream_ticket_request(enum app_kind kind, const char *api_base, const char
                             enum ticket_type type, struct upstream_request *req) {
         char extra[32];
 
-        if (type != TICKET_JSAPI && type != TICKET_WX_CARD)
+        if (type != TICKET_JSAPI && type != TICKET_WX_CARD && type != TICKET_AGENT_CONFIG)
                 return -EINVAL;
-        /* WeCom has a jsapi ticket only (and an agent ticket we do not publish). */
-        if (kind == APP_KIND_WORK)
-                return type == TICKET_JSAPI ? token_query_request(api_base, "/cgi-bin/get_jsapi_ticket", access_token,
-                                                                  "", req)
-                                            : -EINVAL;
+        /*
+         * WeCom has the corp's jsapi ticket (wx.config) and the app's ticket for
+         * wx.agentConfig, fetched with the same access token; no card ticket.
+         */
+        if (kind == APP_KIND_WORK && type == TICKET_JSAPI)
+                return token_query_request(api_base, "/cgi-bin/get_jsapi_ticket", access_token, "", req);
+        if (kind == APP_KIND_WORK && type == TICKET_AGENT_CONFIG)
+                return token_query_request(api_base, "/cgi-bin/ticket/get", access_token, "&type=agent_config", req);
+        if (kind == APP_KIND_WORK || type == TICKET_AGENT_CONFIG)
+                return -EINVAL;
         snprintf(extra, sizeof(extra), "&type=%s", ticket_type_name(type));
         return token_query_request(api_base, "/cgi-bin/ticket/getticket", access_token, extra, req);
 }

@@ -8,7 +8,8 @@
 
 #include "config.h"
 
-#define UPSTREAM_URL_MAX 2048
+/* Room for a token of UPSTREAM_TOKEN_MAX, escaped, in a ticket or probe request's query after api_base. */
+#define UPSTREAM_URL_MAX 8192
 #define UPSTREAM_TOKEN_MAX 2048         /* a slot's capacity: a longer token is refused */
 #define UPSTREAM_ERRMSG_MAX 256
 
@@ -53,7 +54,7 @@ struct upstream_result {
 int upstream_token_request(const struct app_config *app, const char *api_base, bool force,
                            struct upstream_request *req);
 
-/* The ticket request of type (TICKET_JSAPI or TICKET_WX_CARD) with access_token. */
+/* The ticket request of type (TICKET_JSAPI, TICKET_WX_CARD; work: TICKET_JSAPI, TICKET_AGENT_CONFIG) with access_token. */
 int upstream_ticket_request(enum app_kind kind, const char *api_base, const char *access_token,
                             enum ticket_type type, struct upstream_request *req);
 
@@ -86,6 +87,6 @@ int upstream_probe_request(const char *api_base, const char *access_token, struc
 int upstream_probe_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
                          struct upstream_result *res);
 
-const char *ticket_type_name(enum ticket_type type); /* "jsapi", "wx_card" */
+const char *ticket_type_name(enum ticket_type type); /* "jsapi", "wx_card", "agent_config" */
 
 #endif

@@ -123,9 +123,10 @@ static void test_defaults(void) {
         /* Each kind's default api base and the agent's margin; indented keys are keys. */
         write_conf("[agent]\nrefresh_margin = 120\n[app a]\n" APP_OK
                    "[app b]\nkind = stable\nappid = wx2\n  secret_file = @/s400\n"
-                   "[app c]\nkind = work\nappid = ww3\nsecret_file = @/s600\n");
+                   "[app c]\nkind = work\nappid = ww3\nsecret_file = @/s600\ntickets = agent_config, jsapi\n");
         c = load_ok();
         REQUIRE(c->n_apps == 3, "%lld apps", (long long)c->n_apps);
+        CHECK_EQ(c->apps[2].tickets, TICKET_JSAPI | TICKET_AGENT_CONFIG);
         CHECK_EQ(c->apps[0].kind, APP_KIND_TOKEN);
         CHECK_EQ(c->apps[1].kind, APP_KIND_STABLE);
         CHECK_EQ(c->apps[2].kind, APP_KIND_WORK);
@@ -315,8 +316,10 @@ static void test_errors(void) {
         load_err(5, "[app a] group: no such group");
         write_conf("[app a]\nkind = work\nappid = ww1\nsecret_file = @/s600\ntickets = wx_card\n");
         load_err(5, "[app a] tickets: wx_card is not available for kind work");
+        write_conf("[app a]\n" APP_OK "tickets = agent_config\n");
+        load_err(5, "[app a] tickets: agent_config is WeCom's: only for kind work");
         write_conf("[app a]\n" APP_OK "tickets = jsapi foo\n");
-        load_err(5, "tickets: expected jsapi or wx_card, got 'foo'");
+        load_err(5, "tickets: expected jsapi, wx_card or agent_config, got 'foo'");
         write_conf("[app a]\n" APP_OK "api_base = ftp://x\n");
         load_err(5, "api_base: expected http://HOST or https://HOST, got 'ftp://x'");
         write_conf("[app a]\n" APP_OK "api_base = https://\n");
@@ -569,7 +572,7 @@ static void test_new_keys(void) {
         write_conf("[app a]\n" APP_OK "group = " SECRET "\n");
         load_err(5, "group: no such group '***'");
         write_conf("[app a]\n" APP_OK "tickets = jsapi," SECRET "\n");
-        load_err(5, "tickets: expected jsapi or wx_card, got '***'");
+        load_err(5, "tickets: expected jsapi, wx_card or agent_config, got '***'");
         write_conf("[app a]\n" APP_OK "api_base = https://a ftp://" SECRET "\n");
         load_err(5, "api_base: expected http://HOST or https://HOST, got 'ftp://***'");
         write_conf("[agent]\nlog_level = " SECRET "\n");

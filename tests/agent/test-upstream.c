@@ -65,7 +65,7 @@ static void test_token_request_refusals(void) {
         struct app_config app = app_of(APP_KIND_TOKEN);
         struct upstream_request req;
         const char *bases[] = { NULL, "", "http://h/?secret=x", "http://h#", "http://h /x", "http://h\n" };
-        char *long_secret = malloc(3000);
+        char *long_secret = malloc(UPSTREAM_URL_MAX + 1000); /* no URL holds it */
 
         SETUP_OK(long_secret);
         /* Refused requests leave req as it was. */
@@ -82,8 +82,8 @@ static void test_token_request_refusals(void) {
         app.kind = (enum app_kind)7;
         app.secret = SECRET;
         CHECK_EQ(upstream_token_request(&app, BASE, false, &req), -EINVAL);
-        memset(long_secret, 'S', 2999);
-        long_secret[2999] = '\0';
+        memset(long_secret, 'S', UPSTREAM_URL_MAX + 999);
+        long_secret[UPSTREAM_URL_MAX + 999] = '\0';
         app = app_of(APP_KIND_TOKEN);
         app.secret = long_secret;
         CHECK_EQ(upstream_token_request(&app, BASE, false, &req), -EINVAL);
@@ -116,7 +116,27 @@ static void test_ticket_requests(void) {
         CHECK(strcmp(req.redacted_url, "https://q/cgi-bin/get_jsapi_ticket?access_token=***") == 0);
         upstream_request_clear(&req);
         memset(&req, 0, sizeof(req));
+        CHECK_EQ(upstream_ticket_request(APP_KIND_WORK, "https://q", tok, TICKET_AGENT_CONFIG, &req), 0);
+        CHECK(strcmp(req.url, "https://q/cgi-bin/ticket/get?access_token=TOKEN%26x%3D1%2B2%2FSECRET&type=agent_config") == 0);
+        CHECK(strcmp(req.redacted_url, "https://q/cgi-bin/ticket/get?access_token=***&type=agent_config") == 0);
+        upstream_request_clear(&req);
+        memset(&req, 0, sizeof(req));
+        {
+                /* A token as long as a segment holds still makes its tickets' requests (and the probe's). */
+                char big[UPSTREAM_TOKEN_MAX + 1];
+
+                memset(big, 'A', UPSTREAM_TOKEN_MAX);
+                big[UPSTREAM_TOKEN_MAX] = '\0';
+                CHECK_EQ(upstream_ticket_request(APP_KIND_WORK, BASE, big, TICKET_AGENT_CONFIG, &req), 0);
+                CHECK(strstr(req.url, big) && !strstr(req.redacted_url, "AAAA"));
+                upstream_request_clear(&req);
+                CHECK_EQ(upstream_probe_request(BASE, big, &req), 0);
+                upstream_request_clear(&req);
+                memset(&req, 0, sizeof(req));
+        }
         CHECK_EQ(upstream_ticket_request(APP_KIND_WORK, BASE, "T", TICKET_WX_CARD, &req), -EINVAL);
+        CHECK_EQ(upstream_ticket_request(APP_KIND_TOKEN, BASE, "T", TICKET_AGENT_CONFIG, &req), -EINVAL);
+        CHECK_EQ(upstream_ticket_request(APP_KIND_STABLE, BASE, "T", TICKET_AGENT_CONFIG, &req), -EINVAL);
         CHECK_EQ(upstream_ticket_request(APP_KIND_TOKEN, BASE, "T", 0, &req), -EINVAL);
         CHECK_EQ(upstream_ticket_request(APP_KIND_TOKEN, BASE, "T", TICKET_JSAPI | TICKET_WX_CARD, &req), -EINVAL);
         CHECK_EQ(upstream_ticket_request(APP_KIND_TOKEN, BASE, "", TICKET_JSAPI, &req), -EINVAL);
@@ -125,6 +145,7 @@ static void test_ticket_requests(void) {
         CHECK_EQ(req.url[0], 0);
         CHECK(strcmp(ticket_type_name(TICKET_JSAPI), "jsapi") == 0);
         CHECK(strcmp(ticket_type_name(TICKET_WX_CARD), "wx_card") == 0);
+        CHECK(strcmp(ticket_type_name(TICKET_AGENT_CONFIG), "agent_config") == 0);
         CHECK(ticket_type_name(0) != NULL);
         upstream_request_clear(NULL);
 }

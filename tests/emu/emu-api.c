@@ -9,6 +9,7 @@
 #define MSG_40001 "invalid credential, access_token is invalid or not latest"
 #define MSG_42001 "access_token expired"
 #define MSG_45009 "reach max api daily quota limit"
+#define MSG_FREQ "api freq out of limit"        /* WeCom's words for its 45009 */
 
 static struct emu_stats *stats_of(int app)
 {
@@ -28,7 +29,7 @@ static void reply_token(struct emu_reply *r, const struct emu_token *t, bool cor
                 cJSON_AddNumberToObject(o, "errcode", 0);
                 cJSON_AddStringToObject(o, "errmsg", "ok");
         }
-        cJSON_AddStringToObject(o, t->kind == KIND_JSAPI || t->kind == KIND_CARD ?
+        cJSON_AddStringToObject(o, t->kind == KIND_JSAPI || t->kind == KIND_CARD || t->kind == KIND_AGENT ?
                                 "ticket" : "access_token", t->text);
         cJSON_AddNumberToObject(o, "expires_in", (double)left);
         reply_json(r, 200, o);
@@ -266,10 +267,46 @@ static struct emu_token *token_lookup(const struct emu_request *q, bool corp)
         return t;
 }
 
-static void ticket_answer(const struct emu_request *q, struct emu_reply *r, bool corp,
-                          const char *endpoint)
+/*
+ * WeCom's hourly ticket limits ("access frequency limits", developer.work.weixin.qq.com
+ * document 90454): "in one hour a corp may fetch the jsapi_ticket at most 400 times, and
+ * a single app no more than 100 times"; a limit counted by the hour, once passed, blocks
+ * the call for 60 minutes. WeCom answers it as its other frequency limits, 45009 "api
+ * freq out of limit". Here the corp's get_jsapi_ticket counts against the 400 and an
+ * app's agent_config ticket against the 100 (a --corp is one corp with one app: a single
+ * count of both against the 100 would be the stricter reading). Lock held: true if the
+ * call may go on (counted), else 45009 is answered.
+ */
+static bool hour_take(struct emu_reply *r, int app, struct emu_hour *h, uint64_t limit)
 {
-        const char *type = corp ? "jsapi" : req_arg(q, "type");
+        const int64_t hour = 3600 * 1000;
+        int64_t now = emu_now_ms();
+
+        if (now < h->blocked_until_ms) {
+                emu_apps[app].stats.quota_rejects++;
+                reply_error(r, true, 45009, MSG_FREQ);
+                return false;
+        }
+        if (h->calls == 0 || now - h->start_ms >= hour)
+                *h = (struct emu_hour){ .start_ms = now };
+        if (h->calls >= limit) {
+                *h = (struct emu_hour){ .blocked_until_ms = now + hour };
+                emu_apps[app].stats.quota_rejects++;
+                reply_error(r, true, 45009, MSG_FREQ);
+                return false;
+        }
+        h->calls++;
+        return true;
+}
+
+/*
+ * fixed: the type the endpoint serves (WeCom's; agent_config must also be asked for as
+ * the type argument), NULL: the type argument says (WeChat's getticket).
+ */
+static void ticket_answer(const struct emu_request *q, struct emu_reply *r, bool corp,
+                          const char *endpoint, const char *fixed)
+{
+        const char *asked = req_arg(q, "type"), *type = fixed ? fixed : asked;
         struct emu_token *t, *cur;
         enum emu_kind kind;
         int app;
@@ -277,14 +314,21 @@ static void ticket_answer(const struct emu_request *q, struct emu_reply *r, bool
         emu_lock();
         t = token_lookup(q, corp);
         app = t ? t->app : -1;
-        kind = type && !strcmp(type, "wx_card") ? KIND_CARD : KIND_JSAPI;
+        kind = !type ? KIND_JSAPI : !strcmp(type, "wx_card") ? KIND_CARD
+             : !strcmp(type, "agent_config") ? KIND_AGENT : KIND_JSAPI;
         stats_of(app)->ticket_calls++;
+        if (kind == KIND_AGENT)
+                stats_of(app)->agent_config_calls++;
         if (fault_apply(app, FAULT_TICKETS, req_arg(q, "access_token"), r) || !token_accept(q, r, corp, t))
                 goto out;
-        if (!type || (strcmp(type, "jsapi") && strcmp(type, "wx_card"))) {
+        if (fixed ? !strcmp(fixed, "agent_config") && (!asked || strcmp(asked, fixed))
+                  : !asked || (strcmp(asked, "jsapi") && strcmp(asked, "wx_card"))) {
                 reply_error(r, corp, 40097, "invalid args");
                 goto out;
         }
+        if (corp && !hour_take(r, app, kind == KIND_AGENT ? &emu_apps[app].hour_agent : &emu_apps[app].hour_jsapi,
+                               kind == KIND_AGENT ? emu_cfg.ticket_hour_app : emu_cfg.ticket_hour_corp))
+                goto out;
         cur = emu_token_current(app, kind);
         if (cur && emu_token_check(cur) == VERDICT_OK)
                 reply_token(r, cur, true, false);
@@ -300,13 +344,19 @@ out:
 /* GET /cgi-bin/ticket/getticket?type=jsapi|wx_card: one ticket per type while it lives. */
 void api_getticket(const struct emu_request *q, struct emu_reply *r)
 {
-        ticket_answer(q, r, false, "getticket");
+        ticket_answer(q, r, false, "getticket", NULL);
 }
 
 /* GET /cgi-bin/get_jsapi_ticket (WeCom): WeCom calls a bad token 40014, not 40001. */
 void api_corp_ticket(const struct emu_request *q, struct emu_reply *r)
 {
-        ticket_answer(q, r, true, "get_jsapi_ticket");
+        ticket_answer(q, r, true, "get_jsapi_ticket", "jsapi");
+}
+
+/* GET /cgi-bin/ticket/get?type=agent_config (WeCom): the app's ticket, for wx.agentConfig's signature. */
+void api_agent_ticket(const struct emu_request *q, struct emu_reply *r)
+{
+        ticket_answer(q, r, true, "ticket/get", "agent_config");
 }
 
 /* GET /cgi-bin/getcallbackip: the business call, accepting any live token of any app. */

@@ -24,6 +24,7 @@ void api_stable_token(const struct emu_request *q, struct emu_reply *r);
 void api_gettoken(const struct emu_request *q, struct emu_reply *r);
 void api_getticket(const struct emu_request *q, struct emu_reply *r);
 void api_corp_ticket(const struct emu_request *q, struct emu_reply *r);
+void api_agent_ticket(const struct emu_request *q, struct emu_reply *r);
 void api_callbackip(const struct emu_request *q, struct emu_reply *r);
 
 #endif

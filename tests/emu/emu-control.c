@@ -131,6 +131,7 @@ static void quota_one(struct emu_app *a, int i)
         (void)i;
         a->used_token = a->used_stable = a->used_force = 0;
         a->last_force_ms = INT64_MIN;
+        a->hour_jsapi = a->hour_agent = (struct emu_hour){ 0 };
 }
 
 static void control_advance(const struct emu_request *q, struct emu_reply *r)

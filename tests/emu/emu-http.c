@@ -35,6 +35,7 @@ static const struct route routes[] = {
         { "/cgi-bin/gettoken", api_gettoken },
         { "/cgi-bin/ticket/getticket", api_getticket },
         { "/cgi-bin/get_jsapi_ticket", api_corp_ticket },
+        { "/cgi-bin/ticket/get", api_agent_ticket },
         { "/cgi-bin/getcallbackip", api_callbackip },
 };
 

@@ -13,6 +13,8 @@ struct emu_config emu_cfg = {
         .quota_token = 2000,
         .quota_stable = 500000,
         .quota_stable_force = 20,
+        .ticket_hour_corp = 400,
+        .ticket_hour_app = 100,
         .force_spacing = 30,
         .token_length = 157,
 };

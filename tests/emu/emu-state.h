@@ -8,7 +8,7 @@
 
 #define EMU_ID_MAX 64
 #define EMU_SECRET_MAX 128
-#define EMU_TOKEN_MAX 512
+#define EMU_TOKEN_MAX 2048              /* the segment's capacity: the longest token an agent must carry */
 #define EMU_TOKEN_MIN 24
 /* Retired tokens remembered per kind, so an old token is classified 40001 or 42001. */
 #define EMU_HISTORY 8
@@ -25,6 +25,7 @@ enum emu_kind {
         KIND_CORP,      /* /cgi-bin/gettoken */
         KIND_JSAPI,     /* jsapi ticket (both families) */
         KIND_CARD,      /* wx_card ticket */
+        KIND_AGENT,     /* WeCom's agent_config ticket (wx.agentConfig) */
         KIND_COUNT,
 };
 
@@ -55,8 +56,16 @@ struct emu_stats {
         uint64_t stable_normal, stable_force, stable_ok;
         uint64_t gettoken_calls, gettoken_ok;
         uint64_t ticket_calls, ticket_ok;
+        uint64_t agent_config_calls;    /* WeCom's ticket/get?type=agent_config (also in ticket_calls) */
         uint64_t callback_ok, callback_40001, callback_42001;
         uint64_t faults, quota_rejects;
+};
+
+/* One of WeCom's hourly ticket limits: calls in the hour from start_ms, and the block once it is passed. */
+struct emu_hour {
+        int64_t start_ms;
+        uint64_t calls;
+        int64_t blocked_until_ms;
 };
 
 struct emu_app {
@@ -68,6 +77,7 @@ struct emu_app {
         int64_t quota_day;
         uint64_t used_token, used_stable, used_force;
         int64_t last_force_ms;          /* INT64_MIN: never */
+        struct emu_hour hour_jsapi, hour_agent; /* WeCom: get_jsapi_ticket per corp, agent_config per app */
         struct emu_stats stats;
 };
 
@@ -75,6 +85,7 @@ struct emu_config {
         int expires_in;         /* seconds */
         int64_t overlap_ms;     /* a benchmark scales WeChat's 300 s down below a second */
         uint64_t quota_token, quota_stable, quota_stable_force;
+        uint64_t ticket_hour_corp, ticket_hour_app; /* WeCom's hourly ticket limits (400, 100) */
         int force_spacing;      /* seconds */
         int latency_ms;
         int token_length;

@@ -92,6 +92,7 @@ static void stats_add(cJSON *o, const struct emu_stats *s)
         STAT(gettoken_ok);
         STAT(ticket_calls);
         STAT(ticket_ok);
+        STAT(agent_config_calls);
         STAT(callback_ok);
         STAT(callback_40001);
         STAT(callback_42001);
@@ -120,6 +121,7 @@ cJSON *stats_json(void)
                 cJSON_AddNumberToObject(o, "stable_generation", (double)a->slots[KIND_STABLE].gen);
                 cJSON_AddNumberToObject(o, "jsapi_generation", (double)a->slots[KIND_JSAPI].gen);
                 cJSON_AddNumberToObject(o, "wx_card_generation", (double)a->slots[KIND_CARD].gen);
+                cJSON_AddNumberToObject(o, "agent_config_generation", (double)a->slots[KIND_AGENT].gen);
                 cJSON_AddNumberToObject(o, "quota_token_used", (double)a->used_token);
                 cJSON_AddNumberToObject(o, "quota_stable_used", (double)a->used_stable);
                 cJSON_AddNumberToObject(o, "quota_force_used", (double)a->used_force);

@@ -47,7 +47,7 @@ static uint64_t hash_fnv1a64(const char *s, size_t n)
 
 static void token_fill(char *out, enum emu_kind kind)
 {
-        bool ticket = kind == KIND_JSAPI || kind == KIND_CARD;
+        bool ticket = kind == KIND_JSAPI || kind == KIND_CARD || kind == KIND_AGENT;
         size_t len = ticket ? TICKET_LENGTH : (size_t)emu_cfg.token_length;
         bool sum = !ticket && emu_cfg.checksum;
         size_t body = sum ? len - 16 : len;
@@ -114,7 +114,7 @@ static int64_t min64(int64_t a, int64_t b)
 struct emu_token *emu_token_issue(int app, enum emu_kind kind)
 {
         struct emu_slot *s = &emu_apps[app].slots[kind];
-        bool ticket = kind == KIND_JSAPI || kind == KIND_CARD;
+        bool ticket = kind == KIND_JSAPI || kind == KIND_CARD || kind == KIND_AGENT;
         int64_t now = emu_now_ms();
         struct emu_token *t, *old;
         size_t idx = s->gen % EMU_HISTORY;

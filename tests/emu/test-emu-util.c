@@ -14,7 +14,7 @@
 #include "test-emu-util.h"
 
 #define MAX_PROCS 4
-#define MAX_ARGS 2048 /* test-agent-limits gives wxemu 600 apps */
+#define MAX_ARGS 20560 /* test-agent-limits gives wxemu 600 apps, bench-agent-memory 10,000 */
 
 bool http_fresh_connect;
 static struct emu_proc *procs[MAX_PROCS];

@@ -182,6 +182,56 @@ static void test_tickets(void)
         free(t), free(j1), free(j2), free(w1);
 }
 
+/* A counter of /emu/stats for app; -1 if absent. */
+static int stat_of(struct emu_proc *e, const char *app, const char *counter)
+{
+        struct http_res r;
+        const cJSON *apps, *o;
+        int v = -1;
+
+        http_call(e, "GET", "/emu/stats", NULL, 5000, &r);
+        apps = r.json ? cJSON_GetObjectItemCaseSensitive(r.json, "apps") : NULL;
+        o = apps ? cJSON_GetObjectItemCaseSensitive(apps, app) : NULL;
+        if (o)
+                v = json_int(o, counter, -1);
+        http_res_free(&r);
+        return v;
+}
+
+/*
+ * WeCom's agent_config ticket (ticket/get, type agent_config only) and the hourly ticket
+ * limits: past --ticket-hour-limit, 45009 for an hour, then calls are counted anew.
+ */
+static void test_agent_config(const char *bin)
+{
+        const char *const args[] = { "--corp", "wwH:" SECRET_C, "--ticket-hour-limit", "2", NULL };
+        static struct emu_proc e; /* proc_cleanup_all looks at every emulator started, at the end */
+        const char *tpl = "/cgi-bin/ticket/get?access_token=%s&type=%s";
+        char *c, *a1, *a2, *j;
+
+        proc_start(&e, bin, args);
+        c = fetch(&e, "GET", "/cgi-bin/gettoken?corpid=wwH&corpsecret=" SECRET_C, NULL, "access_token", NULL);
+        a1 = fetch(&e, "GET", fmt(tpl, c, "agent_config"), NULL, "ticket", NULL);
+        j = fetch(&e, "GET", fmt("/cgi-bin/get_jsapi_ticket?access_token=%s", c), NULL, "ticket", NULL);
+        CHECK(a1 && j && !same(a1, j), "the app's ticket is not the corp's");
+        CHECK(call(&e, "GET", fmt(tpl, c, "jsapi"), NULL) == 40097, "ticket/get serves agent_config only");
+        CHECK(call(&e, "GET", fmt("/cgi-bin/ticket/get?access_token=%s", c), NULL) == 40097, "no type");
+        a2 = fetch(&e, "GET", fmt(tpl, c, "agent_config"), NULL, "ticket", NULL);
+        CHECK(same(a1, a2), "the same ticket while valid");
+        CHECK(call(&e, "GET", fmt(tpl, c, "agent_config"), NULL) == 45009, "the third in an hour: 45009");
+        CHECK(call(&e, "GET", fmt("/cgi-bin/get_jsapi_ticket?access_token=%s", c), NULL) == 0,
+              "the corp's jsapi ticket is counted apart");
+        control(&e, "/emu/advance?s=3599");
+        CHECK(call(&e, "GET", fmt(tpl, c, "agent_config"), NULL) == 45009, "blocked for the hour");
+        control(&e, "/emu/advance?s=2");
+        CHECK(call(&e, "GET", fmt(tpl, c, "agent_config"), NULL) == 0, "after the hour, fetched again");
+        CHECK(stat_of(&e, "wwH", "agent_config_calls") == 7 && stat_of(&e, "wwH", "quota_rejects") == 2,
+              "counted: %d calls to ticket/get, %d refused", stat_of(&e, "wwH", "agent_config_calls"),
+              stat_of(&e, "wwH", "quota_rejects"));
+        CHECK(proc_stop(&e) == 0, "clean stop");
+        free(c), free(a1), free(a2), free(j);
+}
+
 /* --overlap-ms: a sub-second overlap, for benchmarks that scale a token's life down to seconds. */
 static void test_overlap_ms(const char *bin)
 {
@@ -224,6 +274,7 @@ int main(int argc, char **argv)
         test_wecom();
         test_tickets();
         test_overlap_ms(bin);
+        test_agent_config(bin);
         test_faults(&emu_a);
         test_stats(&emu_a);
         test_quota(&emu_b);

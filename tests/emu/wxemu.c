@@ -31,6 +31,11 @@ static const char usage[] =
 "  --quota-token N          /cgi-bin/token calls per app per day (default 2000)\n"
 "  --quota-stable N         stable_token normal calls per day (default 500000)\n"
 "  --quota-stable-force N   stable_token force calls per day (default 20)\n"
+"  --ticket-hour-limit N    WeCom ticket fetches an hour before 45009 \"api freq out\n"
+"                           of limit\": 400 per corp for get_jsapi_ticket, 100 per\n"
+"                           app for ticket/get?type=agent_config by default; N sets\n"
+"                           both. Passed, it blocks the call for an hour (emulator\n"
+"                           clock: /emu/advance moves past it; /emu/reset-quota ends it)\n"
 "  --force-spacing S        a force call within S s of the last forced rotation\n"
 "                           answers the current token unrotated, as WeChat\n"
 "                           documents (default 30)\n"
@@ -56,7 +61,7 @@ static const char usage[] =
 
 enum {
         OPT_APP = 256, OPT_CORP, OPT_BIND, OPT_PORT, OPT_PORT_FILE, OPT_EXPIRES, OPT_OVERLAP,
-        OPT_OVERLAP_MS, OPT_QTOKEN, OPT_QSTABLE, OPT_QFORCE, OPT_SPACING, OPT_LATENCY, OPT_LENGTH,
+        OPT_OVERLAP_MS, OPT_QTOKEN, OPT_QSTABLE, OPT_QFORCE, OPT_TICKET_HOUR, OPT_SPACING, OPT_LATENCY, OPT_LENGTH,
         OPT_CHECKSUM, OPT_SEED, OPT_CERT, OPT_KEY, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
 };
 
@@ -72,6 +77,7 @@ static const struct option options[] = {
         { "quota-token", required_argument, NULL, OPT_QTOKEN },
         { "quota-stable", required_argument, NULL, OPT_QSTABLE },
         { "quota-stable-force", required_argument, NULL, OPT_QFORCE },
+        { "ticket-hour-limit", required_argument, NULL, OPT_TICKET_HOUR },
         { "force-spacing", required_argument, NULL, OPT_SPACING },
         { "latency-ms", required_argument, NULL, OPT_LATENCY },
         { "token-length", required_argument, NULL, OPT_LENGTH },
@@ -150,6 +156,9 @@ static void parse_options(int argc, char **argv, struct main_opts *m)
                         break;
                 case OPT_QFORCE:
                         emu_cfg.quota_stable_force = (uint64_t)parse_num(name, optarg, 0, big);
+                        break;
+                case OPT_TICKET_HOUR:
+                        emu_cfg.ticket_hour_corp = emu_cfg.ticket_hour_app = (uint64_t)parse_num(name, optarg, 0, big);
                         break;
                 case OPT_SPACING:
                         emu_cfg.force_spacing = (int)parse_num(name, optarg, 0, 86400);
