@@ -53,6 +53,7 @@ struct parse {
         char *dir;                      /* the config file's directory, absolute: relative paths start there */
         struct config_report *report;   /* -t: every error goes here and the reading goes on; NULL: stop at the first */
         size_t sec_errors;              /* the report's errors when the current section began */
+        void *names, *appids;           /* trees of what was read so far (config-index.c) */
 };
 
 /* Stop at the first error (start, reload), or read on to the end to report them all (-t). */
@@ -100,6 +101,21 @@ int parse_path(struct parse *p, const char *key, const char *v, char **dst);
 
 /* Add one line to the -t report (an error unless note). */
 void report_add(struct config_report *rep, bool note, unsigned line, const char *msg);
+
+/*
+ * config-index.c: whether an app called name was read before (1), recording it if not (0);
+ * -1 out of memory.
+ */
+int config_name_taken(struct parse *p, const char *name);
+
+/*
+ * Whether an app read before has the same kind and appid as c->apps[app] (and for work
+ * the same secret): 1 and its index in *earlier; else 0, and app is recorded; -1 out of
+ * memory.
+ */
+int config_appid_taken(struct parse *p, size_t app, size_t *earlier);
+
+void config_index_free(struct parse *p);
 
 /* -t, after the file was read: what the start would meet (socket directory, state_dir, shm_dir). */
 void config_check_start(struct parse *p);
