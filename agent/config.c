@@ -252,6 +252,8 @@ static struct agent_config *config_new(const char *path) {
                 .idle_timeout_ms = 10 * 1000,
                 .max_waiters = 16384,
                 .max_forced_per_day = 200,
+                .max_concurrent_calls = 32,
+                .max_calls_per_second = 200,
                 .cluster = { .lease_ms = 10 * 1000 },
                 .min_token_lifetime_ms = 60 * 1000,
         };

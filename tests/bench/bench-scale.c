@@ -45,6 +45,15 @@ int main(int argc, char **argv) {
         fresh = scale_count_fresh(apps);
         scale_emu_calls(&emu, &calls);
         warnings = scale_log_warnings(&a);
+        if (warnings > 0) {
+                char *log = agent_log(&a), *w = strstr(log, "wxtokend: warning: ");
+
+                if (!w)
+                        w = strstr(log, "wxtokend: error: ");
+                if (w)
+                        fprintf(stderr, "bench-scale: the first warning: %.*s\n", (int)strcspn(w, "\n"), w);
+                free(log);
+        }
         rss_anon = proc_status(a.pid, "RssAnon");
         rss_file = proc_status(a.pid, "RssFile");
 
