@@ -13,7 +13,7 @@ void item_policy(const struct item *it, struct core_policy *pol);
 /* Carry out a CORE_ACT_ANSWER: reply to the waiter's client and forget it (app-force.c). */
 void force_answer(struct item *it, const struct core_action *a);
 
-/* Carry out CORE_ACT_START_CALL: build the request and start it (app.c). */
+/* Carry out CORE_ACT_START_CALL: queue the call; it is built and made at its turn (app.c). */
 void item_call(struct item *it, const struct core_action *a);
 
 /* Write the item's token to its state file (one log line per change of what is wrong). */

@@ -92,7 +92,8 @@ void item_quota_count(struct item *it, bool force) {
                 count_one(it, QUOTA_STABLE_FORCE, now);
         quota_name(app, name, sizeof(name));
         n = quota_format(&app->quota, buf, sizeof(buf));
-        r = n < 0 ? -ENOBUFS : state_write_file(c->state_dir, name, buf, (size_t)n);
+        /* A count for warnings and metrics: a power cut may lose the last calls of it, no token. */
+        r = n < 0 ? -ENOBUFS : state_write_file_unsynced(c->state_dir, name, buf, (size_t)n);
         if (r < 0)
                 log_app(LOG_DEBUG, app->cfg->name, 0, "cannot save the quota count in %s/%s: %s", c->state_dir, name,
                         strerror(-r));

@@ -6,6 +6,7 @@
 #include "app-internal.h"
 #include "clock.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "protocol.h"
 #include "wxshm.h"
@@ -173,6 +174,9 @@ void item_step(struct item *it, const struct core_event *ev) {
         for (size_t i = 0; i < out.n; i++)
                 item_do(it, &out.v[i]);
         core_actions_free(&out);
+        /* A client came to wait on a call still queued: it goes before the calls nobody waits for. */
+        if (it->call && it->core.n_waiters > 0)
+                http_hurry(it->call);
         if (item_shown(it) != it->shown) {
                 it->shown = item_shown(it);
                 it->shown_since_ms = clock.now_ms;

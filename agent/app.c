@@ -125,38 +125,71 @@ static void on_response(void *userdata, const struct http_response *http) {
         explicit_bzero(res.value, sizeof(res.value));
 }
 
-void item_call(struct item *it, const struct core_action *a) {
+/*
+ * Its turn in the agent's queue (http.c): the call is built now, from the config and
+ * token as they stand, and made with the time it may take from now. In a cluster the
+ * lease may have run short while it waited: then it is not made at all.
+ */
+static void on_turn(void *userdata, struct http_call *c) {
+        struct item *it = userdata;
         const struct app_config *cfg = it->app->cfg;
-        const char *base = cfg->api_base[a->call.api_index];
+        int64_t budget = it->app->svc->ops->call_budget(it->app->svc->userdata, it->app);
+        /* A reload may have shortened api_base meanwhile. */
+        const char *base = cfg->api_base[it->call_api_index < cfg->n_api_base ? it->call_api_index : 0];
         struct upstream_request req;
         char errmsg[UPSTREAM_ERRMSG_MAX];
         long errcode = UPSTREAM_ERR_TRANSPORT;
         int r;
 
+        if (budget <= 0) {
+                http_cancel(c);
+                it->call = NULL;
+                item_step(it, &(struct core_event){ .type = CORE_EV_CALL_DROPPED });
+                return;
+        }
         memset(&req, 0, sizeof(req));
-        if (a->call.probe)
+        if (it->call_probe)
                 r = upstream_probe_request(base, item_value(it), &req);
         else if (it->ticket)
                 r = upstream_ticket_request(cfg->kind, base, item_value(&it->app->token), it->ticket, &req);
         else
-                r = upstream_token_request(cfg, base, a->call.force, &req);
+                r = upstream_token_request(cfg, base, it->call_force, &req);
         if (r < 0) {
                 errcode = UPSTREAM_ERR_REQUEST;
         } else {
-                r = http_start(it->app->svc->http, &req, cfg->ca_pem, cfg->ca_len, a->call.budget_ms, on_response, it,
-                               &it->call);
+                r = http_begin(c, &req, cfg->ca_pem, cfg->ca_len, budget);
                 if (r == 0)
                         log_app(LOG_DEBUG, it->name, 0, "%s %s", req.body ? "POST" : "GET", req.redacted_url);
-                if (r == 0 && !a->call.probe)
-                        item_quota_count(it, a->call.force);
+                if (r == 0 && !it->call_probe)
+                        item_quota_count(it, it->call_force);
         }
         upstream_request_clear(&req);
         if (r < 0) {
+                http_cancel(c);
+                it->call = NULL;
                 snprintf(errmsg, sizeof(errmsg), "cannot start the request: %s", strerror(-r));
                 item_step(it, &(struct core_event){ .type = CORE_EV_FAILED, .errcode = errcode, .errmsg = errmsg });
                 return;
         }
         item_step(it, &(struct core_event){ .type = CORE_EV_CALL_STARTED });
+}
+
+/* The call the core decided waits for its turn: a client waiting on it puts it before the rest. */
+void item_call(struct item *it, const struct core_action *a) {
+        char errmsg[UPSTREAM_ERRMSG_MAX];
+        int r;
+
+        it->call_probe = a->call.probe;
+        it->call_force = a->call.force;
+        it->call_api_index = a->call.api_index;
+        r = http_queue(it->app->svc->http, it->core.n_waiters > 0, on_turn, on_response, it, &it->call);
+        if (r < 0) {
+                snprintf(errmsg, sizeof(errmsg), "cannot start the request: %s", strerror(-r));
+                item_step(it, &(struct core_event){ .type = CORE_EV_FAILED, .errcode = UPSTREAM_ERR_TRANSPORT,
+                                                    .errmsg = errmsg });
+                return;
+        }
+        item_step(it, &(struct core_event){ .type = CORE_EV_CALL_STARTED, .queued = true });
 }
 
 /* A token taken over at start: its number and times. */

@@ -30,7 +30,9 @@ struct item {
         char name[96];
         wxshm_writer *seg;
         sd_event_source *timer;         /* the core's next wake-up */
-        struct http_call *call;
+        struct http_call *call;         /* queued (http.c) or under way */
+        bool call_probe, call_force;    /* what the core decided the call is (made at its turn) */
+        int call_api_index;
         struct core_item core;
         char *value;                    /* the token published, value_len bytes and a NUL, allocated to its length; NULL: none */
         size_t value_len;

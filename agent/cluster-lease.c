@@ -10,6 +10,7 @@
 #include "app.h"
 #include "cluster-internal.h"
 #include "cluster-scripts.h"
+#include "http.h"
 #include "log.h"
 
 static const struct cluster_config *conf(const struct cluster *cl) {
@@ -146,11 +147,12 @@ int64_t cluster_call_budget(const struct app *app) {
 
 /* ---- a clean stop ---- */
 
+/* A call still in the agent's queue is not upstream: it will never be made once the agent stops (http_hold). */
 static bool app_call_in_flight(const struct app *app) {
-        if (app->token.call)
+        if (http_running(app->token.call))
                 return true;
         for (int t = 0; t < app->n_tickets; t++)
-                if (app->tickets[t].call)
+                if (http_running(app->tickets[t].call))
                         return true;
         return false;
 }

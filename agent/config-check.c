@@ -164,6 +164,28 @@ static void agent_fail(struct parse *p, int k, const char *what, const char *msg
         parse_fail(p, -EINVAL, p->agent_line[k], agent_keys[k], "%s%s", what, msg);
 }
 
+/*
+ * READY=1 waits for every app's first token, and a cold start (nothing to adopt) fetches
+ * them at max_calls_per_second: with many apps that outlasts systemd's default start
+ * timeout. Said, not refused: a restart adopts its tokens and is ready at once.
+ */
+static void check_pace(struct parse *p) {
+        const struct agent_config *c = p->c;
+        unsigned line = p->agent_line[AK_MAX_CALLS_PER_SECOND];
+        size_t seconds = (c->n_apps + c->max_calls_per_second - 1) / c->max_calls_per_second;
+        char what[600], at[16] = "";
+
+        if (seconds <= 60)
+                return;
+        if (line)
+                snprintf(at, sizeof(at), "%u:", line);
+        snprintf(what, sizeof(what), "%.300s:%s [agent] max_calls_per_second: %zu apps at %u calls a second%s: a cold "
+                 "start (no token to adopt) is READY after about %zu s; systemd's default TimeoutStartSec is 90 s: "
+                 "raise it in a drop-in if that is near", p->path, at, c->n_apps, c->max_calls_per_second,
+                 line ? "" : " (the default)", seconds);
+        report_add(p->report, true, line, what);
+}
+
 void config_check_start(struct parse *p) {
         const struct agent_config *c = p->c;
         char err[CONFIG_ERROR_MAX], what[4200], unit[300];
@@ -196,4 +218,5 @@ void config_check_start(struct parse *p) {
         }
         if (namespace_check(c->shm_dir, err, sizeof(err)) < 0)
                 agent_fail(p, AK_SHM_DIR, "", err);
+        check_pace(p);
 }

@@ -23,6 +23,7 @@ const char *const agent_keys[AK_MAX] = {
         "backoff_max", "min_force_interval", "log_level", "max_connections", "idle_timeout", "max_waiters",
         "shm_dir", "min_token_lifetime", "allow_plain_http", "proxy",
         "max_forced_per_day", "max_connections_per_uid", "max_waiters_per_uid", "log_format", "metrics_listen",
+        "max_concurrent_calls", "max_calls_per_second",
 };
 const char *const app_keys[PK_MAX] = {
         "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
@@ -307,6 +308,10 @@ int agent_set(struct parse *p, int k, const char *v) {
                 return parse_count(p, key, v, 1000000, &c->max_connections_per_uid);
         case AK_MAX_WAITERS_PER_UID:
                 return parse_count(p, key, v, 1000000, &c->max_waiters_per_uid);
+        case AK_MAX_CONCURRENT_CALLS:
+                return parse_count(p, key, v, CONFIG_CONCURRENT_CALLS_MAX, &c->max_concurrent_calls);
+        case AK_MAX_CALLS_PER_SECOND:
+                return parse_count(p, key, v, CONFIG_CALLS_PER_SECOND_MAX, &c->max_calls_per_second);
         case AK_STATE_DIR:
                 if (!*v)
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected a directory, got ''");

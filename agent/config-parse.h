@@ -17,12 +17,15 @@
 #define CONFIG_CA_FILE_MAX (4 * 1024 * 1024)
 /* WeChat's daily quota of /cgi-bin/token calls: a cap above it caps nothing. */
 #define CONFIG_FORCED_PER_DAY_MAX 2000
+/* Upstream calls at once (each a socket) and started a second: beyond these a typo, not a plan. */
+#define CONFIG_CONCURRENT_CALLS_MAX 1024
+#define CONFIG_CALLS_PER_SECOND_MAX 10000
 
 enum { AK_SOCKET, AK_SOCKET_GROUP, AK_STATE_DIR, AK_SHM_PREFIX, AK_REFRESH_MARGIN, AK_BACKOFF_MIN,
        AK_BACKOFF_MAX, AK_MIN_FORCE_INTERVAL, AK_LOG_LEVEL, AK_MAX_CONNECTIONS, AK_IDLE_TIMEOUT,
        AK_MAX_WAITERS, AK_SHM_DIR, AK_MIN_TOKEN_LIFETIME, AK_ALLOW_PLAIN_HTTP, AK_PROXY,
        AK_MAX_FORCED_PER_DAY, AK_MAX_CONNECTIONS_PER_UID, AK_MAX_WAITERS_PER_UID, AK_LOG_FORMAT, AK_METRICS_LISTEN,
-       AK_MAX };
+       AK_MAX_CONCURRENT_CALLS, AK_MAX_CALLS_PER_SECOND, AK_MAX };
 
 enum { PK_KIND, PK_APPID, PK_SECRET_FILE, PK_SECRET_CREDENTIAL, PK_API_BASE, PK_CA_FILE, PK_GROUP,
        PK_TICKETS, PK_REFRESH_MARGIN, PK_VERIFY_BEFORE_FORCE, PK_MAX_FORCED_PER_DAY, PK_MAX };
@@ -54,6 +57,7 @@ struct parse {
         char *dir;                      /* the config file's directory, absolute: relative paths start there */
         struct config_report *report;   /* -t: every error goes here and the reading goes on; NULL: stop at the first */
         size_t sec_errors;              /* the report's errors when the current section began */
+        void *names, *appids;           /* trees of what was read so far (config-index.c) */
 };
 
 /* Stop at the first error (start, reload), or read on to the end to report them all (-t). */
@@ -101,6 +105,21 @@ int parse_path(struct parse *p, const char *key, const char *v, char **dst);
 
 /* Add one line to the -t report (an error unless note). */
 void report_add(struct config_report *rep, bool note, unsigned line, const char *msg);
+
+/*
+ * config-index.c: whether an app called name was read before (1), recording it if not (0);
+ * -1 out of memory.
+ */
+int config_name_taken(struct parse *p, const char *name);
+
+/*
+ * Whether an app read before has the same kind and appid as c->apps[app] (and for work
+ * the same secret): 1 and its index in *earlier; else 0, and app is recorded; -1 out of
+ * memory.
+ */
+int config_appid_taken(struct parse *p, size_t app, size_t *earlier);
+
+void config_index_free(struct parse *p);
 
 /* -t, after the file was read: what the start would meet (socket directory, state_dir, shm_dir). */
 void config_check_start(struct parse *p);

@@ -60,7 +60,7 @@ static int parse_handler(void *user, const char *section, const char *name, cons
 /* Finish the app section just read: required keys, defaults, its secret. */
 static void section_close(struct parse *p) {
         struct app_config *a;
-        bool cred = p->app_line[PK_SECRET_CREDENTIAL] != 0;
+        bool cred = p->app_line[PK_SECRET_CREDENTIAL] != 0, loaded = false;
         char err[CONFIG_ERROR_MAX];
         size_t i, len;
         int r;
@@ -106,19 +106,21 @@ static void section_close(struct parse *p) {
                         return;
                 goto bases;
         }
+        loaded = true;
+bases:
         /*
          * Two refreshers of one token invalidate each other's tokens, the very thing to avoid.
          * A WeCom corp has one corpid and a secret per app: there the pair names the token.
+         * Every app is recorded; one is said to clash only once its own secret is read.
          */
-        for (i = 0; a->appid && i + 1 < p->c->n_apps; i++) {
-                const struct app_config *b = &p->c->apps[i];
-
-                if (b->appid && b->kind == a->kind && !strcmp(b->appid, a->appid) &&
-                    (a->kind != APP_KIND_WORK || (b->secret && !strcmp(b->secret, a->secret))))
+        if (a->appid) {
+                r = config_appid_taken(p, p->c->n_apps - 1, &i);
+                if (r > 0 && loaded)
                         parse_fail(p, -EINVAL, p->app_line[PK_APPID], "appid", "same kind, appid%s as [app %s]",
-                                   a->kind == APP_KIND_WORK ? " and secret" : "", b->name);
+                                   a->kind == APP_KIND_WORK ? " and secret" : "", p->c->apps[i].name);
+                else if (r < 0)
+                        parse_fail(p, -ENOMEM, p->app_line[PK_APPID], "appid", "out of memory");
         }
-bases:
         if (a->n_api_base == 0) {
                 a->api_base[0] = strdup(a->kind == APP_KIND_WORK ? "https://qyapi.weixin.qq.com" :
                                                                    "https://api.weixin.qq.com");
@@ -133,8 +135,9 @@ bases:
 static void section_open(struct parse *p, const char *s) {
         struct agent_config *c = p->c;
         struct app_config *a;
-        size_t len = strcspn(s + 1, "]"), i, n;
+        size_t len = strcspn(s + 1, "]"), n;
         const char *name;
+        int r;
 
         section_close(p);
         memset(p->app_line, 0, sizeof(p->app_line));
@@ -179,11 +182,10 @@ static void section_open(struct parse *p, const char *s) {
                 parse_fail(p, -EINVAL, p->lineno, NULL, "app name: expected " WIRE_APP_NAME_GRAMMAR);
                 return;
         }
-        for (i = 0; i < c->n_apps; i++) {
-                if (!strcmp(c->apps[i].name, name)) {
-                        parse_fail(p, -EINVAL, p->lineno, NULL, "app defined twice");
-                        return;
-                }
+        r = config_name_taken(p, name);
+        if (r != 0) {
+                parse_fail(p, r < 0 ? -ENOMEM : -EINVAL, p->lineno, NULL, r < 0 ? "out of memory" : "app defined twice");
+                return;
         }
         a = realloc(c->apps, (c->n_apps + 1) * sizeof(*a));
         if (!a) {
@@ -254,6 +256,8 @@ static struct agent_config *config_new(const char *path) {
                 .idle_timeout_ms = 10 * 1000,
                 .max_waiters = 16384,
                 .max_forced_per_day = 200,
+                .max_concurrent_calls = 32,
+                .max_calls_per_second = 200,
                 .cluster = { .lease_ms = 10 * 1000 },
                 .min_token_lifetime_ms = 60 * 1000,
         };
@@ -365,6 +369,7 @@ static int config_read(const char *path, struct config_report *report, struct ag
                 config_check_start(&p);
         r = p.err;
 out:
+        config_index_free(&p);
         if (p.f)
                 fclose(p.f);
         free(p.buf);

@@ -87,6 +87,8 @@ struct agent_config {
         bool allow_plain_http;          /* http:// api_base allowed (tests, wxemu): the secret goes in clear */
         char *proxy;                    /* the only proxy libcurl uses; NULL: none, whatever the environment */
         char *metrics_listen;           /* "127.0.0.1:9187": /metrics, /healthz, /readyz over HTTP; NULL: off */
+        unsigned max_concurrent_calls;  /* upstream transfers at once; more wait in the agent's queue */
+        unsigned max_calls_per_second;  /* upstream transfers started a second, evenly spaced */
         struct app_config *apps;
         size_t n_apps;
         struct cluster_config cluster;

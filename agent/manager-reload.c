@@ -146,6 +146,7 @@ void agent_reload(struct agent *a) {
         log_set_json(next->log_json);
         if (http_set_policy(a->svc.http, next->proxy, next->allow_plain_http) < 0)
                 log_error("reload: out of memory for the proxy setting, calls keep the previous one");
+        http_set_limits(a->svc.http, next->max_concurrent_calls, next->max_calls_per_second);
         if (metrics_listener_apply(&a->metrics, &a->svc, listen_err, sizeof(listen_err)) < 0)
                 log_error("reload: %s; the previous listener, if any, is closed", listen_err);
         a->svc.stats.reloads++;

@@ -279,6 +279,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (a->stopping)
                 return sd_event_exit(a->svc.loop, 0);
         a->stopping = true;
+        /* What still waits in the queue is not made: a stopping agent starts no upstream call. */
+        http_hold(a->svc.http);
         sd_notify(false, "STOPPING=1");
         log_info("stopping on %s", strsignal((int)si->ssi_signo));
         /* In cluster mode the leases go first, so other agents take the apps at once. */
@@ -314,6 +316,7 @@ static int run(struct agent *a) {
         r = http_set_policy(a->svc.http, a->svc.config->proxy, a->svc.config->allow_plain_http);
         if (r < 0)
                 return r;
+        http_set_limits(a->svc.http, a->svc.config->max_concurrent_calls, a->svc.config->max_calls_per_second);
         r = sd_event_add_time_relative(a->svc.loop, &a->heartbeat, CLOCK_MONOTONIC, APP_HEARTBEAT_MS * 1000,
                                        100 * 1000, on_heartbeat, a);
         if (r < 0)

@@ -181,7 +181,7 @@ static void on_published(struct core_item *it, const struct core_policy *pol, co
         int64_t now = c->now_ms;
         uint64_t prev = it->generation;
 
-        it->in_flight = false;
+        it->in_flight = it->queued = false;
         it->expires_at_ms = ev->expires_at_ms;
         it->fetched_at_ms = now;
         it->lifetime_ms = ev->expires_at_ms - now;
@@ -233,7 +233,7 @@ static void on_failed(struct core_item *it, const struct core_policy *pol, const
         int64_t now = c->now_ms, delay;
         struct core_action *a;
 
-        it->in_flight = false;
+        it->in_flight = it->queued = false;
         /*
          * At a ticket fetch, a token error means the token we hold is dead (rotated by
          * someone else, or expired): fetch a new one, but no more often than
@@ -342,11 +342,34 @@ static void on_timer(struct core_item *it, const struct core_policy *pol, const 
         a->call.budget_ms = ev->call_budget_ms;
 }
 
+/*
+ * A call waiting for its turn in the agent's queue is in flight (nothing else is decided
+ * for the item meanwhile) but not yet upstream: the item still shows what it was (fresh,
+ * starting, retrying) until its transfer starts, and only then counts as a call.
+ */
 static void on_call_started(struct core_item *it, const struct core_event *ev, struct core_actions *out) {
-        it->in_flight = true;
-        it->probing = it->force_stage == CORE_FORCE_PROBE;
+        if (!(it->in_flight && it->queued)) {
+                it->in_flight = true;
+                it->probing = it->force_stage == CORE_FORCE_PROBE;
+        }
+        it->queued = ev->queued;
+        if (ev->queued)
+                return;
         it->calls++;
         core_set_state(it, out, WXSHM_STATE_REFRESHING);
+}
+
+/* At its turn the queued call may not be made (cluster: the lease ran short): as a timer without a lease. */
+static void on_call_dropped(struct core_item *it, const struct core_policy *pol, const struct core_clock *c,
+                            struct core_actions *out) {
+        if (!it->queued)
+                return;
+        it->in_flight = it->queued = it->probing = false;
+        core_force_blocked(it, pol, c, out);
+        /* Outside a cluster every turn may call; should one not, the item is tried again, never left unscheduled. */
+        if (!pol->clustered)
+                core_schedule(it, c->now_ms + pol->backoff_min_ms);
+        core_settle(it, out);
 }
 
 /* Fetch now: a ticket after a new token; the token after a ticket call saw it refused. */
@@ -420,6 +443,9 @@ size_t core_item_step(struct core_item *it, const struct core_policy *pol, const
         case CORE_EV_CALL_STARTED:
                 on_call_started(it, ev, out);
                 break;
+        case CORE_EV_CALL_DROPPED:
+                on_call_dropped(it, pol, c, out);
+                break;
         case CORE_EV_PUBLISHED:
                 on_published(it, pol, c, ev, out);
                 break;
@@ -427,7 +453,7 @@ size_t core_item_step(struct core_item *it, const struct core_policy *pol, const
                 on_failed(it, pol, c, ev, out);
                 break;
         case CORE_EV_PROBED:
-                it->in_flight = false;
+                it->in_flight = it->queued = false;
                 it->probing = false;
                 core_force_probed(it, pol, c, ev->errcode, ev->errmsg, out);
                 if (it->force_stage == CORE_FORCE_NONE)

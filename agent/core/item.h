@@ -138,7 +138,9 @@ struct core_clock {
 enum core_event_type {
         CORE_EV_START,          /* the segment is open: adopted (generation, times set) or not */
         CORE_EV_TIMER,          /* the wake-up core_item_wake asked for */
-        CORE_EV_CALL_STARTED,   /* CORE_ACT_START_CALL was carried out */
+        CORE_EV_CALL_STARTED,   /* CORE_ACT_START_CALL was carried out: its transfer started, or (queued)
+                                   it waits for a slot in the agent's queue, and comes again when it starts */
+        CORE_EV_CALL_DROPPED,   /* the queued call was not made: at its turn this agent may no longer call */
         CORE_EV_PUBLISHED,      /* a fetched token is published: generation, expires_in_s, same */
         CORE_EV_FAILED,         /* the call (or its start, or the publish) failed: errcode, errmsg */
         CORE_EV_PROBED,         /* the probe's answer: errcode (0: the token works), errmsg */
@@ -166,6 +168,7 @@ struct core_event {
         /* CORE_EV_TIMER */
         int64_t call_budget_ms;         /* how long a call may take now; <= 0: this agent may not call */
         bool token_ready;               /* a ticket: the app's token is there to fetch it with */
+        bool queued;                    /* CORE_EV_CALL_STARTED: waiting for a slot, not yet upstream */
         /* CORE_EV_PUBLISHED, CORE_EV_MIRRORED, CORE_EV_START */
         int64_t expires_at_ms, fetched_at_ms;
         bool same;                      /* the token published before, again */
@@ -192,7 +195,8 @@ struct core_item {
         int state;                      /* enum wxshm_state */
         bool settled;                   /* has a token, or its first attempt failed */
         /* the calls */
-        bool in_flight;
+        bool in_flight;                 /* a call is decided: waiting in the queue, or upstream */
+        bool queued;                    /* ... still waiting: the state and the count of calls wait with it */
         bool probing;                   /* the call in flight is the probe */
         bool armed;                     /* next_at_ms is a wake-up still to come */
         int64_t next_at_ms;             /* the next scheduled call */

@@ -34,6 +34,9 @@ static const char *const state_names[] = {
         "ticket, in flight",            /* 17 */
         "holder, other hosts wait",     /* 18 */
         "forced, in flight",            /* 19 */
+        "queued",                       /* 20 */
+        "forced, queued",               /* 21 */
+        "holder, queued",               /* 22 */
 };
 #define STATES (int)(sizeof(state_names) / sizeof(state_names[0]))
 
@@ -65,7 +68,12 @@ static void reach(struct rig *r, int state) {
                 fire(r); started(r); break;
         case 18: fresh(r, APP_KIND_TOKEN); r->pol.clustered = r->pol.holder = r->pol.redis_up = true;
                 step(r, (struct core_event){ .type = CORE_EV_REMOTE_FORCE, .generation = 1, .timeout_ms = 5000 }); break;
-        default: fresh(r, APP_KIND_TOKEN); request(r, 1, 5000); fire(r); started(r); request(r, 1, 5000); break;
+        case 19: fresh(r, APP_KIND_TOKEN); request(r, 1, 5000); fire(r); started(r); request(r, 1, 5000); break;
+        case 20: fresh(r, APP_KIND_TOKEN); fire(r); queued(r); break;
+        case 21: fresh(r, APP_KIND_TOKEN); request(r, 1, 5000); fire(r); queued(r); request(r, 1, 5000); break;
+        default: fresh(r, APP_KIND_TOKEN); r->pol.clustered = r->pol.holder = r->pol.redis_up = true;
+                request(r, 1, 5000); fire(r); step(r, (struct core_event){ .type = CORE_EV_BUDGET_COUNTED, .count = 1 });
+                fire(r); queued(r); break;
         }
 }
 
@@ -85,6 +93,8 @@ static const struct variant {
         { "timer, no lease", { .type = CORE_EV_TIMER, .call_budget_ms = 0, .token_ready = true }, GEN_NONE, false },
         { "timer, no token", { .type = CORE_EV_TIMER, .call_budget_ms = 5000 }, GEN_NONE, false },
         { "call started", { .type = CORE_EV_CALL_STARTED }, GEN_NONE, false },
+        { "call queued", { .type = CORE_EV_CALL_STARTED, .queued = true }, GEN_NONE, false },
+        { "call dropped", { .type = CORE_EV_CALL_DROPPED }, GEN_NONE, false },
         { "published", { .type = CORE_EV_PUBLISHED, .expires_at_ms = T0 + 7200 * SEC }, GEN_NEXT, false },
         { "published same", { .type = CORE_EV_PUBLISHED, .expires_at_ms = T0 + 7200 * SEC, .same = true }, GEN_CURRENT,
           false },

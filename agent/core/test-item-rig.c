@@ -73,6 +73,10 @@ void started(struct rig *r) {
         step(r, (struct core_event){ .type = CORE_EV_CALL_STARTED });
 }
 
+void queued(struct rig *r) {
+        step(r, (struct core_event){ .type = CORE_EV_CALL_STARTED, .queued = true });
+}
+
 void published(struct rig *r, uint64_t gen, bool same) {
         step(r, (struct core_event){ .type = CORE_EV_PUBLISHED, .generation = gen,
                                      .expires_at_ms = r->clock.now_ms + 7200 * SEC, .same = same });

@@ -34,6 +34,8 @@ struct core_event timer(struct rig *r, int64_t budget);
 /* Let the clock run to the wake-up, fire it, and return the call it starts (NULL if none). */
 const struct core_action *fire(struct rig *r);
 void started(struct rig *r);
+/* The call the last fire started waits for a slot in the agent's queue (started() again when its turn comes). */
+void queued(struct rig *r);
 void published(struct rig *r, uint64_t gen, bool same);
 void failed(struct rig *r, long errcode);
 /* A client's forced refresh of generation gen: its waiter id. */

@@ -6,28 +6,146 @@
 
 #include <curl/curl.h>
 
+#include "admit.h"
 #include "http.h"
 
+/*
+ * The agent's own queue of upstream calls. libcurl would queue what exceeds its
+ * connection limits too, but its timeout runs while a transfer waits there, so a burst
+ * (a cold start of thousands of apps) timed out calls that never reached the network.
+ * Here a call waits in this queue, unstarted, until admit.c gives it a slot (a free one,
+ * within the rate); only then is its transfer made, and its timeout starts with it.
+ */
 struct http {
         sd_event *loop;
         CURLM *multi;
         sd_event_source *timer;
-        unsigned running;       /* calls started and not yet done */
+        sd_event_source *pump;  /* CLOCK_MONOTONIC: the next turn of the queue, armed while it is not empty */
+        struct core_admit admit;
+        struct http_call *head, *tail, *last_urgent; /* the queue: urgent calls first, each part in order */
+        size_t queued;
+        bool holding;           /* the agent stops: no queued call gets its turn */
         char *proxy;            /* NULL: no proxy at all */
         bool allow_http;
         bool burst;             /* more than one call ran at once since the last trim */
 };
 
+enum call_stage {
+        CALL_QUEUED,            /* in the queue */
+        CALL_TURN,              /* its turn: holds a slot, its owner begins or cancels it now */
+        CALL_RUNNING,           /* its transfer is under way (in_multi until it ends) */
+};
+
 struct http_call {
         struct http *http;
+        struct http_call *prev, *next;
+        enum call_stage stage;
+        bool urgent;
+        bool in_multi;
         CURL *easy;
         struct curl_slist *headers;
         char *body;
         size_t body_len;
         char error[CURL_ERROR_SIZE];
+        http_turn_fn turn;
         http_done_fn done;
         void *userdata;
 };
+
+static void queue_unlink(struct http_call *c) {
+        struct http *h = c->http;
+
+        if (h->last_urgent == c)
+                h->last_urgent = c->prev; /* urgent ones come first: the one before is urgent too, or none is */
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                h->head = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        else
+                h->tail = c->prev;
+        c->prev = c->next = NULL;
+        h->queued--;
+}
+
+static void queue_insert(struct http_call *c) {
+        struct http *h = c->http;
+        struct http_call *after = c->urgent ? h->last_urgent : h->tail;
+
+        c->prev = after;
+        c->next = after ? after->next : h->head;
+        if (c->next)
+                c->next->prev = c;
+        else
+                h->tail = c;
+        if (after)
+                after->next = c;
+        else
+                h->head = c;
+        if (c->urgent)
+                h->last_urgent = c;
+        h->queued++;
+}
+
+static uint64_t now_us(struct http *h) {
+        uint64_t now = 0;
+
+        sd_event_now(h->loop, CLOCK_MONOTONIC, &now);
+        return now;
+}
+
+/* The queue's next turn: when admit.c allows one, or at the next end if every slot is taken. */
+static void pump_arm(struct http *h, uint64_t at) {
+        if (!h->head || h->holding || at == (uint64_t)INT64_MAX) {
+                sd_event_source_set_enabled(h->pump, SD_EVENT_OFF);
+                return;
+        }
+        sd_event_source_set_time(h->pump, at);
+        sd_event_source_set_enabled(h->pump, SD_EVENT_ONESHOT);
+}
+
+/* A slot may have come free, or a call came: look again at the next iteration (never from inside a caller). */
+static void pump_soon(struct http *h) {
+        pump_arm(h, now_us(h));
+}
+
+static int on_pump(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct http *h = userdata;
+        uint64_t now = now_us(h);
+
+        while (h->head && !h->holding && core_admit_take(&h->admit, (int64_t)now)) {
+                struct http_call *c = h->head;
+
+                queue_unlink(c);
+                c->stage = CALL_TURN;
+                /* The owner begins the transfer, or cancels the call (which frees the slot). */
+                c->turn(c->userdata, c);
+        }
+        pump_arm(h, (uint64_t)core_admit_when(&h->admit, (int64_t)now));
+        return 0;
+}
+
+/* Everything of a call, wherever it stands: out of the queue, its transfer stopped, its slot given back. */
+static void call_free(struct http_call *c) {
+        struct http *h;
+
+        if (!c)
+                return;
+        h = c->http;
+        if (c->stage == CALL_QUEUED) {
+                queue_unlink(c);
+        } else {
+                if (c->in_multi)
+                        curl_multi_remove_handle(h->multi, c->easy);
+                core_admit_done(&h->admit);
+                pump_soon(h);
+        }
+        curl_easy_cleanup(c->easy);
+        curl_slist_free_all(c->headers);
+        free(c->body);
+        free(c);
+}
 
 /* One sd-event IO source per socket libcurl watches, kept as the socket's curl private data. */
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -48,18 +166,17 @@ static void check_done(struct http *h) {
                 curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &res.status);
                 res.body = c->body ? c->body : "";
                 res.body_len = c->body_len;
-                /* Detach before the callback: it may start a new call or free its owner. */
+                /* Detach before the callback: it may queue a new call or free its owner. */
                 curl_multi_remove_handle(h->multi, c->easy);
+                c->in_multi = false;
                 c->done(c->userdata, &res);
-                c->done = NULL;
-                http_cancel(c);
-                h->running--;
+                call_free(c);
         }
         /*
          * A burst of calls (start-up, a reload) leaves libcurl's buffers of every
          * transfer in the heap; hand them back once the burst is over.
          */
-        if (h->running == 0 && h->burst) {
+        if (h->admit.running == 0 && !h->head && h->burst) {
                 h->burst = false;
                 malloc_trim(0);
         }
@@ -152,12 +269,18 @@ int http_new(struct http **ret, sd_event *loop) {
         if (r < 0)
                 goto fail;
         sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
+        /* Accurate to 100 us: at 200 calls a second a turn is due every 5 ms. */
+        r = sd_event_add_time(loop, &h->pump, CLOCK_MONOTONIC, UINT64_MAX, 100, on_pump, h);
+        if (r < 0)
+                goto fail;
+        sd_event_source_set_enabled(h->pump, SD_EVENT_OFF);
+        core_admit_init(&h->admit, HTTP_MAX_RUNNING_DEFAULT, HTTP_PER_SECOND_DEFAULT);
         /*
-         * Every app talks to the same one or two hosts: a few connections at once serve
-         * them all (none is kept idle: see http_start).
+         * No limit of libcurl's own: the queue above admits no more transfers than
+         * max_concurrent_calls, and one that libcurl held back would time out waiting.
+         * None is kept idle either (see http_begin).
          */
-        curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HTTP_HOST_CONNECTIONS);
-        curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_HOST_CONNECTIONS);
+        curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
         curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
         curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
         curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -172,9 +295,13 @@ fail:
 void http_free(struct http *h) {
         if (!h)
                 return;
+        /* Their owners are gone before this: whatever still waits is dropped unheard. */
+        while (h->head)
+                call_free(h->head);
         if (h->multi)
                 curl_multi_cleanup(h->multi);
         sd_event_source_disable_unref(h->timer);
+        sd_event_source_disable_unref(h->pump);
         sd_event_unref(h->loop);
         free(h->proxy);
         free(h);
@@ -192,6 +319,16 @@ int http_set_policy(struct http *h, const char *proxy, bool allow_http) {
         h->proxy = p;
         h->allow_http = allow_http;
         return 0;
+}
+
+void http_set_limits(struct http *h, unsigned max_running, unsigned per_second) {
+        core_admit_set(&h->admit, max_running, per_second);
+        pump_soon(h);
+}
+
+void http_hold(struct http *h) {
+        h->holding = true;
+        pump_arm(h, (uint64_t)INT64_MAX);
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
@@ -212,19 +349,43 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
         return len;
 }
 
-int http_start(struct http *h, const struct upstream_request *req, const char *ca_pem, size_t ca_len,
-               long timeout_ms, http_done_fn done, void *userdata, struct http_call **ret) {
+int http_queue(struct http *h, bool urgent, http_turn_fn turn, http_done_fn done, void *userdata,
+               struct http_call **ret) {
         struct http_call *c = calloc(1, sizeof(*c));
-        CURL *e;
 
         if (!c)
                 return -ENOMEM;
-        c->http = h;
-        c->done = done;
-        c->userdata = userdata;
+        *c = (struct http_call){ .http = h, .stage = CALL_QUEUED, .urgent = urgent, .turn = turn, .done = done,
+                                 .userdata = userdata };
+        queue_insert(c);
+        pump_soon(h);
+        if (ret)
+                *ret = c;
+        return 0;
+}
+
+void http_hurry(struct http_call *c) {
+        if (!c || c->stage != CALL_QUEUED || c->urgent)
+                return;
+        queue_unlink(c);
+        c->urgent = true;
+        queue_insert(c);
+}
+
+bool http_running(const struct http_call *c) {
+        return c && c->stage == CALL_RUNNING;
+}
+
+int http_begin(struct http_call *c, const struct upstream_request *req, const char *ca_pem, size_t ca_len,
+               long timeout_ms) {
+        struct http *h = c->http;
+        CURL *e;
+
+        if (c->stage != CALL_TURN)
+                return -EINVAL;
         c->easy = e = curl_easy_init();
         if (!e)
-                goto nomem;
+                return -ENOMEM;
         curl_easy_setopt(e, CURLOPT_URL, req->url);
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, h->allow_http ? "http,https" : "https");
         /*
@@ -235,6 +396,7 @@ int http_start(struct http *h, const struct upstream_request *req, const char *c
         curl_easy_setopt(e, CURLOPT_PROXY, h->proxy ? h->proxy : "");
         curl_easy_setopt(e, CURLOPT_NOPROXY, h->proxy ? "" : "*");
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        /* From now: the wait in the queue is not the call's. */
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
         curl_easy_setopt(e, CURLOPT_USERAGENT, "wxtokend/" PACKAGE_VERSION);
@@ -258,33 +420,20 @@ int http_start(struct http *h, const struct upstream_request *req, const char *c
         if (req->body) {
                 c->headers = curl_slist_append(NULL, "Content-Type: application/json");
                 if (!c->headers)
-                        goto nomem;
+                        return -ENOMEM;
                 curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
                 curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body));
                 curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body);
         }
         if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
-                goto nomem;
-        if (++h->running > 1)
+                return -ENOMEM;
+        c->in_multi = true;
+        c->stage = CALL_RUNNING;
+        if (h->admit.running > 1)
                 h->burst = true;
-        if (ret)
-                *ret = c;
         return 0;
-nomem:
-        c->done = NULL;
-        http_cancel(c);
-        return -ENOMEM;
 }
 
 void http_cancel(struct http_call *c) {
-        if (!c)
-                return;
-        if (c->done) {
-                curl_multi_remove_handle(c->http->multi, c->easy);
-                c->http->running--;
-        }
-        curl_easy_cleanup(c->easy);
-        curl_slist_free_all(c->headers);
-        free(c->body);
-        free(c);
+        call_free(c);
 }

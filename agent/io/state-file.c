@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static int write_all(int fd, const char *buf, size_t len) {
         return 0;
 }
 
-int state_write_file(const char *dir, const char *name, const char *buf, size_t len) {
+static int write_file(const char *dir, const char *name, const char *buf, size_t len, bool sync) {
         char path[PATH_MAX], tmp[PATH_MAX], err[PATH_MAX + 256];
         int fd, dfd, r;
 
@@ -44,7 +45,7 @@ int state_write_file(const char *dir, const char *name, const char *buf, size_t 
         r = fchmod(fd, 0600) < 0 ? -errno : 0;
         if (r == 0)
                 r = write_all(fd, buf, len);
-        if (r == 0 && fsync(fd) < 0)
+        if (r == 0 && sync && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)
                 r = -errno;
@@ -54,6 +55,8 @@ int state_write_file(const char *dir, const char *name, const char *buf, size_t 
                 unlink(tmp);
                 return r;
         }
+        if (!sync)
+                return 0;
         /* The rename itself must survive a power cut. */
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
@@ -61,6 +64,14 @@ int state_write_file(const char *dir, const char *name, const char *buf, size_t 
                 close(dfd);
         }
         return 0;
+}
+
+int state_write_file(const char *dir, const char *name, const char *buf, size_t len) {
+        return write_file(dir, name, buf, len, true);
+}
+
+int state_write_file_unsynced(const char *dir, const char *name, const char *buf, size_t len) {
+        return write_file(dir, name, buf, len, false);
 }
 
 int state_read_file(const char *dir, const char *name, char *buf, size_t size) {

@@ -27,6 +27,15 @@ int state_load(const char *dir, const char *item, const char *appid, struct stat
 int state_write_file(const char *dir, const char *name, const char *buf, size_t len);
 
 /*
+ * state_write_file without waiting for the disk (no fsync of the file or the directory):
+ * still whole or not at all for every reader and across a crash of the agent, but a
+ * power cut may bring back the previous contents. For counts that matter only as long
+ * as the host runs (the quota file, written at every call: two fsyncs per call held a
+ * cold start of thousands of apps to the disk's pace).
+ */
+int state_write_file_unsynced(const char *dir, const char *name, const char *buf, size_t len);
+
+/*
  * Read dir/name, checked like a state file, into buf (NUL-terminated): its length, or
  * -errno (-EBADMSG if it does not fit size).
  */
