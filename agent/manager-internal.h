@@ -23,6 +23,9 @@ struct failed_retry {
         sd_event_source *timer;         /* armed while something failed */
 };
 
+/* The shortest time between two STATUS= lines worked out: each walks every app. */
+#define STATUS_INTERVAL_US (100 * 1000)
+
 /* The agent as a whole: what manager.c and its parts share. */
 struct agent {
         struct services svc;            /* lent to the apps, the server and the cluster: loop, config, apps */
@@ -31,7 +34,9 @@ struct agent {
         struct failed_retry retry;
         struct rng rng;
         sd_event_source *heartbeat;
-        sd_event_source *status_defer;  /* STATUS= once per loop iteration, after whatever changed */
+        sd_event_source *status_defer;  /* STATUS= after whatever changed, at most every STATUS_INTERVAL_US */
+        uint64_t status_sent_us;        /* CLOCK_MONOTONIC of the last STATUS= worked out */
+        size_t settled_scan;            /* apps before this one have settled (READY's walk) */
         struct server *server;
         struct metrics_listener *metrics; /* metrics_listen's HTTP listener, NULL: off */
         bool ready_sent;

@@ -13,16 +13,54 @@
 #include "manager-internal.h"
 #include "metrics.h"
 
-static struct app *agent_take_app(struct agent *a, const char *name) {
-        for (size_t i = 0; i < a->svc.n_apps; i++) {
-                struct app *app = a->svc.apps[i];
+/* A running app's name and place: sorted, the new config's apps find theirs by bsearch. */
+struct by_name {
+        const char *name;
+        size_t i;
+};
 
-                if (app && strcmp(app->cfg->name, name) == 0) {
-                        a->svc.apps[i] = NULL;
-                        return app;
+static int by_name_cmp(const void *x, const void *y) {
+        return strcmp(((const struct by_name *)x)->name, ((const struct by_name *)y)->name);
+}
+
+/*
+ * The running apps sorted by name (names of the old config, alive until the reload
+ * ends), *n of them; NULL: out of memory.
+ */
+static struct by_name *agent_index_apps(const struct agent *a, size_t *n) {
+        struct by_name *v = malloc((a->svc.n_apps ? a->svc.n_apps : 1) * sizeof(*v));
+
+        *n = 0;
+        if (!v)
+                return NULL;
+        for (size_t i = 0; i < a->svc.n_apps; i++)
+                if (a->svc.apps[i])
+                        v[(*n)++] = (struct by_name){ a->svc.apps[i]->cfg->name, i };
+        qsort(v, *n, sizeof(*v), by_name_cmp);
+        return v;
+}
+
+/* Take the running app called name out of the list: a reload of 10,000 apps does not compare every pair. */
+static struct app *agent_take_app(struct agent *a, const struct by_name *index, size_t n_index, const char *name) {
+        const struct by_name key = { name, 0 }, *hit;
+        struct app *app;
+
+        if (!index) {
+                for (size_t i = 0; i < a->svc.n_apps; i++) {
+                        app = a->svc.apps[i];
+                        if (app && strcmp(app->cfg->name, name) == 0) {
+                                a->svc.apps[i] = NULL;
+                                return app;
+                        }
                 }
+                return NULL;
         }
-        return NULL;
+        hit = bsearch(&key, index, n_index, sizeof(*index), by_name_cmp);
+        if (!hit)
+                return NULL;
+        app = a->svc.apps[hit->i];
+        a->svc.apps[hit->i] = NULL;
+        return app;
 }
 
 bool agent_item_configured(const char *item, void *config) {
@@ -59,8 +97,9 @@ static bool agent_settings_equal(const struct agent_config *x, const struct agen
  */
 void agent_reload(struct agent *a) {
         struct agent_config *next;
+        struct by_name *index;
         struct app **apps;
-        size_t n = 0;
+        size_t n = 0, n_index;
         char *err = a->reload.reason;
         char listen_err[256];
         struct failed_list before;
@@ -88,12 +127,14 @@ void agent_reload(struct agent *a) {
                 sd_notify(false, "READY=1");
                 return;
         }
+        /* Out of memory for it, apps are found the slow way. */
+        index = agent_index_apps(a, &n_index);
         /* Whatever could not start is tried again below, and listed again (since when kept) if it still cannot. */
         before = a->failed;
         a->failed = (struct failed_list){ .v = NULL };
         for (size_t i = 0; i < next->n_apps; i++) {
                 const struct app_config *cfg = &next->apps[i];
-                struct app *old = agent_take_app(a, cfg->name);
+                struct app *old = agent_take_app(a, index, n_index, cfg->name);
 
                 /* An app with a ticket that could not start is started again: a reload retries it. */
                 if (old && app_config_equal(old->cfg, cfg) && app_complete(old)) {
@@ -137,10 +178,12 @@ void agent_reload(struct agent *a) {
         }
         /* What no app held (an item that could not start, since removed): found by name. */
         namespace_remove_unknown(&a->ns, next->shm_dir, agent_item_configured, next);
+        free(index);
         free(a->svc.apps);
         config_free(a->svc.config);
         a->svc.apps = apps;
         a->svc.n_apps = n;
+        a->settled_scan = 0;
         a->svc.config = next;
         log_set_level(next->log_level);
         log_set_json(next->log_json);

@@ -14,7 +14,6 @@
 #include "test-emu-util.h"
 
 #define MAX_PROCS 4
-#define MAX_ARGS 20560 /* test-agent-limits gives wxemu 600 apps, bench-agent-memory 10,000 */
 
 bool http_fresh_connect;
 static struct emu_proc *procs[MAX_PROCS];
@@ -79,9 +78,16 @@ static _Noreturn void skip_with_file(const char *path)
 
 void proc_start(struct emu_proc *p, const char *bin, const char *const *args)
 {
-        const char *argv[MAX_ARGS];
+        const char **argv;
         pid_t parent = getpid();
         int n = 0, slot = -1, status;
+        size_t n_args = 0;
+
+        /* As many as given: test-agent-scale and bench-scale give wxemu thousands of apps. */
+        while (args[n_args])
+                n_args++;
+        argv = calloc(n_args + 6, sizeof(*argv));
+        SETUP_OK(argv, "out of memory");
 
         for (int i = 0; i < MAX_PROCS; i++)
                 if (!procs[i]) {
@@ -96,7 +102,7 @@ void proc_start(struct emu_proc *p, const char *bin, const char *const *args)
         snprintf(p->port_file, sizeof(p->port_file), "%s/port", p->dir);
         snprintf(p->err_file, sizeof(p->err_file), "%s/stderr", p->dir);
         argv[n++] = bin;
-        for (; *args && n < MAX_ARGS - 6; args++)
+        for (; *args; args++)
                 argv[n++] = *args;
         argv[n++] = "--port";
         argv[n++] = "0";
@@ -108,6 +114,7 @@ void proc_start(struct emu_proc *p, const char *bin, const char *const *args)
         SETUP_OK(p->pid >= 0, "fork: %m");
         if (p->pid == 0)
                 proc_exec(bin, argv, p->err_file, parent);
+        free(argv);
         /* Readiness is the port file appearing; each wait is short and their number bounded
          * (generous for sanitizer builds), so a dead or stuck emulator fails setup fast. */
         for (int i = 0; i < 2000; i++) {

@@ -33,7 +33,7 @@ struct scale_calls {
 };
 bool scale_emu_calls(struct emu_proc *emu, struct scale_calls *c);
 
-/* Lines of the agent's log at level warning or error. */
+/* Lines of the agent's log at level warning or error (but the one about allow_plain_http, for wxemu). */
 int scale_log_warnings(struct agent_proc *a);
 
 /*
