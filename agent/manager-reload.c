@@ -64,7 +64,6 @@ static struct app *agent_take_app(struct agent *a, const struct by_name *index, 
 }
 
 bool agent_item_configured(const char *item, void *config) {
-        static const enum ticket_type types[] = { TICKET_JSAPI, TICKET_WX_CARD };
         const struct agent_config *c = config;
         const char *dot = strchr(item, '.');
         size_t n = dot ? (size_t)(dot - item) : strlen(item);
@@ -76,8 +75,9 @@ bool agent_item_configured(const char *item, void *config) {
                         continue;
                 if (!dot)
                         return true;
-                for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
-                        if ((app->tickets & types[t]) && strcmp(dot + 1, ticket_type_name(types[t])) == 0)
+                /* Every ticket bit the app has, whatever types a later version adds: a list here went stale once. */
+                for (unsigned t = 1; t != 0 && t <= app->tickets; t <<= 1)
+                        if ((app->tickets & t) && strcmp(dot + 1, ticket_type_name((enum ticket_type)t)) == 0)
                                 return true;
                 return false;
         }

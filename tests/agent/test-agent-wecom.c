@@ -1,4 +1,6 @@
 /* test-agent-wecom.c: WeCom's agent_config ticket (wx.agentConfig) beside the corp's jsapi one, a 2048-byte token, and WeCom's hourly ticket limit. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +144,27 @@ static int logged_calls(struct emu_proc *e, const char *endpoint, int gen) {
         }
         http_res_free(&res);
         return n;
+}
+
+/*
+ * A reload that keeps wa keeps its agent_config segment: a reader's handle still reads it
+ * and the file stays (the sweep of unconfigured items once knew only jsapi and wx_card).
+ */
+static void test_reload_keeps(void) {
+        char buf[WXSHM_TOKEN_MAX + 1];
+        wxshm *h = NULL;
+        int r;
+
+        CHECK(wxshm_open(&h, "wa.agent_config") == 0, "a reader holds wa.agent_config");
+        agent_signal(&a, SIGHUP);
+        CHECK(agent_wait_notify(&a, "RELOADING=1", 10000), "RELOADING=1 on SIGHUP");
+        CHECK(agent_wait_notify(&a, "READY=1", 10000), "READY=1 after the reload");
+        r = h ? wxshm_read(h, buf, sizeof(buf), NULL) : -EBADF;
+        CHECK(r > 0, "after a reload that keeps wa, its agent_config segment still reads: %d", r);
+        wxshm_close(h);
+        h = NULL;
+        CHECK(wxshm_open(&h, "wa.agent_config") == 0, "and the name still opens");
+        wxshm_close(h);
 }
 
 /* wa: the agent_config ticket published beside jsapi, with a token of the segment's full 2048 bytes. */
@@ -313,6 +336,7 @@ int main(void) {
         agent_start(&a);
 
         test_publish();
+        test_reload_keeps();
         test_force();
         test_hour_limit();
         test_refresh();
