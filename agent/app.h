@@ -117,6 +117,12 @@ struct item *app_find_item(const struct services *svc, const char *name);
 /* Write the item's token and budget to its state file (fetched_at_ms: when the token was fetched). */
 void item_save(struct item *it, int64_t fetched_at_ms);
 
+/* How long after a save its name waits for the one fsync of state_dir that the saves around it share. */
+#define STATE_SYNC_DELAY_MS 100
+
+/* The agent stops: what waits for that fsync gets it now (a clean stop leaves every name on the disk). */
+void app_state_flush(struct services *svc);
+
 /*
  * Cluster mode: publish the token another agent fetched (read from Redis) with its
  * global generation. Ignored, with a log line, if its times are implausible (or it

@@ -401,6 +401,7 @@ int manager_run(struct agent_config *config) {
                 a.svc.apps[i] = NULL;
                 app_free(app, false); /* never unlink: readers keep the token; waiters hear shutting_down */
         }
+        app_state_flush(&a.svc);
         metrics_listener_free(a.metrics);
         server_free(a.server);
         failed_retry_free(&a.retry);

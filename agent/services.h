@@ -79,6 +79,7 @@ struct services {
         const struct service_ops *ops;
         void *userdata;
         struct agent_stats stats;
+        sd_event_source *state_sync;    /* app-persist.c: state_dir's one fsync after a burst of saves */
 };
 
 static inline void services_changed(const struct services *s) {

@@ -23,7 +23,6 @@ struct http {
         sd_event_source *pump;  /* CLOCK_MONOTONIC: the next turn of the queue, armed while it is not empty */
         struct core_admit admit;
         struct http_call *head, *tail, *last_urgent; /* the queue: urgent calls first, each part in order */
-        size_t queued;
         bool holding;           /* the agent stops: no queued call gets its turn */
         char *proxy;            /* NULL: no proxy at all */
         bool allow_http;
@@ -66,7 +65,6 @@ static void queue_unlink(struct http_call *c) {
         else
                 h->tail = c->prev;
         c->prev = c->next = NULL;
-        h->queued--;
 }
 
 static void queue_insert(struct http_call *c) {
@@ -85,7 +83,6 @@ static void queue_insert(struct http_call *c) {
                 h->head = c;
         if (c->urgent)
                 h->last_urgent = c;
-        h->queued++;
 }
 
 static uint64_t now_us(struct http *h) {

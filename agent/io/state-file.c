@@ -26,7 +26,14 @@ static int write_all(int fd, const char *buf, size_t len) {
         return 0;
 }
 
-static int write_file(const char *dir, const char *name, const char *buf, size_t len, bool sync) {
+/* How much of a write waits for the disk. */
+enum sync_mode {
+        SYNC_NONE,              /* neither the file nor its rename (counts) */
+        SYNC_FILE,              /* the file's contents before its rename; the rename with state_sync_dir */
+        SYNC_ALL,               /* the contents, then the rename (an fsync of dir) */
+};
+
+static int write_file(const char *dir, const char *name, const char *buf, size_t len, enum sync_mode sync) {
         char path[PATH_MAX], tmp[PATH_MAX], err[PATH_MAX + 256];
         int fd, dfd, r;
 
@@ -45,7 +52,7 @@ static int write_file(const char *dir, const char *name, const char *buf, size_t
         r = fchmod(fd, 0600) < 0 ? -errno : 0;
         if (r == 0)
                 r = write_all(fd, buf, len);
-        if (r == 0 && sync && fsync(fd) < 0)
+        if (r == 0 && sync != SYNC_NONE && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)
                 r = -errno;
@@ -55,7 +62,7 @@ static int write_file(const char *dir, const char *name, const char *buf, size_t
                 unlink(tmp);
                 return r;
         }
-        if (!sync)
+        if (sync != SYNC_ALL)
                 return 0;
         /* The rename itself must survive a power cut. */
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -67,11 +74,21 @@ static int write_file(const char *dir, const char *name, const char *buf, size_t
 }
 
 int state_write_file(const char *dir, const char *name, const char *buf, size_t len) {
-        return write_file(dir, name, buf, len, true);
+        return write_file(dir, name, buf, len, SYNC_ALL);
 }
 
 int state_write_file_unsynced(const char *dir, const char *name, const char *buf, size_t len) {
-        return write_file(dir, name, buf, len, false);
+        return write_file(dir, name, buf, len, SYNC_NONE);
+}
+
+int state_sync_dir(const char *dir) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+        if (dfd < 0)
+                return -errno;
+        r = fsync(dfd) < 0 ? -errno : 0;
+        close(dfd);
+        return r;
 }
 
 int state_read_file(const char *dir, const char *name, char *buf, size_t size) {
@@ -98,15 +115,24 @@ int state_read_file(const char *dir, const char *name, char *buf, size_t size) {
         return (int)n;
 }
 
-int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec) {
+static int save(const char *dir, const char *item, const char *appid, const struct state_record *rec,
+                enum sync_mode sync) {
         char *json = state_encode(item, appid, rec);
         int r;
 
         if (!json)
                 return -ENOMEM;
-        r = state_write_file(dir, item, json, strlen(json));
+        r = write_file(dir, item, json, strlen(json), sync);
         free(json);
         return r;
+}
+
+int state_save(const char *dir, const char *item, const char *appid, const struct state_record *rec) {
+        return save(dir, item, appid, rec, SYNC_ALL);
+}
+
+int state_save_rename_later(const char *dir, const char *item, const char *appid, const struct state_record *rec) {
+        return save(dir, item, appid, rec, SYNC_FILE);
 }
 
 int state_load(const char *dir, const char *item, const char *appid, struct state_record *rec) {

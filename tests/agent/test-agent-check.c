@@ -91,6 +91,36 @@ static void check_every_error(struct agent_proc *a) {
               "in the file's order");
 }
 
+/*
+ * READY waits for every app's first call, and a cold start makes them at
+ * max_calls_per_second: -t says when that passes a minute (a note, not an error).
+ */
+static void check_pace(struct agent_proc *a) {
+        char path[160], cmd[512], out[4096], want[512], *conf = malloc(64 * 1024);
+        size_t len;
+
+        SETUP_OK(conf, "out of memory");
+        snprintf(path, sizeof(path), "%s/pace.conf", a->dir);
+        for (int per_second = 1; per_second <= 2; per_second++) {
+                len = (size_t)snprintf(conf, 64 * 1024, "[agent]\nsocket = %s/pace.sock\nstate_dir = %s\nshm_dir = %s\n"
+                                       "max_calls_per_second = %d\n", a->dir, a->state_dir, a->shm_dir, per_second);
+                /* 61 apps: 61 s at one call a second, 31 s at two. */
+                for (int i = 0; i < 61; i++)
+                        len += (size_t)snprintf(conf + len, 64 * 1024 - len,
+                                                "[app p%d]\nkind = token\nappid = wxP%d\nsecret_file = t.secret\n", i, i);
+                write_text(path, conf, 0600);
+                snprintf(cmd, sizeof(cmd), "%s -t -c %s 2>&1", bin("WXTOKEND", "./agent/wxtokend"), path);
+                CHECK(run_out(cmd, out, sizeof(out)) == 0, "-t passes: %s", out);
+                snprintf(want, sizeof(want), "note: %s:5: [agent] max_calls_per_second: 61 apps at 1 calls a second: "
+                         "a cold start (no token to adopt) is READY after about 61 s", path);
+                if (per_second == 1)
+                        CHECK(strstr(out, want), "a cold start past a minute is noted at its line: %s", out);
+                else
+                        CHECK(!strstr(out, "max_calls_per_second"), "within a minute, nothing said: %s", out);
+        }
+        free(conf);
+}
+
 /* A relative secret_file: from the config's directory, whatever the current one; the real start too. */
 static void check_relative(struct agent_proc *a, struct emu_proc *emu) {
         char apps[512], cmd[512], out[4096];
@@ -282,6 +312,7 @@ int main(void) {
         check_every_error(&agent);
         check_unit_only(&agent);
         check_relative(&agent, &emu);
+        check_pace(&agent);
         check_text_log(&agent);
         CHECK(agent_stop(&agent) == 0, "clean stop");
         agent_init(&json_agent);

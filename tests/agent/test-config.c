@@ -727,6 +727,30 @@ static void test_cluster_fleet_key(void) {
         }
 }
 
+/* The upstream queue's limits: defaults, values taken, and what is refused (a typo, not a plan). */
+static void test_queue_keys(void) {
+        struct agent_config *c;
+
+        write_conf("; nothing\n");
+        c = load_ok();
+        CHECK_EQ(c->max_concurrent_calls, 32);
+        CHECK_EQ(c->max_calls_per_second, 200);
+        config_free(c);
+        write_conf("[agent]\nmax_concurrent_calls = 1024\nmax_calls_per_second = 1\n");
+        c = load_ok();
+        CHECK_EQ(c->max_concurrent_calls, 1024);
+        CHECK_EQ(c->max_calls_per_second, 1);
+        config_free(c);
+        write_conf("[agent]\nmax_concurrent_calls = 0\n");
+        load_err(2, "max_concurrent_calls: expected a whole number from 1 to 1024, got '0'");
+        write_conf("[agent]\nmax_concurrent_calls = 1025\n");
+        load_err(2, "max_concurrent_calls: expected a whole number from 1 to 1024, got '1025'");
+        write_conf("[agent]\n\nmax_calls_per_second = 10001\n");
+        load_err(3, "max_calls_per_second: expected a whole number from 1 to 10000, got '10001'");
+        write_conf("[agent]\nmax_calls_per_second = fast\n");
+        load_err(2, "max_calls_per_second: expected a whole number from 1 to 10000, got 'fast'");
+}
+
 int main(void) {
         char big[300];
 
@@ -756,6 +780,7 @@ int main(void) {
         }
 
         test_defaults();
+        test_queue_keys();
         test_every_key();
         test_errors();
         test_no_file();

@@ -57,6 +57,21 @@ int main(void) {
         CHECK_EQ(back.forced_day, 0);
         CHECK_EQ(back.forced_today, 0);
 
+        /* Saved with its rename left to the next state_sync_dir: readable under its name at once, mode 0600. */
+        rec.generation = 43;
+        old = umask(0);
+        CHECK_EQ(state_save_rename_later(dir, "shop", "wx123", &rec), 0);
+        umask(old);
+        SETUP_OK(stat(path, &st) == 0);
+        CHECK_EQ(st.st_mode & 07777, 0600);
+        CHECK(state_load(dir, "shop", "wx123", &back) == 0 && back.generation == 43, "the new record, at once");
+        CHECK_EQ(state_sync_dir(dir), 0);
+        snprintf(path, sizeof(path), "%s/no-such-dir", dir);
+        CHECK_EQ(state_sync_dir(path), -ENOENT);
+        snprintf(path, sizeof(path), "%s/shop", dir);
+        rec.generation = 42;
+        CHECK_EQ(state_save(dir, "shop", "wx123", &rec), 0);
+
         /* The forced-refresh budget survives a restart with the token. */
         rec.forced_day = 20425;
         rec.forced_today = 3;
