@@ -112,7 +112,8 @@ WXSHM_EXPORT int wxshm_open(wxshm **ret, const char *app);
  *   -EINVAL   h or buf is NULL, or info is given with info->size not set
  *   -ENODATA  the segment exists but no token was ever published
  *   -ENOBUFS  size is less than the token length + 1; nothing is copied
- *   -ESTALE   the token's expires_at has passed. The token and info ARE filled in,
+ *   -ESTALE   the token is stale: now >= expires_at_ms, now being the wall clock
+ *             (CLOCK_REALTIME, coarse) in Unix ms. The token and info ARE filled in,
  *             so a caller may still try it (WeChat often accepts a token for a few
  *             minutes more); normally it means the agent is down or failing.
  *   -EIDRM    the segment was retired (replaced, or the layout changed): wxshm_close()
