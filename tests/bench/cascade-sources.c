@@ -171,9 +171,10 @@ static int redis_get(struct source *s, char *token, size_t size, char *why, size
 }
 
 /*
- * Refused: delete and refresh under the lock. Like WxJava's forceRefresh, it does not ask
- * whether the copy in Redis is still the one that was refused: that question is what
- * wxtokend's compare-and-refresh adds.
+ * Refused: delete and refresh under the lock. Like wechatpy's and EasyWeChat 4/5's refusal
+ * paths (not WxJava's, which compares the stored token first), it does not ask whether the
+ * copy in Redis is still the one that was refused: that question, asked per generation, is
+ * what wxtokend's compare-and-refresh adds.
  */
 static int redis_failed(struct source *s, char *why, size_t n) {
         uint64_t give_up = cascade_now_ns() + (uint64_t)LOCK_WAIT_MS * 1000000u;
