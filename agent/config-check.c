@@ -166,8 +166,9 @@ static void agent_fail(struct parse *p, int k, const char *what, const char *msg
 
 /*
  * READY=1 waits for every app's first token, and a cold start (nothing to adopt) fetches
- * them at max_calls_per_second: with many apps that outlasts systemd's default start
- * timeout. Said, not refused: a restart adopts its tokens and is ready at once.
+ * them at max_calls_per_second: with many apps that takes minutes. Said, not refused: the
+ * agent moves systemd's start timeout on as apps settle, and a restart adopts its tokens
+ * and is ready at once.
  */
 static void check_pace(struct parse *p) {
         const struct agent_config *c = p->c;
@@ -180,8 +181,8 @@ static void check_pace(struct parse *p) {
         if (line)
                 snprintf(at, sizeof(at), "%u:", line);
         snprintf(what, sizeof(what), "%.300s:%s [agent] max_calls_per_second: %zu apps at %u calls a second%s: a cold "
-                 "start (no token to adopt) is READY after about %zu s; systemd's default TimeoutStartSec is 90 s: "
-                 "raise it in a drop-in if that is near", p->path, at, c->n_apps, c->max_calls_per_second,
+                 "start (no token to adopt) is READY after about %zu s; under systemd the agent moves the start timeout on "
+                 "as apps settle (EXTEND_TIMEOUT_USEC), another supervisor must wait that long", p->path, at, c->n_apps, c->max_calls_per_second,
                  line ? "" : " (the default)", seconds);
         report_add(p->report, true, line, what);
 }

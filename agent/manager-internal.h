@@ -26,6 +26,9 @@ struct failed_retry {
 /* The shortest time between two STATUS= lines worked out: each walks every app. */
 #define STATUS_INTERVAL_US (100 * 1000)
 
+/* How far past the last app to settle systemd's start timeout is moved while starting. */
+#define START_PROGRESS_USEC (30ULL * 1000 * 1000)
+
 /* The agent as a whole: what manager.c and its parts share. */
 struct agent {
         struct services svc;            /* lent to the apps, the server and the cluster: loop, config, apps */
@@ -37,6 +40,7 @@ struct agent {
         sd_event_source *status_defer;  /* STATUS= after whatever changed, at most every STATUS_INTERVAL_US */
         uint64_t status_sent_us;        /* CLOCK_MONOTONIC of the last STATUS= worked out */
         size_t settled_scan;            /* apps before this one have settled (READY's walk) */
+        size_t start_progress;          /* apps settled at the last EXTEND_TIMEOUT_USEC= (before READY) */
         struct server *server;
         struct metrics_listener *metrics; /* metrics_listen's HTTP listener, NULL: off */
         bool ready_sent;

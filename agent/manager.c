@@ -71,12 +71,14 @@ static void agent_status_send(struct agent *a) {
         struct status_line st = { .apps = a->svc.n_apps, .failed = a->failed.n };
         const struct app *bad = NULL;
         char line[sizeof(a->status)], cluster[160], when[16];
+        size_t settled = 0;
 
         for (size_t i = 0; i < a->svc.n_apps; i++) {
                 const struct app *app = a->svc.apps[i];
 
                 if (!app)
                         continue;
+                settled += app->token.core.settled;
                 if (app->token.core.generation > 0 && app->token.core.failure == FAILURE_NONE)
                         st.fresh++;
                 else if (!bad && app->token.core.failure != FAILURE_NONE)
@@ -100,6 +102,15 @@ static void agent_status_send(struct agent *a) {
         cluster_status_text(a->svc.cluster, cluster, sizeof(cluster));
         st.cluster = cluster;
         status_line_format(&st, line);
+        /*
+         * While starting, one more app settled (fresh or failed) is progress: systemd's start
+         * timeout (90 s by default) is moved START_PROGRESS_USEC past it, so a cold start of
+         * 20,000 apps at the queue's pace is not killed, while one that stops settling still is.
+         */
+        if (!a->ready_sent && settled > a->start_progress) {
+                a->start_progress = settled;
+                sd_notifyf(false, "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)START_PROGRESS_USEC);
+        }
         /* One message per change, not per refresh. */
         if (strcmp(line, a->status) == 0)
                 return;
