@@ -42,25 +42,25 @@ part php-header bash -c '"$0"/gen-header.sh | diff -u "$0"/src/wxshm.h -' "$here
 samples=$out/samples
 part php-samples-setup "$conf/wxconf-samples" "$samples"
 
-# The writer runs for the whole of the conformance parts; each part reads until its counts are met.
-writer_dir=$out/writer
-"$conf/wxconf-writer" "$writer_dir" kit 600 >"$out/writer.out" 2>"$out/writer.err" &
-writer=$!
-for _ in $(seq 500); do grep -q '^ready' "$out/writer.out" 2>/dev/null && break; sleep 0.01; done
-
-# The pure reader makes six system calls per read (~20 us quiet); against a writer publishing up to a
-# million generations a second most of its tries see seq move and are made again, and on a loaded
-# machine only a few hundred reads a second get through (79,719 in 150 s on one CI machine). What
-# the kit proves, 0 torn across 1,000 generations, needs far fewer reads than the FFI reader's million.
-declare -A min_reads=([ffi]=1000000 [pure]=20000)
+# Each reader reads a writer of its own, started for its parts and stopped after; each conformance
+# part reads until its counts are met. The FFI reader's writer publishes as fast as it can. The pure
+# reader makes six system calls per read (~20 us a try): against a million publishes a second nearly
+# every try sees seq move (on one CI machine 79,719 reads got through in 150 s), so its writer is
+# paced 50 us (publishes about 100 us apart: several inside every hundred reads). The negative
+# control reads each writer: the pace must still tear an unchecked copy.
+declare -A pause_of=([ffi]=0 [pure]=50)
 for reader in ffi pure; do
+	"$conf/wxconf-writer" "$out/writer-$reader" kit 600 "${pause_of[$reader]}" >"$out/writer-$reader.out" \
+		2>"$out/writer-$reader.err" &
+	writer=$!
+	for _ in $(seq 500); do grep -q '^ready' "$out/writer-$reader.out" 2>/dev/null && break; sleep 0.01; done
 	part "php-unit-$reader" $PHP tests/unit.php $reader
 	part "php-samples-$reader" $PHP tests/samples.php "$samples" $reader
-	part "php-conformance-$reader" $PHP tests/conformance.php "$writer_dir" kit $reader "${min_reads[$reader]}" 1000 150
+	part "php-conformance-$reader" $PHP tests/conformance.php "$out/writer-$reader" kit $reader 1000000 1000 300
+	part "php-negative-control-$reader" $PHP tests/conformance.php "$out/writer-$reader" kit control 0 0 60
+	kill $writer 2>/dev/null
+	wait $writer 2>/dev/null
 done
-part php-negative-control $PHP tests/conformance.php "$writer_dir" kit control 0 0 60
-kill $writer 2>/dev/null
-wait $writer 2>/dev/null
 
 for reader in ffi pure; do
 	part "php-agent-$reader" "$with_agent" $PHP tests/agent.php $reader

@@ -1,4 +1,4 @@
-/* wxconf-writer.c: publishes the conformance kit's tokens as fast as it can, for readers to catch a torn copy. */
+/* wxconf-writer.c: publishes the conformance kit's tokens as fast as it can (or paced), for readers to catch a torn copy. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,17 +36,19 @@ int main(int argc, char **argv) {
         struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
         struct sigaction sa = { .sa_handler = on_signal };
         char rep[WXCONF_REP_SIZE];
-        long seconds = 120;
+        long seconds = 120, pause_us = 0;
         int64_t deadline, next_beat;
         wxshm_writer *w;
         uint64_t g, published = 0;
         int dir_fd, r;
 
-        if (argc < 3 || argc > 4 || (argc == 4 && (seconds = strtol(argv[3], NULL, 10)) <= 0)) {
-                fprintf(stderr, "Usage: wxconf-writer DIR ITEM [SECONDS]\n"
+        if (argc < 3 || argc > 5 || (argc >= 4 && (seconds = strtol(argv[3], NULL, 10)) <= 0) ||
+            (argc == 5 && ((pause_us = strtol(argv[4], NULL, 10)) < 0 || pause_us > 999999))) {
+                fprintf(stderr, "Usage: wxconf-writer DIR ITEM [SECONDS [PAUSE_US]]\n"
                                 "Publish generations 1, 2, 3, ... of the conformance token in DIR/ITEM as fast as\n"
-                                "possible for SECONDS (default 120) or until SIGTERM; 'ready 1' on stdout once\n"
-                                "the first is readable, 'wrote N' at the end. See tests/conformance/README.md.\n");
+                                "possible (or PAUSE_US microseconds apart, 0..999999) for SECONDS (default 120)\n"
+                                "or until SIGTERM; 'ready 1' on stdout once the first is readable, 'wrote N' at\n"
+                                "the end. See tests/conformance/README.md.\n");
                 return 64;
         }
         sigaction(SIGTERM, &sa, NULL);
@@ -88,8 +90,15 @@ int main(int argc, char **argv) {
                         printf("ready 1\n");
                         fflush(stdout);
                 }
+                /*
+                 * Paced for a reader that makes system calls per read: against a million
+                 * publishes a second nearly every try of it sees seq move; a pause still puts
+                 * publishes inside its reads, at a rate it can get through.
+                 */
+                if (pause_us > 0)
+                        nanosleep(&(struct timespec){ .tv_nsec = pause_us * 1000 }, NULL);
                 /* The clock every 256 generations: a publish is a fraction of a microsecond. */
-                if ((g & 255) == 0) {
+                if ((g & 255) == 0 || pause_us > 0) {
                         int64_t now = mono_ms();
 
                         if (now >= deadline)
