@@ -12,6 +12,7 @@ final class FfiReader
     private \FFI\CData $info;
     private \FFI\CData $infoPtr;
     private \FFI\CData $buf;
+    private ?Token $last = null;    // the last Token read, handed out again while nothing changed
 
     /** The preloaded scope "wxshm" (FPM), else the shipped header with FFI::cdef (CLI, ffi.enable=1). */
     public static function ffi(): ?\FFI
@@ -77,16 +78,20 @@ final class FfiReader
     /** A Token, or the errno (positive) of the failure. */
     public function read(): Token|int
     {
-        $info = $this->info;
         $r = $this->f->wxshm_read($this->h, $this->buf, Layout::TOKEN_MAX + 1, $this->infoPtr);
-        if ($r >= 0)
-            return new Token(\FFI::string($this->buf, $r), $info->generation, $info->expires_at_ms,
-                             $info->fetched_at_ms, State::tryFrom($info->state) ?? State::Unknown, false);
-        if ($r !== -Errno::ESTALE)
+        if ($r < 0 && $r !== -Errno::ESTALE)
             return -$r;
-        return new Token(\FFI::string($this->buf, $info->token_length), $info->generation,
-                         $info->expires_at_ms, $info->fetched_at_ms,
-                         State::tryFrom($info->state) ?? State::Unknown, true);
+        // A Token is immutable: while the generation, state and staleness read now are the last
+        // Token's, that Token is the answer (a string copy and an object less: ~40% of a read).
+        $info = $this->info;
+        $stale = $r < 0;
+        $last = $this->last;
+        if ($last !== null && $last->generation === $info->generation && $last->stale === $stale
+            && $last->state->value === $info->state)
+            return $last;
+        return $this->last = new Token(\FFI::string($this->buf, $stale ? $info->token_length : $r), $info->generation,
+                                       $info->expires_at_ms, $info->fetched_at_ms,
+                                       State::tryFrom($info->state) ?? State::Unknown, $stale);
     }
 
     public function close(): void

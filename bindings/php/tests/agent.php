@@ -86,7 +86,8 @@ check('removed app on the open handle', str_starts_with(errname(fn() => $m->read
 // agent down: no socket at that path, then the agent killed
 putenv('WXTOKEND_SOCKET=' . getenv('WXSHM_DIR') . '/no-such.sock');
 $x = Segment::open('shop', null, $reader);
-$g = $x->read()->generation;
+$before = $x->read();
+$g = $before->generation;
 check('no socket', str_starts_with(errname(fn() => $x->refresh($g)), 'ENOENT'), errname(fn() => $x->refresh($g)));
 putenv('WXTOKEND_SOCKET=' . $_SERVER['WXTOKEND_SOCKET']);
 posix_kill((int) getenv('WXTOKEND_PID'), SIGTERM);
@@ -97,4 +98,10 @@ $r = errname(fn() => $y->refresh($g));
 check('agent stopped', str_starts_with($r, 'ENOENT') || str_starts_with($r, 'ECONNREFUSED'), $r);
 $t = $y->read();
 check('token still readable with the agent down', $t->token !== '', $t->state->name);
+// A handle that read before the stop sees the state change at the same generation, and the
+// Token it was given before stays as it was (Tokens are immutable; a reader may hand one out again).
+check('state read before the stop', $before->state === WxShm\State::Fresh, $before->state->name);
+$after = $x->read();
+check('the same handle sees the stop', $after->state === WxShm\State::Stopped && $after->generation === $g
+      && $before->state === WxShm\State::Fresh, "{$after->state->name} at $after->generation");
 exit($failed ? 1 : 0);
