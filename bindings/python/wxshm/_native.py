@@ -123,6 +123,7 @@ class NativeHandle(Handle):
         self._arg_buf = ctypes.c_void_p(ctypes.addressof(self._buf))
         self._arg_size = ctypes.c_size_t(_BUF_SIZE)
         self._arg_info = ctypes.c_void_p(ctypes.addressof(self._info))
+        self._last = None       # the last Token read (read() hands it out again while nothing changed)
 
     def _attempt(self):
         """A Token, or libwxshm's negative errno."""
@@ -141,7 +142,13 @@ class NativeHandle(Handle):
             r = self._read_fn(self._arg_h, self._arg_buf, self._arg_size, self._arg_info)
             if r >= 0 or r == _ESTALE:
                 g, e, f, st, n = _INFO.unpack_from(self._info)
-                return _new(Token, (str(self._text[:n], "latin-1"), g, e, f, _STATES.get(st, st), r < 0))
+                # A Token is immutable: while generation, state and staleness are the last read's,
+                # that Token is the answer (no str and no tuple made: a third of a read).
+                last = self._last
+                if last is not None and last[1] == g and last[5] == (r < 0) and last[4] == st:
+                    return last
+                self._last = last = _new(Token, (str(self._text[:n], "latin-1"), g, e, f, _STATES.get(st, st), r < 0))
+                return last
         return self._read_failed(r)
 
     def _read_failed(self, r):
