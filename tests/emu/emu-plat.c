@@ -46,9 +46,14 @@ static int setup_members(enum emu_apptype owner_type, enum emu_apptype type, int
 
         for (int i = 0; i < emu_napps; i++)
                 owners += emu_apps[i].type == owner_type;
-        if (!owners)
+        if (!owners || per <= 0)
                 return 0;
-        if (per > 0 && (first = emu_apps_grow(type, owners * per)) < 0)
+        /* an --app or --corp spelled like a derived id would shadow it */
+        for (int i = 0; i < emu_napps; i++)
+                if (strlen(emu_apps[i].id) == 11 && !strncmp(emu_apps[i].id, fmt, 3) &&
+                    strspn(emu_apps[i].id + 3, "0123456789") == 8)
+                        return -EEXIST;
+        if ((first = emu_apps_grow(type, owners * per)) < 0)
                 return first;
         for (int o = 0; o < plat_nowners; o++) {
                 struct plat_owner *w = &plat_owners[o];

@@ -309,7 +309,12 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &stop, NULL);
         signal(SIGPIPE, SIG_IGN);
         /* The derived accounts exist before faults_init sizes its table by the apps. */
-        if ((r = emu_state_init()) < 0 || (r = plat_setup()) < 0 || (r = faults_init(emu_napps)) < 0) {
+        if ((r = plat_setup()) == -EEXIST) {
+                fprintf(stderr, "wxemu: an --app or --corp id is spelled like a derived account "
+                        "(wxa/wwc and 8 digits)\n");
+                return 2;
+        }
+        if (r < 0 || (r = emu_state_init()) < 0 || (r = faults_init(emu_napps)) < 0) {
                 fprintf(stderr, "wxemu: init: %s\n", strerror(-r));
                 return 1;
         }
