@@ -8,7 +8,8 @@
 /*
  * Pages cited below, under developer.work.weixin.qq.com/document/path/: 90600 (get_suite_token),
  * 91200 (get_provider_token), 90603 (get_permanent_code), 90605 (get_corp_token), 90628 (the
- * suite_ticket push); codes from WeCom's global list, 90313: 40001 "invalid secret", 40013
+ * suite_ticket push); codes from WeCom's global list, 90313: 40001 "invalid secret", 40080
+ * "invalid suite_secret" (get_suite_token's secret), 40013
  * "invalid corpid", 40078 "invalid temporary auth code", 40082 "invalid suite_token", 40083
  * "invalid suite_id", 40084 "invalid permanent_code", 40085 "invalid suite_ticket", 60020
  * "IP not allowed".
@@ -80,7 +81,7 @@ void api_suite_token(const struct emu_request *q, struct emu_reply *r)
         else if (plat_owners[owner].ip_blocked)
                 reply_error(r, true, 60020, "not allow to access from your ip");
         else if (!secret || strcmp(secret, emu_apps[app].secret))
-                reply_error(r, true, 40001, "invalid secret");
+                reply_error(r, true, 40080, "invalid suite_secret");
         else if (plat_ticket_check(owner, plat_str(body, "suite_ticket")) != 0)
                 reply_error(r, true, 40085, "invalid suite_ticket");
         if (r->body)

@@ -338,7 +338,7 @@ static void test_suite(void)
         CHECK_EQ(call(&emu, "POST", sp, suite_body("wss1", SEC_S, "suiteticket@@@never")), 40085);
         tk = push(&emu, "suite=wss1");
         CHECK_EQ(call(&emu, "POST", sp, suite_body("wssNope", SEC_S, tk)), 40083);
-        CHECK_EQ(call(&emu, "POST", sp, suite_body("wss1", "wrong", tk)), 40001);
+        CHECK_EQ(call(&emu, "POST", sp, suite_body("wss1", "wrong", tk)), 40080);
         control(&emu, "/emu/ip_block?suite=wss1&on=1");
         CHECK_EQ(call(&emu, "POST", sp, suite_body("wss1", SEC_S, tk)), 60020);
         control(&emu, "/emu/ip_block?suite=wss1&on=0");
