@@ -261,8 +261,9 @@ static struct emu_token *token_lookup(const struct emu_request *q, bool corp)
         const char *text = req_arg(q, "access_token");
         struct emu_token *t = text ? emu_token_find(text) : NULL;
 
-        /* Each family knows only its own tokens. */
-        if (t && (t->kind == KIND_CORP) != corp)
+        /* Each family knows only its own tokens; a platform's own token (component, suite,
+         * provider) is no account's and opens no business API. */
+        if (t && ((t->kind == KIND_CORP) != corp || !emu_type_business(emu_apps[t->app].type)))
                 return NULL;
         return t;
 }
@@ -359,7 +360,8 @@ void api_agent_ticket(const struct emu_request *q, struct emu_reply *r)
         ticket_answer(q, r, true, "ticket/get", "agent_config");
 }
 
-/* GET /cgi-bin/getcallbackip: the business call, accepting any live token of any app. */
+/* GET /cgi-bin/getcallbackip: the business call, accepting any live token of any account
+ * (apps, corps, authorizers, suite-authorized corps). */
 void api_callbackip(const struct emu_request *q, struct emu_reply *r)
 {
         const char *text = req_arg(q, "access_token");
@@ -370,6 +372,8 @@ void api_callbackip(const struct emu_request *q, struct emu_reply *r)
 
         emu_lock();
         t = text ? emu_token_find(text) : NULL;
+        if (t && !emu_type_business(emu_apps[t->app].type))
+                t = NULL;
         corp = t && t->kind == KIND_CORP;
         st = stats_of(t ? t->app : -1);
         if (!token_accept(q, r, corp, t)) {

@@ -6,6 +6,7 @@
 
 #include "emu-control.h"
 #include "emu-faults.h"
+#include "emu-plat.h"
 #include "emu-state.h"
 #include "emu-stats.h"
 
@@ -100,10 +101,12 @@ static void control_rotate(struct emu_reply *r, int app)
                 struct emu_token *t;
                 cJSON *e;
 
-                if (app >= 0 && i != app)
+                /* Without ?app=, the configured apps and corps only: not thousands of
+                 * platform accounts nobody asked about. */
+                if (app >= 0 ? i != app : a->type != EMU_OFFICIAL && a->type != EMU_CORP)
                         continue;
                 e = cJSON_AddObjectToObject(apps, a->id);
-                t = emu_token_issue(i, a->type == EMU_CORP ? KIND_CORP : KIND_NORMAL);
+                t = emu_token_issue(i, emu_type_kind(a->type));
                 if (t)
                         cJSON_AddStringToObject(e, "access_token", t->text);
                 if (a->type == EMU_OFFICIAL && a->slots[KIND_STABLE].gen &&
@@ -166,6 +169,7 @@ void control_dispatch(const struct emu_request *q, struct emu_reply *r)
         }
         if (!strcmp(what, "reset-stats")) {
                 emu_stats_reset();
+                plat_stats_reset();
                 stats_log_clear();
                 reply_json(r, 200, control_ok());
                 goto out;
@@ -186,6 +190,8 @@ void control_dispatch(const struct emu_request *q, struct emu_reply *r)
         } else if (!strcmp(what, "reset-quota")) {
                 control_each(app, quota_one);
                 reply_json(r, 200, control_ok());
+        } else if (plat_control(what, q, r)) {
+                /* a platform control (emu-plat-control.c) answered */
         } else {
                 control_fail(r, 404, "unknown control");
         }

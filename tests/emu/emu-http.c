@@ -13,6 +13,7 @@
 #include "emu-api.h"
 #include "emu-control.h"
 #include "emu-http.h"
+#include "emu-plat.h"
 #include "emu-state.h"
 
 /* stable_token bodies are ~150 bytes; anything near this is not a WeChat client. */
@@ -37,6 +38,15 @@ static const struct route routes[] = {
         { "/cgi-bin/get_jsapi_ticket", api_corp_ticket },
         { "/cgi-bin/ticket/get", api_agent_ticket },
         { "/cgi-bin/getcallbackip", api_callbackip },
+        { "/cgi-bin/component/api_start_push_ticket", api_start_push_ticket },
+        { "/cgi-bin/component/api_component_token", api_component_token },
+        { "/cgi-bin/component/api_authorizer_token", api_authorizer_token },
+        { "/cgi-bin/component/api_get_authorizer_list", api_get_authorizer_list },
+        { "/cgi-bin/component/api_query_auth", api_query_auth },
+        { "/cgi-bin/service/get_suite_token", api_suite_token },
+        { "/cgi-bin/service/get_provider_token", api_provider_token },
+        { "/cgi-bin/service/get_corp_token", api_corp_token },
+        { "/cgi-bin/service/get_permanent_code", api_permanent_code },
 };
 
 static struct MHD_Daemon *http_daemon;
@@ -118,7 +128,7 @@ static enum MHD_Result log_arg(void *cls, enum MHD_ValueKind kind, const char *k
                 value = "";
         if (strstr(key, "secret"))
                 value = "***";
-        if (!strcmp(key, "access_token") && strlen(value) > 8)
+        if (strstr(key, "access_token") && strlen(value) > 8)
                 log_append(b, "%c%s=%.8s...", first ? '?' : '&', key, value);
         else
                 log_append(b, "%c%s=%s", first ? '?' : '&', key, value);

@@ -122,6 +122,23 @@ int emu_app_add(enum emu_apptype type, const char *spec)
         return 0;
 }
 
+int emu_apps_grow(enum emu_apptype type, int n)
+{
+        struct emu_app *apps = realloc(emu_apps, sizeof(*apps) * (size_t)(emu_napps + n));
+        int first = emu_napps;
+
+        if (!apps)
+                return -ENOMEM;
+        emu_apps = apps;
+        memset(&emu_apps[first], 0, sizeof(*apps) * (size_t)n);
+        for (int i = first; i < first + n; i++) {
+                emu_apps[i].type = type;
+                emu_apps[i].last_force_ms = INT64_MIN;
+        }
+        emu_napps += n;
+        return first;
+}
+
 int emu_app_find_id(const char *id, size_t len)
 {
         for (int i = 0; i < emu_napps; i++)

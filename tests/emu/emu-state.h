@@ -16,6 +16,13 @@
 enum emu_apptype {
         EMU_OFFICIAL,   /* Official Account / Mini Program: api.weixin.qq.com */
         EMU_CORP,       /* WeCom: qyapi.weixin.qq.com */
+        /* The platforms (emu-plat.h): each mints its own credential in the KIND_NORMAL or
+         * KIND_CORP slot; only the business accounts' tokens open business APIs. */
+        EMU_COMPONENT,  /* an Open Platform third-party platform: component_access_token */
+        EMU_AUTHORIZER, /* an account authorized to a component: authorizer_access_token */
+        EMU_SUITE,      /* a WeCom service provider's suite: suite_access_token */
+        EMU_PROVIDER,   /* a WeCom service provider: provider_access_token */
+        EMU_SUITE_CORP, /* a corp that authorized a suite: its access_token (get_corp_token) */
 };
 
 /* What a token or ticket is; tickets live in the same slots but are never looked up. */
@@ -106,6 +113,23 @@ void emu_unlock(void);
 int emu_state_init(void);
 void emu_state_free(void);
 int emu_app_add(enum emu_apptype type, const char *spec);
+/* Appends n zeroed apps of type in one allocation (no duplicate check: the caller derives
+ * unique ids); returns the first one's index, or -ENOMEM. */
+int emu_apps_grow(enum emu_apptype type, int n);
+
+/* The slot a type's own token lives in: WeCom's family uses KIND_CORP. */
+static inline enum emu_kind emu_type_kind(enum emu_apptype t)
+{
+        return t == EMU_CORP || t == EMU_SUITE || t == EMU_PROVIDER || t == EMU_SUITE_CORP ?
+                KIND_CORP : KIND_NORMAL;
+}
+
+/* Whether a type's token opens business APIs (getcallbackip, the ticket endpoints):
+ * component, suite and provider tokens open only their platform's own APIs. */
+static inline bool emu_type_business(enum emu_apptype t)
+{
+        return t == EMU_OFFICIAL || t == EMU_CORP || t == EMU_AUTHORIZER || t == EMU_SUITE_CORP;
+}
 
 /* Emulator clock: monotonic ms plus an offset moved by /emu/advance. */
 int64_t emu_now_ms(void);
@@ -122,6 +146,8 @@ int64_t emu_token_left_ms(const struct emu_token *t);
 struct emu_token *emu_token_find(const char *text);
 enum emu_verdict emu_token_check(const struct emu_token *t);
 void emu_app_expire(int app);
+/* len random [A-Za-z0-9] characters and a NUL (--seed makes them reproducible). */
+void emu_random_text(char *out, size_t len);
 void emu_stats_reset(void);
 
 /* Stopping: waits return early and hung requests are released. */

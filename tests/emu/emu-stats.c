@@ -1,6 +1,7 @@
 /* emu-stats.c: the call log and the counters behind /emu/stats and /emu/log. */
 #include <string.h>
 
+#include "emu-plat.h"
 #include "emu-state.h"
 #include "emu-stats.h"
 
@@ -109,15 +110,23 @@ cJSON *stats_json(void)
 
         cJSON_AddNumberToObject(root, "uptime_ms", (double)emu_uptime_ms());
         for (int i = 0; i < emu_napps; i++) {
+                static const char *const type_names[] = {
+                        [EMU_OFFICIAL] = "app", [EMU_CORP] = "corp", [EMU_COMPONENT] = "component",
+                        [EMU_AUTHORIZER] = "authorizer", [EMU_SUITE] = "suite",
+                        [EMU_PROVIDER] = "provider", [EMU_SUITE_CORP] = "suite_corp",
+                };
                 const struct emu_app *a = &emu_apps[i];
-                bool corp = a->type == EMU_CORP;
-                cJSON *o = cJSON_AddObjectToObject(apps, a->id);
+                cJSON *o;
 
-                cJSON_AddStringToObject(o, "type", corp ? "corp" : "app");
+                /* Thousands of derived accounts: only those something touched are shown. */
+                if (!plat_app_shown(i))
+                        continue;
+                o = cJSON_AddObjectToObject(apps, a->id);
+                cJSON_AddStringToObject(o, "type", type_names[a->type]);
                 stats_add(o, &a->stats);
                 /* Generations are state, not counters: reset-stats leaves them alone. */
                 cJSON_AddNumberToObject(o, "token_generation",
-                                        (double)a->slots[corp ? KIND_CORP : KIND_NORMAL].gen);
+                                        (double)a->slots[emu_type_kind(a->type)].gen);
                 cJSON_AddNumberToObject(o, "stable_generation", (double)a->slots[KIND_STABLE].gen);
                 cJSON_AddNumberToObject(o, "jsapi_generation", (double)a->slots[KIND_JSAPI].gen);
                 cJSON_AddNumberToObject(o, "wx_card_generation", (double)a->slots[KIND_CARD].gen);
@@ -127,5 +136,6 @@ cJSON *stats_json(void)
                 cJSON_AddNumberToObject(o, "quota_force_used", (double)a->used_force);
         }
         stats_add(unknown, &emu_unknown);
+        plat_stats_json(root);
         return root;
 }

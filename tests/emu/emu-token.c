@@ -67,6 +67,14 @@ static void token_fill(char *out, enum emu_kind kind)
         out[len] = '\0';
 }
 
+/* Tickets, codes: len characters from the same seeded sequence as the tokens. */
+void emu_random_text(char *out, size_t len)
+{
+        for (size_t i = 0; i < len; i++)
+                out[i] = alnum[rng_next() % (sizeof(alnum) - 1)];
+        out[len] = '\0';
+}
+
 static size_t hash_bucket(const char *text)
 {
         return hash_fnv1a64(text, strlen(text)) % HASH_SIZE;

@@ -11,6 +11,7 @@
 
 #include "emu-faults.h"
 #include "emu-http.h"
+#include "emu-plat.h"
 #include "emu-state.h"
 
 static const char usage[] =
@@ -19,6 +20,18 @@ static const char usage[] =
 "\n"
 "  --app ID:SECRET          an Official Account / Mini Program app (repeatable)\n"
 "  --corp ID:SECRET         a WeCom corp (repeatable)\n"
+"  --component ID:SECRET    an Open Platform third-party platform (repeatable)\n"
+"  --authorizers N          accounts authorized to EACH component: wxa00000001,\n"
+"                           numbered on across components in the order given;\n"
+"                           refresh tokens refreshtoken@@@ + FNV-1a-64 hex of\n"
+"                           \"SEED:APPID:1\" (and of it plus \"#\"): list them with\n"
+"                           api_get_authorizer_list; random without --seed\n"
+"  --rotate-refresh-tokens  api_authorizer_token hands out a new refresh token each\n"
+"                           call; the old one is good for --overlap, then 61023\n"
+"  --quota-component N      api_component_token calls per component a day (2000)\n"
+"  --suite ID:SECRET        a WeCom service provider's suite (repeatable)\n"
+"  --corps N                corps authorized to EACH suite: wwc00000001, ...\n"
+"  --provider CORPID:SECRET a WeCom service provider (get_provider_token)\n"
 "  --bind ADDR              numeric address to listen on (default 127.0.0.1)\n"
 "  --port N                 port, 0 = any free one (default 0)\n"
 "  --port-file PATH         write the bound port and a newline there, atomically,\n"
@@ -57,12 +70,21 @@ static const char usage[] =
 "  [&count=N][&ms=N][&on=tokens|tickets|all] (a hung request is dropped at the next\n"
 "  /emu/fault call or at stop), POST /emu/rotate?app=,\n"
 "  POST /emu/expire?app=, POST /emu/advance?s=|ms=, POST /emu/reset-quota?app=,\n"
-"  GET /emu/stats, GET /emu/log, POST /emu/reset-stats.\n";
+"  GET /emu/stats, GET /emu/log, POST /emu/reset-stats.\n"
+"Platforms: POST /emu/push_ticket?component=ID|suite=ID mints a component_verify_ticket\n"
+"  (12 h) or suite_ticket (30 min) and answers {ticket, create_time}; POST /emu/ticket?...\n"
+"  the newest; POST /emu/expire_ticket?..., /emu/invalidate_ticket?...;\n"
+"  POST /emu/ip_block?component=|suite=&on=1|0 (61004 / 60020);\n"
+"  POST /emu/deauthorize?authorizer=APPID|corp=CORPID; POST /emu/auth_code?authorizer=\n"
+"  |corp= (re)authorizes and answers a one-time code for api_query_auth (1 h) or\n"
+"  get_permanent_code (10 min). /emu/stats adds \"platform\": calls per endpoint.\n";
 
 enum {
         OPT_APP = 256, OPT_CORP, OPT_BIND, OPT_PORT, OPT_PORT_FILE, OPT_EXPIRES, OPT_OVERLAP,
         OPT_OVERLAP_MS, OPT_QTOKEN, OPT_QSTABLE, OPT_QFORCE, OPT_TICKET_HOUR, OPT_SPACING, OPT_LATENCY, OPT_LENGTH,
         OPT_CHECKSUM, OPT_SEED, OPT_CERT, OPT_KEY, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
+        OPT_COMPONENT, OPT_AUTHORIZERS, OPT_ROTATE_RT, OPT_QCOMPONENT, OPT_SUITE, OPT_CORPS,
+        OPT_PROVIDER,
 };
 
 static const struct option options[] = {
@@ -88,6 +110,13 @@ static const struct option options[] = {
         { "verbose", no_argument, NULL, OPT_VERBOSE },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
+        { "component", required_argument, NULL, OPT_COMPONENT },
+        { "authorizers", required_argument, NULL, OPT_AUTHORIZERS },
+        { "rotate-refresh-tokens", no_argument, NULL, OPT_ROTATE_RT },
+        { "quota-component", required_argument, NULL, OPT_QCOMPONENT },
+        { "suite", required_argument, NULL, OPT_SUITE },
+        { "corps", required_argument, NULL, OPT_CORPS },
+        { "provider", required_argument, NULL, OPT_PROVIDER },
         { NULL, 0, NULL, 0 },
 };
 
@@ -117,7 +146,12 @@ static void parse_app(enum emu_apptype type, const char *spec)
 
         /* The spec holds a secret: name the problem, never echo the argument. */
         if (r < 0) {
-                fprintf(stderr, "wxemu: --%s: %s\n", type == EMU_CORP ? "corp" : "app",
+                static const char *const names[] = {
+                        [EMU_OFFICIAL] = "app", [EMU_CORP] = "corp", [EMU_COMPONENT] = "component",
+                        [EMU_SUITE] = "suite", [EMU_PROVIDER] = "provider",
+                };
+
+                fprintf(stderr, "wxemu: --%s: %s\n", names[type],
                         r == -EEXIST ? "that id is already configured" :
                         r == -ENAMETOOLONG ? "id or secret too long" :
                         "want ID:SECRET");
@@ -136,6 +170,18 @@ static void parse_options(int argc, char **argv, struct main_opts *m)
                 switch (c) {
                 case OPT_APP: parse_app(EMU_OFFICIAL, optarg); break;
                 case OPT_CORP: parse_app(EMU_CORP, optarg); break;
+                case OPT_COMPONENT: parse_app(EMU_COMPONENT, optarg); break;
+                case OPT_SUITE: parse_app(EMU_SUITE, optarg); break;
+                case OPT_PROVIDER: parse_app(EMU_PROVIDER, optarg); break;
+                /* ids are 8 digits; a million accounts is far past any bench */
+                case OPT_AUTHORIZERS:
+                        plat_cfg.authorizers = (int)parse_num(name, optarg, 0, 1000000);
+                        break;
+                case OPT_CORPS: plat_cfg.corps = (int)parse_num(name, optarg, 0, 1000000); break;
+                case OPT_ROTATE_RT: plat_cfg.rotate_refresh = true; break;
+                case OPT_QCOMPONENT:
+                        plat_cfg.quota_component = (uint64_t)parse_num(name, optarg, 0, big);
+                        break;
                 case OPT_BIND: m->bind = optarg; break;
                 case OPT_PORT: m->port = (int)parse_num(name, optarg, 0, 65535); break;
                 case OPT_PORT_FILE: m->port_file = optarg; break;
@@ -262,7 +308,13 @@ int main(int argc, char **argv)
         sigaddset(&stop, SIGINT);
         pthread_sigmask(SIG_BLOCK, &stop, NULL);
         signal(SIGPIPE, SIG_IGN);
-        if ((r = emu_state_init()) < 0 || (r = faults_init(emu_napps)) < 0) {
+        /* The derived accounts exist before faults_init sizes its table by the apps. */
+        if ((r = plat_setup()) == -EEXIST) {
+                fprintf(stderr, "wxemu: an --app or --corp id is spelled like a derived account "
+                        "(wxa/wwc and 8 digits)\n");
+                return 2;
+        }
+        if (r < 0 || (r = emu_state_init()) < 0 || (r = faults_init(emu_napps)) < 0) {
                 fprintf(stderr, "wxemu: init: %s\n", strerror(-r));
                 return 1;
         }
@@ -296,6 +348,7 @@ int main(int argc, char **argv)
         if (m.port_file)
                 unlink(m.port_file);
         faults_free();
+        plat_free();
         emu_state_free();
         free(cert);
         free(key);

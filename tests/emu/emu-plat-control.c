@@ -1,0 +1,152 @@
+/* emu-plat-control.c: the /emu/ controls of the platforms: push and spoil tickets, (de)authorize accounts, mint codes, block IPs. */
+#include <string.h>
+
+#include "emu-plat.h"
+#include "emu-state.h"
+
+static void fail(struct emu_reply *r, int status, const char *why)
+{
+        cJSON *o = cJSON_CreateObject();
+
+        cJSON_AddBoolToObject(o, "ok", false);
+        cJSON_AddStringToObject(o, "error", why);
+        reply_json(r, status, o);
+}
+
+static cJSON *ok(void)
+{
+        cJSON *o = cJSON_CreateObject();
+
+        cJSON_AddBoolToObject(o, "ok", true);
+        return o;
+}
+
+/* ?component=ID or ?suite=ID: the owner, or -1 answered. */
+static int owner_arg(const struct emu_request *q, struct emu_reply *r)
+{
+        const char *c = req_arg(q, "component"), *s = req_arg(q, "suite");
+        int owner = c ? plat_owner_find(c, false) : s ? plat_owner_find(s, true) : -1;
+
+        if (owner < 0)
+                fail(r, 404, c || s ? "no such component or suite" : "need component= or suite=");
+        return owner;
+}
+
+/* ?authorizer=APPID or ?corp=CORPID: the member, or -1 answered. */
+static int member_arg(const struct emu_request *q, struct emu_reply *r)
+{
+        const char *a = req_arg(q, "authorizer"), *c = req_arg(q, "corp");
+
+        for (int o = 0; (a || c) && o < plat_nowners; o++) {
+                int m = plat_member_find(plat_owners[o].suite ? c : a, o);
+
+                if (m >= 0)
+                        return m;
+        }
+        fail(r, 404, a || c ? "no such authorizer or corp" : "need authorizer= or corp=");
+        return -1;
+}
+
+static void reply_ticket(struct emu_reply *r, const struct plat_ticket *t)
+{
+        cJSON *o = ok();
+
+        cJSON_AddStringToObject(o, "ticket", t->text);
+        cJSON_AddNumberToObject(o, "create_time", (double)t->create_unix);
+        reply_json(r, 200, o);
+}
+
+/* expire: as if created a lifetime ago (61005 / 40085); else invalidated (61006 / 40085). */
+static void spoil_tickets(struct emu_reply *r, int owner, bool expire)
+{
+        struct plat_owner *w = &plat_owners[owner];
+
+        for (int i = 0; i < PLAT_TICKETS; i++) {
+                if (expire)
+                        w->tickets[i].create_ms = INT64_MIN / 2;
+                else
+                        w->tickets[i].invalid = true;
+        }
+        reply_json(r, 200, ok());
+}
+
+/* The account cancels its authorization: gone from the list, its refresh token or
+ * permanent code refused, its tokens dead at once (40001/40014, not an expiry). */
+static void deauthorize(struct emu_reply *r, int member)
+{
+        struct plat_member *m = &plat_members[member];
+        int64_t now = emu_now_ms();
+
+        m->revoked = true;
+        for (int k = 0; k < KIND_COUNT; k++)
+                for (int h = 0; h < EMU_HISTORY; h++) {
+                        struct emu_token *t = emu_apps[m->app].slots[k].ring[h];
+
+                        if (t && t->grace_ms > now)
+                                t->grace_ms = now < t->expires_ms ? now : t->grace_ms;
+                }
+        reply_json(r, 200, ok());
+}
+
+/*
+ * The account authorizes (again): a code for api_query_auth (an hour) or get_permanent_code
+ * (10 minutes). A re-authorization after a cancel hands out a new refresh token or
+ * permanent code; the old one stays dead.
+ */
+static void auth_code(struct emu_reply *r, int member)
+{
+        struct plat_member *m = &plat_members[member];
+        bool suite = plat_owners[m->owner].suite;
+        const struct plat_code *c;
+        cJSON *o;
+
+        if (m->revoked) {
+                m->revoked = false;
+                m->cred_gen++;
+                m->prev_until_ms = 0;
+                m->auth_unix = emu_unix_ms() / 1000;
+        }
+        c = plat_code_mint(member, suite ? 10LL * 60 * 1000 : 3600LL * 1000);
+        o = ok();
+        cJSON_AddStringToObject(o, suite ? "auth_code" : "authorization_code", c->text);
+        cJSON_AddNumberToObject(o, "expires_in", suite ? 600 : 3600);
+        reply_json(r, 200, o);
+}
+
+bool plat_control(const char *what, const struct emu_request *q, struct emu_reply *r)
+{
+        int owner, member;
+
+        if (!strcmp(what, "push_ticket") || !strcmp(what, "ticket") ||
+            !strcmp(what, "expire_ticket") || !strcmp(what, "invalidate_ticket") ||
+            !strcmp(what, "ip_block")) {
+                if ((owner = owner_arg(q, r)) < 0)
+                        return true;
+                if (what[0] == 'p') {
+                        reply_ticket(r, plat_ticket_push(owner));
+                } else if (what[0] == 't') {
+                        if (plat_owners[owner].tickets_made)
+                                reply_ticket(r, &plat_owners[owner].tickets[(plat_owners[owner].tickets_made - 1) % PLAT_TICKETS]);
+                        else
+                                fail(r, 404, "no ticket pushed yet");
+                } else if (what[0] == 'e' || (what[0] == 'i' && what[1] == 'n')) {
+                        spoil_tickets(r, owner, what[0] == 'e');
+                } else {
+                        const char *on = req_arg(q, "on");
+
+                        plat_owners[owner].ip_blocked = !on || strcmp(on, "0");
+                        reply_json(r, 200, ok());
+                }
+                return true;
+        }
+        if (!strcmp(what, "deauthorize") || !strcmp(what, "auth_code")) {
+                if ((member = member_arg(q, r)) < 0)
+                        return true;
+                if (what[0] == 'd')
+                        deauthorize(r, member);
+                else
+                        auth_code(r, member);
+                return true;
+        }
+        return false;
+}
