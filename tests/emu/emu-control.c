@@ -10,7 +10,7 @@
 #include "emu-state.h"
 #include "emu-stats.h"
 
-static void control_fail(struct emu_reply *r, int status, const char *why)
+void control_fail(struct emu_reply *r, int status, const char *why)
 {
         cJSON *o = cJSON_CreateObject();
 
@@ -19,7 +19,7 @@ static void control_fail(struct emu_reply *r, int status, const char *why)
         reply_json(r, status, o);
 }
 
-static cJSON *control_ok(void)
+cJSON *control_ok(void)
 {
         cJSON *o = cJSON_CreateObject();
 

@@ -1,25 +1,9 @@
 /* emu-plat-control.c: the /emu/ controls of the platforms: push and spoil tickets, (de)authorize accounts, mint codes, block IPs. */
 #include <string.h>
 
+#include "emu-control.h"
 #include "emu-plat.h"
 #include "emu-state.h"
-
-static void fail(struct emu_reply *r, int status, const char *why)
-{
-        cJSON *o = cJSON_CreateObject();
-
-        cJSON_AddBoolToObject(o, "ok", false);
-        cJSON_AddStringToObject(o, "error", why);
-        reply_json(r, status, o);
-}
-
-static cJSON *ok(void)
-{
-        cJSON *o = cJSON_CreateObject();
-
-        cJSON_AddBoolToObject(o, "ok", true);
-        return o;
-}
 
 /* ?component=ID or ?suite=ID: the owner, or -1 answered. */
 static int owner_arg(const struct emu_request *q, struct emu_reply *r)
@@ -28,7 +12,7 @@ static int owner_arg(const struct emu_request *q, struct emu_reply *r)
         int owner = c ? plat_owner_find(c, false) : s ? plat_owner_find(s, true) : -1;
 
         if (owner < 0)
-                fail(r, 404, c || s ? "no such component or suite" : "need component= or suite=");
+                control_fail(r, 404, c || s ? "no such component or suite" : "need component= or suite=");
         return owner;
 }
 
@@ -43,13 +27,13 @@ static int member_arg(const struct emu_request *q, struct emu_reply *r)
                 if (m >= 0)
                         return m;
         }
-        fail(r, 404, a || c ? "no such authorizer or corp" : "need authorizer= or corp=");
+        control_fail(r, 404, a || c ? "no such authorizer or corp" : "need authorizer= or corp=");
         return -1;
 }
 
 static void reply_ticket(struct emu_reply *r, const struct plat_ticket *t)
 {
-        cJSON *o = ok();
+        cJSON *o = control_ok();
 
         cJSON_AddStringToObject(o, "ticket", t->text);
         cJSON_AddNumberToObject(o, "create_time", (double)t->create_unix);
@@ -67,7 +51,7 @@ static void spoil_tickets(struct emu_reply *r, int owner, bool expire)
                 else
                         w->tickets[i].invalid = true;
         }
-        reply_json(r, 200, ok());
+        reply_json(r, 200, control_ok());
 }
 
 /* The account cancels its authorization: gone from the list, its refresh token or
@@ -85,7 +69,7 @@ static void deauthorize(struct emu_reply *r, int member)
                         if (t && t->grace_ms > now)
                                 t->grace_ms = now < t->expires_ms ? now : t->grace_ms;
                 }
-        reply_json(r, 200, ok());
+        reply_json(r, 200, control_ok());
 }
 
 /*
@@ -107,7 +91,7 @@ static void auth_code(struct emu_reply *r, int member)
                 m->auth_unix = emu_unix_ms() / 1000;
         }
         c = plat_code_mint(member, suite ? 10LL * 60 * 1000 : 3600LL * 1000);
-        o = ok();
+        o = control_ok();
         cJSON_AddStringToObject(o, suite ? "auth_code" : "authorization_code", c->text);
         cJSON_AddNumberToObject(o, "expires_in", suite ? 600 : 3600);
         reply_json(r, 200, o);
@@ -128,14 +112,14 @@ bool plat_control(const char *what, const struct emu_request *q, struct emu_repl
                         if (plat_owners[owner].tickets_made)
                                 reply_ticket(r, &plat_owners[owner].tickets[(plat_owners[owner].tickets_made - 1) % PLAT_TICKETS]);
                         else
-                                fail(r, 404, "no ticket pushed yet");
+                                control_fail(r, 404, "no ticket pushed yet");
                 } else if (what[0] == 'e' || (what[0] == 'i' && what[1] == 'n')) {
                         spoil_tickets(r, owner, what[0] == 'e');
                 } else {
                         const char *on = req_arg(q, "on");
 
                         plat_owners[owner].ip_blocked = !on || strcmp(on, "0");
-                        reply_json(r, 200, ok());
+                        reply_json(r, 200, control_ok());
                 }
                 return true;
         }
