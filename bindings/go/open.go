@@ -110,6 +110,8 @@ func openTrusted(dir, item string) (int, uint32, syscall.Errno) {
 	} else if errno = trusted(&dirSt, &st, uint32(syscall.Geteuid())); errno != 0 {
 	} else if !isReg(&st) {
 		errno = syscall.EBADMSG
+	} else if st.Size == 0 {
+		errno = syscall.EAGAIN // the agent's openat made it, it has not sized it yet (retried by the caller)
 	} else if st.Size != layoutSize {
 		errno = otherLayout(fd, st.Size)
 	}

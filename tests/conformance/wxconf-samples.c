@@ -25,6 +25,7 @@ enum make {
         MAKE_MAGIC,     /* another magic */
         MAKE_VERSION,   /* layout version 2 */
         MAKE_CREATING,  /* magic still 0: the agent has not finished making it */
+        MAKE_UNSIZED,   /* 0 bytes: the agent's openat made it, it is not sized yet */
         MAKE_RETIRED,   /* retired = 1: re-open the name */
         MAKE_REMOVED,   /* retired = 2: the app was removed */
         MAKE_LINK,      /* a symbolic link to "valid" */
@@ -51,6 +52,7 @@ static const struct sample samples[] = {
         { "foreign", MAKE_MAGIC, "EBADMSG" },
         { "newer", MAKE_VERSION, "EPROTONOSUPPORT" },
         { "creating", MAKE_CREATING, "EAGAIN" },
+        { "unsized", MAKE_UNSIZED, "EAGAIN" },
         { "retired", MAKE_RETIRED, "EIDRM" },
         { "removed", MAKE_REMOVED, "ENXIO" },
         { "link", MAKE_LINK, "EPERM" },
@@ -140,10 +142,12 @@ static bool make_sample(int dir_fd, const struct sample *s) {
                 break;
         }
         switch (s->make) {
-        case MAKE_TRUNCATE: {
+        case MAKE_TRUNCATE:
+        case MAKE_UNSIZED: {
                 int fd = openat(dir_fd, item, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+                off_t size = s->make == MAKE_UNSIZED ? 0 : (off_t)sizeof(struct wxshm_layout) / 2;
 
-                if (fd < 0 || ftruncate(fd, (off_t)sizeof(struct wxshm_layout) / 2) < 0)
+                if (fd < 0 || ftruncate(fd, size) < 0)
                         die("truncating", item, -errno);
                 close(fd);
                 break;

@@ -70,6 +70,8 @@ final class PureReader
 
     private static function validate(string $h, int $size): int
     {
+        if ($size === 0)
+            return Errno::EAGAIN;   // the agent's openat made it, it has not sized it yet
         if (strlen($h) < 16)
             return Errno::EBADMSG;
         ['m' => $magic, 'v' => $version, 'hs' => $hs] = unpack('Pm/Vv/Vhs', $h);

@@ -76,6 +76,8 @@ def _open_pure_once(directory, item):
         err = L.trusted(dir_st, st, os.geteuid())
         if not err and not stat.S_ISREG(st.st_mode):
             err = errno.EBADMSG
+        if not err and st.st_size == 0:
+            err = errno.EAGAIN  # the agent's openat made it, it has not sized it yet (retried by open)
         if not err and st.st_size != L.TOTAL_SIZE:
             err = _other_layout(fd, st.st_size)
         if err:
