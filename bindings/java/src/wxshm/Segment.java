@@ -40,7 +40,7 @@ final class Segment {
 
         /** Attempts of the latch per read, as libwxshm; the caller retries a few times more. */
         static final int READ_ATTEMPTS = 1024;
-        /** Opens of a segment the agent is still creating (magic 0): 20 x 1 ms, then BUSY. */
+        /** Opens of a segment the agent is still creating (0 bytes, or magic 0): 20 x 1 ms, then BUSY. */
         static final int OPEN_ATTEMPTS = 20;
         /** Owners up to this uid are system users, trusted by everyone (as libwxshm). */
         static final int SYSTEM_UID_MAX = 999;
@@ -168,6 +168,9 @@ final class Segment {
                             !after.get("uid").equals(f.get("uid")))
                                 return null;
                         long size = ch.size();
+                        /* 0 bytes: the agent's openat made it and has not sized it yet (retried by open). */
+                        if (size == 0)
+                                throw fail(WxShmException.Kind.BUSY, file + " is still being created (not sized yet)");
                         if (size != SIZE)
                                 throw otherLayout(ch, size, file);
                         MappedByteBuffer m = ch.map(FileChannel.MapMode.READ_ONLY, 0, SIZE);

@@ -132,6 +132,16 @@ class SegmentTest {
                 assertEquals("EAGAIN", e.errnoName());
         }
 
+        /* The agent's openat made it and has not sized it yet: try again, not corrupt; after open's few retries, not a hang. */
+        @Test
+        void aSegmentNotSizedYetIsBusy() throws Exception {
+                new SegFile().write(dir.resolve("unsized"), 0);
+                WxShmException e = assertThrows(WxShmException.class, () -> open("unsized"));
+                assertEquals(WxShmException.Kind.BUSY, e.kind());
+                assertEquals("EAGAIN", e.errnoName());
+                assertEquals(11, e.errno());
+        }
+
         @Test
         void aSegmentFinishedWhileOpeningIsRead() throws Exception {
                 Path f = new SegFile().token("late", 1).put(Segment.OFF_MAGIC, 0).write(dir.resolve("late"));
