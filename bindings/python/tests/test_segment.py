@@ -244,6 +244,12 @@ class SegmentTest(unittest.TestCase):
         self.put(magic=0)
         self.assertRaisesErrno(wxshm.Busy, errno.EAGAIN, open_handle, "shop")
 
+    def test_not_sized_yet(self):
+        # 0 bytes: the agent's openat made it and has not sized it yet. Try again, not corrupt;
+        # open's bounded retries end in Busy, not a hang.
+        segfile.write(self.dir, "shop", b"")
+        self.assertRaisesErrno(wxshm.Busy, errno.EAGAIN, open_handle, "shop")
+
     def test_being_made_then_done(self):
         path = self.put(magic=0)
         w = segfile.Writer(path)
