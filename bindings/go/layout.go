@@ -45,7 +45,7 @@ const (
 	readAttempts = 1024
 	readRounds   = 4
 
-	// open retries while the agent is still creating the segment (magic 0)
+	// open retries while the agent is still creating the segment (0 bytes, or magic 0)
 	openAttempts = 20
 
 	// owners the trust rule accepts besides the reader itself: root and system users

@@ -13,7 +13,7 @@ const MEANINGS = {
   EBADMSG: 'not a wxshm segment, or corrupt',
   EPROTONOSUPPORT: 'a newer segment layout than this binding reads',
   ENODATA: 'no token published yet',
-  EAGAIN: 'busy: the writer kept changing the token, or forced refreshes are rate limited',
+  EAGAIN: 'busy: the agent is still making the segment, the writer kept changing the token, or forced refreshes are rate limited',
   ETIMEDOUT: 'no new generation within the timeout',
   EIO: 'the upstream call failed; the old token stays published',
   EBUSY: 'too many callers are already waiting for this item',

@@ -17,7 +17,7 @@ from ._errors import Error, error_for
 X86_64 = platform.machine() in ("x86_64", "AMD64")
 READERS = ("auto", "pure", "ctypes")
 
-# Bounded retries (the contract): a segment still being made (magic 0) is re-opened this many
+# Bounded retries (the contract): a segment still being made (0 bytes, or magic 0) is re-opened this many
 # times, 1 ms apart; a writer that outran a whole read loop gets this many more loops.
 OPEN_AGAIN_TRIES = 20
 OPEN_AGAIN_PAUSE_S = 0.001

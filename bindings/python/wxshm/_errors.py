@@ -66,7 +66,7 @@ class NotTrusted(Error, PermissionError):
 
 
 class BadSegment(Error):
-    """EBADMSG: not a wxshm segment, not a regular file, wrong size, or corrupt."""
+    """EBADMSG: not a wxshm segment, not a regular file, wrong size (0 bytes is Busy), or corrupt."""
     default_errno = _errno.EBADMSG
 
 
@@ -81,7 +81,7 @@ class NoData(Error):
 
 
 class Busy(Error):
-    """EAGAIN: the writer kept changing the token, or the segment is still being made."""
+    """EAGAIN: the writer kept changing the token, or the segment is still being made (empty, or magic 0)."""
     default_errno = _errno.EAGAIN
 
 

@@ -167,7 +167,7 @@ public final class WxShm implements AutoCloseable {
 
         /**
          * Opens item: checks the name, then the trust rule, maps the segment and checks its
-         * header. A segment the agent is still creating is retried for about 20 ms, then BUSY.
+         * header. A segment the agent is still creating (an empty file, or magic 0) is retried for about 20 ms, then BUSY.
          * A second open of the same directory and item shares the first one's mapping.
          */
         public static WxShm open(String item, Options options) {

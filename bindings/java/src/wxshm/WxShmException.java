@@ -30,13 +30,13 @@ public class WxShmException extends RuntimeException {
                 ACCESS_DENIED("EACCES", 13),
                 /** Not made by the agent: untrusted directory or owner, a symbolic link, or a socket server that is not the segment's owner nor root. */
                 NOT_TRUSTED("EPERM", 1),
-                /** The object is not a wxshm segment, not a regular file, of the wrong size, or corrupt. */
+                /** The object is not a wxshm segment, not a regular file, of the wrong size (0 bytes is BUSY), or corrupt. */
                 BAD_SEGMENT("EBADMSG", 74),
                 /** A segment of a newer layout version: upgrade the binding. */
                 VERSION("EPROTONOSUPPORT", 93),
                 /** The segment exists but no token was published yet. */
                 NO_DATA("ENODATA", 61),
-                /** The writer changed the token during every attempt, or is still creating the segment. */
+                /** The writer changed the token during every attempt, or is still creating the segment (an empty file, or magic 0). */
                 BUSY("EAGAIN", 11),
                 /** Forced refreshes are spaced: read again after {@link #retryAfterMs()}. */
                 RATE_LIMITED("EAGAIN", 11),
