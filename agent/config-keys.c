@@ -384,7 +384,11 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
                         a->kind = v[0] == 't' ? APP_KIND_TOKEN : v[0] == 's' ? APP_KIND_STABLE : APP_KIND_WORK;
                         return 1;
                 }
-                return parse_fail(p, -EINVAL, p->lineno, key, "expected token, stable or work, got '%s'", v);
+                if (!strcmp(v, "component")) {
+                        a->kind = APP_KIND_COMPONENT;
+                        return 1;
+                }
+                return parse_fail(p, -EINVAL, p->lineno, key, "expected token, stable, work or component, got '%s'", v);
         case PK_APPID:
                 if (!name_valid(v, 64))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected [A-Za-z0-9_-]{1,64}, got '%s'", v);

@@ -79,8 +79,12 @@ static void section_close(struct parse *p) {
                 parse_fail(p, -EINVAL, p->sec_line, "secret_file", "missing, or secret_credential (in the section starting here)");
         if (a->kind == APP_KIND_WORK && (a->tickets & TICKET_WX_CARD))
                 parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "wx_card is not available for kind work");
-        if (a->kind != APP_KIND_WORK && (a->tickets & TICKET_AGENT_CONFIG))
+        if (a->kind != APP_KIND_WORK && a->kind != APP_KIND_COMPONENT && (a->tickets & TICKET_AGENT_CONFIG))
                 parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "agent_config is WeCom's: only for kind work");
+        /* A component_access_token opens no JS-SDK ticket API: its authorized accounts' tokens do (not yet served). */
+        if (a->kind == APP_KIND_COMPONENT && a->tickets)
+                parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "kind component has no tickets (jsapi, "
+                           "wx_card): a component_access_token opens no ticket API");
         /* -t reads on: the secret is still checked, unless its own line was refused. */
         if (parse_stopped(p) || !p->secret_arg)
                 goto bases;
@@ -351,6 +355,13 @@ static int config_read(const char *path, struct config_report *report, struct ag
                         a->refresh_margin_ms = p.c->refresh_margin_ms;
                 if (!a->has_max_forced_per_day)
                         a->max_forced_per_day = p.c->max_forced_per_day;
+                /* Components are served by one agent for now: the ticket intake is not shared through Redis. */
+                if (!parse_stopped(&p) && a->kind == APP_KIND_COMPONENT && p.c->cluster.enabled) {
+                        p.sec = SEC_APP;
+                        snprintf(p.label, sizeof(p.label), "app %s", a->name);
+                        parse_fail(&p, -EINVAL, a->line, "kind", "component is not supported with [cluster] yet: "
+                                   "serve the component from one agent without [cluster]");
+                }
                 /* The AppSecret goes in the request: over http:// anyone on the path reads it. */
                 if (!parse_stopped(&p) && a->plain_http_line && !p.c->allow_plain_http) {
                         p.sec = SEC_APP;
@@ -468,7 +479,7 @@ bool app_config_equal(const struct app_config *a, const struct app_config *b) {
 }
 
 const char *app_kind_name(enum app_kind kind) {
-        static const char *const names[] = { "token", "stable", "work" };
+        static const char *const names[] = { "token", "stable", "work", "component" };
 
-        return (unsigned)kind < 3 ? names[kind] : "unknown";
+        return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
 }

@@ -16,6 +16,7 @@ enum app_kind {
         APP_KIND_TOKEN,         /* GET /cgi-bin/token: every call rotates */
         APP_KIND_STABLE,        /* POST /cgi-bin/stable_token: normal mode returns the live token */
         APP_KIND_WORK,          /* WeCom GET /cgi-bin/gettoken: same token while valid */
+        APP_KIND_COMPONENT,     /* Open Platform POST api_component_token: needs the pushed component_verify_ticket */
 };
 
 /* Tickets published beside the token, each in "<app>.<type>". */

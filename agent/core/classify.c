@@ -19,6 +19,17 @@ struct errcode_info {
         const char *advice_work; /* for WeCom, if it differs */
 };
 
+/* An Open Platform component's own words, where they differ (the same "%s" as the table's entry). */
+static const struct {
+        long errcode;
+        const char *advice;
+} component_advice[] = {
+        { 40001, "WeChat refused the component_appsecret: check the secret (was it reset in the Open Platform console?)" },
+        { 40125, "WeChat refused the component_appsecret: check the secret (was it reset in the Open Platform console?)" },
+        { 61004, "IP %s is not in the third-party platform's IP whitelist: add it in the Open Platform console "
+                 "(the platform's development settings)" },
+};
+
 /*
  * WeChat's codes as they come from a token or ticket fetch. 40001 here is a bad secret:
  * a bad token at a ticket fetch is the caller's to recognise (the codes cannot tell).
@@ -60,6 +71,20 @@ static const struct errcode_info table[] = {
           "IP %s is not in the app's IP whitelist: add it in the WeChat console", NULL },
         { 61004, FAILURE_CONFIG, true,
           "IP %s is not in the app's IP whitelist: add it in the WeChat console", NULL },
+        /*
+         * The component_verify_ticket, not the secret: the platform's callback forwards a new
+         * one every 10 minutes; the call is retried with backoff, and at once when one comes.
+         */
+        { 61005, FAILURE_TRANSIENT, false,
+          "the component_verify_ticket has expired (12 h): check the platform's callback forwards WeChat's push "
+          "(wxtokenctl ticket put); retrying with backoff, and at once when a new ticket comes", NULL },
+        { 61006, FAILURE_TRANSIENT, false,
+          "WeChat refused the component_verify_ticket as invalid: check the platform's callback forwards WeChat's "
+          "push for this component_appid (wxtokenctl ticket put); retrying with backoff, and at once when a new "
+          "ticket comes", NULL },
+        { 61011, FAILURE_CONFIG, false,
+          "WeChat does not know this component: check appid (the component_appid) and that the platform is "
+          "approved", NULL },
         { 60020, FAILURE_CONFIG, true, "IP %s is not among the app's trusted IPs: add it in the WeCom admin console",
           NULL },
         { 89503, FAILURE_CONFIG, true,
@@ -198,6 +223,9 @@ const char *classify_advice(enum app_kind kind, long errcode, const char *errmsg
                 return buf;
         }
         text = kind == APP_KIND_WORK && info->advice_work ? info->advice_work : info->advice;
+        for (size_t i = 0; kind == APP_KIND_COMPONENT && i < sizeof(component_advice) / sizeof(component_advice[0]); i++)
+                if (component_advice[i].errcode == errcode)
+                        text = component_advice[i].advice;
         if (!info->ip) {
                 snprintf(buf, size, "%s", text);
                 return buf;
@@ -237,6 +265,9 @@ static const struct {
         { 50004, "WeChat: API forbidden to this account" },
         { 60020, "WeCom: caller IP not trusted" },
         { 61004, "WeChat: caller IP not in the whitelist" },
+        { 61005, "WeChat: component_verify_ticket expired" },
+        { 61006, "WeChat: component_verify_ticket invalid" },
+        { 61011, "WeChat: invalid component" },
         { 89503, "WeChat: caller IP awaits the administrator's confirmation" },
         { 89506, "WeChat: caller IP refused twice, blocked for 24 h" },
         { 89507, "WeChat: caller IP refused, blocked for 1 h" },
@@ -245,6 +276,7 @@ static const struct {
         { UPSTREAM_ERR_BODY, "agent: the answer held no usable token (or it could not be published)" },
         { UPSTREAM_ERR_REQUEST, "agent: the request could not be built (api_base, appid)" },
         { UPSTREAM_ERR_LIFETIME, "agent: expires_in outside [min_token_lifetime, 86400] s, not believed" },
+        { UPSTREAM_ERR_NO_TICKET, "agent: no component_verify_ticket yet (wxtokenctl ticket put)" },
 };
 
 const char *classify_meaning(long errcode) {

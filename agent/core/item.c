@@ -248,6 +248,26 @@ static void on_mirrored(struct core_item *it, const struct core_policy *pol, con
                 core_force_published(it, out);
 }
 
+/*
+ * A component's call is due, but no component_verify_ticket was forwarded yet: no call
+ * (WeChat would only answer 61006). Said once; the first attempt counts as over for
+ * READY; clients waiting are answered now; the ticket's arrival wakes the item
+ * (CORE_EV_FETCH_NOW).
+ */
+static void on_no_ticket(struct core_item *it, const struct core_policy *pol, const struct core_clock *c,
+                         struct core_actions *out) {
+        if (!it->awaiting_ticket) {
+                it->awaiting_ticket = true;
+                snprintf(it->advice, sizeof(it->advice), "no component_verify_ticket yet: forward WeChat's push "
+                         "(wxtokenctl ticket put %s TICKET CREATE_TIME)", pol->name ? pol->name : "NAME");
+                core_log(out, LOG_WARNING, UPSTREAM_ERR_NO_TICKET, "%s", it->advice);
+                core_act(out, CORE_ACT_CHANGED);
+        }
+        if (it->n_waiters > 0)
+                core_force_failed(it, pol, c, UPSTREAM_ERR_NO_TICKET, it->advice, out);
+        core_settle(it, out);
+}
+
 /* The timer: waiters whose time is up are answered; a call that is due is started (or not). */
 static void on_timer(struct core_item *it, const struct core_policy *pol, const struct core_clock *c,
                      const struct core_event *ev, struct core_actions *out) {
@@ -261,6 +281,11 @@ static void on_timer(struct core_item *it, const struct core_policy *pol, const 
                 return;
         if (pol->ticket && !ev->token_ready)
                 return; /* fetched when the token arrives */
+        if (ev->ticket_missing) {
+                on_no_ticket(it, pol, c, out);
+                return;
+        }
+        it->awaiting_ticket = false;
         /* Cluster mode: only the lease holder calls WeChat, and only while the lease surely lasts. */
         if (ev->call_budget_ms <= 0) {
                 core_force_blocked(it, pol, c, out);

@@ -168,6 +168,7 @@ struct core_event {
         /* CORE_EV_TIMER */
         int64_t call_budget_ms;         /* how long a call may take now; <= 0: this agent may not call */
         bool token_ready;               /* a ticket: the app's token is there to fetch it with */
+        bool ticket_missing;            /* a component: no component_verify_ticket to call with (fetched when one comes) */
         bool queued;                    /* CORE_EV_CALL_STARTED: waiting for a slot, not yet upstream */
         /* CORE_EV_PUBLISHED, CORE_EV_MIRRORED, CORE_EV_START */
         int64_t expires_at_ms, fetched_at_ms;
@@ -221,6 +222,7 @@ struct core_item {
         uint64_t results[4];
         int64_t force_uid, force_pid;   /* the client whose request started the forced call (-1: another host's) */
         int64_t retried_at_ms;          /* the last operator's retry (CORE_EV_RETRY) that made a call */
+        bool awaiting_ticket;           /* a component's call is due but it has no component_verify_ticket yet */
 };
 
 void core_item_init(struct core_item *it);

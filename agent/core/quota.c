@@ -15,6 +15,7 @@ static const char *const names[QUOTA_ENDPOINT_MAX] = {
         [QUOTA_TICKET] = "ticket",
         [QUOTA_WORK] = "work_token",
         [QUOTA_AGENT_CONFIG] = "agent_config",
+        [QUOTA_COMPONENT] = "component_token",
 };
 
 /*
@@ -35,6 +36,8 @@ static const uint64_t limits[QUOTA_ENDPOINT_MAX] = {
         [QUOTA_TICKET] = 0,
         [QUOTA_WORK] = 0,
         [QUOTA_AGENT_CONFIG] = 0,
+        /* Open Platform's api_component_token: 2,000 a day per component, as /cgi-bin/token's. */
+        [QUOTA_COMPONENT] = 2000,
 };
 
 const char *quota_endpoint_name(enum quota_endpoint e) {
@@ -55,6 +58,8 @@ enum quota_endpoint quota_endpoint_of(enum app_kind kind, unsigned ticket) {
                 return QUOTA_STABLE;
         case APP_KIND_WORK:
                 return QUOTA_WORK;
+        case APP_KIND_COMPONENT:
+                return QUOTA_COMPONENT;
         default:
                 return QUOTA_TOKEN;
         }

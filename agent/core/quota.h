@@ -20,6 +20,7 @@ enum quota_endpoint {
         QUOTA_TICKET,           /* GET /cgi-bin/ticket/getticket (jsapi and wx_card alike), WeCom's get_jsapi_ticket */
         QUOTA_WORK,             /* WeCom GET /cgi-bin/gettoken */
         QUOTA_AGENT_CONFIG,     /* WeCom GET /cgi-bin/ticket/get?type=agent_config (wx.agentConfig's ticket) */
+        QUOTA_COMPONENT,        /* Open Platform POST /cgi-bin/component/api_component_token */
         QUOTA_ENDPOINT_MAX,
 };
 
@@ -31,7 +32,7 @@ struct core_quota {
         unsigned warned;                /* bit per endpoint: its 80 % warning was given on day */
 };
 
-/* "token", "stable_token", "stable_token_force", "ticket", "work_token", "agent_config": the metrics' label value. */
+/* "token", "stable_token", "stable_token_force", "ticket", "work_token", "agent_config", "component_token": the metrics' label value. */
 const char *quota_endpoint_name(enum quota_endpoint e);
 
 /* WeChat's documented daily limit of e; 0 where none is documented. */

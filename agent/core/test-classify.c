@@ -9,7 +9,8 @@
 
 #define SECRET "Zq9xSECRETvalue42"
 
-static const enum app_kind kinds[] = { APP_KIND_TOKEN, APP_KIND_STABLE, APP_KIND_WORK };
+static const enum app_kind kinds[] = { APP_KIND_TOKEN, APP_KIND_STABLE, APP_KIND_WORK, APP_KIND_COMPONENT };
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static const struct {
         long errcode;
@@ -37,6 +38,10 @@ static const struct {
         { 50004, FAILURE_CONFIG },
         { 40164, FAILURE_CONFIG },
         { 61004, FAILURE_CONFIG },
+        /* A component's ticket problems wait for a new ticket with backoff: not the secret's fault. */
+        { 61005, FAILURE_TRANSIENT },
+        { 61006, FAILURE_TRANSIENT },
+        { 61011, FAILURE_CONFIG },
         { 60020, FAILURE_CONFIG },
         { 89503, FAILURE_CONFIG },
         { 89506, FAILURE_CONFIG },
@@ -53,7 +58,7 @@ static const struct {
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
 
 static void test_classes(void) {
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < N_KINDS; k++) {
                 for (size_t i = 0; i < N_TABLE; i++)
                         CHECK(classify_errcode(kinds[k], table[i].errcode) == table[i].class, "kind %zu errcode %ld: %s",
                               k, table[i].errcode, failure_class_name(classify_errcode(kinds[k], table[i].errcode)));
@@ -71,7 +76,7 @@ static void test_advice_all(void) {
                                "%s%s%n%n", "x\ny\rz" };
         char buf[512];
 
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < N_KINDS; k++) {
                 for (size_t i = 0; i < N_TABLE; i++) {
                         for (size_t m = 0; m < sizeof(msgs) / sizeof(msgs[0]); m++) {
                                 memset(buf, 'Z', sizeof(buf));
@@ -92,6 +97,26 @@ static void test_advice_all(void) {
         CHECK(strstr(buf, "AppSecret") != NULL);
         classify_advice(APP_KIND_TOKEN, 45009, "x", buf, sizeof(buf));
         CHECK(strstr(buf, "quota") != NULL);
+}
+
+/* A component: its own words for the secret and the whitelist; the ticket codes point at the forwarding. */
+static void test_advice_component(void) {
+        char buf[512];
+
+        classify_advice(APP_KIND_COMPONENT, 40001, "x", buf, sizeof(buf));
+        CHECK(strstr(buf, "component_appsecret") != NULL, "%s", buf);
+        classify_advice(APP_KIND_COMPONENT, 61004, "access clientip is not registered requestIP: 203.0.113.9", buf,
+                        sizeof(buf));
+        CHECK(strstr(buf, "IP 203.0.113.9 ") && strstr(buf, "third-party platform's IP whitelist"), "%s", buf);
+        classify_advice(APP_KIND_TOKEN, 61004, "x", buf, sizeof(buf));
+        CHECK(strstr(buf, "third-party") == NULL, "an app's whitelist stays the app's: %s", buf);
+        for (long e = 61005; e <= 61006; e++) {
+                classify_advice(APP_KIND_COMPONENT, e, "x", buf, sizeof(buf));
+                CHECK(strstr(buf, "component_verify_ticket") && strstr(buf, "wxtokenctl ticket put") &&
+                      strstr(buf, "retrying"), "%ld: %s", e, buf);
+                CHECK(strstr(classify_meaning(e), "component_verify_ticket") != NULL, "%ld: %s", e, classify_meaning(e));
+        }
+        CHECK(strstr(classify_meaning(UPSTREAM_ERR_NO_TICKET), "no component_verify_ticket") != NULL);
 }
 
 static void check_ip(long errcode, const char *errmsg, const char *want) {
@@ -175,6 +200,7 @@ static void test_advice_room(void) {
 int main(void) {
         test_classes();
         test_advice_all();
+        test_advice_component();
         test_advice_ip();
         test_advice_room();
         return 0;

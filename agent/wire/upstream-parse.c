@@ -255,7 +255,9 @@ static int response_parse(const char *field, long http_status, const char *body,
 
 int upstream_token_parse(enum app_kind kind, long http_status, const char *body, size_t len,
                          const struct upstream_policy *pol, struct upstream_result *res) {
-        return response_parse("access_token", http_status, body, len, pol, res);
+        /* Open Platform names its token apart; the rest of the answer is the same shape. */
+        return response_parse(kind == APP_KIND_COMPONENT ? "component_access_token" : "access_token", http_status,
+                              body, len, pol, res);
 }
 
 int upstream_ticket_parse(enum app_kind kind, long http_status, const char *body, size_t len,

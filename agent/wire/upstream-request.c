@@ -117,6 +117,43 @@ out:
         return r;
 }
 
+/*
+ * api_component_token's body: the component's appid and secret and the ticket WeChat
+ * pushed to the platform. Preallocated, as stable_body, so no copy of the secret is
+ * left in freed memory.
+ */
+static int component_body(const struct app_config *app, const char *verify_ticket, char **ret) {
+        size_t size = 160 + 6 * (strlen(app->appid) + strlen(app->secret) + strlen(verify_ticket));
+        cJSON *o = cJSON_CreateObject();
+        cJSON *secret = NULL;
+        char *buf = NULL;
+        int r = -ENOMEM;
+
+        if (!o)
+                return -ENOMEM;
+        if (!cJSON_AddStringToObject(o, "component_appid", app->appid) ||
+            !(secret = cJSON_AddStringToObject(o, "component_appsecret", app->secret)) ||
+            !cJSON_AddStringToObject(o, "component_verify_ticket", verify_ticket))
+                goto out;
+        buf = malloc(size);
+        if (!buf)
+                goto out;
+        if (!cJSON_PrintPreallocated(o, buf, (int)size, false)) {
+                explicit_bzero(buf, size);
+                free(buf);
+                buf = NULL;
+                r = -EINVAL;
+                goto out;
+        }
+        *ret = buf;
+        r = 0;
+out:
+        if (secret && secret->valuestring)
+                explicit_bzero(secret->valuestring, strlen(secret->valuestring));
+        cJSON_Delete(o);
+        return r;
+}
+
 /* The GET query carrying a credential: "<base><path>?<id_name>=<id>&<secret_name>=<secret>". */
 static int query_request(struct upstream_request *req, const char *base, const char *path, const char *extra,
                          const char *id_name, const char *id, const char *secret_name, const char *secret) {
@@ -143,6 +180,8 @@ static int token_build(const struct app_config *app, const char *base, bool forc
 
                 return r < 0 ? r : stable_body(app, force, &req->body);
         }
+        case APP_KIND_COMPONENT:
+                return -EINVAL; /* the ticket is needed: upstream_component_request */
         }
         return -EINVAL;
 }
@@ -156,6 +195,25 @@ int upstream_token_request(const struct app_config *app, const char *api_base, b
                 return -EINVAL;
         /* Built aside: on failure req is untouched, and no half-written secret is left in it. */
         r = token_build(app, api_base, force, &tmp);
+        if (r == 0)
+                *req = tmp;
+        else
+                upstream_request_clear(&tmp);
+        explicit_bzero(&tmp, sizeof(tmp));
+        return r;
+}
+
+int upstream_component_request(const struct app_config *app, const char *api_base, const char *verify_ticket,
+                               struct upstream_request *req) {
+        struct upstream_request tmp = { .body = NULL };
+        int r;
+
+        if (!app || !req || app->kind != APP_KIND_COMPONENT || !field_ok(app->appid) || !field_ok(app->secret) ||
+            !field_ok(verify_ticket) || !base_ok(api_base))
+                return -EINVAL;
+        r = url_set(&tmp, "%s/cgi-bin/component/api_component_token", api_base);
+        if (r == 0)
+                r = component_body(app, verify_ticket, &tmp.body);
         if (r == 0)
                 *req = tmp;
         else

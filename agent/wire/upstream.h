@@ -22,6 +22,7 @@
 #define UPSTREAM_ERR_BODY (-1003)       /* not JSON, or no usable token in it */
 #define UPSTREAM_ERR_REQUEST (-1004)    /* the request could not be built (an api_base too long) */
 #define UPSTREAM_ERR_LIFETIME (-1005)   /* expires_in outside [min_token_lifetime, 86400] s: not believed */
+#define UPSTREAM_ERR_NO_TICKET (-1006)  /* a component has no component_verify_ticket to call with yet */
 
 /* What a parse must know beyond the body. */
 struct upstream_policy {
@@ -53,6 +54,14 @@ struct upstream_result {
  */
 int upstream_token_request(const struct app_config *app, const char *api_base, bool force,
                            struct upstream_request *req);
+
+/*
+ * kind component: POST /cgi-bin/component/api_component_token with the component's appid,
+ * secret and verify_ticket (the component_verify_ticket WeChat pushed). upstream_token_parse
+ * reads its answer (component_access_token). -EINVAL for another kind or an empty field.
+ */
+int upstream_component_request(const struct app_config *app, const char *api_base, const char *verify_ticket,
+                               struct upstream_request *req);
 
 /* The ticket request of type (TICKET_JSAPI, TICKET_WX_CARD; work: TICKET_JSAPI, TICKET_AGENT_CONFIG) with access_token. */
 int upstream_ticket_request(enum app_kind kind, const char *api_base, const char *access_token,

@@ -102,6 +102,19 @@ static void load_err(unsigned line, const char *key) {
 
 #define APP_OK "kind = token\nappid = wx1\nsecret_file = @/s600\n"
 
+/* kind = component: its appid is the component_appid; its kind is named in messages and status. */
+static void test_component(void) {
+        struct agent_config *c;
+
+        write_conf("[app plat]\nkind = component\nappid = wxc1\nsecret_file = @/s600\n");
+        c = load_ok();
+        CHECK(c->n_apps == 1 && c->apps[0].kind == APP_KIND_COMPONENT && !strcmp(c->apps[0].appid, "wxc1") &&
+              c->apps[0].tickets == 0);
+        CHECK(!strcmp(app_kind_name(c->apps[0].kind), "component"));
+        CHECK(!strcmp(c->apps[0].api_base[0], "https://api.weixin.qq.com"));
+        config_free(c);
+}
+
 static void test_defaults(void) {
         struct agent_config *c;
 
@@ -216,7 +229,7 @@ static void test_errors(void) {
         write_conf("socket = /x\n");
         load_err(1, "socket: key outside any section");
         write_conf("[agent]\n[app shop]\nkind = tokn\nappid = wx1\nsecret_file = @/s600\n");
-        load_err(3, "[app shop] kind: expected token, stable or work, got 'tokn'");
+        load_err(3, "[app shop] kind: expected token, stable, work or component, got 'tokn'");
         write_conf("[agent]\nrefresh_margin = 5x\n");
         load_err(2, "[agent] refresh_margin: expected whole seconds");
         write_conf("[agent]\nbackoff_min = -1\n");
@@ -318,6 +331,14 @@ static void test_errors(void) {
         load_err(5, "[app a] tickets: wx_card is not available for kind work");
         write_conf("[app a]\n" APP_OK "tickets = agent_config\n");
         load_err(5, "[app a] tickets: agent_config is WeCom's: only for kind work");
+        /* A component takes no JS-SDK tickets, names the line, and agent_config's own rule does not hide it. */
+        write_conf("[app c]\nkind = component\nappid = wxc1\nsecret_file = @/s600\ntickets = jsapi\n");
+        load_err(5, "[app c] tickets: kind component has no tickets");
+        write_conf("[app c]\nkind = component\nappid = wxc1\nsecret_file = @/s600\ntickets = agent_config\n");
+        load_err(5, "[app c] tickets: kind component has no tickets");
+        write_conf("[app c]\nkind = component\nappid = wxc1\nsecret_file = @/s600\n"
+                   "[cluster]\nredis = redis://127.0.0.1\n");
+        load_err(2, "[app c] kind: component is not supported with [cluster] yet");
         write_conf("[app a]\n" APP_OK "tickets = jsapi foo\n");
         load_err(5, "tickets: expected jsapi, wx_card or agent_config, got 'foo'");
         write_conf("[app a]\n" APP_OK "api_base = ftp://x\n");
@@ -568,7 +589,7 @@ static void test_new_keys(void) {
 
         /* Pasted into any other key, the secret is not echoed either (load_err checks it is absent). */
         write_conf("[app a]\nkind = " SECRET "\n");
-        load_err(2, "kind: expected token, stable or work, got '***'");
+        load_err(2, "kind: expected token, stable, work or component, got '***'");
         write_conf("[app a]\n" APP_OK "group = " SECRET "\n");
         load_err(5, "group: no such group '***'");
         write_conf("[app a]\n" APP_OK "tickets = jsapi," SECRET "\n");
@@ -791,5 +812,6 @@ int main(void) {
         test_trusted_files();
         test_budgets();
         test_cluster_fleet_key();
+        test_component();
         return 0;
 }
