@@ -35,7 +35,8 @@ void item_policy(const struct item *it, struct core_policy *pol) {
         *pol = (struct core_policy){
                 .kind = cfg->kind,
                 .ticket = it->ticket != 0,
-                .verify_before_force = cfg->verify_before_force,
+                /* The probe (getcallbackip) takes no component_access_token: a component's forced refresh re-mints. */
+                .verify_before_force = cfg->verify_before_force && cfg->kind != APP_KIND_COMPONENT,
                 .n_api_base = cfg->n_api_base,
                 .refresh_margin_ms = cfg->refresh_margin_ms,
                 .backoff_min_ms = c->backoff_min_ms,

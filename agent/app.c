@@ -30,6 +30,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 return 0;
         }
         item_step(it, &(struct core_event){ .type = CORE_EV_TIMER, .token_ready = ready,
+                                            .ticket_missing = !it->ticket && app_component_ticket_missing(app),
                                             .call_budget_ms = app->svc->ops->call_budget(app->svc->userdata, app) });
         return 0;
 }
@@ -93,6 +94,7 @@ static void on_response(void *userdata, const struct http_response *http) {
         struct upstream_policy pol = { .secret = cfg->secret,
                                        .min_lifetime_s = it->app->svc->config->min_token_lifetime_ms / 1000 };
         struct upstream_result res;
+        bool fallback;
         int r;
 
         it->call = NULL;
@@ -117,11 +119,15 @@ static void on_response(void *userdata, const struct http_response *http) {
         }
         /* errmsg comes from outside; whatever it holds, the secret does not leave. */
         redact_secret_forms(res.errmsg, cfg->secret);
+        /* A component: the ticket used is good, or refused (61005/61006): then maybe the previous one, now. */
+        fallback = app_component_answered(it, r == 0 ? 0 : res.errcode);
         if (r == 0)
                 item_publish(it, &res, clock_wall_ms());
         else
                 item_step(it, &(struct core_event){ .type = CORE_EV_FAILED, .errcode = res.errcode,
                                                     .errmsg = res.errmsg });
+        if (fallback)
+                item_step(it, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
         explicit_bzero(res.value, sizeof(res.value));
 }
 
@@ -152,6 +158,8 @@ static void on_turn(void *userdata, struct http_call *c) {
                 r = upstream_probe_request(base, item_value(it), &req);
         else if (it->ticket)
                 r = upstream_ticket_request(cfg->kind, base, item_value(&it->app->token), it->ticket, &req);
+        else if (cfg->kind == APP_KIND_COMPONENT)
+                r = upstream_component_request(cfg, base, app_component_ticket(it->app), &req);
         else
                 r = upstream_token_request(cfg, base, it->call_force, &req);
         if (r < 0) {
@@ -362,7 +370,9 @@ int app_new(struct app **ret, struct services *svc, const struct app_config *cfg
                 return -ENOMEM;
         }
         app_quota_load(app);
-        r = item_init(&app->token, app, 0, fresh);
+        r = app_component_init(app);
+        if (r == 0)
+                r = item_init(&app->token, app, 0, fresh);
         if (r < 0) {
                 app_free(app, false);
                 return r;
@@ -415,6 +425,7 @@ void app_free(struct app *app, bool retire) {
                 item_free(&app->tickets[i], retire);
         free(app->tickets);
         free(app->lease_problem);
+        app_component_free(app);
         free(app);
 }
 

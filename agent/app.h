@@ -18,6 +18,8 @@
 #define APP_HTTP_TIMEOUT_MS 10000       /* one upstream call, connection included */
 
 struct app;
+struct component;
+struct status_component;
 
 /*
  * One published item: the access token ("shop") or a ticket ("shop.jsapi"). Each has
@@ -72,6 +74,8 @@ struct app {
         struct core_lease lease;
         char lease_holder[96];          /* the holder's node id as last seen, "" if unknown */
         char *lease_problem;            /* what is wrong with the lease key in Redis, NULL if nothing (allocated then) */
+
+        struct component *component;    /* kind component: its component_verify_tickets (app-component.c); else NULL */
 };
 
 /*
@@ -165,6 +169,31 @@ unsigned item_quota_permille(const struct item *it);
  * in flight stays in it), fresh, or starting: a refresh in flight is no change.
  */
 int item_shown(const struct item *it);
+
+/* app-component.c: a component's component_verify_ticket. Read state_dir's copy (kind component only). */
+int app_component_init(struct app *app);
+void app_component_free(struct app *app);
+
+/* Whether app is a component with no ticket to call with yet (the core then makes no call). */
+bool app_component_ticket_missing(const struct app *app);
+
+/* The ticket a call makes now: the newest, or the previous good one while the newest is refused; NULL if none. */
+const char *app_component_ticket(struct app *app);
+
+/*
+ * The call of the component's token was answered errcode (0: a token): the ticket used is
+ * good, or refused (61005/61006). True if the previous good ticket is to be tried now.
+ */
+bool app_component_answered(struct item *it, long errcode);
+
+/*
+ * The ticket op: keep ticket if it is newer than the one held, persist it, and call now if
+ * the token waits for it. The reply line (malloc'd).
+ */
+char *app_component_put(struct item *it, const char *ticket, int64_t create_time_s, int64_t uid, int64_t pid);
+
+/* The component's ticket intake for its status entry (out->note points into app). */
+void app_component_status(const struct app *app, struct status_component *out, int64_t now_ms);
 
 /* The item's cap of client-forced calls a day. */
 unsigned item_forced_cap(const struct item *it);

@@ -100,7 +100,13 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
         }
         if (!peer_allowed(&c->peer, it)) {
                 conn_reply(c, protocol_error(PROTO_E_PERMISSION, "only root, the agent's user and members of the "
-                                             "app's group may get or refresh its token", -1));
+                                             "app's group may get or refresh its token, or put its ticket", -1));
+                return;
+        }
+        /* A ticket changes what the agent calls with: the app's own users, as for refresh (peer_allowed above). */
+        if (req.op == OP_TICKET) {
+                conn_reply(c, app_component_put(it, req.verify_ticket, req.create_time_s,
+                                                c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid, c->peer.pid));
                 return;
         }
         if (req.op == OP_RETRY) {

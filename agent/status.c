@@ -58,7 +58,7 @@ static struct status_entry entry_of(const struct services *a, const struct app *
                 .attempts = it->core.attempt,
                 .last_error_at_ms = it->last_error_at_ms,
                 .errcode_meaning = classify_meaning(it->core.errcode),
-                .advice = it->core.failure != FAILURE_NONE ? it->core.advice : "",
+                .advice = it->core.failure != FAILURE_NONE || it->core.awaiting_ticket ? it->core.advice : "",
         };
 }
 
@@ -90,6 +90,7 @@ char *status_reply(struct services *a, const struct request *req, const struct s
         char summary[VERDICT_SUMMARY_MAX];
         int64_t now = clock_wall_ms();
         struct status_entry *e;
+        struct status_component *comp;
         size_t n = 0, bytes = 0, first = 0, k;
         uint64_t skip = req->offset;
         int64_t next = -1;
@@ -109,8 +110,12 @@ char *status_reply(struct services *a, const struct request *req, const struct s
                         return protocol_error(PROTO_E_UNKNOWN_APP, "no such app or ticket in the configuration", -1);
         }
         e = calloc(req->limit, sizeof(*e));
-        if (!e)
+        comp = calloc(req->limit, sizeof(*comp));
+        if (!e || !comp) {
+                free(e);
+                free(comp);
                 return NULL;
+        }
         /* Skip whole apps first: a page deep into 10,000 apps costs a walk over pointers, nothing more. */
         for (k = failed_only ? a->n_apps : 0; k < a->n_apps; k++) {
                 const struct app *app = a->apps[k];
@@ -144,6 +149,10 @@ char *status_reply(struct services *a, const struct request *req, const struct s
                                 goto done;
                         }
                         e[n] = entry_of(a, app, it);
+                        if (app->component && !it->ticket) {
+                                app_component_status(app, &comp[n], now);
+                                e[n].component = &comp[n];
+                        }
                         {
                                 struct verdict_item vi = verdict_of(app, it);
 
@@ -201,6 +210,7 @@ done:
         };
         line = protocol_status_page(e, n, a->cluster ? &cs : NULL, next, server, &agent);
         free(e);
+        free(comp);
         return line;
 }
 

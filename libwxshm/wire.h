@@ -98,6 +98,15 @@ static inline bool wire_name_valid(const char *s) {
 /* Generations travel as JSON numbers, exact as doubles only below 2^53: every generation is below this. */
 #define PROTOCOL_GENERATION_LIMIT (UINT64_C(1) << 53)
 
+/*
+ * The ticket op (a component's component_verify_ticket, forwarded from the platform's
+ * callback): its longest ticket (WeChat's are about 100 bytes of printable ASCII), and
+ * how far in the future its create_time may be (clock skew between hosts) before it is
+ * refused. Plain literals (PROTOCOL_STR).
+ */
+#define PROTOCOL_VERIFY_TICKET_MAX 512
+#define PROTOCOL_TICKET_SKEW_S 300
+
 /* A limit above as text, for a message that names it: PROTOCOL_STR(PROTOCOL_LINE_MAX) is "4096". */
 #define PROTOCOL_STR(x) PROTOCOL_STR_(x)
 #define PROTOCOL_STR_(x) #x
@@ -120,5 +129,6 @@ static inline bool wire_name_valid(const char *s) {
 #define PROTO_E_RELOAD_REFUSED "reload_refused" /* reload: the new config was not taken (why in the message) */
 #define PROTO_E_NOT_FAILING "not_failing"       /* retry: the item waits for no retry (fresh, or starting) */
 #define PROTO_E_NOT_HOLDER "not_lease_holder"   /* retry, cluster mode: another agent makes the app's calls */
+#define PROTO_E_TICKET_REFUSED "ticket_refused" /* ticket: not a component, or a create_time in the future */
 
 #endif

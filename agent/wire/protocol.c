@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "protocol-internal.h"
 
 /* Bytes of the client's input a message may quote: enough to recognise, too few to abuse. */
 #define QUOTE_MAX 32
@@ -136,10 +137,12 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
                 return 0;
         } else if (!strcmp(op->valuestring, "retry")) {
                 req->op = OP_RETRY;
+        } else if (!strcmp(op->valuestring, "ticket")) {
+                req->op = OP_TICKET;
         } else {
                 quote(q, op->valuestring);
                 return fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
-                            "unknown op \"%s\" (refresh, get, status, metrics, reload, retry)", q);
+                            "unknown op \"%s\" (refresh, get, status, metrics, reload, retry, ticket)", q);
         }
 
         r = parse_app(cJSON_GetObjectItemCaseSensitive(root, "app"), req, error, message, message_size);
@@ -147,6 +150,8 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
                 return r;
         if (req->op == OP_GET || req->op == OP_RETRY)
                 return 0;
+        if (req->op == OP_TICKET)
+                return protocol_parse_ticket(root, req, error, message, message_size);
 
         gen = cJSON_GetObjectItemCaseSensitive(root, "generation");
         if (gen) {
@@ -384,6 +389,8 @@ static bool add_entry(cJSON *apps, const struct status_entry *e) {
                 return false;
         if (e->cluster_problem && !add_text(o, "cluster_problem", e->cluster_problem))
                 return false;
+        if (e->component && !protocol_add_component(o, e->component))
+                return false;
         if (e->verdict_reason &&
             (!add_u64(o, "verdict", (uint64_t)e->verdict) || !add_text(o, "verdict_reason", e->verdict_reason) ||
              !add_i64(o, "state_since", e->state_since_ms) || !add_u64(o, "attempts", e->attempts) ||
@@ -406,7 +413,8 @@ size_t protocol_status_entry_size(const struct status_entry *e) {
          * Keys, punctuation and numbers of today's times and counters take about 340 bytes;
          * names and node ids need no escaping, an upstream errmsg may grow 6-fold (\u00XX).
          */
-        return 360 + strlen(e->name) + strlen(e->holder ? e->holder : "") +
+        return 360 + (e->component ? 200 + 6 * strlen(e->component->note ? e->component->note : "") : 0) +
+               strlen(e->name) + strlen(e->holder ? e->holder : "") +
                6 * strlen(e->last_errmsg ? e->last_errmsg : "") +
                (e->verdict_reason ? 160 + strlen(e->verdict_reason) + 6 * strlen(e->advice ? e->advice : "") +
                                             strlen(e->errcode_meaning ? e->errcode_meaning : "")

@@ -17,6 +17,8 @@
  *   {"op":"metrics"}                  the Prometheus text, then the connection closes (anyone)
  *   {"op":"reload"}                   read the config again, as SIGHUP does (root and the agent's user)
  *   {"op":"retry","app":"NAME"}       NAME's next attempt now, skipping its backoff wait once (same)
+ *   {"op":"ticket","app":"NAME","ticket":"...","create_time":UNIX}   a component's component_verify_ticket
+ *                                     as WeChat pushed it (root, the agent's user, the app's group)
  * NAME is an app ("shop") or one of its tickets ("shop.jsapi"). Every reply is one line:
  *   {"ok":true,...} or {"ok":false,"error":"CODE","message":"...",("retry_after_ms":N)}
  * but metrics's: the Prometheus text exposition (format 0.0.4), then the agent closes the
@@ -30,6 +32,7 @@ enum request_op {
         OP_METRICS,
         OP_RELOAD,
         OP_RETRY,
+        OP_TICKET,
 };
 
 struct request {
@@ -42,6 +45,8 @@ struct request {
         bool has_app;                   /* status: only this app (and its tickets) or this ticket */
         uint64_t offset;                /* status: entries to skip (a previous reply's "next") */
         unsigned limit;                 /* status: 1..PROTOCOL_STATUS_LIMIT_MAX entries at most */
+        char verify_ticket[PROTOCOL_VERIFY_TICKET_MAX + 1]; /* ticket: printable ASCII, no space, 1..MAX bytes */
+        int64_t create_time_s;          /* ticket: WeChat's CreateTime (Unix seconds), 1..2^53-1 */
 };
 
 /*
@@ -77,6 +82,21 @@ char *protocol_retry_ok(const char *what);
 char *protocol_retry_forwarded(const char *holder);
 char *protocol_get_ok(const char *app, const char *token, uint64_t generation, int64_t expires_at_ms);
 
+/* ticket taken or ignored: {"ok":true,"ticket":"taken"|"ignored","create_time":N,"message":...}. */
+char *protocol_ticket_ok(bool taken, int64_t create_time_s, const char *message);
+
+/* A component's ticket intake, in its status entry ("component"); the ticket itself never. */
+struct status_component {
+        bool has_ticket;                /* a component_verify_ticket was put (or read back from state_dir) */
+        int64_t create_time_s;          /* the newest one's create time (WeChat's clock) */
+        int64_t age_s;                  /* now - create_time_s */
+        int64_t received_at_ms;         /* when it was put */
+        bool previous;                  /* calls use the previous good ticket: the newest was refused */
+        int64_t previous_create_time_s;
+        bool waiting;                   /* no usable ticket: no call until one is put */
+        const char *note;               /* what the intake last said ("" if nothing) */
+};
+
 /* One app (or ticket) in a status reply; no token, no secret. */
 struct status_entry {
         const char *name;
@@ -99,6 +119,7 @@ struct status_entry {
         int64_t last_error_at_ms;       /* 0: none */
         const char *errcode_meaning;    /* classify_meaning(last_errcode) */
         const char *advice;             /* what to do, "" if nothing */
+        const struct status_component *component; /* kind component's ticket intake; NULL for others */
 };
 
 struct cluster_status;

@@ -234,7 +234,7 @@ static void test_hostile(void) {
         snprintf(q, sizeof(q), "{\"op\":\"%s\"}", "\\u00ff\\n\\t\\\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
         refused(q, PROTO_E_UNKNOWN_OP);
         /* 32 quoted bytes, escaped, and the fixed words naming the ops. */
-        CHECK(strlen(message) < 32 + 70, "%zu: %s", strlen(message), message);
+        CHECK(strlen(message) < 32 + 80, "%zu: %s", strlen(message), message);
         CHECK(!strstr(message, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
         /* A message buffer too small is cut, not overrun. */
         CHECK_EQ(protocol_parse("{}", 2, &req, &code, q, 4), -EINVAL);
@@ -427,8 +427,68 @@ static void test_wire_facts(void) {
         free(line);
 }
 
+/* The ticket op: a bounded printable ticket and WeChat's CreateTime; anything else refused by name. */
+static void test_ticket(void) {
+        char line[1024], big[PROTOCOL_VERIFY_TICKET_MAX + 2];
+        struct status_component comp = { .has_ticket = true, .create_time_s = 1700000000, .age_s = 60,
+                                          .received_at_ms = 1700000001000, .previous = true,
+                                          .previous_create_time_s = 1699999400, .note = "fell \"back\"\n" };
+        struct status_entry e = { .name = "plat", .kind = "component", .state = "fresh", .last_errmsg = "",
+                                  .component = &comp };
+        struct status_server st = { .connections = 1 };
+        const cJSON *apps, *x;
+        cJSON *j;
+        char *reply;
+
+        CHECK_EQ(parse("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"ticket@@@a-B_9\",\"create_time\":1700000000}"), 0);
+        CHECK(req.op == OP_TICKET && !strcmp(req.app, "plat") && !strcmp(req.verify_ticket, "ticket@@@a-B_9") &&
+              req.create_time_s == 1700000000);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"create_time\":1}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"t\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"ticket\":\"t\",\"create_time\":1}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"\",\"create_time\":1}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"a b\",\"create_time\":1}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"a\\u00e9\",\"create_time\":1}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":7,\"create_time\":1}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"t\",\"create_time\":0}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"t\",\"create_time\":-5}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"t\",\"create_time\":1.5}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"t\",\"create_time\":\"1\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"t\",\"create_time\":1e300}", PROTO_E_BAD_REQUEST);
+        /* The longest ticket fits; one byte more is refused. */
+        memset(big, 'x', sizeof(big));
+        big[PROTOCOL_VERIFY_TICKET_MAX] = '\0';
+        snprintf(line, sizeof(line), "{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"%s\",\"create_time\":1}", big);
+        CHECK_EQ(parse(line), 0);
+        CHECK_EQ(strlen(req.verify_ticket), PROTOCOL_VERIFY_TICKET_MAX);
+        big[PROTOCOL_VERIFY_TICKET_MAX] = 'x';
+        big[PROTOCOL_VERIFY_TICKET_MAX + 1] = '\0';
+        snprintf(line, sizeof(line), "{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"%s\",\"create_time\":1}", big);
+        refused(line, PROTO_E_BAD_REQUEST);
+
+        reply = protocol_ticket_ok(false, 1700000000, "an older ticket: ignored");
+        j = reply ? cJSON_Parse(reply) : NULL;
+        CHECK(j && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")) &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "ticket")), "ignored"), "%s", reply);
+        cJSON_Delete(j);
+        free(reply);
+        /* A component's status entry carries its intake; the ticket itself is not among its fields. */
+        reply = protocol_status_ok(&e, 1, NULL, -1, &st);
+        j = reply ? cJSON_Parse(reply) : NULL;
+        apps = cJSON_GetObjectItemCaseSensitive(j, "apps");
+        x = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(apps, 0), "component");
+        CHECK(cJSON_IsObject(x) && cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "ticket_age_s")) == 60 &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "ticket_in_use")), "previous") &&
+              cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "previous_ticket_create_time")) == 1699999400,
+              "%s", reply);
+        CHECK(reply && strlen(reply) <= protocol_status_entry_size(&e) + 400, "the size estimate holds");
+        cJSON_Delete(j);
+        free(reply);
+}
+
 int main(void) {
         test_shapes();
+        test_ticket();
         test_errors();
         test_hostile();
         test_replies();

@@ -461,7 +461,42 @@ static void test_parse_redacts_before_cut(void) {
         free(body);
 }
 
+/* A component: POST api_component_token with appid, secret and ticket in the body, none in the URL; its answer's own field name. */
+static void test_component(void) {
+        struct app_config app = app_of(APP_KIND_COMPONENT);
+        struct upstream_request req = { .body = NULL };
+        struct upstream_policy pol = { .secret = SECRET };
+        struct upstream_result res;
+        const char *ok = "{\"component_access_token\":\"C-TOK_1\",\"expires_in\":7200}";
+        const char *bad = "{\"errcode\":61006,\"errmsg\":\"component ticket is invalid\"}";
+        cJSON *o;
+
+        CHECK_EQ(upstream_component_request(&app, BASE, "ticket@@@T1", &req), 0);
+        CHECK(strcmp(req.url, BASE "/cgi-bin/component/api_component_token") == 0 && !strcmp(req.redacted_url, req.url));
+        o = req.body ? cJSON_Parse(req.body) : NULL;
+        CHECK(o && !strcmp(cJSON_GetObjectItem(o, "component_appid")->valuestring, "wx1234") &&
+              !strcmp(cJSON_GetObjectItem(o, "component_appsecret")->valuestring, SECRET) &&
+              !strcmp(cJSON_GetObjectItem(o, "component_verify_ticket")->valuestring, "ticket@@@T1"), "%s", req.body);
+        cJSON_Delete(o);
+        upstream_request_clear(&req);
+        /* No ticket, another kind, or the plain token builder: refused, nothing half-built. */
+        CHECK_EQ(upstream_component_request(&app, BASE, "", &req), -EINVAL);
+        CHECK_EQ(upstream_component_request(&app, BASE, NULL, &req), -EINVAL);
+        CHECK_EQ(upstream_token_request(&app, BASE, false, &req), -EINVAL);
+        app = app_of(APP_KIND_TOKEN);
+        CHECK_EQ(upstream_component_request(&app, BASE, "t", &req), -EINVAL);
+
+        CHECK_EQ(upstream_token_parse(APP_KIND_COMPONENT, 200, ok, strlen(ok), &pol, &res), 0);
+        CHECK(!strcmp(res.value, "C-TOK_1") && res.expires_in_s == 7200);
+        /* An app's field name is no component token, and the other way round. */
+        CHECK_EQ(upstream_token_parse(APP_KIND_COMPONENT, 200, OK_TOKEN, strlen(OK_TOKEN), &pol, &res), -EPROTO);
+        CHECK_EQ(upstream_token_parse(APP_KIND_TOKEN, 200, ok, strlen(ok), &pol, &res), -EPROTO);
+        CHECK_EQ(upstream_token_parse(APP_KIND_COMPONENT, 200, bad, strlen(bad), &pol, &res), -EPROTO);
+        CHECK(res.errcode == 61006 && strstr(res.errmsg, "invalid"), "%s", res.errmsg);
+}
+
 int main(void) {
+        test_component();
         test_parse_lifetimes();
         test_parse_redacts_before_cut();
         test_token_requests();

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
                 /* refresh, get and retry name an app; status only if it says so; metrics and reload none. */
                 bool names_app = req.op == OP_REFRESH || req.op == OP_GET || req.op == OP_RETRY ||
-                                 (req.op == OP_STATUS && req.has_app);
+                                 req.op == OP_TICKET || (req.op == OP_STATUS && req.has_app);
 
                 if (names_app && !segment_name_valid(req.app))
                         abort();
@@ -37,8 +37,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (req.op == OP_REFRESH && (req.timeout_ms < 1 || req.timeout_ms > PROTOCOL_TIMEOUT_MAX_MS))
                         abort();
                 if (req.op != OP_REFRESH && req.op != OP_GET && req.op != OP_STATUS && req.op != OP_METRICS &&
-                    req.op != OP_RELOAD && req.op != OP_RETRY)
+                    req.op != OP_RELOAD && req.op != OP_RETRY && req.op != OP_TICKET)
                         abort();
+                /* ticket: a bounded, printable ticket and a positive create time, as protocol.h promises. */
+                if (req.op == OP_TICKET) {
+                        size_t n = strnlen(req.verify_ticket, sizeof(req.verify_ticket));
+
+                        if (n == 0 || n > PROTOCOL_VERIFY_TICKET_MAX || req.create_time_s < 1 ||
+                            req.create_time_s >= (int64_t)(1ll << 53))
+                                abort();
+                        for (size_t i = 0; i < n; i++)
+                                if ((unsigned char)req.verify_ticket[i] < 0x21 || (unsigned char)req.verify_ticket[i] > 0x7e)
+                                        abort();
+                        reply = protocol_ticket_ok(false, req.create_time_s, "ignored");
+                        if (!reply || reply[strlen(reply) - 1] != '\n' || memchr(reply, '\n', strlen(reply) - 1))
+                                abort();
+                        free(reply);
+                }
                 /* A get reply echoes the app name: it must come out as one JSON line. */
                 if (names_app) {
                         reply = protocol_get_ok(req.app, "TOKEN", 1, 0);

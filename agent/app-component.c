@@ -1,0 +1,212 @@
+/* app-component.c: a component's component_verify_ticket: the intake (the ticket op), its file, the ticket a call uses, the fallback. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "app-internal.h"
+#include "clock.h"
+#include "log.h"
+#include "protocol.h"
+#include "state-file.h"
+#include "ticket-file.h"
+
+/* WeChat pushes a ticket every 10 minutes; each is valid 12 hours from its create time. */
+#define TICKET_VALID_S (12 * 3600)
+#define ERRCODE_TICKET_EXPIRED 61005
+#define ERRCODE_TICKET_INVALID 61006
+
+struct component {
+        struct ticket_store store;
+        bool calling_previous;          /* the call made last uses store.good, not store.newest */
+        char note[320];                 /* what the intake last said, for status */
+};
+
+/* A ticket in a log line or a reply: its tail and length, never the whole (like a token). */
+static const char *ticket_shown(const char *t, char buf[static 32]) {
+        size_t n = strlen(t);
+
+        snprintf(buf, 32, "...%s (%zu bytes)", n > 4 ? t + n - 4 : "", n);
+        return buf;
+}
+
+static bool ticket_is(const struct verify_ticket *t) {
+        return t->value[0] != '\0';
+}
+
+/* The previous good ticket may stand in for a refused newest one: another, still inside its 12 hours. */
+static bool previous_usable(const struct component *c, int64_t now_s) {
+        const struct ticket_store *st = &c->store;
+
+        return st->newest_refused && ticket_is(&st->good) && !st->good_refused &&
+               strcmp(st->good.value, st->newest.value) != 0 && now_s - st->good.create_time_s < TICKET_VALID_S;
+}
+
+static void save(struct app *app) {
+        const struct agent_config *cfg = app->svc->config;
+        int r = ticket_file_save(cfg->state_dir, app->cfg->name, app->cfg->appid, &app->component->store);
+
+        if (r < 0)
+                log_app(LOG_WARNING, app->cfg->name, 0, "cannot write %s/%s.verify_ticket: %s; the ticket is used, but "
+                        "a restart waits for the next push", cfg->state_dir, app->cfg->name, strerror(-r));
+}
+
+int app_component_init(struct app *app) {
+        const struct agent_config *cfg = app->svc->config;
+        char shown[32];
+        int r;
+
+        if (app->cfg->kind != APP_KIND_COMPONENT)
+                return 0;
+        app->component = calloc(1, sizeof(*app->component));
+        if (!app->component)
+                return -ENOMEM;
+        r = ticket_file_load(cfg->state_dir, app->cfg->name, app->cfg->appid, &app->component->store);
+        if (r == 0 && ticket_is(&app->component->store.newest))
+                log_app(LOG_INFO, app->cfg->name, 0, "component_verify_ticket %s of create time %lld read from "
+                        "state_dir", ticket_shown(app->component->store.newest.value, shown),
+                        (long long)app->component->store.newest.create_time_s);
+        else if (r < 0 && r != -ENOENT)
+                log_app(LOG_WARNING, app->cfg->name, 0, "%s/%s.verify_ticket refused: %s; waiting for the next push",
+                        cfg->state_dir, app->cfg->name, r == -EXDEV ? "it is another component_appid's"
+                                                       : state_strerror(r));
+        if (r < 0)
+                memset(&app->component->store, 0, sizeof(app->component->store));
+        return 0;
+}
+
+void app_component_free(struct app *app) {
+        free(app->component);
+        app->component = NULL;
+}
+
+bool app_component_ticket_missing(const struct app *app) {
+        const struct component *c = app->component;
+
+        return app->cfg->kind == APP_KIND_COMPONENT && (!c || !ticket_is(&c->store.newest));
+}
+
+const char *app_component_ticket(struct app *app) {
+        struct component *c = app->component;
+
+        if (!c || !ticket_is(&c->store.newest))
+                return NULL;
+        c->calling_previous = previous_usable(c, clock_wall_ms() / 1000);
+        return c->calling_previous ? c->store.good.value : c->store.newest.value;
+}
+
+bool app_component_answered(struct item *it, long errcode) {
+        struct app *app = it->app;
+        struct component *c = app->component;
+        struct ticket_store *st;
+        struct verify_ticket *used;
+        char shown[32];
+
+        if (!c || it->ticket)
+                return false;
+        st = &c->store;
+        used = c->calling_previous ? &st->good : &st->newest;
+        if (errcode == 0) {
+                bool changed = strcmp(st->good.value, used->value) != 0 || st->good_refused;
+
+                if (used != &st->good)
+                        st->good = *used;
+                st->good_refused = false;
+                if (changed)
+                        save(app);
+                return false;
+        }
+        if (errcode != ERRCODE_TICKET_EXPIRED && errcode != ERRCODE_TICKET_INVALID)
+                return false;
+        if (c->calling_previous) {
+                st->good_refused = true;
+                snprintf(c->note, sizeof(c->note), "the previous ticket was refused too (errcode %ld): waiting for "
+                         "a new push", errcode);
+                log_app(LOG_WARNING, app->cfg->name, errcode, "%s", c->note);
+                save(app);
+                return false;
+        }
+        st->newest_refused = true;
+        save(app);
+        if (!previous_usable(c, clock_wall_ms() / 1000)) {
+                snprintf(c->note, sizeof(c->note), "the newest ticket was refused (errcode %ld) and no previous good "
+                         "one is within 12 h: waiting for a new push", errcode);
+                return false;
+        }
+        snprintf(c->note, sizeof(c->note), "the newest ticket (create time %lld) was refused (errcode %ld): falling "
+                 "back to the previous good ticket %s of create time %lld", (long long)st->newest.create_time_s,
+                 errcode, ticket_shown(st->good.value, shown), (long long)st->good.create_time_s);
+        log_app(LOG_WARNING, app->cfg->name, errcode, "%s", c->note);
+        return true;
+}
+
+char *app_component_put(struct item *it, const char *ticket, int64_t create_time_s, int64_t uid, int64_t pid) {
+        struct app *app = it->app;
+        struct component *c = app->component;
+        struct ticket_store *st;
+        int64_t now_ms = clock_wall_ms(), now_s = now_ms / 1000;
+        char message[320], shown[32];
+        bool wake;
+
+        if (it->ticket || !c) {
+                snprintf(message, sizeof(message), "%s is not a component (kind %s): component_verify_tickets are "
+                         "put only for kind component", it->name, it->ticket ? "ticket" : app_kind_name(app->cfg->kind));
+                return protocol_error(PROTO_E_TICKET_REFUSED, message, -1);
+        }
+        st = &c->store;
+        if (create_time_s > now_s + PROTOCOL_TICKET_SKEW_S) {
+                snprintf(message, sizeof(message), "create_time %lld is %lld s in the future (more than %d s of clock "
+                         "skew): refused; check the forwarder passes the push's CreateTime and this host's clock",
+                         (long long)create_time_s, (long long)(create_time_s - now_s), PROTOCOL_TICKET_SKEW_S);
+                log_app(LOG_WARNING, it->name, 0, "ticket put by uid %lld pid %lld refused: %s", (long long)uid,
+                        (long long)pid, message);
+                return protocol_error(PROTO_E_TICKET_REFUSED, message, -1);
+        }
+        /* Pushes may arrive out of order: never go back to an older ticket. */
+        if (ticket_is(&st->newest) && create_time_s <= st->newest.create_time_s) {
+                bool same = strcmp(ticket, st->newest.value) == 0;
+
+                snprintf(message, sizeof(message), "%s: create_time %lld is not newer than the ticket held (create "
+                         "time %lld): ignored", same ? "the same ticket again" : "an older ticket",
+                         (long long)create_time_s, (long long)st->newest.create_time_s);
+                if (!same)
+                        log_app(LOG_INFO, it->name, 0, "ticket put by uid %lld pid %lld: %s", (long long)uid,
+                                (long long)pid, message);
+                return protocol_ticket_ok(false, st->newest.create_time_s, message);
+        }
+        snprintf(st->newest.value, sizeof(st->newest.value), "%s", ticket);
+        st->newest.create_time_s = create_time_s;
+        st->newest.received_at_ms = now_ms;
+        st->newest_refused = false;
+        save(app);
+        c->note[0] = '\0';
+        /* The call waits for nothing else: no token yet, or the last call failed on the ticket. */
+        wake = it->core.generation == 0 || it->core.awaiting_ticket || it->core.errcode == ERRCODE_TICKET_EXPIRED ||
+               it->core.errcode == ERRCODE_TICKET_INVALID;
+        log_app(wake ? LOG_NOTICE : LOG_INFO, it->name, 0, "component_verify_ticket %s of create time %lld put by uid "
+                "%lld pid %lld%s", ticket_shown(ticket, shown), (long long)create_time_s, (long long)uid,
+                (long long)pid, wake ? ": calling now" : "");
+        if (wake)
+                item_step(it, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
+        snprintf(message, sizeof(message), "%s", wake ? "taken: calling now" : "taken: used at the next refresh");
+        return protocol_ticket_ok(true, create_time_s, message);
+}
+
+void app_component_status(const struct app *app, struct status_component *out, int64_t now_ms) {
+        const struct component *c = app->component;
+        const struct ticket_store *st;
+
+        memset(out, 0, sizeof(*out));
+        if (!c)
+                return;
+        st = &c->store;
+        out->has_ticket = ticket_is(&st->newest);
+        out->create_time_s = st->newest.create_time_s;
+        out->age_s = out->has_ticket ? now_ms / 1000 - st->newest.create_time_s : 0;
+        out->received_at_ms = st->newest.received_at_ms;
+        out->previous = previous_usable(c, now_ms / 1000);
+        out->previous_create_time_s = out->previous ? st->good.create_time_s : 0;
+        out->waiting = app->token.core.awaiting_ticket || !out->has_ticket;
+        out->note = c->note;
+}

@@ -1,0 +1,19 @@
+/* protocol-internal.h: what protocol.c and protocol-ticket.c (the ticket op, a component's status) share. */
+#ifndef PROTOCOL_INTERNAL_H
+#define PROTOCOL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "protocol.h"
+
+struct cJSON;
+
+/* The ticket op's fields after "app" ("ticket", "create_time") into req: 0, or -EINVAL as protocol_parse. */
+int protocol_parse_ticket(const struct cJSON *root, struct request *req, const char **error, char *message,
+                          size_t message_size);
+
+/* A component's "component" object in its status entry o. */
+bool protocol_add_component(struct cJSON *o, const struct status_component *c);
+
+#endif

@@ -1,0 +1,111 @@
+/* protocol-ticket.c: the ticket op (a component's component_verify_ticket): strict parsing, its reply, its status. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol-internal.h"
+
+__attribute__((format(printf, 5, 6))) static int fail(const char **error, char *message, size_t message_size,
+                                                      const char *code, const char *fmt, ...) {
+        va_list ap;
+
+        *error = code;
+        if (message && message_size > 0) {
+                va_start(ap, fmt);
+                vsnprintf(message, message_size, fmt, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+/*
+ * WeChat's tickets are printable ASCII ("ticket@@@..."): anything else (a space, a control
+ * character, UTF-8) is a forwarder's bug better refused here than sent to WeChat.
+ */
+static bool ticket_chars_ok(const char *s) {
+        for (; *s; s++)
+                if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+                        return false;
+        return true;
+}
+
+int protocol_parse_ticket(const struct cJSON *root, struct request *req, const char **error, char *message,
+                          size_t message_size) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "ticket");
+        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(root, "create_time");
+        size_t n;
+        double d;
+
+        if (!cJSON_IsString(t) || !t->valuestring)
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"ticket\" must be a string");
+        n = strlen(t->valuestring);
+        if (n == 0 || n > PROTOCOL_VERIFY_TICKET_MAX)
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                            "\"ticket\" must be 1 to " PROTOCOL_STR(PROTOCOL_VERIFY_TICKET_MAX) " bytes, got %zu", n);
+        if (!ticket_chars_ok(t->valuestring))
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                            "\"ticket\" must be printable ASCII without spaces, as WeChat's are");
+        /* CreateTime of WeChat's push: Unix seconds, an integer, exact as a double. */
+        if (!cJSON_IsNumber(ct) || !isfinite(ct->valuedouble))
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                            "\"create_time\" must be the push's CreateTime (Unix seconds)");
+        d = ct->valuedouble;
+        if (d < 1 || d >= (double)PROTOCOL_GENERATION_LIMIT || (double)(int64_t)d != d)
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                            "\"create_time\" must be an integer from 1 (Unix seconds)");
+        memcpy(req->verify_ticket, t->valuestring, n + 1);
+        req->create_time_s = (int64_t)d;
+        return 0;
+}
+
+static bool add_i64(cJSON *o, const char *key, int64_t v) {
+        char buf[24];
+
+        snprintf(buf, sizeof(buf), "%" PRId64, v);
+        return cJSON_AddRawToObject(o, key, buf) != NULL;
+}
+
+char *protocol_ticket_ok(bool taken, int64_t create_time_s, const char *message) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && cJSON_AddTrueToObject(o, "ok") &&
+                  cJSON_AddStringToObject(o, "ticket", taken ? "taken" : "ignored") &&
+                  add_i64(o, "create_time", create_time_s) &&
+                  cJSON_AddStringToObject(o, "message", message ? message : "");
+        char *s = ok ? cJSON_PrintUnformatted(o) : NULL, *line = NULL;
+        size_t n;
+
+        cJSON_Delete(o);
+        if (!s)
+                return NULL;
+        n = strlen(s);
+        line = realloc(s, n + 2);
+        if (!line) {
+                free(s);
+                return NULL;
+        }
+        line[n] = '\n';
+        line[n + 1] = '\0';
+        return line;
+}
+
+bool protocol_add_component(struct cJSON *o, const struct status_component *c) {
+        cJSON *x = cJSON_AddObjectToObject(o, "component");
+
+        if (!x || !cJSON_AddBoolToObject(x, "has_ticket", c->has_ticket) ||
+            !cJSON_AddBoolToObject(x, "waiting_for_ticket", c->waiting) ||
+            !cJSON_AddStringToObject(x, "note", c->note ? c->note : ""))
+                return false;
+        if (c->has_ticket && (!add_i64(x, "ticket_create_time", c->create_time_s) ||
+                              !add_i64(x, "ticket_age_s", c->age_s) ||
+                              !add_i64(x, "ticket_received_at", c->received_at_ms) ||
+                              !cJSON_AddStringToObject(x, "ticket_in_use", c->previous ? "previous" : "newest")))
+                return false;
+        if (c->previous && !add_i64(x, "previous_ticket_create_time", c->previous_create_time_s))
+                return false;
+        return true;
+}
