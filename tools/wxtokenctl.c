@@ -34,6 +34,9 @@ static const char usage_text[] =
         "                                   say whether it was taken, and why not\n"
         "  retry APP                        APP's next attempt now, skipping its backoff wait once\n"
         "                                   (after fixing a secret or the IP whitelist)\n"
+        "  ticket put APP TICKET CREATE_TIME\n"
+        "                                   hand a component its component_verify_ticket as WeChat\n"
+        "                                   pushed it (CREATE_TIME: the push's CreateTime, Unix s)\n"
         "Options:\n"
         "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " PROTOCOL_SOCKET_DEFAULT ")\n"
         "  -j, --json          machine-readable output\n"
@@ -65,6 +68,8 @@ static const char *fix_for(const char *code) {
                 { PROTO_E_UNKNOWN_OP, "this wxtokenctl is newer than the running agent: restart the agent" },
                 { PROTO_E_BAD_REQUEST, "this wxtokenctl and the agent disagree: use the ones of one version" },
                 { PROTO_E_STOPPING, "the agent is stopping: start it again (systemctl start wxtokend)" },
+                { PROTO_E_TICKET_REFUSED, "pass the push's own CreateTime, check this host's clock (timedatectl), "
+                                          "and put tickets only for an app of kind component" },
         };
 
         for (size_t i = 0; i < sizeof(fixes) / sizeof(fixes[0]); i++)
@@ -611,6 +616,20 @@ static void print_table(const cJSON *o, int64_t now) {
                 }
                 if (text(a, "advice")[0])
                         print_wrapped("advice: ", text(a, "advice"), 2, width);
+                /* A component: how old its component_verify_ticket is, and which one its calls use. */
+                {
+                        const cJSON *comp = cJSON_GetObjectItemCaseSensitive(a, "component");
+
+                        if (cJSON_IsObject(comp) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(comp, "has_ticket")))
+                                printf("  component_verify_ticket: created %.0f s ago%s\n", number(comp, "ticket_age_s"),
+                                       !strcmp(text(comp, "ticket_in_use"), "previous")
+                                               ? "; calls use the previous good ticket (the newest was refused)" : "");
+                        else if (cJSON_IsObject(comp))
+                                printf("  component_verify_ticket: none yet (wxtokenctl ticket put %s ...)\n",
+                                       text(a, "app"));
+                        if (cJSON_IsObject(comp) && text(comp, "note")[0])
+                                print_wrapped("ticket: ", text(comp, "note"), 2, width);
+                }
                 /* Cluster mode: a bad record or lease key in Redis, and what to do about it. */
                 if (text(a, "cluster_problem")[0])
                         printf("  %s: %s\n", text(a, "app"), text(a, "cluster_problem"));
@@ -797,6 +816,54 @@ static int cmd_retry(const char *socket_path, const char *app) {
         return 0;
 }
 
+/* ticket put: the forwarder's line. The agent checks the ticket and the time; this only builds the request. */
+static int cmd_ticket_put(const char *socket_path, const char *app, const char *ticket, const char *create_time) {
+        cJSON *req = cJSON_CreateObject(), *o;
+        char *line = NULL, *end;
+        long long t;
+
+        errno = 0;
+        t = strtoll(create_time, &end, 10);
+        if (errno || end == create_time || *end || t < 1) {
+                cJSON_Delete(req);
+                return usage_error("ticket put: CREATE_TIME wants the push's CreateTime, Unix seconds");
+        }
+        if (!wire_name_valid(app)) {
+                cJSON_Delete(req);
+                fprintf(stderr, "wxtokenctl: %s: not an app name (" WIRE_APP_NAME_GRAMMAR ")\n", app);
+                return 1;
+        }
+        if (req && cJSON_AddStringToObject(req, "op", "ticket") && cJSON_AddStringToObject(req, "app", app) &&
+            cJSON_AddStringToObject(req, "ticket", ticket) && cJSON_AddNumberToObject(req, "create_time", (double)t))
+                line = cJSON_PrintUnformatted(req);
+        cJSON_Delete(req);
+        if (!line || strlen(line) + 2 > PROTOCOL_LINE_MAX) {
+                free(line);
+                fprintf(stderr, "wxtokenctl: ticket put: the ticket is too long (at most "
+                        PROTOCOL_STR(PROTOCOL_VERIFY_TICKET_MAX) " bytes)\n");
+                return 1;
+        }
+        {
+                size_t n = strlen(line);
+                char *l = realloc(line, n + 2);
+
+                if (!l) {
+                        free(line);
+                        return 1;
+                }
+                line = l;
+                line[n] = '\n';
+                line[n + 1] = '\0';
+        }
+        o = request(socket_path, line, PROTOCOL_TIMEOUT_DEFAULT_MS, NULL);
+        free(line);
+        if (!o)
+                return 1;
+        printf("%s: ticket %s: %s\n", app, text(o, "ticket"), text(o, "message"));
+        cJSON_Delete(o);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },     { "json", no_argument, NULL, 'j' },
@@ -854,8 +921,13 @@ int main(int argc, char **argv) {
                                                : usage_error("metrics takes no APP and no --json");
         if (!strcmp(cmd, "reload"))
                 return optind == argc && !json ? cmd_reload(socket_path) : usage_error("reload takes no APP and no --json");
+        if (!strcmp(cmd, "ticket")) {
+                if (json || argc - optind != 4 || strcmp(argv[optind], "put"))
+                        return usage_error("ticket put APP TICKET CREATE_TIME, no --json");
+                return cmd_ticket_put(socket_path, argv[optind + 1], argv[optind + 2], argv[optind + 3]);
+        }
         if (strcmp(cmd, "get") && strcmp(cmd, "refresh") && strcmp(cmd, "retry"))
-                return usage_error("unknown command (get, refresh, status, metrics, reload, retry)");
+                return usage_error("unknown command (get, refresh, status, metrics, reload, retry, ticket)");
         if (argc - optind != 1)
                 return usage_error("one APP, please");
         if (!strcmp(cmd, "retry"))

@@ -432,6 +432,17 @@ size_t core_item_step(struct core_item *it, const struct core_policy *pol, const
                         core_schedule_refresh(it, pol, c, false);
                 break;
         case CORE_EV_REQUEST:
+                /* No token and no ticket to call with: waiting would only end in "timeout". */
+                if (it->generation == 0 && it->awaiting_ticket && !it->in_flight) {
+                        struct core_action *a = core_act(out, CORE_ACT_ANSWER);
+
+                        a->waiter = ev->waiter;
+                        a->answer = CORE_ANSWER_UPSTREAM;
+                        a->retry_after_ms = -1;
+                        snprintf(a->code, sizeof(a->code), "%s", core_answer_code(CORE_ANSWER_UPSTREAM));
+                        snprintf(a->text, sizeof(a->text), "%.*s", (int)sizeof(a->text) - 1, it->advice);
+                        break;
+                }
                 core_force_request(it, pol, c, ev, out);
                 break;
         case CORE_EV_WAITER_GONE:

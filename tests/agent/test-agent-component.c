@@ -1,0 +1,398 @@
+/* test-agent-component.c: an Open Platform component (kind component) against wxemu: ticket intake, first fetch, forced refresh, fallback, restart. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent-harness.h"
+#include "client.h"
+
+#define COMP "wxcomp0001"
+#define CSECRET "Cmp-Secret-7f3a9c1e5b2d"
+#define TSECRET "Tok-Secret-0a1b2c3d4e5f"
+#define OTHER_USER "wxtcomp"            /* a real user, kept between runs (useradd is slow) */
+#define N_CONCURRENT 8
+
+static struct emu_proc emu;
+static struct agent_proc a;
+static char sock_group[32];
+
+static int64_t now_s(void) {
+        return (int64_t)time(NULL);
+}
+
+static void group_remove(void) {
+        char cmd[96];
+
+        if (!sock_group[0])
+                return;
+        snprintf(cmd, sizeof(cmd), "groupdel %s 2>/dev/null", sock_group);
+        if (system(cmd) != 0)
+                fprintf(stderr, "could not remove the test group\n");
+}
+
+/* api_component_token calls wxemu answered so far, ok or not. */
+static int component_calls(void) {
+        struct http_res res;
+        const cJSON *p, *e;
+        int n = -1;
+
+        http_call(&emu, "GET", "/emu/stats", NULL, 5000, &res);
+        p = cJSON_GetObjectItemCaseSensitive(res.json, "platform");
+        e = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "endpoints"), "api_component_token");
+        if (e)
+                n = json_int(e, "calls", -1);
+        http_res_free(&res);
+        return n;
+}
+
+/* A new component_verify_ticket from wxemu, as WeChat would push it (malloc'd). */
+static char *push_ticket(void) {
+        struct http_res res;
+        char *t = NULL;
+
+        http_call(&emu, "POST", "/emu/push_ticket?component=" COMP, NULL, 5000, &res);
+        if (json_str(res.json, "ticket"))
+                t = strdup(json_str(res.json, "ticket"));
+        http_res_free(&res);
+        SETUP_OK(t, "push_ticket");
+        return t;
+}
+
+/* The ticket op over the socket; the raw reply in raw. */
+static cJSON *put(const char *app, const char *ticket, int64_t create_time, char *raw, size_t size) {
+        char line[1024];
+
+        snprintf(line, sizeof(line), "{\"op\":\"ticket\",\"app\":\"%s\",\"ticket\":\"%s\",\"create_time\":%lld}\n", app,
+                 ticket, (long long)create_time);
+        return agent_request(&a, line, raw, size);
+}
+
+/* plat's status entry (the whole reply in *reply, to free) and its "component" object. */
+static const cJSON *status_of(const char *item, cJSON **reply, const cJSON **comp, char *raw, size_t size) {
+        char line[160];
+        const cJSON *e;
+
+        snprintf(line, sizeof(line), "{\"op\":\"status\",\"app\":\"%s\"}\n", item);
+        *reply = agent_request(&a, line, raw, size);
+        e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(*reply, "apps"), 0);
+        if (comp)
+                *comp = cJSON_GetObjectItemCaseSensitive(e, "component");
+        return e;
+}
+
+static uint64_t generation_of(const char *item) {
+        char buf[WXSHM_TOKEN_MAX + 1];
+        wxshm_info info = { .size = sizeof(info) };
+
+        return agent_read(item, buf, sizeof(buf), &info) > 0 ? info.generation : 0;
+}
+
+/* Run wxtokenctl args; stdout and stderr together in out; the exit status. */
+static int ctl(const char *args, char *out, size_t size) {
+        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
+        char cmd[2048];
+        size_t n;
+        FILE *p;
+        int status;
+
+        snprintf(cmd, sizeof(cmd), "WXTOKEND_SOCKET=%s %s %s 2>&1", a.socket, bin, args);
+        p = popen(cmd, "r");
+        if (!p)
+                return -1;
+        n = fread(out, 1, size - 1, p);
+        out[n] = '\0';
+        status = pclose(p);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * No ticket yet: READY came all the same (agent_start waited for it), no call was made,
+ * and status and the log say what to do. A forced refresh is answered at once, not at its timeout.
+ */
+static void test_waits_for_ticket(void) {
+        char raw[16384];
+        const cJSON *e, *comp;
+        cJSON *o;
+
+        CHECK(component_calls() == 0, "no api_component_token call without a ticket: %d", component_calls());
+        e = status_of("plat", &o, &comp, raw, sizeof(raw));
+        CHECK(e && !strcmp(json_str(e, "state") ? json_str(e, "state") : "", "starting") &&
+              strstr(json_str(e, "advice") ? json_str(e, "advice") : "", "no component_verify_ticket yet") &&
+              strstr(json_str(e, "advice") ? json_str(e, "advice") : "", "wxtokenctl ticket put plat"),
+              "starting, and the advice says how to forward the push: %s", raw);
+        CHECK(comp && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(comp, "has_ticket")) &&
+              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(comp, "waiting_for_ticket")), "component: %s", raw);
+        cJSON_Delete(o);
+        CHECK(agent_log_count(&a, "no component_verify_ticket yet") == 1, "one log line for it");
+        o = agent_request(&a, "{\"op\":\"refresh\",\"app\":\"plat\",\"timeout_ms\":20000}\n", raw, sizeof(raw));
+        CHECK(strstr(raw, "upstream_failed") && strstr(raw, "no component_verify_ticket"),
+              "a refresh without a ticket is answered with why: %s", raw);
+        cJSON_Delete(o);
+        CHECK(component_calls() == 0, "and still no call");
+}
+
+/* The first ticket, through wxtokenctl: taken, one call, the token published and read through libwxshm. */
+static void test_first_fetch(const char *t1, int64_t ct1) {
+        char out[4096], args[1024], raw[16384], path[256];
+        const cJSON *e, *comp;
+        struct stat st;
+        char *file;
+        cJSON *o;
+
+        snprintf(args, sizeof(args), "ticket put plat %s %lld", t1, (long long)ct1);
+        CHECK(ctl(args, out, sizeof(out)) == 0 && strstr(out, "taken") && strstr(out, "calling now"),
+              "wxtokenctl ticket put: %s", out);
+        CHECK(agent_wait_generation("plat", 1, 10000), "the component_access_token is published");
+        CHECK(component_calls() == 1, "one call: %d", component_calls());
+        e = status_of("plat", &o, &comp, raw, sizeof(raw));
+        CHECK(e && !strcmp(json_str(e, "kind") ? json_str(e, "kind") : "", "component") &&
+              !strcmp(json_str(e, "state") ? json_str(e, "state") : "", "fresh"), "fresh: %s", raw);
+        CHECK(comp && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(comp, "has_ticket")) &&
+              json_int(comp, "ticket_age_s", -1) >= 600 && json_int(comp, "ticket_age_s", -1) < 700 &&
+              !strcmp(json_str(comp, "ticket_in_use") ? json_str(comp, "ticket_in_use") : "", "newest"),
+              "status says the ticket is ten minutes old: %s", raw);
+        CHECK(!strstr(raw, t1), "the ticket itself is not in status");
+        cJSON_Delete(o);
+        /* Kept for a restart: the agent's own file, 0600. */
+        snprintf(path, sizeof(path), "%s/plat.verify_ticket", a.state_dir);
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "%s is 0600", path);
+        file = file_slurp(path);
+        CHECK(file && strstr(file, t1) && !strstr(file, CSECRET), "it holds the ticket, not the secret");
+        free(file);
+        CHECK(ctl("ticket put shop x 1", out, sizeof(out)) == 1 && strstr(out, "ticket_refused") &&
+              strstr(out, "not a component"), "an app of kind token takes no ticket: %s", out);
+        CHECK(ctl("ticket put plat x", out, sizeof(out)) == 64, "usage: %s", out);
+}
+
+/* Pushes arrive out of order: an older one is ignored and said so; one from the future is refused. */
+static void test_order(const char *t1, int64_t ct1, const char *t2, int64_t ct2) {
+        char raw[16384];
+        const cJSON *comp;
+        int calls = component_calls();
+        cJSON *o;
+
+        o = put("plat", t2, ct2, raw, sizeof(raw));
+        CHECK(o && strstr(raw, "\"ticket\":\"taken\"") && strstr(raw, "next refresh"),
+              "a newer ticket, while the token is good: kept for the next call: %s", raw);
+        cJSON_Delete(o);
+        o = put("plat", t1, ct1, raw, sizeof(raw));
+        CHECK(o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok")) && strstr(raw, "\"ticket\":\"ignored\"") &&
+              strstr(raw, "older"), "the older one again: ignored, and said so: %s", raw);
+        cJSON_Delete(o);
+        o = put("plat", t2, now_s() + 3600, raw, sizeof(raw));
+        CHECK(strstr(raw, "ticket_refused") && strstr(raw, "future"), "an hour ahead: refused: %s", raw);
+        cJSON_Delete(o);
+        status_of("plat", &o, &comp, raw, sizeof(raw));
+        CHECK(json_int(comp, "ticket_create_time", -1) == (int)ct2, "the newest stays the one of %lld: %s",
+              (long long)ct2, raw);
+        cJSON_Delete(o);
+        CHECK(component_calls() == calls, "no call for any of it");
+}
+
+/* N_CONCURRENT clients refresh generation G at once: one api_component_token call, all answered ok. */
+static void test_force(void) {
+        int fds[N_CONCURRENT], calls = component_calls(), ok = 0;
+        uint64_t g = generation_of("plat");
+        char line[160];
+
+        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"plat\",\"generation\":%llu,\"timeout_ms\":10000}\n",
+                 (unsigned long long)g);
+        for (int i = 0; i < N_CONCURRENT; i++) {
+                fds[i] = socket_dial(a.socket);
+                SETUP_OK(fds[i] >= 0 && write(fds[i], line, strlen(line)) == (ssize_t)strlen(line), "send %d", i);
+        }
+        for (int i = 0; i < N_CONCURRENT; i++) {
+                char buf[4096];
+                size_t n = 0;
+                ssize_t r;
+
+                while (n < sizeof(buf) - 1 && (r = read(fds[i], buf + n, sizeof(buf) - 1 - n)) > 0) {
+                        n += (size_t)r;
+                        if (memchr(buf, '\n', n))
+                                break;
+                }
+                buf[n] = '\0';
+                if (strstr(buf, "\"ok\":true"))
+                        ok++;
+                else
+                        fprintf(stderr, "  reply %d: %s\n", i, buf);
+                close(fds[i]);
+        }
+        CHECK(ok == N_CONCURRENT, "%d of %d answered ok", ok, N_CONCURRENT);
+        CHECK(component_calls() == calls + 1, "one re-mint for all: %d calls (before %d)", component_calls(), calls);
+        CHECK(generation_of("plat") == g + 1, "generation %llu -> %llu", (unsigned long long)g,
+              (unsigned long long)generation_of("plat"));
+}
+
+/*
+ * The newest ticket is one WeChat never pushed: 61006. The agent falls back to the
+ * previous good ticket (the one that minted last), says so, and the token comes.
+ */
+static void test_fallback(int64_t ct_bogus) {
+        char raw[16384], *t;
+        uint64_t g = generation_of("plat");
+        const cJSON *e, *comp;
+        cJSON *o;
+
+        o = put("plat", "ticket@@@never-pushed-by-wechat", ct_bogus, raw, sizeof(raw));
+        CHECK(strstr(raw, "\"ticket\":\"taken\""), "a bogus newer ticket is taken (the agent cannot tell): %s", raw);
+        cJSON_Delete(o);
+        cJSON_Delete(agent_request(&a, "{\"op\":\"refresh\",\"app\":\"plat\",\"timeout_ms\":10000}\n", raw, sizeof(raw)));
+        CHECK(agent_wait_generation("plat", g + 1, 10000), "a new token all the same: %s", raw);
+        CHECK(agent_log_count(&a, "falling back to the previous good ticket") == 1, "the log says it fell back");
+        e = status_of("plat", &o, &comp, raw, sizeof(raw));
+        CHECK(comp && !strcmp(json_str(comp, "ticket_in_use") ? json_str(comp, "ticket_in_use") : "", "previous") &&
+              strstr(json_str(comp, "note") ? json_str(comp, "note") : "", "falling back"),
+              "status says the previous ticket is in use: %s", raw);
+        CHECK(e && !strcmp(json_str(e, "state") ? json_str(e, "state") : "", "fresh"), "fresh again");
+        cJSON_Delete(o);
+
+        /* Now WeChat refuses every ticket: the agent waits for a new push, which wakes it at once. */
+        SETUP_OK(control(&emu, "/emu/invalidate_ticket?component=" COMP) == 200, "invalidate");
+        g = generation_of("plat");
+        cJSON_Delete(agent_request(&a, "{\"op\":\"refresh\",\"app\":\"plat\",\"timeout_ms\":10000}\n", raw, sizeof(raw)));
+        CHECK(strstr(raw, "upstream_failed") && strstr(raw, "61006"), "the refresh fails on the ticket: %s", raw);
+        e = status_of("plat", &o, &comp, raw, sizeof(raw));
+        CHECK(e && json_int(e, "last_errcode", 0) == 61006 &&
+              strstr(json_str(e, "advice") ? json_str(e, "advice") : "", "wxtokenctl ticket put"),
+              "status: 61006 and what to do: %s", raw);
+        cJSON_Delete(o);
+        t = push_ticket();
+        o = put("plat", t, ct_bogus + 1, raw, sizeof(raw));
+        CHECK(strstr(raw, "calling now"), "a new push wakes the item: %s", raw);
+        cJSON_Delete(o);
+        CHECK(agent_wait_generation("plat", g + 1, 10000), "and the token follows");
+        free(t);
+}
+
+/* Another real user, allowed on the socket but not in the app's group, may not put a ticket. */
+static void test_other_user(const char *t) {
+        struct passwd *pw;
+        struct group *g;
+        char raw[4096] = "", line[512];
+        int pipefd[2], status;
+        ssize_t n;
+        pid_t pid;
+
+        if (geteuid() != 0) {
+                printf("not root: the cross-user check is skipped\n");
+                return;
+        }
+        pw = getpwnam(OTHER_USER);
+        g = getgrnam(sock_group);
+        SETUP_OK(pw && g, "user and group");
+        snprintf(line, sizeof(line), "{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"%s\",\"create_time\":%lld}\n", t,
+                 (long long)now_s());
+        SETUP_OK(pipe(pipefd) == 0, "pipe");
+        pid = fork();
+        SETUP_OK(pid >= 0, "fork");
+        if (pid == 0) {
+                gid_t sg = g->gr_gid;
+
+                if (setgroups(1, &sg) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+                        _exit(EXIT_SETUP);
+                if (client_request(a.socket, line, raw, sizeof(raw), 10000) < 0)
+                        snprintf(raw, sizeof(raw), "no reply");
+                if (write(pipefd[1], raw, strlen(raw)) < 0)
+                        _exit(EXIT_SETUP);
+                _exit(0);
+        }
+        close(pipefd[1]);
+        n = read(pipefd[0], raw, sizeof(raw) - 1);
+        raw[n > 0 ? n : 0] = '\0';
+        close(pipefd[0]);
+        waitpid(pid, &status, 0);
+        CHECK(strstr(raw, "permission_denied"), "a put by uid %d (not in the app's group): %s", (int)pw->pw_uid, raw);
+}
+
+/* A restart adopts the token (no call) and reads its ticket back. */
+static void test_restart(void) {
+        char raw[16384];
+        const cJSON *comp;
+        int calls = component_calls();
+        cJSON *o;
+
+        CHECK(agent_stop(&a) == 0, "clean stop");
+        agent_start(&a);
+        CHECK(generation_of("plat") > 0, "the token is there after the restart");
+        status_of("plat", &o, &comp, raw, sizeof(raw));
+        CHECK(comp && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(comp, "has_ticket")), "the ticket read back: %s",
+              raw);
+        cJSON_Delete(o);
+        harness_sleep_ms(500); /* an observation window: a call at start would show in it */
+        CHECK(component_calls() == calls, "adopted with no call: %d (before %d)", component_calls(), calls);
+}
+
+/* The component_appsecret is nowhere; no ticket is logged whole. */
+static void test_no_secret(const char *t1, const char *t2) {
+        char raw[65536], metrics[1 << 16];
+        char *log = agent_log(&a);
+        cJSON *o;
+        int fd;
+        ssize_t n = 0, r;
+
+        CHECK(log && !strstr(log, CSECRET) && !strstr(log, TSECRET), "no secret in the log");
+        CHECK(log && !strstr(log, t1) && !strstr(log, t2), "no whole ticket in the log");
+        free(log);
+        o = agent_request(&a, "{\"op\":\"status\"}\n", raw, sizeof(raw));
+        CHECK(!strstr(raw, CSECRET) && !strstr(raw, t1) && !strstr(raw, t2), "nor in status");
+        cJSON_Delete(o);
+        fd = socket_dial(a.socket);
+        SETUP_OK(fd >= 0 && write(fd, "{\"op\":\"metrics\"}\n", 17) == 17, "metrics");
+        while ((r = read(fd, metrics + n, sizeof(metrics) - 1 - (size_t)n)) > 0)
+                n += r;
+        close(fd);
+        metrics[n > 0 ? n : 0] = '\0';
+        CHECK(!strstr(metrics, CSECRET), "nor in the metrics");
+        CHECK(strstr(metrics, "endpoint=\"component_token\""), "the component's calls are counted apart");
+}
+
+int main(void) {
+        static const char *const args[] = { "--component", COMP ":" CSECRET, "--app", "wxtok0001:" TSECRET, NULL };
+        char apps[2048], extra[256], cmd[160];
+        int64_t now = now_s();
+        char *t1, *t2;
+
+        emu_start(&emu, args);
+        agent_init(&a);
+        if (geteuid() == 0) {
+                SETUP_OK(getpwnam(OTHER_USER) ||
+                         system("useradd -M -s /usr/sbin/nologin " OTHER_USER " >/dev/null 2>&1") == 0,
+                         "useradd " OTHER_USER);
+                snprintf(sock_group, sizeof(sock_group), "wxtcg%ld", (long)getpid() % 100000);
+                atexit(group_remove);
+                snprintf(cmd, sizeof(cmd), "groupadd %s", sock_group);
+                SETUP_OK(system(cmd) == 0, "groupadd %s", sock_group);
+                chmod(a.dir, 0755); /* the socket lives there; the secrets inside stay 0600 */
+        }
+        snprintf(apps, sizeof(apps),
+                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"
+                 "[app shop]\nkind = token\nappid = wxtok0001\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
+                 agent_secret_file(&a, "plat", CSECRET), emu.port, agent_secret_file(&a, "shop", TSECRET), emu.port);
+        snprintf(extra, sizeof(extra), "backoff_min = 1\nbackoff_max = 2\nmin_force_interval = 1\n%s%s%s",
+                 sock_group[0] ? "socket_group = " : "", sock_group, sock_group[0] ? "\n" : "");
+        agent_write_config(&a, extra, apps);
+        agent_start(&a); /* READY does not wait for a ticket that has not come */
+
+        test_waits_for_ticket();
+        t1 = push_ticket();
+        t2 = push_ticket();
+        test_first_fetch(t1, now - 600);
+        test_order(t1, now - 600, t2, now - 1);
+        test_force();
+        test_other_user(t2);
+        test_restart();
+        test_fallback(now + 60);
+        test_no_secret(t1, t2);
+        free(t1);
+        free(t2);
+        return harness_finish(&a);
+}
