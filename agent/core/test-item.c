@@ -846,8 +846,39 @@ static void test_edges(void) {
         rig_free(&r);
 }
 
+/*
+ * A component with no component_verify_ticket: no call, said once, settled for READY; a
+ * client is answered at once; a ticket's arrival (CORE_EV_FETCH_NOW) makes the call.
+ */
+static void test_component_no_ticket(void) {
+        const struct core_action *a;
+        struct rig r;
+        uint64_t w;
+
+        rig_init(&r, APP_KIND_COMPONENT);
+        step(&r, (struct core_event){ .type = CORE_EV_START });
+        step(&r, (struct core_event){ .type = CORE_EV_TIMER, .call_budget_ms = 10000, .ticket_missing = true });
+        CHECK(count(&r, CORE_ACT_START_CALL) == 0, "no call without a ticket");
+        CHECK(count(&r, CORE_ACT_SETTLED) == 1 && r.it.settled, "settled: READY does not wait for the ticket");
+        CHECK(count(&r, CORE_ACT_LOG) == 1 && strstr(find(&r, CORE_ACT_LOG)->text, "no component_verify_ticket yet"),
+              "said once");
+        CHECK(r.it.state == WXSHM_STATE_STARTING && r.it.awaiting_ticket && strstr(r.it.advice, "ticket put"),
+              "starting, with what to do: %s", r.it.advice);
+        CHECK(core_item_wake(&r.it) == INT64_MAX, "no wake-up: the ticket's arrival wakes it");
+        w = request(&r, 0, 5000);
+        a = answer_of(&r, w);
+        CHECK(a && a->answer == CORE_ANSWER_UPSTREAM && strstr(a->text, "component_verify_ticket"),
+              "a refresh is answered at once, with why");
+        step(&r, (struct core_event){ .type = CORE_EV_TIMER, .call_budget_ms = 10000, .ticket_missing = true });
+        CHECK(count(&r, CORE_ACT_LOG) == 0, "not said again");
+        step(&r, (struct core_event){ .type = CORE_EV_FETCH_NOW });
+        CHECK(fire(&r) != NULL && !r.it.awaiting_ticket, "a ticket came: the call is made");
+        rig_free(&r);
+}
+
 int main(void) {
         test_start();
+        test_component_no_ticket();
         test_fetch();
         test_backoff();
         test_ticket();
