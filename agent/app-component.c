@@ -19,7 +19,7 @@
 
 struct component {
         struct ticket_store store;
-        bool calling_previous;          /* the call made last uses store.good, not store.newest */
+        struct verify_ticket calling;   /* the ticket the call made last uses (a put may replace newest meanwhile) */
         char note[320];                 /* what the intake last said, for status */
 };
 
@@ -92,8 +92,8 @@ const char *app_component_ticket(struct app *app) {
 
         if (!c || !ticket_is(&c->store.newest))
                 return NULL;
-        c->calling_previous = previous_usable(c, clock_wall_ms() / 1000);
-        return c->calling_previous ? c->store.good.value : c->store.newest.value;
+        c->calling = previous_usable(c, clock_wall_ms() / 1000) ? c->store.good : c->store.newest;
+        return c->calling.value;
 }
 
 bool app_component_answered(struct item *it, long errcode) {
@@ -106,12 +106,13 @@ bool app_component_answered(struct item *it, long errcode) {
         if (!c || it->ticket)
                 return false;
         st = &c->store;
-        used = c->calling_previous ? &st->good : &st->newest;
+        used = &c->calling;
+        if (!ticket_is(used))
+                return false;
         if (errcode == 0) {
                 bool changed = strcmp(st->good.value, used->value) != 0 || st->good_refused;
 
-                if (used != &st->good)
-                        st->good = *used;
+                st->good = *used;
                 st->good_refused = false;
                 if (changed)
                         save(app);
@@ -119,7 +120,10 @@ bool app_component_answered(struct item *it, long errcode) {
         }
         if (errcode != ERRCODE_TICKET_EXPIRED && errcode != ERRCODE_TICKET_INVALID)
                 return false;
-        if (c->calling_previous) {
+        /* A newer ticket was put while the call was under way: the retry uses it; nothing is refused but the old. */
+        if (strcmp(used->value, st->newest.value) != 0 && strcmp(used->value, st->good.value) != 0)
+                return false;
+        if (strcmp(used->value, st->newest.value) != 0) {
                 st->good_refused = true;
                 snprintf(c->note, sizeof(c->note), "the previous ticket was refused too (errcode %ld): waiting for "
                          "a new push", errcode);
