@@ -100,7 +100,7 @@ struct status_component {
 /* One app (or ticket) in a status reply; no token, no secret. */
 struct status_entry {
         const char *name;
-        const char *kind;               /* "token", "stable", "work", "ticket" */
+        const char *kind;               /* "token", "stable", "work", "component", "ticket" */
         uint64_t generation;
         int64_t expires_at_ms, fetched_at_ms, next_refresh_ms;
         const char *state;              /* wxshm_state_name() */

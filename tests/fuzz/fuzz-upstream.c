@@ -10,7 +10,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
  * The first byte picks the parser, so seed files stay readable text: its low 3 bits are
- * 0-2 token of kind TOKEN/STABLE/WORK, 3-5 ticket of those kinds, 6-7 probe ('0'..'7');
+ * 0-2 token of kind TOKEN/STABLE/WORK, 3-5 ticket of those kinds, 6 probe, 7 a component's
+ * token (component_access_token) ('0'..'7');
  * bit 0x08 makes the HTTP status 503 instead of 200 ('8'..'?'). The rest is the body.
  * Every parse redacts FUZZ_SECRET: it may not be left whole in errmsg, raw or URL-encoded.
  */
@@ -44,8 +45,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 r = upstream_token_parse(kinds[sel], status, body, len, &pol, &res);
         else if (sel < 6)
                 r = upstream_ticket_parse(kinds[sel - 3], status, body, len, &pol, &res);
-        else
+        else if (sel == 6)
                 r = upstream_probe_parse(status, body, len, &pol, &res);
+        else
+                r = upstream_token_parse(APP_KIND_COMPONENT, status, body, len, &pol, &res);
         if (memchr(res.errmsg, '\0', sizeof(res.errmsg)) == NULL)
                 abort();
         /* Redacted before the cut: the whole secret, in either form, never survives. */
@@ -54,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (r == 0) {
                 if (res.errcode != 0 || status != 200)
                         abort();
-                if (sel < 6 && (res.value_len == 0 || res.value_len > UPSTREAM_TOKEN_MAX ||
+                if (sel != 6 && (res.value_len == 0 || res.value_len > UPSTREAM_TOKEN_MAX ||
                                 strlen(res.value) != res.value_len || res.expires_in_s <= 0))
                         abort();
         } else {
