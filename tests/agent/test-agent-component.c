@@ -167,6 +167,8 @@ static void test_first_fetch(const char *t1, int64_t ct1) {
         file = file_slurp(path);
         CHECK(file && strstr(file, t1) && !strstr(file, CSECRET), "it holds the ticket, not the secret");
         free(file);
+        CHECK(ctl("status plat", out, sizeof(out)) == 0 && strstr(out, "component_verify_ticket: created") &&
+              !strstr(out, t1), "wxtokenctl status says how old the ticket is: %s", out);
         CHECK(ctl("ticket put shop x 1", out, sizeof(out)) == 1 && strstr(out, "ticket_refused") &&
               strstr(out, "not a component"), "an app of kind token takes no ticket: %s", out);
         CHECK(ctl("ticket put plat x", out, sizeof(out)) == 64, "usage: %s", out);
