@@ -3,6 +3,7 @@
 
 #include "emu-control.h"
 #include "emu-plat.h"
+#include "emu-push.h"
 #include "emu-state.h"
 
 /* ?component=ID or ?suite=ID: the owner, or -1 answered. */
@@ -101,6 +102,11 @@ bool plat_control(const char *what, const struct emu_request *q, struct emu_repl
 {
         int owner, member;
 
+        if (!strcmp(what, "push_message")) {
+                if ((owner = owner_arg(q, r)) >= 0)
+                        push_message(r, owner, plat_ticket_push(owner));
+                return true;
+        }
         if (!strcmp(what, "push_ticket") || !strcmp(what, "ticket") ||
             !strcmp(what, "expire_ticket") || !strcmp(what, "invalidate_ticket") ||
             !strcmp(what, "ip_block")) {

@@ -12,6 +12,7 @@
 #include "emu-faults.h"
 #include "emu-http.h"
 #include "emu-plat.h"
+#include "emu-push.h"
 #include "emu-state.h"
 
 static const char usage[] =
@@ -28,6 +29,8 @@ static const char usage[] =
 "                           api_get_authorizer_list; random without --seed\n"
 "  --rotate-refresh-tokens  api_authorizer_token hands out a new refresh token each\n"
 "                           call; the old one is good for --overlap, then 61023\n"
+"  --push-token TOKEN       the platform's message check token (3-32 letters, digits)\n"
+"  --push-aes-key KEY       its EncodingAESKey (43 letters, digits): /emu/push_message\n"
 "  --quota-component N      api_component_token calls per component a day (2000)\n"
 "  --suite ID:SECRET        a WeCom service provider's suite (repeatable)\n"
 "  --corps N                corps authorized to EACH suite: wwc00000001, ...\n"
@@ -77,14 +80,17 @@ static const char usage[] =
 "  POST /emu/ip_block?component=|suite=&on=1|0 (61004 / 60020);\n"
 "  POST /emu/deauthorize?authorizer=APPID|corp=CORPID; POST /emu/auth_code?authorizer=\n"
 "  |corp= (re)authorizes and answers a one-time code for api_query_auth (1 h) or\n"
-"  get_permanent_code (10 min). /emu/stats adds \"platform\": calls per endpoint.\n";
+"  get_permanent_code (10 min). /emu/stats adds \"platform\": calls per endpoint.\n"
+"  POST /emu/push_message?component=|suite= mints a ticket as push_ticket does and\n"
+"  answers {ticket, create_time, query, body}: the request WeChat would POST to the\n"
+"  platform's event URL, encrypted and signed with --push-token and --push-aes-key.\n";
 
 enum {
         OPT_APP = 256, OPT_CORP, OPT_BIND, OPT_PORT, OPT_PORT_FILE, OPT_EXPIRES, OPT_OVERLAP,
         OPT_OVERLAP_MS, OPT_QTOKEN, OPT_QSTABLE, OPT_QFORCE, OPT_TICKET_HOUR, OPT_SPACING, OPT_LATENCY, OPT_LENGTH,
         OPT_CHECKSUM, OPT_SEED, OPT_CERT, OPT_KEY, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
         OPT_COMPONENT, OPT_AUTHORIZERS, OPT_ROTATE_RT, OPT_QCOMPONENT, OPT_SUITE, OPT_CORPS,
-        OPT_PROVIDER,
+        OPT_PROVIDER, OPT_PUSH_TOKEN, OPT_PUSH_KEY,
 };
 
 static const struct option options[] = {
@@ -117,6 +123,8 @@ static const struct option options[] = {
         { "suite", required_argument, NULL, OPT_SUITE },
         { "corps", required_argument, NULL, OPT_CORPS },
         { "provider", required_argument, NULL, OPT_PROVIDER },
+        { "push-token", required_argument, NULL, OPT_PUSH_TOKEN },
+        { "push-aes-key", required_argument, NULL, OPT_PUSH_KEY },
         { NULL, 0, NULL, 0 },
 };
 
@@ -179,6 +187,19 @@ static void parse_options(int argc, char **argv, struct main_opts *m)
                         break;
                 case OPT_CORPS: plat_cfg.corps = (int)parse_num(name, optarg, 0, 1000000); break;
                 case OPT_ROTATE_RT: plat_cfg.rotate_refresh = true; break;
+                /* Both are the platform's secrets: name the problem, never echo them. */
+                case OPT_PUSH_TOKEN:
+                        if (push_set_token(optarg) < 0) {
+                                fprintf(stderr, "wxemu: --push-token wants 3 to 32 letters and digits\n");
+                                exit(2);
+                        }
+                        break;
+                case OPT_PUSH_KEY:
+                        if (push_set_aes_key(optarg) < 0) {
+                                fprintf(stderr, "wxemu: --push-aes-key wants an EncodingAESKey: 43 letters and digits\n");
+                                exit(2);
+                        }
+                        break;
                 case OPT_QCOMPONENT:
                         plat_cfg.quota_component = (uint64_t)parse_num(name, optarg, 0, big);
                         break;

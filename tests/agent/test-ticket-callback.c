@@ -1,0 +1,201 @@
+/* test-ticket-callback.c: doc/recipes/component-callback.js between wxemu's encrypted pushes and the real agent: only signed pushes for this component reach it. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent-harness.h"
+
+#define COMP "wxcomp0007"
+#define OTHER "wxcomp0008" /* another platform's component: same token and key here, another appid */
+#define CSECRET "Cmp-Secret-5c2e8a1f9b3d"
+#define PUSH_TOKEN "CbToken7Q2"
+#define AES_KEY "q8Wm3ZkT1vXc9RbN5yLp0JdF7gHs2KaE4uIo6tYwQxC" /* 43 letters and digits */
+
+static struct emu_proc emu;
+static struct agent_proc a;
+static struct emu_proc recipe; /* only its port: http_call speaks to it like to wxemu */
+static pid_t recipe_pid;
+
+static void recipe_stop(void) {
+        if (recipe_pid > 0) {
+                kill(recipe_pid, SIGTERM);
+                waitpid(recipe_pid, NULL, 0);
+                recipe_pid = 0;
+        }
+}
+
+/* node on the recipe, configured through its environment; its port from its first line. */
+static void recipe_start(void) {
+        const char *top = getenv("top_srcdir") ? getenv("top_srcdir") : ".";
+        char path[1024], line[128] = "";
+        int fds[2];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/doc/recipes/component-callback.js", top);
+        SETUP_OK(pipe(fds) == 0);
+        recipe_pid = fork();
+        SETUP_OK(recipe_pid >= 0);
+        if (recipe_pid == 0) {
+                dup2(fds[1], STDOUT_FILENO);
+                close(fds[0]);
+                close(fds[1]);
+                setenv("WX_TOKEN", PUSH_TOKEN, 1);
+                setenv("WX_AES_KEY", AES_KEY, 1);
+                setenv("WX_COMPONENT_APPID", COMP, 1);
+                setenv("WXTOKEND_APP", "plat", 1);
+                setenv("WXTOKEND_SOCKET", a.socket, 1);
+                setenv("PORT", "0", 1);
+                execlp("node", "node", path, (char *)NULL);
+                _exit(127);
+        }
+        close(fds[1]);
+        atexit(recipe_stop);
+        f = fdopen(fds[0], "r");
+        SETUP_OK(f && fgets(line, sizeof(line), f) && sscanf(line, "listening on %d", &recipe.port) == 1,
+                 "the recipe says where it listens: '%s'", line);
+        fclose(f);
+}
+
+struct push {
+        char *query, *body;
+        long long create_time;
+};
+
+static void push_free(struct push *p) {
+        free(p->query);
+        free(p->body);
+        *p = (struct push){ 0 };
+}
+
+/* An encrypted push of a new ticket for owner as wxemu builds it: query and body (malloc'd), create time. */
+static long long make_push(const char *owner, char **query, char **body) {
+        struct http_res res;
+        char path[96];
+        long long t;
+
+        snprintf(path, sizeof(path), "/emu/push_message?component=%s", owner);
+        http_call(&emu, "POST", path, NULL, 5000, &res);
+        SETUP_OK(json_str(res.json, "query") && json_str(res.json, "body"), "push_message: %s", res.body);
+        *query = strdup(json_str(res.json, "query"));
+        *body = strdup(json_str(res.json, "body"));
+        t = json_int(res.json, "create_time", -1);
+        http_res_free(&res);
+        return t;
+}
+
+/* POST body to the recipe at ?query: the HTTP status, the answer in out. */
+static long deliver(const char *query, const char *body, char *out, size_t size) {
+        struct http_res res;
+        char path[512];
+        long status;
+
+        snprintf(path, sizeof(path), "/?%s", query);
+        http_fresh_connect = true;
+        http_call(&recipe, "POST", path, body, 10000, &res);
+        snprintf(out, size, "%s", res.body ? res.body : "");
+        status = res.status;
+        http_res_free(&res);
+        return status;
+}
+
+/* The ticket create time the agent holds for plat (-1 if none). */
+static long long held_create_time(void) {
+        char raw[16384];
+        cJSON *o = agent_request(&a, "{\"op\":\"status\",\"app\":\"plat\"}\n", raw, sizeof(raw));
+        const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "apps"), 0);
+        long long t = json_int(cJSON_GetObjectItemCaseSensitive(e, "component"), "ticket_create_time", -1);
+
+        cJSON_Delete(o);
+        return t;
+}
+
+static struct push new_push(const char *owner) {
+        struct push p;
+
+        p.create_time = make_push(owner, &p.query, &p.body);
+        return p;
+}
+
+static void advance_wechat_clock(void) {
+        struct http_res res;
+
+        /* A push within the same second would not be newer: WeChat's clock moves 2 s. */
+        http_call(&emu, "POST", "/emu/advance?s=2", NULL, 5000, &res);
+        http_res_free(&res);
+}
+
+int main(void) {
+        static const char *const args[] = { "--component", COMP ":" CSECRET, "--component", OTHER ":Other-Secret-1",
+                                            "--push-token", PUSH_TOKEN, "--push-aes-key", AES_KEY, NULL };
+        char apps[1024], out[256], *bad;
+        struct push p1, p2, p3, other, late;
+        long st;
+
+        if (system("command -v node >/dev/null 2>&1") != 0) {
+                printf("SKIP: no node: the recipe is JavaScript\n");
+                return 77;
+        }
+        emu_start(&emu, args);
+        agent_init(&a);
+        snprintf(apps, sizeof(apps),
+                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
+                 agent_secret_file(&a, "plat", CSECRET), emu.port);
+        agent_write_config(&a, "backoff_min = 1\nbackoff_max = 2\n", apps);
+        agent_start(&a);
+        recipe_start();
+
+        p1 = new_push(COMP);
+        /* A wrong signature: one hex digit of msg_signature changed. */
+        bad = strdup(p1.query);
+        bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == '0' ? '1' : '0';
+        st = deliver(bad, p1.body, out, sizeof(out));
+        CHECK(st == 403 && strcmp(out, "success"), "a push with a wrong msg_signature is refused: %ld %s", st, out);
+        free(bad);
+        CHECK(held_create_time() == -1, "and nothing reached the agent (ticket time %lld)", held_create_time());
+        /* The body changed under a right signature: the signature covers Encrypt. */
+        st = deliver(p1.query, "<xml><AppId><![CDATA[" COMP "]]></AppId><Encrypt><![CDATA[AAAA]]></Encrypt></xml>",
+                     out, sizeof(out));
+        CHECK(st == 403, "a push whose Encrypt is not the signed one is refused: %ld %s", st, out);
+
+        st = deliver(p1.query, p1.body, out, sizeof(out));
+        CHECK(st == 200 && !strcmp(out, "success"), "the signed push is answered success: %ld %s", st, out);
+        CHECK(held_create_time() == p1.create_time, "the agent holds its ticket (create time %lld, pushed %lld)",
+              held_create_time(), p1.create_time);
+        CHECK(agent_wait_generation("plat", 1, 20000), "and the component token is fetched with it");
+
+        /* Signed with the same token and key, for another component: decrypts, names another appid. */
+        advance_wechat_clock();
+        other = new_push(OTHER);
+        st = deliver(other.query, other.body, out, sizeof(out));
+        CHECK(st == 403, "a push for another component_appid is refused: %ld %s", st, out);
+        CHECK(held_create_time() == p1.create_time, "the agent's ticket is unchanged: %lld", held_create_time());
+
+        /* Out of order: the newer push first, then the older; the agent keeps the newer. */
+        advance_wechat_clock();
+        p2 = new_push(COMP);
+        advance_wechat_clock();
+        p3 = new_push(COMP);
+        CHECK(p2.create_time > p1.create_time && p3.create_time > p2.create_time, "pushes %lld < %lld < %lld",
+              p1.create_time, p2.create_time, p3.create_time);
+        st = deliver(p3.query, p3.body, out, sizeof(out));
+        CHECK(st == 200 && held_create_time() == p3.create_time, "the newest push is taken: %ld, held %lld", st,
+              held_create_time());
+        st = deliver(p2.query, p2.body, out, sizeof(out));
+        CHECK(st == 200 && !strcmp(out, "success") && held_create_time() == p3.create_time,
+              "an older push arriving late is answered success and ignored: %ld %s, held %lld", st, out,
+              held_create_time());
+
+        /* The agent gone: no "success", so WeChat pushes again. */
+        agent_stop(&a);
+        advance_wechat_clock();
+        late = new_push(COMP);
+        st = deliver(late.query, late.body, out, sizeof(out));
+        CHECK(st == 503 && strcmp(out, "success"), "with the agent down the push is not acknowledged: %ld %s", st, out);
+        recipe_stop();
+        push_free(&p1), push_free(&p2), push_free(&p3), push_free(&other), push_free(&late);
+        return harness_finish(&a);
+}
