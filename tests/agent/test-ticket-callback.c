@@ -120,6 +120,41 @@ static struct push new_push(const char *owner) {
         return p;
 }
 
+static char *slurp(const char *rel) {
+        const char *top = getenv("top_srcdir") ? getenv("top_srcdir") : ".";
+        char path[1024], *buf = NULL;
+        size_t n = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", top, rel);
+        f = fopen(path, "r");
+        SETUP_OK(f, "open %s: %s", path, strerror(errno));
+        SETUP_OK(getdelim(&buf, &n, '\0', f) > 0, "read %s", path);
+        fclose(f);
+        return buf;
+}
+
+/* Every line of the README's excerpt ("Its heart:") is a line of the recipe this test runs. */
+static void readme_excerpt_matches(void) {
+        char *readme = slurp("README.md"), *recipe = slurp("doc/recipes/component-callback.js");
+        char *at = strstr(readme, "Its heart:"), *line, *end;
+        int lines = 0, missing = 0;
+
+        at = at ? strstr(at, "```js\n") : NULL;
+        SETUP_OK(at, "README.md has the recipe's excerpt");
+        for (line = at + 6; (end = strchr(line, '\n')) && strncmp(line, "```", 3); line = end + 1) {
+                *end = '\0';
+                lines++;
+                if (!strstr(recipe, line)) {
+                        missing++;
+                        fprintf(stderr, "README line not in the recipe: %s\n", line);
+                }
+        }
+        CHECK(lines >= 5 && missing == 0, "README's excerpt (%d lines) is the recipe's own code", lines);
+        free(readme);
+        free(recipe);
+}
+
 static void advance_wechat_clock(void) {
         struct http_res res;
 
@@ -139,6 +174,7 @@ int main(void) {
                 printf("SKIP: no node: the recipe is JavaScript\n");
                 return 77;
         }
+        readme_excerpt_matches();
         emu_start(&emu, args);
         agent_init(&a);
         snprintf(apps, sizeof(apps),
@@ -196,6 +232,8 @@ int main(void) {
         st = deliver(late.query, late.body, out, sizeof(out));
         CHECK(st == 503 && strcmp(out, "success"), "with the agent down the push is not acknowledged: %ld %s", st, out);
         recipe_stop();
+        printf("the recipe refused a wrong signature, a changed body and another appid's push, took 2 of 3 pushes "
+               "(one late), and did not acknowledge with the agent down\n");
         push_free(&p1), push_free(&p2), push_free(&p3), push_free(&other), push_free(&late);
         return harness_finish(&a);
 }
