@@ -136,7 +136,7 @@ static char *slurp(const char *rel) {
 
 /* Every line of the README's excerpt ("Its heart:") is a line of the recipe this test runs. */
 static void readme_excerpt_matches(void) {
-        char *readme = slurp("README.md"), *recipe = slurp("doc/recipes/component-callback.js");
+        char *readme = slurp("README.md"), *code = slurp("doc/recipes/component-callback.js");
         char *at = strstr(readme, "Its heart:"), *line, *end;
         int lines = 0, missing = 0;
 
@@ -145,14 +145,14 @@ static void readme_excerpt_matches(void) {
         for (line = at + 6; (end = strchr(line, '\n')) && strncmp(line, "```", 3); line = end + 1) {
                 *end = '\0';
                 lines++;
-                if (!strstr(recipe, line)) {
+                if (!strstr(code, line)) {
                         missing++;
                         fprintf(stderr, "README line not in the recipe: %s\n", line);
                 }
         }
         CHECK(lines >= 5 && missing == 0, "README's excerpt (%d lines) is the recipe's own code", lines);
         free(readme);
-        free(recipe);
+        free(code);
 }
 
 static void advance_wechat_clock(void) {
@@ -232,8 +232,9 @@ int main(void) {
         st = deliver(late.query, late.body, out, sizeof(out));
         CHECK(st == 503 && strcmp(out, "success"), "with the agent down the push is not acknowledged: %ld %s", st, out);
         recipe_stop();
-        printf("the recipe refused a wrong signature, a changed body and another appid's push, took 2 of 3 pushes "
-               "(one late), and did not acknowledge with the agent down\n");
+        printf("the recipe refused a wrong signature, a changed body and another appid's push, forwarded the "
+               "signed ones (the agent kept the newest when an older came late), and did not acknowledge with the "
+               "agent down\n");
         push_free(&p1), push_free(&p2), push_free(&p3), push_free(&other), push_free(&late);
         return harness_finish(&a);
 }
