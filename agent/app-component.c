@@ -21,6 +21,8 @@ struct component {
         struct ticket_store store;
         struct verify_ticket calling;   /* the ticket the call made last uses (a put may replace newest meanwhile) */
         char note[320];                 /* what the intake last said, for status */
+        int64_t put_wake_at_ms;         /* a put may wake a ticket-refused item again from then (0: now) */
+        int64_t put_wake_step_ms;       /* the backoff step after the next put's wake (0: backoff_min) */
 };
 
 /* A ticket in a log line or a reply: its tail and length, never the whole (like a token). */
@@ -114,6 +116,7 @@ bool app_component_answered(struct item *it, long errcode) {
 
                 st->good = *used;
                 st->good_refused = false;
+                c->put_wake_at_ms = c->put_wake_step_ms = 0;
                 if (changed)
                         save(app);
                 return false;
@@ -142,6 +145,25 @@ bool app_component_answered(struct item *it, long errcode) {
                  "back to the previous good ticket %s of create time %lld", (long long)st->newest.create_time_s,
                  errcode, ticket_shown(st->good.value, shown), (long long)st->good.create_time_s);
         log_app(LOG_WARNING, app->cfg->name, errcode, "%s", c->note);
+        return true;
+}
+
+/*
+ * After 61005/61006 a put wakes the item at most once per backoff step (backoff_min,
+ * doubling to backoff_max, reset by a token): anyone who may put can put garbage with
+ * rising create times, and one call per put would spend api_component_token's daily quota
+ * (2,000) in half an hour at a put a second. A real push comes every 10 minutes, so the
+ * step delays a good ticket by backoff_max at most; the item's own retry timer still
+ * runs, and uses the newest ticket.
+ */
+static bool put_may_wake(const struct app *app, struct component *c, int64_t now_ms) {
+        const struct agent_config *cfg = app->svc->config;
+        int64_t step = c->put_wake_step_ms > 0 ? c->put_wake_step_ms : cfg->backoff_min_ms;
+
+        if (now_ms < c->put_wake_at_ms)
+                return false;
+        c->put_wake_at_ms = now_ms + step;
+        c->put_wake_step_ms = step * 2 < cfg->backoff_max_ms ? step * 2 : cfg->backoff_max_ms;
         return true;
 }
 
@@ -186,14 +208,18 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
         save(app);
         c->note[0] = '\0';
         /* The call waits for nothing else: no token yet, or the last call failed on the ticket. */
-        wake = it->core.generation == 0 || it->core.awaiting_ticket || it->core.errcode == ERRCODE_TICKET_EXPIRED ||
-               it->core.errcode == ERRCODE_TICKET_INVALID;
+        wake = it->core.generation == 0 || it->core.awaiting_ticket;
+        if (!wake && (it->core.errcode == ERRCODE_TICKET_EXPIRED || it->core.errcode == ERRCODE_TICKET_INVALID))
+                wake = put_may_wake(app, c, now_ms);
         log_app(wake ? LOG_NOTICE : LOG_INFO, it->name, 0, "component_verify_ticket %s of create time %lld put by uid "
                 "%lld pid %lld%s", ticket_shown(ticket, shown), (long long)create_time_s, (long long)uid,
                 (long long)pid, wake ? ": calling now" : "");
         if (wake)
                 item_step(it, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
-        snprintf(message, sizeof(message), "%s", wake ? "taken: calling now" : "taken: used at the next refresh");
+        snprintf(message, sizeof(message), "%s", wake ? "taken: calling now" :
+                 it->core.errcode == ERRCODE_TICKET_EXPIRED || it->core.errcode == ERRCODE_TICKET_INVALID ?
+                 "taken: used at the next retry (after a refused ticket a put calls at most once per backoff step)" :
+                 "taken: used at the next refresh");
         return protocol_ticket_ok(true, create_time_s, message);
 }
 
