@@ -123,8 +123,22 @@ bool app_component_answered(struct item *it, long errcode) {
         }
         if (errcode != ERRCODE_TICKET_EXPIRED && errcode != ERRCODE_TICKET_INVALID)
                 return false;
-        /* A newer ticket was put while the call was under way: the retry uses it; nothing is refused but the old. */
-        if (strcmp(used->value, st->newest.value) != 0 && strcmp(used->value, st->good.value) != 0)
+        /*
+         * A newer ticket was put while the call was under way (its put could not wake an item
+         * in flight): try it now rather than after a backoff step. The one used is refused, but
+         * nothing is said of the newest, which WeChat has not seen yet.
+         */
+        if (strcmp(used->value, st->newest.value) != 0 && !st->newest_refused) {
+                if (strcmp(used->value, st->good.value) == 0) {
+                        st->good_refused = true;
+                        save(app);
+                }
+                log_app(LOG_NOTICE, app->cfg->name, errcode, "the ticket of create time %lld was refused (errcode "
+                        "%ld) while a newer one was put: calling again at once with the newer one",
+                        (long long)used->create_time_s, errcode);
+                return true;
+        }
+        if (strcmp(used->value, st->good.value) != 0 && strcmp(used->value, st->newest.value) != 0)
                 return false;
         if (strcmp(used->value, st->newest.value) != 0) {
                 st->good_refused = true;
