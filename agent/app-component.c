@@ -54,8 +54,34 @@ static void save(struct app *app) {
                         "a restart waits for the next push", cfg->state_dir, app->cfg->name, strerror(-r));
 }
 
+/*
+ * The file is the agent's, but what it holds came from a put and may have been edited
+ * since: the same checks as the op (printable, bounded, not past the skew into the
+ * future), or a ticket WeChat cannot have made would be sent, and one dated far ahead
+ * would make every real put "older". -EBADMSG, saying which, in why.
+ */
+static int store_check(const struct ticket_store *st, int64_t now_s, const char **why) {
+        const struct verify_ticket *t[2] = { &st->newest, &st->good };
+
+        for (int i = 0; i < 2; i++) {
+                if (!ticket_is(t[i]))
+                        continue;
+                if (!protocol_ticket_text_ok(t[i]->value)) {
+                        *why = i == 0 ? "the newest ticket is not printable ASCII" : "the good ticket is not printable ASCII";
+                        return -EBADMSG;
+                }
+                if (t[i]->create_time_s > now_s + PROTOCOL_TICKET_SKEW_S) {
+                        *why = i == 0 ? "the newest ticket's create_time is past the clock skew into the future" :
+                                        "the good ticket's create_time is past the clock skew into the future";
+                        return -EBADMSG;
+                }
+        }
+        return 0;
+}
+
 int app_component_init(struct app *app) {
         const struct agent_config *cfg = app->svc->config;
+        const char *why = NULL;
         char shown[32];
         int r;
 
@@ -65,7 +91,11 @@ int app_component_init(struct app *app) {
         if (!app->component)
                 return -ENOMEM;
         r = ticket_file_load(cfg->state_dir, app->cfg->name, app->cfg->appid, &app->component->store);
-        if (r == 0 && ticket_is(&app->component->store.newest))
+        if (r == 0 && store_check(&app->component->store, clock_wall_ms() / 1000, &why) < 0) {
+                log_app(LOG_WARNING, app->cfg->name, 0, "%s/%s.verify_ticket refused: %s; waiting for the next "
+                        "push", cfg->state_dir, app->cfg->name, why);
+                r = -EBADMSG;
+        } else if (r == 0 && ticket_is(&app->component->store.newest))
                 log_app(LOG_INFO, app->cfg->name, 0, "component_verify_ticket %s of create time %lld read from "
                         "state_dir", ticket_shown(app->component->store.newest.value, shown),
                         (long long)app->component->store.newest.create_time_s);
@@ -204,7 +234,9 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
                 return protocol_error(PROTO_E_TICKET_REFUSED, message, -1);
         }
         /* Pushes may arrive out of order: never go back to an older ticket. */
-        if (ticket_is(&st->newest) && create_time_s <= st->newest.create_time_s) {
+        /* A held ticket dated past the skew (a clock set back since) would block every real push: not held. */
+        if (ticket_is(&st->newest) && create_time_s <= st->newest.create_time_s &&
+            st->newest.create_time_s <= now_s + PROTOCOL_TICKET_SKEW_S) {
                 bool same = strcmp(ticket, st->newest.value) == 0;
 
                 snprintf(message, sizeof(message), "%s: create_time %lld is not newer than the ticket held (create "

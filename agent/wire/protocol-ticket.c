@@ -34,6 +34,12 @@ static bool ticket_chars_ok(const char *s) {
         return true;
 }
 
+bool protocol_ticket_text_ok(const char *s) {
+        size_t n = strlen(s);
+
+        return n > 0 && n <= PROTOCOL_VERIFY_TICKET_MAX && ticket_chars_ok(s);
+}
+
 int protocol_parse_ticket(const struct cJSON *root, struct request *req, const char **error, char *message,
                           size_t message_size) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "ticket");

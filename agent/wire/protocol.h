@@ -85,6 +85,9 @@ char *protocol_get_ok(const char *app, const char *token, uint64_t generation, i
 /* ticket taken or ignored: {"ok":true,"ticket":"taken"|"ignored","create_time":N,"message":...}. */
 char *protocol_ticket_ok(bool taken, int64_t create_time_s, const char *message);
 
+/* Whether s is a ticket the op would take: 1 to PROTOCOL_VERIFY_TICKET_MAX bytes of printable ASCII, no space. */
+bool protocol_ticket_text_ok(const char *s);
+
 /* A component's ticket intake, in its status entry ("component"); the ticket itself never. */
 struct status_component {
         bool has_ticket;                /* a component_verify_ticket was put (or read back from state_dir) */
