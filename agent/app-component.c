@@ -79,6 +79,19 @@ static int store_check(const struct ticket_store *st, int64_t now_s, const char 
         return 0;
 }
 
+/*
+ * The file's newest ticket past its 12 hours (the agent was stopped long) is as good as
+ * none: no call is made with it. An old good one may stay: previous_usable() never picks it.
+ */
+static void drop_expired(struct app *app, struct ticket_store *st, int64_t now_s) {
+        if (!ticket_is(&st->newest) || st->newest.create_time_s >= now_s - TICKET_VALID_S)
+                return;
+        log_app(LOG_NOTICE, app->cfg->name, 0, "the ticket in %s.verify_ticket is past its 12 h (create time %lld): "
+                "waiting for the next push", app->cfg->name, (long long)st->newest.create_time_s);
+        memset(&st->newest, 0, sizeof(st->newest));
+        st->newest_refused = false;
+}
+
 int app_component_init(struct app *app) {
         const struct agent_config *cfg = app->svc->config;
         const char *why = NULL;
@@ -105,6 +118,8 @@ int app_component_init(struct app *app) {
                                                        : state_strerror(r));
         if (r < 0)
                 memset(&app->component->store, 0, sizeof(app->component->store));
+        else
+                drop_expired(app, &app->component->store, clock_wall_ms() / 1000);
         return 0;
 }
 
@@ -229,6 +244,15 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
                 snprintf(message, sizeof(message), "create_time %lld is %lld s in the future (more than %d s of clock "
                          "skew): refused; check the forwarder passes the push's CreateTime and this host's clock",
                          (long long)create_time_s, (long long)(create_time_s - now_s), PROTOCOL_TICKET_SKEW_S);
+                log_app(LOG_WARNING, it->name, 0, "ticket put by uid %lld pid %lld refused: %s", (long long)uid,
+                        (long long)pid, message);
+                return protocol_error(PROTO_E_TICKET_REFUSED, message, -1);
+        }
+        /* Past its 12 hours WeChat answers only 61005: taking it would spend a call to learn that. */
+        if (create_time_s < now_s - TICKET_VALID_S) {
+                snprintf(message, sizeof(message), "create_time %lld is %lld s ago: a ticket is valid 12 h from its "
+                         "create time, so WeChat would refuse it (61005); refused; check the forwarder passes the "
+                         "push's CreateTime", (long long)create_time_s, (long long)(now_s - create_time_s));
                 log_app(LOG_WARNING, it->name, 0, "ticket put by uid %lld pid %lld refused: %s", (long long)uid,
                         (long long)pid, message);
                 return protocol_error(PROTO_E_TICKET_REFUSED, message, -1);

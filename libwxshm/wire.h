@@ -129,6 +129,6 @@ static inline bool wire_name_valid(const char *s) {
 #define PROTO_E_RELOAD_REFUSED "reload_refused" /* reload: the new config was not taken (why in the message) */
 #define PROTO_E_NOT_FAILING "not_failing"       /* retry: the item waits for no retry (fresh, or starting) */
 #define PROTO_E_NOT_HOLDER "not_lease_holder"   /* retry, cluster mode: another agent makes the app's calls */
-#define PROTO_E_TICKET_REFUSED "ticket_refused" /* ticket: not a component, or a create_time in the future */
+#define PROTO_E_TICKET_REFUSED "ticket_refused" /* ticket: not a component, or a create_time in the future or over 12 h ago */
 
 #endif
