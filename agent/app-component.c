@@ -303,10 +303,13 @@ void app_component_status(const struct app *app, struct status_component *out, i
         st = &c->store;
         out->has_ticket = ticket_is(&st->newest);
         out->create_time_s = st->newest.create_time_s;
-        out->age_s = out->has_ticket ? now_ms / 1000 - st->newest.create_time_s : 0;
+        /* A create time up to the skew ahead of this clock is taken: its age is 0, not negative. */
+        out->age_s = out->has_ticket && now_ms / 1000 > st->newest.create_time_s ?
+                     now_ms / 1000 - st->newest.create_time_s : 0;
         out->received_at_ms = st->newest.received_at_ms;
         out->previous = previous_usable(c, now_ms / 1000);
         out->previous_create_time_s = out->previous ? st->good.create_time_s : 0;
-        out->waiting = app->token.core.awaiting_ticket || !out->has_ticket;
+        /* A refused newest with no previous to stand in is a wait for the next push, as no ticket is. */
+        out->waiting = app->token.core.awaiting_ticket || !out->has_ticket || (st->newest_refused && !out->previous);
         out->note = c->note;
 }
