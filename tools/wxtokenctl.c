@@ -36,7 +36,8 @@ static const char usage_text[] =
         "                                   (after fixing a secret or the IP whitelist)\n"
         "  ticket put APP TICKET CREATE_TIME\n"
         "                                   hand a component its component_verify_ticket as WeChat\n"
-        "                                   pushed it (CREATE_TIME: the push's CreateTime, Unix s)\n"
+        "                                   pushed it (CREATE_TIME: the push's CreateTime, Unix s);\n"
+        "                                   TICKET - reads it from stdin (one line), off the command line\n"
         "Options:\n"
         "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " PROTOCOL_SOCKET_DEFAULT ")\n"
         "  -j, --json          machine-readable output\n"
@@ -819,8 +820,28 @@ static int cmd_retry(const char *socket_path, const char *app) {
 /* ticket put: the forwarder's line. The agent checks the ticket and the time; this only builds the request. */
 static int cmd_ticket_put(const char *socket_path, const char *app, const char *ticket, const char *create_time) {
         cJSON *req = cJSON_CreateObject(), *o;
-        char *line = NULL, *end;
+        char *line = NULL, *end, stdin_ticket[PROTOCOL_VERIFY_TICKET_MAX + 3];
         long long t;
+
+        /* "-": the ticket from stdin, one line, so it is not on the command line for ps to show. */
+        if (!strcmp(ticket, "-")) {
+                size_t n;
+
+                if (!fgets(stdin_ticket, sizeof(stdin_ticket), stdin)) {
+                        cJSON_Delete(req);
+                        fprintf(stderr, "wxtokenctl: ticket put: no ticket on standard input\n");
+                        return 1;
+                }
+                n = strcspn(stdin_ticket, "\n");
+                if (stdin_ticket[n] != '\n' && !feof(stdin)) {
+                        cJSON_Delete(req);
+                        fprintf(stderr, "wxtokenctl: ticket put: the ticket is too long (at most "
+                                PROTOCOL_STR(PROTOCOL_VERIFY_TICKET_MAX) " bytes)\n");
+                        return 1;
+                }
+                stdin_ticket[n] = '\0';
+                ticket = stdin_ticket;
+        }
 
         errno = 0;
         t = strtoll(create_time, &end, 10);
