@@ -60,6 +60,23 @@ bool peer_is_operator(const struct peer *p) {
         return p->uid == 0 || p->uid == geteuid();
 }
 
+bool peer_may_put_ticket(const struct peer *p, const struct item *it) {
+        gid_t agent = getegid();
+        gid_t readers = it->app->cfg->gid != (gid_t)-1 ? it->app->cfg->gid : agent;
+
+        if (peer_is_operator(p))
+                return true;
+        /* A ticket changes what the agent sends WeChat: not for everyone who may read the token. */
+        if (readers == agent)
+                return false;
+        if (p->gid == agent)
+                return true;
+        for (int i = 0; i < p->n_groups; i++)
+                if (p->groups[i] == agent)
+                        return true;
+        return false;
+}
+
 /* A handful of uids use a socket at once (creating uids takes root): a linear search is right. */
 static struct peer_use *find(const struct peer_table *t, uid_t uid) {
         for (size_t i = 0; i < t->n; i++)

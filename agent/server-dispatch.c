@@ -98,12 +98,17 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 conn_reply(c, protocol_error(PROTO_E_UNKNOWN_APP, "no such app or ticket in the configuration", -1));
                 return;
         }
-        if (!peer_allowed(&c->peer, it)) {
+        /* A ticket changes what the agent calls WeChat with: operators and the agent's group, not the readers. */
+        if (req.op == OP_TICKET && !peer_may_put_ticket(&c->peer, it)) {
                 conn_reply(c, protocol_error(PROTO_E_PERMISSION, "only root, the agent's user and members of the "
-                                             "app's group may get or refresh its token, or put its ticket", -1));
+                                             "agent's group may put a component's ticket", -1));
                 return;
         }
-        /* A ticket changes what the agent calls with: the app's own users, as for refresh (peer_allowed above). */
+        if (req.op != OP_TICKET && !peer_allowed(&c->peer, it)) {
+                conn_reply(c, protocol_error(PROTO_E_PERMISSION, "only root, the agent's user and members of the "
+                                             "app's group may get or refresh its token", -1));
+                return;
+        }
         if (req.op == OP_TICKET) {
                 conn_reply(c, app_component_put(it, req.verify_ticket, req.create_time_s,
                                                 c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid, c->peer.pid));
