@@ -23,6 +23,7 @@
 static struct emu_proc emu;
 static struct agent_proc a;
 static char sock_group[32];
+static char reader_group[32];            /* plat's "group =": its segment's readers */
 
 static int64_t now_s(void) {
         return (int64_t)time(NULL);
@@ -36,6 +37,9 @@ static void group_remove(void) {
         snprintf(cmd, sizeof(cmd), "groupdel %s 2>/dev/null", sock_group);
         if (system(cmd) != 0)
                 fprintf(stderr, "could not remove the test group\n");
+        snprintf(cmd, sizeof(cmd), "groupdel %s 2>/dev/null", reader_group);
+        if (reader_group[0] && system(cmd) != 0)
+                fprintf(stderr, "could not remove the readers' test group\n");
 }
 
 /* api_component_token calls wxemu answered so far, ok or not. */
@@ -275,44 +279,61 @@ static void test_fallback(int64_t ct_bogus) {
         free(t);
 }
 
-/* Another real user, allowed on the socket but not in the app's group, may not put a ticket. */
-static void test_other_user(const char *t) {
-        struct passwd *pw;
-        struct group *g;
-        char raw[4096] = "", line[512];
+/* One request as OTHER_USER with the supplementary groups sock_group and extra; the raw reply in raw. */
+static void as_other_user(gid_t extra, const char *line, char *raw, size_t size) {
+        struct passwd *pw = getpwnam(OTHER_USER);
+        struct group *g = getgrnam(sock_group);
         int pipefd[2], status;
         ssize_t n;
         pid_t pid;
 
-        if (geteuid() != 0) {
-                printf("not root: the cross-user check is skipped\n");
-                return;
-        }
-        pw = getpwnam(OTHER_USER);
-        g = getgrnam(sock_group);
         SETUP_OK(pw && g, "user and group");
-        snprintf(line, sizeof(line), "{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"%s\",\"create_time\":%lld}\n", t,
-                 (long long)now_s());
         SETUP_OK(pipe(pipefd) == 0, "pipe");
         pid = fork();
         SETUP_OK(pid >= 0, "fork");
         if (pid == 0) {
-                gid_t sg = g->gr_gid;
+                gid_t sg[2] = { g->gr_gid, extra };
 
-                if (setgroups(1, &sg) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+                close(pipefd[0]);
+                if (setgroups(2, sg) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
                         _exit(EXIT_SETUP);
-                if (client_request(a.socket, line, raw, sizeof(raw), 10000) < 0)
-                        snprintf(raw, sizeof(raw), "no reply");
+                if (client_request(a.socket, line, raw, size, 10000) < 0)
+                        snprintf(raw, size, "no reply");
                 if (write(pipefd[1], raw, strlen(raw)) < 0)
                         _exit(EXIT_SETUP);
                 _exit(0);
         }
         close(pipefd[1]);
-        n = read(pipefd[0], raw, sizeof(raw) - 1);
+        n = read(pipefd[0], raw, size - 1);
         raw[n > 0 ? n : 0] = '\0';
         close(pipefd[0]);
         waitpid(pid, &status, 0);
-        CHECK(strstr(raw, "permission_denied"), "a put by uid %d (not in the app's group): %s", (int)pw->pw_uid, raw);
+}
+
+/*
+ * Issue 17: only root and the agent's group may put tickets. A real user in plat's group
+ * (a reader of the token: its get is answered) is refused; the same user in the agent's
+ * group (the agent runs as root here: gid 0) is taken.
+ */
+static void test_other_user(const char *t, int64_t ct) {
+        struct group *rg;
+        char raw[4096] = "", line[512];
+
+        if (geteuid() != 0) {
+                printf("not root: the cross-user check is skipped\n");
+                return;
+        }
+        rg = getgrnam(reader_group);
+        SETUP_OK(rg, "readers' group");
+        as_other_user(rg->gr_gid, "{\"op\":\"get\",\"app\":\"plat\"}\n", raw, sizeof(raw));
+        CHECK(strstr(raw, "\"ok\":true"), "a reader of plat gets its token: %s", raw);
+        snprintf(line, sizeof(line), "{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"%s\",\"create_time\":%lld}\n", t,
+                 (long long)ct);
+        as_other_user(rg->gr_gid, line, raw, sizeof(raw));
+        CHECK(strstr(raw, "permission_denied") && strstr(raw, "agent's group"),
+              "a put by a reader of plat (in its group, not the agent's): %s", raw);
+        as_other_user(getegid(), line, raw, sizeof(raw));
+        CHECK(strstr(raw, "\"ticket\":\"taken\""), "a put by a member of the agent's group: %s", raw);
 }
 
 /* A restart adopts the token (no call) and reads its ticket back. */
@@ -373,12 +394,16 @@ int main(void) {
                 atexit(group_remove);
                 snprintf(cmd, sizeof(cmd), "groupadd %s", sock_group);
                 SETUP_OK(system(cmd) == 0, "groupadd %s", sock_group);
+                snprintf(reader_group, sizeof(reader_group), "wxtcr%ld", (long)getpid() % 100000);
+                snprintf(cmd, sizeof(cmd), "groupadd %s", reader_group);
+                SETUP_OK(system(cmd) == 0, "groupadd %s", reader_group);
                 chmod(a.dir, 0755); /* the socket lives there; the secrets inside stay 0600 */
         }
         snprintf(apps, sizeof(apps),
-                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"
+                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n%s%s%s\n"
                  "[app shop]\nkind = token\nappid = wxtok0001\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
-                 agent_secret_file(&a, "plat", CSECRET), emu.port, agent_secret_file(&a, "shop", TSECRET), emu.port);
+                 agent_secret_file(&a, "plat", CSECRET), emu.port, reader_group[0] ? "group = " : "", reader_group,
+                 reader_group[0] ? "\n" : "", agent_secret_file(&a, "shop", TSECRET), emu.port);
         snprintf(extra, sizeof(extra), "backoff_min = 1\nbackoff_max = 2\nmin_force_interval = 1\n%s%s%s",
                  sock_group[0] ? "socket_group = " : "", sock_group, sock_group[0] ? "\n" : "");
         agent_write_config(&a, extra, apps);
@@ -390,7 +415,7 @@ int main(void) {
         test_first_fetch(t1, now - 600);
         test_order(t1, now - 600, t2, now - 1);
         test_force();
-        test_other_user(t2);
+        test_other_user(t2, now + 2);
         test_restart();
         test_fallback(now + 60);
         test_no_secret(t1, t2);
