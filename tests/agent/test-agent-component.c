@@ -29,6 +29,13 @@ static int64_t now_s(void) {
         return (int64_t)time(NULL);
 }
 
+static double mono_s(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void group_remove(void) {
         char cmd[96];
 
@@ -196,6 +203,9 @@ static void test_order(const char *t1, int64_t ct1, const char *t2, int64_t ct2)
         o = put("plat", t2, now_s() + 3600, raw, sizeof(raw));
         CHECK(strstr(raw, "ticket_refused") && strstr(raw, "future"), "an hour ahead: refused: %s", raw);
         cJSON_Delete(o);
+        o = put("plat", "ticket@@@from-1970", 1000, raw, sizeof(raw));
+        CHECK(strstr(raw, "ticket_refused") && strstr(raw, "12 h"), "a ticket past its 12 h: refused: %s", raw);
+        cJSON_Delete(o);
         status_of("plat", &o, &comp, raw, sizeof(raw));
         CHECK(json_int(comp, "ticket_create_time", -1) == (int)ct2, "the newest stays the one of %lld: %s",
               (long long)ct2, raw);
@@ -258,6 +268,7 @@ static void test_fallback(int64_t ct_bogus) {
         CHECK(comp && !strcmp(json_str(comp, "ticket_in_use") ? json_str(comp, "ticket_in_use") : "", "previous") &&
               strstr(json_str(comp, "note") ? json_str(comp, "note") : "", "falling back"),
               "status says the previous ticket is in use: %s", raw);
+        CHECK(comp && json_int(comp, "ticket_age_s", -1) == 0, "a create time ahead of the clock is 0 s old: %s", raw);
         CHECK(e && !strcmp(json_str(e, "state") ? json_str(e, "state") : "", "fresh"), "fresh again");
         cJSON_Delete(o);
 
@@ -354,6 +365,200 @@ static void test_restart(void) {
         CHECK(component_calls() == calls, "adopted with no call: %d (before %d)", component_calls(), calls);
 }
 
+/* A number of plat's status entry (0 if absent): times in ms do not fit json_int. */
+static double plat_number(const char *field) {
+        char raw[16384];
+        const cJSON *e, *v;
+        cJSON *o;
+        double d;
+
+        e = status_of("plat", &o, NULL, raw, sizeof(raw));
+        v = cJSON_GetObjectItemCaseSensitive(e, field);
+        d = cJSON_IsNumber(v) ? v->valuedouble : 0;
+        cJSON_Delete(o);
+        return d;
+}
+
+/* wxtokenctl ticket put plat - CT, the ticket on stdin; the output in out, the exit status. */
+static int ctl_put_stdin(const char *ticket, int64_t ct, char *out, size_t size) {
+        char args[1024];
+
+        snprintf(args, sizeof(args), "ticket put plat - %lld < %s/stdin-ticket", (long long)ct, a.dir);
+        {
+                char path[256];
+                FILE *f;
+
+                snprintf(path, sizeof(path), "%s/stdin-ticket", a.dir);
+                f = fopen(path, "we");
+                SETUP_OK(f && fprintf(f, "%s\n", ticket) > 0 && fclose(f) == 0, "write %s", path);
+        }
+        return ctl(args, out, size);
+}
+
+/*
+ * Garbage puts with rising create times after a refused ticket: each would wake the item
+ * for a call. A put wakes it at most once per backoff step (1 s, then 2 s here), so the
+ * calls are bounded by the time the burst took, not by the number of puts.
+ */
+static void test_garbage_puts(int64_t ct) {
+        int calls0, calls, wakes = 0;
+        double t0, elapsed_s;
+        char raw[16384], ticket[64];
+        cJSON *o;
+
+        SETUP_OK(control(&emu, "/emu/invalidate_ticket?component=" COMP) == 200, "invalidate");
+        cJSON_Delete(agent_request(&a, "{\"op\":\"refresh\",\"app\":\"plat\",\"timeout_ms\":10000}\n", raw, sizeof(raw)));
+        SETUP_OK(strstr(raw, "61006"), "the ticket held is refused: %s", raw);
+        calls0 = component_calls();
+        t0 = mono_s();
+        for (int i = 0; i < 20; i++) {
+                double last = plat_number("last_error_at");
+
+                snprintf(ticket, sizeof(ticket), "ticket@@@garbage-%d", i);
+                o = put("plat", ticket, ct + i, raw, sizeof(raw));
+                SETUP_OK(strstr(raw, "\"ticket\":\"taken\""), "put %d: %s", i, raw);
+                cJSON_Delete(o);
+                /* A put that says it calls: wait for that call's answer, so the next put finds nothing in flight. */
+                if (strstr(raw, "calling now")) {
+                        wakes++;
+                        for (int k = 0; k < 500 && plat_number("last_error_at") <= last; k++)
+                                harness_sleep_ms(10);
+                }
+        }
+        elapsed_s = mono_s() - t0;
+        calls = component_calls() - calls0;
+        printf("20 garbage puts in %.2f s: %d said 'calling now', %d api_component_token calls\n", elapsed_s, wakes,
+               calls);
+        /* Put wakes: one per step (>= 1 s); the item's own retries: one per backoff (>= 1 s). */
+        /* Each call may be followed at once by one with the previous good ticket (the fallback). */
+        CHECK(calls <= 4 + 4 * (int)(elapsed_s + 1), "%d calls for 20 puts in %.2f s", calls, elapsed_s);
+        CHECK(wakes <= 2 + (int)(elapsed_s + 1), "%d puts woke the item", wakes);
+}
+
+/*
+ * A put while a call is under way: the call (made with the ticket before) is refused, and
+ * the agent calls again at once with the newer one; nothing says it was "refused too".
+ */
+static void test_put_in_flight(int64_t ct) {
+        static const char refresh[] = "{\"op\":\"refresh\",\"app\":\"plat\",\"timeout_ms\":20000}\n";
+        char raw[16384], out[4096], buf[4096];
+        const cJSON *comp;
+        uint64_t g;
+        int fd, again;
+        size_t n = 0;
+        ssize_t r;
+        char *t1, *t2;
+        cJSON *o;
+
+        /* A good token from a good ticket first. */
+        t1 = push_ticket();
+        g = generation_of("plat");
+        o = put("plat", t1, ct, raw, sizeof(raw));
+        SETUP_OK(strstr(raw, "\"ticket\":\"taken\""), "put t1: %s", raw);
+        cJSON_Delete(o);
+        SETUP_OK(agent_wait_generation("plat", g + 1, 15000), "a token from t1");
+        g = generation_of("plat");
+        /* The put of t1 may have met a retry under way: count from here. */
+        again = agent_log_count(&a, "calling again at once with the newer one");
+        /* The next call is held 2 s at WeChat, and checks its ticket after. */
+        SETUP_OK(control(&emu, "/emu/fault?app=" COMP "&kind=slow&ms=2000&count=1") == 200, "slow fault");
+        fd = socket_dial(a.socket);
+        SETUP_OK(fd >= 0 && write(fd, refresh, strlen(refresh)) == (ssize_t)strlen(refresh), "refresh");
+        /* The segment says refreshing from the moment the call goes out (wxemu counts it only when answered). */
+        SETUP_OK(agent_wait_state("plat", WXSHM_STATE_REFRESHING, 10000), "the call is under way");
+        SETUP_OK(control(&emu, "/emu/invalidate_ticket?component=" COMP) == 200, "invalidate t1");
+        t2 = push_ticket();
+        CHECK(ctl_put_stdin(t2, ct + 1, out, sizeof(out)) == 0 && strstr(out, "taken"),
+              "wxtokenctl ticket put plat - (the ticket on stdin) while the call is under way: %s", out);
+        while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0) {
+                n += (size_t)r;
+                if (memchr(buf, '\n', n))
+                        break;
+        }
+        buf[n] = '\0';
+        close(fd);
+        CHECK(agent_wait_generation("plat", g + 1, 15000), "a token, from t2 (refresh answered %s)", buf);
+        CHECK(agent_log_count(&a, "calling again at once with the newer one") == again + 1,
+              "the log says t1 was refused and t2 is tried at once");
+        status_of("plat", &o, &comp, raw, sizeof(raw));
+        CHECK(comp && !strcmp(json_str(comp, "ticket_in_use") ? json_str(comp, "ticket_in_use") : "", "newest") &&
+              !strstr(json_str(comp, "note") ? json_str(comp, "note") : "", "refused too"),
+              "t2 in use, and no 'refused too': %s", raw);
+        cJSON_Delete(o);
+        free(t1);
+        free(t2);
+}
+
+/* Stop the agent, write plat's ticket file as text, start it again. */
+static void plant_ticket_file(const char *json) {
+        char path[256];
+        int fd;
+
+        CHECK(agent_stop(&a) == 0, "clean stop");
+        snprintf(path, sizeof(path), "%s/plat.verify_ticket", a.state_dir);
+        unlink(path);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        SETUP_OK(fd >= 0 && write(fd, json, strlen(json)) == (ssize_t)strlen(json) && close(fd) == 0, "plant %s", path);
+        agent_start(&a);
+}
+
+/*
+ * A hostile ticket file: a control character, create_time 2^53. Refused at start (logged),
+ * so a real put after it is taken, not "older".
+ */
+static void test_hostile_file(void) {
+        char json[1024], raw[16384];
+        const cJSON *comp;
+        int64_t ct = now_s();
+        char *t;
+        cJSON *o;
+
+        snprintf(json, sizeof(json), "{\"verify_ticket_file\":1,\"appid\":\"" COMP "\",\"newest\":{\"ticket\":"
+                 "\"ticket@@@bad\\u0001char\",\"create_time\":9007199254740992,\"received_at\":1},\"good\":"
+                 "{\"ticket\":\"\",\"create_time\":0,\"received_at\":0},\"newest_refused\":false,"
+                 "\"good_refused\":false}");
+        plant_ticket_file(json);
+        CHECK(agent_log_count(&a, "plat.verify_ticket refused: the newest ticket is not printable") == 1,
+              "the file is refused, and the log says why");
+        t = push_ticket();
+        o = put("plat", t, ct, raw, sizeof(raw));
+        CHECK(strstr(raw, "\"ticket\":\"taken\""), "a real ticket after it is taken: %s", raw);
+        cJSON_Delete(o);
+        status_of("plat", &o, &comp, raw, sizeof(raw));
+        CHECK(comp && json_int(comp, "ticket_create_time", -1) == (int)ct, "and held: %s", raw);
+        cJSON_Delete(o);
+        free(t);
+}
+
+/*
+ * The previous good ticket is past its 12 hours: when WeChat refuses the newest, there is
+ * no fallback; status says the agent waits for a push. (A put that old is refused, so the
+ * state file is how it gets there, as after an agent stopped half a day.)
+ */
+static void test_old_good(void) {
+        char json[1024], raw[16384];
+        const cJSON *comp;
+        int falls = agent_log_count(&a, "falling back to the previous good ticket");
+        char *good = push_ticket();
+        cJSON *o;
+
+        snprintf(json, sizeof(json), "{\"verify_ticket_file\":1,\"appid\":\"" COMP "\",\"newest\":{\"ticket\":"
+                 "\"ticket@@@never-pushed-2\",\"create_time\":%lld,\"received_at\":1},\"good\":{\"ticket\":\"%s\","
+                 "\"create_time\":%lld,\"received_at\":1},\"newest_refused\":false,\"good_refused\":false}",
+                 (long long)(now_s() - 60), good, (long long)(now_s() - 13 * 3600));
+        plant_ticket_file(json);
+        cJSON_Delete(agent_request(&a, "{\"op\":\"refresh\",\"app\":\"plat\",\"timeout_ms\":10000}\n", raw, sizeof(raw)));
+        CHECK(strstr(raw, "upstream_failed") && strstr(raw, "61006"), "the newest is refused: %s", raw);
+        status_of("plat", &o, &comp, raw, sizeof(raw));
+        CHECK(comp && !strcmp(json_str(comp, "ticket_in_use") ? json_str(comp, "ticket_in_use") : "", "newest") &&
+              strstr(json_str(comp, "note") ? json_str(comp, "note") : "", "no previous good one is within 12 h") &&
+              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(comp, "waiting_for_ticket")),
+              "no fallback to a 13 h old ticket, and waiting for a push: %s", raw);
+        cJSON_Delete(o);
+        CHECK(agent_log_count(&a, "falling back to the previous good ticket") == falls, "no fallback in the log");
+        free(good);
+}
+
 /* The component_appsecret is nowhere; no ticket is logged whole. */
 static void test_no_secret(const char *t1, const char *t2) {
         char raw[65536], metrics[1 << 16];
@@ -418,7 +623,11 @@ int main(void) {
         test_other_user(t2, now + 2);
         test_restart();
         test_fallback(now + 60);
+        test_garbage_puts(now + 70);
+        test_put_in_flight(now + 100);
         test_no_secret(t1, t2);
+        test_hostile_file();
+        test_old_good();
         free(t1);
         free(t2);
         return harness_finish(&a);
