@@ -329,6 +329,7 @@ static void as_other_user(gid_t extra, const char *line, char *raw, size_t size)
 static void test_other_user(const char *t, int64_t ct) {
         struct group *rg;
         char raw[4096] = "", line[512];
+        gid_t readers;
 
         if (geteuid() != 0) {
                 printf("not root: the cross-user check is skipped\n");
@@ -336,11 +337,12 @@ static void test_other_user(const char *t, int64_t ct) {
         }
         rg = getgrnam(reader_group);
         SETUP_OK(rg, "readers' group");
-        as_other_user(rg->gr_gid, "{\"op\":\"get\",\"app\":\"plat\"}\n", raw, sizeof(raw));
+        readers = rg->gr_gid; /* as_other_user's getgrnam() reuses the struct rg points to */
+        as_other_user(readers, "{\"op\":\"get\",\"app\":\"plat\"}\n", raw, sizeof(raw));
         CHECK(strstr(raw, "\"ok\":true"), "a reader of plat gets its token: %s", raw);
         snprintf(line, sizeof(line), "{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"%s\",\"create_time\":%lld}\n", t,
                  (long long)ct);
-        as_other_user(rg->gr_gid, line, raw, sizeof(raw));
+        as_other_user(readers, line, raw, sizeof(raw));
         CHECK(strstr(raw, "permission_denied") && strstr(raw, "agent's group"),
               "a put by a reader of plat (in its group, not the agent's): %s", raw);
         as_other_user(getegid(), line, raw, sizeof(raw));
