@@ -561,6 +561,25 @@ static void test_old_good(void) {
         free(good);
 }
 
+/* A file whose newest ticket is past its 12 h (an agent stopped long): no ticket, waiting for a push. */
+static void test_expired_file(void) {
+        char json[1024], raw[16384];
+        const cJSON *comp;
+        cJSON *o;
+
+        snprintf(json, sizeof(json), "{\"verify_ticket_file\":1,\"appid\":\"" COMP "\",\"newest\":{\"ticket\":"
+                 "\"ticket@@@half-a-day-old\",\"create_time\":%lld,\"received_at\":1},\"good\":{\"ticket\":\"\","
+                 "\"create_time\":0,\"received_at\":0},\"newest_refused\":false,\"good_refused\":false}",
+                 (long long)(now_s() - 13 * 3600));
+        plant_ticket_file(json);
+        status_of("plat", &o, &comp, raw, sizeof(raw));
+        CHECK(comp && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(comp, "has_ticket")) &&
+              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(comp, "waiting_for_ticket")),
+              "a 13 h old ticket in the file counts as none: %s", raw);
+        cJSON_Delete(o);
+        CHECK(agent_log_count(&a, "is past its 12 h") == 1, "and the log says so");
+}
+
 /* The component_appsecret is nowhere; no ticket is logged whole. */
 static void test_no_secret(const char *t1, const char *t2) {
         char raw[65536], metrics[1 << 16];
@@ -630,6 +649,7 @@ int main(void) {
         test_no_secret(t1, t2);
         test_hostile_file();
         test_old_good();
+        test_expired_file();
         free(t1);
         free(t2);
         return harness_finish(&a);
