@@ -9,6 +9,10 @@
 
 struct cJSON;
 
+/* Set *error to code and message to the formatted why; returns -EINVAL, for a parser to return. */
+__attribute__((format(printf, 5, 6))) int protocol_fail(const char **error, char *message, size_t message_size,
+                                                        const char *code, const char *fmt, ...);
+
 /* The ticket op's fields after "app" ("ticket", "create_time") into req: 0, or -EINVAL as protocol_parse. */
 int protocol_parse_ticket(const struct cJSON *root, struct request *req, const char **error, char *message,
                           size_t message_size);

@@ -3,25 +3,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "protocol-internal.h"
-
-__attribute__((format(printf, 5, 6))) static int fail(const char **error, char *message, size_t message_size,
-                                                      const char *code, const char *fmt, ...) {
-        va_list ap;
-
-        *error = code;
-        if (message && message_size > 0) {
-                va_start(ap, fmt);
-                vsnprintf(message, message_size, fmt, ap);
-                va_end(ap);
-        }
-        return -EINVAL;
-}
 
 /*
  * WeChat's tickets are printable ASCII ("ticket@@@..."): anything else (a space, a control
@@ -48,21 +34,21 @@ int protocol_parse_ticket(const struct cJSON *root, struct request *req, const c
         double d;
 
         if (!cJSON_IsString(t) || !t->valuestring)
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"ticket\" must be a string");
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"ticket\" must be a string");
         n = strlen(t->valuestring);
         if (n == 0 || n > PROTOCOL_VERIFY_TICKET_MAX)
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"ticket\" must be 1 to " PROTOCOL_STR(PROTOCOL_VERIFY_TICKET_MAX) " bytes, got %zu", n);
         if (!ticket_chars_ok(t->valuestring))
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"ticket\" must be printable ASCII without spaces, as WeChat's are");
         /* CreateTime of WeChat's push: Unix seconds, an integer, exact as a double. */
         if (!cJSON_IsNumber(ct) || !isfinite(ct->valuedouble))
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"create_time\" must be the push's CreateTime (Unix seconds)");
         d = ct->valuedouble;
         if (d < 1 || d >= (double)PROTOCOL_GENERATION_LIMIT || (double)(int64_t)d != d)
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"create_time\" must be an integer from 1 (Unix seconds)");
         memcpy(req->verify_ticket, t->valuestring, n + 1);
         req->create_time_s = (int64_t)d;

@@ -16,8 +16,7 @@
 /* Generations travel as JSON numbers; doubles are exact below 2^53 (and hold 2^53 itself exactly). */
 #define GENERATION_LIMIT ((double)PROTOCOL_GENERATION_LIMIT)
 
-__attribute__((format(printf, 5, 6))) static int fail(const char **error, char *message, size_t message_size,
-                                                      const char *code, const char *fmt, ...) {
+int protocol_fail(const char **error, char *message, size_t message_size, const char *code, const char *fmt, ...) {
         va_list ap;
 
         *error = code;
@@ -71,10 +70,10 @@ static int parse_app(const cJSON *app, struct request *req, const char **error, 
         char q[QUOTE_MAX + 4];
 
         if (!cJSON_IsString(app))
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"app\" must be a string");
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"app\" must be a string");
         if (!wire_name_valid(app->valuestring)) {
                 quote(q, app->valuestring);
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"app\" \"%s\" is not " WIRE_NAME_GRAMMAR, q);
         }
         _Static_assert(sizeof(req->app) >= WIRE_NAME_SIZE, "room for the longest name");
@@ -99,13 +98,13 @@ static int parse_status(const cJSON *root, struct request *req, const char **err
         }
         if (offset) {
                 if (!integer_in(offset, 0, GENERATION_LIMIT, &d))
-                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                        return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                                     "\"offset\" must be an integer from 0 (the \"next\" of the previous reply)");
                 req->offset = (uint64_t)d;
         }
         if (limit) {
                 if (!integer_in(limit, 1, PROTOCOL_STATUS_LIMIT_MAX + 1.0, &d))
-                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                        return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                                     "\"limit\" must be an integer from 1 to %d", PROTOCOL_STATUS_LIMIT_MAX);
                 req->limit = (unsigned)d;
         }
@@ -121,7 +120,7 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
         int r;
 
         if (!cJSON_IsString(op))
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"op\" must be a string");
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"op\" must be a string");
         if (!strcmp(op->valuestring, "status")) {
                 req->op = OP_STATUS;
                 return parse_status(root, req, error, message, message_size);
@@ -141,7 +140,7 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
                 req->op = OP_TICKET;
         } else {
                 quote(q, op->valuestring);
-                return fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
+                return protocol_fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
                             "unknown op \"%s\" (refresh, get, status, metrics, reload, retry, ticket)", q);
         }
 
@@ -156,7 +155,7 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
         gen = cJSON_GetObjectItemCaseSensitive(root, "generation");
         if (gen) {
                 if (!integer_in(gen, 0, GENERATION_LIMIT, &d))
-                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                        return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                                     "\"generation\" must be an integer from 0 to 2^53-1");
                 req->has_generation = true;
                 req->generation = (uint64_t)d;
@@ -164,7 +163,7 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
         timeout = cJSON_GetObjectItemCaseSensitive(root, "timeout_ms");
         if (timeout) {
                 if (!integer_in(timeout, 1, PROTOCOL_TIMEOUT_MAX_MS + 1.0, &d))
-                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                        return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                                     "\"timeout_ms\" must be an integer from 1 to %d",
                                     PROTOCOL_TIMEOUT_MAX_MS);
                 req->timeout_ms = (int64_t)d;
@@ -173,7 +172,7 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
         token = cJSON_GetObjectItemCaseSensitive(root, "token");
         if (token) {
                 if (!cJSON_IsBool(token))
-                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                        return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                                     "\"token\" must be true or false");
                 req->want_token = cJSON_IsTrue(token);
         }
@@ -190,20 +189,20 @@ int protocol_parse(const char *line, size_t len, struct request *req, const char
 
         /* The limit counts the newline the caller already stripped. */
         if (len >= PROTOCOL_LINE_MAX)
-                return fail(error, message, message_size, PROTO_E_LINE_TOO_LONG,
+                return protocol_fail(error, message, message_size, PROTO_E_LINE_TOO_LONG,
                             "a request line is at most %d bytes", PROTOCOL_LINE_MAX);
         /* A raw NUL is never valid JSON, and the copy below must be a C string of exactly len bytes. */
         if (!line || memchr(line, '\0', len))
-                return fail(error, message, message_size, PROTO_E_BAD_JSON, "not a JSON object (NUL byte)");
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_JSON, "not a JSON object (NUL byte)");
         memcpy(copy, line, len);
         copy[len] = '\0';
 
         /* require_null_terminated: trailing garbage after the object is an error too. */
         root = cJSON_ParseWithOpts(copy, &end, 1);
         if (!cJSON_IsObject(root))
-                ret = fail(error, message, message_size, PROTO_E_BAD_JSON, "not a JSON object");
+                ret = protocol_fail(error, message, message_size, PROTO_E_BAD_JSON, "not a JSON object");
         else if (has_nul_escape(copy))
-                ret = fail(error, message, message_size, PROTO_E_BAD_REQUEST, "strings may not contain \\u0000");
+                ret = protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST, "strings may not contain \\u0000");
         else
                 ret = parse_object(root, &r, error, message, message_size);
         cJSON_Delete(root);

@@ -80,6 +80,28 @@ static int url_set(struct upstream_request *req, const char *fmt, ...) {
         return 0;
 }
 
+
+/* o printed into a buffer of size bytes of its own (*ret): no realloc leaves a copy of a secret behind. */
+static int print_wiped(cJSON *o, size_t size, char **ret) {
+        char *buf = malloc(size);
+
+        if (!buf)
+                return -ENOMEM;
+        if (!cJSON_PrintPreallocated(o, buf, (int)size, false)) {
+                explicit_bzero(buf, size);
+                free(buf);
+                return -EINVAL;
+        }
+        *ret = buf;
+        return 0;
+}
+
+/* The request object freed, its secret's bytes zeroed first. */
+static void wipe_free(cJSON *o, cJSON *secret) {
+        if (secret && secret->valuestring)
+                explicit_bzero(secret->valuestring, strlen(secret->valuestring));
+        cJSON_Delete(o);
+}
 /*
  * The stable_token body. Printed into a buffer sized for the worst case so cJSON never
  * reallocs: a realloc would leave a copy of the secret in freed memory.
@@ -88,7 +110,6 @@ static int stable_body(const struct app_config *app, bool force, char **ret) {
         size_t size = 128 + 6 * (strlen(app->appid) + strlen(app->secret));
         cJSON *o = cJSON_CreateObject();
         cJSON *secret = NULL;
-        char *buf = NULL;
         int r = -ENOMEM;
 
         if (!o)
@@ -98,22 +119,9 @@ static int stable_body(const struct app_config *app, bool force, char **ret) {
             !(secret = cJSON_AddStringToObject(o, "secret", app->secret)) ||
             !cJSON_AddBoolToObject(o, "force_refresh", force))
                 goto out;
-        buf = malloc(size);
-        if (!buf)
-                goto out;
-        if (!cJSON_PrintPreallocated(o, buf, (int)size, false)) {
-                explicit_bzero(buf, size);
-                free(buf);
-                buf = NULL;
-                r = -EINVAL;
-                goto out;
-        }
-        *ret = buf;
-        r = 0;
+        r = print_wiped(o, size, ret);
 out:
-        if (secret && secret->valuestring)
-                explicit_bzero(secret->valuestring, strlen(secret->valuestring));
-        cJSON_Delete(o);
+        wipe_free(o, secret);
         return r;
 }
 
@@ -126,7 +134,6 @@ static int component_body(const struct app_config *app, const char *verify_ticke
         size_t size = 160 + 6 * (strlen(app->appid) + strlen(app->secret) + strlen(verify_ticket));
         cJSON *o = cJSON_CreateObject();
         cJSON *secret = NULL;
-        char *buf = NULL;
         int r = -ENOMEM;
 
         if (!o)
@@ -135,22 +142,9 @@ static int component_body(const struct app_config *app, const char *verify_ticke
             !(secret = cJSON_AddStringToObject(o, "component_appsecret", app->secret)) ||
             !cJSON_AddStringToObject(o, "component_verify_ticket", verify_ticket))
                 goto out;
-        buf = malloc(size);
-        if (!buf)
-                goto out;
-        if (!cJSON_PrintPreallocated(o, buf, (int)size, false)) {
-                explicit_bzero(buf, size);
-                free(buf);
-                buf = NULL;
-                r = -EINVAL;
-                goto out;
-        }
-        *ret = buf;
-        r = 0;
+        r = print_wiped(o, size, ret);
 out:
-        if (secret && secret->valuestring)
-                explicit_bzero(secret->valuestring, strlen(secret->valuestring));
-        cJSON_Delete(o);
+        wipe_free(o, secret);
         return r;
 }
 
