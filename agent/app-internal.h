@@ -16,6 +16,14 @@ void force_answer(struct item *it, const struct core_action *a);
 /* Carry out CORE_ACT_START_CALL: queue the call; it is built and made at its turn (app.c). */
 void item_call(struct item *it, const struct core_action *a);
 
+/*
+ * Open the item's segment, adopt a token still good, and schedule its first call (app.c);
+ * an authorizer's item (it->auth set) comes with its name. Undone by item_free (retire:
+ * the segment is removed, readers told), also after a failed item_init.
+ */
+int item_init(struct item *it, struct app *app, enum ticket_type ticket, bool fresh);
+void item_free(struct item *it, bool retire);
+
 /* Write the item's token to its state file (one log line per change of what is wrong). */
 void item_save(struct item *it, int64_t fetched_at_ms);
 

@@ -34,7 +34,7 @@ void item_policy(const struct item *it, struct core_policy *pol) {
 
         *pol = (struct core_policy){
                 .kind = cfg->kind,
-                .ticket = it->ticket != 0,
+                .ticket = it->ticket != 0 || it->auth, /* an authorizer too: it waits for its component's token */
                 /* The probe (getcallbackip) takes no component_access_token: a component's forced refresh re-mints. */
                 .verify_before_force = cfg->verify_before_force && cfg->kind != APP_KIND_COMPONENT,
                 .n_api_base = cfg->n_api_base,
@@ -91,6 +91,7 @@ static void item_poke(struct item *it, bool dead) {
         }
         for (int i = 0; i < app->n_tickets; i++)
                 item_step(&app->tickets[i], &(struct core_event){ .type = CORE_EV_FETCH_NOW });
+        app_authorizers_poke(app);
 }
 
 static void item_do(struct item *it, const struct core_action *a) {
@@ -120,7 +121,7 @@ static void item_do(struct item *it, const struct core_action *a) {
                 force_answer(it, a);
                 break;
         case CORE_ACT_SETTLED:
-                if (!it->ticket)
+                if (!it->ticket && !it->auth)
                         svc->ops->settled(svc->userdata);
                 break;
         case CORE_ACT_FETCH_TICKETS:

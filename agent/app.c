@@ -18,9 +18,11 @@
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct item *it = userdata;
         struct app *app = it->app;
-        bool ready = !it->ticket || app->token.value_len > 0;
+        bool ready = (!it->ticket && !it->auth) || app->token.value_len > 0;
         struct upstream_result fail = { .errcode = UPSTREAM_ERR_BODY };
 
+        if (app_authorizer_refused(it))
+                return 0; /* no call until the account is added again */
         /* A segment that can take no further generation is made anew before any call (app-mirror.c). */
         if (!it->core.in_flight && ready && it->core.armed && it->core.next_at_ms <= clock_wall_ms() &&
             !item_can_publish(it) && (!it->seg || item_segment_renew(it) < 0)) {
@@ -30,7 +32,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 return 0;
         }
         item_step(it, &(struct core_event){ .type = CORE_EV_TIMER, .token_ready = ready,
-                                            .ticket_missing = !it->ticket && app_component_ticket_missing(app),
+                                            .ticket_missing = !it->ticket && !it->auth &&
+                                                              app_component_ticket_missing(app),
                                             .call_budget_ms = app->svc->ops->call_budget(app->svc->userdata, app) });
         return 0;
 }
@@ -112,6 +115,8 @@ static void on_response(void *userdata, const struct http_response *http) {
                 res.errcode = UPSTREAM_ERR_TRANSPORT;
                 snprintf(res.errmsg, sizeof(res.errmsg), "%s", http->curl_error);
                 r = -EIO;
+        } else if (it->auth) {
+                r = app_authorizer_parse(it, http, &pol, &res);
         } else if (it->ticket) {
                 r = upstream_ticket_parse(cfg->kind, http->status, http->body, http->body_len, &pol, &res);
         } else {
@@ -156,6 +161,8 @@ static void on_turn(void *userdata, struct http_call *c) {
         memset(&req, 0, sizeof(req));
         if (it->call_probe)
                 r = upstream_probe_request(base, item_value(it), &req);
+        else if (it->auth)
+                r = app_authorizer_request(it, base, &req, &errcode);
         else if (it->ticket)
                 r = upstream_ticket_request(cfg->kind, base, item_value(&it->app->token), it->ticket, &req);
         else if (cfg->kind == APP_KIND_COMPONENT)
@@ -163,12 +170,12 @@ static void on_turn(void *userdata, struct http_call *c) {
         else
                 r = upstream_token_request(cfg, base, it->call_force, &req);
         if (r < 0) {
-                errcode = UPSTREAM_ERR_REQUEST;
+                errcode = r == -EKEYREVOKED ? errcode : UPSTREAM_ERR_REQUEST;
         } else {
                 r = http_begin(c, &req, cfg->ca_pem, cfg->ca_len, budget);
                 if (r == 0)
                         log_app(LOG_DEBUG, it->name, 0, "%s %s", req.body ? "POST" : "GET", req.redacted_url);
-                if (r == 0 && !it->call_probe)
+                if (r == 0 && !it->call_probe && !it->auth) /* not the component's own endpoint */
                         item_quota_count(it, it->call_force);
         }
         upstream_request_clear(&req);
@@ -265,7 +272,7 @@ static void item_open_failed(struct item *it, int r) {
         failed_add(svc->failed, it->name, it->ticket ? "ticket" : app_kind_name(it->app->cfg->kind), why);
 }
 
-static int item_init(struct item *it, struct app *app, enum ticket_type ticket, bool fresh) {
+int item_init(struct item *it, struct app *app, enum ticket_type ticket, bool fresh) {
         const struct app_config *cfg = app->cfg;
         const struct services *svc = app->svc;
         struct wxshm_writer_options opts = WXSHM_WRITER_OPTIONS_DEFAULT;
@@ -280,7 +287,8 @@ static int item_init(struct item *it, struct app *app, enum ticket_type ticket, 
         core_item_init(&it->core);
         it->started_at_ms = it->shown_since_ms = now;
         it->shown = item_shown(it);
-        snprintf(it->name, sizeof(it->name), "%s%s%s", cfg->name, ticket ? "." : "", ticket ? ticket_type_name(ticket) : "");
+        if (!it->auth)
+                snprintf(it->name, sizeof(it->name), "%s%s%s", cfg->name, ticket ? "." : "", ticket ? ticket_type_name(ticket) : "");
         on_disk = state_load(svc->config->state_dir, it->name, cfg->appid, &rec);
         if (on_disk < 0 && on_disk != -ENOENT)
                 log_app(LOG_WARNING, it->name, 0, "state file refused: %s/%s %s", svc->config->state_dir,
@@ -337,7 +345,7 @@ static void item_remove_segment(struct item *it) {
                         "is gone all the same", svc->config->shm_dir, it->name, strerror(-r));
 }
 
-static void item_free(struct item *it, bool retire) {
+void item_free(struct item *it, bool retire) {
         item_step(it, &(struct core_event){ .type = CORE_EV_ABORT,
                                             .answer = retire ? CORE_ANSWER_UNKNOWN_APP : CORE_ANSWER_STOPPING });
         core_item_free(&it->core);
@@ -373,6 +381,8 @@ int app_new(struct app **ret, struct services *svc, const struct app_config *cfg
         r = app_component_init(app);
         if (r == 0)
                 r = item_init(&app->token, app, 0, fresh);
+        if (r == 0)
+                r = app_authorizers_init(app, fresh);
         if (r < 0) {
                 app_free(app, false);
                 return r;
@@ -420,6 +430,7 @@ bool app_complete(const struct app *app) {
 void app_free(struct app *app, bool retire) {
         if (!app)
                 return;
+        app_authorizers_free(app, retire);
         item_free(&app->token, retire);
         for (int i = 0; i < app->n_tickets; i++)
                 item_free(&app->tickets[i], retire);
@@ -455,12 +466,14 @@ void app_stop(struct app *app) {
         item_step(&app->token, &(struct core_event){ .type = CORE_EV_STOPPED });
         for (int i = 0; i < app->n_tickets; i++)
                 item_step(&app->tickets[i], &(struct core_event){ .type = CORE_EV_STOPPED });
+        app_authorizers_stop(app);
 }
 
 void app_heartbeat(struct app *app, int64_t now_ms) {
         wxshm_writer_heartbeat(app->token.seg, now_ms);
         for (int i = 0; i < app->n_tickets; i++)
                 wxshm_writer_heartbeat(app->tickets[i].seg, now_ms);
+        app_authorizers_heartbeat(app, now_ms);
 }
 
 struct item *app_find_item(const struct services *svc, const char *name) {
@@ -474,6 +487,8 @@ struct item *app_find_item(const struct services *svc, const char *name) {
                 for (int t = 0; t < app->n_tickets; t++)
                         if (strcmp(app->tickets[t].name, name) == 0)
                                 return &app->tickets[t];
+                if (app->authorizers && app_authorizer_find(app, name))
+                        return app_authorizer_find(app, name);
         }
         return NULL;
 }

@@ -18,7 +18,10 @@
 #define APP_HTTP_TIMEOUT_MS 10000       /* one upstream call, connection included */
 
 struct app;
+struct authorizer;
 struct component;
+struct http_response;
+struct request;
 struct status_component;
 
 /*
@@ -29,6 +32,7 @@ struct status_component;
 struct item {
         struct app *app;
         enum ticket_type ticket;        /* 0: the access token */
+        struct authorizer *auth;        /* an account authorized to a component (app-authorizer.c); else NULL */
         char name[96];
         wxshm_writer *seg;
         sd_event_source *timer;         /* the core's next wake-up */
@@ -76,6 +80,8 @@ struct app {
         char *lease_problem;            /* what is wrong with the lease key in Redis, NULL if nothing (allocated then) */
 
         struct component *component;    /* kind component: its component_verify_tickets (app-component.c); else NULL */
+        struct authorizer *authorizers; /* kind component: the accounts authorized to it, added at run time */
+        bool authorizers_refused_file;  /* state_dir's <name>.authorizers was refused at start: left untouched */
 };
 
 /*
@@ -194,6 +200,33 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
 
 /* The component's ticket intake for its status entry (out->note points into app). */
 void app_component_status(const struct app *app, struct status_component *out, int64_t now_ms);
+
+/*
+ * app-authorizer.c: the accounts authorized to a component, each an item "COMPONENT.APPID"
+ * fetched with the component's token and the account's refresh token, which is kept in
+ * state_dir/COMPONENT.authorizers. Read it and start them (kind component only).
+ */
+int app_authorizers_init(struct app *app, bool fresh);
+void app_authorizers_free(struct app *app, bool retire);
+struct item *app_authorizer_find(const struct app *app, const char *name);
+void app_authorizers_stop(struct app *app);
+void app_authorizers_heartbeat(struct app *app, int64_t now_ms);
+
+/* The component has a new token: the accounts waiting for one (no token yet, or failing) call now. */
+void app_authorizers_poke(struct app *app);
+
+/* WeChat refused the account's refresh token (61023, 61003): no call until it is added again. */
+bool app_authorizer_refused(const struct item *it);
+
+/* The call at its turn; -EKEYREVOKED with *errcode set if the refresh token was refused. */
+int app_authorizer_request(struct item *it, const char *base, struct upstream_request *req, long *errcode);
+
+/* Its answer; a refresh token that comes back different is saved (fsync'd) before this returns. */
+int app_authorizer_parse(struct item *it, const struct http_response *http, const struct upstream_policy *pol,
+                         struct upstream_result *res);
+
+/* authorizer_add, _remove, _list on component it (its token item): the reply line (malloc'd). */
+char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid, int64_t pid);
 
 /* The item's cap of client-forced calls a day. */
 unsigned item_forced_cap(const struct item *it);

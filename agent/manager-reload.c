@@ -6,6 +6,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "app.h"
+#include "authorizer-file.h"
 #include "clock.h"
 #include "cluster.h"
 #include "http.h"
@@ -74,6 +75,9 @@ bool agent_item_configured(const char *item, void *config) {
                 if (strncmp(app->name, item, n) != 0 || app->name[n] != '\0')
                         continue;
                 if (!dot)
+                        return true;
+                /* An account authorized to a component at run time: listed in state_dir, not in the config. */
+                if (app->kind == APP_KIND_COMPONENT && authorizer_file_has(c->state_dir, app->name, dot + 1))
                         return true;
                 /* Every ticket bit the app has, whatever types a later version adds: a list here went stale once. */
                 for (unsigned t = 1; t != 0 && t <= app->tickets; t <<= 1)

@@ -1,4 +1,6 @@
 /* server-dispatch.c: the control socket's requests: get, refresh (waiting on force.c) and the status queue. */
+#include <string.h>
+
 #include "app.h"
 #include "app-force.h"
 #include "server-internal.h"
@@ -112,6 +114,13 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
         if (req.op == OP_TICKET) {
                 conn_reply(c, app_component_put(it, req.verify_ticket, req.create_time_s,
                                                 c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid, c->peer.pid));
+                return;
+        }
+        /* The accounts authorized to a component: the component's own users, as for its ticket. */
+        if (req.op == OP_AUTHORIZER_ADD || req.op == OP_AUTHORIZER_REMOVE || req.op == OP_AUTHORIZER_LIST) {
+                conn_reply(c, app_authorizer_op(it, &req, c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid,
+                                                c->peer.pid));
+                explicit_bzero(req.refresh_token, sizeof(req.refresh_token));
                 return;
         }
         if (req.op == OP_RETRY) {

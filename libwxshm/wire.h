@@ -107,6 +107,29 @@ static inline bool wire_name_valid(const char *s) {
 #define PROTOCOL_VERIFY_TICKET_MAX 512
 #define PROTOCOL_TICKET_SKEW_S 300
 
+/*
+ * The authorizer ops (Open Platform accounts authorized to a component, added at run
+ * time): an authorizer's appid is "wx" and 1..30 lowercase letters or digits (WeChat's
+ * are "wx" and 16 hex digits; no '_', so it never reads as a ticket type like wx_card),
+ * published as "COMPONENT.APPID"; its refresh token is printable ASCII (WeChat's are about
+ * 60 bytes). A component holds at most PROTOCOL_AUTHORIZERS_MAX. Plain literals.
+ */
+#define PROTOCOL_AUTHORIZER_APPID_MAX 32
+#define PROTOCOL_REFRESH_TOKEN_MAX 512
+#define PROTOCOL_AUTHORIZERS_MAX 10000
+#define WIRE_AUTHORIZER_APPID_GRAMMAR "wx[0-9a-z]{1,30}"
+
+static inline bool wire_authorizer_appid_valid(const char *s) {
+        size_t n = 2;
+
+        if (!s || s[0] != 'w' || s[1] != 'x')
+                return false;
+        while ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'z'))
+                if (++n > PROTOCOL_AUTHORIZER_APPID_MAX)
+                        return false;
+        return n > 2 && s[n] == '\0';
+}
+
 /* A limit above as text, for a message that names it: PROTOCOL_STR(PROTOCOL_LINE_MAX) is "4096". */
 #define PROTOCOL_STR(x) PROTOCOL_STR_(x)
 #define PROTOCOL_STR_(x) #x
@@ -130,5 +153,6 @@ static inline bool wire_name_valid(const char *s) {
 #define PROTO_E_NOT_FAILING "not_failing"       /* retry: the item waits for no retry (fresh, or starting) */
 #define PROTO_E_NOT_HOLDER "not_lease_holder"   /* retry, cluster mode: another agent makes the app's calls */
 #define PROTO_E_TICKET_REFUSED "ticket_refused" /* ticket: not a component, or a create_time in the future or over 12 h ago */
+#define PROTO_E_AUTHORIZER_REFUSED "authorizer_refused" /* authorizer_*: not a component, no such account, full */
 
 #endif

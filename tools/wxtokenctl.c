@@ -38,6 +38,11 @@ static const char usage_text[] =
         "                                   hand a component its component_verify_ticket as WeChat\n"
         "                                   pushed it (CREATE_TIME: the push's CreateTime, Unix s);\n"
         "                                   TICKET - reads it from stdin (one line), off the command line\n"
+        "  authorizer add COMPONENT APPID   an account authorized to component COMPONENT, published as\n"
+        "                                   COMPONENT.APPID; its refresh token is read from stdin\n"
+        "  authorizer remove COMPONENT APPID\n"
+        "                                   forget the account (its segment is removed)\n"
+        "  authorizer list COMPONENT        the accounts, their state and tokens' expiry\n"
         "Options:\n"
         "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " PROTOCOL_SOCKET_DEFAULT ")\n"
         "  -j, --json          machine-readable output\n"
@@ -69,6 +74,8 @@ static const char *fix_for(const char *code) {
                 { PROTO_E_UNKNOWN_OP, "this wxtokenctl is newer than the running agent: restart the agent" },
                 { PROTO_E_BAD_REQUEST, "this wxtokenctl and the agent disagree: use the ones of one version" },
                 { PROTO_E_STOPPING, "the agent is stopping: start it again (systemctl start wxtokend)" },
+                { PROTO_E_AUTHORIZER_REFUSED, "check the component's name (wxtokenctl status) and the agent's "
+                                              "log" },
                 { PROTO_E_TICKET_REFUSED, "pass the push's own CreateTime, check this host's clock (timedatectl), "
                                           "and put tickets only for an app of kind component" },
         };
@@ -885,6 +892,106 @@ static int cmd_ticket_put(const char *socket_path, const char *app, const char *
         return 0;
 }
 
+/* The request o as one line with its newline (o deleted; the line wiped by the caller): NULL if too long. */
+static char *request_line(cJSON *o) {
+        char *line = o ? cJSON_PrintUnformatted(o) : NULL, *l;
+        cJSON *rt = cJSON_GetObjectItemCaseSensitive(o, "refresh_token");
+        size_t n;
+
+        if (cJSON_IsString(rt) && rt->valuestring)
+                explicit_bzero(rt->valuestring, strlen(rt->valuestring));
+        cJSON_Delete(o);
+        if (!line)
+                return NULL;
+        n = strlen(line);
+        if (n + 2 > PROTOCOL_LINE_MAX || !(l = realloc(line, n + 2))) {
+                explicit_bzero(line, n);
+                free(line);
+                return NULL;
+        }
+        l[n] = '\n';
+        l[n + 1] = '\0';
+        return l;
+}
+
+/* The refresh token from stdin (argv is visible in ps): one line, its newline dropped. */
+static bool read_refresh_token(char *buf, size_t size) {
+        size_t n;
+
+        if (isatty(STDIN_FILENO))
+                fprintf(stderr, "refresh token: ");
+        if (!fgets(buf, (int)size, stdin))
+                return false;
+        n = strcspn(buf, "\r\n");
+        if (buf[n] == '\0' && n == size - 1)
+                return false; /* longer than the agent takes */
+        buf[n] = '\0';
+        return n > 0;
+}
+
+static int cmd_authorizer(const char *socket_path, bool json, const char *verb, const char *component,
+                          const char *appid) {
+        char rt[PROTOCOL_REFRESH_TOKEN_MAX + 2], *line;
+        bool add = !strcmp(verb, "add");
+        const cJSON *list, *x;
+        cJSON *req = cJSON_CreateObject(), *o;
+
+        if (!wire_app_name_valid(component) || (appid && !wire_authorizer_appid_valid(appid))) {
+                cJSON_Delete(req);
+                fprintf(stderr, "wxtokenctl: authorizer: COMPONENT is " WIRE_APP_NAME_GRAMMAR ", APPID "
+                        WIRE_AUTHORIZER_APPID_GRAMMAR "\n");
+                return 1;
+        }
+        if (add && !read_refresh_token(rt, sizeof(rt))) {
+                cJSON_Delete(req);
+                fprintf(stderr, "wxtokenctl: authorizer add: give the refresh token on stdin, one line of 1 to "
+                        PROTOCOL_STR(PROTOCOL_REFRESH_TOKEN_MAX) " bytes\n");
+                return 1;
+        }
+        if (!req || !cJSON_AddStringToObject(req, "op", add ? "authorizer_add" : appid ? "authorizer_remove"
+                                                                                  : "authorizer_list") ||
+            !cJSON_AddStringToObject(req, "component", component) ||
+            (appid && !cJSON_AddStringToObject(req, "appid", appid)) ||
+            (add && !cJSON_AddStringToObject(req, "refresh_token", rt))) {
+                cJSON_Delete(req);
+                explicit_bzero(rt, sizeof(rt));
+                return 1;
+        }
+        line = request_line(req);
+        explicit_bzero(rt, sizeof(rt));
+        if (!line) {
+                fprintf(stderr, "wxtokenctl: authorizer: the request does not fit a line\n");
+                return 1;
+        }
+        o = request(socket_path, line, PROTOCOL_TIMEOUT_DEFAULT_MS, NULL);
+        explicit_bzero(line, strlen(line));
+        free(line);
+        if (!o)
+                return 1;
+        if (json) {
+                char *s = cJSON_PrintUnformatted(o);
+
+                printf("%s\n", s ? s : "");
+                free(s);
+        } else if (appid) {
+                printf("%s.%s: %s\n", component, appid, text(o, "message"));
+        } else {
+                list = cJSON_GetObjectItemCaseSensitive(o, "authorizers");
+                printf("%-34s %-9s %10s %10s  %s\n", "APPID", "STATE", "GENERATION", "EXPIRES_IN", "NOTE");
+                cJSON_ArrayForEach(x, list) {
+                        double exp = number(x, "expires_at");
+                        char left[24] = "-";
+
+                        if (exp > 0)
+                                snprintf(left, sizeof(left), "%.0f s", (exp - (double)clock_wall_ms()) / 1000);
+                        printf("%-34s %-9s %10.0f %10s  %s\n", text(x, "appid"), text(x, "state"),
+                               number(x, "generation"), left, text(x, "note"));
+                }
+        }
+        cJSON_Delete(o);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },     { "json", no_argument, NULL, 'j' },
@@ -947,8 +1054,20 @@ int main(int argc, char **argv) {
                         return usage_error("ticket put APP TICKET CREATE_TIME, no --json");
                 return cmd_ticket_put(socket_path, argv[optind + 1], argv[optind + 2], argv[optind + 3]);
         }
+        if (!strcmp(cmd, "authorizer")) {
+                int n = argc - optind;
+                const char *verb = n > 0 ? argv[optind] : "";
+
+                if ((!strcmp(verb, "add") || !strcmp(verb, "remove")) && n == 3)
+                        return cmd_authorizer(socket_path, json, verb, argv[optind + 1], argv[optind + 2]);
+                if (!strcmp(verb, "list") && n == 2)
+                        return cmd_authorizer(socket_path, json, verb, argv[optind + 1], NULL);
+                return usage_error("authorizer add COMPONENT APPID (refresh token on stdin), authorizer remove "
+                                   "COMPONENT APPID, authorizer list COMPONENT");
+        }
         if (strcmp(cmd, "get") && strcmp(cmd, "refresh") && strcmp(cmd, "retry"))
-                return usage_error("unknown command (get, refresh, status, metrics, reload, retry, ticket)");
+                return usage_error("unknown command (get, refresh, status, metrics, reload, retry, ticket, "
+                                   "authorizer)");
         if (argc - optind != 1)
                 return usage_error("one APP, please");
         if (!strcmp(cmd, "retry"))

@@ -82,6 +82,13 @@ static const struct errcode_info table[] = {
           "WeChat refused the component_verify_ticket as invalid: check the platform's callback forwards WeChat's "
           "push for this component_appid (wxtokenctl ticket put); retrying with backoff, and at once when a new "
           "ticket comes", NULL },
+        /* An account authorized to a component: its refresh token is gone for good; only a new authorization helps. */
+        { 61003, FAILURE_CONFIG, false,
+          "the account has not authorized this component (or cancelled the authorization): no call until it "
+          "authorizes again and is added again (wxtokenctl authorizer add)", NULL },
+        { 61023, FAILURE_CONFIG, false,
+          "WeChat refused the authorizer's refresh token (the account was de-authorized, or the token retired): no "
+          "call until the account authorizes again and is added again (wxtokenctl authorizer add)", NULL },
         { 61011, FAILURE_CONFIG, false,
           "WeChat does not know this component: check appid (the component_appid) and that the platform is "
           "approved", NULL },
@@ -268,6 +275,8 @@ static const struct {
         { 61005, "WeChat: component_verify_ticket expired" },
         { 61006, "WeChat: component_verify_ticket invalid" },
         { 61011, "WeChat: invalid component" },
+        { 61003, "WeChat: the account has not authorized the component" },
+        { 61023, "WeChat: the authorizer's refresh_token is invalid" },
         { 89503, "WeChat: caller IP awaits the administrator's confirmation" },
         { 89506, "WeChat: caller IP refused twice, blocked for 24 h" },
         { 89507, "WeChat: caller IP refused, blocked for 1 h" },

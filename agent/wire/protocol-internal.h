@@ -1,4 +1,4 @@
-/* protocol-internal.h: what protocol.c and protocol-ticket.c (the ticket op, a component's status) share. */
+/* protocol-internal.h: what protocol.c, protocol-ticket.c (the ticket op, a component's status) and protocol-authorizer.c share. */
 #ifndef PROTOCOL_INTERNAL_H
 #define PROTOCOL_INTERNAL_H
 
@@ -16,6 +16,10 @@ __attribute__((format(printf, 5, 6))) int protocol_fail(const char **error, char
 /* The ticket op's fields after "app" ("ticket", "create_time") into req: 0, or -EINVAL as protocol_parse. */
 int protocol_parse_ticket(const struct cJSON *root, struct request *req, const char **error, char *message,
                           size_t message_size);
+
+/* The authorizer ops' fields ("component", "appid", "refresh_token") into req: 0, or -EINVAL as protocol_parse. */
+int protocol_parse_authorizer(const struct cJSON *root, struct request *req, const char **error, char *message,
+                              size_t message_size);
 
 /* A component's "component" object in its status entry o. */
 bool protocol_add_component(struct cJSON *o, const struct status_component *c);

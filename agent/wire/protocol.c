@@ -138,10 +138,12 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
                 req->op = OP_RETRY;
         } else if (!strcmp(op->valuestring, "ticket")) {
                 req->op = OP_TICKET;
+        } else if (!strncmp(op->valuestring, "authorizer_", 11)) {
+                return protocol_parse_authorizer(root, req, error, message, message_size);
         } else {
                 quote(q, op->valuestring);
                 return protocol_fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
-                            "unknown op \"%s\" (refresh, get, status, metrics, reload, retry, ticket)", q);
+                            "unknown op \"%s\" (refresh, get, status, metrics, reload, retry, ticket, authorizer_*)", q);
         }
 
         r = parse_app(cJSON_GetObjectItemCaseSensitive(root, "app"), req, error, message, message_size);

@@ -19,6 +19,12 @@
  *   {"op":"retry","app":"NAME"}       NAME's next attempt now, skipping its backoff wait once (same)
  *   {"op":"ticket","app":"NAME","ticket":"...","create_time":UNIX}   a component's component_verify_ticket
  *                                     as WeChat pushed it (root, the agent's user, the app's group)
+ *   {"op":"authorizer_add","component":"NAME","appid":"wx...","refresh_token":"..."}
+ *   {"op":"authorizer_remove","component":"NAME","appid":"wx..."}
+ *   {"op":"authorizer_list","component":"NAME"}
+ *                                     an account authorized to component NAME, published as
+ *                                     "NAME.APPID" (same peers as ticket); the refresh token is
+ *                                     never in a reply
  * NAME is an app ("shop") or one of its tickets ("shop.jsapi"). Every reply is one line:
  *   {"ok":true,...} or {"ok":false,"error":"CODE","message":"...",("retry_after_ms":N)}
  * but metrics's: the Prometheus text exposition (format 0.0.4), then the agent closes the
@@ -33,6 +39,9 @@ enum request_op {
         OP_RELOAD,
         OP_RETRY,
         OP_TICKET,
+        OP_AUTHORIZER_ADD,
+        OP_AUTHORIZER_REMOVE,
+        OP_AUTHORIZER_LIST,
 };
 
 struct request {
@@ -47,6 +56,9 @@ struct request {
         unsigned limit;                 /* status: 1..PROTOCOL_STATUS_LIMIT_MAX entries at most */
         char verify_ticket[PROTOCOL_VERIFY_TICKET_MAX + 1]; /* ticket: printable ASCII, no space, 1..MAX bytes */
         int64_t create_time_s;          /* ticket: WeChat's CreateTime (Unix seconds), 1..2^53-1 */
+        /* authorizer_*: app holds the component ("component", wire_app_name_valid). */
+        char authorizer_appid[PROTOCOL_AUTHORIZER_APPID_MAX + 1];  /* add, remove: wire_authorizer_appid_valid */
+        char refresh_token[PROTOCOL_REFRESH_TOKEN_MAX + 1];        /* add: printable ASCII, no space, 1..MAX */
 };
 
 /*
@@ -87,6 +99,22 @@ char *protocol_ticket_ok(bool taken, int64_t create_time_s, const char *message)
 
 /* Whether s is a ticket the op would take: 1 to PROTOCOL_VERIFY_TICKET_MAX bytes of printable ASCII, no space. */
 bool protocol_ticket_text_ok(const char *s);
+
+/* authorizer_add/remove done: {"ok":true,"authorizer":WHAT,"component":C,"appid":A,"message":...}. */
+char *protocol_authorizer_ok(const char *what, const char *component, const char *appid, const char *message);
+
+/* One account in an authorizer_list reply; never its refresh token. */
+struct authorizer_entry {
+        const char *appid;
+        const char *state;              /* "fresh", "waiting" (for the component's token), "failing", "refused" */
+        uint64_t generation;
+        int64_t expires_at_ms;          /* 0: no token */
+        long last_errcode;
+        const char *note;               /* what is wrong and what to do, "" if nothing */
+};
+
+/* authorizer_list: {"ok":true,"component":C,"authorizers":[{"appid",..},...]}. */
+char *protocol_authorizer_list(const char *component, const struct authorizer_entry *entries, size_t n);
 
 /* A component's ticket intake, in its status entry ("component"); the ticket itself never. */
 struct status_component {

@@ -278,3 +278,29 @@ int upstream_probe_parse(long http_status, const char *body, size_t len, const s
         cJSON_Delete(root);
         return r;
 }
+
+int upstream_authorizer_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
+                              struct upstream_result *res, char *refresh_token, size_t refresh_size) {
+        cJSON *root, *v, *rt;
+        size_t n;
+        int r;
+
+        if (!res || !refresh_token || refresh_size == 0)
+                return -EINVAL;
+        refresh_token[0] = '\0';
+        r = response_open(http_status, body, len, pol, res, &root);
+        if (r == 0)
+                r = value_check(root, "authorizer_access_token", pol, res);
+        rt = cJSON_GetObjectItemCaseSensitive(root, "authorizer_refresh_token");
+        /* The refresh token that comes back is kept only if it could go back to WeChat as it is. */
+        if (r == 0 && cJSON_IsString(rt) && rt->valuestring && (n = strlen(rt->valuestring)) > 0 &&
+            n < refresh_size && value_chars_ok(rt->valuestring, n))
+                memcpy(refresh_token, rt->valuestring, n + 1);
+        v = cJSON_GetObjectItemCaseSensitive(root, "authorizer_access_token");
+        if (cJSON_IsString(v) && v->valuestring)
+                explicit_bzero(v->valuestring, strlen(v->valuestring));
+        if (cJSON_IsString(rt) && rt->valuestring)
+                explicit_bzero(rt->valuestring, strlen(rt->valuestring));
+        cJSON_Delete(root);
+        return r;
+}

@@ -265,3 +265,64 @@ int upstream_probe_request(const char *api_base, const char *access_token, struc
         /* The cheapest authenticated call there is: it only lists WeChat's callback IPs. */
         return token_query_request(api_base, "/cgi-bin/getcallbackip", access_token, "", req);
 }
+
+/*
+ * api_authorizer_token's body: the component's and the account's appids and the account's
+ * refresh token (its one credential: the body is wiped with the request).
+ */
+static int authorizer_body(const char *component_appid, const char *appid, const char *refresh_token, char **ret) {
+        size_t size = 160 + 6 * (strlen(component_appid) + strlen(appid) + strlen(refresh_token));
+        cJSON *o = cJSON_CreateObject();
+        cJSON *rt = NULL;
+        char *buf = NULL;
+        int r = -ENOMEM;
+
+        if (!o)
+                return -ENOMEM;
+        if (!cJSON_AddStringToObject(o, "component_appid", component_appid) ||
+            !cJSON_AddStringToObject(o, "authorizer_appid", appid) ||
+            !(rt = cJSON_AddStringToObject(o, "authorizer_refresh_token", refresh_token)))
+                goto out;
+        buf = malloc(size);
+        if (!buf)
+                goto out;
+        if (!cJSON_PrintPreallocated(o, buf, (int)size, false)) {
+                explicit_bzero(buf, size);
+                free(buf);
+                r = -EINVAL;
+                goto out;
+        }
+        *ret = buf;
+        r = 0;
+out:
+        if (rt && rt->valuestring)
+                explicit_bzero(rt->valuestring, strlen(rt->valuestring));
+        cJSON_Delete(o);
+        return r;
+}
+
+int upstream_authorizer_request(const char *api_base, const char *component_appid, const char *component_token,
+                                const char *appid, const char *refresh_token, struct upstream_request *req) {
+        struct upstream_request tmp = { .body = NULL };
+        char *e_token;
+        int r;
+
+        if (!req || !field_ok(component_appid) || !field_ok(component_token) || !field_ok(appid) ||
+            !field_ok(refresh_token) || !base_ok(api_base))
+                return -EINVAL;
+        e_token = escape(component_token);
+        if (!e_token)
+                return -ENOMEM;
+        r = url_set(&tmp, "%s/cgi-bin/component/api_authorizer_token?component_access_token=%s", api_base, e_token);
+        if (r == 0)
+                redact_secret(tmp.redacted_url, e_token);
+        escaped_free(e_token);
+        if (r == 0)
+                r = authorizer_body(component_appid, appid, refresh_token, &tmp.body);
+        if (r == 0)
+                *req = tmp;
+        else
+                upstream_request_clear(&tmp);
+        explicit_bzero(&tmp, sizeof(tmp));
+        return r;
+}

@@ -63,6 +63,22 @@ int upstream_token_request(const struct app_config *app, const char *api_base, b
 int upstream_component_request(const struct app_config *app, const char *api_base, const char *verify_ticket,
                                struct upstream_request *req);
 
+/*
+ * An account authorized to a component (Open Platform): POST
+ * /cgi-bin/component/api_authorizer_token?component_access_token= with the component's
+ * appid, the account's appid and its refresh token. -EINVAL for an empty field.
+ */
+int upstream_authorizer_request(const char *api_base, const char *component_appid, const char *component_token,
+                                const char *appid, const char *refresh_token, struct upstream_request *req);
+
+/*
+ * Its answer: authorizer_access_token and expires_in into res (as upstream_token_parse),
+ * and the authorizer_refresh_token that came back into refresh_token ("" if none or not
+ * usable: printable ASCII shorter than refresh_size).
+ */
+int upstream_authorizer_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
+                              struct upstream_result *res, char *refresh_token, size_t refresh_size);
+
 /* The ticket request of type (TICKET_JSAPI, TICKET_WX_CARD; work: TICKET_JSAPI, TICKET_AGENT_CONFIG) with access_token. */
 int upstream_ticket_request(enum app_kind kind, const char *api_base, const char *access_token,
                             enum ticket_type type, struct upstream_request *req);

@@ -486,9 +486,70 @@ static void test_ticket(void) {
         free(reply);
 }
 
+/* The authorizer ops: a component's name, an appid of the grammar, a bounded printable refresh token never echoed. */
+static void test_authorizer(void) {
+        char line[1024], big[PROTOCOL_REFRESH_TOKEN_MAX + 2];
+        struct authorizer_entry e = { .appid = "wxa00000001", .state = "refused", .generation = 3,
+                                      .expires_at_ms = 1700000000000, .last_errcode = 61023, .note = "re-\"add\"\n" };
+        cJSON *j;
+        char *reply;
+
+        CHECK_EQ(parse("{\"op\":\"authorizer_add\",\"component\":\"plat\",\"appid\":\"wx0123456789abcdef\","
+                       "\"refresh_token\":\"refreshtoken@@@a-B_9\"}"), 0);
+        CHECK(req.op == OP_AUTHORIZER_ADD && !strcmp(req.app, "plat") && !strcmp(req.authorizer_appid,
+              "wx0123456789abcdef") && !strcmp(req.refresh_token, "refreshtoken@@@a-B_9"));
+        CHECK_EQ(parse("{\"op\":\"authorizer_remove\",\"component\":\"plat\",\"appid\":\"wxa1\"}"), 0);
+        CHECK(req.op == OP_AUTHORIZER_REMOVE && !strcmp(req.authorizer_appid, "wxa1"));
+        CHECK_EQ(parse("{\"op\":\"authorizer_list\",\"component\":\"plat\"}"), 0);
+        CHECK(req.op == OP_AUTHORIZER_LIST && !strcmp(req.app, "plat"));
+        refused("{\"op\":\"authorizer_list\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_list\",\"component\":\"plat.jsapi\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_frob\",\"component\":\"plat\"}", PROTO_E_UNKNOWN_OP);
+        refused("{\"op\":\"authorizer_remove\",\"component\":\"plat\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_remove\",\"component\":\"plat\",\"appid\":\"wx_card\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_remove\",\"component\":\"plat\",\"appid\":\"wx\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_remove\",\"component\":\"plat\",\"appid\":\"wxABC\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_remove\",\"component\":\"plat\",\"appid\":\"ab123\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_remove\",\"component\":\"plat\","
+                "\"appid\":\"wx0123456789012345678901234567890\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_add\",\"component\":\"plat\",\"appid\":\"wxa1\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_add\",\"component\":\"plat\",\"appid\":\"wxa1\",\"refresh_token\":\"\"}",
+                PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_add\",\"component\":\"plat\",\"appid\":\"wxa1\",\"refresh_token\":\"a b\"}",
+                PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_add\",\"component\":\"plat\",\"appid\":\"wxa1\",\"refresh_token\":7}",
+                PROTO_E_BAD_REQUEST);
+        CHECK(!strstr(message, "7"), "the refresh token is not quoted back: %s", message);
+        /* The longest refresh token fits; one byte more is refused. */
+        memset(big, 'r', sizeof(big));
+        big[PROTOCOL_REFRESH_TOKEN_MAX] = '\0';
+        snprintf(line, sizeof(line), "{\"op\":\"authorizer_add\",\"component\":\"p\",\"appid\":\"wxa1\","
+                 "\"refresh_token\":\"%s\"}", big);
+        CHECK_EQ(parse(line), 0);
+        CHECK_EQ(strlen(req.refresh_token), PROTOCOL_REFRESH_TOKEN_MAX);
+        big[PROTOCOL_REFRESH_TOKEN_MAX] = 'r';
+        big[PROTOCOL_REFRESH_TOKEN_MAX + 1] = '\0';
+        snprintf(line, sizeof(line), "{\"op\":\"authorizer_add\",\"component\":\"p\",\"appid\":\"wxa1\","
+                 "\"refresh_token\":\"%s\"}", big);
+        refused(line, PROTO_E_BAD_REQUEST);
+        CHECK(!strstr(message, "rrrr"), "nor a long one: %s", message);
+
+        reply = protocol_authorizer_list("plat", &e, 1);
+        j = reply ? cJSON_Parse(reply) : NULL;
+        CHECK(j && reply[strlen(reply) - 1] == '\n' && !memchr(reply, '\n', strlen(reply) - 1) &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(
+                      cJSON_GetObjectItemCaseSensitive(j, "authorizers"), 0), "state")), "refused"), "%s", reply);
+        cJSON_Delete(j);
+        free(reply);
+        reply = protocol_authorizer_ok("added", "plat", "wxa1", "added");
+        CHECK(reply && strstr(reply, "\"authorizer\":\"added\""), "%s", reply);
+        free(reply);
+}
+
 int main(void) {
         test_shapes();
         test_ticket();
+        test_authorizer();
         test_errors();
         test_hostile();
         test_replies();

@@ -37,8 +37,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (req.op == OP_REFRESH && (req.timeout_ms < 1 || req.timeout_ms > PROTOCOL_TIMEOUT_MAX_MS))
                         abort();
                 if (req.op != OP_REFRESH && req.op != OP_GET && req.op != OP_STATUS && req.op != OP_METRICS &&
-                    req.op != OP_RELOAD && req.op != OP_RETRY && req.op != OP_TICKET)
+                    req.op != OP_RELOAD && req.op != OP_RETRY && req.op != OP_TICKET && req.op != OP_AUTHORIZER_ADD &&
+                    req.op != OP_AUTHORIZER_REMOVE && req.op != OP_AUTHORIZER_LIST)
                         abort();
+                /* authorizer_*: a component's own name, an appid of the grammar, a bounded printable refresh token. */
+                if (req.op == OP_AUTHORIZER_ADD || req.op == OP_AUTHORIZER_REMOVE || req.op == OP_AUTHORIZER_LIST) {
+                        if (!wire_app_name_valid(req.app))
+                                abort();
+                        if (req.op != OP_AUTHORIZER_LIST && !wire_authorizer_appid_valid(req.authorizer_appid))
+                                abort();
+                        if (req.op == OP_AUTHORIZER_ADD) {
+                                size_t n = strnlen(req.refresh_token, sizeof(req.refresh_token));
+
+                                if (n == 0 || n > PROTOCOL_REFRESH_TOKEN_MAX)
+                                        abort();
+                                for (size_t i = 0; i < n; i++)
+                                        if ((unsigned char)req.refresh_token[i] < 0x21 ||
+                                            (unsigned char)req.refresh_token[i] > 0x7e)
+                                                abort();
+                        }
+                        reply = protocol_authorizer_ok("added", req.app, req.op == OP_AUTHORIZER_LIST ? "" :
+                                                       req.authorizer_appid, "m");
+                        if (!reply || reply[strlen(reply) - 1] != '\n' || memchr(reply, '\n', strlen(reply) - 1))
+                                abort();
+                        free(reply);
+                }
                 /* ticket: a bounded, printable ticket and a positive create time, as protocol.h promises. */
                 if (req.op == OP_TICKET) {
                         size_t n = strnlen(req.verify_ticket, sizeof(req.verify_ticket));

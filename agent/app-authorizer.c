@@ -1,0 +1,358 @@
+/* app-authorizer.c: accounts authorized to a component (Open Platform), added at run time: their items, refresh tokens and file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "app-internal.h"
+#include "authorizer-file.h"
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+#include "protocol.h"
+#include "state-file.h"
+
+/* WeChat's "refresh_token is invalid" (retired, or the account de-authorized) and "not authorized by this account". */
+#define ERRCODE_REFRESH_INVALID 61023
+#define ERRCODE_NOT_AUTHORIZED 61003
+
+/*
+ * One account: its item ("COMPONENT.APPID", it->auth points back here) and its record.
+ * Allocated one by one, never moved: the item's timer and call point at it.
+ */
+struct authorizer {
+        struct item item;
+        struct authorizer_record rec;   /* the appid, the refresh token held, whether WeChat refused it */
+        char calling[PROTOCOL_REFRESH_TOKEN_MAX + 1]; /* the refresh token the call under way was made with */
+        struct authorizer *next;
+};
+
+bool app_authorizer_refused(const struct item *it) {
+        return it->auth && it->auth->rec.refused != 0;
+}
+
+static size_t count(const struct app *app) {
+        size_t n = 0;
+
+        for (const struct authorizer *a = app->authorizers; a; a = a->next)
+                n++;
+        return n;
+}
+
+/*
+ * Write every account's record, fsync'd: 0 or -errno (said in the log). While the file
+ * read at start was refused, nothing is written over it (it may still be mended).
+ */
+static int save(struct app *app) {
+        const char *dir = app->svc->config->state_dir;
+        size_t n = count(app), i = 0;
+        struct authorizer_record *recs = n ? calloc(n, sizeof(*recs)) : NULL;
+        int r;
+
+        if (app->authorizers_refused_file)
+                return -EBADMSG;
+        if (n && !recs)
+                return -ENOMEM;
+        for (const struct authorizer *a = app->authorizers; a; a = a->next)
+                recs[i++] = a->rec;
+        r = authorizer_file_save(dir, app->cfg->name, app->cfg->appid, recs, n);
+        if (recs)
+                explicit_bzero(recs, n * sizeof(*recs));
+        free(recs);
+        if (r < 0)
+                log_app(LOG_ERR, app->cfg->name, 0, "cannot write %s/%s.authorizers: %s", dir, app->cfg->name,
+                        state_strerror(r));
+        return r;
+}
+
+static void wipe_free(struct authorizer *a) {
+        explicit_bzero(a, sizeof(*a));
+        free(a);
+}
+
+/* Start the account's item (its segment, adopting a token still good): 0, or -errno with nothing left. */
+static int start(struct app *app, const struct authorizer_record *rec, bool fresh, struct authorizer **ret) {
+        struct authorizer *a = calloc(1, sizeof(*a));
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        a->rec = *rec;
+        a->item.auth = a;
+        r = snprintf(a->item.name, sizeof(a->item.name), "%s.%s", app->cfg->name, rec->appid) <
+                            (int)sizeof(a->item.name) ? item_init(&a->item, app, 0, fresh) : -ENAMETOOLONG;
+        if (r < 0) {
+                item_free(&a->item, false);
+                wipe_free(a);
+                return r;
+        }
+        /* A refused refresh token makes no call until the account is added again (re-authorized). */
+        a->next = app->authorizers;
+        app->authorizers = a;
+        *ret = a;
+        return 0;
+}
+
+int app_authorizers_init(struct app *app, bool fresh) {
+        const char *dir = app->svc->config->state_dir;
+        struct authorizer_record *recs = NULL;
+        struct authorizer *a;
+        size_t n = 0;
+        int r;
+
+        if (app->cfg->kind != APP_KIND_COMPONENT)
+                return 0;
+        r = authorizer_file_load(dir, app->cfg->name, app->cfg->appid, &recs, &n);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                /* Its refresh tokens cannot be made again: the file is left as it is, for the operator. */
+                app->authorizers_refused_file = true;
+                log_app(LOG_ERR, app->cfg->name, 0, "%s/%s.authorizers refused: %s; its authorizers are not started "
+                        "and the file is left untouched (authorizer_add and _remove are refused until it is mended "
+                        "or moved away and the agent restarted)", dir, app->cfg->name,
+                        r == -EXDEV ? "it is another component_appid's" : state_strerror(r));
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = start(app, &recs[i], fresh, &a);
+                if (r < 0)
+                        log_app(LOG_ERR, app->cfg->name, 0, "authorizer %s could not start: %s; kept in the file, "
+                                "started at the next restart", recs[i].appid, strerror(-r));
+        }
+        if (n > 0)
+                log_app(LOG_INFO, app->cfg->name, 0, "%zu authorizers read from %s/%s.authorizers", n, dir,
+                        app->cfg->name);
+        if (recs)
+                explicit_bzero(recs, n * sizeof(*recs));
+        free(recs);
+        return 0;
+}
+
+/* Stop (retire: remove, readers told) the account's item and free it. */
+static void stop(struct authorizer *a, bool retire) {
+        item_free(&a->item, retire);
+        wipe_free(a);
+}
+
+void app_authorizers_free(struct app *app, bool retire) {
+        while (app->authorizers) {
+                struct authorizer *a = app->authorizers;
+
+                app->authorizers = a->next;
+                stop(a, retire);
+        }
+}
+
+struct item *app_authorizer_find(const struct app *app, const char *name) {
+        for (struct authorizer *a = app->authorizers; a; a = a->next)
+                if (strcmp(a->item.name, name) == 0)
+                        return &a->item;
+        return NULL;
+}
+
+void app_authorizers_stop(struct app *app) {
+        for (struct authorizer *a = app->authorizers; a; a = a->next)
+                item_step(&a->item, &(struct core_event){ .type = CORE_EV_STOPPED });
+}
+
+void app_authorizers_heartbeat(struct app *app, int64_t now_ms) {
+        for (struct authorizer *a = app->authorizers; a; a = a->next)
+                wxshm_writer_heartbeat(a->item.seg, now_ms);
+}
+
+void app_authorizers_poke(struct app *app) {
+        /* Only those waiting for a component token: a new one does not make the accounts' tokens stale. */
+        for (struct authorizer *a = app->authorizers; a; a = a->next)
+                if (!a->rec.refused && (a->item.core.generation == 0 || a->item.core.failure != FAILURE_NONE))
+                        item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
+}
+
+int app_authorizer_request(struct item *it, const char *base, struct upstream_request *req, long *errcode) {
+        struct authorizer *a = it->auth;
+        struct app *app = it->app;
+
+        if (a->rec.refused) {
+                *errcode = a->rec.refused;
+                return -EKEYREVOKED;
+        }
+        snprintf(a->calling, sizeof(a->calling), "%s", a->rec.refresh_token);
+        return upstream_authorizer_request(base, app->cfg->appid, item_value(&app->token), a->rec.appid, a->calling,
+                                           req);
+}
+
+int app_authorizer_parse(struct item *it, const struct http_response *http, const struct upstream_policy *pol,
+                         struct upstream_result *res) {
+        struct authorizer *a = it->auth;
+        char back[PROTOCOL_REFRESH_TOKEN_MAX + 1];
+        /* An add while the call was under way replaced the refresh token: what this call says is about the old one. */
+        bool current = strcmp(a->calling, a->rec.refresh_token) == 0;
+        int r = upstream_authorizer_parse(http->status, http->body, http->body_len, pol, res, back, sizeof(back));
+
+        if (r == 0 && back[0] && current && strcmp(back, a->rec.refresh_token) != 0) {
+                /* Persisted before the token is published (on_response publishes after this returns). */
+                snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", back);
+                if (save(it->app) == 0)
+                        log_app(LOG_NOTICE, it->name, 0, "WeChat handed out a new refresh token (%zu bytes): saved",
+                                strlen(back));
+                else
+                        log_app(LOG_ERR, it->name, 0, "WeChat handed out a new refresh token, but it could not be "
+                                "saved: a restart would use the old one (valid a few minutes more)");
+        }
+        if (r < 0 && current && (res->errcode == ERRCODE_REFRESH_INVALID || res->errcode == ERRCODE_NOT_AUTHORIZED)) {
+                a->rec.refused = res->errcode;
+                save(it->app);
+        }
+        explicit_bzero(back, sizeof(back));
+        explicit_bzero(a->calling, sizeof(a->calling));
+        return r;
+}
+
+static struct authorizer *find(struct app *app, const char *appid, struct authorizer ***link) {
+        for (struct authorizer **p = &app->authorizers; *p; p = &(*p)->next)
+                if (strcmp((*p)->rec.appid, appid) == 0) {
+                        if (link)
+                                *link = p;
+                        return *p;
+                }
+        return NULL;
+}
+
+/* The reply to an op the component cannot take, said in the log too when it matters. */
+static char *refuse(const char *fmt, const char *a, const char *b) {
+        char message[320];
+
+        snprintf(message, sizeof(message), fmt, a, b);
+        return protocol_error(PROTO_E_AUTHORIZER_REFUSED, message, -1);
+}
+
+static char *add(struct app *app, const char *appid, const char *refresh_token, int64_t uid, int64_t pid) {
+        const char *name = app->cfg->name;
+        struct authorizer_record rec = { 0 };
+        struct authorizer *a = find(app, appid, NULL);
+        char message[256];
+        int r;
+
+        if (a) {
+                /* Authorized again: the new refresh token replaces the old, and a refused account calls again. */
+                struct authorizer_record old = a->rec;
+
+                snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", refresh_token);
+                a->rec.refused = 0;
+                r = save(app);
+                if (r < 0) {
+                        a->rec = old;
+                        explicit_bzero(&old, sizeof(old));
+                        return refuse("cannot write %s.authorizers (%s): nothing changed", name, state_strerror(r));
+                }
+                explicit_bzero(&old, sizeof(old));
+                log_app(LOG_NOTICE, a->item.name, 0, "refresh token replaced by uid %lld pid %lld: calling now",
+                        (long long)uid, (long long)pid);
+                item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
+                return protocol_authorizer_ok("updated", name, appid, "refresh token replaced: calling now");
+        }
+        if (count(app) >= PROTOCOL_AUTHORIZERS_MAX)
+                return refuse("%s holds " PROTOCOL_STR(PROTOCOL_AUTHORIZERS_MAX) " authorizers already%s", name, "");
+        if (strlen(name) + 1 + strlen(appid) >= sizeof(a->item.name))
+                return refuse("%s.%s: the name is too long for a segment", name, appid);
+        memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
+        snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
+        r = start(app, &rec, true, &a);
+        explicit_bzero(&rec, sizeof(rec));
+        if (r < 0)
+                return refuse("authorizer %s could not start: %s", appid, strerror(-r));
+        /* On the disk before the add is answered: a lost refresh token cannot be made again. */
+        r = save(app);
+        if (r < 0) {
+                app->authorizers = a->next;
+                stop(a, true);
+                return refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
+        }
+        log_app(LOG_NOTICE, a->item.name, 0, "authorizer added by uid %lld pid %lld", (long long)uid, (long long)pid);
+        snprintf(message, sizeof(message), "added: published as %s", a->item.name);
+        return protocol_authorizer_ok("added", name, appid, message);
+}
+
+static char *remove_one(struct app *app, const char *appid, int64_t uid, int64_t pid) {
+        struct authorizer **link, *a = find(app, appid, &link);
+        char item_name[sizeof(a->item.name)];
+        int r;
+
+        if (!a)
+                return refuse("%s has no authorizer %s", app->cfg->name, appid);
+        *link = a->next;
+        r = save(app);
+        if (r < 0) {
+                *link = a;
+                return refuse("cannot write %s.authorizers (%s): not removed", app->cfg->name, state_strerror(r));
+        }
+        snprintf(item_name, sizeof(item_name), "%s", a->item.name);
+        stop(a, true);
+        /* Its token's state file: the token is dead to the agent now. */
+        state_remove(app->svc->config->state_dir, item_name);
+        log_app(LOG_NOTICE, item_name, 0, "authorizer removed by uid %lld pid %lld: segment removed",
+                (long long)uid, (long long)pid);
+        return protocol_authorizer_ok("removed", app->cfg->name, appid, "removed: its segment is gone");
+}
+
+static void entry_of(const struct authorizer *a, struct authorizer_entry *e, char *note, size_t note_size) {
+        const struct item *it = &a->item;
+
+        *e = (struct authorizer_entry){ .appid = a->rec.appid, .generation = it->core.generation,
+                                        .expires_at_ms = it->core.generation ? it->core.expires_at_ms : 0,
+                                        .last_errcode = it->core.errcode, .note = note };
+        note[0] = '\0';
+        if (a->rec.refused) {
+                e->state = "refused";
+                e->last_errcode = a->rec.refused;
+                snprintf(note, note_size, "WeChat refused the refresh token (errcode %ld): the account was "
+                         "de-authorized or the token retired; no call until it is authorized again and added "
+                         "again (wxtokenctl authorizer add)", a->rec.refused);
+        } else if (it->core.failure != FAILURE_NONE) {
+                e->state = "failing";
+                snprintf(note, note_size, "%.300s", it->core.advice);
+        } else if (it->core.generation > 0) {
+                e->state = "fresh";
+        } else if (it->app->token.core.generation == 0) {
+                e->state = "waiting";
+                snprintf(note, note_size, "waiting for the component's token");
+        } else {
+                e->state = "starting";
+        }
+}
+
+static char *list(struct app *app) {
+        size_t n = count(app), i = 0;
+        struct authorizer_entry *entries = n ? calloc(n, sizeof(*entries)) : NULL;
+        char (*notes)[320] = n ? calloc(n, sizeof(*notes)) : NULL;
+        char *reply;
+
+        if (n && (!entries || !notes)) {
+                free(entries);
+                free(notes);
+                return protocol_error(PROTO_E_AUTHORIZER_REFUSED, "out of memory", -1);
+        }
+        for (const struct authorizer *a = app->authorizers; a; a = a->next, i++)
+                entry_of(a, &entries[i], notes[i], sizeof(notes[i]));
+        reply = protocol_authorizer_list(app->cfg->name, entries, n);
+        free(entries);
+        free(notes);
+        return reply;
+}
+
+char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid, int64_t pid) {
+        struct app *app = it->app;
+
+        if (it != &app->token || app->cfg->kind != APP_KIND_COMPONENT)
+                return refuse("%s is not a component (kind %s): authorizers belong to an app of kind component",
+                              it->name, it->ticket || it->auth ? "ticket" : app_kind_name(app->cfg->kind));
+        if (req->op == OP_AUTHORIZER_LIST)
+                return list(app);
+        if (app->authorizers_refused_file)
+                return refuse("%s/%s.authorizers was refused at start (see the log): mend it or move it away, then "
+                              "restart the agent", app->svc->config->state_dir, app->cfg->name);
+        if (req->op == OP_AUTHORIZER_ADD)
+                return add(app, req->authorizer_appid, req->refresh_token, uid, pid);
+        return remove_one(app, req->authorizer_appid, uid, pid);
+}

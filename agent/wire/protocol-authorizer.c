@@ -1,0 +1,126 @@
+/* protocol-authorizer.c: the authorizer ops (accounts authorized to a component): strict parsing and their replies. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol-internal.h"
+
+__attribute__((format(printf, 5, 6))) static int fail(const char **error, char *message, size_t message_size,
+                                                      const char *code, const char *fmt, ...) {
+        va_list ap;
+
+        *error = code;
+        if (message && message_size > 0) {
+                va_start(ap, fmt);
+                vsnprintf(message, message_size, fmt, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+/* A refresh token goes into WeChat's JSON body as it is: printable ASCII, no space, as WeChat's are. */
+static bool refresh_chars_ok(const char *s) {
+        for (; *s; s++)
+                if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+                        return false;
+        return true;
+}
+
+int protocol_parse_authorizer(const struct cJSON *root, struct request *req, const char **error, char *message,
+                              size_t message_size) {
+        const cJSON *op = cJSON_GetObjectItemCaseSensitive(root, "op");
+        const cJSON *comp = cJSON_GetObjectItemCaseSensitive(root, "component");
+        const cJSON *appid = cJSON_GetObjectItemCaseSensitive(root, "appid");
+        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(root, "refresh_token");
+        size_t n;
+
+        if (!strcmp(op->valuestring, "authorizer_add"))
+                req->op = OP_AUTHORIZER_ADD;
+        else if (!strcmp(op->valuestring, "authorizer_remove"))
+                req->op = OP_AUTHORIZER_REMOVE;
+        else if (!strcmp(op->valuestring, "authorizer_list"))
+                req->op = OP_AUTHORIZER_LIST;
+        else
+                return fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
+                            "unknown op (authorizer_add, authorizer_remove, authorizer_list)");
+        if (!cJSON_IsString(comp) || !wire_app_name_valid(comp->valuestring))
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                            "\"component\" must be the component's name, " WIRE_APP_NAME_GRAMMAR);
+        strcpy(req->app, comp->valuestring);
+        if (req->op == OP_AUTHORIZER_LIST)
+                return 0;
+        if (!cJSON_IsString(appid) || !wire_authorizer_appid_valid(appid->valuestring))
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                            "\"appid\" must be the authorizer's appid, " WIRE_AUTHORIZER_APPID_GRAMMAR);
+        strcpy(req->authorizer_appid, appid->valuestring);
+        if (req->op == OP_AUTHORIZER_REMOVE)
+                return 0;
+        /* Never quoted back: it is the account's one credential. */
+        if (!cJSON_IsString(rt) || !rt->valuestring)
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"refresh_token\" must be a string");
+        n = strlen(rt->valuestring);
+        if (n == 0 || n > PROTOCOL_REFRESH_TOKEN_MAX)
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"refresh_token\" must be 1 to "
+                            PROTOCOL_STR(PROTOCOL_REFRESH_TOKEN_MAX) " bytes, got %zu", n);
+        if (!refresh_chars_ok(rt->valuestring))
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                            "\"refresh_token\" must be printable ASCII without spaces, as WeChat's are");
+        memcpy(req->refresh_token, rt->valuestring, n + 1);
+        return 0;
+}
+
+static bool add_i64(cJSON *o, const char *key, int64_t v) {
+        char buf[24];
+
+        snprintf(buf, sizeof(buf), "%" PRId64, v);
+        return cJSON_AddRawToObject(o, key, buf) != NULL;
+}
+
+/* o as one reply line ("...\n"), o deleted; NULL if out of memory. */
+static char *line_of(cJSON *o, bool ok) {
+        char *s = ok ? cJSON_PrintUnformatted(o) : NULL, *line;
+        size_t n;
+
+        cJSON_Delete(o);
+        if (!s)
+                return NULL;
+        n = strlen(s);
+        line = realloc(s, n + 2);
+        if (!line) {
+                free(s);
+                return NULL;
+        }
+        line[n] = '\n';
+        line[n + 1] = '\0';
+        return line;
+}
+
+char *protocol_authorizer_ok(const char *what, const char *component, const char *appid, const char *message) {
+        cJSON *o = cJSON_CreateObject();
+
+        return line_of(o, o && cJSON_AddTrueToObject(o, "ok") && cJSON_AddStringToObject(o, "authorizer", what) &&
+                                  cJSON_AddStringToObject(o, "component", component) &&
+                                  cJSON_AddStringToObject(o, "appid", appid) &&
+                                  cJSON_AddStringToObject(o, "message", message ? message : ""));
+}
+
+char *protocol_authorizer_list(const char *component, const struct authorizer_entry *entries, size_t n) {
+        cJSON *o = cJSON_CreateObject(), *list = NULL;
+        bool ok = o && cJSON_AddTrueToObject(o, "ok") && cJSON_AddStringToObject(o, "component", component) &&
+                  (list = cJSON_AddArrayToObject(o, "authorizers"));
+
+        for (size_t i = 0; ok && i < n; i++) {
+                const struct authorizer_entry *e = &entries[i];
+                cJSON *x = cJSON_CreateObject();
+
+                ok = x && cJSON_AddItemToArray(list, x) && cJSON_AddStringToObject(x, "appid", e->appid) &&
+                     cJSON_AddStringToObject(x, "state", e->state) && add_i64(x, "generation", (int64_t)e->generation) &&
+                     add_i64(x, "expires_at", e->expires_at_ms) && add_i64(x, "last_errcode", e->last_errcode) &&
+                     cJSON_AddStringToObject(x, "note", e->note ? e->note : "");
+        }
+        return line_of(o, ok);
+}

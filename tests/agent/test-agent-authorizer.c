@@ -1,0 +1,445 @@
+/* test-agent-authorizer.c: accounts authorized to a component (Open Platform), added at run time, against wxemu: fetch, persistence, rotation, refusal, removal. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent-harness.h"
+#include "client.h"
+
+#define COMP "wxcomp0001"
+#define CSECRET "Cmp-Secret-7f3a9c1e5b2d"
+#define OTHER_USER "wxtcomp"            /* a real user, kept between runs (useradd is slow) */
+#define N_AUTH 3
+#define N_CONCURRENT 8
+
+static struct emu_proc emu;
+static struct agent_proc a;
+static const char *const appids[N_AUTH] = { "wxa00000001", "wxa00000002", "wxa00000003" };
+static char *first_rt[N_AUTH];          /* the refresh tokens wxemu handed out at the authorization */
+
+/* api_authorizer_token calls wxemu answered for appid so far, ok or not. */
+static int calls(const char *appid) {
+        return emu_stat(&emu, appid, "token_calls");
+}
+
+static int calls_all(void) {
+        int n = 0;
+
+        for (int i = 0; i < N_AUTH; i++)
+                n += calls(appids[i]);
+        return n;
+}
+
+static uint64_t generation_of(const char *item) {
+        char buf[WXSHM_TOKEN_MAX + 1];
+        wxshm_info info = { .size = sizeof(info) };
+
+        return agent_read(item, buf, sizeof(buf), &info) > 0 ? info.generation : 0;
+}
+
+static const char *item_of(int i) {
+        static char names[N_AUTH][64];
+
+        snprintf(names[i], sizeof(names[i]), "plat.%s", appids[i]);
+        return names[i];
+}
+
+/* Run "[printf STDIN |] wxtokenctl args"; stdout and stderr together in out; the exit status. */
+static int ctl(const char *in, const char *args, char *out, size_t size) {
+        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
+        char cmd[2048];
+        size_t n;
+        FILE *p;
+        int status;
+
+        snprintf(cmd, sizeof(cmd), "%s%s%sWXTOKEND_SOCKET=%s %s %s 2>&1", in ? "printf '%s\\n' '" : "", in ? in : "",
+                 in ? "' | " : "", a.socket, bin, args);
+        p = popen(cmd, "r");
+        if (!p)
+                return -1;
+        n = fread(out, 1, size - 1, p);
+        out[n] = '\0';
+        status = pclose(p);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The accounts' refresh tokens as wxemu lists them (asked with the component's token the agent published). */
+static void authorizer_list_rt(char *rt[N_AUTH]) {
+        char ct[WXSHM_TOKEN_MAX + 1], path[WXSHM_TOKEN_MAX + 128];
+        wxshm_info info = { .size = sizeof(info) };
+        struct http_res res;
+        const cJSON *x;
+
+        SETUP_OK(agent_read("plat", ct, sizeof(ct), &info) > 0, "the component's token");
+        snprintf(path, sizeof(path), "/cgi-bin/component/api_get_authorizer_list?component_access_token=%s", ct);
+        http_call(&emu, "POST", path, "{\"component_appid\":\"" COMP "\",\"offset\":0,\"count\":100}", 5000, &res);
+        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(res.json, "list"))
+                for (int i = 0; i < N_AUTH; i++)
+                        if (json_str(x, "authorizer_appid") && !strcmp(json_str(x, "authorizer_appid"), appids[i]))
+                                rt[i] = strdup(json_str(x, "refresh_token"));
+        http_res_free(&res);
+        for (int i = 0; i < N_AUTH; i++)
+                SETUP_OK(rt[i], "refresh token of %s", appids[i]);
+}
+
+static char *state_file(void) {
+        char path[256];
+
+        snprintf(path, sizeof(path), "%s/plat.authorizers", a.state_dir);
+        return file_slurp(path);
+}
+
+/* The refresh token the file holds for appid (malloc'd), NULL if it is not there. */
+static char *file_rt(const char *appid) {
+        char *f = state_file(), *rt = NULL;
+        cJSON *o = f ? cJSON_Parse(f) : NULL;
+        const cJSON *x;
+
+        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "authorizers"))
+                if (json_str(x, "appid") && !strcmp(json_str(x, "appid"), appid))
+                        rt = strdup(json_str(x, "refresh_token"));
+        cJSON_Delete(o);
+        free(f);
+        return rt;
+}
+
+/* authorizer_list over the socket: the entry of appid (the whole reply in *reply, to free). */
+static const cJSON *listed(const char *appid, cJSON **reply, char *raw, size_t size) {
+        const cJSON *x;
+
+        *reply = agent_request(&a, "{\"op\":\"authorizer_list\",\"component\":\"plat\"}\n", raw, size);
+        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(*reply, "authorizers"))
+                if (json_str(x, "appid") && !strcmp(json_str(x, "appid"), appid))
+                        return x;
+        return NULL;
+}
+
+static const char *state_of(const cJSON *e) {
+        return e && json_str(e, "state") ? json_str(e, "state") : "";
+}
+
+/* Three accounts added through wxtokenctl (the refresh token on stdin): each fetched once, readable. */
+static void test_add(void) {
+        char out[4096], args[256], buf[WXSHM_TOKEN_MAX + 1], path[256];
+        wxshm_info info = { .size = sizeof(info) };
+        struct stat st;
+
+        for (int i = 0; i < N_AUTH; i++) {
+                snprintf(args, sizeof(args), "authorizer add plat %s", appids[i]);
+                CHECK(ctl(first_rt[i], args, out, sizeof(out)) == 0 && strstr(out, "added"), "add %s: %s", appids[i],
+                      out);
+        }
+        for (int i = 0; i < N_AUTH; i++) {
+                CHECK(agent_wait_generation(item_of(i), 1, 10000), "%s published", item_of(i));
+                CHECK(agent_read(item_of(i), buf, sizeof(buf), &info) > 0 && info.state == WXSHM_STATE_FRESH,
+                      "%s readable through libwxshm", item_of(i));
+                CHECK(calls(appids[i]) == 1, "%s: exactly one call: %d", appids[i], calls(appids[i]));
+        }
+        snprintf(path, sizeof(path), "%s/plat.authorizers", a.state_dir);
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "%s is 0600", path);
+        CHECK(ctl(NULL, "authorizer add plat wx_card", out, sizeof(out)) == 1, "an appid outside the grammar: %s", out);
+        CHECK(ctl(NULL, "authorizer add shop wxa00000009 < /dev/null", out, sizeof(out)) == 1,
+              "no refresh token on stdin: refused before asking: %s", out);
+}
+
+/* The list: every account fresh, with its generation; no refresh token, in JSON or text. */
+static void test_list(void) {
+        char raw[16384], out[8192];
+        const cJSON *e;
+        cJSON *o;
+
+        for (int i = 0; i < N_AUTH; i++) {
+                e = listed(appids[i], &o, raw, sizeof(raw));
+                CHECK(e && !strcmp(state_of(e), "fresh") && json_int(e, "generation", 0) == 1 &&
+                      json_int(e, "expires_at", 0) > 0, "%s listed fresh: %s", appids[i], raw);
+                cJSON_Delete(o);
+        }
+        CHECK(ctl(NULL, "authorizer list plat", out, sizeof(out)) == 0 && strstr(out, appids[0]) &&
+              strstr(out, "fresh"), "wxtokenctl authorizer list: %s", out);
+        for (int i = 0; i < N_AUTH; i++) {
+                char *rt = file_rt(appids[i]);
+
+                CHECK(rt && !strstr(raw, rt) && !strstr(out, rt) && !strstr(raw, first_rt[i]),
+                      "no refresh token of %s in the list", appids[i]);
+                free(rt);
+        }
+}
+
+/* N_CONCURRENT clients refresh generation G of one account at once: one call for all. */
+static void test_force(void) {
+        int fds[N_CONCURRENT], before = calls(appids[0]), ok = 0;
+        uint64_t g = generation_of(item_of(0));
+        char line[160];
+
+        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":10000}\n",
+                 item_of(0), (unsigned long long)g);
+        for (int i = 0; i < N_CONCURRENT; i++) {
+                fds[i] = socket_dial(a.socket);
+                SETUP_OK(fds[i] >= 0 && write(fds[i], line, strlen(line)) == (ssize_t)strlen(line), "send %d", i);
+        }
+        for (int i = 0; i < N_CONCURRENT; i++) {
+                char buf[4096];
+                size_t n = 0;
+                ssize_t r;
+
+                while (n < sizeof(buf) - 1 && (r = read(fds[i], buf + n, sizeof(buf) - 1 - n)) > 0) {
+                        n += (size_t)r;
+                        if (memchr(buf, '\n', n))
+                                break;
+                }
+                buf[n] = '\0';
+                ok += strstr(buf, "\"ok\":true") != NULL;
+                close(fds[i]);
+        }
+        CHECK(ok == N_CONCURRENT, "%d of %d answered ok", ok, N_CONCURRENT);
+        CHECK(calls(appids[0]) == before + 1, "one call for all: %d (before %d)", calls(appids[0]), before);
+}
+
+/*
+ * wxemu rotates the refresh token at every call (the old one dies at once here): the new
+ * one is on the disk when the call is answered, so a kill -9 then loses nothing.
+ */
+static void test_rotation_kill9(void) {
+        char raw[4096], line[160], *before_rt = file_rt(appids[1]), *after_rt;
+        uint64_t g = generation_of(item_of(1));
+        int before;
+        cJSON *o;
+
+        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":10000}\n",
+                 item_of(1), (unsigned long long)g);
+        o = agent_request(&a, line, raw, sizeof(raw));
+        CHECK(o && strstr(raw, "\"ok\":true"), "refreshed: %s", raw);
+        cJSON_Delete(o);
+        agent_kill9(&a);
+        after_rt = file_rt(appids[1]);
+        CHECK(before_rt && after_rt && strcmp(before_rt, after_rt) != 0, "the rotated refresh token is on the disk");
+        before = calls_all();
+        agent_start(&a);
+        harness_sleep_ms(500); /* an observation window: a call at start would show in it */
+        CHECK(calls_all() == before, "restart after kill -9: every token adopted, no call (%d, before %d)", calls_all(),
+              before);
+        g = generation_of(item_of(1));
+        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":10000}\n",
+                 item_of(1), (unsigned long long)g);
+        o = agent_request(&a, line, raw, sizeof(raw));
+        CHECK(o && strstr(raw, "\"ok\":true") && generation_of(item_of(1)) == g + 1,
+              "the next refresh works with the saved refresh token: %s", raw);
+        cJSON_Delete(o);
+        free(before_rt);
+        free(after_rt);
+}
+
+/* A clean restart: every account's token adopted, 0 calls. */
+static void test_restart(void) {
+        int before = calls_all();
+
+        CHECK(agent_stop(&a) == 0, "clean stop");
+        agent_start(&a);
+        for (int i = 0; i < N_AUTH; i++)
+                CHECK(generation_of(item_of(i)) > 0, "%s there after the restart", item_of(i));
+        harness_sleep_ms(500);
+        CHECK(calls_all() == before, "adopted with no call: %d (before %d)", calls_all(), before);
+}
+
+/* The account cancels (61003 in wxemu), or the refresh token is not WeChat's (61023): one call, no retry. */
+static void test_refused(void) {
+        char raw[16384], out[4096], line[160];
+        int before = calls(appids[1]);
+        const cJSON *e;
+        cJSON *o;
+
+        SETUP_OK(control(&emu, "/emu/deauthorize?authorizer=wxa00000002") == 200, "deauthorize");
+        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"timeout_ms\":10000}\n", item_of(1));
+        o = agent_request(&a, line, raw, sizeof(raw));
+        CHECK(strstr(raw, "upstream_failed") && strstr(raw, "61003"), "the refresh says 61003: %s", raw);
+        cJSON_Delete(o);
+        harness_sleep_ms(3000); /* backoff_max is 2 s: a retry would show in this window */
+        o = agent_request(&a, line, raw, sizeof(raw));
+        CHECK(strstr(raw, "upstream_failed"), "a refresh now is answered without a call: %s", raw);
+        cJSON_Delete(o);
+        CHECK(calls(appids[1]) == before + 1, "one call, not retried: %d (before %d)", calls(appids[1]), before);
+        e = listed(appids[1], &o, raw, sizeof(raw));
+        CHECK(!strcmp(state_of(e), "refused") && json_int(e, "last_errcode", 0) == 61003 &&
+              strstr(json_str(e, "note") ? json_str(e, "note") : "", "authorizer add"),
+              "the list says refused and what to do: %s", raw);
+        cJSON_Delete(o);
+        CHECK(agent_log_count(&a, "61003") >= 1, "the log says 61003");
+
+        /* A refresh token WeChat never handed out: 61023, one call. */
+        before = calls(appids[2]);
+        CHECK(ctl("refreshtoken@@@not-wechats", "authorizer add plat wxa00000003", out, sizeof(out)) == 0 &&
+              strstr(out, "calling now"), "a re-add replaces the refresh token: %s", out);
+        harness_sleep_ms(3000);
+        e = listed(appids[2], &o, raw, sizeof(raw));
+        CHECK(!strcmp(state_of(e), "refused") && json_int(e, "last_errcode", 0) == 61023, "61023: refused: %s", raw);
+        cJSON_Delete(o);
+        CHECK(calls(appids[2]) == before + 1, "one call, not retried: %d (before %d)", calls(appids[2]), before);
+        CHECK(generation_of(item_of(2)) > 0, "the last token stays published until it expires");
+}
+
+/* Remove: the segment is gone (readers told), the file no longer lists the account. */
+static void test_remove(void) {
+        char out[4096], buf[WXSHM_TOKEN_MAX + 1], *f, *rt;
+        wxshm_info info = { .size = sizeof(info) };
+
+        CHECK(ctl(NULL, "authorizer remove plat wxa00000001", out, sizeof(out)) == 0 && strstr(out, "removed"),
+              "remove: %s", out);
+        CHECK(agent_read(item_of(0), buf, sizeof(buf), &info) < 0, "its segment is gone");
+        rt = file_rt(appids[0]);
+        CHECK(!rt, "the file no longer lists it");
+        free(rt);
+        f = state_file();
+        CHECK(f && strstr(f, appids[1]) && strstr(f, appids[2]), "the others stay in the file");
+        free(f);
+        CHECK(ctl(NULL, "authorizer remove plat wxa00000001", out, sizeof(out)) == 1 && strstr(out, "no authorizer"),
+              "twice: refused: %s", out);
+}
+
+/* Another real user, allowed on the socket but not in the component's group, may not add an account. */
+static void test_other_user(const char *group) {
+        struct passwd *pw;
+        struct group *g;
+        char raw[4096] = "";
+        int pipefd[2], status;
+        ssize_t n;
+        pid_t pid;
+
+        if (geteuid() != 0) {
+                printf("not root: the cross-user check is skipped\n");
+                return;
+        }
+        pw = getpwnam(OTHER_USER);
+        g = getgrnam(group);
+        SETUP_OK(pw && g, "user and group");
+        SETUP_OK(pipe(pipefd) == 0, "pipe");
+        pid = fork();
+        SETUP_OK(pid >= 0, "fork");
+        if (pid == 0) {
+                gid_t sg = g->gr_gid;
+
+                if (setgroups(1, &sg) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+                        _exit(EXIT_SETUP);
+                if (client_request(a.socket, "{\"op\":\"authorizer_add\",\"component\":\"plat\",\"appid\":\"wxa00000009\","
+                                   "\"refresh_token\":\"x\"}\n", raw, sizeof(raw), 10000) < 0)
+                        snprintf(raw, sizeof(raw), "no reply");
+                if (write(pipefd[1], raw, strlen(raw)) < 0)
+                        _exit(EXIT_SETUP);
+                _exit(0);
+        }
+        close(pipefd[1]);
+        n = read(pipefd[0], raw, sizeof(raw) - 1);
+        raw[n > 0 ? n : 0] = '\0';
+        close(pipefd[0]);
+        waitpid(pid, &status, 0);
+        CHECK(strstr(raw, "permission_denied"), "an add by uid %d (not in the group): %s", (int)pw->pw_uid, raw);
+}
+
+/* No refresh token and no component secret in the log, status or list. */
+static void test_no_secret(void) {
+        char raw[65536], list[16384];
+        char *log = agent_log(&a), *rt[N_AUTH];
+        cJSON *o, *l;
+
+        for (int i = 0; i < N_AUTH; i++)
+                rt[i] = file_rt(appids[i]);
+        o = agent_request(&a, "{\"op\":\"status\"}\n", raw, sizeof(raw));
+        l = agent_request(&a, "{\"op\":\"authorizer_list\",\"component\":\"plat\"}\n", list, sizeof(list));
+        CHECK(log && !strstr(log, CSECRET) && !strstr(raw, CSECRET) && !strstr(list, CSECRET), "no component secret");
+        for (int i = 0; i < N_AUTH; i++) {
+                CHECK(!strstr(log, first_rt[i]) && !strstr(raw, first_rt[i]) && !strstr(list, first_rt[i]),
+                      "the first refresh token of %s is nowhere", appids[i]);
+                CHECK(!rt[i] || (!strstr(log, rt[i]) && !strstr(raw, rt[i]) && !strstr(list, rt[i])),
+                      "nor its current one");
+                free(rt[i]);
+        }
+        CHECK(!strstr(log, "refreshtoken@@@"), "no refresh token at all in the log");
+        cJSON_Delete(o);
+        cJSON_Delete(l);
+        free(log);
+}
+
+/* A file that is not the agent's record is refused with a clear line, left as it is; the component serves on. */
+static void test_hostile_file(void) {
+        char path[256], out[4096], *f;
+        FILE *w;
+
+        CHECK(agent_stop(&a) == 0, "clean stop");
+        snprintf(path, sizeof(path), "%s/plat.authorizers", a.state_dir);
+        w = fopen(path, "w");
+        SETUP_OK(w && fputs("{\"authorizers_file\":1,\"component_appid\":\"" COMP "\",\"authorizers\":[{\"appid\"", w) >= 0,
+                 "truncated file");
+        fclose(w);
+        agent_start(&a);
+        CHECK(agent_log_count(&a, "plat.authorizers refused") == 1, "the log says the file is refused");
+        CHECK(generation_of("plat") > 0, "the component serves on");
+        CHECK(ctl("x", "authorizer add plat wxa00000009", out, sizeof(out)) == 1 && strstr(out, "refused at start"),
+              "an add would overwrite it: refused: %s", out);
+        f = state_file();
+        CHECK(f && !strstr(f, "wxa00000009") && strlen(f) < 120, "the file is left as it was");
+        free(f);
+}
+
+int main(void) {
+        static const char *const args[] = { "--component", COMP ":" CSECRET, "--authorizers", "3",
+                                            "--rotate-refresh-tokens", "--overlap-ms", "1", NULL };
+        char apps[2048], extra[256], cmd[160], group[32] = "", ticket_line[1024];
+        struct http_res res;
+        cJSON *o;
+
+        emu_start(&emu, args);
+        agent_init(&a);
+        if (geteuid() == 0) {
+                SETUP_OK(getpwnam(OTHER_USER) ||
+                         system("useradd -M -s /usr/sbin/nologin " OTHER_USER " >/dev/null 2>&1") == 0,
+                         "useradd " OTHER_USER);
+                snprintf(group, sizeof(group), "wxtag%ld", (long)getpid() % 100000);
+                snprintf(cmd, sizeof(cmd), "groupadd %s", group);
+                SETUP_OK(system(cmd) == 0, "groupadd %s", group);
+                chmod(a.dir, 0755);
+        }
+        snprintf(apps, sizeof(apps),
+                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"
+                 "[app shop]\nkind = token\nappid = wxtok0001\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
+                 agent_secret_file(&a, "plat", CSECRET), emu.port, agent_secret_file(&a, "shop", "Tok-Secret-1"),
+                 emu.port);
+        snprintf(extra, sizeof(extra), "backoff_min = 1\nbackoff_max = 2\nmin_force_interval = 1\n%s%s%s",
+                 group[0] ? "socket_group = " : "", group, group[0] ? "\n" : "");
+        agent_write_config(&a, extra, apps);
+        agent_start(&a);
+        http_call(&emu, "POST", "/emu/push_ticket?component=" COMP, NULL, 5000, &res);
+        SETUP_OK(json_str(res.json, "ticket"), "push_ticket");
+        snprintf(ticket_line, sizeof(ticket_line), "{\"op\":\"ticket\",\"app\":\"plat\",\"ticket\":\"%s\","
+                 "\"create_time\":%lld}\n", json_str(res.json, "ticket"), (long long)time(NULL) - 60);
+        http_res_free(&res);
+        o = agent_request(&a, ticket_line, apps, sizeof(apps));
+        cJSON_Delete(o);
+        SETUP_OK(agent_wait_generation("plat", 1, 10000), "the component's token");
+        authorizer_list_rt(first_rt);
+
+        test_add();
+        test_list();
+        test_force();
+        test_rotation_kill9();
+        test_restart();
+        test_refused();
+        test_remove();
+        test_other_user(group);
+        test_no_secret();
+        test_hostile_file();
+        if (group[0]) {
+                snprintf(cmd, sizeof(cmd), "groupdel %s 2>/dev/null", group);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "could not remove the test group\n");
+        }
+        for (int i = 0; i < N_AUTH; i++)
+                free(first_rt[i]);
+        return harness_finish(&a);
+}
