@@ -247,6 +247,7 @@ static void test_restart(void) {
                 CHECK(generation_of(item_of(i)) > 0, "%s there after the restart", item_of(i));
         harness_sleep_ms(500);
         CHECK(calls_all() == before, "adopted with no call: %d (before %d)", calls_all(), before);
+        CHECK(agent_log_count(&a, "removed the segment") == 0, "no account's segment taken for a stale one at start");
 }
 
 /* The account cancels (61003 in wxemu), or the refresh token is not WeChat's (61023): one call, no retry. */
