@@ -32,6 +32,15 @@ bool app_authorizer_refused(const struct item *it) {
         return it->auth && it->auth->rec.refused != 0;
 }
 
+void app_authorizers_count(const struct app *app, unsigned *total, unsigned *refused, unsigned *failing) {
+        *total = *refused = *failing = 0;
+        for (const struct authorizer *a = app->authorizers; a; a = a->next) {
+                (*total)++;
+                *refused += a->rec.refused != 0;
+                *failing += !a->rec.refused && a->item.core.failure != FAILURE_NONE;
+        }
+}
+
 static size_t count(const struct app *app) {
         size_t n = 0;
 

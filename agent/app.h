@@ -215,6 +215,9 @@ void app_authorizers_heartbeat(struct app *app, int64_t now_ms);
 /* The component has a new token: the accounts waiting for one (no token yet, or failing) call now. */
 void app_authorizers_poke(struct app *app);
 
+/* How many accounts the component holds, how many WeChat refused (61023, 61003), how many fail otherwise. */
+void app_authorizers_count(const struct app *app, unsigned *total, unsigned *refused, unsigned *failing);
+
 /* WeChat refused the account's refresh token (61023, 61003): no call until it is added again. */
 bool app_authorizer_refused(const struct item *it);
 

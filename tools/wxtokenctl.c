@@ -637,6 +637,11 @@ static void print_table(const cJSON *o, int64_t now) {
                                        text(a, "app"));
                         if (cJSON_IsObject(comp) && text(comp, "note")[0])
                                 print_wrapped("ticket: ", text(comp, "note"), 2, width);
+                        if (cJSON_IsObject(comp) && number(comp, "authorizers") > 0)
+                                printf("  authorizers: %.0f, %.0f refused (re-authorize), %.0f failing (wxtokenctl "
+                                       "authorizer list %s)\n", number(comp, "authorizers"),
+                                       number(comp, "authorizers_refused"), number(comp, "authorizers_failing"),
+                                       text(a, "app"));
                 }
                 /* Cluster mode: a bad record or lease key in Redis, and what to do about it. */
                 if (text(a, "cluster_problem")[0])

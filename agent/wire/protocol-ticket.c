@@ -99,5 +99,9 @@ bool protocol_add_component(struct cJSON *o, const struct status_component *c) {
                 return false;
         if (c->previous && !add_i64(x, "previous_ticket_create_time", c->previous_create_time_s))
                 return false;
+        if (c->authorizers && (!add_i64(x, "authorizers", c->authorizers) ||
+                               !add_i64(x, "authorizers_refused", c->authorizers_refused) ||
+                               !add_i64(x, "authorizers_failing", c->authorizers_failing)))
+                return false;
         return true;
 }

@@ -126,6 +126,8 @@ struct status_component {
         int64_t previous_create_time_s;
         bool waiting;                   /* no usable ticket: no call until one is put */
         const char *note;               /* what the intake last said ("" if nothing) */
+        /* The accounts authorized to it (authorizer_list has each): how many, and how many WeChat refused. */
+        unsigned authorizers, authorizers_refused, authorizers_failing;
 };
 
 /* One app (or ticket) in a status reply; no token, no secret. */

@@ -324,6 +324,14 @@ static void test_refused(void) {
         cJSON_Delete(o);
         CHECK(calls(appids[2]) == before + 1, "one call, not retried: %d (before %d)", calls(appids[2]), before);
         CHECK(generation_of(item_of(2)) > 0, "the last token stays published until it expires");
+        o = agent_request(&a, "{\"op\":\"status\",\"app\":\"plat\"}\n", raw, sizeof(raw));
+        e = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "apps"), 0),
+                                             "component");
+        CHECK(json_int(e, "authorizers", -1) == N_AUTH && json_int(e, "authorizers_refused", -1) == 2,
+              "the component's status counts the refused accounts: %s", raw);
+        cJSON_Delete(o);
+        CHECK(ctl(NULL, "status plat", out, sizeof(out)) == 0 && strstr(out, "2 refused"),
+              "wxtokenctl status says so: %s", out);
 }
 
 /* Remove: the segment is gone (readers told), the file no longer lists the account. */
