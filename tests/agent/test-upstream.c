@@ -495,8 +495,49 @@ static void test_component(void) {
         CHECK(res.errcode == 61006 && strstr(res.errmsg, "invalid"), "%s", res.errmsg);
 }
 
+/* An authorizer: the component's token in the query (redacted), the refresh token in the body only; the one that comes back. */
+static void test_authorizer(void) {
+        struct upstream_request req = { .body = NULL };
+        struct upstream_policy pol = { .secret = SECRET };
+        struct upstream_result res;
+        char rt[64];
+        const char *ok = "{\"authorizer_access_token\":\"A-TOK_1\",\"expires_in\":7200,"
+                         "\"authorizer_refresh_token\":\"refreshtoken@@@R2\"}";
+        const char *no_rt = "{\"authorizer_access_token\":\"A-TOK_1\",\"expires_in\":7200}";
+        const char *bad_rt = "{\"authorizer_access_token\":\"A-TOK_1\",\"expires_in\":7200,"
+                             "\"authorizer_refresh_token\":\"a b\"}";
+        const char *refused = "{\"errcode\":61023,\"errmsg\":\"refresh_token is invalid\"}";
+        cJSON *o;
+
+        CHECK_EQ(upstream_authorizer_request(BASE, "wxc1", "C-TOK", "wxa1", "refreshtoken@@@R1", &req), 0);
+        CHECK(strcmp(req.url, BASE "/cgi-bin/component/api_authorizer_token?component_access_token=C-TOK") == 0 &&
+              !strstr(req.redacted_url, "C-TOK") && !strstr(req.url, "refreshtoken"), "%s", req.redacted_url);
+        o = req.body ? cJSON_Parse(req.body) : NULL;
+        CHECK(o && !strcmp(cJSON_GetObjectItem(o, "component_appid")->valuestring, "wxc1") &&
+              !strcmp(cJSON_GetObjectItem(o, "authorizer_appid")->valuestring, "wxa1") &&
+              !strcmp(cJSON_GetObjectItem(o, "authorizer_refresh_token")->valuestring, "refreshtoken@@@R1"), "%s",
+              req.body);
+        cJSON_Delete(o);
+        upstream_request_clear(&req);
+        CHECK_EQ(upstream_authorizer_request(BASE, "wxc1", "", "wxa1", "r", &req), -EINVAL);
+        CHECK_EQ(upstream_authorizer_request(BASE, "wxc1", "C", "wxa1", "", &req), -EINVAL);
+
+        CHECK_EQ(upstream_authorizer_parse(200, ok, strlen(ok), &pol, &res, rt, sizeof(rt)), 0);
+        CHECK(!strcmp(res.value, "A-TOK_1") && res.expires_in_s == 7200 && !strcmp(rt, "refreshtoken@@@R2"));
+        CHECK_EQ(upstream_authorizer_parse(200, no_rt, strlen(no_rt), &pol, &res, rt, sizeof(rt)), 0);
+        CHECK(rt[0] == '\0', "none came back: %s", rt);
+        CHECK_EQ(upstream_authorizer_parse(200, bad_rt, strlen(bad_rt), &pol, &res, rt, sizeof(rt)), 0);
+        CHECK(rt[0] == '\0', "one that could not go back to WeChat is not kept: %s", rt);
+        CHECK_EQ(upstream_authorizer_parse(200, ok, strlen(ok), &pol, &res, rt, 8), 0);
+        CHECK(rt[0] == '\0', "nor one longer than the room for it");
+        CHECK_EQ(upstream_authorizer_parse(200, refused, strlen(refused), &pol, &res, rt, sizeof(rt)), -EPROTO);
+        CHECK(res.errcode == 61023 && rt[0] == '\0');
+        CHECK_EQ(upstream_authorizer_parse(200, OK_TOKEN, strlen(OK_TOKEN), &pol, &res, rt, sizeof(rt)), -EPROTO);
+}
+
 int main(void) {
         test_component();
+        test_authorizer();
         test_parse_lifetimes();
         test_parse_redacts_before_cut();
         test_token_requests();
