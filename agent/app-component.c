@@ -150,7 +150,7 @@ bool app_component_answered(struct item *it, long errcode) {
         struct verify_ticket *used;
         char shown[32];
 
-        if (!c || it->ticket)
+        if (!c || it->ticket || it->auth) /* an authorizer's call uses no verify ticket */
                 return false;
         st = &c->store;
         used = &c->calling;
@@ -234,7 +234,7 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
         char message[320], shown[32];
         bool wake;
 
-        if (it->ticket || !c) {
+        if (it->ticket || it->auth || !c) {
                 snprintf(message, sizeof(message), "%s is not a component (kind %s): component_verify_tickets are "
                          "put only for kind component", it->name, it->ticket ? "ticket" : app_kind_name(app->cfg->kind));
                 return protocol_error(PROTO_E_TICKET_REFUSED, message, -1);

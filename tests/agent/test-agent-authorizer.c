@@ -350,6 +350,8 @@ static void test_remove(void) {
         free(f);
         CHECK(ctl(NULL, "authorizer remove plat wxa00000001", out, sizeof(out)) == 1 && strstr(out, "no authorizer"),
               "twice: refused: %s", out);
+        CHECK(ctl(NULL, "ticket put plat.wxa00000002 ticket@@@x 1", out, sizeof(out)) == 1 &&
+              strstr(out, "ticket_refused"), "an account takes no verify ticket: %s", out);
 }
 
 /* Another real user, allowed on the socket but not in the component's group, may not add an account. */
