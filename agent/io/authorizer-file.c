@@ -147,10 +147,12 @@ int authorizer_file_load(const char *dir, const char *component, const char *com
         buf = malloc(AUTHORIZER_FILE_MAX);
         if (!buf)
                 return -ENOMEM;
+        buf[0] = '\0';
         r = state_read_file(dir, name, buf, AUTHORIZER_FILE_MAX);
         if (r >= 0)
                 r = parse(buf, component_appid, recs, n);
-        explicit_bzero(buf, r >= 0 ? AUTHORIZER_FILE_MAX : 0);
+        /* What was read is a NUL-terminated text (or nothing): wiping it, not the whole room, is enough. */
+        explicit_bzero(buf, strnlen(buf, AUTHORIZER_FILE_MAX));
         free(buf);
         return r < 0 ? r : 0;
 }
@@ -163,6 +165,7 @@ bool authorizer_file_has(const char *dir, const char *component, const char *app
 
         if (file_name(name, sizeof(name), component) < 0 || !(buf = malloc(AUTHORIZER_FILE_MAX)))
                 return false;
+        buf[0] = '\0';
         if (state_read_file(dir, name, buf, AUTHORIZER_FILE_MAX) >= 0) {
                 o = cJSON_Parse(buf);
                 cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "authorizers")) {
@@ -172,7 +175,7 @@ bool authorizer_file_has(const char *dir, const char *component, const char *app
                 }
                 tree_free(o);
         }
-        explicit_bzero(buf, AUTHORIZER_FILE_MAX);
+        explicit_bzero(buf, strnlen(buf, AUTHORIZER_FILE_MAX));
         free(buf);
         return found;
 }
