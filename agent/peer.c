@@ -60,7 +60,7 @@ bool peer_is_operator(const struct peer *p) {
         return p->uid == 0 || p->uid == geteuid();
 }
 
-bool peer_may_put_ticket(const struct peer *p, const struct item *it) {
+bool peer_may_steer(const struct peer *p, const struct item *it) {
         gid_t agent = getegid();
         gid_t readers = it->app->cfg->gid != (gid_t)-1 ? it->app->cfg->gid : agent;
 

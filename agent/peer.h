@@ -27,12 +27,13 @@ bool peer_allowed(const struct peer *p, const struct item *it);
 bool peer_is_operator(const struct peer *p);
 
 /*
- * Who may put a component's verify ticket (issue 17): root, the agent's user, or a member
+ * Who may steer what the agent sends WeChat (issue 17: put a component's verify ticket, add
+ * or remove its accounts): root, the agent's user, or a member
  * of the agent's group (its egid, as primary or supplementary group). Where the app's
  * readers get that same group (no "group =" of their own), membership says nothing more
  * than "may read": operators only.
  */
-bool peer_may_put_ticket(const struct peer *p, const struct item *it);
+bool peer_may_steer(const struct peer *p, const struct item *it);
 
 /* What each uid holds of the socket, so one user cannot take all of it (root is not counted against). */
 struct peer_use {

@@ -100,13 +100,18 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 conn_reply(c, protocol_error(PROTO_E_UNKNOWN_APP, "no such app or ticket in the configuration", -1));
                 return;
         }
-        /* A ticket changes what the agent calls WeChat with: operators and the agent's group, not the readers. */
-        if (req.op == OP_TICKET && !peer_may_put_ticket(&c->peer, it)) {
-                conn_reply(c, protocol_error(PROTO_E_PERMISSION, "only root, the agent's user and members of the "
-                                             "agent's group may put a component's ticket", -1));
+        /* A ticket or an account changes what the agent calls WeChat with: operators and the agent's
+         * group, not the token's readers (issue 17). A list holds no secret: readers may see it. */
+        bool steers = req.op == OP_TICKET || req.op == OP_AUTHORIZER_ADD || req.op == OP_AUTHORIZER_REMOVE;
+        if (steers && !peer_may_steer(&c->peer, it)) {
+                conn_reply(c, protocol_error(PROTO_E_PERMISSION, req.op == OP_TICKET
+                                             ? "only root, the agent's user and members of the agent's group may "
+                                               "put a component's ticket"
+                                             : "only root, the agent's user and members of the agent's group may "
+                                               "add or remove a component's accounts", -1));
                 return;
         }
-        if (req.op != OP_TICKET && !peer_allowed(&c->peer, it)) {
+        if (!steers && !peer_allowed(&c->peer, it)) {
                 conn_reply(c, protocol_error(PROTO_E_PERMISSION, "only root, the agent's user and members of the "
                                              "app's group may get or refresh its token", -1));
                 return;
@@ -116,7 +121,7 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                                                 c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid, c->peer.pid));
                 return;
         }
-        /* The accounts authorized to a component: the component's own users, as for its ticket. */
+        /* The accounts authorized to a component (add and remove checked above, as a ticket is). */
         if (req.op == OP_AUTHORIZER_ADD || req.op == OP_AUTHORIZER_REMOVE || req.op == OP_AUTHORIZER_LIST) {
                 conn_reply(c, app_authorizer_op(it, &req, c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid,
                                                 c->peer.pid));

@@ -143,7 +143,7 @@ static int parse_object(const cJSON *root, struct request *req, const char **err
         } else {
                 quote(q, op->valuestring);
                 return protocol_fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
-                            "unknown op \"%s\" (refresh, get, status, metrics, reload, retry, ticket, authorizer_*)", q);
+                            "unknown op \"%s\" (refresh get status metrics reload retry ticket authorizer_*)", q);
         }
 
         r = parse_app(cJSON_GetObjectItemCaseSensitive(root, "app"), req, error, message, message_size);
