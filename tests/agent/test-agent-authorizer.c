@@ -354,7 +354,11 @@ static void test_remove(void) {
               strstr(out, "ticket_refused"), "an account takes no verify ticket: %s", out);
 }
 
-/* Another real user, allowed on the socket but not in the component's group, may not add an account. */
+/*
+ * Another real user, a reader of the component (in its group = and the socket's group) but not
+ * in the agent's group, may list its accounts (no secret in a list) but not add one: an account
+ * steers what the agent sends WeChat (issue 17: root and the agent's group only).
+ */
 static void test_other_user(const char *group) {
         struct passwd *pw;
         struct group *g;
@@ -378,9 +382,17 @@ static void test_other_user(const char *group) {
 
                 if (setgroups(1, &sg) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
                         _exit(EXIT_SETUP);
+                char list[16384] = "";
+
                 if (client_request(a.socket, "{\"op\":\"authorizer_add\",\"component\":\"plat\",\"appid\":\"wxa00000009\","
-                                   "\"refresh_token\":\"x\"}\n", raw, sizeof(raw), 10000) < 0)
-                        snprintf(raw, sizeof(raw), "no reply");
+                                   "\"refresh_token\":\"x\"}\n", raw, sizeof(raw) / 2, 10000) < 0)
+                        snprintf(raw, sizeof(raw) / 2, "no reply");
+                if (client_request(a.socket, "{\"op\":\"authorizer_list\",\"component\":\"plat\"}\n", list, sizeof(list),
+                                   10000) < 0)
+                        snprintf(list, sizeof(list), "no reply");
+                /* Only whether the list was answered travels back: the add's reply, then a verdict. */
+                snprintf(raw + strlen(raw), sizeof(raw) - strlen(raw), "|list:%s",
+                         strstr(list, "\"ok\":true") && strstr(list, "\"authorizers\"") ? "ok" : "refused");
                 if (write(pipefd[1], raw, strlen(raw)) < 0)
                         _exit(EXIT_SETUP);
                 _exit(0);
@@ -390,7 +402,9 @@ static void test_other_user(const char *group) {
         raw[n > 0 ? n : 0] = '\0';
         close(pipefd[0]);
         waitpid(pid, &status, 0);
-        CHECK(strstr(raw, "permission_denied"), "an add by uid %d (not in the group): %s", (int)pw->pw_uid, raw);
+        CHECK(strstr(raw, "permission_denied"), "an add by uid %d (a reader, not in the agent's group): %s",
+              (int)pw->pw_uid, raw);
+        CHECK(strstr(raw, "|list:ok"), "a list by uid %d (a reader of plat): %s", (int)pw->pw_uid, raw);
 }
 
 /* No refresh token and no component secret in the log, status or list. */
@@ -456,9 +470,10 @@ int main(void) {
                 chmod(a.dir, 0755);
         }
         snprintf(apps, sizeof(apps),
-                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"
+                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n%s%s%s\n"
                  "[app shop]\nkind = token\nappid = wxtok0001\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
-                 agent_secret_file(&a, "plat", CSECRET), emu.port, agent_secret_file(&a, "shop", "Tok-Secret-1"),
+                 agent_secret_file(&a, "plat", CSECRET), emu.port, group[0] ? "group = " : "", group, group[0] ? "\n" : "",
+                 agent_secret_file(&a, "shop", "Tok-Secret-1"),
                  emu.port);
         snprintf(extra, sizeof(extra), "backoff_min = 1\nbackoff_max = 2\nmin_force_interval = 1\n%s%s%s",
                  group[0] ? "socket_group = " : "", group, group[0] ? "\n" : "");
