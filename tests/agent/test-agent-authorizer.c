@@ -244,6 +244,34 @@ static void test_force(void) {
 }
 
 /*
+ * A forced refresh of the component's token (issue 17) re-mints it once and re-derives
+ * nothing still valid: no account calls, every account keeps its generation and token.
+ */
+static void test_component_force(void) {
+        int minted = emu_endpoint_calls(&emu, "api_component_token"), derived = calls_all();
+        uint64_t g = generation_of("plat"), kept[N_AUTH];
+        char line[160], reply[4096];
+
+        for (int i = 0; i < N_AUTH; i++)
+                kept[i] = generation_of(item_of(i));
+        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"plat\",\"generation\":%llu,\"timeout_ms\":10000}\n",
+                 (unsigned long long)g);
+        SETUP_OK(client_request(a.socket, line, reply, sizeof(reply), 15000) >= 0, "refresh plat");
+        CHECK(strstr(reply, "\"ok\":true"), "the component's forced refresh: %s", reply);
+        CHECK(generation_of("plat") > g, "the component re-minted: generation %llu -> %llu", (unsigned long long)g,
+              (unsigned long long)generation_of("plat"));
+        CHECK(emu_endpoint_calls(&emu, "api_component_token") == minted + 1, "one api_component_token call: %d (before %d)",
+              emu_endpoint_calls(&emu, "api_component_token"), minted);
+        /* Give a wrongly woken account the time an event-driven call would take to show at wxemu. */
+        harness_sleep_ms(1500);
+        CHECK(calls_all() == derived, "no account re-derived: %d api_authorizer_token calls (before %d)", calls_all(),
+              derived);
+        for (int i = 0; i < N_AUTH; i++)
+                CHECK(generation_of(item_of(i)) == kept[i], "%s kept generation %llu: %llu", item_of(i),
+                      (unsigned long long)kept[i], (unsigned long long)generation_of(item_of(i)));
+}
+
+/*
  * wxemu rotates the refresh token at every call (the old one dies at once here): the new
  * one is on the disk when the call is answered, so a kill -9 then loses nothing.
  */
@@ -490,6 +518,7 @@ int main(void) {
         test_add();
         test_list();
         test_force();
+        test_component_force();
         test_rotation_kill9();
         test_restart();
         test_refused();

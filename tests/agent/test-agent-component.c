@@ -51,17 +51,7 @@ static void group_remove(void) {
 
 /* api_component_token calls wxemu answered so far, ok or not. */
 static int component_calls(void) {
-        struct http_res res;
-        const cJSON *p, *e;
-        int n = -1;
-
-        http_call(&emu, "GET", "/emu/stats", NULL, 5000, &res);
-        p = cJSON_GetObjectItemCaseSensitive(res.json, "platform");
-        e = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "endpoints"), "api_component_token");
-        if (e)
-                n = json_int(e, "calls", -1);
-        http_res_free(&res);
-        return n;
+        return emu_endpoint_calls(&emu, "api_component_token");
 }
 
 /* A new component_verify_ticket from wxemu, as WeChat would push it (malloc'd). */

@@ -467,6 +467,20 @@ cJSON *agent_request(struct agent_proc *a, const char *line, char *raw, size_t r
         return cJSON_Parse(raw);
 }
 
+int emu_endpoint_calls(struct emu_proc *e, const char *endpoint) {
+        struct http_res res;
+        const cJSON *p, *o;
+        int n = -1;
+
+        http_call(e, "GET", "/emu/stats", NULL, 5000, &res);
+        p = res.json ? cJSON_GetObjectItemCaseSensitive(res.json, "platform") : NULL;
+        o = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "endpoints"), endpoint);
+        if (o)
+                n = json_int(o, "calls", -1);
+        http_res_free(&res);
+        return n;
+}
+
 int emu_stat(struct emu_proc *e, const char *app, const char *counter) {
         struct http_res r;
         const cJSON *apps, *o;

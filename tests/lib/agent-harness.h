@@ -118,6 +118,9 @@ int socket_dial(const char *path);
 /* A counter from wxemu's /emu/stats for app, -1 if absent. */
 int emu_stat(struct emu_proc *e, const char *app, const char *counter);
 
+/* Calls wxemu answered at a platform endpoint ("api_component_token", ...) so far, ok or not; -1 if none. */
+int emu_endpoint_calls(struct emu_proc *e, const char *endpoint);
+
 void harness_sleep_ms(long ms);
 
 /* A field of /proc/PID/status ("VmRSS", "voluntary_ctxt_switches", ...) as a number; -1 if absent. */
