@@ -27,20 +27,6 @@ static char *first_rt[N_AUTH];          /* the refresh tokens wxemu handed out a
 
 #define SEED "7"
 
-/* wxemu's refresh token of appid before any rotation (doc/wxemu.md: FNV-1a-64 of "SEED:APPID:1", then of "#"). */
-static char *seed_rt(const char *appid) {
-        char in[128], *out = malloc(64);
-        uint64_t h1 = 0xcbf29ce484222325ULL, h2;
-
-        snprintf(in, sizeof(in), SEED ":%s:1", appid);
-        for (const char *p = in; *p; p++)
-                h1 = (h1 ^ (unsigned char)*p) * 0x100000001b3ULL;
-        h2 = (h1 ^ (unsigned char)'#') * 0x100000001b3ULL;
-        SETUP_OK(out, "malloc");
-        snprintf(out, 64, "refreshtoken@@@%016llx%016llx", (unsigned long long)h1, (unsigned long long)h2);
-        return out;
-}
-
 /* api_authorizer_token calls wxemu answered for appid so far, ok or not. */
 static int calls(const char *appid) {
         return emu_stat(&emu, appid, "token_calls");
@@ -151,7 +137,7 @@ static void test_waits_for_component(const char *ticket_line) {
         const cJSON *e;
         cJSON *o;
 
-        first_rt[0] = seed_rt(appids[0]);
+        first_rt[0] = emu_seeded_refresh_token(SEED, appids[0]);
         CHECK(ctl(first_rt[0], "authorizer add plat wxa00000001", out, sizeof(out)) == 0 && strstr(out, "added"),
               "add before the component's token: %s", out);
         harness_sleep_ms(1500); /* an observation window: a call would show in it */

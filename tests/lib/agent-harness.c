@@ -467,6 +467,21 @@ cJSON *agent_request(struct agent_proc *a, const char *line, char *raw, size_t r
         return cJSON_Parse(raw);
 }
 
+/* doc/wxemu.md: FNV-1a-64 of "SEED:APPID:1", then that hash with "#" folded in once more. */
+char *emu_seeded_refresh_token(const char *seed, const char *appid) {
+        char in[128], *out = malloc(64);
+        uint64_t h1 = 0xcbf29ce484222325ULL, h2;
+
+        snprintf(in, sizeof(in), "%s:%s:1", seed, appid);
+        for (const char *p = in; *p; p++)
+                h1 = (h1 ^ (unsigned char)*p) * 0x100000001b3ULL;
+        h2 = (h1 ^ (unsigned char)'#') * 0x100000001b3ULL;
+        if (!out)
+                abort();
+        snprintf(out, 64, "refreshtoken@@@%016llx%016llx", (unsigned long long)h1, (unsigned long long)h2);
+        return out;
+}
+
 int emu_endpoint_calls(struct emu_proc *e, const char *endpoint) {
         struct http_res res;
         const cJSON *p, *o;

@@ -118,6 +118,9 @@ int socket_dial(const char *path);
 /* A counter from wxemu's /emu/stats for app, -1 if absent. */
 int emu_stat(struct emu_proc *e, const char *app, const char *counter);
 
+/* wxemu's first refresh token of an authorizer, run with --seed SEED (doc/wxemu.md); malloc'd. */
+char *emu_seeded_refresh_token(const char *seed, const char *appid);
+
 /* Calls wxemu answered at a platform endpoint ("api_component_token", ...) so far, ok or not; -1 if none. */
 int emu_endpoint_calls(struct emu_proc *e, const char *endpoint);
 
