@@ -75,6 +75,21 @@ static int save(struct app *app) {
         return r;
 }
 
+/*
+ * Cluster mode: a record that changed here goes to Redis, sealed (cluster-accounts.c), with
+ * a version above the one it had, so every agent takes it and none takes an older one back.
+ */
+static void bump(struct authorizer_record *rec) {
+        uint64_t now = (uint64_t)clock_wall_ms();
+
+        rec->changed_ms = now > rec->changed_ms ? now : rec->changed_ms + 1;
+}
+
+static void share(struct app *app, const struct authorizer_record *rec, bool removed) {
+        if (app->svc->ops->account_changed)
+                app->svc->ops->account_changed(app->svc->userdata, app, rec, removed);
+}
+
 static void wipe_free(struct authorizer *a) {
         explicit_bzero(a, sizeof(*a));
         free(a);
@@ -202,6 +217,9 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
         if (r == 0 && back[0] && current && strcmp(back, a->rec.refresh_token) != 0) {
                 /* Persisted before the token is published (on_response publishes after this returns). */
                 snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", back);
+                bump(&a->rec);
+                /* Into Redis before the token is: whoever holds the lease next has both or neither. */
+                share(it->app, &a->rec, false);
                 if (save(it->app) == 0)
                         log_app(LOG_NOTICE, it->name, 0, "WeChat handed out a new refresh token (%zu bytes): saved",
                                 strlen(back));
@@ -211,7 +229,9 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
         }
         if (r < 0 && current && (res->errcode == ERRCODE_REFRESH_INVALID || res->errcode == ERRCODE_NOT_AUTHORIZED)) {
                 a->rec.refused = res->errcode;
+                bump(&a->rec);
                 save(it->app);
+                share(it->app, &a->rec, false);
         }
         explicit_bzero(back, sizeof(back));
         explicit_bzero(a->calling, sizeof(a->calling));
@@ -249,6 +269,7 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
 
                 snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", refresh_token);
                 a->rec.refused = 0;
+                bump(&a->rec);
                 r = save(app);
                 if (r < 0) {
                         a->rec = old;
@@ -256,6 +277,7 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
                         return refuse("cannot write %s.authorizers (%s): nothing changed", name, state_strerror(r));
                 }
                 explicit_bzero(&old, sizeof(old));
+                share(app, &a->rec, false);
                 log_app(LOG_NOTICE, a->item.name, 0, "refresh token replaced by uid %lld pid %lld: calling now",
                         (long long)uid, (long long)pid);
                 item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
@@ -267,6 +289,7 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
                 return refuse("%s.%s: the name is too long for a segment", name, appid);
         memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
         snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
+        bump(&rec);
         r = start(app, &rec, true, &a);
         explicit_bzero(&rec, sizeof(rec));
         if (r < 0)
@@ -278,6 +301,7 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
                 stop(a, true);
                 return refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
         }
+        share(app, &a->rec, false);
         log_app(LOG_NOTICE, a->item.name, 0, "authorizer added by uid %lld pid %lld", (long long)uid, (long long)pid);
         snprintf(message, sizeof(message), "added: published as %s", a->item.name);
         return protocol_authorizer_ok("added", name, appid, message);
@@ -297,6 +321,8 @@ static char *remove_one(struct app *app, const char *appid, int64_t uid, int64_t
                 return refuse("cannot write %s.authorizers (%s): not removed", app->cfg->name, state_strerror(r));
         }
         snprintf(item_name, sizeof(item_name), "%s", a->item.name);
+        bump(&a->rec);
+        share(app, &a->rec, true);
         stop(a, true);
         /* Its token's state file: the token is dead to the agent now. */
         state_remove(app->svc->config->state_dir, item_name);
@@ -364,4 +390,58 @@ char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid,
         if (req->op == OP_AUTHORIZER_ADD)
                 return add(app, req->authorizer_appid, req->refresh_token, uid, pid);
         return remove_one(app, req->authorizer_appid, uid, pid);
+}
+
+/* ---- cluster mode: the records other agents wrote (cluster-accounts.c) ---- */
+
+struct item *app_authorizer_next(const struct app *app, const struct item *prev) {
+        const struct authorizer *a = prev ? prev->auth->next : app->authorizers;
+
+        return a ? (struct item *)&a->item : NULL;
+}
+
+const struct authorizer_record *app_authorizer_record(const struct item *it) {
+        return it->auth ? &it->auth->rec : NULL;
+}
+
+int app_authorizer_take(struct app *app, const struct authorizer_record *rec, bool removed) {
+        struct authorizer **link, *a = find(app, rec->appid, &link);
+        bool new_token;
+        int r;
+
+        if (app->authorizers_refused_file)
+                return 0;
+        if (a && rec->changed_ms <= a->rec.changed_ms)
+                return 0;
+        if (removed) {
+                if (!a)
+                        return 0;
+                *link = a->next;
+                log_app(LOG_NOTICE, a->item.name, 0, "cluster: authorizer removed on another agent: segment removed");
+                state_remove(app->svc->config->state_dir, a->item.name);
+                stop(a, true);
+                return 1;
+        }
+        if (!a) {
+                if (count(app) >= PROTOCOL_AUTHORIZERS_MAX)
+                        return 0;
+                r = start(app, rec, true, &a);
+                if (r < 0) {
+                        log_app(LOG_ERR, app->cfg->name, 0, "cluster: authorizer %s could not start: %s", rec->appid,
+                                strerror(-r));
+                        return 0;
+                }
+                log_app(LOG_INFO, a->item.name, 0, "cluster: authorizer added on another agent");
+                return 1;
+        }
+        new_token = strcmp(a->rec.refresh_token, rec->refresh_token) != 0;
+        a->rec = *rec;
+        /* Authorized again elsewhere: a refused account calls again (the holder; others mirror). */
+        if (new_token && !rec->refused)
+                item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
+        return 1;
+}
+
+int app_authorizers_save(struct app *app) {
+        return save(app);
 }

@@ -143,6 +143,10 @@ const char *app_component_ticket(struct app *app) {
         return c->calling.value;
 }
 
+const char *app_component_newest(const struct app *app) {
+        return app->component && ticket_is(&app->component->store.newest) ? app->component->store.newest.value : NULL;
+}
+
 bool app_component_answered(struct item *it, long errcode) {
         struct app *app = it->app;
         struct component *c = app->component;
@@ -276,6 +280,9 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
         st->newest.received_at_ms = now_ms;
         st->newest_refused = false;
         save(app);
+        /* Cluster mode: the ticket reaches the lease holder through Redis, sealed (cluster-accounts.c). */
+        if (app->svc->ops->ticket_changed)
+                app->svc->ops->ticket_changed(app->svc->userdata, app, ticket, create_time_s);
         c->note[0] = '\0';
         /* The call waits for nothing else: no token yet, or the last call failed on the ticket. */
         wake = it->core.generation == 0 || it->core.awaiting_ticket;

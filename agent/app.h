@@ -82,6 +82,11 @@ struct app {
         struct component *component;    /* kind component: its component_verify_tickets (app-component.c); else NULL */
         struct authorizer *authorizers; /* kind component: the accounts authorized to it, added at run time */
         bool authorizers_refused_file;  /* state_dir's <name>.authorizers was refused at start: left untouched */
+
+        /* Cluster mode, kind component (cluster-accounts.c): its accounts and ticket shared through Redis. */
+        bool accounts_resume;           /* a new holder calls nothing before Redis's accounts are read */
+        int64_t ticket_seen_s;          /* the newest ticket's create time Redis is known to hold */
+        char accounts_refused[200];     /* the last words logged about records refused, to log a change once */
 };
 
 /*
@@ -186,6 +191,9 @@ bool app_component_ticket_missing(const struct app *app);
 /* The ticket a call makes now: the newest, or the previous good one while the newest is refused; NULL if none. */
 const char *app_component_ticket(struct app *app);
 
+/* The newest ticket held, NULL if none; unlike app_component_ticket, it marks no ticket as the one a call uses. */
+const char *app_component_newest(const struct app *app);
+
 /*
  * The call of the component's token was answered errcode (0: a token): the ticket used is
  * good, or refused (61005/61006). True if the previous good ticket is to be tried now.
@@ -230,6 +238,17 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
 
 /* authorizer_add, _remove, _list on component it (its token item): the reply line (malloc'd). */
 char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid, int64_t pid);
+
+/*
+ * Cluster mode (cluster-accounts.c): walk the accounts (prev NULL: the first; NULL at the
+ * end), see one's record, take a record another agent wrote if it is newer than ours (1:
+ * taken, the file not yet written: app_authorizers_save once for a batch), write the file.
+ */
+struct authorizer_record;
+struct item *app_authorizer_next(const struct app *app, const struct item *prev);
+const struct authorizer_record *app_authorizer_record(const struct item *it);
+int app_authorizer_take(struct app *app, const struct authorizer_record *rec, bool removed);
+int app_authorizers_save(struct app *app);
 
 /* The item's cap of client-forced calls a day. */
 unsigned item_forced_cap(const struct item *it);

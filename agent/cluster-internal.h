@@ -124,4 +124,21 @@ void cluster_settle(struct cluster *cl, struct item *it, struct reconcile_action
 
 int64_t cluster_tick_ms(const struct cluster *cl);
 
+/*
+ * A component's accounts and verify ticket in Redis, sealed (cluster-accounts.c): shared
+ * only for kind component with a fleet key. Read them (resume: a new holder, which calls
+ * nothing until the answer), take what is newer, put back what Redis lacks.
+ */
+bool cluster_accounts_shared(const struct cluster *cl, const struct app *app);
+void cluster_accounts_read(struct cluster *cl, struct app *app, bool resume);
+
+/* The tick's work for a component's accounts: the set, then each account's token (as for the app's items). */
+void cluster_accounts_tick(struct cluster *cl, struct app *app, bool reconcile);
+
+/* An account's name in Redis: "authorizer:<component appid>:<its appid>". */
+void cluster_authorizer_name(const struct item *it, char *buf, size_t size);
+
+/* An account's item by its name in Redis ("authorizer:<component appid>:<appid>"), NULL if none. */
+struct item *cluster_find_authorizer(struct cluster *cl, const char *name);
+
 #endif

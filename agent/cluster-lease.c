@@ -25,6 +25,8 @@ void cluster_lease_lost(struct cluster *cl, struct app *app, const char *why) {
          */
         for (int t = -1; t < app->n_tickets; t++)
                 (t < 0 ? &app->token : &app->tickets[t])->cluster_dirty = false;
+        for (struct item *it = app_authorizer_next(app, NULL); it; it = app_authorizer_next(app, it))
+                it->cluster_dirty = false;
         log_app(LOG_WARNING, app->cfg->name, 0, "cluster: no longer the lease holder (%s): this agent does not call "
                 "WeChat for this app", why);
         services_changed(cl->svc);
@@ -106,6 +108,15 @@ static void on_lease(struct cluster *cl, redisReply *reply, void *userdata) {
                                 it->cluster_resume = true;
                                 cluster_read_item(cl, it, REF_RESUME);
                         }
+                        /*
+                         * A component: its accounts first (a refresh token the last holder got
+                         * is in Redis before that account's token is), then each account's token.
+                         */
+                        cluster_accounts_read(cl, app, true);
+                        for (struct item *it = app_authorizer_next(app, NULL); it; it = app_authorizer_next(app, it)) {
+                                it->cluster_resume = true;
+                                cluster_read_item(cl, it, REF_RESUME);
+                        }
                 }
         } else if (reply && reply->type == REDIS_REPLY_ERROR) {
                 char why[CLUSTER_PROBLEM_MAX];
@@ -142,6 +153,9 @@ int64_t cluster_call_budget(const struct app *app) {
         for (int t = -1; t < app->n_tickets; t++)
                 if ((t < 0 ? &app->token : &app->tickets[t])->cluster_resume)
                         resuming = true;
+        resuming = resuming || app->accounts_resume;
+        for (const struct item *it = app_authorizer_next(app, NULL); it && !resuming; it = app_authorizer_next(app, it))
+                resuming = it->cluster_resume;
         return lease_call_budget(&app->lease, cluster_clock_ms(), conf(cl)->lease_ms, resuming, APP_HTTP_TIMEOUT_MS);
 }
 
@@ -153,6 +167,9 @@ static bool app_call_in_flight(const struct app *app) {
                 return true;
         for (int t = 0; t < app->n_tickets; t++)
                 if (http_running(app->tickets[t].call))
+                        return true;
+        for (const struct item *it = app_authorizer_next(app, NULL); it; it = app_authorizer_next(app, it))
+                if (http_running(it->call))
                         return true;
         return false;
 }

@@ -37,6 +37,10 @@ void cluster_app_name(const struct app *app, char *buf, size_t size) {
 
 void cluster_item_name(const struct item *it, char *buf, size_t size) {
         char app[CLUSTER_NAME_MAX - 16];    /* room for ".agent_config" within CLUSTER_NAME_MAX */
+        if (it->auth) { /* an account authorized to a component (cluster-accounts.c) */
+                cluster_authorizer_name(it, buf, size);
+                return;
+        }
 
         cluster_app_name(it->app, app, sizeof(app));
         snprintf(buf, size, "%s%s%s", app, it->ticket ? "." : "", it->ticket ? ticket_type_name(it->ticket) : "");
@@ -59,6 +63,9 @@ struct app *cluster_find_app(struct cluster *cl, const char *name) {
 
 struct item *cluster_find_item(struct cluster *cl, const char *name) {
         char n[CLUSTER_NAME_MAX];
+
+        if (!strncmp(name, "authorizer:", strlen("authorizer:")))
+                return cluster_find_authorizer(cl, name);
 
         for (size_t i = 0; i < cl->svc->n_apps; i++) {
                 struct app *app = cl->svc->apps[i];
@@ -448,6 +455,7 @@ static void tick_work(struct cluster *cl, bool reconcile) {
                         if (!app->lease.holder && it->forwarded_gen == it->core.generation && it->forwarded_at_ms)
                                 cluster_forward(cl, it);
                 }
+                cluster_accounts_tick(cl, app, reconcile);
         }
 }
 

@@ -56,6 +56,11 @@ int cluster_release(struct cluster *cl, void (*done)(void *userdata), void *user
  */
 int cluster_budget_take(struct item *it, int64_t day, int64_t ttl_ms);
 
+/* An account of component app, or its verify ticket, changed on this agent: into Redis, sealed (cluster-accounts.c). */
+struct authorizer_record;
+void cluster_account_changed(struct cluster *cl, struct app *app, const struct authorizer_record *rec, bool removed);
+void cluster_ticket_changed(struct cluster *cl, struct app *app, const char *ticket, int64_t create_time_s);
+
 /* For status: what is wrong with the item's record or the app's lease in Redis; NULL if nothing. */
 const char *cluster_problem(const struct item *it);
 

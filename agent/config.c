@@ -355,12 +355,17 @@ static int config_read(const char *path, struct config_report *report, struct ag
                         a->refresh_margin_ms = p.c->refresh_margin_ms;
                 if (!a->has_max_forced_per_day)
                         a->max_forced_per_day = p.c->max_forced_per_day;
-                /* Components are served by one agent for now: the ticket intake is not shared through Redis. */
-                if (!parse_stopped(&p) && a->kind == APP_KIND_COMPONENT && p.c->cluster.enabled) {
+                /*
+                 * A component's refresh tokens cross Redis sealed with the fleet key (cluster-accounts.c):
+                 * without one they would be in clear there, or a host that dies would take them along.
+                 */
+                if (!parse_stopped(&p) && a->kind == APP_KIND_COMPONENT && p.c->cluster.enabled &&
+                    !p.c->cluster.fleet_key_file) {
                         p.sec = SEC_APP;
                         snprintf(p.label, sizeof(p.label), "app %s", a->name);
-                        parse_fail(&p, -EINVAL, a->line, "kind", "component is not supported with [cluster] yet: "
-                                   "serve the component from one agent without [cluster]");
+                        parse_fail(&p, -EINVAL, a->line, "kind", "component with [cluster] needs fleet_key_file in "
+                                   "[cluster]: its authorizers' refresh tokens are shared through Redis sealed "
+                                   "with the fleet key, never in clear");
                 }
                 /* The AppSecret goes in the request: over http:// anyone on the path reads it. */
                 if (!parse_stopped(&p) && a->plain_http_line && !p.c->allow_plain_http) {

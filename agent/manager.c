@@ -193,6 +193,20 @@ static int svc_take_budget(void *userdata, struct item *it, int64_t day, int64_t
         return cluster_budget_take(it, day, ttl_ms);
 }
 
+static void svc_account_changed(void *userdata, struct app *app, const struct authorizer_record *rec, bool removed) {
+        struct agent *a = userdata;
+
+        if (a->svc.cluster)
+                cluster_account_changed(a->svc.cluster, app, rec, removed);
+}
+
+static void svc_ticket_changed(void *userdata, struct app *app, const char *ticket, int64_t create_time_s) {
+        struct agent *a = userdata;
+
+        if (a->svc.cluster)
+                cluster_ticket_changed(a->svc.cluster, app, ticket, create_time_s);
+}
+
 /* /healthz: the verdict of `wxtokenctl status` (core/verdict.c) over every item. */
 static int svc_health(void *userdata) {
         struct verdict v;
@@ -219,6 +233,8 @@ static const struct service_ops agent_ops = {
         .forward = svc_forward,
         .forward_retry = svc_forward_retry,
         .take_budget = svc_take_budget,
+        .account_changed = svc_account_changed,
+        .ticket_changed = svc_ticket_changed,
         .health = svc_health,
         .reload = svc_reload,
 };

@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 struct agent_config;
+struct authorizer_record;
 struct app;
 struct cluster;
 struct core_policy;
@@ -49,6 +50,13 @@ struct service_ops {
         void (*forward_retry)(void *userdata, struct item *it, int64_t caller_uid, int64_t caller_pid);
         /* 1: asked (the count comes back as an event); 0: nothing to count; < 0: cannot ask. */
         int (*take_budget)(void *userdata, struct item *it, int64_t day, int64_t ttl_ms);
+        /*
+         * Cluster mode: an account of component app changed on this agent (added, replaced,
+         * rotated, refused; removed: gone), or its verify ticket did: into Redis, sealed
+         * (cluster-accounts.c). NULL or a no-op outside cluster mode.
+         */
+        void (*account_changed)(void *userdata, struct app *app, const struct authorizer_record *rec, bool removed);
+        void (*ticket_changed)(void *userdata, struct app *app, const char *ticket, int64_t create_time_s);
         /* The agent's health as a Nagios code, 0..3 (the rule of `wxtokenctl status`): /healthz. */
         int (*health)(void *userdata);
         /* Reload the config now, as SIGHUP does; the outcome (also in services.last_reload). */

@@ -57,7 +57,8 @@ int authorizer_file_save(const char *dir, const char *component, const char *com
 
                 ok = x && cJSON_AddItemToArray(list, x) && cJSON_AddStringToObject(x, "appid", recs[i].appid) &&
                      cJSON_AddStringToObject(x, "refresh_token", recs[i].refresh_token) &&
-                     cJSON_AddNumberToObject(x, "refused", (double)recs[i].refused);
+                     cJSON_AddNumberToObject(x, "refused", (double)recs[i].refused) &&
+                     (!recs[i].changed_ms || cJSON_AddNumberToObject(x, "changed", (double)recs[i].changed_ms));
         }
         if (ok)
                 text = cJSON_PrintUnformatted(o);
@@ -81,16 +82,20 @@ static bool get_record(const cJSON *x, struct authorizer_record *rec) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(x, "appid");
         const cJSON *rt = cJSON_GetObjectItemCaseSensitive(x, "refresh_token");
         const cJSON *refused = cJSON_GetObjectItemCaseSensitive(x, "refused");
+        const cJSON *changed = cJSON_GetObjectItemCaseSensitive(x, "changed"); /* optional: cluster mode's version */
 
         if (!cJSON_IsObject(x) || !cJSON_IsString(id) || !wire_authorizer_appid_valid(id->valuestring) ||
             !cJSON_IsString(rt) || !rt->valuestring || rt->valuestring[0] == '\0' ||
             strlen(rt->valuestring) > PROTOCOL_REFRESH_TOKEN_MAX || !token_chars_ok(rt->valuestring) ||
             !cJSON_IsNumber(refused) || refused->valuedouble < 0 || refused->valuedouble > 1e9 ||
-            (double)(long)refused->valuedouble != refused->valuedouble)
+            (double)(long)refused->valuedouble != refused->valuedouble ||
+            (changed && (!cJSON_IsNumber(changed) || changed->valuedouble < 0 || changed->valuedouble > 9e15 ||
+                         (double)(uint64_t)changed->valuedouble != changed->valuedouble)))
                 return false;
         strcpy(rec->appid, id->valuestring);
         strcpy(rec->refresh_token, rt->valuestring);
         rec->refused = (long)refused->valuedouble;
+        rec->changed_ms = changed ? (uint64_t)changed->valuedouble : 0;
         return true;
 }
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wire.h"
 
@@ -11,6 +12,12 @@ struct authorizer_record {
         char appid[PROTOCOL_AUTHORIZER_APPID_MAX + 1];
         char refresh_token[PROTOCOL_REFRESH_TOKEN_MAX + 1];
         long refused;                   /* 0, or WeChat's errcode that refused the refresh token (61023, 61003) */
+        /*
+         * Cluster mode: when the record last changed (wall ms, made to rise), its version in
+         * Redis: a record there is taken only if newer, so an older one replayed is not.
+         * 0 in a file written before cluster mode served components.
+         */
+        uint64_t changed_ms;
 };
 
 /*
