@@ -338,7 +338,7 @@ static void test_errors(void) {
         load_err(5, "[app c] tickets: kind component has no tickets");
         write_conf("[app c]\nkind = component\nappid = wxc1\nsecret_file = @/s600\n"
                    "[cluster]\nredis = redis://127.0.0.1\n");
-        load_err(2, "[app c] kind: component is not supported with [cluster] yet");
+        load_err(2, "[app c] kind: component with [cluster] needs fleet_key_file");
         write_conf("[app a]\n" APP_OK "tickets = jsapi foo\n");
         load_err(5, "tickets: expected jsapi, wx_card or agent_config, got 'foo'");
         write_conf("[app a]\n" APP_OK "api_base = ftp://x\n");
@@ -726,6 +726,12 @@ static void test_cluster_fleet_key(void) {
         write_conf("[cluster]\nredis = redis://r\nfleet_key_file = @/k600\n");
         c = load_ok();
         CHECK(c->cluster.fleet_key && !strcmp(c->cluster.fleet_key, FLEET_KEY));
+        config_free(c);
+        /* With the key a component may be clustered: its refresh tokens cross Redis sealed with it. */
+        write_conf("[app c]\nkind = component\nappid = wxc1\nsecret_file = @/s600\n"
+                   "[cluster]\nredis = redis://r\nfleet_key_file = @/k600\n");
+        c = load_ok();
+        CHECK(c->n_apps == 1 && c->apps[0].kind == APP_KIND_COMPONENT && c->cluster.enabled);
         config_free(c);
 
         write_conf("[cluster]\nredis = redis://r\nfleet_key_file = k600\n");

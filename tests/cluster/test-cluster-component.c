@@ -384,6 +384,57 @@ static void test_flushall(char rt[N_AUTH][64]) {
         CHECK(again == 0, "no account called WeChat for it (%d did)", again);
 }
 
+/* Whether host's state_dir lists appid. */
+static bool file_has(int host, const char *appid) {
+        char path[256], needle[48], *f;
+        bool has;
+
+        snprintf(path, sizeof(path), "%s/plat.authorizers", hosts.host[host].state_dir);
+        snprintf(needle, sizeof(needle), "\"%s\"", appid);
+        f = file_slurp(path);
+        has = f && strstr(f, needle);
+        free(f);
+        return has;
+}
+
+/*
+ * An account removed on a host that does not hold the lease: gone everywhere (a sealed
+ * tombstone). A field deleted in Redis removes nothing: the agents write it back.
+ */
+static void test_remove(void) {
+        const int gone = N_AUTH - 1, kept = N_AUTH - 2;
+        int holder = wait_holder(-1, 4 * LEASE_MS), on = (holder + 1) % CLUSTER_HOSTS, left = 0, in_files = 0;
+        char line[256], raw[1024], buf[2048] = "";
+        cJSON *o;
+
+        snprintf(line, sizeof(line), "{\"op\":\"authorizer_remove\",\"component\":\"plat\",\"appid\":\"%s\"}\n",
+                 appid_of(gone));
+        o = agent_request(&hosts.host[on], line, raw, sizeof(raw));
+        CHECK(o && strstr(raw, "removed"), "removed on node%d: %s", on, raw);
+        cJSON_Delete(o);
+        for (int waited = 0; waited <= 20000; waited += 250) {
+                left = in_files = 0;
+                for (int h = 0; h < CLUSTER_HOSTS; h++) {
+                        left += host_generation(&hosts, h, item_of(gone), NULL, 0) > 0;
+                        in_files += file_has(h, appid_of(gone));
+                }
+                if (!left && !in_files)
+                        break;
+                harness_sleep_ms(250);
+        }
+        CHECK(!left && !in_files, "every host dropped it (%d still publish it, %d files list it)", left, in_files);
+        SETUP_OK(redis_run(&redis, "HDEL %s %s", ACCOUNTS_KEY, appid_of(kept)), "HDEL");
+        for (int waited = 0; waited < 20000; waited += 250) {
+                if (redis_get_field(&redis, ACCOUNTS_KEY, appid_of(kept), buf, sizeof(buf)) && buf[0])
+                        break;
+                harness_sleep_ms(250);
+        }
+        CHECK(!strncmp(buf, "1.", 2), "a field deleted in Redis is written back, sealed");
+        for (int h = 0; h < CLUSTER_HOSTS; h++)
+                CHECK(file_has(h, appid_of(kept)) && host_generation(&hosts, h, item_of(kept), NULL, 0) > 0,
+                      "node%d keeps the account whose field was deleted", h);
+}
+
 int main(void) {
         static const char *const emu_args[] = { "--component", COMP ":" CSECRET, "--authorizers", "1000",
                                                 "--rotate-refresh-tokens", "--seed", SEED, NULL };
@@ -420,6 +471,7 @@ int main(void) {
         if (holder >= 0)
                 test_kill_mid_call(holder, calls, rt);
         test_flushall(rt);
+        test_remove();
 
         unlink(key_path);
         rmdir(key_dir);
