@@ -434,10 +434,14 @@ int app_authorizer_take(struct app *app, const struct authorizer_record *rec, bo
                 log_app(LOG_INFO, a->item.name, 0, "cluster: authorizer added on another agent");
                 return 1;
         }
-        new_token = strcmp(a->rec.refresh_token, rec->refresh_token) != 0;
+        /*
+         * Authorized again elsewhere: a refused account calls again (the holder; others
+         * mirror). A newer refresh token alone (a rotation another holder saw) is no reason
+         * to call: the token published is still good.
+         */
+        new_token = a->rec.refused && !rec->refused && strcmp(a->rec.refresh_token, rec->refresh_token) != 0;
         a->rec = *rec;
-        /* Authorized again elsewhere: a refused account calls again (the holder; others mirror). */
-        if (new_token && !rec->refused)
+        if (new_token)
                 item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
         return 1;
 }

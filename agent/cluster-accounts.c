@@ -14,6 +14,7 @@
 #include "cluster-internal.h"
 #include "cluster-record.h"
 #include "log.h"
+#include "redis-link.h"
 
 /*
  * Why sealed copies in Redis and a full copy in every state_dir: a refresh token lost is
@@ -87,8 +88,14 @@ static void write_account(struct cluster *cl, struct app *app, const struct auth
 }
 
 void cluster_account_changed(struct cluster *cl, struct app *app, const struct authorizer_record *rec, bool removed) {
-        if (cluster_accounts_shared(cl, app))
-                write_account(cl, app, rec, removed);
+        if (!cluster_accounts_shared(cl, app))
+                return;
+        write_account(cl, app, rec, removed);
+        /*
+         * On the wire before this agent publishes the token that came with it or answers
+         * anyone: a holder killed right after a call leaves its refresh token in Redis.
+         */
+        redis_link_flush(cl->link);
 }
 
 static void write_ticket(struct cluster *cl, struct app *app, const char *ticket, int64_t create_time_s) {

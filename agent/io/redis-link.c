@@ -114,6 +114,14 @@ int redis_link_command(struct redis_link *l, redis_link_reply_fn fn, void *userd
         return 0;
 }
 
+void redis_link_flush(struct redis_link *l) {
+        int done = 0;
+
+        /* redisBufferWrite on the context itself: hiredis's async layer would call back on an error. */
+        if (l->cmd && l->cmd_ready && l->cmd->c.err == 0)
+                (void)redisBufferWrite(&l->cmd->c, &done);
+}
+
 /* Which link an error or a disconnect came from doesn't matter: both are made anew. */
 static void on_disconnect(const redisAsyncContext *ac, int status) {
         struct redis_link *l = ac->data;

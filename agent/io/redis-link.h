@@ -58,6 +58,14 @@ void redis_link_check(struct redis_link *l, int64_t timeout_ms);
 int redis_link_command(struct redis_link *l, redis_link_reply_fn fn, void *userdata, int argc, const char **argv,
                        const size_t *lens);
 
+/*
+ * Write what the command link holds to its socket now, not at the loop's next turn: a
+ * record that must reach Redis before this agent goes on (a rotated refresh token, before
+ * its token is published and clients answered) is on the wire even if a kill -9 follows.
+ * No callback runs from here; an error is noticed at the link's next event.
+ */
+void redis_link_flush(struct redis_link *l);
+
 /* Both links answer. */
 bool redis_link_up(const struct redis_link *l);
 
