@@ -405,22 +405,8 @@ static void test_flushall(char rt[N_AUTH][64]) {
         CHECK(files_converge(rt, 10000, &worst), "every host still holds every refresh token (worst %d of %d)", worst,
               N_AUTH);
         calls_now(now);
-        for (int i = 0; i < N_AUTH; i++) {
+        for (int i = 0; i < N_AUTH; i++)
                 again += now[i] != calls[i];
-                if (now[i] != calls[i] && getenv("DEBUG_COMP"))
-                        for (int h = 0; h < CLUSTER_HOSTS; h++) {
-                                char *log = agent_log(&hosts.host[h]), *l = log, *e;
-
-                                for (; l && *l; l = e + 1) {
-                                        e = strchr(l, '\n');
-                                        if (!e)
-                                                break;
-                                        if (memmem(l, (size_t)(e - l), appid_of(i), 11) || memmem(l, (size_t)(e - l), "lease", 5))
-                                                fprintf(stderr, "node%d: %.*s\n", h, (int)(e - l), l);
-                                }
-                                free(log);
-                        }
-        }
         CHECK(again == 0, "no account called WeChat for it (%d did)", again);
 }
 
