@@ -1,4 +1,4 @@
-/* app-authorizer.c: accounts authorized to a component (Open Platform), added at run time: their items, refresh tokens and file. */
+/* app-authorizer.c: accounts authorized to a platform, added at run time: a component's authorizers (refresh tokens), a WeCom suite's corps (permanent codes); their items and file. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,9 @@
 /* WeChat's "refresh_token is invalid" (retired, or the account de-authorized) and "not authorized by this account". */
 #define ERRCODE_REFRESH_INVALID 61023
 #define ERRCODE_NOT_AUTHORIZED 61003
+/* WeCom's "invalid permanent_code" (the corp cancelled, or a wrong code) and "invalid temporary auth code". */
+#define ERRCODE_PERMANENT_CODE_INVALID 40084
+#define ERRCODE_AUTH_CODE_INVALID 40078
 
 /*
  * One account: its item ("COMPONENT.APPID", it->auth points back here) and its record.
@@ -25,8 +28,21 @@ struct authorizer {
         struct item item;
         struct authorizer_record rec;   /* the appid, the refresh token held, whether WeChat refused it */
         char calling[PROTOCOL_REFRESH_TOKEN_MAX + 1]; /* the refresh token the call under way was made with */
+        /* A corp being onboarded: WeCom's temporary auth code, exchanged by the next call (never saved:
+         * it is good once, for 10 minutes); rec.refresh_token stays "" until the permanent code comes. */
+        char auth_code[PROTOCOL_REFRESH_TOKEN_MAX + 1];
+        bool exchanging;                /* the call under way is that exchange */
         struct authorizer *next;
 };
+
+static bool is_suite(const struct app *app) {
+        return app->cfg->kind == APP_KIND_SUITE;
+}
+
+/* The account's credential as messages name it. */
+static const char *credential_name(const struct app *app) {
+        return is_suite(app) ? "permanent code" : "refresh token";
+}
 
 bool app_authorizer_refused(const struct item *it) {
         return it->auth && it->auth->rec.refused != 0;
@@ -63,9 +79,11 @@ static int save(struct app *app) {
                 return -EBADMSG;
         if (n && !recs)
                 return -ENOMEM;
+        /* A corp still exchanging its auth code has no permanent code to keep yet. */
         for (const struct authorizer *a = app->authorizers; a; a = a->next)
-                recs[i++] = a->rec;
-        r = authorizer_file_save(dir, app->cfg->name, app->cfg->appid, recs, n);
+                if (a->rec.refresh_token[0])
+                        recs[i++] = a->rec;
+        r = authorizer_file_save(dir, app->cfg->name, app->cfg->appid, recs, i);
         if (recs)
                 explicit_bzero(recs, n * sizeof(*recs));
         free(recs);
@@ -125,7 +143,7 @@ int app_authorizers_init(struct app *app, bool fresh) {
         size_t n = 0;
         int r;
 
-        if (app->cfg->kind != APP_KIND_COMPONENT)
+        if (!app_kind_platform(app->cfg->kind))
                 return 0;
         r = authorizer_file_load(dir, app->cfg->name, app->cfg->appid, &recs, &n);
         if (r == -ENOENT)
@@ -201,18 +219,67 @@ int app_authorizer_request(struct item *it, const char *base, struct upstream_re
                 *errcode = a->rec.refused;
                 return -EKEYREVOKED;
         }
+        a->exchanging = a->auth_code[0] != '\0';
+        if (a->exchanging)
+                return upstream_permanent_code_request(base, item_value(&app->token), a->auth_code, req);
         snprintf(a->calling, sizeof(a->calling), "%s", a->rec.refresh_token);
+        if (is_suite(app))
+                return upstream_corp_request(base, item_value(&app->token), a->rec.appid, a->calling, req);
         return upstream_authorizer_request(base, app->cfg->appid, item_value(&app->token), a->rec.appid, a->calling,
                                            req);
+}
+
+/*
+ * get_permanent_code's answer: the corp's permanent code, saved before its access_token
+ * is published (the code cannot be asked for again), and that token (no second call).
+ */
+static int exchange_parse(struct item *it, const struct http_response *http, const struct upstream_policy *pol,
+                          struct upstream_result *res) {
+        struct authorizer *a = it->auth;
+        char code[PROTOCOL_REFRESH_TOKEN_MAX + 1], corpid[PROTOCOL_AUTHORIZER_APPID_MAX + 1];
+        int r = upstream_permanent_code_parse(http->status, http->body, http->body_len, pol, res, code, sizeof(code),
+                                              corpid, sizeof(corpid));
+
+        a->exchanging = false;
+        if (r == 0 && strcmp(corpid, a->rec.appid) != 0) {
+                explicit_bzero(res->value, sizeof(res->value));
+                res->errcode = ERRCODE_AUTH_CODE_INVALID;
+                snprintf(res->errmsg, sizeof(res->errmsg), "the auth code is corp %s's, not %s's", corpid,
+                         a->rec.appid);
+                r = -EPROTO;
+        }
+        /* Good once: whatever the answer, the auth code is spent. */
+        explicit_bzero(a->auth_code, sizeof(a->auth_code));
+        if (r == 0) {
+                memcpy(a->rec.refresh_token, code, sizeof(code));
+                if (save(it->app) == 0)
+                        log_app(LOG_NOTICE, it->name, 0, "the auth code was exchanged for the corp's permanent code "
+                                "(%zu bytes): saved", strlen(code));
+                else
+                        log_app(LOG_ERR, it->name, 0, "the auth code was exchanged for the corp's permanent code, but "
+                                "it could not be saved: a restart loses the corp until it authorizes again");
+        } else if (res->errcode != UPSTREAM_ERR_TRANSPORT && res->errcode != -1) {
+                /* Anything but a transient failure: the code will not work again; the corp must authorize again. */
+                a->rec.refused = res->errcode;
+        }
+        explicit_bzero(code, sizeof(code));
+        return r;
 }
 
 int app_authorizer_parse(struct item *it, const struct http_response *http, const struct upstream_policy *pol,
                          struct upstream_result *res) {
         struct authorizer *a = it->auth;
-        char back[PROTOCOL_REFRESH_TOKEN_MAX + 1];
+        char back[PROTOCOL_REFRESH_TOKEN_MAX + 1] = "";
         /* An add while the call was under way replaced the refresh token: what this call says is about the old one. */
         bool current = strcmp(a->calling, a->rec.refresh_token) == 0;
-        int r = upstream_authorizer_parse(http->status, http->body, http->body_len, pol, res, back, sizeof(back));
+        int r;
+
+        if (a->exchanging)
+                return exchange_parse(it, http, pol, res);
+        /* A corp's get_corp_token: access_token as gettoken's; its permanent code never changes. */
+        r = is_suite(it->app) ? upstream_token_parse(APP_KIND_WORK, http->status, http->body, http->body_len, pol, res)
+                              : upstream_authorizer_parse(http->status, http->body, http->body_len, pol, res, back,
+                                                          sizeof(back));
 
         if (r == 0 && back[0] && current && strcmp(back, a->rec.refresh_token) != 0) {
                 /* Persisted before the token is published (on_response publishes after this returns). */
@@ -227,7 +294,8 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
                         log_app(LOG_ERR, it->name, 0, "WeChat handed out a new refresh token, but it could not be "
                                 "saved: a restart would use the old one (valid a few minutes more)");
         }
-        if (r < 0 && current && (res->errcode == ERRCODE_REFRESH_INVALID || res->errcode == ERRCODE_NOT_AUTHORIZED)) {
+        if (r < 0 && current && (is_suite(it->app) ? res->errcode == ERRCODE_PERMANENT_CODE_INVALID :
+                                 res->errcode == ERRCODE_REFRESH_INVALID || res->errcode == ERRCODE_NOT_AUTHORIZED)) {
                 a->rec.refused = res->errcode;
                 bump(&a->rec);
                 save(it->app);
@@ -256,13 +324,33 @@ static char *refuse(const char *fmt, const char *a, const char *b) {
         return protocol_error(PROTO_E_AUTHORIZER_REFUSED, message, -1);
 }
 
-static char *add(struct app *app, const char *appid, const char *refresh_token, int64_t uid, int64_t pid) {
+/* A corp onboarded with its auth code: the next call exchanges it; nothing is saved until the permanent code comes. */
+static char *add_auth_code(struct app *app, struct authorizer *a, const char *auth_code, int64_t uid, int64_t pid) {
+        snprintf(a->auth_code, sizeof(a->auth_code), "%s", auth_code);
+        a->rec.refused = 0;
+        log_app(LOG_NOTICE, a->item.name, 0, "auth code given by uid %lld pid %lld: exchanging it for the permanent "
+                "code now", (long long)uid, (long long)pid);
+        item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
+        return protocol_authorizer_ok("added", app->cfg->name, a->rec.appid, "auth code taken: exchanging it for the "
+                                      "permanent code and the corp's token now (wxtokenctl authorizer list says how "
+                                      "it went)");
+}
+
+static char *add(struct app *app, const char *appid, const char *refresh_token, bool auth_code, int64_t uid,
+                 int64_t pid) {
         const char *name = app->cfg->name;
         struct authorizer_record rec = { 0 };
         struct authorizer *a = find(app, appid, NULL);
         char message[256];
         int r;
 
+        /* Open Platform appids are "wx..."; WeCom corpids "ww..." (old corps "wx..."). */
+        if (!is_suite(app) && appid[1] != 'x')
+                return refuse("%s is a component: %s is not an Open Platform appid (wx...)", name, appid);
+        if (auth_code && !is_suite(app))
+                return refuse("%s is a component: \"auth_code\" is WeCom's%s; give the refresh token", name, "");
+        if (a && auth_code)
+                return add_auth_code(app, a, refresh_token, uid, pid);
         if (a) {
                 /* Authorized again: the new refresh token replaces the old, and a refused account calls again. */
                 struct authorizer_record old = a->rec;
@@ -278,22 +366,26 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
                 }
                 explicit_bzero(&old, sizeof(old));
                 share(app, &a->rec, false);
-                log_app(LOG_NOTICE, a->item.name, 0, "refresh token replaced by uid %lld pid %lld: calling now",
-                        (long long)uid, (long long)pid);
+                log_app(LOG_NOTICE, a->item.name, 0, "%s replaced by uid %lld pid %lld: calling now",
+                        credential_name(app), (long long)uid, (long long)pid);
                 item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
-                return protocol_authorizer_ok("updated", name, appid, "refresh token replaced: calling now");
+                snprintf(message, sizeof(message), "%s replaced: calling now", credential_name(app));
+                return protocol_authorizer_ok("updated", name, appid, message);
         }
         if (count(app) >= PROTOCOL_AUTHORIZERS_MAX)
                 return refuse("%s holds " PROTOCOL_STR(PROTOCOL_AUTHORIZERS_MAX) " authorizers already%s", name, "");
         if (strlen(name) + 1 + strlen(appid) >= sizeof(a->item.name))
                 return refuse("%s.%s: the name is too long for a segment", name, appid);
         memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
-        snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
+        if (!auth_code)
+                snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
         bump(&rec);
         r = start(app, &rec, true, &a);
         explicit_bzero(&rec, sizeof(rec));
         if (r < 0)
                 return refuse("authorizer %s could not start: %s", appid, strerror(-r));
+        if (auth_code)
+                return add_auth_code(app, a, refresh_token, uid, pid);
         /* On the disk before the add is answered: a lost refresh token cannot be made again. */
         r = save(app);
         if (r < 0) {
@@ -341,9 +433,10 @@ static void entry_of(const struct authorizer *a, struct authorizer_entry *e, cha
         if (a->rec.refused) {
                 e->state = "refused";
                 e->last_errcode = a->rec.refused;
-                snprintf(note, note_size, "WeChat refused the refresh token (errcode %ld): the account was "
-                         "de-authorized or the token retired; no call until it is authorized again and added "
-                         "again (wxtokenctl authorizer add)", a->rec.refused);
+                snprintf(note, note_size, "%s refused the %s (errcode %ld): the account was de-authorized or the "
+                         "%s retired; no call until it is authorized again and added again (wxtokenctl authorizer "
+                         "add)", is_suite(it->app) ? "WeCom" : "WeChat", a->rec.refresh_token[0] ?
+                         credential_name(it->app) : "auth code", a->rec.refused, credential_name(it->app));
         } else if (it->core.failure != FAILURE_NONE) {
                 e->state = "failing";
                 snprintf(note, note_size, "%.300s", it->core.advice);
@@ -351,7 +444,7 @@ static void entry_of(const struct authorizer *a, struct authorizer_entry *e, cha
                 e->state = "fresh";
         } else if (it->app->token.core.generation == 0) {
                 e->state = "waiting";
-                snprintf(note, note_size, "waiting for the component's token");
+                snprintf(note, note_size, "waiting for the %s's token", is_suite(it->app) ? "suite" : "component");
         } else {
                 e->state = "starting";
         }
@@ -379,8 +472,9 @@ static char *list(struct app *app) {
 char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid, int64_t pid) {
         struct app *app = it->app;
 
-        if (it != &app->token || app->cfg->kind != APP_KIND_COMPONENT)
-                return refuse("%s is not a component (kind %s): authorizers belong to an app of kind component",
+        if (it != &app->token || !app_kind_platform(app->cfg->kind))
+                return refuse("%s is not a component or suite (kind %s): authorizers belong to an app of kind "
+                              "component, corps to an app of kind suite",
                               it->name, it->ticket || it->auth ? "ticket" : app_kind_name(app->cfg->kind));
         if (req->op == OP_AUTHORIZER_LIST)
                 return list(app);
@@ -388,7 +482,7 @@ char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid,
                 return refuse("%s/%s.authorizers was refused at start (see the log): mend it or move it away, then "
                               "restart the agent", app->svc->config->state_dir, app->cfg->name);
         if (req->op == OP_AUTHORIZER_ADD)
-                return add(app, req->authorizer_appid, req->refresh_token, uid, pid);
+                return add(app, req->authorizer_appid, req->refresh_token, req->auth_code, uid, pid);
         return remove_one(app, req->authorizer_appid, uid, pid);
 }
 

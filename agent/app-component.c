@@ -1,4 +1,4 @@
-/* app-component.c: a component's component_verify_ticket: the intake (the ticket op), its file, the ticket a call uses, the fallback. */
+/* app-component.c: a platform's pushed ticket (a component's component_verify_ticket, a suite's suite_ticket): the intake (the ticket op), its file, the ticket a call uses, the fallback. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +12,30 @@
 #include "state-file.h"
 #include "ticket-file.h"
 
-/* WeChat pushes a ticket every 10 minutes; each is valid 12 hours from its create time. */
-#define TICKET_VALID_S (12 * 3600)
-#define ERRCODE_TICKET_EXPIRED 61005
-#define ERRCODE_TICKET_INVALID 61006
+/*
+ * What differs between the two: WeChat pushes a component_verify_ticket every 10 minutes,
+ * valid 12 hours from its create time, refused with 61005 (expired) or 61006 (invalid);
+ * WeCom pushes a suite_ticket every 10 minutes, valid 30 minutes from its TimeStamp,
+ * refused with 40085 (WeCom's one code for an invalid or expired suite_ticket).
+ */
+struct ticket_kind {
+        int64_t valid_s;
+        const char *valid_text;         /* the lifetime, for messages */
+        const char *name;               /* the ticket's name in WeChat's or WeCom's API */
+        long errcode_expired, errcode_invalid;
+};
+
+static const struct ticket_kind component_tickets = { 12 * 3600, "12 h", "component_verify_ticket", 61005, 61006 };
+static const struct ticket_kind suite_tickets = { 30 * 60, "30 min", "suite_ticket", 40085, 40085 };
+
+static const struct ticket_kind *kind_of(const struct app *app) {
+        return app->cfg->kind == APP_KIND_SUITE ? &suite_tickets : &component_tickets;
+}
+
+/* Whether errcode says the ticket used was refused: then a newer or the previous good one may do. */
+static bool ticket_refused_code(const struct app *app, long errcode) {
+        return errcode == kind_of(app)->errcode_expired || errcode == kind_of(app)->errcode_invalid;
+}
 
 struct component {
         struct ticket_store store;
@@ -37,12 +57,12 @@ static bool ticket_is(const struct verify_ticket *t) {
         return t->value[0] != '\0';
 }
 
-/* The previous good ticket may stand in for a refused newest one: another, still inside its 12 hours. */
-static bool previous_usable(const struct component *c, int64_t now_s) {
+/* The previous good ticket may stand in for a refused newest one: another, still inside its lifetime. */
+static bool previous_usable(const struct app *app, const struct component *c, int64_t now_s) {
         const struct ticket_store *st = &c->store;
 
         return st->newest_refused && ticket_is(&st->good) && !st->good_refused &&
-               strcmp(st->good.value, st->newest.value) != 0 && now_s - st->good.create_time_s < TICKET_VALID_S;
+               strcmp(st->good.value, st->newest.value) != 0 && now_s - st->good.create_time_s < kind_of(app)->valid_s;
 }
 
 static void save(struct app *app) {
@@ -80,14 +100,15 @@ static int store_check(const struct ticket_store *st, int64_t now_s, const char 
 }
 
 /*
- * The file's newest ticket past its 12 hours (the agent was stopped long) is as good as
+ * The file's newest ticket past its lifetime (the agent was stopped long) is as good as
  * none: no call is made with it. An old good one may stay: previous_usable() never picks it.
  */
 static void drop_expired(struct app *app, struct ticket_store *st, int64_t now_s) {
-        if (!ticket_is(&st->newest) || st->newest.create_time_s >= now_s - TICKET_VALID_S)
+        if (!ticket_is(&st->newest) || st->newest.create_time_s >= now_s - kind_of(app)->valid_s)
                 return;
-        log_app(LOG_NOTICE, app->cfg->name, 0, "the ticket in %s.verify_ticket is past its 12 h (create time %lld): "
-                "waiting for the next push", app->cfg->name, (long long)st->newest.create_time_s);
+        log_app(LOG_NOTICE, app->cfg->name, 0, "the ticket in %s.verify_ticket is past its %s (create time %lld): "
+                "waiting for the next push", app->cfg->name, kind_of(app)->valid_text,
+                (long long)st->newest.create_time_s);
         memset(&st->newest, 0, sizeof(st->newest));
         st->newest_refused = false;
 }
@@ -98,7 +119,7 @@ int app_component_init(struct app *app) {
         char shown[32];
         int r;
 
-        if (app->cfg->kind != APP_KIND_COMPONENT)
+        if (!app_kind_platform(app->cfg->kind))
                 return 0;
         app->component = calloc(1, sizeof(*app->component));
         if (!app->component)
@@ -109,8 +130,8 @@ int app_component_init(struct app *app) {
                         "push", cfg->state_dir, app->cfg->name, why);
                 r = -EBADMSG;
         } else if (r == 0 && ticket_is(&app->component->store.newest))
-                log_app(LOG_INFO, app->cfg->name, 0, "component_verify_ticket %s of create time %lld read from "
-                        "state_dir", ticket_shown(app->component->store.newest.value, shown),
+                log_app(LOG_INFO, app->cfg->name, 0, "%s %s of create time %lld read from state_dir",
+                        kind_of(app)->name, ticket_shown(app->component->store.newest.value, shown),
                         (long long)app->component->store.newest.create_time_s);
         else if (r < 0 && r != -ENOENT)
                 log_app(LOG_WARNING, app->cfg->name, 0, "%s/%s.verify_ticket refused: %s; waiting for the next push",
@@ -128,10 +149,16 @@ void app_component_free(struct app *app) {
         app->component = NULL;
 }
 
+/*
+ * A newest ticket past its lifetime is as good as none (a suite_ticket's 30 minutes pass
+ * quickly when pushes stop): calling with it would only spend a call to hear 40085/61005.
+ */
 bool app_component_ticket_missing(const struct app *app) {
         const struct component *c = app->component;
 
-        return app->cfg->kind == APP_KIND_COMPONENT && (!c || !ticket_is(&c->store.newest));
+        return app_kind_platform(app->cfg->kind) &&
+               (!c || !ticket_is(&c->store.newest) ||
+                c->store.newest.create_time_s < clock_wall_ms() / 1000 - kind_of(app)->valid_s);
 }
 
 const char *app_component_ticket(struct app *app) {
@@ -139,7 +166,7 @@ const char *app_component_ticket(struct app *app) {
 
         if (!c || !ticket_is(&c->store.newest))
                 return NULL;
-        c->calling = previous_usable(c, clock_wall_ms() / 1000) ? c->store.good : c->store.newest;
+        c->calling = previous_usable(app, c, clock_wall_ms() / 1000) ? c->store.good : c->store.newest;
         return c->calling.value;
 }
 
@@ -170,7 +197,7 @@ bool app_component_answered(struct item *it, long errcode) {
                         save(app);
                 return false;
         }
-        if (errcode != ERRCODE_TICKET_EXPIRED && errcode != ERRCODE_TICKET_INVALID)
+        if (!ticket_refused_code(app, errcode))
                 return false;
         /*
          * A newer ticket was put while the call was under way (its put could not wake an item
@@ -199,9 +226,9 @@ bool app_component_answered(struct item *it, long errcode) {
         }
         st->newest_refused = true;
         save(app);
-        if (!previous_usable(c, clock_wall_ms() / 1000)) {
+        if (!previous_usable(app, c, clock_wall_ms() / 1000)) {
                 snprintf(c->note, sizeof(c->note), "the newest ticket was refused (errcode %ld) and no previous good "
-                         "one is within 12 h: waiting for a new push", errcode);
+                         "one is within %s: waiting for a new push", errcode, kind_of(app)->valid_text);
                 return false;
         }
         snprintf(c->note, sizeof(c->note), "the newest ticket (create time %lld) was refused (errcode %ld): falling "
@@ -239,8 +266,9 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
         bool wake;
 
         if (it->ticket || it->auth || !c) {
-                snprintf(message, sizeof(message), "%s is not a component (kind %s): component_verify_tickets are "
-                         "put only for kind component", it->name, it->ticket ? "ticket" : app_kind_name(app->cfg->kind));
+                snprintf(message, sizeof(message), "%s is not a component or suite (kind %s): tickets are put only "
+                         "for kind component (component_verify_ticket) and suite (suite_ticket)", it->name,
+                         it->ticket || it->auth ? "ticket" : app_kind_name(app->cfg->kind));
                 return protocol_error(PROTO_E_TICKET_REFUSED, message, -1);
         }
         st = &c->store;
@@ -252,11 +280,12 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
                         (long long)pid, message);
                 return protocol_error(PROTO_E_TICKET_REFUSED, message, -1);
         }
-        /* Past its 12 hours WeChat answers only 61005: taking it would spend a call to learn that. */
-        if (create_time_s < now_s - TICKET_VALID_S) {
-                snprintf(message, sizeof(message), "create_time %lld is %lld s ago: a ticket is valid 12 h from its "
-                         "create time, so WeChat would refuse it (61005); refused; check the forwarder passes the "
-                         "push's CreateTime", (long long)create_time_s, (long long)(now_s - create_time_s));
+        /* Past its lifetime WeChat answers only 61005 (WeCom 40085): taking it would spend a call to learn that. */
+        if (create_time_s < now_s - kind_of(app)->valid_s) {
+                snprintf(message, sizeof(message), "create_time %lld is %lld s ago: a %s is valid %s from its "
+                         "create time, so it would be refused (%ld); refused; check the forwarder passes the "
+                         "push's create time", (long long)create_time_s, (long long)(now_s - create_time_s),
+                         kind_of(app)->name, kind_of(app)->valid_text, kind_of(app)->errcode_expired);
                 log_app(LOG_WARNING, it->name, 0, "ticket put by uid %lld pid %lld refused: %s", (long long)uid,
                         (long long)pid, message);
                 return protocol_error(PROTO_E_TICKET_REFUSED, message, -1);
@@ -286,15 +315,15 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
         c->note[0] = '\0';
         /* The call waits for nothing else: no token yet, or the last call failed on the ticket. */
         wake = it->core.generation == 0 || it->core.awaiting_ticket;
-        if (!wake && (it->core.errcode == ERRCODE_TICKET_EXPIRED || it->core.errcode == ERRCODE_TICKET_INVALID))
+        if (!wake && ticket_refused_code(app, it->core.errcode))
                 wake = put_may_wake(app, c, now_ms);
-        log_app(wake ? LOG_NOTICE : LOG_INFO, it->name, 0, "component_verify_ticket %s of create time %lld put by uid "
-                "%lld pid %lld%s", ticket_shown(ticket, shown), (long long)create_time_s, (long long)uid,
+        log_app(wake ? LOG_NOTICE : LOG_INFO, it->name, 0, "%s %s of create time %lld put by uid %lld pid %lld%s",
+                kind_of(app)->name, ticket_shown(ticket, shown), (long long)create_time_s, (long long)uid,
                 (long long)pid, wake ? ": calling now" : "");
         if (wake)
                 item_step(it, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
         snprintf(message, sizeof(message), "%s", wake ? "taken: calling now" :
-                 it->core.errcode == ERRCODE_TICKET_EXPIRED || it->core.errcode == ERRCODE_TICKET_INVALID ?
+                 ticket_refused_code(app, it->core.errcode) ?
                  "taken: used at the next retry (after a refused ticket a put calls at most once per backoff step)" :
                  "taken: used at the next refresh");
         return protocol_ticket_ok(true, create_time_s, message);
@@ -314,7 +343,7 @@ void app_component_status(const struct app *app, struct status_component *out, i
         out->age_s = out->has_ticket && now_ms / 1000 > st->newest.create_time_s ?
                      now_ms / 1000 - st->newest.create_time_s : 0;
         out->received_at_ms = st->newest.received_at_ms;
-        out->previous = previous_usable(c, now_ms / 1000);
+        out->previous = previous_usable(app, c, now_ms / 1000);
         out->previous_create_time_s = out->previous ? st->good.create_time_s : 0;
         /* A refused newest with no previous to stand in is a wait for the next push, as no ticket is. */
         out->waiting = app->token.core.awaiting_ticket || !out->has_ticket || (st->newest_refused && !out->previous);

@@ -36,7 +36,8 @@ void item_policy(const struct item *it, struct core_policy *pol) {
                 .kind = cfg->kind,
                 .ticket = it->ticket != 0 || it->auth, /* an authorizer too: it waits for its component's token */
                 /* The probe (getcallbackip) takes no component_access_token: a component's forced refresh re-mints. */
-                .verify_before_force = cfg->verify_before_force && cfg->kind != APP_KIND_COMPONENT,
+                .verify_before_force = cfg->verify_before_force && !app_kind_platform(cfg->kind) &&
+                                       cfg->kind != APP_KIND_PROVIDER,
                 .n_api_base = cfg->n_api_base,
                 .refresh_margin_ms = cfg->refresh_margin_ms,
                 .backoff_min_ms = c->backoff_min_ms,

@@ -165,7 +165,7 @@ static void on_turn(void *userdata, struct http_call *c) {
                 r = app_authorizer_request(it, base, &req, &errcode);
         else if (it->ticket)
                 r = upstream_ticket_request(cfg->kind, base, item_value(&it->app->token), it->ticket, &req);
-        else if (cfg->kind == APP_KIND_COMPONENT)
+        else if (app_kind_platform(cfg->kind)) /* a component or suite: with the ticket pushed to it */
                 r = upstream_component_request(cfg, base, app_component_ticket(it->app), &req);
         else
                 r = upstream_token_request(cfg, base, it->call_force, &req);

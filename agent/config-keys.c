@@ -388,7 +388,13 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
                         a->kind = APP_KIND_COMPONENT;
                         return 1;
                 }
-                return parse_fail(p, -EINVAL, p->lineno, key, "expected token, stable, work or component, got '%s'", v);
+                /* WeCom's service provider: a suite (appid is the suite_id) and the provider (appid is its corpid). */
+                if (!strcmp(v, "suite") || !strcmp(v, "provider")) {
+                        a->kind = v[0] == 's' ? APP_KIND_SUITE : APP_KIND_PROVIDER;
+                        return 1;
+                }
+                return parse_fail(p, -EINVAL, p->lineno, key, "expected token, stable, work, component, suite or "
+                                  "provider, got '%s'", v);
         case PK_APPID:
                 if (!name_valid(v, 64))
                         return parse_fail(p, -EINVAL, p->lineno, key, "expected [A-Za-z0-9_-]{1,64}, got '%s'", v);

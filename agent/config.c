@@ -85,6 +85,11 @@ static void section_close(struct parse *p) {
         if (a->kind == APP_KIND_COMPONENT && a->tickets)
                 parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "kind component has no tickets (jsapi, "
                            "wx_card): a component_access_token opens no ticket API");
+        /* Nor do WeCom's suite_access_token and provider_access_token: a corp's token does. */
+        if ((a->kind == APP_KIND_SUITE || a->kind == APP_KIND_PROVIDER) && a->tickets)
+                parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "kind %s has no tickets: a %s opens no "
+                           "ticket API", app_kind_name(a->kind), a->kind == APP_KIND_SUITE ? "suite_access_token" :
+                           "provider_access_token");
         /* -t reads on: the secret is still checked, unless its own line was refused. */
         if (parse_stopped(p) || !p->secret_arg)
                 goto bases;
@@ -126,7 +131,7 @@ bases:
                         parse_fail(p, -ENOMEM, p->app_line[PK_APPID], "appid", "out of memory");
         }
         if (a->n_api_base == 0) {
-                a->api_base[0] = strdup(a->kind == APP_KIND_WORK ? "https://qyapi.weixin.qq.com" :
+                a->api_base[0] = strdup(app_kind_wecom(a->kind) ? "https://qyapi.weixin.qq.com" :
                                                                    "https://api.weixin.qq.com");
                 if (!a->api_base[0])
                         parse_fail(p, -ENOMEM, p->sec_line, NULL, "out of memory");
@@ -367,6 +372,13 @@ static int config_read(const char *path, struct config_report *report, struct ag
                                    "[cluster]: its authorizers' refresh tokens are shared through Redis sealed "
                                    "with the fleet key, never in clear");
                 }
+                /* WeCom suites and providers are served by one agent for now: their tickets and corps are not shared through Redis. */
+                if (!parse_stopped(&p) && (a->kind == APP_KIND_SUITE || a->kind == APP_KIND_PROVIDER) && p.c->cluster.enabled) {
+                        p.sec = SEC_APP;
+                        snprintf(p.label, sizeof(p.label), "app %s", a->name);
+                        parse_fail(&p, -EINVAL, a->line, "kind", "%s is not supported with [cluster] yet: serve it "
+                                   "from one agent without [cluster]", app_kind_name(a->kind));
+                }
                 /* The AppSecret goes in the request: over http:// anyone on the path reads it. */
                 if (!parse_stopped(&p) && a->plain_http_line && !p.c->allow_plain_http) {
                         p.sec = SEC_APP;
@@ -484,7 +496,7 @@ bool app_config_equal(const struct app_config *a, const struct app_config *b) {
 }
 
 const char *app_kind_name(enum app_kind kind) {
-        static const char *const names[] = { "token", "stable", "work", "component" };
+        static const char *const names[] = { "token", "stable", "work", "component", "suite", "provider" };
 
         return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
 }

@@ -17,7 +17,19 @@ enum app_kind {
         APP_KIND_STABLE,        /* POST /cgi-bin/stable_token: normal mode returns the live token */
         APP_KIND_WORK,          /* WeCom GET /cgi-bin/gettoken: same token while valid */
         APP_KIND_COMPONENT,     /* Open Platform POST api_component_token: needs the pushed component_verify_ticket */
+        APP_KIND_SUITE,         /* WeCom service provider's suite: get_suite_token, needs the pushed suite_ticket */
+        APP_KIND_PROVIDER,      /* WeCom service provider: get_provider_token (corpid, provider_secret) */
 };
+
+/* A kind whose token needs a ticket pushed to the platform and that holds accounts added at run time. */
+static inline bool app_kind_platform(enum app_kind kind) {
+        return kind == APP_KIND_COMPONENT || kind == APP_KIND_SUITE;
+}
+
+/* A kind served by WeCom (qyapi.weixin.qq.com): the same token while it is valid. */
+static inline bool app_kind_wecom(enum app_kind kind) {
+        return kind == APP_KIND_WORK || kind == APP_KIND_SUITE || kind == APP_KIND_PROVIDER;
+}
 
 /* Tickets published beside the token, each in "<app>.<type>". */
 enum ticket_type {

@@ -77,7 +77,7 @@ bool agent_item_configured(const char *item, void *config) {
                 if (!dot)
                         return true;
                 /* An account authorized to a component at run time: listed in state_dir, not in the config. */
-                if (app->kind == APP_KIND_COMPONENT && authorizer_file_has(c->state_dir, app->name, dot + 1))
+                if (app_kind_platform(app->kind) && authorizer_file_has(c->state_dir, app->name, dot + 1))
                         return true;
                 /* Every ticket bit the app has, whatever types a later version adds: a list here went stale once. */
                 for (unsigned t = 1; t != 0 && t <= app->tickets; t <<= 1)

@@ -106,7 +106,7 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
         if (steers && !peer_may_steer(&c->peer, it)) {
                 conn_reply(c, protocol_error(PROTO_E_PERMISSION, req.op == OP_TICKET
                                              ? "only root, the agent's user and members of the agent's group may "
-                                               "put a component's ticket"
+                                               "put a component's or suite's ticket"
                                              : "only root, the agent's user and members of the agent's group may "
                                                "add or remove a component's accounts", -1));
                 return;

@@ -117,12 +117,13 @@ static inline bool wire_name_valid(const char *s) {
 #define PROTOCOL_AUTHORIZER_APPID_MAX 32
 #define PROTOCOL_REFRESH_TOKEN_MAX 512
 #define PROTOCOL_AUTHORIZERS_MAX 10000
-#define WIRE_AUTHORIZER_APPID_GRAMMAR "wx[0-9a-z]{1,30}"
+#define WIRE_AUTHORIZER_APPID_GRAMMAR "w[wx][0-9a-z]{1,30}"
 
+/* A corp authorized to a WeCom suite goes by its corpid: "ww" (or, for old corps, "wx") and the same. */
 static inline bool wire_authorizer_appid_valid(const char *s) {
         size_t n = 2;
 
-        if (!s || s[0] != 'w' || s[1] != 'x')
+        if (!s || s[0] != 'w' || (s[1] != 'x' && s[1] != 'w'))
                 return false;
         while ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'z'))
                 if (++n > PROTOCOL_AUTHORIZER_APPID_MAX)

@@ -40,6 +40,8 @@ static const char usage_text[] =
         "                                   TICKET - reads it from stdin (one line), off the command line\n"
         "  authorizer add COMPONENT APPID   an account authorized to component COMPONENT, published as\n"
         "                                   COMPONENT.APPID; its refresh token is read from stdin\n"
+        "                                   (a WeCom suite's corp: APPID the corpid, its permanent code\n"
+        "                                   on stdin, or with --auth-code the temporary auth code)\n"
         "  authorizer remove COMPONENT APPID\n"
         "                                   forget the account (its segment is removed)\n"
         "  authorizer list COMPONENT        the accounts, their state and tokens' expiry\n"
@@ -935,7 +937,7 @@ static bool read_refresh_token(char *buf, size_t size) {
 }
 
 static int cmd_authorizer(const char *socket_path, bool json, const char *verb, const char *component,
-                          const char *appid) {
+                          const char *appid, bool auth_code) {
         char rt[PROTOCOL_REFRESH_TOKEN_MAX + 2], *line;
         bool add = !strcmp(verb, "add");
         const cJSON *list, *x;
@@ -957,7 +959,7 @@ static int cmd_authorizer(const char *socket_path, bool json, const char *verb, 
                                                                                   : "authorizer_list") ||
             !cJSON_AddStringToObject(req, "component", component) ||
             (appid && !cJSON_AddStringToObject(req, "appid", appid)) ||
-            (add && !cJSON_AddStringToObject(req, "refresh_token", rt))) {
+            (add && !cJSON_AddStringToObject(req, auth_code ? "auth_code" : "refresh_token", rt))) {
                 cJSON_Delete(req);
                 explicit_bzero(rt, sizeof(rt));
                 return 1;
@@ -1002,11 +1004,12 @@ int main(int argc, char **argv) {
                 { "socket", required_argument, NULL, 's' },     { "json", no_argument, NULL, 'j' },
                 { "generation", required_argument, NULL, 'g' }, { "timeout", required_argument, NULL, 't' },
                 { "version", no_argument, NULL, 'V' },
+                { "auth-code", no_argument, NULL, 'A' },        /* authorizer add: stdin holds WeCom's auth code */
                 { "help", no_argument, NULL, 'h' },             { NULL, 0, NULL, 0 },
         };
         const char *socket_path = client_socket_path(), *generation = NULL, *cmd;
         long timeout_ms = PROTOCOL_TIMEOUT_DEFAULT_MS;
-        bool json = false, timeout_set = false;
+        bool json = false, timeout_set = false, auth_code = false;
         char *end;
         int c;
 
@@ -1028,6 +1031,9 @@ int main(int argc, char **argv) {
                                                    PROTOCOL_STR(PROTOCOL_TIMEOUT_MAX_MS));
                         timeout_set = true;
                         break;
+                case 'A':
+                        auth_code = true;
+                        break;
                 case 'h':
                         fputs(usage_text, stdout);
                         return 0;
@@ -1044,6 +1050,8 @@ int main(int argc, char **argv) {
         cmd = argv[optind++];
         if ((generation || timeout_set) && strcmp(cmd, "refresh"))
                 return usage_error("--generation and --timeout belong to refresh");
+        if (auth_code && (strcmp(cmd, "authorizer") || optind >= argc || strcmp(argv[optind], "add")))
+                return usage_error("--auth-code belongs to authorizer add");
         if (json && !strcmp(cmd, "refresh"))
                 return usage_error("refresh has no --json");
         if (!strcmp(cmd, "status"))
@@ -1064,9 +1072,9 @@ int main(int argc, char **argv) {
                 const char *verb = n > 0 ? argv[optind] : "";
 
                 if ((!strcmp(verb, "add") || !strcmp(verb, "remove")) && n == 3)
-                        return cmd_authorizer(socket_path, json, verb, argv[optind + 1], argv[optind + 2]);
+                        return cmd_authorizer(socket_path, json, verb, argv[optind + 1], argv[optind + 2], auth_code);
                 if (!strcmp(verb, "list") && n == 2)
-                        return cmd_authorizer(socket_path, json, verb, argv[optind + 1], NULL);
+                        return cmd_authorizer(socket_path, json, verb, argv[optind + 1], NULL, false);
                 return usage_error("authorizer add COMPONENT APPID (refresh token on stdin), authorizer remove "
                                    "COMPONENT APPID, authorizer list COMPONENT");
         }

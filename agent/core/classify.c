@@ -94,6 +94,25 @@ static const struct errcode_info table[] = {
           "approved", NULL },
         { 60020, FAILURE_CONFIG, true, "IP %s is not among the app's trusted IPs: add it in the WeCom admin console",
           NULL },
+        /*
+         * WeCom's service provider (suite, provider, corps under a suite). 40085: the
+         * suite_ticket, not the secret: the callback forwards a new one every 10 minutes.
+         */
+        { 40085, FAILURE_TRANSIENT, false,
+          "WeCom refused the suite_ticket (invalid, or older than 30 minutes): check the suite's callback forwards "
+          "WeCom's push (wxtokenctl ticket put); retrying with backoff, and at once when a new ticket comes", NULL },
+        { 40080, FAILURE_CONFIG, false,
+          "WeCom refused the suite_secret: check the secret (was it reset in the service provider's console?)", NULL },
+        { 40083, FAILURE_CONFIG, false, "WeCom does not know this suite_id: check appid (the suite_id)", NULL },
+        { 40082, FAILURE_TRANSIENT, false,
+          "WeCom refused the suite_access_token used for the corp: retrying with backoff", NULL },
+        /* A corp authorized to a suite: its permanent code is gone for good; only a new authorization helps. */
+        { 40084, FAILURE_CONFIG, false,
+          "WeCom refused the corp's permanent code (the corp cancelled the authorization, or the code is wrong): no "
+          "call until the corp authorizes again and is added again (wxtokenctl authorizer add)", NULL },
+        { 40078, FAILURE_CONFIG, false,
+          "WeCom refused the temporary auth code (unknown, used, or older than 10 minutes): the corp must authorize "
+          "again; add it with the new auth code", NULL },
         { 89503, FAILURE_CONFIG, true,
           "calls from IP %s wait for the administrator's confirmation: ask them to allow it, or add it to the IP whitelist",
           NULL },
@@ -229,7 +248,7 @@ const char *classify_advice(enum app_kind kind, long errcode, const char *errmsg
                          "WeChat's error code list", errcode);
                 return buf;
         }
-        text = kind == APP_KIND_WORK && info->advice_work ? info->advice_work : info->advice;
+        text = app_kind_wecom(kind) && info->advice_work ? info->advice_work : info->advice;
         for (size_t i = 0; kind == APP_KIND_COMPONENT && i < sizeof(component_advice) / sizeof(component_advice[0]); i++)
                 if (component_advice[i].errcode == errcode)
                         text = component_advice[i].advice;
@@ -271,6 +290,12 @@ static const struct {
         { 47001, "WeChat: request body not understood" },
         { 50004, "WeChat: API forbidden to this account" },
         { 60020, "WeCom: caller IP not trusted" },
+        { 40078, "WeCom: the temporary auth code is invalid" },
+        { 40080, "WeCom: invalid suite_secret" },
+        { 40082, "WeCom: invalid suite_access_token" },
+        { 40083, "WeCom: invalid suite_id" },
+        { 40084, "WeCom: the corp's permanent_code is invalid" },
+        { 40085, "WeCom: invalid suite_ticket" },
         { 61004, "WeChat: caller IP not in the whitelist" },
         { 61005, "WeChat: component_verify_ticket expired" },
         { 61006, "WeChat: component_verify_ticket invalid" },

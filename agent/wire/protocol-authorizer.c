@@ -36,6 +36,10 @@ int protocol_parse_authorizer(const struct cJSON *root, struct request *req, con
         const cJSON *comp = cJSON_GetObjectItemCaseSensitive(root, "component");
         const cJSON *appid = cJSON_GetObjectItemCaseSensitive(root, "appid");
         const cJSON *rt = cJSON_GetObjectItemCaseSensitive(root, "refresh_token");
+        /* A corp under a WeCom suite: its permanent code, or the temporary auth code to exchange for one. */
+        const cJSON *pc = cJSON_GetObjectItemCaseSensitive(root, "permanent_code");
+        const cJSON *ac = cJSON_GetObjectItemCaseSensitive(root, "auth_code");
+        const char *field = "refresh_token";
         size_t n;
 
         if (!strcmp(op->valuestring, "authorizer_add"))
@@ -59,16 +63,24 @@ int protocol_parse_authorizer(const struct cJSON *root, struct request *req, con
         strcpy(req->authorizer_appid, appid->valuestring);
         if (req->op == OP_AUTHORIZER_REMOVE)
                 return 0;
+        if (!!rt + !!pc + !!ac > 1)
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                            "give one of \"refresh_token\", \"permanent_code\" and \"auth_code\"");
+        if (pc || ac) {
+                field = pc ? "permanent_code" : "auth_code";
+                req->auth_code = ac != NULL;
+                rt = pc ? pc : ac;
+        }
         /* Never quoted back: it is the account's one credential. */
         if (!cJSON_IsString(rt) || !rt->valuestring)
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"refresh_token\" must be a string");
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"%s\" must be a string", field);
         n = strlen(rt->valuestring);
         if (n == 0 || n > PROTOCOL_REFRESH_TOKEN_MAX)
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"refresh_token\" must be 1 to "
-                            PROTOCOL_STR(PROTOCOL_REFRESH_TOKEN_MAX) " bytes, got %zu", n);
+                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"%s\" must be 1 to "
+                            PROTOCOL_STR(PROTOCOL_REFRESH_TOKEN_MAX) " bytes, got %zu", field, n);
         if (!refresh_chars_ok(rt->valuestring))
                 return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
-                            "\"refresh_token\" must be printable ASCII without spaces, as WeChat's are");
+                            "\"%s\" must be printable ASCII without spaces, as WeChat's are", field);
         memcpy(req->refresh_token, rt->valuestring, n + 1);
         return 0;
 }

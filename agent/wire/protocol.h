@@ -22,6 +22,8 @@
  *   {"op":"authorizer_add","component":"NAME","appid":"wx...","refresh_token":"..."}
  *   {"op":"authorizer_remove","component":"NAME","appid":"wx..."}
  *   {"op":"authorizer_list","component":"NAME"}
+ *   (a corp under a suite: {"op":"authorizer_add","component":"SUITE","appid":"ww...",
+ *    "permanent_code":"..."} or "auth_code":"..." instead)
  *                                     an account authorized to component NAME, published as
  *                                     "NAME.APPID" (same peers as ticket); the refresh token is
  *                                     never in a reply
@@ -59,6 +61,9 @@ struct request {
         /* authorizer_*: app holds the component ("component", wire_app_name_valid). */
         char authorizer_appid[PROTOCOL_AUTHORIZER_APPID_MAX + 1];  /* add, remove: wire_authorizer_appid_valid */
         char refresh_token[PROTOCOL_REFRESH_TOKEN_MAX + 1];        /* add: printable ASCII, no space, 1..MAX */
+        /* add under a suite: refresh_token holds the corp's permanent code ("permanent_code" or "refresh_token"),
+         * or with auth_code set WeCom's temporary auth code ("auth_code"), exchanged by the agent. */
+        bool auth_code;
 };
 
 /*

@@ -256,7 +256,9 @@ static int response_parse(const char *field, long http_status, const char *body,
 int upstream_token_parse(enum app_kind kind, long http_status, const char *body, size_t len,
                          const struct upstream_policy *pol, struct upstream_result *res) {
         /* Open Platform names its token apart; the rest of the answer is the same shape. */
-        return response_parse(kind == APP_KIND_COMPONENT ? "component_access_token" : "access_token", http_status,
+        return response_parse(kind == APP_KIND_COMPONENT ? "component_access_token" :
+                              kind == APP_KIND_SUITE ? "suite_access_token" :
+                              kind == APP_KIND_PROVIDER ? "provider_access_token" : "access_token", http_status,
                               body, len, pol, res);
 }
 
@@ -301,6 +303,50 @@ int upstream_authorizer_parse(long http_status, const char *body, size_t len, co
                 explicit_bzero(v->valuestring, strlen(v->valuestring));
         if (cJSON_IsString(rt) && rt->valuestring)
                 explicit_bzero(rt->valuestring, strlen(rt->valuestring));
+        cJSON_Delete(root);
+        return r;
+}
+
+/* A string field of o copied into buf if it could go back to WeCom as it is (printable, fits); else "". */
+static void usable_copy(const cJSON *v, char *buf, size_t size) {
+        size_t n;
+
+        buf[0] = '\0';
+        if (cJSON_IsString(v) && v->valuestring && (n = strlen(v->valuestring)) > 0 && n < size &&
+            value_chars_ok(v->valuestring, n))
+                memcpy(buf, v->valuestring, n + 1);
+}
+
+int upstream_permanent_code_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
+                                  struct upstream_result *res, char *permanent_code, size_t code_size, char *corpid,
+                                  size_t corpid_size) {
+        cJSON *root, *v, *pc;
+        int r;
+
+        if (!res || !permanent_code || code_size == 0 || !corpid || corpid_size == 0)
+                return -EINVAL;
+        permanent_code[0] = corpid[0] = '\0';
+        r = response_open(http_status, body, len, pol, res, &root);
+        if (r == 0)
+                r = value_check(root, "access_token", pol, res);
+        pc = cJSON_GetObjectItemCaseSensitive(root, "permanent_code");
+        if (r == 0) {
+                usable_copy(pc, permanent_code, code_size);
+                usable_copy(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "auth_corp_info"),
+                                                             "corpid"), corpid, corpid_size);
+                if (!permanent_code[0] || !corpid[0]) {
+                        explicit_bzero(res->value, sizeof(res->value));
+                        res->value_len = 0;
+                        explicit_bzero(permanent_code, code_size);
+                        permanent_code[0] = '\0';
+                        r = fail(res, UPSTREAM_ERR_BODY, "no usable permanent_code or auth_corp_info.corpid in the body");
+                }
+        }
+        v = cJSON_GetObjectItemCaseSensitive(root, "access_token");
+        if (cJSON_IsString(v) && v->valuestring)
+                explicit_bzero(v->valuestring, strlen(v->valuestring));
+        if (cJSON_IsString(pc) && pc->valuestring)
+                explicit_bzero(pc->valuestring, strlen(pc->valuestring));
         cJSON_Delete(root);
         return r;
 }

@@ -126,21 +126,27 @@ out:
 }
 
 /*
- * api_component_token's body: the component's appid and secret and the ticket WeChat
- * pushed to the platform. Preallocated, as stable_body, so no copy of the secret is
- * left in freed memory.
+ * The body of a platform's own token (api_component_token, get_suite_token,
+ * get_provider_token): its id, its secret and, but for the provider, the ticket pushed to
+ * the platform, under the field names of its kind. Preallocated, as stable_body, so no
+ * copy of the secret is left in freed memory.
  */
-static int component_body(const struct app_config *app, const char *verify_ticket, char **ret) {
-        size_t size = 160 + 6 * (strlen(app->appid) + strlen(app->secret) + strlen(verify_ticket));
+static int platform_body(const struct app_config *app, const char *verify_ticket, char **ret) {
+        static const char *const fields[][3] = {
+                [APP_KIND_COMPONENT] = { "component_appid", "component_appsecret", "component_verify_ticket" },
+                [APP_KIND_SUITE] = { "suite_id", "suite_secret", "suite_ticket" },
+                [APP_KIND_PROVIDER] = { "corpid", "provider_secret", NULL },
+        };
+        const char *const *f = fields[app->kind];
+        size_t size = 160 + 6 * (strlen(app->appid) + strlen(app->secret) + (verify_ticket ? strlen(verify_ticket) : 0));
         cJSON *o = cJSON_CreateObject();
         cJSON *secret = NULL;
         int r = -ENOMEM;
 
         if (!o)
                 return -ENOMEM;
-        if (!cJSON_AddStringToObject(o, "component_appid", app->appid) ||
-            !(secret = cJSON_AddStringToObject(o, "component_appsecret", app->secret)) ||
-            !cJSON_AddStringToObject(o, "component_verify_ticket", verify_ticket))
+        if (!cJSON_AddStringToObject(o, f[0], app->appid) || !(secret = cJSON_AddStringToObject(o, f[1], app->secret)) ||
+            (f[2] && !cJSON_AddStringToObject(o, f[2], verify_ticket)))
                 goto out;
         r = print_wiped(o, size, ret);
 out:
@@ -175,7 +181,13 @@ static int token_build(const struct app_config *app, const char *base, bool forc
                 return r < 0 ? r : stable_body(app, force, &req->body);
         }
         case APP_KIND_COMPONENT:
+        case APP_KIND_SUITE:
                 return -EINVAL; /* the ticket is needed: upstream_component_request */
+        case APP_KIND_PROVIDER: {
+                int r = url_set(req, "%s/cgi-bin/service/get_provider_token", base);
+
+                return r < 0 ? r : platform_body(app, NULL, &req->body);
+        }
         }
         return -EINVAL;
 }
@@ -202,12 +214,13 @@ int upstream_component_request(const struct app_config *app, const char *api_bas
         struct upstream_request tmp = { .body = NULL };
         int r;
 
-        if (!app || !req || app->kind != APP_KIND_COMPONENT || !field_ok(app->appid) || !field_ok(app->secret) ||
+        if (!app || !req || !app_kind_platform(app->kind) || !field_ok(app->appid) || !field_ok(app->secret) ||
             !field_ok(verify_ticket) || !base_ok(api_base))
                 return -EINVAL;
-        r = url_set(&tmp, "%s/cgi-bin/component/api_component_token", api_base);
+        r = url_set(&tmp, app->kind == APP_KIND_SUITE ? "%s/cgi-bin/service/get_suite_token" :
+                                                        "%s/cgi-bin/component/api_component_token", api_base);
         if (r == 0)
-                r = component_body(app, verify_ticket, &tmp.body);
+                r = platform_body(app, verify_ticket, &tmp.body);
         if (r == 0)
                 *req = tmp;
         else
@@ -267,22 +280,24 @@ int upstream_probe_request(const char *api_base, const char *access_token, struc
 }
 
 /*
- * api_authorizer_token's body: the component's and the account's appids and the account's
- * refresh token (its one credential: the body is wiped with the request).
+ * An account's call under a platform: names[i] = values[i] for i < n, the last being the
+ * account's one credential (the refresh token, permanent code or auth code: the body is
+ * wiped with the request). Preallocated, so cJSON leaves no copy of it in freed memory.
  */
-static int authorizer_body(const char *component_appid, const char *appid, const char *refresh_token, char **ret) {
-        size_t size = 160 + 6 * (strlen(component_appid) + strlen(appid) + strlen(refresh_token));
+static int account_body(const char *const *names, const char *const *values, size_t n, char **ret) {
+        size_t size = 160;
         cJSON *o = cJSON_CreateObject();
-        cJSON *rt = NULL;
+        cJSON *cred = NULL;
         char *buf = NULL;
         int r = -ENOMEM;
 
         if (!o)
                 return -ENOMEM;
-        if (!cJSON_AddStringToObject(o, "component_appid", component_appid) ||
-            !cJSON_AddStringToObject(o, "authorizer_appid", appid) ||
-            !(rt = cJSON_AddStringToObject(o, "authorizer_refresh_token", refresh_token)))
-                goto out;
+        for (size_t i = 0; i < n; i++) {
+                size += 6 * strlen(values[i]) + strlen(names[i]) + 8;
+                if (!(cred = cJSON_AddStringToObject(o, names[i], values[i])))
+                        goto out;
+        }
         buf = malloc(size);
         if (!buf)
                 goto out;
@@ -295,34 +310,65 @@ static int authorizer_body(const char *component_appid, const char *appid, const
         *ret = buf;
         r = 0;
 out:
-        if (rt && rt->valuestring)
-                explicit_bzero(rt->valuestring, strlen(rt->valuestring));
+        if (cred && cred->valuestring)
+                explicit_bzero(cred->valuestring, strlen(cred->valuestring));
         cJSON_Delete(o);
         return r;
 }
 
-int upstream_authorizer_request(const char *api_base, const char *component_appid, const char *component_token,
-                                const char *appid, const char *refresh_token, struct upstream_request *req) {
+/* POST path?token_name=platform_token with the account's body; the platform's token redacted from the log's URL. */
+static int account_request(const char *api_base, const char *path, const char *token_name, const char *platform_token,
+                           const char *const *names, const char *const *values, size_t n,
+                           struct upstream_request *req) {
         struct upstream_request tmp = { .body = NULL };
         char *e_token;
         int r;
 
-        if (!req || !field_ok(component_appid) || !field_ok(component_token) || !field_ok(appid) ||
-            !field_ok(refresh_token) || !base_ok(api_base))
+        if (!req || !field_ok(platform_token) || !base_ok(api_base))
                 return -EINVAL;
-        e_token = escape(component_token);
+        for (size_t i = 0; i < n; i++)
+                if (!field_ok(values[i]))
+                        return -EINVAL;
+        e_token = escape(platform_token);
         if (!e_token)
                 return -ENOMEM;
-        r = url_set(&tmp, "%s/cgi-bin/component/api_authorizer_token?component_access_token=%s", api_base, e_token);
+        r = url_set(&tmp, "%s%s?%s=%s", api_base, path, token_name, e_token);
         if (r == 0)
                 redact_secret(tmp.redacted_url, e_token);
         escaped_free(e_token);
         if (r == 0)
-                r = authorizer_body(component_appid, appid, refresh_token, &tmp.body);
+                r = account_body(names, values, n, &tmp.body);
         if (r == 0)
                 *req = tmp;
         else
                 upstream_request_clear(&tmp);
         explicit_bzero(&tmp, sizeof(tmp));
         return r;
+}
+
+int upstream_authorizer_request(const char *api_base, const char *component_appid, const char *component_token,
+                                const char *appid, const char *refresh_token, struct upstream_request *req) {
+        static const char *const names[] = { "component_appid", "authorizer_appid", "authorizer_refresh_token" };
+        const char *values[] = { component_appid, appid, refresh_token };
+
+        return account_request(api_base, "/cgi-bin/component/api_authorizer_token", "component_access_token",
+                               component_token, names, values, 3, req);
+}
+
+int upstream_corp_request(const char *api_base, const char *suite_token, const char *corpid,
+                          const char *permanent_code, struct upstream_request *req) {
+        static const char *const names[] = { "auth_corpid", "permanent_code" };
+        const char *values[] = { corpid, permanent_code };
+
+        return account_request(api_base, "/cgi-bin/service/get_corp_token", "suite_access_token", suite_token, names,
+                               values, 2, req);
+}
+
+int upstream_permanent_code_request(const char *api_base, const char *suite_token, const char *auth_code,
+                                    struct upstream_request *req) {
+        static const char *const names[] = { "auth_code" };
+        const char *values[] = { auth_code };
+
+        return account_request(api_base, "/cgi-bin/service/get_permanent_code", "suite_access_token", suite_token,
+                               names, values, 1, req);
 }

@@ -79,6 +79,31 @@ int upstream_authorizer_request(const char *api_base, const char *component_appi
 int upstream_authorizer_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
                               struct upstream_result *res, char *refresh_token, size_t refresh_size);
 
+/*
+ * A corp authorized to a WeCom suite: POST
+ * /cgi-bin/service/get_corp_token?suite_access_token= with the corp's id and its
+ * permanent code; upstream_token_parse(APP_KIND_WORK, ...) reads its answer (access_token,
+ * no errcode on success). -EINVAL for an empty field.
+ */
+int upstream_corp_request(const char *api_base, const char *suite_token, const char *corpid,
+                          const char *permanent_code, struct upstream_request *req);
+
+/*
+ * WeCom's onboarding: POST /cgi-bin/service/get_permanent_code?suite_access_token= with
+ * the temporary auth code of the authorization callback (10 minutes, once).
+ */
+int upstream_permanent_code_request(const char *api_base, const char *suite_token, const char *auth_code,
+                                    struct upstream_request *req);
+
+/*
+ * Its answer: the corp's access_token and expires_in into res (as upstream_token_parse),
+ * its permanent code into permanent_code and the corpid it is for (auth_corp_info.corpid)
+ * into corpid; a success without a usable permanent code or corpid is UPSTREAM_ERR_BODY.
+ */
+int upstream_permanent_code_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
+                                  struct upstream_result *res, char *permanent_code, size_t code_size, char *corpid,
+                                  size_t corpid_size);
+
 /* The ticket request of type (TICKET_JSAPI, TICKET_WX_CARD; work: TICKET_JSAPI, TICKET_AGENT_CONFIG) with access_token. */
 int upstream_ticket_request(enum app_kind kind, const char *api_base, const char *access_token,
                             enum ticket_type type, struct upstream_request *req);

@@ -115,6 +115,30 @@ static void test_component(void) {
         config_free(c);
 }
 
+/* kind = suite (appid: the suite_id) and provider (appid: its corpid): WeCom's, so WeCom's API by default. */
+static void test_wecom_provider_kinds(void) {
+        struct agent_config *c;
+
+        write_conf("[app suite1]\nkind = suite\nappid = wwsuite1\nsecret_file = @/s600\n\n"
+                   "[app prov]\nkind = provider\nappid = wwprov1\nsecret_file = @/s600\n");
+        c = load_ok();
+        CHECK(c->n_apps == 2 && c->apps[0].kind == APP_KIND_SUITE && c->apps[1].kind == APP_KIND_PROVIDER);
+        CHECK(!strcmp(app_kind_name(c->apps[0].kind), "suite") && !strcmp(app_kind_name(c->apps[1].kind), "provider"));
+        CHECK(!strcmp(c->apps[0].api_base[0], "https://qyapi.weixin.qq.com") &&
+              !strcmp(c->apps[1].api_base[0], "https://qyapi.weixin.qq.com"));
+        config_free(c);
+        /* Their tokens open no ticket API; a suite's ticket intake is one agent's. */
+        write_conf("[app s]\nkind = suite\nappid = wws1\nsecret_file = @/s600\ntickets = jsapi\n");
+        load_err(5, "[app s] tickets: kind suite has no tickets");
+        write_conf("[app p]\nkind = provider\nappid = wwp1\nsecret_file = @/s600\ntickets = jsapi\n");
+        load_err(5, "[app p] tickets: kind provider has no tickets");
+        write_conf("[app s]\nkind = suite\nappid = wws1\nsecret_file = @/s600\n"
+                   "[cluster]\nredis = redis://127.0.0.1\n");
+        load_err(2, "[app s] kind: suite is not supported with [cluster] yet");
+        write_conf("[app s]\nkind = suites\nappid = wws1\nsecret_file = @/s600\n");
+        load_err(2, "[app s] kind: expected token, stable, work, component, suite or provider, got 'suites'");
+}
+
 static void test_defaults(void) {
         struct agent_config *c;
 
@@ -229,7 +253,7 @@ static void test_errors(void) {
         write_conf("socket = /x\n");
         load_err(1, "socket: key outside any section");
         write_conf("[agent]\n[app shop]\nkind = tokn\nappid = wx1\nsecret_file = @/s600\n");
-        load_err(3, "[app shop] kind: expected token, stable, work or component, got 'tokn'");
+        load_err(3, "[app shop] kind: expected token, stable, work, component, suite or provider, got 'tokn'");
         write_conf("[agent]\nrefresh_margin = 5x\n");
         load_err(2, "[agent] refresh_margin: expected whole seconds");
         write_conf("[agent]\nbackoff_min = -1\n");
@@ -589,7 +613,7 @@ static void test_new_keys(void) {
 
         /* Pasted into any other key, the secret is not echoed either (load_err checks it is absent). */
         write_conf("[app a]\nkind = " SECRET "\n");
-        load_err(2, "kind: expected token, stable, work or component, got '***'");
+        load_err(2, "kind: expected token, stable, work, component, suite or provider, got '***'");
         write_conf("[app a]\n" APP_OK "group = " SECRET "\n");
         load_err(5, "group: no such group '***'");
         write_conf("[app a]\n" APP_OK "tickets = jsapi," SECRET "\n");
@@ -819,5 +843,6 @@ int main(void) {
         test_budgets();
         test_cluster_fleet_key();
         test_component();
+        test_wecom_provider_kinds();
         return 0;
 }

@@ -12,7 +12,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * The first byte picks the parser, so seed files stay readable text: its low 3 bits are
  * 0-2 token of kind TOKEN/STABLE/WORK, 3-5 ticket of those kinds, 6 probe, 7 a component's
  * token (component_access_token) ('0'..'7');
- * bit 0x08 makes the HTTP status 503 instead of 200 ('8'..'?'). The rest is the body.
+ * bit 0x08 makes the HTTP status 503 instead of 200 ('8'..'?'). With bit 0x40 set ('@'..'O')
+ * the low 3 bits pick WeCom's service-provider parsers instead: 0 a suite's token, 1 the
+ * provider's, 2 get_permanent_code's answer ('@'..'B'). The rest is the body.
  * Every parse redacts FUZZ_SECRET: it may not be left whole in errmsg, raw or URL-encoded.
  */
 #define FUZZ_SECRET "Fz+Secret/0123=abcd"
@@ -22,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const enum app_kind kinds[3] = { APP_KIND_TOKEN, APP_KIND_STABLE, APP_KIND_WORK };
         static const struct upstream_policy pol = { .secret = FUZZ_SECRET, .min_lifetime_s = 1 };
         struct upstream_result res;
+        char code[64], corpid[33];
         unsigned sel;
         long status;
         const char *body;
@@ -41,7 +44,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 memcpy((char *)body, data + 1, len);
         /* Poison the result: on failure it must still hold no token. */
         memset(&res, 0xa5, sizeof(res));
-        if (sel < 3)
+        if ((data[0] & 0x40) && sel == 2) {
+                r = upstream_permanent_code_parse(status, body, len, &pol, &res, code, sizeof(code), corpid,
+                                                  sizeof(corpid));
+                /* A permanent code only with a token, and only whole. */
+                if ((r != 0 && code[0]) || (r == 0 && (!code[0] || !corpid[0] || strlen(code) >= sizeof(code))))
+                        abort();
+        } else if (data[0] & 0x40)
+                r = upstream_token_parse(sel == 0 ? APP_KIND_SUITE : APP_KIND_PROVIDER, status, body, len, &pol, &res);
+        else if (sel < 3)
                 r = upstream_token_parse(kinds[sel], status, body, len, &pol, &res);
         else if (sel < 6)
                 r = upstream_ticket_parse(kinds[sel - 3], status, body, len, &pol, &res);
