@@ -629,19 +629,21 @@ static void print_table(const cJSON *o, int64_t now) {
                 /* A component: how old its component_verify_ticket is, and which one its calls use. */
                 {
                         const cJSON *comp = cJSON_GetObjectItemCaseSensitive(a, "component");
+                        /* A WeCom suite's is its suite_ticket, its accounts corps. */
+                        bool suite = !strcmp(text(a, "kind"), "suite");
+                        const char *tname = suite ? "suite_ticket" : "component_verify_ticket";
 
                         if (cJSON_IsObject(comp) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(comp, "has_ticket")))
-                                printf("  component_verify_ticket: created %.0f s ago%s\n", number(comp, "ticket_age_s"),
+                                printf("  %s: created %.0f s ago%s\n", tname, number(comp, "ticket_age_s"),
                                        !strcmp(text(comp, "ticket_in_use"), "previous")
                                                ? "; calls use the previous good ticket (the newest was refused)" : "");
                         else if (cJSON_IsObject(comp))
-                                printf("  component_verify_ticket: none yet (wxtokenctl ticket put %s ...)\n",
-                                       text(a, "app"));
+                                printf("  %s: none yet (wxtokenctl ticket put %s ...)\n", tname, text(a, "app"));
                         if (cJSON_IsObject(comp) && text(comp, "note")[0])
                                 print_wrapped("ticket: ", text(comp, "note"), 2, width);
                         if (cJSON_IsObject(comp) && number(comp, "authorizers") > 0)
-                                printf("  authorizers: %.0f, %.0f refused (re-authorize), %.0f failing (wxtokenctl "
-                                       "authorizer list %s)\n", number(comp, "authorizers"),
+                                printf("  %s: %.0f, %.0f refused (re-authorize), %.0f failing (wxtokenctl "
+                                       "authorizer list %s)\n", suite ? "corps" : "authorizers", number(comp, "authorizers"),
                                        number(comp, "authorizers_refused"), number(comp, "authorizers_failing"),
                                        text(a, "app"));
                 }

@@ -258,8 +258,14 @@ static void on_no_ticket(struct core_item *it, const struct core_policy *pol, co
                          struct core_actions *out) {
         if (!it->awaiting_ticket) {
                 it->awaiting_ticket = true;
-                snprintf(it->advice, sizeof(it->advice), "no component_verify_ticket yet: forward WeChat's push "
-                         "(wxtokenctl ticket put %s TICKET CREATE_TIME)", pol->name ? pol->name : "NAME");
+                /* A suite's suite_ticket is as good as none past its 30 minutes: "no usable one". */
+                if (pol->kind == APP_KIND_SUITE)
+                        snprintf(it->advice, sizeof(it->advice), "no usable suite_ticket (none yet, or the last "
+                                 "one is past its 30 minutes): forward WeCom's push (wxtokenctl ticket put %s "
+                                 "TICKET TIMESTAMP)", pol->name ? pol->name : "NAME");
+                else
+                        snprintf(it->advice, sizeof(it->advice), "no component_verify_ticket yet: forward WeChat's "
+                                 "push (wxtokenctl ticket put %s TICKET CREATE_TIME)", pol->name ? pol->name : "NAME");
                 core_log(out, LOG_WARNING, UPSTREAM_ERR_NO_TICKET, "%s", it->advice);
                 core_act(out, CORE_ACT_CHANGED);
         }

@@ -357,7 +357,8 @@ static void test_cancelled(void) {
         CHECK(json_int(e, "authorizers", -1) == N_CORPS && json_int(e, "authorizers_refused", -1) == 1,
               "the suite's status counts the cancelled corp: %s", raw);
         cJSON_Delete(o);
-        CHECK(ctl(NULL, "status crm", out, sizeof(out)) == 0 && strstr(out, "1 refused"), "wxtokenctl status: %s", out);
+        CHECK(ctl(NULL, "status crm", out, sizeof(out)) == 0 && strstr(out, "1 refused") &&
+              strstr(out, "corps: 2") && strstr(out, "suite_ticket: created"), "wxtokenctl status: %s", out);
         CHECK(generation_of(item_of(1)) > 0, "the other corp serves on");
 }
 

@@ -535,7 +535,104 @@ static void test_authorizer(void) {
         CHECK_EQ(upstream_authorizer_parse(200, OK_TOKEN, strlen(OK_TOKEN), &pol, &res, rt, sizeof(rt)), -EPROTO);
 }
 
+/* A string member of o, "" if there is none (a missing field fails the check, not the run). */
+static const char *field(const cJSON *o, const char *key) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+        return cJSON_IsString(v) && v->valuestring ? v->valuestring : "";
+}
+
+/* WeCom's service provider: the suite's and provider's bodies, their answers' field names. */
+static void test_suite_provider(void) {
+        struct app_config app = app_of(APP_KIND_SUITE);
+        struct upstream_request req = { .body = NULL };
+        struct upstream_policy pol = { .secret = SECRET };
+        struct upstream_result res;
+        const char *ok = "{\"errcode\":0,\"errmsg\":\"ok\",\"suite_access_token\":\"S-TOK_1\",\"expires_in\":7200}";
+        const char *pok = "{\"errcode\":0,\"errmsg\":\"ok\",\"provider_access_token\":\"P-TOK_1\",\"expires_in\":7200}";
+        const char *bad = "{\"errcode\":40085,\"errmsg\":\"invalid suite_ticket\"}";
+        cJSON *o;
+
+        CHECK_EQ(upstream_component_request(&app, BASE, "suiteticket@@@T1", &req), 0);
+        CHECK(strcmp(req.url, BASE "/cgi-bin/service/get_suite_token") == 0 && !strcmp(req.redacted_url, req.url));
+        o = req.body ? cJSON_Parse(req.body) : NULL;
+        CHECK(o && !strcmp(field(o, "suite_id"), "wx1234") &&
+              !strcmp(field(o, "suite_secret"), SECRET) &&
+              !strcmp(field(o, "suite_ticket"), "suiteticket@@@T1") &&
+              !cJSON_GetObjectItem(o, "component_appid"), "%s", req.body);
+        cJSON_Delete(o);
+        upstream_request_clear(&req);
+        CHECK_EQ(upstream_component_request(&app, BASE, "", &req), -EINVAL);
+        CHECK_EQ(upstream_token_request(&app, BASE, false, &req), -EINVAL);
+        CHECK_EQ(upstream_token_parse(APP_KIND_SUITE, 200, ok, strlen(ok), &pol, &res), 0);
+        CHECK(!strcmp(res.value, "S-TOK_1") && res.expires_in_s == 7200);
+        CHECK_EQ(upstream_token_parse(APP_KIND_SUITE, 200, OK_TOKEN, strlen(OK_TOKEN), &pol, &res), -EPROTO);
+        CHECK_EQ(upstream_token_parse(APP_KIND_SUITE, 200, bad, strlen(bad), &pol, &res), -EPROTO);
+        CHECK(res.errcode == 40085);
+
+        app = app_of(APP_KIND_PROVIDER);
+        CHECK_EQ(upstream_component_request(&app, BASE, "t", &req), -EINVAL);
+        CHECK_EQ(upstream_token_request(&app, BASE, false, &req), 0);
+        CHECK(strcmp(req.url, BASE "/cgi-bin/service/get_provider_token") == 0 && !strstr(req.url, SECRET));
+        o = req.body ? cJSON_Parse(req.body) : NULL;
+        CHECK(o && !strcmp(field(o, "corpid"), "wx1234") &&
+              !strcmp(field(o, "provider_secret"), SECRET) && cJSON_GetArraySize(o) == 2,
+              "%s", req.body);
+        cJSON_Delete(o);
+        upstream_request_clear(&req);
+        CHECK_EQ(upstream_token_parse(APP_KIND_PROVIDER, 200, pok, strlen(pok), &pol, &res), 0);
+        CHECK(!strcmp(res.value, "P-TOK_1"));
+        CHECK_EQ(upstream_token_parse(APP_KIND_PROVIDER, 200, ok, strlen(ok), &pol, &res), -EPROTO);
+}
+
+/* A corp under a suite: the suite's token in the query (redacted), the permanent code in the body only; the exchange. */
+static void test_corp(void) {
+        struct upstream_request req = { .body = NULL };
+        struct upstream_policy pol = { .secret = SECRET };
+        struct upstream_result res;
+        char pc[64], corpid[33];
+        const char *ok = "{\"errcode\":0,\"errmsg\":\"ok\",\"access_token\":\"CORP-TOK_1\",\"expires_in\":7200,"
+                         "\"permanent_code\":\"pcode@@@P1\",\"auth_corp_info\":{\"corpid\":\"wwc1\"}}";
+        const char *no_corp = "{\"access_token\":\"CORP-TOK_1\",\"expires_in\":7200,\"permanent_code\":\"pcode@@@P1\"}";
+        const char *bad_pc = "{\"access_token\":\"CORP-TOK_1\",\"expires_in\":7200,\"permanent_code\":\"a b\","
+                             "\"auth_corp_info\":{\"corpid\":\"wwc1\"}}";
+        const char *refused = "{\"errcode\":40078,\"errmsg\":\"invalid auth_code\"}";
+        cJSON *o;
+
+        CHECK_EQ(upstream_corp_request(BASE, "S-TOK", "wwc1", "pcode@@@P1", &req), 0);
+        CHECK(strcmp(req.url, BASE "/cgi-bin/service/get_corp_token?suite_access_token=S-TOK") == 0 &&
+              !strstr(req.redacted_url, "S-TOK") && !strstr(req.url, "pcode"), "%s", req.redacted_url);
+        o = req.body ? cJSON_Parse(req.body) : NULL;
+        CHECK(o && !strcmp(field(o, "auth_corpid"), "wwc1") &&
+              !strcmp(field(o, "permanent_code"), "pcode@@@P1"), "%s", req.body);
+        cJSON_Delete(o);
+        upstream_request_clear(&req);
+        CHECK_EQ(upstream_corp_request(BASE, "", "wwc1", "p", &req), -EINVAL);
+        CHECK_EQ(upstream_corp_request(BASE, "S", "wwc1", "", &req), -EINVAL);
+
+        CHECK_EQ(upstream_permanent_code_request(BASE, "S-TOK", "authcode@@@A1", &req), 0);
+        CHECK(strcmp(req.url, BASE "/cgi-bin/service/get_permanent_code?suite_access_token=S-TOK") == 0 &&
+              !strstr(req.redacted_url, "S-TOK") && strstr(req.body, "\"auth_code\":\"authcode@@@A1\""), "%s",
+              req.body);
+        upstream_request_clear(&req);
+        CHECK_EQ(upstream_permanent_code_parse(200, ok, strlen(ok), &pol, &res, pc, sizeof(pc), corpid, sizeof(corpid)),
+                 0);
+        CHECK(!strcmp(res.value, "CORP-TOK_1") && !strcmp(pc, "pcode@@@P1") && !strcmp(corpid, "wwc1"));
+        /* No corpid, or a code that could not go back to WeCom: no token either (nothing half-kept). */
+        CHECK_EQ(upstream_permanent_code_parse(200, no_corp, strlen(no_corp), &pol, &res, pc, sizeof(pc), corpid,
+                                               sizeof(corpid)), -EPROTO);
+        CHECK(res.errcode == UPSTREAM_ERR_BODY && res.value[0] == '\0' && res.value_len == 0 && pc[0] == '\0');
+        CHECK_EQ(upstream_permanent_code_parse(200, bad_pc, strlen(bad_pc), &pol, &res, pc, sizeof(pc), corpid,
+                                               sizeof(corpid)), -EPROTO);
+        CHECK(res.value_len == 0 && pc[0] == '\0');
+        CHECK_EQ(upstream_permanent_code_parse(200, refused, strlen(refused), &pol, &res, pc, sizeof(pc), corpid,
+                                               sizeof(corpid)), -EPROTO);
+        CHECK(res.errcode == 40078 && pc[0] == '\0');
+}
+
 int main(void) {
+        test_suite_provider();
+        test_corp();
         test_component();
         test_authorizer();
         test_parse_lifetimes();
