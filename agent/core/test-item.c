@@ -876,9 +876,25 @@ static void test_component_no_ticket(void) {
         rig_free(&r);
 }
 
+/* A WeCom suite with no usable suite_ticket: no call either, and the advice names WeCom's ticket. */
+static void test_suite_no_ticket(void) {
+        struct rig r;
+
+        rig_init(&r, APP_KIND_SUITE);
+        step(&r, (struct core_event){ .type = CORE_EV_START });
+        step(&r, (struct core_event){ .type = CORE_EV_TIMER, .call_budget_ms = 10000, .ticket_missing = true });
+        CHECK(count(&r, CORE_ACT_START_CALL) == 0 && r.it.awaiting_ticket, "no call without a suite_ticket");
+        CHECK(strstr(r.it.advice, "suite_ticket") && !strstr(r.it.advice, "component_verify_ticket"),
+              "the advice names the suite_ticket: %s", r.it.advice);
+        step(&r, (struct core_event){ .type = CORE_EV_FETCH_NOW });
+        CHECK(fire(&r) != NULL && !r.it.awaiting_ticket, "a ticket came: the call is made");
+        rig_free(&r);
+}
+
 int main(void) {
         test_start();
         test_component_no_ticket();
+        test_suite_no_ticket();
         test_fetch();
         test_backoff();
         test_ticket();
