@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "app-internal.h"
+#include "app-authorizer.h"
 #include "authorizer-file.h"
 #include "clock.h"
 #include "http.h"
@@ -179,6 +180,7 @@ static void stop(struct authorizer *a, bool retire) {
 }
 
 void app_authorizers_free(struct app *app, bool retire) {
+        app_onboard_abort(app);
         while (app->authorizers) {
                 struct authorizer *a = app->authorizers;
 
@@ -300,6 +302,9 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
                 bump(&a->rec);
                 save(it->app);
                 share(it->app, &a->rec, false);
+                /* WeChat may hold another refresh token for it (a rotation lost), or none (revoked): ask its list. */
+                if (res->errcode == ERRCODE_REFRESH_INVALID)
+                        app_onboard_auto_sync(it->app, it->name);
         }
         explicit_bzero(back, sizeof(back));
         explicit_bzero(a->calling, sizeof(a->calling));
@@ -469,6 +474,31 @@ static char *list(struct app *app) {
         return reply;
 }
 
+/* For app-onboard.c (onboarding and sync): the file's helpers above, by their names there. */
+struct authorizer *authorizer_find(struct app *app, const char *appid) {
+        return find(app, appid, NULL);
+}
+
+int authorizers_save(struct app *app) {
+        return save(app);
+}
+
+int authorizer_start(struct app *app, const struct authorizer_record *rec, bool fresh, struct authorizer **ret) {
+        return start(app, rec, fresh, ret);
+}
+
+void authorizer_stop(struct authorizer *a) {
+        stop(a, true);
+}
+
+size_t authorizers_count(const struct app *app) {
+        return count(app);
+}
+
+char *authorizer_refuse(const char *fmt, const char *a, const char *b) {
+        return refuse(fmt, a, b);
+}
+
 char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid, int64_t pid) {
         struct app *app = it->app;
 
@@ -481,8 +511,16 @@ char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid,
         if (app->authorizers_refused_file)
                 return refuse("%s/%s.authorizers was refused at start (see the log): mend it or move it away, then "
                               "restart the agent", app->svc->config->state_dir, app->cfg->name);
+        /* WeCom lists no suite's corps with their codes: a lost permanent code takes a new authorization. */
+        if (req->op == OP_AUTHORIZER_SYNC)
+                return refuse("%s is a suite: sync reads a component's api_get_authorizer_list; WeCom has no such "
+                              "list%s", app->cfg->name, " (a corp whose permanent code is lost authorizes again)");
+        if (req->op == OP_AUTHORIZER_ADD && !req->authorizer_appid[0])
+                return refuse("%s is a suite: give the corp's id with its auth code (wxtokenctl authorizer add %s "
+                              "CORPID --auth-code)", app->cfg->name, app->cfg->name);
         if (req->op == OP_AUTHORIZER_ADD)
-                return add(app, req->authorizer_appid, req->refresh_token, req->auth_code, uid, pid);
+                return add(app, req->authorizer_appid, req->auth_code[0] ? req->auth_code : req->refresh_token,
+                           req->auth_code[0] != '\0', uid, pid);
         return remove_one(app, req->authorizer_appid, uid, pid);
 }
 

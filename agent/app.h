@@ -87,6 +87,9 @@ struct app {
         bool accounts_resume;           /* a new holder calls nothing before Redis's accounts are read */
         int64_t ticket_seen_s;          /* the newest ticket's create time Redis is known to hold */
         char accounts_refused[200];     /* the last words logged about records refused, to log a change once */
+        struct authorizer_job *jobs;    /* kind component: onboarding and sync calls under way (app-onboard.c) */
+        int64_t auto_sync_at_ms;        /* boot clock: the last sync a refused refresh token started (0: none) */
+        unsigned authorizers_revoked;   /* accounts removed since start: refused (61023) and no longer listed */
 };
 
 /*
@@ -249,6 +252,27 @@ struct item *app_authorizer_next(const struct app *app, const struct item *prev)
 const struct authorizer_record *app_authorizer_record(const struct item *it);
 int app_authorizer_take(struct app *app, const struct authorizer_record *rec, bool removed);
 int app_authorizers_save(struct app *app);
+ * app-onboard.c: accounts from WeChat's side. authorizer_add with an auth_code (api_query_auth:
+ * its token published as it is, its refresh token saved) and authorizer_sync (every
+ * api_get_authorizer_list page: accounts added, refresh tokens taken) are answered later
+ * through reply (the line malloc'd, the callee frees it): NULL and *job set (cancel it if
+ * the client goes away). Any other op, or a refusal, is the reply line at once.
+ */
+typedef void (*app_reply_fn)(void *userdata, char *line);
+struct authorizer_job;
+char *app_onboard_op(struct item *it, const struct request *req, int64_t uid, int64_t pid, app_reply_fn reply,
+                     void *userdata, struct authorizer_job **job);
+void app_onboard_cancel(struct authorizer_job *job);
+
+/* Every job of the component answered ("removed or stops") and freed. */
+void app_onboard_abort(struct app *app);
+
+/*
+ * An account's refresh token was refused (61023): one sync of the component (at most one
+ * every 5 minutes) takes another refresh token WeChat lists for it, or removes it if the
+ * whole list no longer names it (revoked).
+ */
+void app_onboard_auto_sync(struct app *app, const char *why);
 
 /* The item's cap of client-forced calls a day. */
 unsigned item_forced_cap(const struct item *it);

@@ -61,6 +61,7 @@ void conn_free(struct conn *c) {
         idle_unlink(c);
         conn_waiter_done(c);
         force_cancel(c->pending);
+        app_onboard_cancel(c->job);
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->idle);
         close(c->fd);
@@ -81,7 +82,7 @@ static size_t conn_backlog(const struct conn *c) {
 
 /* Kept alive and idle: a request answered before, and nothing waiting, half-read or unsent now. */
 static bool conn_kept_idle(const struct conn *c) {
-        return c->served && !c->pending && !c->sprev && !c->rprev && !c->closing && !c->dead && c->in_len == 0 &&
+        return c->served && !c->pending && !c->job && !c->sprev && !c->rprev && !c->closing && !c->dead && c->in_len == 0 &&
                conn_backlog(c) == 0;
 }
 
@@ -96,7 +97,7 @@ static void conn_update(struct conn *c) {
         uint32_t events = 0;
         bool idle = conn_kept_idle(c);
 
-        if (!c->pending && !c->sprev && !c->closing && conn_backlog(c) < CONN_OUT_SOFT)
+        if (!c->pending && !c->job && !c->sprev && !c->closing && conn_backlog(c) < CONN_OUT_SOFT)
                 events |= EPOLLIN;
         if (conn_backlog(c) > 0)
                 events |= EPOLLOUT;
@@ -108,7 +109,7 @@ static void conn_update(struct conn *c) {
                 idle_append(c);
         else if (!idle)
                 idle_unlink(c);
-        sd_event_source_set_enabled(c->idle, c->pending || idle ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
+        sd_event_source_set_enabled(c->idle, c->pending || c->job || idle ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
 }
 
 /* Write what we can, keeping what is left at the front; false if the connection died. */
@@ -185,7 +186,7 @@ void conn_stream(struct conn *c, char *text, size_t len) {
 
 /* Handle every complete line buffered, in order, until one has to wait. */
 static void conn_process(struct conn *c) {
-        while (!c->pending && !c->sprev && !c->closing && !c->dead && conn_backlog(c) < CONN_OUT_SOFT) {
+        while (!c->pending && !c->job && !c->sprev && !c->closing && !c->dead && conn_backlog(c) < CONN_OUT_SOFT) {
                 char *nl = memchr(c->in, '\n', c->in_len);
                 size_t len;
 
@@ -219,7 +220,7 @@ void conn_resume(struct conn *c) {
 static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct conn *c = userdata;
 
-        if ((revents & EPOLLIN) && !c->pending && !c->sprev && !c->closing) {
+        if ((revents & EPOLLIN) && !c->pending && !c->job && !c->sprev && !c->closing) {
                 ssize_t n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
 
                 if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {

@@ -37,6 +37,14 @@ static void on_refresh_reply(void *userdata, char *line) {
         sd_event_source_set_enabled(c->srv->resume, SD_EVENT_ONESHOT);
 }
 
+/* An onboarding or sync answered (always later, from the loop): as a refresh's answer. */
+static void on_job_reply(void *userdata, char *line) {
+        struct conn *c = userdata;
+
+        c->job = NULL;
+        on_refresh_reply(c, line);
+}
+
 int server_on_resume(sd_event_source *src, void *userdata) {
         struct server *s = userdata;
 
@@ -102,7 +110,8 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
         }
         /* A ticket or an account changes what the agent calls WeChat with: operators and the agent's
          * group, not the token's readers (issue 17). A list holds no secret: readers may see it. */
-        bool steers = req.op == OP_TICKET || req.op == OP_AUTHORIZER_ADD || req.op == OP_AUTHORIZER_REMOVE;
+        bool steers = req.op == OP_TICKET || req.op == OP_AUTHORIZER_ADD || req.op == OP_AUTHORIZER_REMOVE ||
+                      req.op == OP_AUTHORIZER_SYNC;
         if (steers && !peer_may_steer(&c->peer, it)) {
                 conn_reply(c, protocol_error(PROTO_E_PERMISSION, req.op == OP_TICKET
                                              ? "only root, the agent's user and members of the agent's group may "
@@ -122,10 +131,16 @@ void conn_dispatch(struct conn *c, const char *line, size_t len) {
                 return;
         }
         /* The accounts authorized to a component (add and remove checked above, as a ticket is). */
-        if (req.op == OP_AUTHORIZER_ADD || req.op == OP_AUTHORIZER_REMOVE || req.op == OP_AUTHORIZER_LIST) {
-                conn_reply(c, app_authorizer_op(it, &req, c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid,
-                                                c->peer.pid));
+        if (req.op == OP_AUTHORIZER_ADD || req.op == OP_AUTHORIZER_REMOVE || req.op == OP_AUTHORIZER_LIST ||
+            req.op == OP_AUTHORIZER_SYNC) {
+                /* An auth_code or a sync calls WeChat first: answered later (on_job_reply), reading paused. */
+                char *now = app_onboard_op(it, &req, c->peer.uid == (uid_t)-1 ? -1 : (int64_t)c->peer.uid,
+                                           c->peer.pid, on_job_reply, c, &c->job);
+
+                if (now)
+                        conn_reply(c, now);
                 explicit_bzero(req.refresh_token, sizeof(req.refresh_token));
+                explicit_bzero(req.auth_code, sizeof(req.auth_code));
                 return;
         }
         if (req.op == OP_RETRY) {

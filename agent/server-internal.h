@@ -34,6 +34,7 @@ struct conn {
         char *out;
         size_t out_len, out_sent;
         struct waiter *pending;         /* a refresh being waited for: later requests wait too */
+        struct authorizer_job *job;     /* an onboarding or sync being waited for (app-onboard.c): the same */
         struct conn *rnext, **rprev;    /* on the server's resume list (rprev NULL: not on it) */
         struct conn *snext, **sprev;    /* on the server's status queue (sprev NULL: not on it) */
         struct request status;          /* the status request waiting there */

@@ -45,6 +45,12 @@ static const char usage_text[] =
         "  authorizer remove COMPONENT APPID\n"
         "                                   forget the account (its segment is removed)\n"
         "  authorizer list COMPONENT        the accounts, their state and tokens' expiry\n"
+        "  authorizer add COMPONENT --auth-code\n"
+        "                                   onboard the account whose authorization code (from the\n"
+        "                                   authorization redirect or event) is read from stdin: the\n"
+        "                                   agent asks api_query_auth, publishes COMPONENT.APPID\n"
+        "  authorizer sync COMPONENT        read api_get_authorizer_list: add the accounts missing,\n"
+        "                                   take changed refresh tokens; print the counts\n"
         "Options:\n"
         "  -s, --socket PATH   the agent's socket (default $WXTOKEND_SOCKET, else " PROTOCOL_SOCKET_DEFAULT ")\n"
         "  -j, --json          machine-readable output\n"
@@ -938,6 +944,53 @@ static bool read_refresh_token(char *buf, size_t size) {
         return n > 0;
 }
 
+/* authorizer add --auth-code, authorizer sync: the agent calls WeChat before it answers (a sync, page after page). */
+static int cmd_authorizer_wechat(const char *socket_path, bool json, const char *component, bool sync) {
+        char code[PROTOCOL_REFRESH_TOKEN_MAX + 2], *line;
+        cJSON *req = cJSON_CreateObject(), *o;
+
+        if (!wire_app_name_valid(component)) {
+                cJSON_Delete(req);
+                fprintf(stderr, "wxtokenctl: authorizer: COMPONENT is " WIRE_APP_NAME_GRAMMAR "\n");
+                return 1;
+        }
+        if (!sync && !read_refresh_token(code, sizeof(code))) {
+                cJSON_Delete(req);
+                fprintf(stderr, "wxtokenctl: authorizer add --auth-code: give the authorization code on stdin, one "
+                        "line of 1 to " PROTOCOL_STR(PROTOCOL_REFRESH_TOKEN_MAX) " bytes\n");
+                return 1;
+        }
+        if (!req || !cJSON_AddStringToObject(req, "op", sync ? "authorizer_sync" : "authorizer_add") ||
+            !cJSON_AddStringToObject(req, "component", component) ||
+            (!sync && !cJSON_AddStringToObject(req, "auth_code", code))) {
+                cJSON_Delete(req);
+                explicit_bzero(code, sizeof(code));
+                return 1;
+        }
+        line = request_line(req);
+        explicit_bzero(code, sizeof(code));
+        if (!line)
+                return 1;
+        /* 10,000 accounts are 20 pages of api_get_authorizer_list: more than a refresh's wait. */
+        o = request(socket_path, line, 120000, NULL);
+        explicit_bzero(line, strlen(line));
+        free(line);
+        if (!o)
+                return 1;
+        if (json) {
+                char *s = cJSON_PrintUnformatted(o);
+
+                printf("%s\n", s ? s : "");
+                free(s);
+        } else if (sync) {
+                printf("%s: %s\n", component, text(o, "message"));
+        } else {
+                printf("%s.%s: %s\n", component, text(o, "appid"), text(o, "message"));
+        }
+        cJSON_Delete(o);
+        return 0;
+}
+
 static int cmd_authorizer(const char *socket_path, bool json, const char *verb, const char *component,
                           const char *appid, bool auth_code) {
         char rt[PROTOCOL_REFRESH_TOKEN_MAX + 2], *line;
@@ -1042,6 +1095,9 @@ int main(int argc, char **argv) {
                 case 'V':
                         printf("wxtokenctl " PACKAGE_VERSION "\n");
                         return 0;
+                case 'A': /* authorizer add COMPONENT --auth-code */
+                        auth_code = true;
+                        break;
                 default:
                         fputs(usage_text, stderr);
                         return EX_USAGE;
@@ -1073,12 +1129,19 @@ int main(int argc, char **argv) {
                 int n = argc - optind;
                 const char *verb = n > 0 ? argv[optind] : "";
 
-                if ((!strcmp(verb, "add") || !strcmp(verb, "remove")) && n == 3)
+                if (!strcmp(verb, "add") && n == 2 && auth_code)
+                        return cmd_authorizer_wechat(socket_path, json, argv[optind + 1], false);
+                if (!strcmp(verb, "sync") && n == 2 && !auth_code)
+                        return cmd_authorizer_wechat(socket_path, json, argv[optind + 1], true);
+                /* A corp under a WeCom suite: its corpid and, with --auth-code, the temporary auth code. */
+                if ((!strcmp(verb, "add") && n == 3) || (!strcmp(verb, "remove") && n == 3 && !auth_code))
                         return cmd_authorizer(socket_path, json, verb, argv[optind + 1], argv[optind + 2], auth_code);
                 if (!strcmp(verb, "list") && n == 2)
                         return cmd_authorizer(socket_path, json, verb, argv[optind + 1], NULL, false);
-                return usage_error("authorizer add COMPONENT APPID (refresh token on stdin), authorizer remove "
-                                   "COMPONENT APPID, authorizer list COMPONENT");
+                return usage_error("authorizer add COMPONENT APPID (refresh token on stdin), authorizer add "
+                                   "COMPONENT --auth-code (code on stdin), authorizer add SUITE CORPID [--auth-code] "
+                                   "(permanent or auth code on stdin), authorizer remove COMPONENT APPID, "
+                                   "authorizer list COMPONENT, authorizer sync COMPONENT");
         }
         if (strcmp(cmd, "get") && strcmp(cmd, "refresh") && strcmp(cmd, "retry"))
                 return usage_error("unknown command (get, refresh, status, metrics, reload, retry, ticket, "

@@ -48,28 +48,47 @@ int protocol_parse_authorizer(const struct cJSON *root, struct request *req, con
                 req->op = OP_AUTHORIZER_REMOVE;
         else if (!strcmp(op->valuestring, "authorizer_list"))
                 req->op = OP_AUTHORIZER_LIST;
+        else if (!strcmp(op->valuestring, "authorizer_sync"))
+                req->op = OP_AUTHORIZER_SYNC;
         else
                 return fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
-                            "unknown op (authorizer_add, authorizer_remove, authorizer_list)");
+                            "unknown op (authorizer_add, authorizer_remove, authorizer_list, authorizer_sync)");
         if (!cJSON_IsString(comp) || !wire_app_name_valid(comp->valuestring))
                 return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"component\" must be the component's name, " WIRE_APP_NAME_GRAMMAR);
         strcpy(req->app, comp->valuestring);
-        if (req->op == OP_AUTHORIZER_LIST)
+        if (req->op == OP_AUTHORIZER_LIST || req->op == OP_AUTHORIZER_SYNC)
                 return 0;
+        /*
+         * An auth code: alone for a component (onboarding: the appid and refresh token come from
+         * api_query_auth's answer), or with the corp's appid under a WeCom suite (get_permanent_code).
+         */
+        if (req->op == OP_AUTHORIZER_ADD && ac) {
+                if (rt || pc)
+                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                                    "give one of \"refresh_token\", \"permanent_code\" and \"auth_code\"");
+                if (!cJSON_IsString(ac) || !ac->valuestring)
+                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"auth_code\" must be a string");
+                n = strlen(ac->valuestring);
+                if (n == 0 || n > PROTOCOL_AUTH_CODE_MAX || !refresh_chars_ok(ac->valuestring))
+                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"auth_code\" must be 1 to "
+                                    PROTOCOL_STR(PROTOCOL_AUTH_CODE_MAX) " bytes of printable ASCII without spaces");
+                memcpy(req->auth_code, ac->valuestring, n + 1);
+                if (!appid)
+                        return 0;
+        }
         if (!cJSON_IsString(appid) || !wire_authorizer_appid_valid(appid->valuestring))
                 return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"appid\" must be the authorizer's appid, " WIRE_AUTHORIZER_APPID_GRAMMAR);
         strcpy(req->authorizer_appid, appid->valuestring);
-        if (req->op == OP_AUTHORIZER_REMOVE)
+        if (req->op == OP_AUTHORIZER_REMOVE || req->auth_code[0])
                 return 0;
-        if (!!rt + !!pc + !!ac > 1)
+        if (rt && pc)
                 return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "give one of \"refresh_token\", \"permanent_code\" and \"auth_code\"");
-        if (pc || ac) {
-                field = pc ? "permanent_code" : "auth_code";
-                req->auth_code = ac != NULL;
-                rt = pc ? pc : ac;
+        if (pc) {
+                field = "permanent_code";
+                rt = pc;
         }
         /* Never quoted back: it is the account's one credential. */
         if (!cJSON_IsString(rt) || !rt->valuestring)
@@ -135,4 +154,15 @@ char *protocol_authorizer_list(const char *component, const struct authorizer_en
                      cJSON_AddStringToObject(x, "note", e->note ? e->note : "");
         }
         return line_of(o, ok);
+}
+
+char *protocol_authorizer_synced(const char *component, unsigned added, unsigned updated, unsigned unchanged,
+                                 unsigned revoked, uint64_t total, const char *message) {
+        cJSON *o = cJSON_CreateObject();
+
+        return line_of(o, o && cJSON_AddTrueToObject(o, "ok") && cJSON_AddStringToObject(o, "component", component) &&
+                                  add_i64(o, "added", added) && add_i64(o, "updated", updated) &&
+                                  add_i64(o, "unchanged", unchanged) && add_i64(o, "revoked", revoked) &&
+                                  add_i64(o, "total", (int64_t)total) &&
+                                  cJSON_AddStringToObject(o, "message", message ? message : ""));
 }

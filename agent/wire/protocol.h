@@ -27,6 +27,14 @@
  *                                     an account authorized to component NAME, published as
  *                                     "NAME.APPID" (same peers as ticket); the refresh token is
  *                                     never in a reply
+ *   {"op":"authorizer_add","component":"NAME","auth_code":"..."}
+ *                                     onboarding: the authorization code of the authorization
+ *                                     redirect or event; the agent asks api_query_auth, publishes
+ *                                     the token it answers and keeps the refresh token (the
+ *                                     appid comes from WeChat's answer; the reply waits for it)
+ *   {"op":"authorizer_sync","component":"NAME"}
+ *                                     recovery: page api_get_authorizer_list, add the accounts
+ *                                     missing, take a changed refresh token (same peers as add)
  * NAME is an app ("shop") or one of its tickets ("shop.jsapi"). Every reply is one line:
  *   {"ok":true,...} or {"ok":false,"error":"CODE","message":"...",("retry_after_ms":N)}
  * but metrics's: the Prometheus text exposition (format 0.0.4), then the agent closes the
@@ -44,7 +52,11 @@ enum request_op {
         OP_AUTHORIZER_ADD,
         OP_AUTHORIZER_REMOVE,
         OP_AUTHORIZER_LIST,
+        OP_AUTHORIZER_SYNC,
 };
+
+/* authorizer_add's "auth_code": WeChat's authorization_code (queryauthcode@@@...), bounded as a refresh token. */
+#define PROTOCOL_AUTH_CODE_MAX 512
 
 struct request {
         enum request_op op;
@@ -61,9 +73,10 @@ struct request {
         /* authorizer_*: app holds the component ("component", wire_app_name_valid). */
         char authorizer_appid[PROTOCOL_AUTHORIZER_APPID_MAX + 1];  /* add, remove: wire_authorizer_appid_valid */
         char refresh_token[PROTOCOL_REFRESH_TOKEN_MAX + 1];        /* add: printable ASCII, no space, 1..MAX */
-        /* add under a suite: refresh_token holds the corp's permanent code ("permanent_code" or "refresh_token"),
-         * or with auth_code set WeCom's temporary auth code ("auth_code"), exchanged by the agent. */
-        bool auth_code;
+        /* add under a suite: refresh_token holds the corp's permanent code ("permanent_code" or "refresh_token"). */
+        char auth_code[PROTOCOL_AUTH_CODE_MAX + 1];   /* add: a component's authorization code (alone: the appid and
+                                                       * refresh token come from api_query_auth), or with the
+                                                       * corp's appid WeCom's temporary auth code; "" if not */
 };
 
 /*
@@ -120,6 +133,10 @@ struct authorizer_entry {
 
 /* authorizer_list: {"ok":true,"component":C,"authorizers":[{"appid",..},...]}. */
 char *protocol_authorizer_list(const char *component, const struct authorizer_entry *entries, size_t n);
+
+/* authorizer_sync done: {"ok":true,"component":C,"added":N,"updated":N,"unchanged":N,"revoked":N,"total":N,"message":M}. */
+char *protocol_authorizer_synced(const char *component, unsigned added, unsigned updated, unsigned unchanged,
+                                 unsigned revoked, uint64_t total, const char *message);
 
 /* A component's ticket intake, in its status entry ("component"); the ticket itself never. */
 struct status_component {

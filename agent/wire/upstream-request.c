@@ -372,3 +372,29 @@ int upstream_permanent_code_request(const char *api_base, const char *suite_toke
         return account_request(api_base, "/cgi-bin/service/get_permanent_code", "suite_access_token", suite_token,
                                names, values, 1, req);
 }
+
+int upstream_component_post(const char *api_base, const char *path, const char *component_token, char *body,
+                            struct upstream_request *req) {
+        struct upstream_request tmp = { .body = NULL };
+        char *e_token;
+        int r;
+
+        if (!req || !body || !field_ok(component_token) || !base_ok(api_base)) {
+                if (body)
+                        explicit_bzero(body, strlen(body));
+                free(body);
+                return -EINVAL;
+        }
+        tmp.body = body;
+        e_token = escape(component_token);
+        r = e_token ? url_set(&tmp, "%s%s?component_access_token=%s", api_base, path, e_token) : -ENOMEM;
+        if (r == 0)
+                redact_secret(tmp.redacted_url, e_token);
+        escaped_free(e_token);
+        if (r == 0)
+                *req = tmp;
+        else
+                upstream_request_clear(&tmp);
+        explicit_bzero(&tmp, sizeof(tmp));
+        return r;
+}

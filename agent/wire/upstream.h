@@ -104,6 +104,14 @@ int upstream_permanent_code_parse(long http_status, const char *body, size_t len
                                   struct upstream_result *res, char *permanent_code, size_t code_size, char *corpid,
                                   size_t corpid_size);
 
+/*
+ * A POST to one of the component's own endpoints (path, e.g. "/cgi-bin/component/api_query_auth")
+ * with the component's token in the query (redacted in redacted_url) and body (malloc'd JSON,
+ * taken: freed, wiped, with the request or on failure). 0 or -EINVAL, -ENOMEM.
+ */
+int upstream_component_post(const char *api_base, const char *path, const char *component_token, char *body,
+                            struct upstream_request *req);
+
 /* The ticket request of type (TICKET_JSAPI, TICKET_WX_CARD; work: TICKET_JSAPI, TICKET_AGENT_CONFIG) with access_token. */
 int upstream_ticket_request(enum app_kind kind, const char *api_base, const char *access_token,
                             enum ticket_type type, struct upstream_request *req);

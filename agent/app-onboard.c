@@ -1,0 +1,431 @@
+/* app-onboard.c: a component's accounts from WeChat's side: onboarding by authorization code (api_query_auth) and sync from api_get_authorizer_list. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "app-internal.h"
+#include "app-authorizer.h"
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+#include "protocol.h"
+#include "redact.h"
+#include "services.h"
+#include "state-file.h"
+#include "upstream-platform.h"
+
+/* api_query_auth: the code is unknown or used (61009), or older than its hour (61010). */
+#define ERRCODE_CODE_INVALID 61009
+#define ERRCODE_CODE_EXPIRED 61010
+/* A refused refresh token starts a sync at most this often per component: each costs a call per 500 accounts. */
+#define AUTO_SYNC_SPACING_MS (5 * 60 * 1000)
+
+/*
+ * One call to a component's own endpoint on behalf of a client (reply set) or of the agent
+ * (a sync after 61023): api_query_auth once, or api_get_authorizer_list page after page.
+ */
+struct authorizer_job {
+        struct app *app;
+        struct authorizer_job *next, **prev;
+        struct http_call *call;
+        bool sync;
+        char code[PROTOCOL_AUTH_CODE_MAX + 1];  /* onboarding: the authorization code, wiped once used */
+        uint64_t offset, total;
+        unsigned added, updated, unchanged, failed;
+        app_reply_fn reply;             /* NULL: the agent's own sync, said in the log only */
+        void *userdata;
+        int64_t uid, pid;
+        char why[96];                   /* an automatic sync: the account whose refresh token was refused */
+};
+
+/*
+ * Onboarding (api_query_auth answered): the refresh token on the disk first, then the
+ * token WeChat handed out with it published as it is, with no api_authorizer_token call.
+ * A new account's token goes through its state file, so its item starts adopting it.
+ */
+static char *onboard(struct app *app, const char *appid, const char *refresh_token,
+                             const struct upstream_result *tok, int64_t uid, int64_t pid) {
+        const char *dir = app->svc->config->state_dir, *name = app->cfg->name;
+        struct authorizer_record rec = { 0 };
+        struct authorizer *a = authorizer_find(app, appid);
+        int64_t now = clock_wall_ms();
+        struct state_record st = { .generation = 1, .fetched_at_ms = now, .expires_at_ms = now + tok->expires_in_s * 1000,
+                                   .token_len = tok->value_len };
+        char message[256], item_name[sizeof(a->item.name)];
+        int r;
+
+        if (app->authorizers_refused_file)
+                return authorizer_refuse("%s/%s.authorizers was refused at start: not added", dir, name);
+        if (a) {
+                struct authorizer_record old = a->rec;
+                bool idle = !a->item.call;
+
+                snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", refresh_token);
+                a->rec.refused = 0;
+                r = authorizers_save(app);
+                if (r < 0) {
+                        a->rec = old;
+                        explicit_bzero(&old, sizeof(old));
+                        return authorizer_refuse("cannot write %s.authorizers (%s): nothing changed", name, state_strerror(r));
+                }
+                explicit_bzero(&old, sizeof(old));
+                /* A call under way would publish after this: it makes the next generation instead. */
+                if (!idle || !item_mirror(&a->item, tok->value, tok->value_len, a->item.core.generation + 1,
+                                          st.expires_at_ms, now))
+                        item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
+                log_app(LOG_NOTICE, a->item.name, 0, "authorized again (auth_code put by uid %lld pid %lld): refresh "
+                        "token replaced", (long long)uid, (long long)pid);
+                return protocol_authorizer_ok("updated", name, appid, "authorized again: refresh token replaced, "
+                                              "token published");
+        }
+        if (authorizers_count(app) >= PROTOCOL_AUTHORIZERS_MAX)
+                return authorizer_refuse("%s holds " PROTOCOL_STR(PROTOCOL_AUTHORIZERS_MAX) " authorizers already%s", name, "");
+        if (snprintf(item_name, sizeof(item_name), "%s.%s", name, appid) >= (int)sizeof(item_name))
+                return authorizer_refuse("%s.%s: the name is too long for a segment", name, appid);
+        memcpy(st.token, tok->value, tok->value_len);
+        r = state_save(dir, item_name, app->cfg->appid, &st);
+        explicit_bzero(&st, sizeof(st));
+        if (r < 0)
+                return authorizer_refuse("cannot write the state file of %s (%s): not added", item_name, state_strerror(r));
+        memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
+        snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
+        r = authorizer_start(app, &rec, false, &a);
+        explicit_bzero(&rec, sizeof(rec));
+        if (r < 0) {
+                state_remove(dir, item_name);
+                return authorizer_refuse("authorizer %s could not start: %s", appid, strerror(-r));
+        }
+        r = authorizers_save(app);
+        if (r < 0) {
+                app->authorizers = a->next;
+                authorizer_stop(a);
+                state_remove(dir, item_name);
+                return authorizer_refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
+        }
+        log_app(LOG_NOTICE, item_name, 0, "authorizer onboarded (auth_code put by uid %lld pid %lld): token from "
+                "api_query_auth published, refresh token saved", (long long)uid, (long long)pid);
+        snprintf(message, sizeof(message), "added: published as %s", item_name);
+        return protocol_authorizer_ok("added", name, appid, message);
+}
+
+/* What a list entry did to the accounts held. */
+enum sync_outcome { SYNC_ADDED, SYNC_UPDATED, SYNC_UNCHANGED, SYNC_FAILED };
+
+static void sync_begin(struct app *app) {
+        for (struct authorizer *a = app->authorizers; a; a = a->next)
+                a->listed = false;
+}
+
+static enum sync_outcome sync_take(struct app *app, const char *appid, const char *refresh_token) {
+        struct authorizer_record rec = { 0 };
+        struct authorizer *a = authorizer_find(app, appid);
+        bool wake;
+        int r;
+
+        if (a) {
+                a->listed = true;
+                /* A call under way decides with the token it was made with: the next sync sees what it kept. */
+                if (strcmp(a->rec.refresh_token, refresh_token) == 0 || a->item.call)
+                        return SYNC_UNCHANGED;
+                wake = a->rec.refused || a->item.core.failure != FAILURE_NONE || a->item.core.generation == 0;
+                snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", refresh_token);
+                a->rec.refused = 0;
+                log_app(LOG_NOTICE, a->item.name, 0, "api_get_authorizer_list holds another refresh token for it: "
+                        "taken%s", wake ? ", calling now" : "");
+                if (wake)
+                        item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
+                return SYNC_UPDATED;
+        }
+        if (authorizers_count(app) >= PROTOCOL_AUTHORIZERS_MAX || strlen(app->cfg->name) + 1 + strlen(appid) >= sizeof(a->item.name))
+                return SYNC_FAILED;
+        memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
+        snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
+        /* Its first call is queued: it starts from the loop, after the file is saved. */
+        r = authorizer_start(app, &rec, true, &a);
+        explicit_bzero(&rec, sizeof(rec));
+        if (r < 0)
+                return SYNC_FAILED;
+        a->listed = true;
+        log_app(LOG_NOTICE, a->item.name, 0, "authorizer added from api_get_authorizer_list");
+        return SYNC_ADDED;
+}
+
+static unsigned sync_end(struct app *app, bool complete) {
+        struct authorizer **link = &app->authorizers;
+        unsigned revoked = 0;
+
+        /* Only a whole list says an account is gone, and only one WeChat refused (61023) is removed for it. */
+        while (complete && *link) {
+                struct authorizer *a = *link;
+                char item_name[sizeof(a->item.name)];
+
+                if (a->listed || a->rec.refused != ERRCODE_REFRESH_INVALID) {
+                        link = &a->next;
+                        continue;
+                }
+                *link = a->next;
+                snprintf(item_name, sizeof(item_name), "%s", a->item.name);
+                authorizer_stop(a);
+                state_remove(app->svc->config->state_dir, item_name);
+                log_app(LOG_WARNING, item_name, ERRCODE_REFRESH_INVALID, "authorizer revoked: its refresh token was "
+                        "refused (61023) and api_get_authorizer_list no longer lists it (de-authorized): removed, "
+                        "segment removed");
+                revoked++;
+        }
+        app->authorizers_revoked += revoked;
+        authorizers_save(app);
+        return revoked;
+}
+
+static void job_free(struct authorizer_job *j) {
+        *j->prev = j->next;
+        if (j->next)
+                j->next->prev = j->prev;
+        http_cancel(j->call);
+        explicit_bzero(j, sizeof(*j));
+        free(j);
+}
+
+/* The job is over: its client answered (line taken), or the line said in the log for the agent's own sync. */
+static void job_finish(struct authorizer_job *j, char *line) {
+        app_reply_fn reply = j->reply;
+        void *userdata = j->userdata;
+
+        j->call = NULL;
+        job_free(j);
+        if (reply)
+                reply(userdata, line);
+        else
+                free(line);
+}
+
+static void on_done(void *userdata, const struct http_response *http);
+
+/* The next call of the job (a page, or the query) queued: 0 or -errno. */
+static int job_queue(struct authorizer_job *j);
+
+static void on_turn(void *userdata, struct http_call *c) {
+        struct authorizer_job *j = userdata;
+        struct app *app = j->app;
+        const struct app_config *cfg = app->cfg;
+        int64_t budget = app->svc->ops->call_budget(app->svc->userdata, app);
+        struct upstream_request req;
+        char message[256];
+        int r;
+
+        memset(&req, 0, sizeof(req));
+        if (budget <= 0 || app->token.core.generation == 0) {
+                http_cancel(c);
+                j->call = NULL;
+                snprintf(message, sizeof(message), "%s has no component token to call with now (%s): try again "
+                         "later", cfg->name, budget <= 0 ? "another agent holds its lease" : "none fetched yet");
+                job_finish(j, protocol_error(PROTO_E_AUTHORIZER_REFUSED, message, -1));
+                return;
+        }
+        r = j->sync ? upstream_authorizer_list_request(cfg->api_base[0], cfg->appid, item_value(&app->token),
+                                                       j->offset, UPSTREAM_AUTHORIZER_PAGE, &req)
+                    : upstream_query_auth_request(cfg->api_base[0], cfg->appid, item_value(&app->token), j->code, &req);
+        if (r == 0)
+                r = http_begin(c, &req, cfg->ca_pem, cfg->ca_len, budget);
+        if (r == 0)
+                log_app(LOG_DEBUG, cfg->name, 0, "POST %s", req.redacted_url);
+        upstream_request_clear(&req);
+        if (r < 0) {
+                http_cancel(c);
+                j->call = NULL;
+                snprintf(message, sizeof(message), "cannot start the request: %s", strerror(-r));
+                job_finish(j, protocol_error(PROTO_E_AUTHORIZER_REFUSED, message, -1));
+        }
+}
+
+static int job_queue(struct authorizer_job *j) {
+        return http_queue(j->app->svc->http, j->reply != NULL, on_turn, on_done, j, &j->call);
+}
+
+/* What WeChat said, for a reply: errcode, and its errmsg (the secret already out of it). */
+static char *failed(struct authorizer_job *j, const char *what, const struct upstream_result *res) {
+        char message[512];
+
+        if (!j->sync && (res->errcode == ERRCODE_CODE_INVALID || res->errcode == ERRCODE_CODE_EXPIRED))
+                snprintf(message, sizeof(message), "api_query_auth refused the authorization code (errcode %ld: %s): "
+                         "it is good once and for an hour; the merchant must authorize again for a new one",
+                         res->errcode, res->errcode == ERRCODE_CODE_INVALID ? "unknown or already used" : "expired");
+        else
+                snprintf(message, sizeof(message), "%s failed: errcode %ld: %.200s", what, res->errcode, res->errmsg);
+        log_app(LOG_WARNING, j->app->cfg->name, res->errcode, "%s", message);
+        return protocol_error(PROTO_E_AUTHORIZER_REFUSED, message, -1);
+}
+
+static void page_done(struct authorizer_job *j, const struct http_response *http, const struct upstream_policy *pol) {
+        struct app *app = j->app;
+        struct upstream_result res = { 0 };
+        struct upstream_listed *page = calloc(UPSTREAM_AUTHORIZER_PAGE, sizeof(*page));
+        size_t n = 0;
+        uint64_t total = 0;
+        unsigned revoked;
+        char message[256];
+        int r;
+
+        if (!page) {
+                job_finish(j, protocol_error(PROTO_E_AUTHORIZER_REFUSED, "out of memory", -1));
+                return;
+        }
+        if (http->curl_code != 0) {
+                res.errcode = UPSTREAM_ERR_TRANSPORT;
+                snprintf(res.errmsg, sizeof(res.errmsg), "%s", http->curl_error);
+                r = -EIO;
+        } else {
+                r = upstream_authorizer_list_parse(http->status, http->body, http->body_len, pol, &res, page,
+                                                   UPSTREAM_AUTHORIZER_PAGE, &n, &total);
+        }
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                switch (sync_take(app, page[i].appid, page[i].refresh_token)) {
+                case SYNC_ADDED: j->added++; break;
+                case SYNC_UPDATED: j->updated++; break;
+                case SYNC_UNCHANGED: j->unchanged++; break;
+                default: j->failed++; break;
+                }
+        }
+        explicit_bzero(page, UPSTREAM_AUTHORIZER_PAGE * sizeof(*page));
+        free(page);
+        if (r < 0) {
+                /* What was taken so far is kept: on the disk before anything else happens. */
+                authorizers_save(app);
+                job_finish(j, failed(j, "api_get_authorizer_list", &res));
+                return;
+        }
+        /* Each page on the disk before its new accounts' first calls (queued, made from the loop). */
+        authorizers_save(app);
+        j->total = total;
+        j->offset += n;
+        if (n > 0 && j->offset < total && job_queue(j) == 0)
+                return;
+        revoked = sync_end(app, j->offset >= total);
+        snprintf(message, sizeof(message), "%s%s%s: %u added, %u updated, %u unchanged, %u revoked, %u not taken, "
+                 "%llu listed", j->reply ? "synced" : "synced after a refused refresh token (", j->why,
+                 j->reply ? "" : ")", j->added, j->updated, j->unchanged, revoked, j->failed,
+                 (unsigned long long)total);
+        log_app(LOG_NOTICE, app->cfg->name, 0, "%s", message);
+        job_finish(j, protocol_authorizer_synced(app->cfg->name, j->added, j->updated, j->unchanged, revoked, total,
+                                                 message));
+}
+
+static void on_done(void *userdata, const struct http_response *http) {
+        struct authorizer_job *j = userdata;
+        const struct app_config *cfg = j->app->cfg;
+        struct upstream_policy pol = { .secret = cfg->secret,
+                                       .min_lifetime_s = j->app->svc->config->min_token_lifetime_ms / 1000 };
+        struct upstream_result res = { 0 };
+        char appid[PROTOCOL_AUTHORIZER_APPID_MAX + 1], rt[PROTOCOL_REFRESH_TOKEN_MAX + 1];
+        char *line;
+        int r;
+
+        j->call = NULL;
+        if (j->sync) {
+                page_done(j, http, &pol);
+                return;
+        }
+        explicit_bzero(j->code, sizeof(j->code));
+        if (http->curl_code != 0) {
+                res.errcode = UPSTREAM_ERR_TRANSPORT;
+                snprintf(res.errmsg, sizeof(res.errmsg), "%s", http->curl_error);
+                r = -EIO;
+        } else {
+                r = upstream_query_auth_parse(http->status, http->body, http->body_len, &pol, &res, appid, rt);
+        }
+        redact_secret_forms(res.errmsg, cfg->secret);
+        line = r == 0 ? onboard(j->app, appid, rt, &res, j->uid, j->pid) : failed(j, "api_query_auth", &res);
+        explicit_bzero(rt, sizeof(rt));
+        explicit_bzero(&res, sizeof(res));
+        job_finish(j, line);
+}
+
+static struct authorizer_job *job_new(struct app *app, bool sync, app_reply_fn reply, void *userdata) {
+        struct authorizer_job *j = calloc(1, sizeof(*j));
+
+        if (!j)
+                return NULL;
+        *j = (struct authorizer_job){ .app = app, .sync = sync, .reply = reply, .userdata = userdata, .uid = -1,
+                                      .pid = -1 };
+        j->next = app->jobs;
+        j->prev = &app->jobs;
+        if (j->next)
+                j->next->prev = &j->next;
+        app->jobs = j;
+        return j;
+}
+
+char *app_onboard_op(struct item *it, const struct request *req, int64_t uid, int64_t pid, app_reply_fn reply,
+                     void *userdata, struct authorizer_job **ret) {
+        struct app *app = it->app;
+        struct authorizer_job *j;
+        int r;
+
+        *ret = NULL;
+        if (it != &app->token || app->cfg->kind != APP_KIND_COMPONENT || app->authorizers_refused_file ||
+            (req->op == OP_AUTHORIZER_ADD && !req->auth_code[0]))
+                return app_authorizer_op(it, req, uid, pid); /* says why it cannot, or adds by refresh token */
+        if (req->op == OP_AUTHORIZER_ADD && req->authorizer_appid[0])
+                return authorizer_refuse("%s is a component: give the auth code alone (wxtokenctl authorizer add %s "
+                                         "--auth-code): the appid comes from WeChat's answer", app->cfg->name,
+                                         app->cfg->name);
+        if (app->token.core.generation == 0)
+                return authorizer_refuse("%s has no component token yet (%s): try again once it has one", app->cfg->name,
+                                         "wxtokenctl status");
+        for (j = app->jobs; j && req->op == OP_AUTHORIZER_SYNC; j = j->next)
+                if (j->sync)
+                        return authorizer_refuse("a sync of %s is under way%s: try again when it is done",
+                                                 app->cfg->name, j->reply ? "" : " (a refresh token was refused)");
+        j = job_new(app, req->op == OP_AUTHORIZER_SYNC, reply, userdata);
+        if (!j)
+                return authorizer_refuse("out of memory%s%s", "", "");
+        if (j->sync)
+                sync_begin(app);
+        j->uid = uid;
+        j->pid = pid;
+        snprintf(j->code, sizeof(j->code), "%s", req->auth_code);
+        r = job_queue(j);
+        if (r < 0) {
+                job_free(j);
+                return authorizer_refuse("cannot queue the call: %s%s", strerror(-r), "");
+        }
+        *ret = j;
+        return NULL;
+}
+
+void app_onboard_auto_sync(struct app *app, const char *why) {
+        int64_t now = clock_boot_ms();
+        struct authorizer_job *j;
+
+        for (j = app->jobs; j; j = j->next)
+                if (j->sync)
+                        return; /* one under way reads the whole list anyway */
+        if (app->auto_sync_at_ms && now < app->auto_sync_at_ms + AUTO_SYNC_SPACING_MS) {
+                log_app(LOG_INFO, why, 0, "no sync of %s's api_get_authorizer_list for it: the last one was less "
+                        "than 5 minutes ago", app->cfg->name);
+                return;
+        }
+        app->auto_sync_at_ms = now;
+        j = job_new(app, true, NULL, NULL);
+        if (!j)
+                return;
+        snprintf(j->why, sizeof(j->why), "%s", why);
+        sync_begin(app);
+        log_app(LOG_NOTICE, why, ERRCODE_REFRESH_INVALID, "refresh token refused: reading %s's "
+                "api_get_authorizer_list for another one (or its revocation)", app->cfg->name);
+        if (job_queue(j) < 0)
+                job_free(j);
+}
+
+void app_onboard_cancel(struct authorizer_job *j) {
+        if (j)
+                job_free(j);
+}
+
+void app_onboard_abort(struct app *app) {
+        while (app->jobs)
+                job_finish(app->jobs, protocol_error(PROTO_E_AUTHORIZER_REFUSED, "the component was removed or the "
+                                                     "agent stops: nothing done", -1));
+}

@@ -1,0 +1,48 @@
+/* upstream-platform.h: a component's account endpoints (api_query_auth, api_get_authorizer_list) as pure builders and parsers. */
+#ifndef UPSTREAM_PLATFORM_H
+#define UPSTREAM_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "upstream.h"
+#include "wire.h"
+
+/* api_get_authorizer_list: "count" is at most 500 a call (WeChat's page of it). */
+#define UPSTREAM_AUTHORIZER_PAGE 500
+
+/* One account api_get_authorizer_list names: its appid and the refresh token WeChat holds for it. */
+struct upstream_listed {
+        char appid[PROTOCOL_AUTHORIZER_APPID_MAX + 1];
+        char refresh_token[PROTOCOL_REFRESH_TOKEN_MAX + 1];
+};
+
+/* POST api_query_auth {component_appid, authorization_code}: the code the authorization redirect carried. */
+int upstream_query_auth_request(const char *api_base, const char *component_appid, const char *component_token,
+                                const char *auth_code, struct upstream_request *req);
+
+/*
+ * Its answer: authorization_info's authorizer_access_token and expires_in into res (the
+ * checks of upstream_authorizer_parse), its authorizer_appid (wire_authorizer_appid_valid,
+ * else UPSTREAM_ERR_BODY) and authorizer_refresh_token (required here: without it the
+ * account could not be kept). 0, or -EPROTO with res->errcode (61009, 61010, ...).
+ */
+int upstream_query_auth_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
+                              struct upstream_result *res, char appid[static PROTOCOL_AUTHORIZER_APPID_MAX + 1],
+                              char refresh_token[static PROTOCOL_REFRESH_TOKEN_MAX + 1]);
+
+/* POST api_get_authorizer_list {component_appid, offset, count (1..UPSTREAM_AUTHORIZER_PAGE)}. */
+int upstream_authorizer_list_request(const char *api_base, const char *component_appid, const char *component_token,
+                                     uint64_t offset, unsigned count, struct upstream_request *req);
+
+/*
+ * Its answer: total_count into *total, the list's entries into out (at most max; more is
+ * UPSTREAM_ERR_BODY), *n of them. An entry whose appid is outside the grammar or whose
+ * refresh token could not go back to WeChat as it is makes the whole page refused: half a
+ * list read as whole would make accounts look revoked. 0, or -EPROTO with res->errcode.
+ */
+int upstream_authorizer_list_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
+                                   struct upstream_result *res, struct upstream_listed *out, size_t max, size_t *n,
+                                   uint64_t *total);
+
+#endif
