@@ -349,4 +349,5 @@ void app_component_status(const struct app *app, struct status_component *out, i
         out->waiting = app->token.core.awaiting_ticket || !out->has_ticket || (st->newest_refused && !out->previous);
         out->note = c->note;
         app_authorizers_count(app, &out->authorizers, &out->authorizers_refused, &out->authorizers_failing);
+        out->authorizers_revoked = app->authorizers_revoked;
 }

@@ -156,22 +156,21 @@ static unsigned sync_end(struct app *app, bool complete) {
         struct authorizer **link = &app->authorizers;
         unsigned revoked = 0;
 
-        /* Only a whole list says an account is gone, and only one WeChat refused (61023) is removed for it. */
+        /* Only a whole list says an account is gone, and only one WeChat refused (61023, 61003) is removed for it. */
         while (complete && *link) {
                 struct authorizer *a = *link;
                 char item_name[sizeof(a->item.name)];
 
-                if (a->listed || a->rec.refused != ERRCODE_REFRESH_INVALID) {
+                if (a->listed || (a->rec.refused != ERRCODE_REFRESH_INVALID && a->rec.refused != ERRCODE_NOT_AUTHORIZED)) {
                         link = &a->next;
                         continue;
                 }
                 *link = a->next;
                 snprintf(item_name, sizeof(item_name), "%s", a->item.name);
+                log_app(LOG_WARNING, item_name, a->rec.refused, "authorizer revoked: its refresh token was refused "
+                        "and api_get_authorizer_list no longer lists it (de-authorized): removed, segment removed");
                 authorizer_stop(a);
                 state_remove(app->svc->config->state_dir, item_name);
-                log_app(LOG_WARNING, item_name, ERRCODE_REFRESH_INVALID, "authorizer revoked: its refresh token was "
-                        "refused (61023) and api_get_authorizer_list no longer lists it (de-authorized): removed, "
-                        "segment removed");
                 revoked++;
         }
         app->authorizers_revoked += revoked;
@@ -365,7 +364,7 @@ char *app_onboard_op(struct item *it, const struct request *req, int64_t uid, in
 
         *ret = NULL;
         if (it != &app->token || app->cfg->kind != APP_KIND_COMPONENT || app->authorizers_refused_file ||
-            (req->op == OP_AUTHORIZER_ADD && !req->auth_code[0]))
+            !((req->op == OP_AUTHORIZER_ADD && req->auth_code[0]) || req->op == OP_AUTHORIZER_SYNC))
                 return app_authorizer_op(it, req, uid, pid); /* says why it cannot, or adds by refresh token */
         if (req->op == OP_AUTHORIZER_ADD && req->authorizer_appid[0])
                 return authorizer_refuse("%s is a component: give the auth code alone (wxtokenctl authorizer add %s "

@@ -652,6 +652,9 @@ static void print_table(const cJSON *o, int64_t now) {
                                        "authorizer list %s)\n", suite ? "corps" : "authorizers", number(comp, "authorizers"),
                                        number(comp, "authorizers_refused"), number(comp, "authorizers_failing"),
                                        text(a, "app"));
+                        if (cJSON_IsObject(comp) && number(comp, "authorizers_revoked") > 0)
+                                printf("  authorizers revoked: %.0f (refused, and no longer in WeChat's list: "
+                                       "removed; see the log)\n", number(comp, "authorizers_revoked"));
                 }
                 /* Cluster mode: a bad record or lease key in Redis, and what to do about it. */
                 if (text(a, "cluster_problem")[0])

@@ -101,6 +101,7 @@ bool protocol_add_component(struct cJSON *o, const struct status_component *c) {
                 return false;
         if (c->authorizers && (!add_i64(x, "authorizers", c->authorizers) ||
                                !add_i64(x, "authorizers_refused", c->authorizers_refused) ||
+                               !add_i64(x, "authorizers_revoked", c->authorizers_revoked) ||
                                !add_i64(x, "authorizers_failing", c->authorizers_failing)))
                 return false;
         return true;

@@ -150,6 +150,7 @@ struct status_component {
         const char *note;               /* what the intake last said ("" if nothing) */
         /* The accounts authorized to it (authorizer_list has each): how many, and how many WeChat refused. */
         unsigned authorizers, authorizers_refused, authorizers_failing;
+        unsigned authorizers_revoked;   /* removed since start: refused, and WeChat's list no longer names them */
 };
 
 /* One app (or ticket) in a status reply; no token, no secret. */
