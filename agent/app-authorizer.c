@@ -6,7 +6,6 @@
 
 #include "app.h"
 #include "app-internal.h"
-#include "app-authorizer.h"
 #include "authorizer-file.h"
 #include "clock.h"
 #include "http.h"
