@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "upstream.h"
+#include "upstream-platform.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -15,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * bit 0x08 makes the HTTP status 503 instead of 200 ('8'..'?'). With bit 0x40 set ('@'..'O')
  * the low 3 bits pick WeCom's service-provider parsers instead: 0 a suite's token, 1 the
  * provider's, 2 get_permanent_code's answer ('@'..'B'). The rest is the body.
+ * A first byte 'q' is api_query_auth's answer, 'l' api_get_authorizer_list's (status 200).
  * Every parse redacts FUZZ_SECRET: it may not be left whole in errmsg, raw or URL-encoded.
  */
 #define FUZZ_SECRET "Fz+Secret/0123=abcd"
@@ -44,7 +46,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 memcpy((char *)body, data + 1, len);
         /* Poison the result: on failure it must still hold no token. */
         memset(&res, 0xa5, sizeof(res));
-        if ((data[0] & 0x40) && sel == 2) {
+        if (data[0] == 'q' || data[0] == 'l') {
+                static struct upstream_listed page[UPSTREAM_AUTHORIZER_PAGE];
+                char appid[PROTOCOL_AUTHORIZER_APPID_MAX + 1], rt[PROTOCOL_REFRESH_TOKEN_MAX + 1];
+                uint64_t total;
+                size_t n;
+
+                status = 200;
+                if (data[0] == 'q')
+                        r = upstream_query_auth_parse(status, body, len, &pol, &res, appid, rt);
+                else
+                        r = upstream_authorizer_list_parse(status, body, len, &pol, &res, page,
+                                                           UPSTREAM_AUTHORIZER_PAGE, &n, &total);
+                /* An answer taken names a valid appid and a refresh token; a refused one, neither. */
+                if (data[0] == 'q' && (r == 0) != (appid[0] && rt[0] && wire_authorizer_appid_valid(appid)))
+                        abort();
+                if (data[0] == 'l' && r == 0 && n > UPSTREAM_AUTHORIZER_PAGE)
+                        abort();
+                sel = 6; /* checked below as a probe: no token required on success */
+        } else if ((data[0] & 0x40) && sel == 2) {
                 r = upstream_permanent_code_parse(status, body, len, &pol, &res, code, sizeof(code), corpid,
                                                   sizeof(corpid));
                 /* A permanent code only with a token, and only whole. */
