@@ -1,4 +1,4 @@
-// component-callback.js: a third-party platform's event URL: checks msg_signature, decrypts, forwards component_verify_ticket to wxtokend.
+// component-callback.js: a third-party platform's event URL: checks msg_signature, decrypts, forwards tickets and authorizations to wxtokend.
 'use strict';
 const http = require('node:http');
 const net = require('node:net');
@@ -35,9 +35,18 @@ http.createServer((req, res) => {
     let msg = null;
     try { msg = open(new URL(req.url, 'http://x').searchParams, Buffer.concat(chunks).toString()); } catch { msg = null; }
     if (!msg) return res.writeHead(403).end('bad signature or message\n');
-    if (field(msg, 'InfoType') !== 'component_verify_ticket') return res.end('success'); // other events: yours
-    // WeChat pushes again unless it reads "success": say it once the agent has the ticket (or a newer one).
-    const put = { op: 'ticket', app: APP, ticket: field(msg, 'ComponentVerifyTicket'), create_time: Number(field(msg, 'CreateTime')) };
+    const type = field(msg, 'InfoType');
+    let put; // what the agent must hear of it: the ticket, an authorization (its code), a cancel
+    if (type === 'component_verify_ticket') {
+      put = { op: 'ticket', app: APP, ticket: field(msg, 'ComponentVerifyTicket'), create_time: Number(field(msg, 'CreateTime')) };
+    } else if (type === 'authorized' || type === 'updateauthorized') {
+      put = { op: 'authorizer_add', component: APP, auth_code: field(msg, 'AuthorizationCode') };
+    } else if (type === 'unauthorized') {
+      put = { op: 'authorizer_remove', component: APP, appid: field(msg, 'AuthorizerAppid') };
+    } else {
+      return res.end('success'); // other events: yours
+    }
+    // WeChat pushes again unless it reads "success": say it once the agent has taken it (or has it already).
     let answer = '';
     const agent = net.createConnection(SOCKET, () => agent.write(`${JSON.stringify(put)}\n`)).setTimeout(4000);
     agent.on('data', (d) => { answer += d; if (answer.includes('\n')) agent.end(); });
@@ -45,8 +54,11 @@ http.createServer((req, res) => {
     agent.on('close', () => {
       let r = {};
       try { r = JSON.parse(answer); } catch { r = { error: 'no answer', message: answer || SOCKET }; }
-      if (!r.ok) console.error(`ticket not taken: ${r.error}: ${r.message}`);
-      if (r.ok) res.end('success'); else res.writeHead(503).end();
+      // A cancel for an account the agent no longer holds is done; a used code will not work again either.
+      const done = r.ok || (type === 'unauthorized' && /has no authorizer/.test(r.message || '')) ||
+        (put.auth_code && /61009/.test(r.message || ''));
+      if (!r.ok) console.error(`${type} not taken: ${r.error}: ${r.message}`);
+      if (done) res.end('success'); else res.writeHead(503).end();
     });
     agent.on('error', () => {}); // 'close' follows and answers
   });

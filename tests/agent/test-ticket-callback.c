@@ -113,6 +113,47 @@ static long long held_create_time(void) {
         return t;
 }
 
+/* wxemu's authorization change notice for appid (event: authorized, unauthorized), as WeChat posts it. */
+static struct push event_push(const char *event, const char *appid) {
+        struct push p = { 0 };
+        struct http_res res;
+        char path[160];
+
+        snprintf(path, sizeof(path), "/emu/push_message?component=" COMP "&event=%s&authorizer=%s", event, appid);
+        http_call(&emu, "POST", path, NULL, 5000, &res);
+        SETUP_OK(json_str(res.json, "query") && json_str(res.json, "body"), "push_message %s: %s", event, res.body);
+        p.query = strdup(json_str(res.json, "query"));
+        p.body = strdup(json_str(res.json, "body"));
+        http_res_free(&res);
+        return p;
+}
+
+/*
+ * The authorization events: "authorized" (its AuthorizationCode) onboards the account (the
+ * agent asks api_query_auth and publishes it before the recipe says success);
+ * "unauthorized" removes it; the same cancel again is done already (success).
+ */
+static void test_events(void) {
+        char out[256], buf[WXSHM_TOKEN_MAX + 1];
+        wxshm_info info = { .size = sizeof(info) };
+        struct push on = event_push("authorized", "wxa00000001"), off;
+        long st = deliver(on.query, on.body, out, sizeof(out));
+
+        CHECK(st == 200 && !strcmp(out, "success"), "an authorized event is taken: %ld %s", st, out);
+        CHECK(agent_read("plat.wxa00000001", buf, sizeof(buf), &info) > 0, "the account is published when it is");
+        st = deliver(on.query, on.body, out, sizeof(out));
+        CHECK(st == 200 && !strcmp(out, "success") && agent_log_count(&a, "61009") >= 1,
+              "the same event again (a used code): done, not pushed again: %ld %s", st, out);
+        off = event_push("unauthorized", "wxa00000001");
+        st = deliver(off.query, off.body, out, sizeof(out));
+        CHECK(st == 200 && !strcmp(out, "success"), "an unauthorized event is taken: %ld %s", st, out);
+        CHECK(agent_read("plat.wxa00000001", buf, sizeof(buf), &info) < 0, "the account's segment is gone");
+        st = deliver(off.query, off.body, out, sizeof(out));
+        CHECK(st == 200 && !strcmp(out, "success"), "the cancel again is done already: %ld %s", st, out);
+        push_free(&on);
+        push_free(&off);
+}
+
 static struct push new_push(const char *owner) {
         struct push p;
 
@@ -165,7 +206,8 @@ static void advance_wechat_clock(void) {
 
 int main(void) {
         static const char *const args[] = { "--component", COMP ":" CSECRET, "--component", OTHER ":Other-Secret-1",
-                                            "--push-token", PUSH_TOKEN, "--push-aes-key", AES_KEY, NULL };
+                                            "--push-token", PUSH_TOKEN, "--push-aes-key", AES_KEY, "--authorizers", "2",
+                                            NULL };
         char apps[1024], out[256], *bad;
         struct push p1, p2, p3, other, late;
         long st;
@@ -224,6 +266,8 @@ int main(void) {
         CHECK(st == 200 && !strcmp(out, "success") && held_create_time() == p3.create_time,
               "an older push arriving late is answered success and ignored: %ld %s, held %lld", st, out,
               held_create_time());
+
+        test_events();
 
         /* The agent gone: no "success", so WeChat pushes again. */
         agent_stop(&a);

@@ -1,4 +1,5 @@
 /* emu-plat-control.c: the /emu/ controls of the platforms: push and spoil tickets, (de)authorize accounts, mint codes, block IPs. */
+#include <stdio.h>
 #include <string.h>
 
 #include "emu-control.h"
@@ -98,10 +99,58 @@ static void auth_code(struct emu_reply *r, int member)
         reply_json(r, 200, o);
 }
 
+/*
+ * The authorization change notice WeChat posts to the event URL (Open Platform, "授权变更通知推送",
+ * ThirdParty/token/authorize_event.html): InfoType unauthorized (the account cancelled: as
+ * /emu/deauthorize, its tokens left to expire), authorized or updateauthorized (as /emu/auth_code, with the code in
+ * AuthorizationCode and its expiry in AuthorizationCodeExpiredTime), with AppId, CreateTime
+ * and AuthorizerAppid.
+ */
+static void push_event(struct emu_reply *r, int owner, int member, const char *event)
+{
+        struct plat_member *m = &plat_members[member];
+        const char *comp = emu_apps[plat_owners[owner].app].id, *appid = emu_apps[m->app].id;
+        long long now = (long long)(emu_unix_ms() / 1000);
+        char msg[1024], code_xml[256] = "";
+        cJSON *o;
+
+        if (plat_owners[owner].suite || m->owner != owner ||
+            (strcmp(event, "unauthorized") && strcmp(event, "authorized") && strcmp(event, "updateauthorized"))) {
+                control_fail(r, 400, "event= unauthorized, authorized or updateauthorized, for a component's authorizer");
+                return;
+        }
+        o = control_ok();
+        if (event[0] == 'u' && event[1] == 'n') {
+                m->revoked = true; /* out of the list, its refresh token refused (61003) */
+        } else {
+                const struct plat_code *c;
+
+                if (m->revoked) {
+                        m->revoked = false;
+                        m->cred_gen++;
+                        m->prev_until_ms = 0;
+                        m->auth_unix = now;
+                }
+                c = plat_code_mint(member, 3600LL * 1000);
+                snprintf(code_xml, sizeof(code_xml), "<AuthorizationCode><![CDATA[%s]]></AuthorizationCode>"
+                         "<AuthorizationCodeExpiredTime>%lld</AuthorizationCodeExpiredTime>", c->text, now + 3600);
+                cJSON_AddStringToObject(o, "authorization_code", c->text);
+        }
+        snprintf(msg, sizeof(msg), "<xml><AppId><![CDATA[%s]]></AppId><CreateTime>%lld</CreateTime><InfoType><![CDATA[%s]]>"
+                 "</InfoType><AuthorizerAppid><![CDATA[%s]]></AuthorizerAppid>%s</xml>", comp, now, event, appid,
+                 code_xml);
+        push_sealed(r, owner, msg, o);
+}
+
 bool plat_control(const char *what, const struct emu_request *q, struct emu_reply *r)
 {
         int owner, member;
 
+        if (!strcmp(what, "push_message") && req_arg(q, "event")) {
+                if ((owner = owner_arg(q, r)) >= 0 && (member = member_arg(q, r)) >= 0)
+                        push_event(r, owner, member, req_arg(q, "event"));
+                return true;
+        }
         if (!strcmp(what, "push_message")) {
                 if ((owner = owner_arg(q, r)) >= 0)
                         push_message(r, owner, plat_ticket_push(owner));

@@ -113,8 +113,7 @@ static int sign(const char *timestamp, const char *nonce, const char *encrypt, c
 void push_message(struct emu_reply *r, int owner, const struct plat_ticket *t) {
         const char *id = emu_apps[plat_owners[owner].app].id;
         bool suite = plat_owners[owner].suite;
-        char msg[PUSH_XML_MAX + 1], encrypt[2048], body[2300], query[256], timestamp[24], nonce[16], sig[41];
-        unsigned int rnd = 0;
+        char msg[PUSH_XML_MAX + 1];
         cJSON *o;
 
         if (!push_token_set || !push_key_set) {
@@ -130,10 +129,28 @@ void push_message(struct emu_reply *r, int owner, const struct plat_ticket *t) {
                 snprintf(msg, sizeof(msg), "<xml><AppId><![CDATA[%s]]></AppId><CreateTime>%lld</CreateTime>"
                          "<InfoType><![CDATA[component_verify_ticket]]></InfoType><ComponentVerifyTicket>"
                          "<![CDATA[%s]]></ComponentVerifyTicket></xml>", id, (long long)t->create_unix, t->text);
+        o = control_ok();
+        cJSON_AddStringToObject(o, "ticket", t->text);
+        cJSON_AddNumberToObject(o, "create_time", (double)t->create_unix);
+        push_sealed(r, owner, msg, o);
+}
+
+void push_sealed(struct emu_reply *r, int owner, const char *msg, cJSON *o) {
+        const char *id = emu_apps[plat_owners[owner].app].id;
+        bool suite = plat_owners[owner].suite;
+        char encrypt[2048], body[2300], query[256], timestamp[24], nonce[16], sig[41];
+        unsigned int rnd = 0;
+
+        if (!push_token_set || !push_key_set) {
+                cJSON_Delete(o);
+                control_fail(r, 409, "start wxemu with --push-token and --push-aes-key to push encrypted messages");
+                return;
+        }
         RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
         snprintf(timestamp, sizeof(timestamp), "%lld", (long long)(emu_unix_ms() / 1000));
         snprintf(nonce, sizeof(nonce), "%u", rnd % 1000000000u);
         if (seal(msg, id, encrypt, sizeof(encrypt)) < 0 || sign(timestamp, nonce, encrypt, sig) < 0) {
+                cJSON_Delete(o);
                 control_fail(r, 500, "could not encrypt or sign the message");
                 return;
         }
@@ -145,9 +162,6 @@ void push_message(struct emu_reply *r, int owner, const struct plat_ticket *t) {
                 snprintf(body, sizeof(body), "<xml><AppId><![CDATA[%s]]></AppId><Encrypt><![CDATA[%s]]></Encrypt></xml>",
                          id, encrypt);
         snprintf(query, sizeof(query), "timestamp=%s&nonce=%s&encrypt_type=aes&msg_signature=%s", timestamp, nonce, sig);
-        o = control_ok();
-        cJSON_AddStringToObject(o, "ticket", t->text);
-        cJSON_AddNumberToObject(o, "create_time", (double)t->create_unix);
         cJSON_AddStringToObject(o, "query", query);
         cJSON_AddStringToObject(o, "body", body);
         reply_json(r, 200, o);

@@ -14,4 +14,7 @@ int push_set_aes_key(const char *encoding_aes_key);
 /* Answers {ticket, create_time, query, body}: what to POST to the event URL for ticket t of owner. */
 void push_message(struct emu_reply *r, int owner, const struct plat_ticket *t);
 
+/* The same envelope for any decrypted XML msg of owner's: adds query and body to o (taken) and answers it. */
+void push_sealed(struct emu_reply *r, int owner, const char *msg, cJSON *o);
+
 #endif
