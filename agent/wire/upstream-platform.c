@@ -1,4 +1,4 @@
-/* upstream-platform.c: a component's account endpoints (api_query_auth, api_get_authorizer_list): requests and strict answers. */
+/* upstream-platform.c: a component's account endpoints (api_query_auth, api_get_authorizer_list): strict parsing of their answers (the requests: upstream-request.c). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -7,38 +7,6 @@
 #include <string.h>
 
 #include "upstream-platform.h"
-
-/* A body of small fields, printed into a buffer of its own, so the code's bytes can be wiped with it. */
-static char *body_of(cJSON *o) {
-        char *s = o ? cJSON_PrintUnformatted(o) : NULL;
-
-        cJSON_Delete(o);
-        return s;
-}
-
-int upstream_query_auth_request(const char *api_base, const char *component_appid, const char *component_token,
-                                const char *auth_code, struct upstream_request *req) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON *code = NULL;
-        char *body;
-
-        if (!component_appid || !auth_code || !component_appid[0] || !auth_code[0]) {
-                cJSON_Delete(o);
-                return -EINVAL;
-        }
-        if (!o || !cJSON_AddStringToObject(o, "component_appid", component_appid) ||
-            !(code = cJSON_AddStringToObject(o, "authorization_code", auth_code))) {
-                cJSON_Delete(o);
-                return -ENOMEM;
-        }
-        body = cJSON_PrintUnformatted(o);
-        /* The code is good once, for an hour: still a credential while it lives. */
-        explicit_bzero(code->valuestring, strlen(code->valuestring));
-        cJSON_Delete(o);
-        if (!body)
-                return -ENOMEM;
-        return upstream_component_post(api_base, "/cgi-bin/component/api_query_auth", component_token, body, req);
-}
 
 static int fail(struct upstream_result *res, long errcode, const char *msg) {
         res->errcode = errcode;
@@ -88,27 +56,6 @@ int upstream_query_auth_parse(long http_status, const char *body, size_t len, co
         if (r < 0)
                 appid[0] = '\0';
         return r;
-}
-
-int upstream_authorizer_list_request(const char *api_base, const char *component_appid, const char *component_token,
-                                     uint64_t offset, unsigned count, struct upstream_request *req) {
-        cJSON *o = cJSON_CreateObject();
-        char *body;
-
-        if (!component_appid || !component_appid[0] || count == 0 || count > UPSTREAM_AUTHORIZER_PAGE) {
-                cJSON_Delete(o);
-                return -EINVAL;
-        }
-        if (!o || !cJSON_AddStringToObject(o, "component_appid", component_appid) ||
-            !cJSON_AddNumberToObject(o, "offset", (double)offset) || !cJSON_AddNumberToObject(o, "count", count)) {
-                cJSON_Delete(o);
-                return -ENOMEM;
-        }
-        body = body_of(o);
-        if (!body)
-                return -ENOMEM;
-        return upstream_component_post(api_base, "/cgi-bin/component/api_get_authorizer_list", component_token, body,
-                                       req);
 }
 
 /* A refresh token goes back to WeChat as it is: printable ASCII without spaces, within the bound. */

@@ -38,10 +38,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
                 if (req.op != OP_REFRESH && req.op != OP_GET && req.op != OP_STATUS && req.op != OP_METRICS &&
                     req.op != OP_RELOAD && req.op != OP_RETRY && req.op != OP_TICKET && req.op != OP_AUTHORIZER_ADD &&
-                    req.op != OP_AUTHORIZER_REMOVE && req.op != OP_AUTHORIZER_LIST)
+                    req.op != OP_AUTHORIZER_REMOVE && req.op != OP_AUTHORIZER_LIST && req.op != OP_AUTHORIZER_SYNC)
                         abort();
                 /* authorizer_*: a component's own name, an appid of the grammar, a bounded printable refresh token. */
-                if (req.op == OP_AUTHORIZER_ADD || req.op == OP_AUTHORIZER_REMOVE || req.op == OP_AUTHORIZER_LIST) {
+                /* An add with an auth_code carries it alone: a bounded printable code, no appid, no refresh token. */
+                bool by_code = req.op == OP_AUTHORIZER_ADD && req.auth_code[0];
+
+                if (by_code) {
+                        size_t n = strnlen(req.auth_code, sizeof(req.auth_code));
+
+                        if (n > PROTOCOL_AUTH_CODE_MAX || req.authorizer_appid[0] || req.refresh_token[0])
+                                abort();
+                        for (size_t i = 0; i < n; i++)
+                                if ((unsigned char)req.auth_code[i] < 0x21 || (unsigned char)req.auth_code[i] > 0x7e)
+                                        abort();
+                }
+                if ((req.op == OP_AUTHORIZER_SYNC || by_code) && !wire_app_name_valid(req.app))
+                        abort();
+                if ((req.op == OP_AUTHORIZER_ADD && !by_code) || req.op == OP_AUTHORIZER_REMOVE ||
+                    req.op == OP_AUTHORIZER_LIST) {
                         if (!wire_app_name_valid(req.app))
                                 abort();
                         if (req.op != OP_AUTHORIZER_LIST && !wire_authorizer_appid_valid(req.authorizer_appid))
