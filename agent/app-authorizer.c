@@ -13,27 +13,9 @@
 #include "protocol.h"
 #include "state-file.h"
 
-/* WeChat's "refresh_token is invalid" (retired, or the account de-authorized) and "not authorized by this account". */
-#define ERRCODE_REFRESH_INVALID 61023
-#define ERRCODE_NOT_AUTHORIZED 61003
 /* WeCom's "invalid permanent_code" (the corp cancelled, or a wrong code) and "invalid temporary auth code". */
 #define ERRCODE_PERMANENT_CODE_INVALID 40084
 #define ERRCODE_AUTH_CODE_INVALID 40078
-
-/*
- * One account: its item ("COMPONENT.APPID", it->auth points back here) and its record.
- * Allocated one by one, never moved: the item's timer and call point at it.
- */
-struct authorizer {
-        struct item item;
-        struct authorizer_record rec;   /* the appid, the refresh token held, whether WeChat refused it */
-        char calling[PROTOCOL_REFRESH_TOKEN_MAX + 1]; /* the refresh token the call under way was made with */
-        /* A corp being onboarded: WeCom's temporary auth code, exchanged by the next call (never saved:
-         * it is good once, for 10 minutes); rec.refresh_token stays "" until the permanent code comes. */
-        char auth_code[PROTOCOL_REFRESH_TOKEN_MAX + 1];
-        bool exchanging;                /* the call under way is that exchange */
-        struct authorizer *next;
-};
 
 static bool is_suite(const struct app *app) {
         return app->cfg->kind == APP_KIND_SUITE;

@@ -58,6 +58,10 @@ struct authorizer {
         struct authorizer_record rec;   /* the appid, the refresh token held, whether WeChat refused it */
         char calling[PROTOCOL_REFRESH_TOKEN_MAX + 1]; /* the refresh token the call under way was made with */
         bool listed;                    /* named by the api_get_authorizer_list pages of the sync under way */
+        /* A corp being onboarded: WeCom's temporary auth code, exchanged by the next call (never saved:
+         * it is good once, for 10 minutes); rec.refresh_token stays "" until the permanent code comes. */
+        char auth_code[PROTOCOL_REFRESH_TOKEN_MAX + 1];
+        bool exchanging;                /* the call under way is that exchange */
         struct authorizer *next;
 };
 

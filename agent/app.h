@@ -252,6 +252,8 @@ struct item *app_authorizer_next(const struct app *app, const struct item *prev)
 const struct authorizer_record *app_authorizer_record(const struct item *it);
 int app_authorizer_take(struct app *app, const struct authorizer_record *rec, bool removed);
 int app_authorizers_save(struct app *app);
+
+/*
  * app-onboard.c: accounts from WeChat's side. authorizer_add with an auth_code (api_query_auth:
  * its token published as it is, its refresh token saved) and authorizer_sync (every
  * api_get_authorizer_list page: accounts added, refresh tokens taken) are answered later

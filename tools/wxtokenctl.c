@@ -1062,7 +1062,7 @@ int main(int argc, char **argv) {
                 { "socket", required_argument, NULL, 's' },     { "json", no_argument, NULL, 'j' },
                 { "generation", required_argument, NULL, 'g' }, { "timeout", required_argument, NULL, 't' },
                 { "version", no_argument, NULL, 'V' },
-                { "auth-code", no_argument, NULL, 'A' },        /* authorizer add: stdin holds WeCom's auth code */
+                { "auth-code", no_argument, NULL, 'A' },        /* authorizer add: stdin holds an auth code */
                 { "help", no_argument, NULL, 'h' },             { NULL, 0, NULL, 0 },
         };
         const char *socket_path = client_socket_path(), *generation = NULL, *cmd;
@@ -1098,9 +1098,6 @@ int main(int argc, char **argv) {
                 case 'V':
                         printf("wxtokenctl " PACKAGE_VERSION "\n");
                         return 0;
-                case 'A': /* authorizer add COMPONENT --auth-code */
-                        auth_code = true;
-                        break;
                 default:
                         fputs(usage_text, stderr);
                         return EX_USAGE;
