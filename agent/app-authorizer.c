@@ -39,7 +39,7 @@ void app_authorizers_count(const struct app *app, unsigned *total, unsigned *ref
         }
 }
 
-static size_t count(const struct app *app) {
+size_t authorizers_count(const struct app *app) {
         size_t n = 0;
 
         for (const struct authorizer *a = app->authorizers; a; a = a->next)
@@ -51,9 +51,9 @@ static size_t count(const struct app *app) {
  * Write every account's record, fsync'd: 0 or -errno (said in the log). While the file
  * read at start was refused, nothing is written over it (it may still be mended).
  */
-static int save(struct app *app) {
+int authorizers_save(struct app *app) {
         const char *dir = app->svc->config->state_dir;
-        size_t n = count(app), i = 0;
+        size_t n = authorizers_count(app), i = 0;
         struct authorizer_record *recs = n ? calloc(n, sizeof(*recs)) : NULL;
         int r;
 
@@ -96,7 +96,7 @@ static void wipe_free(struct authorizer *a) {
 }
 
 /* Start the account's item (its segment, adopting a token still good): 0, or -errno with nothing left. */
-static int start(struct app *app, const struct authorizer_record *rec, bool fresh, struct authorizer **ret) {
+int authorizer_start(struct app *app, const struct authorizer_record *rec, bool fresh, struct authorizer **ret) {
         struct authorizer *a = calloc(1, sizeof(*a));
         int r;
 
@@ -140,7 +140,7 @@ int app_authorizers_init(struct app *app, bool fresh) {
                 return 0;
         }
         for (size_t i = 0; i < n; i++) {
-                r = start(app, &recs[i], fresh, &a);
+                r = authorizer_start(app, &recs[i], fresh, &a);
                 if (r < 0)
                         log_app(LOG_ERR, app->cfg->name, 0, "authorizer %s could not start: %s; kept in the file, "
                                 "started at the next restart", recs[i].appid, strerror(-r));
@@ -235,7 +235,7 @@ static int exchange_parse(struct item *it, const struct http_response *http, con
         explicit_bzero(a->auth_code, sizeof(a->auth_code));
         if (r == 0) {
                 memcpy(a->rec.refresh_token, code, sizeof(code));
-                if (save(it->app) == 0)
+                if (authorizers_save(it->app) == 0)
                         log_app(LOG_NOTICE, it->name, 0, "the auth code was exchanged for the corp's permanent code "
                                 "(%zu bytes): saved", strlen(code));
                 else
@@ -270,7 +270,7 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
                 bump(&a->rec);
                 /* Into Redis before the token is: whoever holds the lease next has both or neither. */
                 share(it->app, &a->rec, false);
-                if (save(it->app) == 0)
+                if (authorizers_save(it->app) == 0)
                         log_app(LOG_NOTICE, it->name, 0, "WeChat handed out a new refresh token (%zu bytes): saved",
                                 strlen(back));
                 else
@@ -281,7 +281,7 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
                                  res->errcode == ERRCODE_REFRESH_INVALID || res->errcode == ERRCODE_NOT_AUTHORIZED)) {
                 a->rec.refused = res->errcode;
                 bump(&a->rec);
-                save(it->app);
+                authorizers_save(it->app);
                 share(it->app, &a->rec, false);
                 /* WeChat may hold another refresh token for it (a rotation lost), or none (revoked): ask its list. */
                 if (res->errcode == ERRCODE_REFRESH_INVALID)
@@ -303,7 +303,7 @@ static struct authorizer *find(struct app *app, const char *appid, struct author
 }
 
 /* The reply to an op the component cannot take, said in the log too when it matters. */
-static char *refuse(const char *fmt, const char *a, const char *b) {
+char *authorizer_refuse(const char *fmt, const char *a, const char *b) {
         char message[320];
 
         snprintf(message, sizeof(message), fmt, a, b);
@@ -332,9 +332,9 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
 
         /* Open Platform appids are "wx..."; WeCom corpids "ww..." (old corps "wx..."). */
         if (!is_suite(app) && appid[1] != 'x')
-                return refuse("%s is a component: %s is not an Open Platform appid (wx...)", name, appid);
+                return authorizer_refuse("%s is a component: %s is not an Open Platform appid (wx...)", name, appid);
         if (auth_code && !is_suite(app))
-                return refuse("%s is a component: \"auth_code\" is WeCom's%s; give the refresh token", name, "");
+                return authorizer_refuse("%s is a component: \"auth_code\" is WeCom's%s; give the refresh token", name, "");
         if (a && auth_code)
                 return add_auth_code(app, a, refresh_token, uid, pid);
         if (a) {
@@ -344,11 +344,11 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
                 snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", refresh_token);
                 a->rec.refused = 0;
                 bump(&a->rec);
-                r = save(app);
+                r = authorizers_save(app);
                 if (r < 0) {
                         a->rec = old;
                         explicit_bzero(&old, sizeof(old));
-                        return refuse("cannot write %s.authorizers (%s): nothing changed", name, state_strerror(r));
+                        return authorizer_refuse("cannot write %s.authorizers (%s): nothing changed", name, state_strerror(r));
                 }
                 explicit_bzero(&old, sizeof(old));
                 share(app, &a->rec, false);
@@ -358,26 +358,26 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
                 snprintf(message, sizeof(message), "%s replaced: calling now", credential_name(app));
                 return protocol_authorizer_ok("updated", name, appid, message);
         }
-        if (count(app) >= PROTOCOL_AUTHORIZERS_MAX)
-                return refuse("%s holds " PROTOCOL_STR(PROTOCOL_AUTHORIZERS_MAX) " authorizers already%s", name, "");
+        if (authorizers_count(app) >= PROTOCOL_AUTHORIZERS_MAX)
+                return authorizer_refuse("%s holds " PROTOCOL_STR(PROTOCOL_AUTHORIZERS_MAX) " authorizers already%s", name, "");
         if (strlen(name) + 1 + strlen(appid) >= sizeof(a->item.name))
-                return refuse("%s.%s: the name is too long for a segment", name, appid);
+                return authorizer_refuse("%s.%s: the name is too long for a segment", name, appid);
         memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
         if (!auth_code)
                 snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
         bump(&rec);
-        r = start(app, &rec, true, &a);
+        r = authorizer_start(app, &rec, true, &a);
         explicit_bzero(&rec, sizeof(rec));
         if (r < 0)
-                return refuse("authorizer %s could not start: %s", appid, strerror(-r));
+                return authorizer_refuse("authorizer %s could not start: %s", appid, strerror(-r));
         if (auth_code)
                 return add_auth_code(app, a, refresh_token, uid, pid);
         /* On the disk before the add is answered: a lost refresh token cannot be made again. */
-        r = save(app);
+        r = authorizers_save(app);
         if (r < 0) {
                 app->authorizers = a->next;
                 stop(a, true);
-                return refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
+                return authorizer_refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
         }
         share(app, &a->rec, false);
         log_app(LOG_NOTICE, a->item.name, 0, "authorizer added by uid %lld pid %lld", (long long)uid, (long long)pid);
@@ -391,12 +391,12 @@ static char *remove_one(struct app *app, const char *appid, int64_t uid, int64_t
         int r;
 
         if (!a)
-                return refuse("%s has no authorizer %s", app->cfg->name, appid);
+                return authorizer_refuse("%s has no authorizer %s", app->cfg->name, appid);
         *link = a->next;
-        r = save(app);
+        r = authorizers_save(app);
         if (r < 0) {
                 *link = a;
-                return refuse("cannot write %s.authorizers (%s): not removed", app->cfg->name, state_strerror(r));
+                return authorizer_refuse("cannot write %s.authorizers (%s): not removed", app->cfg->name, state_strerror(r));
         }
         snprintf(item_name, sizeof(item_name), "%s", a->item.name);
         bump(&a->rec);
@@ -437,7 +437,7 @@ static void entry_of(const struct authorizer *a, struct authorizer_entry *e, cha
 }
 
 static char *list(struct app *app) {
-        size_t n = count(app), i = 0;
+        size_t n = authorizers_count(app), i = 0;
         struct authorizer_entry *entries = n ? calloc(n, sizeof(*entries)) : NULL;
         char (*notes)[320] = n ? calloc(n, sizeof(*notes)) : NULL;
         char *reply;
@@ -455,110 +455,36 @@ static char *list(struct app *app) {
         return reply;
 }
 
-/* For app-onboard.c (onboarding and sync): the file's helpers above, by their names there. */
+/* For app-onboard.c and app-authorizer-cluster.c: find and stop by the names there. */
 struct authorizer *authorizer_find(struct app *app, const char *appid) {
         return find(app, appid, NULL);
-}
-
-int authorizers_save(struct app *app) {
-        return save(app);
-}
-
-int authorizer_start(struct app *app, const struct authorizer_record *rec, bool fresh, struct authorizer **ret) {
-        return start(app, rec, fresh, ret);
 }
 
 void authorizer_stop(struct authorizer *a) {
         stop(a, true);
 }
 
-size_t authorizers_count(const struct app *app) {
-        return count(app);
-}
-
-char *authorizer_refuse(const char *fmt, const char *a, const char *b) {
-        return refuse(fmt, a, b);
-}
-
 char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid, int64_t pid) {
         struct app *app = it->app;
 
         if (it != &app->token || !app_kind_platform(app->cfg->kind))
-                return refuse("%s is not a component or suite (kind %s): authorizers belong to an app of kind "
+                return authorizer_refuse("%s is not a component or suite (kind %s): authorizers belong to an app of kind "
                               "component, corps to an app of kind suite",
                               it->name, it->ticket || it->auth ? "ticket" : app_kind_name(app->cfg->kind));
         if (req->op == OP_AUTHORIZER_LIST)
                 return list(app);
         if (app->authorizers_refused_file)
-                return refuse("%s/%s.authorizers was refused at start (see the log): mend it or move it away, then "
+                return authorizer_refuse("%s/%s.authorizers was refused at start (see the log): mend it or move it away, then "
                               "restart the agent", app->svc->config->state_dir, app->cfg->name);
         /* WeCom lists no suite's corps with their codes: a lost permanent code takes a new authorization. */
         if (req->op == OP_AUTHORIZER_SYNC)
-                return refuse("%s is a suite: sync reads a component's api_get_authorizer_list; WeCom has no such "
+                return authorizer_refuse("%s is a suite: sync reads a component's api_get_authorizer_list; WeCom has no such "
                               "list%s", app->cfg->name, " (a corp whose permanent code is lost authorizes again)");
         if (req->op == OP_AUTHORIZER_ADD && !req->authorizer_appid[0])
-                return refuse("%s is a suite: give the corp's id with its auth code (wxtokenctl authorizer add %s "
+                return authorizer_refuse("%s is a suite: give the corp's id with its auth code (wxtokenctl authorizer add %s "
                               "CORPID --auth-code)", app->cfg->name, app->cfg->name);
         if (req->op == OP_AUTHORIZER_ADD)
                 return add(app, req->authorizer_appid, req->auth_code[0] ? req->auth_code : req->refresh_token,
                            req->auth_code[0] != '\0', uid, pid);
         return remove_one(app, req->authorizer_appid, uid, pid);
-}
-
-/* ---- cluster mode: the records other agents wrote (cluster-accounts.c) ---- */
-
-struct item *app_authorizer_next(const struct app *app, const struct item *prev) {
-        const struct authorizer *a = prev ? prev->auth->next : app->authorizers;
-
-        return a ? (struct item *)&a->item : NULL;
-}
-
-const struct authorizer_record *app_authorizer_record(const struct item *it) {
-        return it->auth ? &it->auth->rec : NULL;
-}
-
-int app_authorizer_take(struct app *app, const struct authorizer_record *rec, bool removed) {
-        struct authorizer **link, *a = find(app, rec->appid, &link);
-        bool new_token;
-        int r;
-
-        if (app->authorizers_refused_file)
-                return 0;
-        if (a && rec->changed_ms <= a->rec.changed_ms)
-                return 0;
-        if (removed) {
-                if (!a)
-                        return 0;
-                *link = a->next;
-                log_app(LOG_NOTICE, a->item.name, 0, "cluster: authorizer removed on another agent: segment removed");
-                state_remove(app->svc->config->state_dir, a->item.name);
-                stop(a, true);
-                return 1;
-        }
-        if (!a) {
-                if (count(app) >= PROTOCOL_AUTHORIZERS_MAX)
-                        return 0;
-                r = start(app, rec, true, &a);
-                if (r < 0) {
-                        log_app(LOG_ERR, app->cfg->name, 0, "cluster: authorizer %s could not start: %s", rec->appid,
-                                strerror(-r));
-                        return 0;
-                }
-                log_app(LOG_INFO, a->item.name, 0, "cluster: authorizer added on another agent");
-                return 1;
-        }
-        /*
-         * Authorized again elsewhere: a refused account calls again (the holder; others
-         * mirror). A newer refresh token alone (a rotation another holder saw) is no reason
-         * to call: the token published is still good.
-         */
-        new_token = a->rec.refused && !rec->refused && strcmp(a->rec.refresh_token, rec->refresh_token) != 0;
-        a->rec = *rec;
-        if (new_token)
-                item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
-        return 1;
-}
-
-int app_authorizers_save(struct app *app) {
-        return save(app);
 }

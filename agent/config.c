@@ -362,22 +362,20 @@ static int config_read(const char *path, struct config_report *report, struct ag
                         a->max_forced_per_day = p.c->max_forced_per_day;
                 /*
                  * A component's refresh tokens cross Redis sealed with the fleet key (cluster-accounts.c):
-                 * without one they would be in clear there, or a host that dies would take them along.
+                 * without one they would be in clear there. WeCom suites and providers: one agent for now.
                  */
-                if (!parse_stopped(&p) && a->kind == APP_KIND_COMPONENT && p.c->cluster.enabled &&
-                    !p.c->cluster.fleet_key_file) {
+                if (!parse_stopped(&p) && p.c->cluster.enabled &&
+                    ((a->kind == APP_KIND_COMPONENT && !p.c->cluster.fleet_key_file) || a->kind == APP_KIND_SUITE ||
+                     a->kind == APP_KIND_PROVIDER)) {
                         p.sec = SEC_APP;
                         snprintf(p.label, sizeof(p.label), "app %s", a->name);
-                        parse_fail(&p, -EINVAL, a->line, "kind", "component with [cluster] needs fleet_key_file in "
-                                   "[cluster]: its authorizers' refresh tokens are shared through Redis sealed "
-                                   "with the fleet key, never in clear");
-                }
-                /* WeCom suites and providers are served by one agent for now: their tickets and corps are not shared through Redis. */
-                if (!parse_stopped(&p) && (a->kind == APP_KIND_SUITE || a->kind == APP_KIND_PROVIDER) && p.c->cluster.enabled) {
-                        p.sec = SEC_APP;
-                        snprintf(p.label, sizeof(p.label), "app %s", a->name);
-                        parse_fail(&p, -EINVAL, a->line, "kind", "%s is not supported with [cluster] yet: serve it "
-                                   "from one agent without [cluster]", app_kind_name(a->kind));
+                        if (a->kind == APP_KIND_COMPONENT)
+                                parse_fail(&p, -EINVAL, a->line, "kind", "component with [cluster] needs fleet_key_file "
+                                           "in [cluster]: its authorizers' refresh tokens are shared through Redis "
+                                           "sealed with the fleet key, never in clear");
+                        else
+                                parse_fail(&p, -EINVAL, a->line, "kind", "%s is not supported with [cluster] yet: "
+                                           "serve it from one agent without [cluster]", app_kind_name(a->kind));
                 }
                 /* The AppSecret goes in the request: over http:// anyone on the path reads it. */
                 if (!parse_stopped(&p) && a->plain_http_line && !p.c->allow_plain_http) {
