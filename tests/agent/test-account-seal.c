@@ -21,7 +21,7 @@ static int open_it(const char *fleet_key, const char *key, const char *field, co
 }
 
 int main(void) {
-        char value[ACCOUNT_SEAL_VALUE_MAX], other[ACCOUNT_SEAL_VALUE_MAX], copy[ACCOUNT_SEAL_VALUE_MAX];
+        char value[ACCOUNT_SEAL_VALUE_MAX], other[ACCOUNT_SEAL_VALUE_MAX], copy[ACCOUNT_SEAL_VALUE_MAX + 2];
         char plain[ACCOUNT_SEAL_PLAIN_MAX + 1], big[ACCOUNT_SEAL_PLAIN_MAX + 2];
         uint64_t v = 0;
         size_t n;
