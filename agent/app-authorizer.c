@@ -79,13 +79,29 @@ int authorizers_save(struct app *app) {
  * Cluster mode: a record that changed here goes to Redis, sealed (cluster-accounts.c), with
  * a version above the one it had, so every agent takes it and none takes an older one back.
  */
-static void bump(struct authorizer_record *rec) {
+int authorizer_renew(struct app *app, struct authorizer *a, const char *credential) {
+        struct authorizer_record old = a->rec;
+        int r;
+
+        snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", credential);
+        a->rec.refused = 0;
+        authorizer_bump(&a->rec);
+        r = authorizers_save(app);
+        if (r < 0)
+                a->rec = old;
+        else
+                authorizer_share(app, &a->rec, false);
+        explicit_bzero(&old, sizeof(old));
+        return r;
+}
+
+void authorizer_bump(struct authorizer_record *rec) {
         uint64_t now = (uint64_t)clock_wall_ms();
 
         rec->changed_ms = now > rec->changed_ms ? now : rec->changed_ms + 1;
 }
 
-static void share(struct app *app, const struct authorizer_record *rec, bool removed) {
+void authorizer_share(struct app *app, const struct authorizer_record *rec, bool removed) {
         if (app->svc->ops->account_changed)
                 app->svc->ops->account_changed(app->svc->userdata, app, rec, removed);
 }
@@ -267,9 +283,9 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
         if (r == 0 && back[0] && current && strcmp(back, a->rec.refresh_token) != 0) {
                 /* Persisted before the token is published (on_response publishes after this returns). */
                 snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", back);
-                bump(&a->rec);
+                authorizer_bump(&a->rec);
                 /* Into Redis before the token is: whoever holds the lease next has both or neither. */
-                share(it->app, &a->rec, false);
+                authorizer_share(it->app, &a->rec, false);
                 if (authorizers_save(it->app) == 0)
                         log_app(LOG_NOTICE, it->name, 0, "WeChat handed out a new refresh token (%zu bytes): saved",
                                 strlen(back));
@@ -280,9 +296,9 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
         if (r < 0 && current && (is_suite(it->app) ? res->errcode == ERRCODE_PERMANENT_CODE_INVALID :
                                  res->errcode == ERRCODE_REFRESH_INVALID || res->errcode == ERRCODE_NOT_AUTHORIZED)) {
                 a->rec.refused = res->errcode;
-                bump(&a->rec);
+                authorizer_bump(&a->rec);
                 authorizers_save(it->app);
-                share(it->app, &a->rec, false);
+                authorizer_share(it->app, &a->rec, false);
                 /* WeChat may hold another refresh token for it (a rotation lost), or none (revoked): ask its list. */
                 if (res->errcode == ERRCODE_REFRESH_INVALID)
                         app_onboard_auto_sync(it->app, it->name);
@@ -339,19 +355,9 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
                 return add_auth_code(app, a, refresh_token, uid, pid);
         if (a) {
                 /* Authorized again: the new refresh token replaces the old, and a refused account calls again. */
-                struct authorizer_record old = a->rec;
-
-                snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", refresh_token);
-                a->rec.refused = 0;
-                bump(&a->rec);
-                r = authorizers_save(app);
-                if (r < 0) {
-                        a->rec = old;
-                        explicit_bzero(&old, sizeof(old));
+                r = authorizer_renew(app, a, refresh_token);
+                if (r < 0)
                         return authorizer_refuse("cannot write %s.authorizers (%s): nothing changed", name, state_strerror(r));
-                }
-                explicit_bzero(&old, sizeof(old));
-                share(app, &a->rec, false);
                 log_app(LOG_NOTICE, a->item.name, 0, "%s replaced by uid %lld pid %lld: calling now",
                         credential_name(app), (long long)uid, (long long)pid);
                 item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
@@ -365,7 +371,7 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
         memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
         if (!auth_code)
                 snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
-        bump(&rec);
+        authorizer_bump(&rec);
         r = authorizer_start(app, &rec, true, &a);
         explicit_bzero(&rec, sizeof(rec));
         if (r < 0)
@@ -379,7 +385,7 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
                 stop(a, true);
                 return authorizer_refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
         }
-        share(app, &a->rec, false);
+        authorizer_share(app, &a->rec, false);
         log_app(LOG_NOTICE, a->item.name, 0, "authorizer added by uid %lld pid %lld", (long long)uid, (long long)pid);
         snprintf(message, sizeof(message), "added: published as %s", a->item.name);
         return protocol_authorizer_ok("added", name, appid, message);
@@ -399,8 +405,8 @@ static char *remove_one(struct app *app, const char *appid, int64_t uid, int64_t
                 return authorizer_refuse("cannot write %s.authorizers (%s): not removed", app->cfg->name, state_strerror(r));
         }
         snprintf(item_name, sizeof(item_name), "%s", a->item.name);
-        bump(&a->rec);
-        share(app, &a->rec, true);
+        authorizer_bump(&a->rec);
+        authorizer_share(app, &a->rec, true);
         stop(a, true);
         /* Its token's state file: the token is dead to the agent now. */
         state_remove(app->svc->config->state_dir, item_name);

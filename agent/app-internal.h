@@ -69,6 +69,16 @@ struct authorizer {
 struct authorizer *authorizer_find(struct app *app, const char *appid);
 int authorizers_save(struct app *app);
 
+/*
+ * Every change to an account's record is versioned (authorizer_bump, before the file is
+ * written) and handed to cluster mode (authorizer_share; nothing outside a cluster).
+ * authorizer_renew: a new credential for an account held (authorized again, refused no
+ * more): versioned, written, shared; 0, or -errno with the record as it was.
+ */
+void authorizer_bump(struct authorizer_record *rec);
+void authorizer_share(struct app *app, const struct authorizer_record *rec, bool removed);
+int authorizer_renew(struct app *app, struct authorizer *a, const char *credential);
+
 /* Start an account's item (fresh: adopt nothing) and link it first: 0, or -errno with nothing left. */
 int authorizer_start(struct app *app, const struct authorizer_record *rec, bool fresh, struct authorizer **ret);
 

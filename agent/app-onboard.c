@@ -58,18 +58,11 @@ static char *onboard(struct app *app, const char *appid, const char *refresh_tok
         if (app->authorizers_refused_file)
                 return authorizer_refuse("%s/%s.authorizers was refused at start: not added", dir, name);
         if (a) {
-                struct authorizer_record old = a->rec;
                 bool idle = !a->item.call;
 
-                snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", refresh_token);
-                a->rec.refused = 0;
-                r = authorizers_save(app);
-                if (r < 0) {
-                        a->rec = old;
-                        explicit_bzero(&old, sizeof(old));
+                r = authorizer_renew(app, a, refresh_token);
+                if (r < 0)
                         return authorizer_refuse("cannot write %s.authorizers (%s): nothing changed", name, state_strerror(r));
-                }
-                explicit_bzero(&old, sizeof(old));
                 /* A call under way would publish after this: it makes the next generation instead. */
                 if (!idle || !item_mirror(&a->item, tok->value, tok->value_len, a->item.core.generation + 1,
                                           st.expires_at_ms, now))
@@ -90,6 +83,7 @@ static char *onboard(struct app *app, const char *appid, const char *refresh_tok
                 return authorizer_refuse("cannot write the state file of %s (%s): not added", item_name, state_strerror(r));
         memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
         snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
+        authorizer_bump(&rec);
         r = authorizer_start(app, &rec, false, &a);
         explicit_bzero(&rec, sizeof(rec));
         if (r < 0) {
@@ -103,6 +97,7 @@ static char *onboard(struct app *app, const char *appid, const char *refresh_tok
                 state_remove(dir, item_name);
                 return authorizer_refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
         }
+        authorizer_share(app, &a->rec, false);
         log_app(LOG_NOTICE, item_name, 0, "authorizer onboarded (auth_code put by uid %lld pid %lld): token from "
                 "api_query_auth published, refresh token saved", (long long)uid, (long long)pid);
         snprintf(message, sizeof(message), "added: published as %s", item_name);
@@ -131,6 +126,9 @@ static enum sync_outcome sync_take(struct app *app, const char *appid, const cha
                 wake = a->rec.refused || a->item.core.failure != FAILURE_NONE || a->item.core.generation == 0;
                 snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", refresh_token);
                 a->rec.refused = 0;
+                /* Shared before the page's file is written, as a rotated refresh token is. */
+                authorizer_bump(&a->rec);
+                authorizer_share(app, &a->rec, false);
                 log_app(LOG_NOTICE, a->item.name, 0, "api_get_authorizer_list holds another refresh token for it: "
                         "taken%s", wake ? ", calling now" : "");
                 if (wake)
@@ -141,11 +139,13 @@ static enum sync_outcome sync_take(struct app *app, const char *appid, const cha
                 return SYNC_FAILED;
         memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
         snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
+        authorizer_bump(&rec);
         /* Its first call is queued: it starts from the loop, after the file is saved. */
         r = authorizer_start(app, &rec, true, &a);
         explicit_bzero(&rec, sizeof(rec));
         if (r < 0)
                 return SYNC_FAILED;
+        authorizer_share(app, &a->rec, false);
         a->listed = true;
         log_app(LOG_NOTICE, a->item.name, 0, "authorizer added from api_get_authorizer_list");
         return SYNC_ADDED;
@@ -168,6 +168,8 @@ static unsigned sync_end(struct app *app, bool complete) {
                 snprintf(item_name, sizeof(item_name), "%s", a->item.name);
                 log_app(LOG_WARNING, item_name, a->rec.refused, "authorizer revoked: its refresh token was refused "
                         "and api_get_authorizer_list no longer lists it (de-authorized): removed, segment removed");
+                authorizer_bump(&a->rec);
+                authorizer_share(app, &a->rec, true);
                 authorizer_stop(a);
                 state_remove(app->svc->config->state_dir, item_name);
                 revoked++;

@@ -9,19 +9,6 @@
 
 #include "protocol-internal.h"
 
-__attribute__((format(printf, 5, 6))) static int fail(const char **error, char *message, size_t message_size,
-                                                      const char *code, const char *fmt, ...) {
-        va_list ap;
-
-        *error = code;
-        if (message && message_size > 0) {
-                va_start(ap, fmt);
-                vsnprintf(message, message_size, fmt, ap);
-                va_end(ap);
-        }
-        return -EINVAL;
-}
-
 /* A refresh token goes into WeChat's JSON body as it is: printable ASCII, no space, as WeChat's are. */
 static bool refresh_chars_ok(const char *s) {
         for (; *s; s++)
@@ -51,10 +38,10 @@ int protocol_parse_authorizer(const struct cJSON *root, struct request *req, con
         else if (!strcmp(op->valuestring, "authorizer_sync"))
                 req->op = OP_AUTHORIZER_SYNC;
         else
-                return fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
+                return protocol_fail(error, message, message_size, PROTO_E_UNKNOWN_OP,
                             "unknown op (authorizer_add, authorizer_remove, authorizer_list, authorizer_sync)");
         if (!cJSON_IsString(comp) || !wire_app_name_valid(comp->valuestring))
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"component\" must be the component's name, " WIRE_APP_NAME_GRAMMAR);
         strcpy(req->app, comp->valuestring);
         if (req->op == OP_AUTHORIZER_LIST || req->op == OP_AUTHORIZER_SYNC)
@@ -65,26 +52,26 @@ int protocol_parse_authorizer(const struct cJSON *root, struct request *req, con
          */
         if (req->op == OP_AUTHORIZER_ADD && ac) {
                 if (rt || pc)
-                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                        return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                                     "give one of \"refresh_token\", \"permanent_code\" and \"auth_code\"");
                 if (!cJSON_IsString(ac) || !ac->valuestring)
-                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"auth_code\" must be a string");
+                        return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"auth_code\" must be a string");
                 n = strlen(ac->valuestring);
                 if (n == 0 || n > PROTOCOL_AUTH_CODE_MAX || !refresh_chars_ok(ac->valuestring))
-                        return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"auth_code\" must be 1 to "
+                        return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"auth_code\" must be 1 to "
                                     PROTOCOL_STR(PROTOCOL_AUTH_CODE_MAX) " bytes of printable ASCII without spaces");
                 memcpy(req->auth_code, ac->valuestring, n + 1);
                 if (!appid)
                         return 0;
         }
         if (!cJSON_IsString(appid) || !wire_authorizer_appid_valid(appid->valuestring))
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"appid\" must be the authorizer's appid, " WIRE_AUTHORIZER_APPID_GRAMMAR);
         strcpy(req->authorizer_appid, appid->valuestring);
         if (req->op == OP_AUTHORIZER_REMOVE || req->auth_code[0])
                 return 0;
         if (rt && pc)
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "give one of \"refresh_token\", \"permanent_code\" and \"auth_code\"");
         if (pc) {
                 field = "permanent_code";
@@ -92,48 +79,22 @@ int protocol_parse_authorizer(const struct cJSON *root, struct request *req, con
         }
         /* Never quoted back: it is the account's one credential. */
         if (!cJSON_IsString(rt) || !rt->valuestring)
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"%s\" must be a string", field);
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"%s\" must be a string", field);
         n = strlen(rt->valuestring);
         if (n == 0 || n > PROTOCOL_REFRESH_TOKEN_MAX)
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"%s\" must be 1 to "
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST, "\"%s\" must be 1 to "
                             PROTOCOL_STR(PROTOCOL_REFRESH_TOKEN_MAX) " bytes, got %zu", field, n);
         if (!refresh_chars_ok(rt->valuestring))
-                return fail(error, message, message_size, PROTO_E_BAD_REQUEST,
+                return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"%s\" must be printable ASCII without spaces, as WeChat's are", field);
         memcpy(req->refresh_token, rt->valuestring, n + 1);
         return 0;
 }
 
-static bool add_i64(cJSON *o, const char *key, int64_t v) {
-        char buf[24];
-
-        snprintf(buf, sizeof(buf), "%" PRId64, v);
-        return cJSON_AddRawToObject(o, key, buf) != NULL;
-}
-
-/* o as one reply line ("...\n"), o deleted; NULL if out of memory. */
-static char *line_of(cJSON *o, bool ok) {
-        char *s = ok ? cJSON_PrintUnformatted(o) : NULL, *line;
-        size_t n;
-
-        cJSON_Delete(o);
-        if (!s)
-                return NULL;
-        n = strlen(s);
-        line = realloc(s, n + 2);
-        if (!line) {
-                free(s);
-                return NULL;
-        }
-        line[n] = '\n';
-        line[n + 1] = '\0';
-        return line;
-}
-
 char *protocol_authorizer_ok(const char *what, const char *component, const char *appid, const char *message) {
         cJSON *o = cJSON_CreateObject();
 
-        return line_of(o, o && cJSON_AddTrueToObject(o, "ok") && cJSON_AddStringToObject(o, "authorizer", what) &&
+        return protocol_finish(o, o && cJSON_AddTrueToObject(o, "ok") && cJSON_AddStringToObject(o, "authorizer", what) &&
                                   cJSON_AddStringToObject(o, "component", component) &&
                                   cJSON_AddStringToObject(o, "appid", appid) &&
                                   cJSON_AddStringToObject(o, "message", message ? message : ""));
@@ -149,20 +110,20 @@ char *protocol_authorizer_list(const char *component, const struct authorizer_en
                 cJSON *x = cJSON_CreateObject();
 
                 ok = x && cJSON_AddItemToArray(list, x) && cJSON_AddStringToObject(x, "appid", e->appid) &&
-                     cJSON_AddStringToObject(x, "state", e->state) && add_i64(x, "generation", (int64_t)e->generation) &&
-                     add_i64(x, "expires_at", e->expires_at_ms) && add_i64(x, "last_errcode", e->last_errcode) &&
+                     cJSON_AddStringToObject(x, "state", e->state) && protocol_add_i64(x, "generation", (int64_t)e->generation) &&
+                     protocol_add_i64(x, "expires_at", e->expires_at_ms) && protocol_add_i64(x, "last_errcode", e->last_errcode) &&
                      cJSON_AddStringToObject(x, "note", e->note ? e->note : "");
         }
-        return line_of(o, ok);
+        return protocol_finish(o, ok);
 }
 
 char *protocol_authorizer_synced(const char *component, unsigned added, unsigned updated, unsigned unchanged,
                                  unsigned revoked, uint64_t total, const char *message) {
         cJSON *o = cJSON_CreateObject();
 
-        return line_of(o, o && cJSON_AddTrueToObject(o, "ok") && cJSON_AddStringToObject(o, "component", component) &&
-                                  add_i64(o, "added", added) && add_i64(o, "updated", updated) &&
-                                  add_i64(o, "unchanged", unchanged) && add_i64(o, "revoked", revoked) &&
-                                  add_i64(o, "total", (int64_t)total) &&
+        return protocol_finish(o, o && cJSON_AddTrueToObject(o, "ok") && cJSON_AddStringToObject(o, "component", component) &&
+                                  protocol_add_i64(o, "added", added) && protocol_add_i64(o, "updated", updated) &&
+                                  protocol_add_i64(o, "unchanged", unchanged) && protocol_add_i64(o, "revoked", revoked) &&
+                                  protocol_add_i64(o, "total", (int64_t)total) &&
                                   cJSON_AddStringToObject(o, "message", message ? message : ""));
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "protocol.h"
 
@@ -12,6 +13,12 @@ struct cJSON;
 /* Set *error to code and message to the formatted why; returns -EINVAL, for a parser to return. */
 __attribute__((format(printf, 5, 6))) int protocol_fail(const char **error, char *message, size_t message_size,
                                                         const char *code, const char *fmt, ...);
+
+/* Integers go out as raw digits (cJSON would print them through a double): false if out of memory. */
+bool protocol_add_i64(struct cJSON *o, const char *key, int64_t v);
+
+/* o printed on one line with its newline, o deleted; NULL if !ok or out of memory. */
+char *protocol_finish(struct cJSON *o, bool ok);
 
 /* The ticket op's fields after "app" ("ticket", "create_time") into req: 0, or -EINVAL as protocol_parse. */
 int protocol_parse_ticket(const struct cJSON *root, struct request *req, const char **error, char *message,

@@ -55,34 +55,14 @@ int protocol_parse_ticket(const struct cJSON *root, struct request *req, const c
         return 0;
 }
 
-static bool add_i64(cJSON *o, const char *key, int64_t v) {
-        char buf[24];
-
-        snprintf(buf, sizeof(buf), "%" PRId64, v);
-        return cJSON_AddRawToObject(o, key, buf) != NULL;
-}
-
 char *protocol_ticket_ok(bool taken, int64_t create_time_s, const char *message) {
         cJSON *o = cJSON_CreateObject();
         bool ok = o && cJSON_AddTrueToObject(o, "ok") &&
                   cJSON_AddStringToObject(o, "ticket", taken ? "taken" : "ignored") &&
-                  add_i64(o, "create_time", create_time_s) &&
+                  protocol_add_i64(o, "create_time", create_time_s) &&
                   cJSON_AddStringToObject(o, "message", message ? message : "");
-        char *s = ok ? cJSON_PrintUnformatted(o) : NULL, *line = NULL;
-        size_t n;
 
-        cJSON_Delete(o);
-        if (!s)
-                return NULL;
-        n = strlen(s);
-        line = realloc(s, n + 2);
-        if (!line) {
-                free(s);
-                return NULL;
-        }
-        line[n] = '\n';
-        line[n + 1] = '\0';
-        return line;
+        return protocol_finish(o, ok);
 }
 
 bool protocol_add_component(struct cJSON *o, const struct status_component *c) {
@@ -92,17 +72,17 @@ bool protocol_add_component(struct cJSON *o, const struct status_component *c) {
             !cJSON_AddBoolToObject(x, "waiting_for_ticket", c->waiting) ||
             !cJSON_AddStringToObject(x, "note", c->note ? c->note : ""))
                 return false;
-        if (c->has_ticket && (!add_i64(x, "ticket_create_time", c->create_time_s) ||
-                              !add_i64(x, "ticket_age_s", c->age_s) ||
-                              !add_i64(x, "ticket_received_at", c->received_at_ms) ||
+        if (c->has_ticket && (!protocol_add_i64(x, "ticket_create_time", c->create_time_s) ||
+                              !protocol_add_i64(x, "ticket_age_s", c->age_s) ||
+                              !protocol_add_i64(x, "ticket_received_at", c->received_at_ms) ||
                               !cJSON_AddStringToObject(x, "ticket_in_use", c->previous ? "previous" : "newest")))
                 return false;
-        if (c->previous && !add_i64(x, "previous_ticket_create_time", c->previous_create_time_s))
+        if (c->previous && !protocol_add_i64(x, "previous_ticket_create_time", c->previous_create_time_s))
                 return false;
-        if (c->authorizers && (!add_i64(x, "authorizers", c->authorizers) ||
-                               !add_i64(x, "authorizers_refused", c->authorizers_refused) ||
-                               !add_i64(x, "authorizers_revoked", c->authorizers_revoked) ||
-                               !add_i64(x, "authorizers_failing", c->authorizers_failing)))
+        if (c->authorizers && (!protocol_add_i64(x, "authorizers", c->authorizers) ||
+                               !protocol_add_i64(x, "authorizers_refused", c->authorizers_refused) ||
+                               !protocol_add_i64(x, "authorizers_revoked", c->authorizers_revoked) ||
+                               !protocol_add_i64(x, "authorizers_failing", c->authorizers_failing)))
                 return false;
         return true;
 }

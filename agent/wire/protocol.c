@@ -214,7 +214,7 @@ int protocol_parse(const char *line, size_t len, struct request *req, const char
 }
 
 /* Integers go out as raw digits: cJSON would print them through a double. */
-static bool add_i64(cJSON *o, const char *key, int64_t v) {
+bool protocol_add_i64(cJSON *o, const char *key, int64_t v) {
         char buf[24];
 
         snprintf(buf, sizeof(buf), "%" PRId64, v);
@@ -289,7 +289,7 @@ static bool add_text(cJSON *o, const char *key, const char *s) {
 }
 
 /* Print o on one line with its newline, and free it; NULL if any step ran out of memory. */
-static char *finish(cJSON *o, bool ok) {
+char *protocol_finish(cJSON *o, bool ok) {
         char *s = ok && o ? cJSON_PrintUnformatted(o) : NULL, *line = NULL;
         size_t n;
 
@@ -313,18 +313,18 @@ char *protocol_error(const char *code, const char *message, int64_t retry_after_
                   add_text(o, "message", message);
 
         if (ok && retry_after_ms >= 0)
-                ok = add_i64(o, "retry_after_ms", retry_after_ms);
-        return finish(o, ok);
+                ok = protocol_add_i64(o, "retry_after_ms", retry_after_ms);
+        return protocol_finish(o, ok);
 }
 
 char *protocol_refresh_ok(uint64_t generation, int64_t expires_at_ms, bool verified) {
         cJSON *o = cJSON_CreateObject();
         bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_u64(o, "generation", generation) &&
-                  add_i64(o, "expires_at", expires_at_ms);
+                  protocol_add_i64(o, "expires_at", expires_at_ms);
 
         if (ok && verified)
                 ok = cJSON_AddTrueToObject(o, "verified") != NULL;
-        return finish(o, ok);
+        return protocol_finish(o, ok);
 }
 
 char *protocol_refresh_ok_call(uint64_t generation, int64_t expires_at_ms, bool verified, bool upstream_call) {
@@ -335,7 +335,7 @@ char *protocol_refresh_ok_token(uint64_t generation, int64_t expires_at_ms, bool
                                 const char *token) {
         cJSON *o = cJSON_CreateObject();
         bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_u64(o, "generation", generation) &&
-                  add_i64(o, "expires_at", expires_at_ms);
+                  protocol_add_i64(o, "expires_at", expires_at_ms);
 
         if (ok && verified)
                 ok = cJSON_AddTrueToObject(o, "verified") != NULL;
@@ -343,7 +343,7 @@ char *protocol_refresh_ok_token(uint64_t generation, int64_t expires_at_ms, bool
                 ok = cJSON_AddBoolToObject(o, "upstream_call", upstream_call) != NULL;
         if (ok && token)
                 ok = add_text(o, "token", token);
-        return finish(o, ok);
+        return protocol_finish(o, ok);
 }
 
 char *protocol_reload_ok(size_t n_apps) {
@@ -351,14 +351,14 @@ char *protocol_reload_ok(size_t n_apps) {
         bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_text(o, "reload", "taken") &&
                   add_u64(o, "apps", n_apps);
 
-        return finish(o, ok);
+        return protocol_finish(o, ok);
 }
 
 char *protocol_retry_ok(const char *what) {
         cJSON *o = cJSON_CreateObject();
         bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_text(o, "retry", what);
 
-        return finish(o, ok);
+        return protocol_finish(o, ok);
 }
 
 char *protocol_retry_forwarded(const char *holder) {
@@ -367,15 +367,15 @@ char *protocol_retry_forwarded(const char *holder) {
 
         if (ok && holder && holder[0])
                 ok = add_text(o, "holder", holder);
-        return finish(o, ok);
+        return protocol_finish(o, ok);
 }
 
 char *protocol_get_ok(const char *app, const char *token, uint64_t generation, int64_t expires_at_ms) {
         cJSON *o = cJSON_CreateObject();
         bool ok = o && cJSON_AddTrueToObject(o, "ok") && add_text(o, "app", app) && add_text(o, "token", token) &&
-                  add_u64(o, "generation", generation) && add_i64(o, "expires_at", expires_at_ms);
+                  add_u64(o, "generation", generation) && protocol_add_i64(o, "expires_at", expires_at_ms);
 
-        return finish(o, ok);
+        return protocol_finish(o, ok);
 }
 
 static bool add_entry(cJSON *apps, const struct status_entry *e) {
@@ -394,15 +394,15 @@ static bool add_entry(cJSON *apps, const struct status_entry *e) {
                 return false;
         if (e->verdict_reason &&
             (!add_u64(o, "verdict", (uint64_t)e->verdict) || !add_text(o, "verdict_reason", e->verdict_reason) ||
-             !add_i64(o, "state_since", e->state_since_ms) || !add_u64(o, "attempts", e->attempts) ||
-             !add_i64(o, "last_error_at", e->last_error_at_ms) ||
+             !protocol_add_i64(o, "state_since", e->state_since_ms) || !add_u64(o, "attempts", e->attempts) ||
+             !protocol_add_i64(o, "last_error_at", e->last_error_at_ms) ||
              !add_text(o, "errcode_meaning", e->errcode_meaning ? e->errcode_meaning : "") ||
              !add_text(o, "advice", e->advice ? e->advice : "")))
                 return false;
         return add_text(o, "app", e->name) && add_text(o, "kind", e->kind) &&
-               add_u64(o, "generation", e->generation) && add_i64(o, "expires_at", e->expires_at_ms) &&
-               add_i64(o, "fetched_at", e->fetched_at_ms) && add_i64(o, "next_refresh_at", e->next_refresh_ms) &&
-               add_text(o, "state", e->state) && add_i64(o, "last_errcode", e->last_errcode) &&
+               add_u64(o, "generation", e->generation) && protocol_add_i64(o, "expires_at", e->expires_at_ms) &&
+               protocol_add_i64(o, "fetched_at", e->fetched_at_ms) && protocol_add_i64(o, "next_refresh_at", e->next_refresh_ms) &&
+               add_text(o, "state", e->state) && protocol_add_i64(o, "last_errcode", e->last_errcode) &&
                add_text(o, "last_errmsg", e->last_errmsg) && add_u64(o, "upstream_calls", e->upstream_calls) &&
                add_u64(o, "forced_refreshes", e->forced_refreshes) &&
                add_u64(o, "coalesced_waiters", e->coalesced_waiters) && add_u64(o, "rate_limited", e->rate_limited) &&
@@ -427,7 +427,7 @@ static bool add_cluster(cJSON *o, const struct cluster_status *st) {
 
         return c && add_text(c, "node", st->node_id) && add_text(c, "redis", st->redis) &&
                cJSON_AddBoolToObject(c, "connected", st->connected) &&
-               add_i64(c, "down_since", st->down_since_ms) && add_text(c, "last_error", st->last_error) &&
+               protocol_add_i64(c, "down_since", st->down_since_ms) && add_text(c, "last_error", st->last_error) &&
                add_u64(c, "lease_holder_of", st->holder_of) && add_u64(c, "notes_refused", st->notes_refused);
 }
 
@@ -441,12 +441,12 @@ static bool add_server(cJSON *o, const struct status_server *st) {
 static bool add_agent(cJSON *o, const struct status_agent *st) {
         cJSON *c = cJSON_AddObjectToObject(o, "agent"), *r, *v;
 
-        if (!c || !add_text(c, "version", st->version) || !add_i64(c, "pid", st->pid) ||
-            !add_i64(c, "started_at", st->started_at_ms) || !add_text(c, "config", st->config))
+        if (!c || !add_text(c, "version", st->version) || !protocol_add_i64(c, "pid", st->pid) ||
+            !protocol_add_i64(c, "started_at", st->started_at_ms) || !add_text(c, "config", st->config))
                 return false;
         if (st->reload_at_ms > 0) {
                 r = cJSON_AddObjectToObject(c, "last_reload");
-                if (!r || !add_i64(r, "at", st->reload_at_ms) ||
+                if (!r || !protocol_add_i64(r, "at", st->reload_at_ms) ||
                     !add_text(r, "result", st->reload_taken ? "taken" : "refused") ||
                     (st->reload_taken && !add_u64(r, "apps", st->reload_apps)) ||
                     (!st->reload_taken && !add_text(r, "reason", st->reload_reason ? st->reload_reason : "")))
@@ -476,6 +476,6 @@ char *protocol_status_page(const struct status_entry *entries, size_t n, const s
         for (i = 0; ok && i < n; i++)
                 ok = add_entry(apps, &entries[i]);
         if (ok && next >= 0)
-                ok = add_i64(o, "next", next);
-        return finish(o, ok);
+                ok = protocol_add_i64(o, "next", next);
+        return protocol_finish(o, ok);
 }

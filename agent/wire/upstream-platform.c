@@ -1,4 +1,4 @@
-/* upstream-platform.c: a component's account endpoints (api_query_auth, api_get_authorizer_list): strict parsing of their answers (the requests: upstream-request.c). */
+/* upstream-platform.c: a component's account endpoints (api_query_auth, api_get_authorizer_list): strict parsing of their answers (the requests: upstream-request.c, declared in upstream.h). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>

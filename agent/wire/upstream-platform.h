@@ -1,4 +1,4 @@
-/* upstream-platform.h: a component's account endpoints (api_query_auth, api_get_authorizer_list) as pure builders and parsers. */
+/* upstream-platform.h: a component's account endpoints (api_query_auth, api_get_authorizer_list) as pure parsers (their requests: upstream.h). */
 #ifndef UPSTREAM_PLATFORM_H
 #define UPSTREAM_PLATFORM_H
 
@@ -8,18 +8,14 @@
 #include "upstream.h"
 #include "wire.h"
 
-/* api_get_authorizer_list: "count" is at most 500 a call (WeChat's page of it). */
-#define UPSTREAM_AUTHORIZER_PAGE 500
+/* The requests (upstream_query_auth_request, upstream_authorizer_list_request) are in upstream.h, built
+ * by upstream-request.c with the other requests. */
 
 /* One account api_get_authorizer_list names: its appid and the refresh token WeChat holds for it. */
 struct upstream_listed {
         char appid[PROTOCOL_AUTHORIZER_APPID_MAX + 1];
         char refresh_token[PROTOCOL_REFRESH_TOKEN_MAX + 1];
 };
-
-/* POST api_query_auth {component_appid, authorization_code}: the code the authorization redirect carried. */
-int upstream_query_auth_request(const char *api_base, const char *component_appid, const char *component_token,
-                                const char *auth_code, struct upstream_request *req);
 
 /*
  * Its answer: authorization_info's authorizer_access_token and expires_in into res (the
@@ -30,10 +26,6 @@ int upstream_query_auth_request(const char *api_base, const char *component_appi
 int upstream_query_auth_parse(long http_status, const char *body, size_t len, const struct upstream_policy *pol,
                               struct upstream_result *res, char appid[static PROTOCOL_AUTHORIZER_APPID_MAX + 1],
                               char refresh_token[static PROTOCOL_REFRESH_TOKEN_MAX + 1]);
-
-/* POST api_get_authorizer_list {component_appid, offset, count (1..UPSTREAM_AUTHORIZER_PAGE)}. */
-int upstream_authorizer_list_request(const char *api_base, const char *component_appid, const char *component_token,
-                                     uint64_t offset, unsigned count, struct upstream_request *req);
 
 /*
  * Its answer: total_count into *total, the list's entries into out (at most max; more is

@@ -10,7 +10,6 @@
 
 #include "redact.h"
 #include "upstream.h"
-#include "upstream-platform.h"
 
 const char *ticket_type_name(enum ticket_type type) {
         switch (type) {

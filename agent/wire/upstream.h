@@ -112,6 +112,17 @@ int upstream_permanent_code_parse(long http_status, const char *body, size_t len
 int upstream_component_post(const char *api_base, const char *path, const char *component_token, char *body,
                             struct upstream_request *req);
 
+/* api_get_authorizer_list: "count" is at most 500 a call (WeChat's page of it). */
+#define UPSTREAM_AUTHORIZER_PAGE 500
+
+/* POST api_query_auth {component_appid, authorization_code}: the code the authorization redirect carried. */
+int upstream_query_auth_request(const char *api_base, const char *component_appid, const char *component_token,
+                                const char *auth_code, struct upstream_request *req);
+
+/* POST api_get_authorizer_list {component_appid, offset, count (1..UPSTREAM_AUTHORIZER_PAGE)}. */
+int upstream_authorizer_list_request(const char *api_base, const char *component_appid, const char *component_token,
+                                     uint64_t offset, unsigned count, struct upstream_request *req);
+
 /* The ticket request of type (TICKET_JSAPI, TICKET_WX_CARD; work: TICKET_JSAPI, TICKET_AGENT_CONFIG) with access_token. */
 int upstream_ticket_request(enum app_kind kind, const char *api_base, const char *access_token,
                             enum ticket_type type, struct upstream_request *req);
