@@ -243,7 +243,7 @@ static void on_accounts(struct cluster *cl, redisReply *reply, void *userdata) {
                 log_app(LOG_INFO, app->cfg->name, 0, "cluster: %u account records taken from Redis and saved", taken);
         /* One line per change of what is refused: a forged record is said once, not at every reconcile. */
         if (n_refused)
-                snprintf(words, sizeof(words), "%u records refused (first %s)", n_refused, first);
+                snprintf(words, sizeof(words), "%u records refused (first %.160s)", n_refused, first);
         else
                 words[0] = '\0';
         if (strcmp(words, app->accounts_refused) != 0) {

@@ -111,7 +111,7 @@ struct agent_config {
  * Read and check path, including that every secret is readable (and not readable by
  * group or others). On error returns -EINVAL (or -errno for an unreadable file) and
  * writes one line to err naming the file, line and key: "wxtokend.conf:12: [app shop]
- * kind: expected token, stable or work, got 'tokn'". Secrets never appear in err.
+ * kind: expected token, stable, work, component, suite or provider, got 'tokn'". Secrets never appear in err.
  */
 int config_load(const char *path, struct agent_config **ret, char *err, size_t err_size);
 

@@ -1,7 +1,6 @@
 /* upstream-platform.c: a component's account endpoints (api_query_auth, api_get_authorizer_list): strict parsing of their answers (the requests: upstream-request.c, declared in upstream.h). */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +71,7 @@ static bool refresh_ok(const char *s) {
 
 static bool count_of(const cJSON *v, uint64_t *out) {
         if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740991.0 ||
-            v->valuedouble != floor(v->valuedouble))
+            v->valuedouble != (double)(uint64_t)v->valuedouble)
                 return false;
         *out = (uint64_t)v->valuedouble;
         return true;

@@ -78,7 +78,8 @@ static void check_every_error(struct agent_proc *a) {
         CHECK(strstr(out, want), "the missing socket directory, at its line: %s", want);
         snprintf(want, sizeof(want), "%s:5: [agent] refresh_margn: unknown key, did you mean 'refresh_margin'?", path);
         CHECK(strstr(out, want), "a mistyped [agent] key, with the nearest: %s", want);
-        snprintf(want, sizeof(want), "%s:8: [app t] kind: expected token, stable, work or component, got 'tokn'", path);
+        snprintf(want, sizeof(want), "%s:8: [app t] kind: expected token, stable, work, component, suite or provider, "
+                 "got 'tokn'", path);
         CHECK(strstr(out, want), "a bad value in an app: %s", want);
         snprintf(want, sizeof(want), "%s:10: [app t] secret_fiel: unknown key, did you mean 'secret_file'?", path);
         CHECK(strstr(out, want), "a mistyped app key, with the nearest: %s", want);

@@ -41,13 +41,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     req.op != OP_AUTHORIZER_REMOVE && req.op != OP_AUTHORIZER_LIST && req.op != OP_AUTHORIZER_SYNC)
                         abort();
                 /* authorizer_*: a component's own name, an appid of the grammar, a bounded printable refresh token. */
-                /* An add with an auth_code carries it alone: a bounded printable code, no appid, no refresh token. */
+                /* An add with an auth_code: a bounded printable code, no refresh token, and an appid of the
+                 * grammar if any (a corp under a suite names it; a component's comes from WeChat's answer). */
                 bool by_code = req.op == OP_AUTHORIZER_ADD && req.auth_code[0];
 
                 if (by_code) {
                         size_t n = strnlen(req.auth_code, sizeof(req.auth_code));
 
-                        if (n > PROTOCOL_AUTH_CODE_MAX || req.authorizer_appid[0] || req.refresh_token[0])
+                        if (n > PROTOCOL_AUTH_CODE_MAX || req.refresh_token[0] ||
+                            (req.authorizer_appid[0] && !wire_authorizer_appid_valid(req.authorizer_appid)))
                                 abort();
                         for (size_t i = 0; i < n; i++)
                                 if ((unsigned char)req.auth_code[i] < 0x21 || (unsigned char)req.auth_code[i] > 0x7e)
