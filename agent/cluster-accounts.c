@@ -316,14 +316,6 @@ void cluster_accounts_tick(struct cluster *cl, struct app *app, bool reconcile) 
                 cluster_accounts_read(cl, app, true);
         else if (reconcile)
                 cluster_accounts_read(cl, app, false);
-        for (struct item *it = app_authorizer_next(app, NULL); it; it = app_authorizer_next(app, it)) {
-                if (app->lease.holder && it->cluster_resume)
-                        cluster_read_item(cl, it, REF_RESUME);
-                else if (reconcile)
-                        cluster_read_item(cl, it, REF_READ);
-                if (app->lease.holder && it->cluster_dirty)
-                        cluster_push(cl, it);
-                if (!app->lease.holder && it->forwarded_gen == it->core.generation && it->forwarded_at_ms)
-                        cluster_forward(cl, it);
-        }
+        for (struct item *it = app_authorizer_next(app, NULL); it; it = app_authorizer_next(app, it))
+                cluster_item_tick(cl, it, reconcile);
 }

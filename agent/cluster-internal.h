@@ -93,6 +93,10 @@ void cluster_lease_lost(struct cluster *cl, struct app *app, const char *why);
 /* Read the item's record from Redis (what: REF_READ, or REF_RESUME for a new holder). */
 void cluster_read_item(struct cluster *cl, struct item *it, enum cluster_ref_what what);
 
+/* One item at a tick: a new holder reads its record first, a reconcile reads it, the holder pushes
+ * what changed, a non-holder forwards a refresh it is still owed (an app's token or ticket, an account). */
+void cluster_item_tick(struct cluster *cl, struct item *it, bool reconcile);
+
 /* The holder writes the item's record to Redis and tells every agent. */
 void cluster_push(struct cluster *cl, struct item *it);
 

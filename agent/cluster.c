@@ -417,6 +417,17 @@ void cluster_push(struct cluster *cl, struct item *it) {
         push_record(cl, it, false);
 }
 
+void cluster_item_tick(struct cluster *cl, struct item *it, bool reconcile) {
+        if (it->app->lease.holder && it->cluster_resume)
+                cluster_read_item(cl, it, REF_RESUME);
+        else if (reconcile)
+                cluster_read_item(cl, it, REF_READ);
+        if (it->app->lease.holder && it->cluster_dirty)
+                cluster_push(cl, it);
+        if (!it->app->lease.holder && it->forwarded_gen == it->core.generation && it->forwarded_at_ms)
+                cluster_forward(cl, it);
+}
+
 void cluster_published(struct item *it) {
         struct cluster *cl = it->app->svc->cluster;
 
@@ -443,18 +454,8 @@ static void tick_work(struct cluster *cl, bool reconcile) {
                         continue;
                 if (lease_should_send(&app->lease, now, conf(cl)->lease_ms))
                         cluster_lease_send(cl, app, app->lease.holder);
-                for (int t = -1; t < app->n_tickets; t++) {
-                        struct item *it = t < 0 ? &app->token : &app->tickets[t];
-
-                        if (app->lease.holder && it->cluster_resume)
-                                cluster_read_item(cl, it, REF_RESUME);
-                        else if (reconcile)
-                                cluster_read_item(cl, it, REF_READ);
-                        if (app->lease.holder && it->cluster_dirty)
-                                cluster_push(cl, it);
-                        if (!app->lease.holder && it->forwarded_gen == it->core.generation && it->forwarded_at_ms)
-                                cluster_forward(cl, it);
-                }
+                for (int t = -1; t < app->n_tickets; t++)
+                        cluster_item_tick(cl, t < 0 ? &app->token : &app->tickets[t], reconcile);
                 cluster_accounts_tick(cl, app, reconcile);
         }
 }
