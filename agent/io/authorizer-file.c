@@ -1,9 +1,12 @@
 /* authorizer-file.c: a component's authorizers (appid, refresh token) in state_dir: one JSON record, written whole or not at all. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "authorizer-file.h"
 #include "state-file.h"
@@ -99,6 +102,28 @@ static bool get_record(const cJSON *x, struct authorizer_record *rec) {
         return true;
 }
 
+static int by_appid(const void *x, const void *y) {
+        return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Whether two of the n records name the same appid: sorted, not each against all (10,000 at start). */
+static bool twice(const struct authorizer_record *recs, size_t n) {
+        const char **ids = n > 1 ? malloc(n * sizeof(*ids)) : NULL;
+        bool dup = false;
+
+        if (n < 2)
+                return false;
+        if (!ids)
+                return true; /* cannot tell: refused as unreadable rather than trusted */
+        for (size_t i = 0; i < n; i++)
+                ids[i] = recs[i].appid;
+        qsort(ids, n, sizeof(*ids), by_appid);
+        for (size_t i = 1; i < n && !dup; i++)
+                dup = strcmp(ids[i - 1], ids[i]) == 0;
+        free(ids);
+        return dup;
+}
+
 static int parse(const char *text, const char *component_appid, struct authorizer_record **recs, size_t *n) {
         cJSON *o = cJSON_Parse(text);
         const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "authorizers_file");
@@ -122,11 +147,10 @@ static int parse(const char *text, const char *component_appid, struct authorize
                         r = -EBADMSG;
                         break;
                 }
-                for (size_t j = 0; j < i; j++)
-                        if (strcmp(out[j].appid, out[i].appid) == 0)
-                                r = -EBADMSG;
                 i++;
         }
+        if (r == 0 && twice(out, i))
+                r = -EBADMSG;
         tree_free(o);
         if (r < 0) {
                 if (out)
@@ -162,25 +186,75 @@ int authorizer_file_load(const char *dir, const char *component, const char *com
         return r < 0 ? r : 0;
 }
 
-bool authorizer_file_has(const char *dir, const char *component, const char *appid) {
-        char name[160], *buf;
-        const cJSON *x;
-        cJSON *o;
-        bool found = false;
+/*
+ * The appids of the file last asked about, sorted, and what its inode said then: a start
+ * asks once per segment in shm_dir (10,000 of them), and the file is read once, not each
+ * time. Appids are no secret; the refresh tokens are not kept.
+ */
+static struct {
+        char path[PATH_MAX];
+        struct stat st;
+        char (*ids)[PROTOCOL_AUTHORIZER_APPID_MAX + 1];
+        size_t n;
+} seen;
 
-        if (file_name(name, sizeof(name), component) < 0 || !(buf = malloc(AUTHORIZER_FILE_MAX)))
+static bool same_file(const struct stat *a, const struct stat *b) {
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+               a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static int by_id(const void *x, const void *y) {
+        return strcmp(x, y);
+}
+
+/* Read dir/name's appids into seen (sorted): false if it cannot be read. */
+static bool seen_load(const char *dir, const char *name) {
+        char *buf = malloc(AUTHORIZER_FILE_MAX);
+        const cJSON *x, *list;
+        cJSON *o = NULL;
+        size_t n = 0;
+
+        free(seen.ids);
+        seen.ids = NULL;
+        seen.n = 0;
+        if (!buf)
                 return false;
         buf[0] = '\0';
-        if (state_read_file(dir, name, buf, AUTHORIZER_FILE_MAX) >= 0) {
+        if (state_read_file(dir, name, buf, AUTHORIZER_FILE_MAX) >= 0)
                 o = cJSON_Parse(buf);
-                cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "authorizers")) {
-                        const cJSON *id = cJSON_GetObjectItemCaseSensitive(x, "appid");
-
-                        found = found || (cJSON_IsString(id) && strcmp(id->valuestring, appid) == 0);
-                }
-                tree_free(o);
-        }
         explicit_bzero(buf, strnlen(buf, AUTHORIZER_FILE_MAX));
         free(buf);
-        return found;
+        list = cJSON_GetObjectItemCaseSensitive(o, "authorizers");
+        if (cJSON_IsArray(list) && cJSON_GetArraySize(list) > 0)
+                seen.ids = calloc((size_t)cJSON_GetArraySize(list), sizeof(*seen.ids));
+        if (seen.ids)
+                cJSON_ArrayForEach(x, list) {
+                        const cJSON *id = cJSON_GetObjectItemCaseSensitive(x, "appid");
+
+                        if (cJSON_IsString(id) && wire_authorizer_appid_valid(id->valuestring))
+                                strcpy(seen.ids[n++], id->valuestring);
+                }
+        tree_free(o);
+        seen.n = n;
+        qsort(seen.ids, n, sizeof(*seen.ids), by_id);
+        return true;
+}
+
+bool authorizer_file_has(const char *dir, const char *component, const char *appid) {
+        char name[160], path[PATH_MAX];
+        struct stat st;
+
+        if (file_name(name, sizeof(name), component) < 0 ||
+            snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
+            fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return false;
+        if (strcmp(seen.path, path) != 0 || !same_file(&seen.st, &st)) {
+                seen.path[0] = '\0';
+                if (!seen_load(dir, name))
+                        return false;
+                strcpy(seen.path, path);
+                seen.st = st;
+        }
+        return seen.n > 0 && bsearch(appid, seen.ids, seen.n, sizeof(*seen.ids), by_id) != NULL;
 }
