@@ -237,7 +237,8 @@ static bool seen_load(const char *dir, const char *name) {
                 }
         tree_free(o);
         seen.n = n;
-        qsort(seen.ids, n, sizeof(*seen.ids), by_id);
+        if (n > 1) /* qsort wants a real array even for none, and none is seen.ids == NULL */
+                qsort(seen.ids, n, sizeof(*seen.ids), by_id);
         return true;
 }
 
