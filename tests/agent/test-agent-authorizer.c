@@ -40,37 +40,11 @@ static int calls_all(void) {
         return n;
 }
 
-static uint64_t generation_of(const char *item) {
-        char buf[WXSHM_TOKEN_MAX + 1];
-        wxshm_info info = { .size = sizeof(info) };
-
-        return agent_read(item, buf, sizeof(buf), &info) > 0 ? info.generation : 0;
-}
-
 static const char *item_of(int i) {
         static char names[N_AUTH][64];
 
         snprintf(names[i], sizeof(names[i]), "plat.%s", appids[i]);
         return names[i];
-}
-
-/* Run "[printf STDIN |] wxtokenctl args"; stdout and stderr together in out; the exit status. */
-static int ctl(const char *in, const char *args, char *out, size_t size) {
-        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
-        char cmd[2048];
-        size_t n;
-        FILE *p;
-        int status;
-
-        snprintf(cmd, sizeof(cmd), "%s%s%sWXTOKEND_SOCKET=%s %s %s 2>&1", in ? "printf '%s\\n' '" : "", in ? in : "",
-                 in ? "' | " : "", a.socket, bin, args);
-        p = popen(cmd, "r");
-        if (!p)
-                return -1;
-        n = fread(out, 1, size - 1, p);
-        out[n] = '\0';
-        status = pclose(p);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* The accounts' refresh tokens as wxemu lists them (asked with the component's token the agent published). */
@@ -138,7 +112,7 @@ static void test_waits_for_component(const char *ticket_line) {
         cJSON *o;
 
         first_rt[0] = emu_seeded_refresh_token(SEED, appids[0]);
-        CHECK(ctl(first_rt[0], "authorizer add plat wxa00000001", out, sizeof(out)) == 0 && strstr(out, "added"),
+        CHECK(agent_ctl(&a, first_rt[0], "authorizer add plat wxa00000001", out, sizeof(out)) == 0 && strstr(out, "added"),
               "add before the component's token: %s", out);
         harness_sleep_ms(1500); /* an observation window: a call would show in it */
         CHECK(calls(appids[0]) < 1, "no call without the component's token: %d", calls(appids[0]));
@@ -160,7 +134,7 @@ static void test_add(void) {
 
         for (int i = 1; i < N_AUTH; i++) {
                 snprintf(args, sizeof(args), "authorizer add plat %s", appids[i]);
-                CHECK(ctl(first_rt[i], args, out, sizeof(out)) == 0 && strstr(out, "added"), "add %s: %s", appids[i],
+                CHECK(agent_ctl(&a, first_rt[i], args, out, sizeof(out)) == 0 && strstr(out, "added"), "add %s: %s", appids[i],
                       out);
         }
         for (int i = 0; i < N_AUTH; i++) {
@@ -171,8 +145,8 @@ static void test_add(void) {
         }
         snprintf(path, sizeof(path), "%s/plat.authorizers", a.state_dir);
         CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "%s is 0600", path);
-        CHECK(ctl(NULL, "authorizer add plat wx_card", out, sizeof(out)) == 1, "an appid outside the grammar: %s", out);
-        CHECK(ctl(NULL, "authorizer add shop wxa00000009 < /dev/null", out, sizeof(out)) == 1,
+        CHECK(agent_ctl(&a, NULL, "authorizer add plat wx_card", out, sizeof(out)) == 1, "an appid outside the grammar: %s", out);
+        CHECK(agent_ctl(&a, NULL, "authorizer add shop wxa00000009 < /dev/null", out, sizeof(out)) == 1,
               "no refresh token on stdin: refused before asking: %s", out);
 }
 
@@ -188,7 +162,7 @@ static void test_list(void) {
                       json_int(e, "expires_at", 0) > 0, "%s listed fresh: %s", appids[i], raw);
                 cJSON_Delete(o);
         }
-        CHECK(ctl(NULL, "authorizer list plat", out, sizeof(out)) == 0 && strstr(out, appids[0]) &&
+        CHECK(agent_ctl(&a, NULL, "authorizer list plat", out, sizeof(out)) == 0 && strstr(out, appids[0]) &&
               strstr(out, "fresh"), "wxtokenctl authorizer list: %s", out);
         for (int i = 0; i < N_AUTH; i++) {
                 char *rt = file_rt(appids[i]);
@@ -202,7 +176,7 @@ static void test_list(void) {
 /* N_CONCURRENT clients refresh generation G of one account at once: one call for all. */
 static void test_force(void) {
         int fds[N_CONCURRENT], before = calls(appids[0]), ok = 0;
-        uint64_t g = generation_of(item_of(0));
+        uint64_t g = agent_generation(item_of(0));
         char line[160];
 
         snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":10000}\n",
@@ -235,17 +209,17 @@ static void test_force(void) {
  */
 static void test_component_force(void) {
         int minted = emu_endpoint_calls(&emu, "api_component_token"), derived = calls_all();
-        uint64_t g = generation_of("plat"), kept[N_AUTH];
+        uint64_t g = agent_generation("plat"), kept[N_AUTH];
         char line[160], reply[4096];
 
         for (int i = 0; i < N_AUTH; i++)
-                kept[i] = generation_of(item_of(i));
+                kept[i] = agent_generation(item_of(i));
         snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"plat\",\"generation\":%llu,\"timeout_ms\":10000}\n",
                  (unsigned long long)g);
         SETUP_OK(client_request(a.socket, line, reply, sizeof(reply), 15000) >= 0, "refresh plat");
         CHECK(strstr(reply, "\"ok\":true"), "the component's forced refresh: %s", reply);
-        CHECK(generation_of("plat") > g, "the component re-minted: generation %llu -> %llu", (unsigned long long)g,
-              (unsigned long long)generation_of("plat"));
+        CHECK(agent_generation("plat") > g, "the component re-minted: generation %llu -> %llu", (unsigned long long)g,
+              (unsigned long long)agent_generation("plat"));
         CHECK(emu_endpoint_calls(&emu, "api_component_token") == minted + 1, "one api_component_token call: %d (before %d)",
               emu_endpoint_calls(&emu, "api_component_token"), minted);
         /* Give a wrongly woken account the time an event-driven call would take to show at wxemu. */
@@ -253,8 +227,8 @@ static void test_component_force(void) {
         CHECK(calls_all() == derived, "no account re-derived: %d api_authorizer_token calls (before %d)", calls_all(),
               derived);
         for (int i = 0; i < N_AUTH; i++)
-                CHECK(generation_of(item_of(i)) == kept[i], "%s kept generation %llu: %llu", item_of(i),
-                      (unsigned long long)kept[i], (unsigned long long)generation_of(item_of(i)));
+                CHECK(agent_generation(item_of(i)) == kept[i], "%s kept generation %llu: %llu", item_of(i),
+                      (unsigned long long)kept[i], (unsigned long long)agent_generation(item_of(i)));
 }
 
 /*
@@ -263,7 +237,7 @@ static void test_component_force(void) {
  */
 static void test_rotation_kill9(void) {
         char raw[4096], line[160], *before_rt = file_rt(appids[1]), *after_rt;
-        uint64_t g = generation_of(item_of(1));
+        uint64_t g = agent_generation(item_of(1));
         int before;
         cJSON *o;
 
@@ -280,11 +254,11 @@ static void test_rotation_kill9(void) {
         harness_sleep_ms(500); /* an observation window: a call at start would show in it */
         CHECK(calls_all() == before, "restart after kill -9: every token adopted, no call (%d, before %d)", calls_all(),
               before);
-        g = generation_of(item_of(1));
+        g = agent_generation(item_of(1));
         snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":10000}\n",
                  item_of(1), (unsigned long long)g);
         o = agent_request(&a, line, raw, sizeof(raw));
-        CHECK(o && strstr(raw, "\"ok\":true") && generation_of(item_of(1)) == g + 1,
+        CHECK(o && strstr(raw, "\"ok\":true") && agent_generation(item_of(1)) == g + 1,
               "the next refresh works with the saved refresh token: %s", raw);
         cJSON_Delete(o);
         free(before_rt);
@@ -298,7 +272,7 @@ static void test_restart(void) {
         CHECK(agent_stop(&a) == 0, "clean stop");
         agent_start(&a);
         for (int i = 0; i < N_AUTH; i++)
-                CHECK(generation_of(item_of(i)) > 0, "%s there after the restart", item_of(i));
+                CHECK(agent_generation(item_of(i)) > 0, "%s there after the restart", item_of(i));
         harness_sleep_ms(500);
         CHECK(calls_all() == before, "adopted with no call: %d (before %d)", calls_all(), before);
         CHECK(agent_log_count(&a, "removed the segment") == 0, "no account's segment taken for a stale one at start");
@@ -334,9 +308,9 @@ static void test_refused(void) {
          * The same whole list no longer names the de-authorized account: it is revoked.
          */
         before = calls(appids[2]);
-        CHECK(ctl("refreshtoken@@@not-wechats", "authorizer add plat wxa00000003", out, sizeof(out)) == 0 &&
+        CHECK(agent_ctl(&a, "refreshtoken@@@not-wechats", "authorizer add plat wxa00000003", out, sizeof(out)) == 0 &&
               strstr(out, "calling now"), "a re-add replaces the refresh token: %s", out);
-        for (int i = 0; i < 100 && generation_of(item_of(1)) > 0; i++)
+        for (int i = 0; i < 100 && agent_generation(item_of(1)) > 0; i++)
                 harness_sleep_ms(100);
         harness_sleep_ms(500); /* an observation window: a further call would show in it */
         e = listed(appids[2], &o, raw, sizeof(raw));
@@ -346,7 +320,7 @@ static void test_refused(void) {
         cJSON_Delete(o2);
         CHECK(calls(appids[2]) == before + 2, "the refused call and one with the listed token: %d (before %d)",
               calls(appids[2]), before);
-        CHECK(generation_of(item_of(1)) == 0, "the revoked account's segment is gone");
+        CHECK(agent_generation(item_of(1)) == 0, "the revoked account's segment is gone");
         o = agent_request(&a, "{\"op\":\"status\",\"app\":\"plat\"}\n", raw, sizeof(raw));
         e = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "apps"), 0),
                                              "component");
@@ -354,7 +328,7 @@ static void test_refused(void) {
               json_int(e, "authorizers_revoked", -1) == 1, "the component's status counts the revoked account: %s",
               raw);
         cJSON_Delete(o);
-        CHECK(ctl(NULL, "status plat", out, sizeof(out)) == 0 && strstr(out, "revoked: 1"),
+        CHECK(agent_ctl(&a, NULL, "status plat", out, sizeof(out)) == 0 && strstr(out, "revoked: 1"),
               "wxtokenctl status says so: %s", out);
 }
 
@@ -363,7 +337,7 @@ static void test_remove(void) {
         char out[4096], buf[WXSHM_TOKEN_MAX + 1], *f, *rt;
         wxshm_info info = { .size = sizeof(info) };
 
-        CHECK(ctl(NULL, "authorizer remove plat wxa00000001", out, sizeof(out)) == 0 && strstr(out, "removed"),
+        CHECK(agent_ctl(&a, NULL, "authorizer remove plat wxa00000001", out, sizeof(out)) == 0 && strstr(out, "removed"),
               "remove: %s", out);
         CHECK(agent_read(item_of(0), buf, sizeof(buf), &info) < 0, "its segment is gone");
         rt = file_rt(appids[0]);
@@ -372,9 +346,9 @@ static void test_remove(void) {
         f = state_file();
         CHECK(f && strstr(f, appids[2]), "the other stays in the file");
         free(f);
-        CHECK(ctl(NULL, "authorizer remove plat wxa00000001", out, sizeof(out)) == 1 && strstr(out, "no authorizer"),
+        CHECK(agent_ctl(&a, NULL, "authorizer remove plat wxa00000001", out, sizeof(out)) == 1 && strstr(out, "no authorizer"),
               "twice: refused: %s", out);
-        CHECK(ctl(NULL, "ticket put plat.wxa00000003 ticket@@@x 1", out, sizeof(out)) == 1 &&
+        CHECK(agent_ctl(&a, NULL, "ticket put plat.wxa00000003 ticket@@@x 1", out, sizeof(out)) == 1 &&
               strstr(out, "ticket_refused"), "an account takes no verify ticket: %s", out);
 }
 
@@ -468,8 +442,8 @@ static void test_hostile_file(void) {
         fclose(w);
         agent_start(&a);
         CHECK(agent_log_count(&a, "plat.authorizers refused") == 1, "the log says the file is refused");
-        CHECK(generation_of("plat") > 0, "the component serves on");
-        CHECK(ctl("x", "authorizer add plat wxa00000009", out, sizeof(out)) == 1 && strstr(out, "refused at start"),
+        CHECK(agent_generation("plat") > 0, "the component serves on");
+        CHECK(agent_ctl(&a, "x", "authorizer add plat wxa00000009", out, sizeof(out)) == 1 && strstr(out, "refused at start"),
               "an add would overwrite it: refused: %s", out);
         f = state_file();
         CHECK(f && !strstr(f, "wxa00000009") && strlen(f) < 120, "the file is left as it was");

@@ -30,37 +30,11 @@ static int ep_calls(const char *ep) {
         return n;
 }
 
-static uint64_t generation_of(const char *item) {
-        char buf[WXSHM_TOKEN_MAX + 1];
-        wxshm_info info = { .size = sizeof(info) };
-
-        return agent_read(item, buf, sizeof(buf), &info) > 0 ? info.generation : 0;
-}
-
 static const char *item_of(int i) {
         static char names[N_AUTH][64];
 
         snprintf(names[i], sizeof(names[i]), "plat.%s", appids[i]);
         return names[i];
-}
-
-/* Run "[printf STDIN |] wxtokenctl args"; stdout and stderr together in out; the exit status. */
-static int ctl(const char *in, const char *args, char *out, size_t size) {
-        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
-        char cmd[2048];
-        size_t n;
-        FILE *p;
-        int status;
-
-        snprintf(cmd, sizeof(cmd), "%s%s%sWXTOKEND_SOCKET=%s %s %s 2>&1", in ? "printf '%s\\n' '" : "", in ? in : "",
-                 in ? "' | " : "", a.socket, bin, args);
-        p = popen(cmd, "r");
-        if (!p)
-                return -1;
-        n = fread(out, 1, size - 1, p);
-        out[n] = '\0';
-        status = pclose(p);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* The refresh token wxemu lists for appid now (malloc'd), asked with the component's published token. */
@@ -138,16 +112,16 @@ static void test_onboard(void) {
         char out[4096], *code = auth_code(appids[0]);
         int before = ep_calls("api_authorizer_token");
 
-        CHECK(ctl(code, "authorizer add plat --auth-code", out, sizeof(out)) == 0 && strstr(out, "added") &&
+        CHECK(agent_ctl(&a, code, "authorizer add plat --auth-code", out, sizeof(out)) == 0 && strstr(out, "added") &&
               strstr(out, appids[0]), "onboarded by auth_code: %s", out);
-        CHECK(generation_of(item_of(0)) >= 1, "published when the add is answered");
+        CHECK(agent_generation(item_of(0)) >= 1, "published when the add is answered");
         CHECK(ep_calls("api_query_auth") == 1, "one api_query_auth call: %d", ep_calls("api_query_auth"));
         CHECK(ep_calls("api_authorizer_token") == before, "no api_authorizer_token call: %d (before %d)",
               ep_calls("api_authorizer_token"), before);
         CHECK(same_rt(file_rt(appids[0]), listed_rt(appids[0])), "the refresh token WeChat handed out is on the disk");
-        CHECK(ctl(code, "authorizer add plat --auth-code", out, sizeof(out)) == 1 && strstr(out, "61009") &&
+        CHECK(agent_ctl(&a, code, "authorizer add plat --auth-code", out, sizeof(out)) == 1 && strstr(out, "61009") &&
               strstr(out, "authorize again"), "a used code: a clear refusal: %s", out);
-        CHECK(ctl("x y", "authorizer add plat --auth-code", out, sizeof(out)) == 1, "a code with a space: refused: %s",
+        CHECK(agent_ctl(&a, "x y", "authorizer add plat --auth-code", out, sizeof(out)) == 1, "a code with a space: refused: %s",
               out);
         CHECK(agent_log_count(&a, code) == 0, "the code is not in the log");
         free(code);
@@ -159,7 +133,7 @@ static void test_restart(void) {
 
         CHECK(agent_stop(&a) == 0, "clean stop");
         agent_start(&a);
-        CHECK(generation_of(item_of(0)) >= 1, "there after the restart");
+        CHECK(agent_generation(item_of(0)) >= 1, "there after the restart");
         harness_sleep_ms(500); /* an observation window: a call at start would show in it */
         CHECK(ep_calls("api_authorizer_token") == before, "adopted, no call: %d (before %d)",
               ep_calls("api_authorizer_token"), before);
@@ -170,13 +144,13 @@ static void test_sync(void) {
         char out[4096];
         int before = ep_calls("api_authorizer_token");
 
-        CHECK(ctl(NULL, "authorizer sync plat", out, sizeof(out)) == 0 && strstr(out, "3 added") &&
+        CHECK(agent_ctl(&a, NULL, "authorizer sync plat", out, sizeof(out)) == 0 && strstr(out, "3 added") &&
               strstr(out, "1 unchanged") && strstr(out, "4 listed"), "sync: %s", out);
         for (int i = 1; i < N_AUTH; i++)
                 CHECK(agent_wait_generation(item_of(i), 1, 10000), "%s published after the sync", item_of(i));
         CHECK(ep_calls("api_authorizer_token") == before + 3, "one call per added account: %d (before %d)",
               ep_calls("api_authorizer_token"), before);
-        CHECK(ctl(NULL, "--json authorizer sync plat", out, sizeof(out)) == 0 && strstr(out, "\"added\":0") &&
+        CHECK(agent_ctl(&a, NULL, "--json authorizer sync plat", out, sizeof(out)) == 0 && strstr(out, "\"added\":0") &&
               strstr(out, "\"unchanged\":4") && strstr(out, "\"total\":4"), "a second sync changes nothing: %s", out);
 }
 
@@ -186,10 +160,10 @@ static void test_sync(void) {
  */
 static void test_recover_61023(void) {
         char out[4096], raw[16384];
-        uint64_t g = generation_of(item_of(1));
+        uint64_t g = agent_generation(item_of(1));
         int syncs = ep_calls("api_get_authorizer_list");
 
-        CHECK(ctl("refreshtoken@@@lost-in-a-crash", "authorizer add plat wxa00000002", out, sizeof(out)) == 0,
+        CHECK(agent_ctl(&a, "refreshtoken@@@lost-in-a-crash", "authorizer add plat wxa00000002", out, sizeof(out)) == 0,
               "a wrong refresh token replaces the held one: %s", out);
         CHECK(agent_wait_generation(item_of(1), g + 1, 15000), "recovered through api_get_authorizer_list");
         CHECK(ep_calls("api_get_authorizer_list") == syncs + 1, "one list call: %d (before %d)",
@@ -223,11 +197,11 @@ static void test_revoked(void) {
         CHECK(!file_rt(appids[3]), "the file no longer lists it");
         CHECK(comp_number("authorizers_revoked") == 1 && comp_number("authorizers") == 3,
               "status: 1 revoked, 3 held: %ld %ld", comp_number("authorizers_revoked"), comp_number("authorizers"));
-        CHECK(ctl(NULL, "status plat", out, sizeof(out)) == 0 && strstr(out, "revoked: 1"), "wxtokenctl status: %s",
+        CHECK(agent_ctl(&a, NULL, "status plat", out, sizeof(out)) == 0 && strstr(out, "revoked: 1"), "wxtokenctl status: %s",
               out);
         CHECK(agent_log_count(&a, "authorizer revoked") == 1, "the log says so");
         for (i = 0; i < 3; i++)
-                CHECK(generation_of(item_of(i)) > 0, "%s stays", item_of(i));
+                CHECK(agent_generation(item_of(i)) > 0, "%s stays", item_of(i));
 }
 
 /*
@@ -237,7 +211,7 @@ static void test_revoked(void) {
  */
 static void test_rotation_kill9(void) {
         char raw[4096], line[200];
-        uint64_t g = generation_of(item_of(2));
+        uint64_t g = agent_generation(item_of(2));
         int refused_before = agent_log_count(&a, "61023"), fd;
         cJSON *o;
 
@@ -251,11 +225,11 @@ static void test_rotation_kill9(void) {
         close(fd);
         CHECK(same_rt(file_rt(appids[2]), listed_rt(appids[2])), "the rotated refresh token is on the disk");
         agent_start(&a);
-        g = generation_of(item_of(2));
+        g = agent_generation(item_of(2));
         snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":10000}\n",
                  item_of(2), (unsigned long long)g);
         o = agent_request(&a, line, raw, sizeof(raw));
-        CHECK(strstr(raw, "\"ok\":true") && generation_of(item_of(2)) == g + 1, "refreshed with the saved one: %s",
+        CHECK(strstr(raw, "\"ok\":true") && agent_generation(item_of(2)) == g + 1, "refreshed with the saved one: %s",
               raw);
         cJSON_Delete(o);
         CHECK(agent_log_count(&a, "61023") == 0 || agent_log_count(&a, "61023") == refused_before,

@@ -46,37 +46,11 @@ static int calls_all(void) {
         return calls(SUITE) + calls(PROV) + calls(corps[0]) + calls(corps[1]);
 }
 
-static uint64_t generation_of(const char *item) {
-        char buf[WXSHM_TOKEN_MAX + 1];
-        wxshm_info info = { .size = sizeof(info) };
-
-        return agent_read(item, buf, sizeof(buf), &info) > 0 ? info.generation : 0;
-}
-
 static const char *item_of(int i) {
         static char names[N_CORPS][64];
 
         snprintf(names[i], sizeof(names[i]), "crm.%s", corps[i]);
         return names[i];
-}
-
-/* Run "[printf STDIN |] wxtokenctl args"; stdout and stderr together in out; the exit status. */
-static int ctl(const char *in, const char *args, char *out, size_t size) {
-        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
-        char cmd[2048];
-        size_t n;
-        FILE *p;
-        int status;
-
-        snprintf(cmd, sizeof(cmd), "%s%s%sWXTOKEND_SOCKET=%s %s %s 2>&1", in ? "printf '%s\\n' '" : "", in ? in : "",
-                 in ? "' | " : "", a.socket, bin, args);
-        p = popen(cmd, "r");
-        if (!p)
-                return -1;
-        n = fread(out, 1, size - 1, p);
-        out[n] = '\0';
-        status = pclose(p);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* A suite_ticket as WeCom would push it now (wxemu mints it): its text in ticket (malloc'd), its TimeStamp. */
@@ -229,15 +203,15 @@ static void test_out_of_order(const char *held, long long held_t) {
  * make one call, and the equal token is no new generation (each is told so).
  */
 static void test_same_token(void) {
-        uint64_t g = generation_of("crm");
+        uint64_t g = agent_generation("crm");
         int before = calls(SUITE), ok;
         char last[4096];
 
         ok = force_all("crm", g, last);
         CHECK(calls(SUITE) == before + 1, "one call for %d clients: %d (before %d)", N_CONCURRENT, calls(SUITE),
               before);
-        CHECK(generation_of("crm") == g, "the same token is no new generation: %llu (was %llu)",
-              (unsigned long long)generation_of("crm"), (unsigned long long)g);
+        CHECK(agent_generation("crm") == g, "the same token is no new generation: %llu (was %llu)",
+              (unsigned long long)agent_generation("crm"), (unsigned long long)g);
         CHECK(ok == 0, "nobody is told of a new token: %d ok", ok);
         CHECK(strstr(last, "upstream_failed") && strstr(last, "same token"), "they are told the same token came "
               "back: %s", last);
@@ -252,11 +226,11 @@ static void test_missed_push(void) {
         int before = calls(SUITE);
 
         SETUP_OK(control(&emu, "/emu/expire?app=" SUITE) == 200, "expire the suite's token");
-        g = generation_of("crm");
+        g = agent_generation("crm");
         char last[4096];
 
         CHECK(force_all("crm", g, last) == N_CONCURRENT, "every client gets the new token: %s", last);
-        CHECK(generation_of("crm") == g + 1, "a new generation with the last ticket held");
+        CHECK(agent_generation("crm") == g + 1, "a new generation with the last ticket held");
         CHECK(calls(SUITE) == before + 1, "one call: %d (before %d)", calls(SUITE), before);
 }
 
@@ -269,7 +243,7 @@ static void test_corps(void) {
 
         seed_pcode(corps[0], 1, pcode);
         snprintf(args, sizeof(args), "authorizer add crm %s", corps[0]);
-        CHECK(ctl(pcode, args, out, sizeof(out)) == 0 && strstr(out, "added"), "add by permanent code: %s", out);
+        CHECK(agent_ctl(&a, pcode, args, out, sizeof(out)) == 0 && strstr(out, "added"), "add by permanent code: %s", out);
         CHECK(agent_wait_generation(item_of(0), 1, 10000), "%s published", item_of(0));
         CHECK(calls(corps[0]) == 1, "one get_corp_token call: %d", calls(corps[0]));
 
@@ -278,7 +252,7 @@ static void test_corps(void) {
         code = strdup(json_str(res.json, "auth_code"));
         http_res_free(&res);
         snprintf(args, sizeof(args), "authorizer add --auth-code crm %s", corps[1]);
-        CHECK(ctl(code, args, out, sizeof(out)) == 0 && strstr(out, "exchanging"), "add by auth code: %s", out);
+        CHECK(agent_ctl(&a, code, args, out, sizeof(out)) == 0 && strstr(out, "exchanging"), "add by auth code: %s", out);
         CHECK(agent_wait_generation(item_of(1), 1, 10000), "%s published with the token the exchange returned",
               item_of(1));
         CHECK(calls(corps[1]) == 0, "no get_corp_token call: the exchange's token is used: %d", calls(corps[1]));
@@ -290,21 +264,21 @@ static void test_corps(void) {
         free(f);
         snprintf(args, sizeof(args), "%s/crm.authorizers", a.state_dir);
         CHECK(stat(args, &st) == 0 && (st.st_mode & 0777) == 0600, "the file is 0600");
-        CHECK(ctl(NULL, "authorizer list crm", out, sizeof(out)) == 0 && strstr(out, corps[0]) &&
+        CHECK(agent_ctl(&a, NULL, "authorizer list crm", out, sizeof(out)) == 0 && strstr(out, corps[0]) &&
               strstr(out, corps[1]) && !strstr(out, "pcode@@@"), "listed, no permanent code: %s", out);
         /* A spent auth code: 40078, the corp refused, one call. */
         snprintf(args, sizeof(args), "authorizer add --auth-code crm wwc00000009");
-        CHECK(ctl(code, args, out, sizeof(out)) == 0, "a second corp with the spent code is taken: %s", out);
+        CHECK(agent_ctl(&a, code, args, out, sizeof(out)) == 0, "a second corp with the spent code is taken: %s", out);
         harness_sleep_ms(2000);
-        CHECK(ctl(NULL, "authorizer list crm", out, sizeof(out)) == 0 && strstr(out, "wwc00000009") &&
+        CHECK(agent_ctl(&a, NULL, "authorizer list crm", out, sizeof(out)) == 0 && strstr(out, "wwc00000009") &&
               strstr(out, "refused") && strstr(out, "40078"), "the spent code is refused (40078): %s", out);
-        CHECK(ctl(NULL, "authorizer remove crm wwc00000009", out, sizeof(out)) == 0, "removed: %s", out);
+        CHECK(agent_ctl(&a, NULL, "authorizer remove crm wwc00000009", out, sizeof(out)) == 0, "removed: %s", out);
         free(code);
 }
 
 /* 8 clients force generation G of a corp whose token WeCom expired: one get_corp_token call for all. */
 static void test_corp_force(void) {
-        uint64_t g = generation_of(item_of(0));
+        uint64_t g = agent_generation(item_of(0));
         int before = calls(corps[0]);
 
         SETUP_OK(control(&emu, "/emu/expire?app=wwc00000001") == 200, "expire the corp's token");
@@ -312,7 +286,7 @@ static void test_corp_force(void) {
 
         CHECK(force_all(item_of(0), g, last) == N_CONCURRENT, "every client gets the new token: %s", last);
         CHECK(calls(corps[0]) == before + 1, "one call for all: %d (before %d)", calls(corps[0]), before);
-        CHECK(generation_of(item_of(0)) == g + 1, "one new generation");
+        CHECK(agent_generation(item_of(0)) == g + 1, "one new generation");
 }
 
 /* A clean restart: every token adopted (suite, provider, corps), 0 calls; the ticket comes back from state_dir. */
@@ -324,9 +298,9 @@ static void test_restart(void) {
 
         CHECK(agent_stop(&a) == 0, "clean stop");
         agent_start(&a);
-        CHECK(generation_of("crm") > 0 && generation_of("isv") > 0, "suite and provider there after the restart");
+        CHECK(agent_generation("crm") > 0 && agent_generation("isv") > 0, "suite and provider there after the restart");
         for (int i = 0; i < N_CORPS; i++)
-                CHECK(generation_of(item_of(i)) > 0, "%s there after the restart", item_of(i));
+                CHECK(agent_generation(item_of(i)) > 0, "%s there after the restart", item_of(i));
         harness_sleep_ms(500); /* an observation window: a call at start would show in it */
         CHECK(calls_all() == before, "adopted with no call: %d (before %d)", calls_all(), before);
         c = suite_status(&o, raw, sizeof(raw));
@@ -357,9 +331,9 @@ static void test_cancelled(void) {
         CHECK(json_int(e, "authorizers", -1) == N_CORPS && json_int(e, "authorizers_refused", -1) == 1,
               "the suite's status counts the cancelled corp: %s", raw);
         cJSON_Delete(o);
-        CHECK(ctl(NULL, "status crm", out, sizeof(out)) == 0 && strstr(out, "1 refused") &&
+        CHECK(agent_ctl(&a, NULL, "status crm", out, sizeof(out)) == 0 && strstr(out, "1 refused") &&
               strstr(out, "corps: 2") && strstr(out, "suite_ticket: created"), "wxtokenctl status: %s", out);
-        CHECK(generation_of(item_of(1)) > 0, "the other corp serves on");
+        CHECK(agent_generation(item_of(1)) > 0, "the other corp serves on");
 }
 
 /* No secret, permanent code or auth code in the log, status or list. */

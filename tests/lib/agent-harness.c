@@ -467,6 +467,31 @@ cJSON *agent_request(struct agent_proc *a, const char *line, char *raw, size_t r
         return cJSON_Parse(raw);
 }
 
+int agent_ctl(const struct agent_proc *a, const char *stdin_line, const char *args, char *out, size_t size) {
+        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
+        char cmd[2048];
+        size_t n;
+        FILE *p;
+        int status;
+
+        snprintf(cmd, sizeof(cmd), "%s%s%sWXTOKEND_SOCKET=%s %s %s 2>&1", stdin_line ? "printf '%s\\n' '" : "",
+                 stdin_line ? stdin_line : "", stdin_line ? "' | " : "", a->socket, bin, args);
+        p = popen(cmd, "r");
+        if (!p)
+                return -1;
+        n = fread(out, 1, size - 1, p);
+        out[n] = '\0';
+        status = pclose(p);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+uint64_t agent_generation(const char *item) {
+        char buf[WXSHM_TOKEN_MAX + 1];
+        wxshm_info info = { .size = sizeof(info) };
+
+        return agent_read(item, buf, sizeof(buf), &info) > 0 ? info.generation : 0;
+}
+
 /* doc/wxemu.md: FNV-1a-64 of "SEED:APPID:1", then that hash with "#" folded in once more. */
 char *emu_seeded_refresh_token(const char *seed, const char *appid) {
         char in[128], *out = malloc(64);

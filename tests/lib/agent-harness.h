@@ -118,6 +118,15 @@ int socket_dial(const char *path);
 /* A counter from wxemu's /emu/stats for app, -1 if absent. */
 int emu_stat(struct emu_proc *e, const char *app, const char *counter);
 
+/*
+ * Run "[printf '%s\n' STDIN_LINE |] wxtokenctl ARGS" against a's socket ($WXTOKENCTL, else
+ * ./tools/wxtokenctl): stdout and stderr together in out; its exit status, -1 if it did not run.
+ */
+int agent_ctl(const struct agent_proc *a, const char *stdin_line, const char *args, char *out, size_t size);
+
+/* The generation item's segment holds now, 0 if it cannot be read. */
+uint64_t agent_generation(const char *item);
+
 /* wxemu's first refresh token of an authorizer, run with --seed SEED (doc/wxemu.md); malloc'd. */
 char *emu_seeded_refresh_token(const char *seed, const char *appid);
 
