@@ -175,30 +175,10 @@ static void test_list(void) {
 
 /* N_CONCURRENT clients refresh generation G of one account at once: one call for all. */
 static void test_force(void) {
-        int fds[N_CONCURRENT], before = calls(appids[0]), ok = 0;
+        int before = calls(appids[0]), ok;
         uint64_t g = agent_generation(item_of(0));
-        char line[160];
 
-        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":10000}\n",
-                 item_of(0), (unsigned long long)g);
-        for (int i = 0; i < N_CONCURRENT; i++) {
-                fds[i] = socket_dial(a.socket);
-                SETUP_OK(fds[i] >= 0 && write(fds[i], line, strlen(line)) == (ssize_t)strlen(line), "send %d", i);
-        }
-        for (int i = 0; i < N_CONCURRENT; i++) {
-                char buf[4096];
-                size_t n = 0;
-                ssize_t r;
-
-                while (n < sizeof(buf) - 1 && (r = read(fds[i], buf + n, sizeof(buf) - 1 - n)) > 0) {
-                        n += (size_t)r;
-                        if (memchr(buf, '\n', n))
-                                break;
-                }
-                buf[n] = '\0';
-                ok += strstr(buf, "\"ok\":true") != NULL;
-                close(fds[i]);
-        }
+        ok = agent_refresh_all(&a, item_of(0), g, N_CONCURRENT, NULL);
         CHECK(ok == N_CONCURRENT, "%d of %d answered ok", ok, N_CONCURRENT);
         CHECK(calls(appids[0]) == before + 1, "one call for all: %d (before %d)", calls(appids[0]), before);
 }

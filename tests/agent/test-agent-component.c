@@ -205,33 +205,10 @@ static void test_order(const char *t1, int64_t ct1, const char *t2, int64_t ct2)
 
 /* N_CONCURRENT clients refresh generation G at once: one api_component_token call, all answered ok. */
 static void test_force(void) {
-        int fds[N_CONCURRENT], calls = component_calls(), ok = 0;
+        int calls = component_calls(), ok;
         uint64_t g = generation_of("plat");
-        char line[160];
 
-        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"plat\",\"generation\":%llu,\"timeout_ms\":10000}\n",
-                 (unsigned long long)g);
-        for (int i = 0; i < N_CONCURRENT; i++) {
-                fds[i] = socket_dial(a.socket);
-                SETUP_OK(fds[i] >= 0 && write(fds[i], line, strlen(line)) == (ssize_t)strlen(line), "send %d", i);
-        }
-        for (int i = 0; i < N_CONCURRENT; i++) {
-                char buf[4096];
-                size_t n = 0;
-                ssize_t r;
-
-                while (n < sizeof(buf) - 1 && (r = read(fds[i], buf + n, sizeof(buf) - 1 - n)) > 0) {
-                        n += (size_t)r;
-                        if (memchr(buf, '\n', n))
-                                break;
-                }
-                buf[n] = '\0';
-                if (strstr(buf, "\"ok\":true"))
-                        ok++;
-                else
-                        fprintf(stderr, "  reply %d: %s\n", i, buf);
-                close(fds[i]);
-        }
+        ok = agent_refresh_all(&a, "plat", g, N_CONCURRENT, NULL);
         CHECK(ok == N_CONCURRENT, "%d of %d answered ok", ok, N_CONCURRENT);
         CHECK(component_calls() == calls + 1, "one re-mint for all: %d calls (before %d)", component_calls(), calls);
         CHECK(generation_of("plat") == g + 1, "generation %llu -> %llu", (unsigned long long)g,

@@ -113,31 +113,7 @@ static const char *state_of(const cJSON *e) {
 
 /* N_CONCURRENT clients refresh generation g of item at once; how many were answered ok (the last answer in last). */
 static int force_all(const char *item, uint64_t g, char last[static 4096]) {
-        int fds[N_CONCURRENT], ok = 0;
-        char line[160];
-
-        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":10000}\n",
-                 item, (unsigned long long)g);
-        for (int i = 0; i < N_CONCURRENT; i++) {
-                fds[i] = socket_dial(a.socket);
-                SETUP_OK(fds[i] >= 0 && write(fds[i], line, strlen(line)) == (ssize_t)strlen(line), "send %d", i);
-        }
-        for (int i = 0; i < N_CONCURRENT; i++) {
-                char buf[4096];
-                size_t n = 0;
-                ssize_t r;
-
-                while (n < sizeof(buf) - 1 && (r = read(fds[i], buf + n, sizeof(buf) - 1 - n)) > 0) {
-                        n += (size_t)r;
-                        if (memchr(buf, '\n', n))
-                                break;
-                }
-                buf[n] = '\0';
-                memcpy(last, buf, n + 1);
-                ok += strstr(buf, "\"ok\":true") != NULL;
-                close(fds[i]);
-        }
-        return ok;
+        return agent_refresh_all(&a, item, g, N_CONCURRENT, last);
 }
 
 /* The provider: fetched once at start, get_provider_token; readable through libwxshm. */

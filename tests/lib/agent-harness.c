@@ -485,6 +485,39 @@ int agent_ctl(const struct agent_proc *a, const char *stdin_line, const char *ar
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int agent_refresh_all(const struct agent_proc *a, const char *item, uint64_t gen, int n, char last[4096]) {
+        int fds[64], ok = 0;
+        char line[160];
+
+        SETUP_OK(n > 0 && n <= 64, "agent_refresh_all: 1 to 64 clients");
+        snprintf(line, sizeof(line), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":10000}\n",
+                 item, (unsigned long long)gen);
+        for (int i = 0; i < n; i++) {
+                fds[i] = socket_dial(a->socket);
+                SETUP_OK(fds[i] >= 0 && write(fds[i], line, strlen(line)) == (ssize_t)strlen(line), "send %d", i);
+        }
+        for (int i = 0; i < n; i++) {
+                char buf[4096];
+                size_t got = 0;
+                ssize_t r;
+
+                while (got < sizeof(buf) - 1 && (r = read(fds[i], buf + got, sizeof(buf) - 1 - got)) > 0) {
+                        got += (size_t)r;
+                        if (memchr(buf, '\n', got))
+                                break;
+                }
+                buf[got] = '\0';
+                if (last)
+                        memcpy(last, buf, got + 1);
+                if (strstr(buf, "\"ok\":true"))
+                        ok++;
+                else
+                        fprintf(stderr, "  reply %d: %s\n", i, buf);
+                close(fds[i]);
+        }
+        return ok;
+}
+
 uint64_t agent_generation(const char *item) {
         char buf[WXSHM_TOKEN_MAX + 1];
         wxshm_info info = { .size = sizeof(info) };

@@ -124,6 +124,13 @@ int emu_stat(struct emu_proc *e, const char *app, const char *counter);
  */
 int agent_ctl(const struct agent_proc *a, const char *stdin_line, const char *args, char *out, size_t size);
 
+/*
+ * n clients, each on its own connection, refresh item naming generation gen at once (each
+ * answered within 10 s): how many were answered ok; the last reply read in last, if not NULL.
+ * A reply that is not ok is printed to stderr.
+ */
+int agent_refresh_all(const struct agent_proc *a, const char *item, uint64_t gen, int n, char last[4096]);
+
 /* The generation item's segment holds now, 0 if it cannot be read. */
 uint64_t agent_generation(const char *item);
 
