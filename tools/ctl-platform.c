@@ -50,27 +50,17 @@ int cmd_ticket_put(const char *socket_path, const char *app, const char *ticket,
                 fprintf(stderr, "wxtokenctl: %s: not an app name (" WIRE_APP_NAME_GRAMMAR ")\n", app);
                 return 1;
         }
-        if (req && cJSON_AddStringToObject(req, "op", "ticket") && cJSON_AddStringToObject(req, "app", app) &&
-            cJSON_AddStringToObject(req, "ticket", ticket) && cJSON_AddNumberToObject(req, "create_time", (double)t))
-                line = cJSON_PrintUnformatted(req);
-        cJSON_Delete(req);
-        if (!line || strlen(line) + 2 > PROTOCOL_LINE_MAX) {
-                free(line);
+        if (!req || !cJSON_AddStringToObject(req, "op", "ticket") || !cJSON_AddStringToObject(req, "app", app) ||
+            !cJSON_AddStringToObject(req, "ticket", ticket) ||
+            !cJSON_AddNumberToObject(req, "create_time", (double)t)) {
+                cJSON_Delete(req);
+                fprintf(stderr, "wxtokenctl: out of memory\n");
+                return 1;
+        }
+        if (!(line = request_line(req))) {
                 fprintf(stderr, "wxtokenctl: ticket put: the ticket is too long (at most "
                         PROTOCOL_STR(PROTOCOL_VERIFY_TICKET_MAX) " bytes)\n");
                 return 1;
-        }
-        {
-                size_t n = strlen(line);
-                char *l = realloc(line, n + 2);
-
-                if (!l) {
-                        free(line);
-                        return 1;
-                }
-                line = l;
-                line[n] = '\n';
-                line[n + 1] = '\0';
         }
         o = request(socket_path, line, PROTOCOL_TIMEOUT_DEFAULT_MS, NULL);
         free(line);
@@ -130,10 +120,7 @@ int cmd_authorizer_wechat(const char *socket_path, bool json, const char *compon
         if (!o)
                 return 1;
         if (json) {
-                char *s = cJSON_PrintUnformatted(o);
-
-                printf("%s\n", s ? s : "");
-                free(s);
+                print_json(o);
         } else if (sync) {
                 printf("%s: %s\n", component, text(o, "message"));
         } else {
@@ -183,10 +170,7 @@ int cmd_authorizer(const char *socket_path, bool json, const char *verb, const c
         if (!o)
                 return 1;
         if (json) {
-                char *s = cJSON_PrintUnformatted(o);
-
-                printf("%s\n", s ? s : "");
-                free(s);
+                print_json(o);
         } else if (appid) {
                 printf("%s.%s: %s\n", component, appid, text(o, "message"));
         } else {

@@ -133,3 +133,10 @@ char *request_line(cJSON *o) {
         l[n + 1] = '\0';
         return l;
 }
+
+void print_json(const cJSON *o) {
+        char *s = cJSON_PrintUnformatted(o);
+
+        printf("%s\n", s ? s : "{}");
+        free(s);
+}

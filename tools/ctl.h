@@ -23,6 +23,9 @@ uint64_t raw_u64(const char *line, const char *key);
 /* The request o as one line with its newline (o deleted; the line wiped by the caller): NULL if too long. */
 char *request_line(cJSON *o);
 
+/* The reply o on stdout as one JSON line (--json). */
+void print_json(const cJSON *o);
+
 /* ctl-table.c: "1h59m", "42s", "-3m"; and status's table for people. */
 void format_left(char *buf, size_t size, int64_t left_ms);
 void print_table(const cJSON *o, int64_t now);
