@@ -88,7 +88,7 @@ static bool read_refresh_token(char *buf, size_t size) {
 
 /* authorizer add --auth-code, authorizer sync: the agent calls WeChat before it answers (a sync, page after page). */
 int cmd_authorizer_wechat(const char *socket_path, bool json, const char *component, bool sync) {
-        char code[PROTOCOL_REFRESH_TOKEN_MAX + 2], *line;
+        char code[PROTOCOL_REFRESH_TOKEN_MAX + 2];
         cJSON *req = cJSON_CreateObject(), *o;
 
         if (!wire_app_name_valid(component)) {
@@ -109,14 +109,9 @@ int cmd_authorizer_wechat(const char *socket_path, bool json, const char *compon
                 explicit_bzero(code, sizeof(code));
                 return 1;
         }
-        line = request_line(req);
-        explicit_bzero(code, sizeof(code));
-        if (!line)
-                return 1;
         /* 10,000 accounts are 20 pages of api_get_authorizer_list: more than a refresh's wait. */
-        o = request(socket_path, line, 120000, NULL);
-        explicit_bzero(line, strlen(line));
-        free(line);
+        o = request_object(socket_path, req, 120000);
+        explicit_bzero(code, sizeof(code));
         if (!o)
                 return 1;
         if (json) {
@@ -132,7 +127,7 @@ int cmd_authorizer_wechat(const char *socket_path, bool json, const char *compon
 
 int cmd_authorizer(const char *socket_path, bool json, const char *verb, const char *component,
                           const char *appid, bool auth_code) {
-        char rt[PROTOCOL_REFRESH_TOKEN_MAX + 2], *line;
+        char rt[PROTOCOL_REFRESH_TOKEN_MAX + 2];
         bool add = !strcmp(verb, "add");
         const cJSON *list, *x;
         cJSON *req = cJSON_CreateObject(), *o;
@@ -158,15 +153,8 @@ int cmd_authorizer(const char *socket_path, bool json, const char *verb, const c
                 explicit_bzero(rt, sizeof(rt));
                 return 1;
         }
-        line = request_line(req);
+        o = request_object(socket_path, req, PROTOCOL_TIMEOUT_DEFAULT_MS);
         explicit_bzero(rt, sizeof(rt));
-        if (!line) {
-                fprintf(stderr, "wxtokenctl: authorizer: the request does not fit a line\n");
-                return 1;
-        }
-        o = request(socket_path, line, PROTOCOL_TIMEOUT_DEFAULT_MS, NULL);
-        explicit_bzero(line, strlen(line));
-        free(line);
         if (!o)
                 return 1;
         if (json) {

@@ -140,3 +140,18 @@ void print_json(const cJSON *o) {
         printf("%s\n", s ? s : "{}");
         free(s);
 }
+
+cJSON *request_object(const char *socket_path, cJSON *req, int timeout_ms) {
+        char *line = request_line(req);
+        cJSON *o;
+
+        if (!line) {
+                fprintf(stderr, "wxtokenctl: the request does not fit a line (at most " PROTOCOL_STR(PROTOCOL_LINE_MAX)
+                        " bytes)\n");
+                return NULL;
+        }
+        o = request(socket_path, line, timeout_ms, NULL);
+        explicit_bzero(line, strlen(line));
+        free(line);
+        return o;
+}

@@ -23,6 +23,9 @@ uint64_t raw_u64(const char *line, const char *key);
 /* The request o as one line with its newline (o deleted; the line wiped by the caller): NULL if too long. */
 char *request_line(cJSON *o);
 
+/* request_line(req) sent (its refresh token and the line wiped after): the reply, or NULL after saying why. */
+cJSON *request_object(const char *socket_path, cJSON *req, int timeout_ms);
+
 /* The reply o on stdout as one JSON line (--json). */
 void print_json(const cJSON *o);
 
