@@ -3,12 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent-harness.h"
 #include "client.h"
+#include "rotation-workers.h"
 #include "test-emu-util.h"
 
 #define WORKERS 4
@@ -20,47 +20,6 @@
 
 static const char *const appids[N_AUTH] = { "wxa00000001", "wxa00000002" };
 static const char *const items[N_AUTH] = { "plat.wxa00000001", "plat.wxa00000002" };
-
-static volatile sig_atomic_t stop;
-
-static void on_stop(int sig) {
-        stop = 1;
-}
-
-struct worker_result {
-        long calls, errors, read_failures;
-        int last_errcode;
-};
-
-/* Read each account's token from its segment and call a business API with it, until told to stop (SIGUSR1). */
-static void worker(struct emu_proc *emu, int out_fd) {
-        struct worker_result res = { 0 };
-        char buf[WXSHM_TOKEN_MAX + 1];
-        wxshm *h[N_AUTH];
-
-        http_forget();
-        for (int i = 0; i < N_AUTH; i++)
-                if (wxshm_open(&h[i], items[i]) < 0)
-                        _exit(EXIT_SETUP);
-        while (!stop && getppid() != 1) {
-                for (int i = 0; i < N_AUTH; i++) {
-                        wxshm_info info = { .size = sizeof(info) };
-                        int r = wxshm_read(h[i], buf, sizeof(buf), &info), e;
-
-                        if (r <= 0) {
-                                res.read_failures++;
-                                continue;
-                        }
-                        e = callback(emu, buf);
-                        res.calls++;
-                        if (e != 0) {
-                                res.errors++;
-                                res.last_errcode = e;
-                        }
-                }
-        }
-        _exit(write(out_fd, &res, sizeof(res)) == sizeof(res) ? 0 : EXIT_SETUP);
-}
 
 /* One request line to the agent, its reply checked for "ok":true. */
 static void request_ok(struct agent_proc *a, const char *line, const char *what) {
@@ -74,16 +33,14 @@ int main(void) {
         /* Every token lives 8 s (the agent renews some 2 s early); a retired component token is kept 5 min, as WeChat does. */
         static const char *const emu_args[] = { "--component", COMP ":" CSECRET, "--authorizers", "2", "--seed", SEED,
                                                 "--expires-in", "8", NULL };
-        struct worker_result total = { 0 };
+        struct rotation_result total;
+        struct rotation_workers w;
         struct emu_proc emu;
         struct agent_proc a;
         struct http_res res;
-        pid_t pids[WORKERS];
-        int fds[WORKERS];
         char apps[1024], line[1024];
 
         signal(SIGPIPE, SIG_IGN);
-        signal(SIGUSR1, on_stop); /* inherited by the workers before they can be told to stop */
         emu_start(&emu, emu_args);
         agent_init(&a);
         snprintf(apps, sizeof(apps),
@@ -109,39 +66,12 @@ int main(void) {
         for (int i = 0; i < N_AUTH; i++)
                 SETUP_OK(agent_wait_generation(items[i], 1, 30000), "%s's first token", items[i]);
 
-        for (int i = 0; i < WORKERS; i++) {
-                int p[2];
-
-                SETUP_OK(pipe(p) == 0, "pipe: %m");
-                pids[i] = fork();
-                if (pids[i] == 0) {
-                        close(p[0]);
-                        worker(&emu, p[1]);
-                }
-                close(p[1]);
-                fds[i] = p[0];
-        }
+        rotation_workers_start(&w, WORKERS, &emu, items, N_AUTH);
         for (int i = 0; i < N_AUTH; i++)
                 CHECK(agent_wait_generation(items[i], 1 + ROTATIONS, 90000), "%d rotations of %s", ROTATIONS, items[i]);
         CHECK(agent_wait_generation("plat", 1 + ROTATIONS, 90000), "%d rotations of the component's token", ROTATIONS);
 
-        for (int i = 0; i < WORKERS; i++)
-                kill(pids[i], SIGUSR1);
-        for (int i = 0; i < WORKERS; i++) {
-                struct worker_result last = { 0 };
-
-                if (read(fds[i], &last, sizeof(last)) != sizeof(last))
-                        CHECK(false, "worker %d reported nothing", i);
-                close(fds[i]);
-                waitpid(pids[i], NULL, 0);
-                total.calls += last.calls;
-                total.errors += last.errors;
-                total.read_failures += last.read_failures;
-                if (last.errors)
-                        total.last_errcode = last.last_errcode;
-        }
-        printf("business calls %ld, errors %ld (last errcode %d), failed reads %ld\n", total.calls, total.errors,
-               total.last_errcode, total.read_failures);
+        rotation_workers_stop(&w, &total);
         CHECK(total.calls > 100, "the workers really called WeChat");
         CHECK(total.errors == 0, "no business call failed");
         CHECK(total.read_failures == 0, "no read failed");
