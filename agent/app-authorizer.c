@@ -299,9 +299,13 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
                 authorizer_bump(&a->rec);
                 authorizers_save(it->app);
                 authorizer_share(it->app, &a->rec, false);
-                /* WeChat may hold another refresh token for it (a rotation lost), or none (revoked): ask its list. */
-                if (res->errcode == ERRCODE_REFRESH_INVALID)
-                        app_onboard_auto_sync(it->app, it->name);
+                /*
+                 * WeChat may hold another refresh token for it (a rotation lost: 61023), or none (the
+                 * account cancelled the authorization: 61003, or 61023 too): its list says which, and
+                 * a sync takes the other token or removes the account as revoked.
+                 */
+                if (!is_suite(it->app))
+                        app_onboard_auto_sync(it->app, it->name, res->errcode);
         }
         explicit_bzero(back, sizeof(back));
         explicit_bzero(a->calling, sizeof(a->calling));

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <systemd/sd-event.h>
+
 #include "app.h"
 #include "app-internal.h"
 #include "clock.h"
@@ -395,7 +397,39 @@ char *app_onboard_op(struct item *it, const struct request *req, int64_t uid, in
         return NULL;
 }
 
-void app_onboard_auto_sync(struct app *app, const char *why) {
+static int on_auto_sync_due(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct app *app = userdata;
+
+        app->auto_sync_timer = sd_event_source_disable_unref(app->auto_sync_timer);
+        app_onboard_auto_sync(app, app->cfg->name, app->auto_sync_errcode);
+        return 0;
+}
+
+/*
+ * Within the spacing, the sync is put off to its end rather than dropped: an account refused
+ * then would otherwise stay refused (it calls no more) until someone runs a sync. One timer
+ * a component covers every account refused meanwhile: the one sync reads the whole list.
+ */
+static void auto_sync_defer(struct app *app, const char *why, long errcode) {
+        uint64_t due_us = (uint64_t)(app->auto_sync_at_ms + AUTO_SYNC_SPACING_MS) * 1000;
+        int r;
+
+        app->auto_sync_errcode = errcode;
+        if (app->auto_sync_timer)
+                return;
+        r = sd_event_add_time(app->svc->loop, &app->auto_sync_timer, CLOCK_BOOTTIME, due_us, 1000 * 1000,
+                              on_auto_sync_due, app);
+        if (r < 0) {
+                log_app(LOG_ERR, why, errcode, "cannot put off a sync of %s's api_get_authorizer_list: %s; run "
+                        "wxtokenctl authorizer sync %s", app->cfg->name, strerror(-r), app->cfg->name);
+                return;
+        }
+        log_app(LOG_INFO, why, errcode, "the last sync of %s's api_get_authorizer_list was less than 5 minutes ago: "
+                "the next one is put off to %lld s from now", app->cfg->name,
+                (long long)((app->auto_sync_at_ms + AUTO_SYNC_SPACING_MS - clock_boot_ms()) / 1000));
+}
+
+void app_onboard_auto_sync(struct app *app, const char *why, long errcode) {
         int64_t now = clock_boot_ms();
         struct authorizer_job *j;
 
@@ -403,18 +437,19 @@ void app_onboard_auto_sync(struct app *app, const char *why) {
                 if (j->sync)
                         return; /* one under way reads the whole list anyway */
         if (app->auto_sync_at_ms && now < app->auto_sync_at_ms + AUTO_SYNC_SPACING_MS) {
-                log_app(LOG_INFO, why, 0, "no sync of %s's api_get_authorizer_list for it: the last one was less "
-                        "than 5 minutes ago", app->cfg->name);
+                auto_sync_defer(app, why, errcode);
                 return;
         }
+        app->auto_sync_timer = sd_event_source_disable_unref(app->auto_sync_timer);
         app->auto_sync_at_ms = now;
         j = job_new(app, true, NULL, NULL);
         if (!j)
                 return;
         snprintf(j->why, sizeof(j->why), "%s", why);
         sync_begin(app);
-        log_app(LOG_NOTICE, why, ERRCODE_REFRESH_INVALID, "refresh token refused: reading %s's "
-                "api_get_authorizer_list for another one (or its revocation)", app->cfg->name);
+        log_app(LOG_NOTICE, why, errcode, "%s: reading %s's api_get_authorizer_list for another refresh token "
+                "(or its revocation)", errcode == ERRCODE_NOT_AUTHORIZED ? "authorization cancelled" :
+                "refresh token refused", app->cfg->name);
         if (job_queue(j) < 0)
                 job_free(j);
 }
@@ -425,6 +460,7 @@ void app_onboard_cancel(struct authorizer_job *j) {
 }
 
 void app_onboard_abort(struct app *app) {
+        app->auto_sync_timer = sd_event_source_disable_unref(app->auto_sync_timer);
         while (app->jobs)
                 job_finish(app->jobs, protocol_error(PROTO_E_AUTHORIZER_REFUSED, "the component was removed or the "
                                                      "agent stops: nothing done", -1));

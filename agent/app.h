@@ -89,6 +89,8 @@ struct app {
         char accounts_refused[200];     /* the last words logged about records refused, to log a change once */
         struct authorizer_job *jobs;    /* kind component: onboarding and sync calls under way (app-onboard.c) */
         int64_t auto_sync_at_ms;        /* boot clock: the last sync a refused refresh token started (0: none) */
+        sd_event_source *auto_sync_timer; /* the next one, put off to 5 minutes after it (app-onboard.c) */
+        long auto_sync_errcode;         /* what the account refused meanwhile was told (61023, 61003), for the log */
         unsigned authorizers_revoked;   /* accounts removed since start: refused (61023) and no longer listed */
 };
 
@@ -270,11 +272,11 @@ void app_onboard_cancel(struct authorizer_job *job);
 void app_onboard_abort(struct app *app);
 
 /*
- * An account's refresh token was refused (61023): one sync of the component (at most one
- * every 5 minutes) takes another refresh token WeChat lists for it, or removes it if the
- * whole list no longer names it (revoked).
+ * An account's refresh token was refused (61023) or its authorization cancelled (61003,
+ * errcode): one sync of the component (at most one every 5 minutes) takes another refresh
+ * token WeChat lists for it, or removes it if the whole list no longer names it (revoked).
  */
-void app_onboard_auto_sync(struct app *app, const char *why);
+void app_onboard_auto_sync(struct app *app, const char *why, long errcode);
 
 /* The item's cap of client-forced calls a day. */
 unsigned item_forced_cap(const struct item *it);
