@@ -127,6 +127,30 @@ static void test_onboard(void) {
         free(code);
 }
 
+/*
+ * Authorized again (a new auth code for an account held): "updated", the token api_query_auth
+ * answered is published as the next generation before the reply and works, with no
+ * api_authorizer_token call; the refresh token on the disk is the one WeChat lists.
+ */
+static void test_reonboard(void) {
+        char out[4096], tok[WXSHM_TOKEN_MAX + 1], *code = auth_code(appids[0]);
+        wxshm_info info = { .size = sizeof(info) };
+        uint64_t g = agent_generation(item_of(0));
+        int before = ep_calls("api_authorizer_token"), queries = ep_calls("api_query_auth");
+
+        CHECK(agent_ctl(&a, code, "authorizer add plat --auth-code", out, sizeof(out)) == 0 && strstr(out, "authorized again"),
+              "authorized again: %s", out);
+        CHECK(agent_read(item_of(0), tok, sizeof(tok), &info) > 0 && info.generation == g + 1,
+              "the next generation published when the add is answered: %llu (before %llu)",
+              (unsigned long long)info.generation, (unsigned long long)g);
+        CHECK(callback(&emu, tok) == 0, "and it is the token WeChat answered (getcallbackip takes it)");
+        CHECK(ep_calls("api_query_auth") == queries + 1, "one api_query_auth call");
+        CHECK(ep_calls("api_authorizer_token") == before, "no api_authorizer_token call: %d (before %d)",
+              ep_calls("api_authorizer_token"), before);
+        CHECK(same_rt(file_rt(appids[0]), listed_rt(appids[0])), "the refresh token WeChat lists is on the disk");
+        free(code);
+}
+
 /* A restart after onboarding: the token is adopted from its state file, no call. */
 static void test_restart(void) {
         int before = ep_calls("api_authorizer_token");
@@ -259,6 +283,7 @@ int main(void) {
 
         test_onboard();
         test_restart();
+        test_reonboard();
         test_sync();
         test_recover_61023();
         test_revoked();
