@@ -39,9 +39,14 @@ void core_schedule_refresh(struct core_item *it, const struct core_policy *pol, 
                            bool same) {
         int64_t now = c->now_ms, at = refresh_at(it, pol, c);
 
-        /* The same token again, already inside the margin: upstream will not renew it yet. */
-        if (same && at <= now + pol->backoff_min_ms)
-                at = schedule_same_token_at(now, it->expires_at_ms, pol->backoff_min_ms);
+        /*
+         * The same token again, already inside the margin: upstream will not renew it yet. Its
+         * schedule has its own floor: WeCom renews at the expiry, not backoff_min after it.
+         */
+        if (same && at <= now + pol->backoff_min_ms) {
+                core_schedule(it, schedule_same_token_at(now, it->expires_at_ms, pol->backoff_min_ms));
+                return;
+        }
         /* However short-lived the token upstream hands out, no tighter loop than backoff_min. */
         if (at < now + pol->backoff_min_ms)
                 at = now + pol->backoff_min_ms;

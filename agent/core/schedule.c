@@ -43,13 +43,22 @@ int64_t schedule_refresh_at(enum app_kind kind, int64_t now_ms, int64_t expires_
 }
 
 int64_t schedule_same_token_at(int64_t now_ms, int64_t expires_at_ms, int64_t min_ms) {
-        int64_t at = now_ms + (expires_at_ms - now_ms) / 2;
+        int64_t at = now_ms + (expires_at_ms - now_ms) / 2, past = now_ms - expires_at_ms;
 
-        if (at < now_ms + min_ms)
-                at = now_ms + min_ms;
-        if (at > expires_at_ms && expires_at_ms > now_ms)
-                at = expires_at_ms;
-        return at;
+        if (expires_at_ms > now_ms) {
+                if (at < now_ms + min_ms)
+                        at = now_ms + min_ms;
+                /* The expiry itself even if sooner than min: the new token comes no sooner, and readers wait. */
+                return at < expires_at_ms ? at : expires_at_ms;
+        }
+        /*
+         * Still the same token at or past the expiry believed (upstream's whole seconds put it a
+         * little later): again soon, then as long as it is overdue, never more often than
+         * SCHEDULE_SAME_TOKEN_STEP_MS nor less often than min_ms.
+         */
+        if (past < SCHEDULE_SAME_TOKEN_STEP_MS)
+                past = SCHEDULE_SAME_TOKEN_STEP_MS;
+        return now_ms + (past < min_ms ? past : min_ms);
 }
 
 int64_t schedule_retry_delay(enum failure_class c, unsigned attempt, int64_t min_ms, int64_t max_ms,

@@ -45,8 +45,11 @@ int64_t schedule_refresh_at(enum app_kind kind, int64_t now_ms, int64_t expires_
 /*
  * The refresh returned the token we already had (stable outside its window, WeCom
  * before expiry): try again halfway to expiry, but not sooner than min_ms from now and
- * not later than expiry.
+ * not later than expiry (even if that is sooner than min_ms: WeCom renews only then);
+ * at or past expiry, after as long as it is overdue, between SCHEDULE_SAME_TOKEN_STEP_MS
+ * and min_ms.
  */
+#define SCHEDULE_SAME_TOKEN_STEP_MS 250
 int64_t schedule_same_token_at(int64_t now_ms, int64_t expires_at_ms, int64_t min_ms);
 
 /*

@@ -745,7 +745,14 @@ static void test_edges(void) {
                                       .expires_at_ms = r.clock.now_ms + 300, .same = true });
         CHECK(core_item_wake(&r.it) == r.clock.now_ms + 250, "halfway to expiry, not sooner than backoff_min (%lld)",
               (long long)(core_item_wake(&r.it) - r.clock.now_ms));
+        /* WeCom renews at the expiry: the call is made then, though sooner than backoff_min. */
         r.pol.backoff_min_ms = 1 * SEC;
+        fire(&r);
+        started(&r);
+        step(&r, (struct core_event){ .type = CORE_EV_PUBLISHED, .generation = 1,
+                                      .expires_at_ms = r.clock.now_ms + 300, .same = true });
+        CHECK(core_item_wake(&r.it) == r.clock.now_ms + 300, "the same token: at its expiry, not backoff_min later "
+              "(%lld)", (long long)(core_item_wake(&r.it) - r.clock.now_ms));
         fire(&r);
         started(&r);
         step(&r, (struct core_event){ .type = CORE_EV_PUBLISHED, .generation = 2, .expires_at_ms = r.clock.now_ms + 400 });

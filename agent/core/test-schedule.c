@@ -60,12 +60,16 @@ static void test_refresh_at(void) {
 static void test_same_token(void) {
         int64_t now = 1000000, exp = now + 200 * S;
 
-        /* Halfway to expiry, at least min from now, at most the expiry. */
+        /* Halfway to expiry, at least min from now, at most the expiry (sooner than min if it comes first). */
         CHECK_EQ(schedule_same_token_at(now, exp, 1 * S), now + 100 * S);
         CHECK_EQ(schedule_same_token_at(now, now + 1500, 1 * S), now + 1000);
         CHECK_EQ(schedule_same_token_at(now, now + 800, 1 * S), now + 800);
-        /* Already expired: retry after min, not in a tight loop. */
+        CHECK_EQ(schedule_same_token_at(now, now + 30, 1 * S), now + 30);
+        /* At or past the expiry: again after as long as it is overdue, at least the step, at most min. */
+        CHECK_EQ(schedule_same_token_at(now, now, 1 * S), now + SCHEDULE_SAME_TOKEN_STEP_MS);
+        CHECK_EQ(schedule_same_token_at(now, now - 400, 1 * S), now + 400);
         CHECK_EQ(schedule_same_token_at(now, now - 5 * S, 1 * S), now + 1 * S);
+        CHECK_EQ(schedule_same_token_at(now, now - 5 * S, 100), now + 100);
 }
 
 static void test_backoff(void) {
