@@ -206,8 +206,11 @@ void app_authorizers_heartbeat(struct app *app, int64_t now_ms) {
 void app_authorizers_poke(struct app *app) {
         /* Only those waiting for a component token: a new one does not make the accounts' tokens stale. */
         for (struct authorizer *a = app->authorizers; a; a = a->next)
-                if (!a->rec.refused && (a->item.core.generation == 0 || a->item.core.failure != FAILURE_NONE))
+                if (!a->rec.refused && (a->item.core.generation == 0 || a->item.core.failure != FAILURE_NONE ||
+                                        a->awaiting_token)) {
+                        a->awaiting_token = false;
                         item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
+                }
 }
 
 int app_authorizer_request(struct item *it, const char *base, struct upstream_request *req, long *errcode) {

@@ -62,6 +62,7 @@ struct authorizer {
          * it is good once, for 10 minutes); rec.refresh_token stays "" until the permanent code comes. */
         char auth_code[PROTOCOL_REFRESH_TOKEN_MAX + 1];
         bool exchanging;                /* the call under way is that exchange */
+        bool awaiting_token;            /* its call was due while the app's token had expired: made with the next */
         struct authorizer *next;
 };
 

@@ -18,11 +18,20 @@
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct item *it = userdata;
         struct app *app = it->app;
-        bool ready = (!it->ticket && !it->auth) || app->token.value_len > 0;
+        /*
+         * A ticket, or an account of a component or suite, is fetched with the app's token. An
+         * account waits for a new one once it has expired: WeCom renews a suite's token only at
+         * its expiry, when its corps' tokens run out too, and a call with the old one is a
+         * certain failure (42009) and a backoff. The new token wakes it (app_authorizers_poke).
+         */
+        bool ready = (!it->ticket && !it->auth) ||
+                     (app->token.value_len > 0 && (!it->auth || app->token.core.expires_at_ms > clock_wall_ms()));
         struct upstream_result fail = { .errcode = UPSTREAM_ERR_BODY };
 
         if (app_authorizer_refused(it))
                 return 0; /* no call until the account is added again */
+        if (it->auth)
+                it->auth->awaiting_token = !ready;
         /* A segment that can take no further generation is made anew before any call (app-mirror.c). */
         if (!it->core.in_flight && ready && it->core.armed && it->core.next_at_ms <= clock_wall_ms() &&
             !item_can_publish(it) && (!it->seg || item_segment_renew(it) < 0)) {
@@ -77,6 +86,14 @@ static void item_publish(struct item *it, const struct upstream_result *res, int
         uint64_t generation;
         int r;
 
+        /*
+         * The same token: upstream counts what it has left in whole seconds, so a later answer
+         * puts its end up to a second later than the first did, when it was new. The earlier
+         * end stays (readers and the next call go by it), unless it has passed: then upstream
+         * still handing it out says it lives on.
+         */
+        if (same && it->core.expires_at_ms > now && it->core.expires_at_ms < expires_at)
+                expires_at = it->core.expires_at_ms;
         r = copy ? wxshm_writer_publish(it->seg, res->value, res->value_len, expires_at, now, &generation) : -ENOMEM;
         if (r < 0) {
                 /* A second writer on the segment, or a corrupt one: keep the old token, retry later. */
