@@ -157,20 +157,17 @@ static void core_force_start(struct core_item *it, const struct core_policy *pol
         core_fetch_at(it, c, allowed > c->now_ms ? allowed : c->now_ms);
 }
 
-/* May a new forced call start? 0 if so, else retry_after_ms with why filled; rate_limited counted. */
+/* May a new forced call start? 0 if so, else retry_after_ms with why filled (counted by the caller). */
 static int64_t core_force_refused(struct core_item *it, const struct core_policy *pol, const struct core_clock *c,
                              int64_t timeout_ms, char *why, size_t why_size) {
         int64_t tomorrow, wait;
 
         tomorrow = budget_check(&it->budget, cap_of(pol), stable_force(pol), pol->name, c->quota_now_ms, why,
                                 why_size);
-        if (tomorrow > 0) {
-                it->rate_limited++;
+        if (tomorrow > 0)
                 return tomorrow;
-        }
         wait = it->forced_at_ms + core_force_interval(pol) - c->now_ms;
         if (wait > timeout_ms) {
-                it->rate_limited++;
                 snprintf(why, why_size, "%s", MESSAGE_SPACED);
                 return wait;
         }
@@ -211,8 +208,18 @@ void core_force_request(struct core_item *it, const struct core_policy *pol, con
         joins = it->in_flight || it->force_stage != CORE_FORCE_NONE || it->generation == 0;
         /* Joining costs nothing; a new forced call needs today's budget and WeChat's spacing. */
         if (!joins && (retry = core_force_refused(it, pol, c, ev->timeout_ms, why, sizeof(why))) > 0) {
-                answer(it, out, ev->waiter, CORE_ANSWER_RATE_LIMITED, NULL, why, retry);
-                return;
+                /*
+                 * Refused, but the refresh already scheduled comes within the client's wait (WeCom's,
+                 * at the expiry, when its clients see 42001 first), or is due and waits for the app's
+                 * token (a ticket, an account): its token answers this client.
+                 */
+                joins = it->generation > 0 && it->next_at_ms <= c->now_ms + ev->timeout_ms &&
+                        (it->armed || (pol->ticket && it->next_at_ms <= c->now_ms));
+                if (!joins) {
+                        it->rate_limited++;
+                        answer(it, out, ev->waiter, CORE_ANSWER_RATE_LIMITED, NULL, why, retry);
+                        return;
+                }
         }
         if (!waiter_add(it, ev, gen, c->now_ms + ev->timeout_ms)) {
                 answer(it, out, ev->waiter, CORE_ANSWER_BUSY, NULL, "out of memory", -1);
@@ -257,6 +264,7 @@ void core_force_remote(struct core_item *it, const struct core_policy *pol, cons
                 return;
         }
         if ((retry = core_force_refused(it, pol, c, timeout_ms, why, sizeof(why))) > 0) {
+                it->rate_limited++;
                 if (!strcmp(why, MESSAGE_SPACED))
                         snprintf(why, sizeof(why), "%s (on the lease holder)", MESSAGE_SPACED);
                 note_failed(it, c, out, PROTO_E_RATE_LIMITED, why, retry);

@@ -230,6 +230,44 @@ static void test_rebased_force(void) {
         rig_free(&r);
 }
 
+/*
+ * A forced refresh the spacing refuses, while the scheduled refresh comes within the client's
+ * wait (WeCom's clients see 42001 just as it falls due): the client rides on it, not refused.
+ */
+static void test_rides_scheduled(void) {
+        const struct core_action *call;
+        uint64_t limited;
+        struct rig r;
+        uint64_t id;
+
+        fresh(&r, APP_KIND_WORK);
+        r.pol.min_force_interval_ms = 4 * 3600 * SEC; /* longer than the token lives */
+        r.pol.verify_before_force = false; /* straight to the call: no probe of the token first */
+        advance(&r, 10 * SEC);
+        id = request(&r, 1, 5000);
+        fire(&r);
+        started(&r);
+        published(&r, 2, false);
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_PUBLISHED, "the first forced call");
+        advance(&r, core_item_wake(&r.it) - r.clock.now_ms - 20 * SEC);
+        limited = r.it.rate_limited;
+        id = request(&r, 2, 5000);
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_RATE_LIMITED &&
+              r.it.rate_limited == limited + 1, "20 s before the scheduled refresh, a 5 s wait: refused (spaced)");
+        advance(&r, 17 * SEC);
+        id = request(&r, 2, 5000);
+        CHECK(!answer_of(&r, id) && r.it.n_waiters == 1 && r.it.rate_limited == limited + 1 &&
+              r.it.force_stage == CORE_FORCE_NONE, "3 s before it: the client waits for it, no forced call");
+        advance(&r, 3 * SEC);
+        call = fire(&r);
+        CHECK(call && !call->call.force, "the scheduled call, not a forced one");
+        started(&r);
+        published(&r, 3, false);
+        CHECK(answer_of(&r, id) && answer_of(&r, id)->answer == CORE_ANSWER_PUBLISHED && r.it.n_waiters == 0,
+              "its token answers the client");
+        rig_free(&r);
+}
+
 /* Only WeChat's "this token is dead" (40001, 40014, 42001) rotates after a probe; an empty reason reads "no answer". */
 static void test_probe_codes(void) {
         static const long dead[] = { 40001, 40014, 42001 };
@@ -306,6 +344,7 @@ int main(void) {
         test_count_after_settled();
         test_timer_while_counting();
         test_rebased_force();
+        test_rides_scheduled();
         test_probe_codes();
         test_blocked();
         return check_exit_code();
