@@ -34,7 +34,7 @@ int main(void) {
         static const char *const emu_args[] = { "--component", COMP ":" CSECRET, "--authorizers", "2", "--seed", SEED,
                                                 "--expires-in", "8", NULL };
         struct rotation_result total;
-        struct rotation_workers w;
+        struct rotation_workers w = { .follow_protocol = false };
         struct emu_proc emu;
         struct agent_proc a;
         struct http_res res;

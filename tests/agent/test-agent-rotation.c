@@ -20,7 +20,7 @@ int main(void) {
                 "--app", "wxR:" SECRET_R, "--app", "wxS:" SECRET_S, "--expires-in", "8", NULL,
         };
         struct rotation_result total;
-        struct rotation_workers w;
+        struct rotation_workers w = { .follow_protocol = false };
         struct emu_proc emu;
         struct agent_proc a;
         char apps[1024];

@@ -23,16 +23,12 @@ static struct emu_proc emu;
 static struct agent_proc a;
 static const char *const corps[N_CORPS] = { "wwc00000001", "wwc00000002" };
 
-/* wxemu's permanent code of corpid at credential generation gen (doc/wxemu.md: FNV-1a-64 of "SEED:ID:GEN", then of "#"). */
-static void seed_pcode(const char *corpid, unsigned gen, char out[64]) {
-        char in[128];
-        uint64_t h1 = 0xcbf29ce484222325ULL, h2;
+/* wxemu's first permanent code of corpid (doc/wxemu.md), into out. */
+static void seed_pcode(const char *corpid, char out[64]) {
+        char *code = emu_seeded_permanent_code(SEED, corpid);
 
-        snprintf(in, sizeof(in), SEED ":%s:%u", corpid, gen);
-        for (const char *p = in; *p; p++)
-                h1 = (h1 ^ (unsigned char)*p) * 0x100000001b3ULL;
-        h2 = (h1 ^ (unsigned char)'#') * 0x100000001b3ULL;
-        snprintf(out, 64, "pcode@@@%016llx%016llx", (unsigned long long)h1, (unsigned long long)h2);
+        snprintf(out, 64, "%s", code);
+        free(code);
 }
 
 /* Token calls wxemu answered for id (get_suite_token, get_provider_token, get_corp_token), ok or not. */
@@ -217,7 +213,7 @@ static void test_corps(void) {
         char args[256], *code;
         struct stat st;
 
-        seed_pcode(corps[0], 1, pcode);
+        seed_pcode(corps[0], pcode);
         snprintf(args, sizeof(args), "authorizer add crm %s", corps[0]);
         CHECK(agent_ctl(&a, pcode, args, out, sizeof(out)) == 0 && strstr(out, "added"), "add by permanent code: %s", out);
         CHECK(agent_wait_generation(item_of(0), 1, 10000), "%s published", item_of(0));
@@ -233,7 +229,7 @@ static void test_corps(void) {
               item_of(1));
         CHECK(calls(corps[1]) == 0, "no get_corp_token call: the exchange's token is used: %d", calls(corps[1]));
         /* Never cancelled: an authorization (auth code) hands out the same permanent code. */
-        seed_pcode(corps[1], 1, pcode2);
+        seed_pcode(corps[1], pcode2);
         f = authorizers_file();
         CHECK(f && strstr(f, pcode) && strstr(f, pcode2) && !strstr(f, code), "both permanent codes kept, not the "
               "auth code");
@@ -318,8 +314,8 @@ static void test_no_secret(void) {
         char *log = agent_log(&a);
         cJSON *o, *l;
 
-        seed_pcode(corps[0], 1, pcode);
-        seed_pcode(corps[1], 1, pcode2);
+        seed_pcode(corps[0], pcode);
+        seed_pcode(corps[1], pcode2);
         o = agent_request(&a, "{\"op\":\"status\"}\n", raw, sizeof(raw));
         l = agent_request(&a, "{\"op\":\"authorizer_list\",\"component\":\"crm\"}\n", list, sizeof(list));
         CHECK(log && !strstr(log, SSECRET) && !strstr(log, PSECRET) && !strstr(raw, SSECRET) && !strstr(raw, PSECRET),

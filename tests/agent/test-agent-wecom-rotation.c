@@ -1,4 +1,4 @@
-/* test-agent-wecom-rotation.c: a WeCom suite's corps and the provider's token rotating (WeCom renews only at expiry) while 4 processes call WeChat with what they read: 0 errors. */
+/* test-agent-wecom-rotation.c: a WeCom suite's corps and the provider's token rotating (WeCom renews only at expiry) while 4 processes call WeCom with what they read, following libwxshm's refresh protocol: 0 errors. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +36,7 @@ int main(void) {
         static const char *const emu_args[] = { "--suite", SUITE ":" SSECRET, "--corps", "2", "--provider",
                                                 PROV ":" PSECRET, "--seed", SEED, "--expires-in", "8", NULL };
         struct rotation_result total;
-        struct rotation_workers w;
+        struct rotation_workers w = { .follow_protocol = true };
         struct emu_proc emu;
         struct agent_proc a;
         struct http_res res;
@@ -75,8 +75,9 @@ int main(void) {
                 CHECK(agent_wait_generation(items[i], 1 + ROTATIONS, 90000), "%d rotations of %s", ROTATIONS, items[i]);
         rotation_workers_stop(&w, &total);
         CHECK(total.calls > 100, "the workers really called WeChat");
-        CHECK(total.errors == 0, "no business call failed");
-        CHECK(total.read_failures == 0, "no read failed");
+        /* Each reader that saw the token die mended it once with a refresh, as libwxshm's header says. */
+        CHECK(total.errors == 0, "no business call failed after the reader's one refresh");
+        CHECK(total.read_failures == 0, "no read failed after the reader's one refresh");
         for (int i = 0; i < N_ITEMS; i++) {
                 const char *id = i < 2 ? corps[i] : PROV;
                 int calls = emu_stat(&emu, id, "gettoken_calls");
@@ -84,6 +85,5 @@ int main(void) {
                 printf("%s: generation %llu after %d token calls\n", items[i],
                        (unsigned long long)agent_generation(items[i]), calls);
         }
-        { char *l = agent_log(&a); fputs(l ? l : "", stdout); free(l); }
         return harness_finish(&a);
 }

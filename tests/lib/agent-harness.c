@@ -525,19 +525,27 @@ uint64_t agent_generation(const char *item) {
         return agent_read(item, buf, sizeof(buf), &info) > 0 ? info.generation : 0;
 }
 
-/* doc/wxemu.md: FNV-1a-64 of "SEED:APPID:1", then that hash with "#" folded in once more. */
-char *emu_seeded_refresh_token(const char *seed, const char *appid) {
+/* doc/wxemu.md: FNV-1a-64 of "SEED:ID:1", then that hash with "#" folded in once more, after prefix. */
+static char *emu_seeded(const char *seed, const char *id, const char *prefix) {
         char in[128], *out = malloc(64);
         uint64_t h1 = 0xcbf29ce484222325ULL, h2;
 
-        snprintf(in, sizeof(in), "%s:%s:1", seed, appid);
+        snprintf(in, sizeof(in), "%s:%s:1", seed, id);
         for (const char *p = in; *p; p++)
                 h1 = (h1 ^ (unsigned char)*p) * 0x100000001b3ULL;
         h2 = (h1 ^ (unsigned char)'#') * 0x100000001b3ULL;
         if (!out)
                 abort();
-        snprintf(out, 64, "refreshtoken@@@%016llx%016llx", (unsigned long long)h1, (unsigned long long)h2);
+        snprintf(out, 64, "%s%016llx%016llx", prefix, (unsigned long long)h1, (unsigned long long)h2);
         return out;
+}
+
+char *emu_seeded_refresh_token(const char *seed, const char *appid) {
+        return emu_seeded(seed, appid, "refreshtoken@@@");
+}
+
+char *emu_seeded_permanent_code(const char *seed, const char *corpid) {
+        return emu_seeded(seed, corpid, "pcode@@@");
 }
 
 int emu_endpoint_calls(struct emu_proc *e, const char *endpoint) {

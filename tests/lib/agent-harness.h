@@ -136,6 +136,8 @@ uint64_t agent_generation(const char *item);
 
 /* wxemu's first refresh token of an authorizer, run with --seed SEED (doc/wxemu.md); malloc'd. */
 char *emu_seeded_refresh_token(const char *seed, const char *appid);
+/* The permanent code wxemu --seed SEED gives a suite's corp corpid at first (malloc'd). */
+char *emu_seeded_permanent_code(const char *seed, const char *corpid);
 
 /* Calls wxemu answered at a platform endpoint ("api_component_token", ...) so far, ok or not; -1 if none. */
 int emu_endpoint_calls(struct emu_proc *e, const char *endpoint);

@@ -2,15 +2,19 @@
 #ifndef ROTATION_WORKERS_H
 #define ROTATION_WORKERS_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "test-emu-util.h"
 
 #define ROTATION_WORKERS_MAX 16
 
-/* What the workers saw: business calls made, those WeChat refused (and the last errcode), reads that failed. */
+/*
+ * What the workers saw: business calls made, those WeChat refused (and the last errcode),
+ * reads that failed; with the reader's protocol, how many of those a refresh then mended.
+ */
 struct rotation_result {
-        long calls, errors, read_failures;
+        long calls, errors, read_failures, recovered;
         int last_errcode;
 };
 
@@ -18,6 +22,13 @@ struct rotation_workers {
         pid_t pids[ROTATION_WORKERS_MAX];
         int fds[ROTATION_WORKERS_MAX];
         int n;
+        /*
+         * Set before rotation_workers_start: a refused token (40001, 40014, 42001) or an expired
+         * read is followed by libwxshm's protocol (wxshm_refresh naming the generation, read
+         * again, call again once), as WeCom's tokens need: they renew only at expiry. Only what
+         * still fails then is an error. Unset: the first failure counts.
+         */
+        bool follow_protocol;
 };
 
 /*
