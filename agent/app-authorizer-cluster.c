@@ -19,21 +19,23 @@ const struct authorizer_record *app_authorizer_record(const struct item *it) {
 }
 
 int app_authorizer_take(struct app *app, const struct authorizer_record *rec, bool removed) {
-        struct authorizer **link = &app->authorizers, *a;
+        struct authorizer *a;
         bool new_token;
         int r;
 
         if (app->authorizers_refused_file)
                 return 0;
-        while (*link && strcmp((*link)->rec.appid, rec->appid) != 0)
-                link = &(*link)->next;
-        a = *link;
+        /* A client's add or remove of it waiting for its save is settled first: the newer record wins after it. */
+        if (app->batch && (authorizer_removal_batched(app, rec->appid) ||
+                           ((a = authorizer_find(app, rec->appid)) && a->change)))
+                authorizers_flush(app);
+        a = authorizer_find(app, rec->appid);
         if (a && rec->changed_ms <= a->rec.changed_ms)
                 return 0;
         if (removed) {
                 if (!a)
                         return 0;
-                *link = a->next;
+                authorizer_unlink(app, a);
                 log_app(LOG_NOTICE, a->item.name, 0, "cluster: authorizer removed on another agent: segment removed");
                 state_remove(app->svc->config->state_dir, a->item.name);
                 authorizer_stop(a);

@@ -39,14 +39,6 @@ void app_authorizers_count(const struct app *app, unsigned *total, unsigned *ref
         }
 }
 
-size_t authorizers_count(const struct app *app) {
-        size_t n = 0;
-
-        for (const struct authorizer *a = app->authorizers; a; a = a->next)
-                n++;
-        return n;
-}
-
 /*
  * Write every account's record, fsync'd: 0 or -errno (said in the log). While the file
  * read at start was refused, nothing is written over it (it may still be mended).
@@ -128,8 +120,12 @@ int authorizer_start(struct app *app, const struct authorizer_record *rec, bool 
                 return r;
         }
         /* A refused refresh token makes no call until the account is added again (re-authorized). */
-        a->next = app->authorizers;
-        app->authorizers = a;
+        r = authorizer_link(app, a);
+        if (r < 0) {
+                item_free(&a->item, true);
+                wipe_free(a);
+                return r;
+        }
         *ret = a;
         return 0;
 }
@@ -177,20 +173,16 @@ static void stop(struct authorizer *a, bool retire) {
 }
 
 void app_authorizers_free(struct app *app, bool retire) {
+        /* Its clients answered first ("removed or stops"), then what waited for a save undone. */
         app_onboard_abort(app);
+        authorizers_batch_abort(app);
         while (app->authorizers) {
                 struct authorizer *a = app->authorizers;
 
-                app->authorizers = a->next;
+                authorizer_unlink(app, a);
                 stop(a, retire);
         }
-}
-
-struct item *app_authorizer_find(const struct app *app, const char *name) {
-        for (struct authorizer *a = app->authorizers; a; a = a->next)
-                if (strcmp(a->item.name, name) == 0)
-                        return &a->item;
-        return NULL;
+        authorizers_index_free(app);
 }
 
 void app_authorizers_stop(struct app *app) {
@@ -315,16 +307,6 @@ int app_authorizer_parse(struct item *it, const struct http_response *http, cons
         return r;
 }
 
-static struct authorizer *find(struct app *app, const char *appid, struct authorizer ***link) {
-        for (struct authorizer **p = &app->authorizers; *p; p = &(*p)->next)
-                if (strcmp((*p)->rec.appid, appid) == 0) {
-                        if (link)
-                                *link = p;
-                        return *p;
-                }
-        return NULL;
-}
-
 /* The reply to an op the component cannot take, said in the log too when it matters. */
 char *authorizer_refuse(const char *fmt, const char *a, const char *b) {
         char message[320];
@@ -345,12 +327,17 @@ static char *add_auth_code(struct app *app, struct authorizer *a, const char *au
                                       "it went)");
 }
 
+/*
+ * An add by refresh token: applied now, answered after the save that covers it (NULL
+ * returned, *job set), or refused at once (the reply line). A change of an account that
+ * waits for a save already, or of one whose removal waits, saves that batch first: one
+ * batch holds one change per account, so undoing it is exact.
+ */
 static char *add(struct app *app, const char *appid, const char *refresh_token, bool auth_code, int64_t uid,
-                 int64_t pid) {
+                 int64_t pid, app_reply_fn reply, void *userdata, struct authorizer_job **job) {
         const char *name = app->cfg->name;
-        struct authorizer_record rec = { 0 };
-        struct authorizer *a = find(app, appid, NULL);
-        char message[256];
+        struct authorizer_record rec = { 0 }, old;
+        struct authorizer *a = authorizer_find(app, appid);
         int r;
 
         /* Open Platform appids are "wx..."; WeCom corpids "ww..." (old corps "wx..."). */
@@ -358,18 +345,23 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
                 return authorizer_refuse("%s is a component: %s is not an Open Platform appid (wx...)", name, appid);
         if (auth_code && !is_suite(app))
                 return authorizer_refuse("%s is a component: \"auth_code\" is WeCom's%s; give the refresh token", name, "");
+        if ((a && a->change) || (!a && authorizer_removal_batched(app, appid))) {
+                authorizers_flush(app);
+                a = authorizer_find(app, appid);
+        }
         if (a && auth_code)
                 return add_auth_code(app, a, refresh_token, uid, pid);
         if (a) {
                 /* Authorized again: the new refresh token replaces the old, and a refused account calls again. */
-                r = authorizer_renew(app, a, refresh_token);
+                old = a->rec;
+                snprintf(a->rec.refresh_token, sizeof(a->rec.refresh_token), "%s", refresh_token);
+                a->rec.refused = 0;
+                authorizer_bump(&a->rec);
+                r = authorizer_batch(app, CHANGE_RENEWED, a, &old, uid, pid, reply, userdata, job);
                 if (r < 0)
-                        return authorizer_refuse("cannot write %s.authorizers (%s): nothing changed", name, state_strerror(r));
-                log_app(LOG_NOTICE, a->item.name, 0, "%s replaced by uid %lld pid %lld: calling now",
-                        credential_name(app), (long long)uid, (long long)pid);
-                item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
-                snprintf(message, sizeof(message), "%s replaced: calling now", credential_name(app));
-                return protocol_authorizer_ok("updated", name, appid, message);
+                        a->rec = old;
+                explicit_bzero(&old, sizeof(old));
+                return r < 0 ? authorizer_refuse("cannot queue the save: %s%s", strerror(-r), "") : NULL;
         }
         if (authorizers_count(app) >= PROTOCOL_AUTHORIZERS_MAX)
                 return authorizer_refuse("%s holds " PROTOCOL_STR(PROTOCOL_AUTHORIZERS_MAX) " authorizers already%s", name, "");
@@ -386,40 +378,34 @@ static char *add(struct app *app, const char *appid, const char *refresh_token, 
         if (auth_code)
                 return add_auth_code(app, a, refresh_token, uid, pid);
         /* On the disk before the add is answered: a lost refresh token cannot be made again. */
-        r = authorizers_save(app);
+        r = authorizer_batch(app, CHANGE_ADDED, a, NULL, uid, pid, reply, userdata, job);
         if (r < 0) {
-                app->authorizers = a->next;
+                authorizer_unlink(app, a);
                 stop(a, true);
-                return authorizer_refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
+                return authorizer_refuse("cannot queue the save: %s%s", strerror(-r), "");
         }
-        authorizer_share(app, &a->rec, false);
-        log_app(LOG_NOTICE, a->item.name, 0, "authorizer added by uid %lld pid %lld", (long long)uid, (long long)pid);
-        snprintf(message, sizeof(message), "added: published as %s", a->item.name);
-        return protocol_authorizer_ok("added", name, appid, message);
+        return NULL;
 }
 
-static char *remove_one(struct app *app, const char *appid, int64_t uid, int64_t pid) {
-        struct authorizer **link, *a = find(app, appid, &link);
-        char item_name[sizeof(a->item.name)];
+/* Unlinked now (no longer listed or found), stopped once the save without it returned 0. */
+static char *remove_one(struct app *app, const char *appid, int64_t uid, int64_t pid, app_reply_fn reply,
+                        void *userdata, struct authorizer_job **job) {
+        struct authorizer *a = authorizer_find(app, appid);
         int r;
 
+        if (a && a->change) {
+                authorizers_flush(app);
+                a = authorizer_find(app, appid);
+        }
         if (!a)
                 return authorizer_refuse("%s has no authorizer %s", app->cfg->name, appid);
-        *link = a->next;
-        r = authorizers_save(app);
+        authorizer_unlink(app, a);
+        r = authorizer_batch(app, CHANGE_REMOVED, a, NULL, uid, pid, reply, userdata, job);
         if (r < 0) {
-                *link = a;
-                return authorizer_refuse("cannot write %s.authorizers (%s): not removed", app->cfg->name, state_strerror(r));
+                authorizer_link(app, a);
+                return authorizer_refuse("cannot queue the save: %s%s", strerror(-r), "");
         }
-        snprintf(item_name, sizeof(item_name), "%s", a->item.name);
-        authorizer_bump(&a->rec);
-        authorizer_share(app, &a->rec, true);
-        stop(a, true);
-        /* Its token's state file: the token is dead to the agent now. */
-        state_remove(app->svc->config->state_dir, item_name);
-        log_app(LOG_NOTICE, item_name, 0, "authorizer removed by uid %lld pid %lld: segment removed",
-                (long long)uid, (long long)pid);
-        return protocol_authorizer_ok("removed", app->cfg->name, appid, "removed: its segment is gone");
+        return NULL;
 }
 
 static void entry_of(const struct authorizer *a, struct authorizer_entry *e, char *note, size_t note_size) {
@@ -453,7 +439,7 @@ static char *list(struct app *app) {
         size_t n = authorizers_count(app), i = 0;
         struct authorizer_entry *entries = n ? calloc(n, sizeof(*entries)) : NULL;
         char (*notes)[320] = n ? calloc(n, sizeof(*notes)) : NULL;
-        char *reply;
+        char *line;
 
         if (n && (!entries || !notes)) {
                 free(entries);
@@ -462,22 +448,19 @@ static char *list(struct app *app) {
         }
         for (const struct authorizer *a = app->authorizers; a; a = a->next, i++)
                 entry_of(a, &entries[i], notes[i], sizeof(notes[i]));
-        reply = protocol_authorizer_list(app->cfg->name, entries, n);
+        line = protocol_authorizer_list(app->cfg->name, entries, n);
         free(entries);
         free(notes);
-        return reply;
+        return line;
 }
 
-/* For app-onboard.c and app-authorizer-cluster.c: find and stop by the names there. */
-struct authorizer *authorizer_find(struct app *app, const char *appid) {
-        return find(app, appid, NULL);
-}
-
+/* For app-onboard.c, app-authorizer-batch.c and app-authorizer-cluster.c. */
 void authorizer_stop(struct authorizer *a) {
         stop(a, true);
 }
 
-char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid, int64_t pid) {
+char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid, int64_t pid, app_reply_fn reply,
+                        void *userdata, struct authorizer_job **job) {
         struct app *app = it->app;
 
         if (it != &app->token || !app_kind_platform(app->cfg->kind))
@@ -498,6 +481,6 @@ char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid,
                               "CORPID --auth-code)", app->cfg->name, app->cfg->name);
         if (req->op == OP_AUTHORIZER_ADD)
                 return add(app, req->authorizer_appid, req->auth_code[0] ? req->auth_code : req->refresh_token,
-                           req->auth_code[0] != '\0', uid, pid);
-        return remove_one(app, req->authorizer_appid, uid, pid);
+                           req->auth_code[0] != '\0', uid, pid, reply, userdata, job);
+        return remove_one(app, req->authorizer_appid, uid, pid, reply, userdata, job);
 }

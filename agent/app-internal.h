@@ -63,8 +63,42 @@ struct authorizer {
         char auth_code[PROTOCOL_REFRESH_TOKEN_MAX + 1];
         bool exchanging;                /* the call under way is that exchange */
         bool awaiting_token;            /* its call was due while the app's token had expired: made with the next */
-        struct authorizer *next;
+        struct authorizer *next, **prev; /* the component's list (app->authorizers) */
+        struct authorizer *hnext;       /* the next in its index bucket */
+        struct authorizer_change *change; /* its add or remove waiting for a save (NULL: none) */
 };
+
+/*
+ * app-authorizer-index.c: link an account first in the list and into the appid index (0, or
+ * -ENOMEM with nothing done); unlink it from both; find one by appid; how many are linked.
+ */
+int authorizer_link(struct app *app, struct authorizer *a);
+void authorizer_unlink(struct app *app, struct authorizer *a);
+void authorizers_index_free(struct app *app);
+
+/*
+ * app-authorizer-batch.c: group commit. An add or remove by a client is applied in memory
+ * and recorded here; one deferred save (write, fsync, rename) covers every change made
+ * before it runs, then each change is carried out (shared, logged, its client answered),
+ * or, if the save failed, undone and its client told. Nothing is answered before the save
+ * that covers it returned 0.
+ */
+enum authorizer_change_kind { CHANGE_ADDED, CHANGE_RENEWED, CHANGE_REMOVED };
+/* Record a change (old: the record before a renewal); reply later through reply: 0, or -errno with nothing recorded. */
+int authorizer_batch(struct app *app, enum authorizer_change_kind kind, struct authorizer *a,
+                     const struct authorizer_record *old, int64_t uid, int64_t pid, app_reply_fn reply,
+                     void *userdata, struct authorizer_job **job);
+/* Save now what is waiting, and carry it out or undo it: before a change the batch must not straddle. */
+void authorizers_flush(struct app *app);
+/* Whether a removal of appid waits in the batch (its item still runs: a new one of that name must wait). */
+bool authorizer_removal_batched(const struct app *app, const char *appid);
+/* The component goes: every change undone, nothing saved (its clients were answered by app_onboard_abort). */
+void authorizers_batch_abort(struct app *app);
+
+/* app-onboard.c: a client waiting for a save (a job with no call; *slot set NULL when it goes), and its answer. */
+struct authorizer_job *authorizer_wait(struct app *app, app_reply_fn reply, void *userdata,
+                                       struct authorizer_job **slot);
+void authorizer_answer(struct authorizer_job *j, char *line);
 
 /* app-authorizer.c's helpers: the account of appid or NULL; the file written (fsync'd), 0 or -errno (logged). */
 struct authorizer *authorizer_find(struct app *app, const char *appid);

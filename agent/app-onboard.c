@@ -39,6 +39,7 @@ struct authorizer_job {
         void *userdata;
         int64_t uid, pid;
         char why[96];                   /* an automatic sync: the account whose refresh token was refused */
+        struct authorizer_job **slot;   /* a client waiting for a save: its change's pointer, cleared when it goes */
 };
 
 /*
@@ -59,6 +60,11 @@ static char *onboard(struct app *app, const char *appid, const char *refresh_tok
 
         if (app->authorizers_refused_file)
                 return authorizer_refuse("%s/%s.authorizers was refused at start: not added", dir, name);
+        /* A client's add or remove waiting for its save is settled first: one change per account in a batch. */
+        if (app->batch) {
+                authorizers_flush(app);
+                a = authorizer_find(app, appid);
+        }
         if (a) {
                 bool idle = !a->item.call;
 
@@ -94,7 +100,7 @@ static char *onboard(struct app *app, const char *appid, const char *refresh_tok
         }
         r = authorizers_save(app);
         if (r < 0) {
-                app->authorizers = a->next;
+                authorizer_unlink(app, a);
                 authorizer_stop(a);
                 state_remove(dir, item_name);
                 return authorizer_refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
@@ -154,19 +160,18 @@ static enum sync_outcome sync_take(struct app *app, const char *appid, const cha
 }
 
 static unsigned sync_end(struct app *app, bool complete) {
-        struct authorizer **link = &app->authorizers;
+        struct authorizer *next;
         unsigned revoked = 0;
 
+        authorizers_flush(app);
         /* Only a whole list says an account is gone, and only one WeChat refused (61023, 61003) is removed for it. */
-        while (complete && *link) {
-                struct authorizer *a = *link;
+        for (struct authorizer *a = complete ? app->authorizers : NULL; a; a = next) {
                 char item_name[sizeof(a->item.name)];
 
-                if (a->listed || (a->rec.refused != ERRCODE_REFRESH_INVALID && a->rec.refused != ERRCODE_NOT_AUTHORIZED)) {
-                        link = &a->next;
+                next = a->next;
+                if (a->listed || (a->rec.refused != ERRCODE_REFRESH_INVALID && a->rec.refused != ERRCODE_NOT_AUTHORIZED))
                         continue;
-                }
-                *link = a->next;
+                authorizer_unlink(app, a);
                 snprintf(item_name, sizeof(item_name), "%s", a->item.name);
                 log_app(LOG_WARNING, item_name, a->rec.refused, "authorizer revoked: its refresh token was refused "
                         "and api_get_authorizer_list no longer lists it (de-authorized): removed, segment removed");
@@ -185,6 +190,8 @@ static void job_free(struct authorizer_job *j) {
         *j->prev = j->next;
         if (j->next)
                 j->next->prev = j->prev;
+        if (j->slot)
+                *j->slot = NULL;
         http_cancel(j->call);
         explicit_bzero(j, sizeof(*j));
         free(j);
@@ -282,6 +289,8 @@ static void page_done(struct authorizer_job *j, const struct http_response *http
                 r = upstream_authorizer_list_parse(http->status, http->body, http->body_len, pol, &res, page,
                                                    UPSTREAM_AUTHORIZER_PAGE, &n, &total);
         }
+        /* Clients' adds and removes waiting for a save are settled before the list changes the accounts. */
+        authorizers_flush(app);
         for (size_t i = 0; r == 0 && i < n; i++) {
                 switch (sync_take(app, page[i].appid, page[i].refresh_token)) {
                 case SYNC_ADDED: j->added++; break;
@@ -368,7 +377,8 @@ char *app_onboard_op(struct item *it, const struct request *req, int64_t uid, in
         *ret = NULL;
         if (it != &app->token || app->cfg->kind != APP_KIND_COMPONENT || app->authorizers_refused_file ||
             !((req->op == OP_AUTHORIZER_ADD && req->auth_code[0]) || req->op == OP_AUTHORIZER_SYNC))
-                return app_authorizer_op(it, req, uid, pid); /* says why it cannot, or adds by refresh token */
+                /* Says why it cannot, lists, or adds or removes by refresh token (answered after the save). */
+                return app_authorizer_op(it, req, uid, pid, reply, userdata, ret);
         if (req->op == OP_AUTHORIZER_ADD && req->authorizer_appid[0])
                 return authorizer_refuse("%s is a component: give the auth code alone (wxtokenctl authorizer add %s "
                                          "--auth-code): the appid comes from WeChat's answer", app->cfg->name,
@@ -452,6 +462,21 @@ void app_onboard_auto_sync(struct app *app, const char *why, long errcode) {
                 "refresh token refused", app->cfg->name);
         if (job_queue(j) < 0)
                 job_free(j);
+}
+
+struct authorizer_job *authorizer_wait(struct app *app, app_reply_fn reply, void *userdata,
+                                       struct authorizer_job **slot) {
+        struct authorizer_job *j = job_new(app, false, reply, userdata);
+
+        if (j) {
+                j->slot = slot;
+                *slot = j;
+        }
+        return j;
+}
+
+void authorizer_answer(struct authorizer_job *j, char *line) {
+        job_finish(j, line);
 }
 
 void app_onboard_cancel(struct authorizer_job *j) {

@@ -81,6 +81,11 @@ struct app {
 
         struct component *component;    /* kind component: its component_verify_tickets (app-component.c); else NULL */
         struct authorizer *authorizers; /* kind component: the accounts authorized to it, added at run time */
+        struct authorizer **buckets;    /* the same accounts by appid (app-authorizer-index.c), n_buckets a power of 2 */
+        size_t n_buckets, n_authorizers;
+        /* Adds and removes applied in memory, waiting for the one save that covers them (app-authorizer-batch.c). */
+        struct authorizer_change *batch, **batch_tail;
+        sd_event_source *batch_src;     /* the deferred save: idle priority, after every request ready */
         bool authorizers_refused_file;  /* state_dir's <name>.authorizers was refused at start: left untouched */
 
         /* Cluster mode, kind component (cluster-accounts.c): its accounts and ticket shared through Redis. */
@@ -241,8 +246,15 @@ int app_authorizer_request(struct item *it, const char *base, struct upstream_re
 int app_authorizer_parse(struct item *it, const struct http_response *http, const struct upstream_policy *pol,
                          struct upstream_result *res);
 
-/* authorizer_add, _remove, _list on component it (its token item): the reply line (malloc'd). */
-char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid, int64_t pid);
+/*
+ * authorizer_add, _remove, _list on component it (its token item): the reply line
+ * (malloc'd), or NULL with *job set: an add or remove is answered through reply once the
+ * save that covers it returned (app-authorizer-batch.c; cancel *job if the client goes).
+ */
+typedef void (*app_reply_fn)(void *userdata, char *line);
+struct authorizer_job;
+char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid, int64_t pid, app_reply_fn reply,
+                        void *userdata, struct authorizer_job **job);
 
 /*
  * Cluster mode (cluster-accounts.c): walk the accounts (prev NULL: the first; NULL at the
@@ -262,8 +274,6 @@ int app_authorizers_save(struct app *app);
  * through reply (the line malloc'd, the callee frees it): NULL and *job set (cancel it if
  * the client goes away). Any other op, or a refusal, is the reply line at once.
  */
-typedef void (*app_reply_fn)(void *userdata, char *line);
-struct authorizer_job;
 char *app_onboard_op(struct item *it, const struct request *req, int64_t uid, int64_t pid, app_reply_fn reply,
                      void *userdata, struct authorizer_job **job);
 void app_onboard_cancel(struct authorizer_job *job);
