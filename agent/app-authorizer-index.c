@@ -1,4 +1,4 @@
-/* app-authorizer-index.c: a component's accounts linked in a list and indexed by appid (chained hash), so a lookup is O(1) with 10,000 of them. */
+/* app-authorizer-index.c: a component's accounts linked in a list (in the order they came) and indexed by appid (chained hash), so a lookup is O(1) with 10,000 of them. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +40,13 @@ int authorizer_link(struct app *app, struct authorizer *a) {
         /* The bucket array is grown first: a failure leaves nothing half done. */
         if (app->n_authorizers + 1 > app->n_buckets && grow(app) < 0)
                 return -ENOMEM;
-        a->next = app->authorizers;
-        a->prev = &app->authorizers;
-        if (a->next)
-                a->next->prev = &a->next;
-        app->authorizers = a;
+        /* Last: the list's order is the order accounts came, so a paged list misses none added meanwhile. */
+        if (!app->authorizers_tail)
+                app->authorizers_tail = &app->authorizers;
+        a->next = NULL;
+        a->prev = app->authorizers_tail;
+        *app->authorizers_tail = a;
+        app->authorizers_tail = &a->next;
         i = hash(a->rec.appid) & (app->n_buckets - 1);
         a->hnext = app->buckets[i];
         app->buckets[i] = a;
@@ -62,6 +64,8 @@ void authorizer_unlink(struct app *app, struct authorizer *a) {
         *a->prev = a->next;
         if (a->next)
                 a->next->prev = a->prev;
+        else
+                app->authorizers_tail = a->prev;
         a->next = a->hnext = NULL;
         a->prev = NULL;
         app->n_authorizers--;

@@ -435,20 +435,38 @@ static void entry_of(const struct authorizer *a, struct authorizer_entry *e, cha
         }
 }
 
-static char *list(struct app *app) {
-        size_t n = authorizers_count(app), i = 0;
-        struct authorizer_entry *entries = n ? calloc(n, sizeof(*entries)) : NULL;
-        char (*notes)[320] = n ? calloc(n, sizeof(*notes)) : NULL;
+/*
+ * A page of the list, oldest first (new accounts go last, so paging by offset while
+ * accounts are added misses none): limit entries, fewer once PROTOCOL_STATUS_BYTES is passed.
+ */
+static char *list(struct app *app, uint64_t offset, unsigned limit) {
+        size_t total = authorizers_count(app), n = 0, bytes = 0, room = total > offset ? total - offset : 0;
+        struct authorizer_entry *entries;
+        char (*notes)[320];
+        const struct authorizer *a = app->authorizers;
+        int64_t next = -1;
         char *line;
 
-        if (n && (!entries || !notes)) {
+        room = room < limit ? room : limit;
+        entries = room ? calloc(room, sizeof(*entries)) : NULL;
+        notes = room ? calloc(room, sizeof(*notes)) : NULL;
+        if (room && (!entries || !notes)) {
                 free(entries);
                 free(notes);
                 return protocol_error(PROTO_E_AUTHORIZER_REFUSED, "out of memory", -1);
         }
-        for (const struct authorizer *a = app->authorizers; a; a = a->next, i++)
-                entry_of(a, &entries[i], notes[i], sizeof(notes[i]));
-        line = protocol_authorizer_list(app->cfg->name, entries, n);
+        for (uint64_t skip = offset; a && skip > 0; skip--)
+                a = a->next;
+        for (; a && n < room; a = a->next, n++) {
+                if (n > 0 && bytes >= PROTOCOL_STATUS_BYTES)
+                        break;
+                entry_of(a, &entries[n], notes[n], sizeof(notes[n]));
+                /* The entry's JSON: its strings and some 120 bytes of names and numbers. */
+                bytes += strlen(entries[n].appid) + strlen(entries[n].state) + strlen(notes[n]) + 120;
+        }
+        if (a)
+                next = (int64_t)(offset + n);
+        line = protocol_authorizer_list(app->cfg->name, entries, n, total, next);
         free(entries);
         free(notes);
         return line;
@@ -468,7 +486,7 @@ char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid,
                               "component, corps to an app of kind suite",
                               it->name, it->ticket || it->auth ? "ticket" : app_kind_name(app->cfg->kind));
         if (req->op == OP_AUTHORIZER_LIST)
-                return list(app);
+                return list(app, req->offset, req->limit);
         if (app->authorizers_refused_file)
                 return authorizer_refuse("%s/%s.authorizers was refused at start (see the log): mend it or move it away, then "
                               "restart the agent", app->svc->config->state_dir, app->cfg->name);

@@ -69,7 +69,7 @@ struct authorizer {
 };
 
 /*
- * app-authorizer-index.c: link an account first in the list and into the appid index (0, or
+ * app-authorizer-index.c: link an account last in the list and into the appid index (0, or
  * -ENOMEM with nothing done); unlink it from both; find one by appid; how many are linked.
  */
 int authorizer_link(struct app *app, struct authorizer *a);
@@ -114,7 +114,7 @@ void authorizer_bump(struct authorizer_record *rec);
 void authorizer_share(struct app *app, const struct authorizer_record *rec, bool removed);
 int authorizer_renew(struct app *app, struct authorizer *a, const char *credential);
 
-/* Start an account's item (fresh: adopt nothing) and link it first: 0, or -errno with nothing left. */
+/* Start an account's item (fresh: adopt nothing) and link it last: 0, or -errno with nothing left. */
 int authorizer_start(struct app *app, const struct authorizer_record *rec, bool fresh, struct authorizer **ret);
 
 /* Stop it, its segment removed (readers told), and free it: unlinked by the caller first. */

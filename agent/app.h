@@ -81,6 +81,7 @@ struct app {
 
         struct component *component;    /* kind component: its component_verify_tickets (app-component.c); else NULL */
         struct authorizer *authorizers; /* kind component: the accounts authorized to it, added at run time */
+        struct authorizer **authorizers_tail; /* the last one's next (NULL: none linked yet) */
         struct authorizer **buckets;    /* the same accounts by appid (app-authorizer-index.c), n_buckets a power of 2 */
         size_t n_buckets, n_authorizers;
         /* Adds and removes applied in memory, waiting for the one save that covers them (app-authorizer-batch.c). */

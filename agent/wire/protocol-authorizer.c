@@ -44,7 +44,10 @@ int protocol_parse_authorizer(const struct cJSON *root, struct request *req, con
                 return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
                             "\"component\" must be the component's name, " WIRE_APP_NAME_GRAMMAR);
         strcpy(req->app, comp->valuestring);
-        if (req->op == OP_AUTHORIZER_LIST || req->op == OP_AUTHORIZER_SYNC)
+        /* A list is paged as status is: 10,000 accounts do not fit one reply. */
+        if (req->op == OP_AUTHORIZER_LIST)
+                return protocol_parse_page(root, req, error, message, message_size);
+        if (req->op == OP_AUTHORIZER_SYNC)
                 return 0;
         /*
          * An auth code: alone for a component (onboarding: the appid and refresh token come from
@@ -100,9 +103,11 @@ char *protocol_authorizer_ok(const char *what, const char *component, const char
                                   cJSON_AddStringToObject(o, "message", message ? message : ""));
 }
 
-char *protocol_authorizer_list(const char *component, const struct authorizer_entry *entries, size_t n) {
+char *protocol_authorizer_list(const char *component, const struct authorizer_entry *entries, size_t n,
+                               uint64_t total, int64_t next) {
         cJSON *o = cJSON_CreateObject(), *list = NULL;
         bool ok = o && cJSON_AddTrueToObject(o, "ok") && cJSON_AddStringToObject(o, "component", component) &&
+                  protocol_add_i64(o, "total", (int64_t)total) && (next < 0 || protocol_add_i64(o, "next", next)) &&
                   (list = cJSON_AddArrayToObject(o, "authorizers"));
 
         for (size_t i = 0; ok && i < n; i++) {

@@ -25,6 +25,10 @@ int protocol_parse_ticket(const struct cJSON *root, struct request *req, const c
                           size_t message_size);
 
 /* The authorizer ops' fields ("component", "appid", "refresh_token") into req: 0, or -EINVAL as protocol_parse. */
+/* A page's optional "offset" and "limit" (status, authorizer_list) into req: 0 or -1 with the error set. */
+int protocol_parse_page(const struct cJSON *root, struct request *req, const char **error, char *message,
+                        size_t message_size);
+
 int protocol_parse_authorizer(const struct cJSON *root, struct request *req, const char **error, char *message,
                               size_t message_size);
 

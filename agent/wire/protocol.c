@@ -81,21 +81,13 @@ static int parse_app(const cJSON *app, struct request *req, const char **error, 
         return 0;
 }
 
-/* status: every field optional, so {"op":"status"} is the first page of everything, as it always was. */
-static int parse_status(const cJSON *root, struct request *req, const char **error, char *message,
+/* A page's "offset" and "limit" (status, authorizer_list): both optional; the defaults are set already. */
+int protocol_parse_page(const cJSON *root, struct request *req, const char **error, char *message,
                         size_t message_size) {
-        const cJSON *app = cJSON_GetObjectItemCaseSensitive(root, "app");
         const cJSON *offset = cJSON_GetObjectItemCaseSensitive(root, "offset");
         const cJSON *limit = cJSON_GetObjectItemCaseSensitive(root, "limit");
         double d;
 
-        if (app) {
-                int r = parse_app(app, req, error, message, message_size);
-
-                if (r < 0)
-                        return r;
-                req->has_app = true;
-        }
         if (offset) {
                 if (!integer_in(offset, 0, GENERATION_LIMIT, &d))
                         return protocol_fail(error, message, message_size, PROTO_E_BAD_REQUEST,
@@ -109,6 +101,21 @@ static int parse_status(const cJSON *root, struct request *req, const char **err
                 req->limit = (unsigned)d;
         }
         return 0;
+}
+
+/* status: every field optional, so {"op":"status"} is the first page of everything, as it always was. */
+static int parse_status(const cJSON *root, struct request *req, const char **error, char *message,
+                        size_t message_size) {
+        const cJSON *app = cJSON_GetObjectItemCaseSensitive(root, "app");
+
+        if (app) {
+                int r = parse_app(app, req, error, message, message_size);
+
+                if (r < 0)
+                        return r;
+                req->has_app = true;
+        }
+        return protocol_parse_page(root, req, error, message, message_size);
 }
 
 static int parse_object(const cJSON *root, struct request *req, const char **error, char *message,

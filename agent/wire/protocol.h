@@ -21,7 +21,9 @@
  *                                     as WeChat pushed it (root, the agent's user, the app's group)
  *   {"op":"authorizer_add","component":"NAME","appid":"wx...","refresh_token":"..."}
  *   {"op":"authorizer_remove","component":"NAME","appid":"wx..."}
- *   {"op":"authorizer_list","component":"NAME"}
+ *   {"op":"authorizer_list","component":"NAME","offset":N,"limit":N}   offset, limit optional: a page
+ *                                     as status's (PROTOCOL_STATUS_LIMIT_DEFAULT, PROTOCOL_STATUS_BYTES);
+ *                                     the reply's "total" and "next" (absent on the last page)
  *   (a corp under a suite: {"op":"authorizer_add","component":"SUITE","appid":"ww...",
  *    "permanent_code":"..."} or "auth_code":"..." instead)
  *                                     an account authorized to component NAME, published as
@@ -66,8 +68,8 @@ struct request {
         int64_t timeout_ms;             /* refresh: 1..PROTOCOL_TIMEOUT_MAX_MS */
         bool want_token;                /* refresh: "token":true, the reply carries the token it answers with */
         bool has_app;                   /* status: only this app (and its tickets) or this ticket */
-        uint64_t offset;                /* status: entries to skip (a previous reply's "next") */
-        unsigned limit;                 /* status: 1..PROTOCOL_STATUS_LIMIT_MAX entries at most */
+        uint64_t offset;                /* status, authorizer_list: entries to skip (a previous reply's "next") */
+        unsigned limit;                 /* status, authorizer_list: 1..PROTOCOL_STATUS_LIMIT_MAX entries at most */
         char verify_ticket[PROTOCOL_VERIFY_TICKET_MAX + 1]; /* ticket: printable ASCII, no space, 1..MAX bytes */
         int64_t create_time_s;          /* ticket: WeChat's CreateTime (Unix seconds), 1..2^53-1 */
         /* authorizer_*: app holds the component ("component", wire_app_name_valid). */
@@ -131,8 +133,13 @@ struct authorizer_entry {
         const char *note;               /* what is wrong and what to do, "" if nothing */
 };
 
-/* authorizer_list: {"ok":true,"component":C,"authorizers":[{"appid",..},...]}. */
-char *protocol_authorizer_list(const char *component, const struct authorizer_entry *entries, size_t n);
+/*
+ * authorizer_list, a page of it: {"ok":true,"component":C,"total":N,"next":M,"authorizers":
+ * [{"appid",..},...]}: total, the accounts the component holds; next (absent on the last
+ * page, next < 0) the offset of the following page.
+ */
+char *protocol_authorizer_list(const char *component, const struct authorizer_entry *entries, size_t n,
+                               uint64_t total, int64_t next);
 
 /* authorizer_sync done: {"ok":true,"component":C,"added":N,"updated":N,"unchanged":N,"revoked":N,"total":N,"message":M}. */
 char *protocol_authorizer_synced(const char *component, unsigned added, unsigned updated, unsigned unchanged,

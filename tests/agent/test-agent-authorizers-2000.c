@@ -5,9 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "authorizers-util.h"
 #include "check.h"
 #include "scale-util.h"
+#include "wire.h"
 
 #define N 2000
 #define LATENCY_MS 50
@@ -83,6 +86,28 @@ static void test_failed_save(void) {
         free(replies);
 }
 
+/* The list's pages over the socket: the default page, then the last one (no "next"); wxtokenctl reads them all. */
+static void test_pages(void) {
+        char *raw = malloc(PROTOCOL_REPLY_MAX);
+        cJSON *o;
+
+        SETUP_OK(raw, "out of memory");
+        o = agent_request(&a, "{\"op\":\"authorizer_list\",\"component\":\"" AUTHS_COMPONENT "\"}\n", raw,
+                          PROTOCOL_REPLY_MAX);
+        CHECK(o && json_int(o, "total", -1) == N && json_int(o, "next", -1) == PROTOCOL_STATUS_LIMIT_DEFAULT &&
+              cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "authorizers")) == PROTOCOL_STATUS_LIMIT_DEFAULT,
+              "the first page: %.200s", raw);
+        cJSON_Delete(o);
+        o = agent_request(&a, "{\"op\":\"authorizer_list\",\"component\":\"" AUTHS_COMPONENT "\",\"offset\":1990,"
+                          "\"limit\":500}\n", raw, PROTOCOL_REPLY_MAX);
+        CHECK(o && json_int(o, "total", -1) == N && !cJSON_GetObjectItemCaseSensitive(o, "next") &&
+              cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "authorizers")) == N - 1990,
+              "the last page: %.200s", raw);
+        cJSON_Delete(o);
+        CHECK_EQ(auths_listed(), N);
+        free(raw);
+}
+
 int main(void) {
         int watch, added, saves, calls;
 
@@ -100,7 +125,7 @@ int main(void) {
         CHECK_EQ(calls, N);
         CHECK_EQ(auths_warnings(&a), 0);
         CHECK_EQ(auths_file_records(&a), N);
-        CHECK_EQ(auths_listed(), N);
+        test_pages();
         printf("%d accounts: %d added over %d connections in %d saves, %d fresh, %d api_authorizer_token calls\n", N,
                added, CONNS, saves, auths_fresh(N), calls);
 

@@ -502,6 +502,16 @@ static void test_authorizer(void) {
         CHECK(req.op == OP_AUTHORIZER_REMOVE && !strcmp(req.authorizer_appid, "wxa1"));
         CHECK_EQ(parse("{\"op\":\"authorizer_list\",\"component\":\"plat\"}"), 0);
         CHECK(req.op == OP_AUTHORIZER_LIST && !strcmp(req.app, "plat"));
+        /* Paged as status is: the first page of the default size, or the page asked for. */
+        CHECK(req.offset == 0 && req.limit == PROTOCOL_STATUS_LIMIT_DEFAULT, "offset %llu limit %u",
+              (unsigned long long)req.offset, req.limit);
+        CHECK_EQ(parse("{\"op\":\"authorizer_list\",\"component\":\"plat\",\"offset\":1500,\"limit\":10000}"), 0);
+        CHECK(req.offset == 1500 && req.limit == 10000, "offset %llu limit %u", (unsigned long long)req.offset,
+              req.limit);
+        refused("{\"op\":\"authorizer_list\",\"component\":\"plat\",\"limit\":10001}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_list\",\"component\":\"plat\",\"limit\":0}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_list\",\"component\":\"plat\",\"offset\":-1}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"authorizer_list\",\"component\":\"plat\",\"offset\":1.5}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"authorizer_list\"}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"authorizer_list\",\"component\":\"plat.jsapi\"}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"authorizer_frob\",\"component\":\"plat\"}", PROTO_E_UNKNOWN_OP);
@@ -534,12 +544,18 @@ static void test_authorizer(void) {
         refused(line, PROTO_E_BAD_REQUEST);
         CHECK(!strstr(message, "rrrr"), "nor a long one: %s", message);
 
-        reply = protocol_authorizer_list("plat", &e, 1);
+        reply = protocol_authorizer_list("plat", &e, 1, 7, 3);
         j = reply ? cJSON_Parse(reply) : NULL;
         CHECK(j && reply[strlen(reply) - 1] == '\n' && !memchr(reply, '\n', strlen(reply) - 1) &&
               !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(
                       cJSON_GetObjectItemCaseSensitive(j, "authorizers"), 0), "state")), "refused"), "%s", reply);
+        CHECK(j && cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "total")) == 7 &&
+              cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "next")) == 3, "total and next: %s", reply);
         cJSON_Delete(j);
+        free(reply);
+        /* The last page: no "next". */
+        reply = protocol_authorizer_list("plat", &e, 1, 7, -1);
+        CHECK(reply && !strstr(reply, "\"next\"") && strstr(reply, "\"total\":7"), "%s", reply);
         free(reply);
         reply = protocol_authorizer_ok("added", "plat", "wxa1", "added");
         CHECK(reply && strstr(reply, "\"authorizer\":\"added\""), "%s", reply);

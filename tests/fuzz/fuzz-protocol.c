@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                 if (names_app && !segment_name_valid(req.app))
                         abort();
-                if (req.op == OP_STATUS && (req.limit < 1 || req.limit > PROTOCOL_STATUS_LIMIT_MAX ||
+                /* A status or authorizer_list page: a limit in range, an offset exact as a JSON number. */
+                if ((req.op == OP_STATUS || req.op == OP_AUTHORIZER_LIST) && (req.limit < 1 || req.limit > PROTOCOL_STATUS_LIMIT_MAX ||
                                             req.offset >= (1ull << 53)))
                         abort();
                 if (req.op == OP_REFRESH && (req.timeout_ms < 1 || req.timeout_ms > PROTOCOL_TIMEOUT_MAX_MS))
@@ -75,6 +76,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         }
                         reply = protocol_authorizer_ok("added", req.app, req.op == OP_AUTHORIZER_LIST ? "" :
                                                        req.authorizer_appid, "m");
+                        if (!reply || reply[strlen(reply) - 1] != '\n' || memchr(reply, '\n', strlen(reply) - 1))
+                                abort();
+                        free(reply);
+                }
+                /* A list page with its cursor: one JSON line too. */
+                if (req.op == OP_AUTHORIZER_LIST) {
+                        struct authorizer_entry e = { .appid = "wxa1", .state = "fresh", .note = "" };
+
+                        reply = protocol_authorizer_list(req.app, &e, 1, req.offset + 1, (int64_t)req.offset + 1);
                         if (!reply || reply[strlen(reply) - 1] != '\n' || memchr(reply, '\n', strlen(reply) - 1))
                                 abort();
                         free(reply);
