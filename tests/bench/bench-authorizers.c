@@ -67,13 +67,8 @@ int main(int argc, char **argv) {
         add_s = (double)(scale_now_ms() - t0) / 1000.0;
         saves = auths_saves(watch);
         close(watch);
-        for (int waited = 0; waited < 600000; waited += 250) {
-                if (auths_fresh(n) == n) {
-                        fresh_s = (double)(scale_now_ms() - t0) / 1000.0;
-                        break;
-                }
-                harness_sleep_ms(250);
-        }
+        if (auths_wait_fresh(n, 600000))
+                fresh_s = (double)(scale_now_ms() - t0) / 1000.0;
         fresh = auths_fresh(n);
         calls = emu_endpoint_calls(&emu, "api_authorizer_token");
         warnings = auths_warnings(&a);
