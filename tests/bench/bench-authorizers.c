@@ -55,7 +55,8 @@ int main(int argc, char **argv) {
         size_t metrics_bytes = 0;
 
         if (n < 1 || n > 10000 || latency < 0 || idle_s < 1) {
-                fprintf(stderr, "usage: bench-authorizers [ACCOUNTS (1-10000, 10000) [LATENCY_MS (150) [IDLE_S (20)]]]\n");
+                fprintf(stderr, "usage: bench-authorizers [ACCOUNTS (1-10000, 10000) [LATENCY_MS (150) [IDLE_S (20)]]]\n"
+                                "  BENCH_STATE_TMPFS=1: state_dir on /dev/shm, to tell the disk's share\n");
                 return EXIT_SETUP;
         }
         auths_start(&emu, &a, n, latency, NULL);
@@ -97,6 +98,13 @@ int main(int argc, char **argv) {
         printf("  metrics scrape (%zu bytes): median %.2f ms of %d (min %.2f, max %.2f)\n", metrics_bytes,
                (scrapes[SCRAPES / 2 - 1] + scrapes[SCRAPES / 2]) / 2, SCRAPES, scrapes[0], scrapes[SCRAPES - 1]);
         agent_stop(&a);
+        if (getenv("BENCH_STATE_TMPFS") && atoi(getenv("BENCH_STATE_TMPFS"))) {
+                char cmd[200];
+
+                snprintf(cmd, sizeof(cmd), "rm -rf %s", a.state_dir);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "bench-authorizers: could not remove %s\n", a.state_dir);
+        }
         agent_cleanup_all();
         proc_cleanup_all();
         return 0;
