@@ -125,6 +125,42 @@ int cmd_authorizer_wechat(const char *socket_path, bool json, const char *compon
         return 0;
 }
 
+/*
+ * authorizer list: every page (the agent answers 500 accounts at most per reply), as one
+ * reply: the first page's object with the accounts of all pages, without "next". NULL if
+ * a page failed (said on stderr). Accounts removed between two pages may shift one unseen.
+ */
+static cJSON *authorizer_list_all(const char *socket_path, const char *component) {
+        cJSON *all = NULL, *o, *list, *more;
+        const cJSON *next;
+        double offset = 0;
+        char line[256];
+
+        for (int pages = 0; pages < 100000 && offset >= 0; pages++) {
+                snprintf(line, sizeof(line), "{\"op\":\"authorizer_list\",\"component\":\"%s\",\"offset\":%.0f}\n",
+                         component, offset);
+                o = request(socket_path, line, PROTOCOL_TIMEOUT_DEFAULT_MS, NULL);
+                if (!o) {
+                        cJSON_Delete(all);
+                        return NULL;
+                }
+                next = cJSON_GetObjectItemCaseSensitive(o, "next");
+                /* An agent from before paging sends no "next": its one reply holds everything. */
+                offset = cJSON_IsNumber(next) && next->valuedouble > offset ? next->valuedouble : -1;
+                cJSON_DeleteItemFromObjectCaseSensitive(o, "next");
+                if (!all) {
+                        all = o;
+                        continue;
+                }
+                list = cJSON_GetObjectItemCaseSensitive(all, "authorizers");
+                more = cJSON_GetObjectItemCaseSensitive(o, "authorizers");
+                while (cJSON_IsArray(list) && cJSON_IsArray(more) && cJSON_GetArraySize(more) > 0)
+                        cJSON_AddItemToArray(list, cJSON_DetachItemFromArray(more, 0));
+                cJSON_Delete(o);
+        }
+        return all;
+}
+
 int cmd_authorizer(const char *socket_path, bool json, const char *verb, const char *component,
                           const char *appid, bool auth_code) {
         char rt[PROTOCOL_REFRESH_TOKEN_MAX + 2];
@@ -153,7 +189,12 @@ int cmd_authorizer(const char *socket_path, bool json, const char *verb, const c
                 explicit_bzero(rt, sizeof(rt));
                 return 1;
         }
-        o = request_object(socket_path, req, PROTOCOL_TIMEOUT_DEFAULT_MS);
+        if (add || appid) {
+                o = request_object(socket_path, req, PROTOCOL_TIMEOUT_DEFAULT_MS);
+        } else {
+                cJSON_Delete(req); /* the component is checked above: each page's line is built from it */
+                o = authorizer_list_all(socket_path, component);
+        }
         explicit_bzero(rt, sizeof(rt));
         if (!o)
                 return 1;

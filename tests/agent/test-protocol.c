@@ -545,7 +545,8 @@ static void test_authorizer(void) {
         CHECK(!strstr(message, "rrrr"), "nor a long one: %s", message);
 
         reply = protocol_authorizer_list("plat", &e, 1, 7, 3);
-        j = reply ? cJSON_Parse(reply) : NULL;
+        REQUIRE(reply, "the list reply");
+        j = cJSON_Parse(reply);
         CHECK(j && reply[strlen(reply) - 1] == '\n' && !memchr(reply, '\n', strlen(reply) - 1) &&
               !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(
                       cJSON_GetObjectItemCaseSensitive(j, "authorizers"), 0), "state")), "refused"), "%s", reply);
