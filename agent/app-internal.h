@@ -100,6 +100,11 @@ struct authorizer_job *authorizer_wait(struct app *app, app_reply_fn reply, void
                                        struct authorizer_job **slot);
 void authorizer_answer(struct authorizer_job *j, char *line);
 
+/* A WeCom suite's corps (permanent codes), not a component's authorizers (refresh tokens). */
+static inline bool authorizer_is_suite(const struct app *app) {
+        return app->cfg->kind == APP_KIND_SUITE;
+}
+
 /* app-authorizer.c's helpers: the account of appid or NULL; the file written (fsync'd), 0 or -errno (logged). */
 struct authorizer *authorizer_find(struct app *app, const char *appid);
 int authorizers_save(struct app *app);

@@ -47,35 +47,6 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-char *item_value_copy(const char *v, size_t len) {
-        char *copy = malloc(len + 1);
-
-        if (copy) {
-                memcpy(copy, v, len);
-                copy[len] = '\0';
-        }
-        return copy;
-}
-
-void item_value_take(struct item *it, char *copy, size_t len) {
-        item_value_clear(it);
-        it->value = copy;
-        it->value_len = len;
-}
-
-void item_value_drop(char *copy, size_t len) {
-        if (copy) {
-                explicit_bzero(copy, len);
-                free(copy);
-        }
-}
-
-void item_value_clear(struct item *it) {
-        item_value_drop(it->value, it->value_len);
-        it->value = NULL;
-        it->value_len = 0;
-}
-
 /* A successful fetch: published (a generation) or not (a failure that keeps the old token). */
 static void item_publish(struct item *it, const struct upstream_result *res, int64_t now) {
         int64_t expires_at = now + res->expires_in_s * 1000;

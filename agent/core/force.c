@@ -160,13 +160,12 @@ static void core_force_start(struct core_item *it, const struct core_policy *pol
 /* May a new forced call start? 0 if so, else retry_after_ms with why filled (counted by the caller). */
 static int64_t core_force_refused(struct core_item *it, const struct core_policy *pol, const struct core_clock *c,
                              int64_t timeout_ms, char *why, size_t why_size) {
-        int64_t tomorrow, wait;
+        int64_t wait = it->forced_at_ms + core_force_interval(pol) - c->now_ms;
+        int64_t tomorrow = budget_check(&it->budget, cap_of(pol), stable_force(pol), pol->name, c->quota_now_ms,
+                                        why, why_size);
 
-        tomorrow = budget_check(&it->budget, cap_of(pol), stable_force(pol), pol->name, c->quota_now_ms, why,
-                                why_size);
         if (tomorrow > 0)
                 return tomorrow;
-        wait = it->forced_at_ms + core_force_interval(pol) - c->now_ms;
         if (wait > timeout_ms) {
                 snprintf(why, why_size, "%s", MESSAGE_SPACED);
                 return wait;
@@ -208,11 +207,8 @@ void core_force_request(struct core_item *it, const struct core_policy *pol, con
         joins = it->in_flight || it->force_stage != CORE_FORCE_NONE || it->generation == 0;
         /* Joining costs nothing; a new forced call needs today's budget and WeChat's spacing. */
         if (!joins && (retry = core_force_refused(it, pol, c, ev->timeout_ms, why, sizeof(why))) > 0) {
-                /*
-                 * Refused, but the refresh already scheduled comes within the client's wait (WeCom's,
-                 * at the expiry, when its clients see 42001 first), or is due and waits for the app's
-                 * token (a ticket, an account): its token answers this client.
-                 */
+                /* Refused, but a refresh due within the client's wait (WeCom's at the expiry, as its clients
+                 * see 42001; or one waiting for the app's token) answers this client too. */
                 joins = it->generation > 0 && it->next_at_ms <= c->now_ms + ev->timeout_ms &&
                         (it->armed || (pol->ticket && it->next_at_ms <= c->now_ms));
                 if (!joins) {
