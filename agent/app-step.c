@@ -35,6 +35,7 @@ void item_policy(const struct item *it, struct core_policy *pol) {
         *pol = (struct core_policy){
                 .kind = cfg->kind,
                 .ticket = it->ticket != 0 || it->auth, /* an authorizer too: it waits for its component's token */
+                .account = it->auth != NULL,
                 /* The probe (getcallbackip) takes no component_access_token: a component's forced refresh re-mints. */
                 .verify_before_force = cfg->verify_before_force && !app_kind_platform(cfg->kind) &&
                                        cfg->kind != APP_KIND_PROVIDER,

@@ -156,7 +156,7 @@ static void on_published(struct core_item *it, const struct core_policy *pol, co
         if (it->generation != prev) {
                 core_save(out, now);
                 core_log(out, LOG_INFO, 0, "%s %s, generation %llu, expires in %lld s",
-                        it->generation == 1 ? "first" : "new", pol->ticket ? "ticket" : "token",
+                        it->generation == 1 ? "first" : "new", pol->ticket && !pol->account ? "ticket" : "token",
                         (unsigned long long)it->generation, (long long)((ev->expires_at_ms - now) / 1000));
                 /* Tickets are fetched again after every new access token. */
                 if (!pol->ticket)
@@ -207,8 +207,8 @@ static void on_failed(struct core_item *it, const struct core_policy *pol, const
         if (f != it->failure || ev->errcode != it->errcode) {
                 if (pol->ticket && ev->errcode == 40001)
                         snprintf(it->advice, sizeof(it->advice), "WeChat refused the access token used for the "
-                                 "ticket: a new token is fetched (at most once per min_force_interval), then the "
-                                 "ticket");
+                                 "%s: a new token is fetched (at most once per min_force_interval), then the %s",
+                                 pol->account ? "account's token" : "ticket", pol->account ? "account's" : "ticket");
                 else
                         classify_advice(pol->kind, ev->errcode, errmsg, it->advice, sizeof(it->advice));
                 it->failing_since_ms = now;

@@ -110,6 +110,7 @@ void core_actions_free(struct core_actions *out);
 struct core_policy {
         enum app_kind kind;
         bool ticket;                    /* a ticket follows the token's rules */
+        bool account;                   /* with ticket: an account's token (an authorizer's, a corp's), named so */
         bool verify_before_force;
         int n_api_base;
         int64_t refresh_margin_ms;
