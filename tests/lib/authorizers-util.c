@@ -222,34 +222,13 @@ int auths_file_records(struct agent_proc *a) {
 }
 
 int auths_listed(void) {
-        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
-        char cmd[600], *out = NULL;
-        size_t len = 0, size = 0;
-        cJSON *o;
-        FILE *p;
-        int n = -1;
+        int status, n = -1;
+        char *out = scale_ctl_output("authorizer list " AUTHS_COMPONENT " --json", &status);
+        cJSON *o = status == 0 ? cJSON_Parse(out) : NULL;
 
-        snprintf(cmd, sizeof(cmd), "%s authorizer list " AUTHS_COMPONENT " --json", bin);
-        p = popen(cmd, "r");
-        SETUP_OK(p, "%s: %m", cmd);
-        for (;;) {
-                if (len + 65536 > size) {
-                        char *more = realloc(out, size = size ? 2 * size : 1 << 20);
-
-                        SETUP_OK(more, "out of memory");
-                        out = more;
-                }
-                size_t got = fread(out + len, 1, size - len - 1, p);
-
-                if (got == 0)
-                        break;
-                len += got;
-        }
-        out[len] = '\0';
-        if (pclose(p) == 0 && (o = cJSON_Parse(out))) {
+        if (o)
                 n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "authorizers"));
-                cJSON_Delete(o);
-        }
+        cJSON_Delete(o);
         free(out);
         return n;
 }

@@ -111,15 +111,14 @@ int scale_log_warnings(struct agent_proc *a) {
                agent_log_count(a, "wxtokend: warning: allow_plain_http = yes");
 }
 
-int scale_status_entries(int *status) {
+char *scale_ctl_output(const char *args, int *status) {
         const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
         char cmd[600], *out = NULL;
         size_t len = 0, size = 0;
-        cJSON *o, *apps;
         FILE *p;
-        int n = -1, rc;
+        int rc;
 
-        snprintf(cmd, sizeof(cmd), "%s status --json", bin);
+        snprintf(cmd, sizeof(cmd), "%s %s", bin, args);
         p = popen(cmd, "r");
         SETUP_OK(p, "%s: %m", cmd);
         for (;;) {
@@ -137,13 +136,15 @@ int scale_status_entries(int *status) {
         }
         rc = pclose(p);
         *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-        if (!out)
-                return -1;
         out[len] = '\0';
-        o = cJSON_Parse(out);
-        apps = o ? cJSON_GetObjectItemCaseSensitive(o, "apps") : NULL;
-        if (cJSON_IsArray(apps))
-                n = cJSON_GetArraySize(apps);
+        return out;
+}
+
+int scale_status_entries(int *status) {
+        char *out = scale_ctl_output("status --json", status);
+        cJSON *o = cJSON_Parse(out), *apps = o ? cJSON_GetObjectItemCaseSensitive(o, "apps") : NULL;
+        int n = cJSON_IsArray(apps) ? cJSON_GetArraySize(apps) : -1;
+
         cJSON_Delete(o);
         free(out);
         return n;

@@ -42,6 +42,9 @@ int scale_log_warnings(struct agent_proc *a);
  */
 int scale_status_entries(int *status);
 
+/* What `wxtokenctl ARGS` printed on stdout (malloc'd, all of it), its exit status in *status. */
+char *scale_ctl_output(const char *args, int *status);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 long long scale_now_ms(void);
 
