@@ -131,8 +131,7 @@ int cmd_authorizer_wechat(const char *socket_path, bool json, const char *compon
  * a page failed (said on stderr). Accounts removed between two pages may shift one unseen.
  */
 static cJSON *authorizer_list_all(const char *socket_path, const char *component) {
-        cJSON *all = NULL, *o, *list, *more;
-        const cJSON *next;
+        cJSON *all = NULL, *o;
         double offset = 0;
         char line[256];
 
@@ -144,19 +143,7 @@ static cJSON *authorizer_list_all(const char *socket_path, const char *component
                         cJSON_Delete(all);
                         return NULL;
                 }
-                next = cJSON_GetObjectItemCaseSensitive(o, "next");
-                /* An agent from before paging sends no "next": its one reply holds everything. */
-                offset = cJSON_IsNumber(next) && next->valuedouble > offset ? next->valuedouble : -1;
-                cJSON_DeleteItemFromObjectCaseSensitive(o, "next");
-                if (!all) {
-                        all = o;
-                        continue;
-                }
-                list = cJSON_GetObjectItemCaseSensitive(all, "authorizers");
-                more = cJSON_GetObjectItemCaseSensitive(o, "authorizers");
-                while (cJSON_IsArray(list) && cJSON_IsArray(more) && cJSON_GetArraySize(more) > 0)
-                        cJSON_AddItemToArray(list, cJSON_DetachItemFromArray(more, 0));
-                cJSON_Delete(o);
+                offset = page_merge(&all, o, "authorizers", offset);
         }
         return all;
 }

@@ -155,3 +155,22 @@ cJSON *request_object(const char *socket_path, cJSON *req, int timeout_ms) {
         free(line);
         return o;
 }
+
+double page_merge(cJSON **all, cJSON *page, const char *key, double offset) {
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive(page, "next");
+        /* An agent from before paging sends no "next": its one reply holds everything. */
+        double n = cJSON_IsNumber(next) && next->valuedouble > offset ? next->valuedouble : -1;
+        cJSON *into, *more;
+
+        cJSON_DeleteItemFromObjectCaseSensitive(page, "next");
+        if (!*all) {
+                *all = page;
+                return n;
+        }
+        into = cJSON_GetObjectItemCaseSensitive(*all, key);
+        more = cJSON_GetObjectItemCaseSensitive(page, key);
+        while (cJSON_IsArray(into) && cJSON_IsArray(more) && cJSON_GetArraySize(more) > 0)
+                cJSON_AddItemToArray(into, cJSON_DetachItemFromArray(more, 0));
+        cJSON_Delete(page);
+        return n;
+}

@@ -114,9 +114,8 @@ static cJSON *status_page(const char *socket_path, const char *app, double offse
  */
 static cJSON *status_all(const char *socket_path, const char *app, char **raw, int *pages,
                          struct status_failure *f) {
-        cJSON *all = NULL, *o, *apps, *more;
+        cJSON *all = NULL, *o;
         double offset = 0;
-        const cJSON *next;
         char *line;
 
         for (*pages = 0; *pages < 100000; (*pages)++) {
@@ -127,21 +126,11 @@ static cJSON *status_all(const char *socket_path, const char *app, char **raw, i
                                 free(*raw), *raw = NULL;
                         return NULL;
                 }
-                next = cJSON_GetObjectItemCaseSensitive(o, "next");
-                /* An agent from before paging sends no "next": its one reply holds everything. */
-                offset = cJSON_IsNumber(next) && next->valuedouble > offset ? next->valuedouble : -1;
-                cJSON_DeleteItemFromObjectCaseSensitive(o, "next");
-                if (!all) {
-                        all = o;
+                if (!all)
                         *raw = line;
-                } else {
+                else
                         free(line);
-                        apps = cJSON_GetObjectItemCaseSensitive(all, "apps");
-                        more = cJSON_GetObjectItemCaseSensitive(o, "apps");
-                        while (cJSON_IsArray(apps) && cJSON_IsArray(more) && cJSON_GetArraySize(more) > 0)
-                                cJSON_AddItemToArray(apps, cJSON_DetachItemFromArray(more, 0));
-                        cJSON_Delete(o);
-                }
+                offset = page_merge(&all, o, "apps", offset);
                 if (offset < 0) {
                         (*pages)++;
                         return all;

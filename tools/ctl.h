@@ -26,6 +26,13 @@ char *request_line(cJSON *o);
 /* request_line(req) sent (its refresh token and the line wiped after): the reply, or NULL after saying why. */
 cJSON *request_object(const char *socket_path, cJSON *req, int timeout_ms);
 
+/*
+ * One page of a paged reply (status, authorizer list) into *all: the first becomes *all,
+ * a later one has its key array moved to the end of *all's (the page deleted). Returns the
+ * offset of the next page, -1 after the last; "next" is taken out of the page.
+ */
+double page_merge(cJSON **all, cJSON *page, const char *key, double offset);
+
 /* The reply o on stdout as one JSON line (--json). */
 void print_json(const cJSON *o);
 
