@@ -10,6 +10,7 @@
 #include "log.h"
 #include "protocol.h"
 #include "state-file.h"
+#include "ticket-alarm.h"
 #include "ticket-file.h"
 
 /*
@@ -43,6 +44,7 @@ struct component {
         char note[320];                 /* what the intake last said, for status */
         int64_t put_wake_at_ms;         /* a put may wake a ticket-refused item again from then (0: now) */
         int64_t put_wake_step_ms;       /* the backoff step after the next put's wake (0: backoff_min) */
+        bool alarmed;                   /* the ticket alarm was on at the last check: logged once per start and end */
 };
 
 /* A ticket in a log line or a reply: its tail and length, never the whole (like a token). */
@@ -63,6 +65,22 @@ static bool previous_usable(const struct app *app, const struct component *c, in
 
         return st->newest_refused && ticket_is(&st->good) && !st->good_refused &&
                strcmp(st->good.value, st->newest.value) != 0 && now_s - st->good.create_time_s < kind_of(app)->valid_s;
+}
+
+/*
+ * The ticket the next call would use, if any: the previous good one standing in for a
+ * refused newest, else the newest unless it is refused or past its lifetime. Its create
+ * time in *create_time_s.
+ */
+static bool usable(const struct app *app, const struct component *c, int64_t now_s, int64_t *create_time_s) {
+        const struct ticket_store *st = &c->store;
+
+        if (previous_usable(app, c, now_s)) {
+                *create_time_s = st->good.create_time_s;
+                return true;
+        }
+        *create_time_s = st->newest.create_time_s;
+        return ticket_is(&st->newest) && !st->newest_refused && st->newest.create_time_s >= now_s - kind_of(app)->valid_s;
 }
 
 static void save(struct app *app) {
@@ -322,11 +340,56 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
                 (long long)pid, wake ? ": calling now" : "");
         if (wake)
                 item_step(it, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
+        app_component_alarm_check(app, now_ms);
         snprintf(message, sizeof(message), "%s", wake ? "taken: calling now" :
                  ticket_refused_code(app, it->core.errcode) ?
                  "taken: used at the next retry (after a refused ticket a put calls at most once per backoff step)" :
                  "taken: used at the next refresh");
         return protocol_ticket_ok(true, create_time_s, message);
+}
+
+bool app_component_alarm(const struct app *app, int64_t now_ms, bool *has_usable, int64_t *usable_age_s) {
+        int64_t create = 0;
+        bool ok;
+
+        *has_usable = false;
+        *usable_age_s = 0;
+        if (!app->component)
+                return false;
+        ok = usable(app, app->component, now_ms / 1000, &create);
+        *has_usable = ok;
+        *usable_age_s = ok ? ticket_age_s(create, now_ms / 1000) : 0;
+        return ticket_alarm(ok, create, now_ms / 1000, ticket_alarm_after_s(app->cfg->kind));
+}
+
+/*
+ * Said once when the alarm starts and once when it ends, not at every check: a warning
+ * that repeats every 5 s is one operators learn to filter out. Called at each heartbeat
+ * and after a put (so the end is said when the fresh ticket comes).
+ */
+void app_component_alarm_check(struct app *app, int64_t now_ms) {
+        struct component *c = app->component;
+        int64_t age;
+        bool has, on;
+
+        if (!c)
+                return;
+        on = app_component_alarm(app, now_ms, &has, &age);
+        if (on == c->alarmed)
+                return;
+        c->alarmed = on;
+        if (on && has)
+                log_app(LOG_WARNING, app->cfg->name, 0, "ticket alarm: the %s calls use is %lld s old (alarm at %lld s, "
+                        "valid %s): WeChat's pushes (every 10 minutes) do not reach the agent; check the callback "
+                        "handler and its `wxtokenctl ticket put`", kind_of(app)->name, (long long)age,
+                        (long long)ticket_alarm_after_s(app->cfg->kind), kind_of(app)->valid_text);
+        else if (on)
+                log_app(LOG_WARNING, app->cfg->name, 0, "ticket alarm: no usable %s (none put, past its %s, or "
+                        "refused): no token can be minted once this one expires; check the callback handler and its "
+                        "`wxtokenctl ticket put`", kind_of(app)->name, kind_of(app)->valid_text);
+        else
+                log_app(LOG_NOTICE, app->cfg->name, 0, "ticket alarm over: the %s calls use is %lld s old",
+                        kind_of(app)->name, (long long)age);
 }
 
 void app_component_status(const struct app *app, struct status_component *out, int64_t now_ms) {
@@ -348,6 +411,8 @@ void app_component_status(const struct app *app, struct status_component *out, i
         /* A refused newest with no previous to stand in is a wait for the next push, as no ticket is. */
         out->waiting = app->token.core.awaiting_ticket || !out->has_ticket || (st->newest_refused && !out->previous);
         out->note = c->note;
+        out->alarm = app_component_alarm(app, now_ms, &out->has_usable, &out->usable_age_s);
+        out->alarm_after_s = ticket_alarm_after_s(app->cfg->kind);
         app_authorizers_count(app, &out->authorizers, &out->authorizers_refused, &out->authorizers_failing);
         out->authorizers_revoked = app->authorizers_revoked;
 }

@@ -462,6 +462,7 @@ void app_heartbeat(struct app *app, int64_t now_ms) {
         for (int i = 0; i < app->n_tickets; i++)
                 wxshm_writer_heartbeat(app->tickets[i].seg, now_ms);
         app_authorizers_heartbeat(app, now_ms);
+        app_component_alarm_check(app, now_ms);
 }
 
 struct item *app_find_item(const struct services *svc, const char *name) {

@@ -219,6 +219,12 @@ char *app_component_put(struct item *it, const char *ticket, int64_t create_time
 
 /* The component's ticket intake for its status entry (out->note points into app). */
 void app_component_status(const struct app *app, struct status_component *out, int64_t now_ms);
+/*
+ * The ticket alarm (core/ticket-alarm.h): whether it is on, whether a ticket is usable and
+ * its age. _check logs its start and end, once each (heartbeat, put).
+ */
+bool app_component_alarm(const struct app *app, int64_t now_ms, bool *has_usable, int64_t *usable_age_s);
+void app_component_alarm_check(struct app *app, int64_t now_ms);
 
 /*
  * app-authorizer.c: the accounts authorized to a component, each an item "COMPONENT.APPID"

@@ -90,6 +90,8 @@ char *metrics_compose(const struct services *a, size_t *len) {
                         m->endpoints |= quota_mask_of(app->cfg->kind, app->tickets[t].ticket);
                 for (int e = 0; e < QUOTA_ENDPOINT_MAX; e++)
                         m->calls_today[e] = quota_today(&app->quota, e, quota_now);
+                m->platform = app->component != NULL;
+                m->ticket_alarm = app_component_alarm(app, ag.now_ms, &m->ticket_usable, &m->ticket_age_s);
                 items[n_items++] = item_of(&app->token);
                 for (int t = 0; t < app->n_tickets; t++)
                         items[n_items++] = item_of(&app->tickets[t]);

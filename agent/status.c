@@ -14,8 +14,16 @@
 #include "verdict.h"
 #include "wxshm.h"
 
+/* A platform's token: whether its pushed ticket is in alarm (app-component.c). */
+static bool ticket_alarm_of(const struct app *app, const struct item *it, int64_t now_ms) {
+        int64_t age;
+        bool has;
+
+        return it == &app->token && app->component && app_component_alarm(app, now_ms, &has, &age);
+}
+
 /* What the verdict knows of a running item. */
-static struct verdict_item verdict_of(const struct app *app, const struct item *it) {
+static struct verdict_item verdict_of(const struct app *app, const struct item *it, int64_t now_ms) {
         return (struct verdict_item){
                 .name = it->name,
                 .state = it->core.state,
@@ -27,6 +35,7 @@ static struct verdict_item verdict_of(const struct app *app, const struct item *
                                              it->core.lifetime_ms),
                 .started_at_ms = it->started_at_ms,
                 .quota_permille = item_quota_permille(it),
+                .ticket_alarm = ticket_alarm_of(app, it, now_ms),
         };
 }
 
@@ -154,7 +163,7 @@ char *status_reply(struct services *a, const struct request *req, const struct s
                                 e[n].component = &comp[n];
                         }
                         {
-                                struct verdict_item vi = verdict_of(app, it);
+                                struct verdict_item vi = verdict_of(app, it, now);
 
                                 e[n].verdict = (int)verdict_item(&vi, now, &e[n].verdict_reason);
                         }
@@ -232,7 +241,7 @@ void status_verdict(const struct services *a, const char *only, int64_t now_ms, 
 
                         if (one && one->ticket && it != one)
                                 continue;
-                        x = verdict_of(app, it);
+                        x = verdict_of(app, it, now_ms);
                         verdict_add(v, &x, now_ms, NULL);
                 }
         }

@@ -164,6 +164,15 @@ void print_table(const cJSON *o, int64_t now) {
                                                ? "; calls use the previous good ticket (the newest was refused)" : "");
                         else if (cJSON_IsObject(comp))
                                 printf("  %s: none yet (wxtokenctl ticket put %s ...)\n", tname, text(a, "app"));
+                        /* The alarm rings while the token is still good: time to mend the callback handler. */
+                        if (cJSON_IsObject(comp) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(comp, "ticket_alarm")))
+                                printf("  ticket alarm: %s (alarm at %.0f s): are WeChat's pushes reaching "
+                                       "`wxtokenctl ticket put %s`?\n",
+                                       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(comp, "has_ticket")) &&
+                                                       !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(comp,
+                                                                                                 "waiting_for_ticket"))
+                                               ? "the ticket in use is old" : "no usable ticket",
+                                       number(comp, "ticket_alarm_after_s"), text(a, "app"));
                         if (cJSON_IsObject(comp) && text(comp, "note")[0])
                                 print_wrapped("ticket: ", text(comp, "note"), 2, width);
                         if (cJSON_IsObject(comp) && number(comp, "authorizers") > 0)

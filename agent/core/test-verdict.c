@@ -78,6 +78,16 @@ static void rules(void) {
         CHECK_EQ(code_of(it, "fresh"), VERDICT_OK);
         it.quota_permille = VERDICT_QUOTA_WARN_PERMILLE;
         CHECK_EQ(code_of(it, "daily quota at 80 %"), VERDICT_WARNING);
+
+        /* A platform's ticket alarm: a warning while its token is good; a nearer harm is named first. */
+        it = fresh(), it.ticket_alarm = true;
+        CHECK_EQ(code_of(it, "ticket alarm"), VERDICT_WARNING);
+        it.state = WXSHM_STATE_RETRYING, it.failure = FAILURE_TRANSIENT; /* the alarm says why the retries fail */
+        CHECK_EQ(code_of(it, "ticket alarm"), VERDICT_WARNING);
+        it.expires_at_ms = NOW + MARGIN / 2 - 1;
+        CHECK_EQ(code_of(it, "near expiry"), VERDICT_WARNING);
+        it.expires_at_ms = NOW;
+        CHECK_EQ(code_of(it, "no usable token"), VERDICT_CRITICAL);
 }
 
 static void whole(void) {

@@ -28,6 +28,9 @@ enum verdict_code verdict_item(const struct verdict_item *it, int64_t now_ms, co
         /* Of the warnings, the nearest harm is named first: a token about to expire, retrying or not. */
         else if (it->margin_ms > 0 && it->expires_at_ms - now_ms < it->margin_ms / 2)
                 c = VERDICT_WARNING, why = "near expiry";
+        /* The token is good, but the next one needs a ticket the pushes no longer renew: mend the callback now. */
+        else if (it->ticket_alarm)
+                c = VERDICT_WARNING, why = "ticket alarm";
         else if (it->failure == FAILURE_TRANSIENT || it->state == WXSHM_STATE_RETRYING)
                 c = VERDICT_WARNING, why = "retrying";
         else if (it->quota_permille >= VERDICT_QUOTA_WARN_PERMILLE)

@@ -32,6 +32,7 @@ struct verdict_item {
         int64_t margin_ms;              /* the refresh margin in force for this token (schedule_margin) */
         int64_t started_at_ms;          /* when the item started (agent start, reload, retry) */
         unsigned quota_permille;        /* highest calls-today / daily-limit over its endpoints, 0..1000+ */
+        bool ticket_alarm;              /* a component's or suite's pushed ticket is old or missing (ticket-alarm.h) */
 };
 
 /* One item's code and the reason in a few stable words ("retrying", "config_error", ...). */

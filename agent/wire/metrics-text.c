@@ -168,6 +168,17 @@ static void put_apps(struct text *t, const struct metrics_agent *ag, const struc
                                 put(t, "wxtokend_quota_daily_limit{app=\"%s\",endpoint=\"%s\"} %llu\n",
                                     esc(a, sizeof(a), x->app), quota_endpoint_name(e),
                                     (unsigned long long)quota_limit(e));
+        family(t, "wxtokend_ticket_age_seconds", "gauge",
+               "A component's or suite's pushed ticket in use: seconds since its create time (none: no usable ticket).");
+        for (const struct metrics_app *x = apps; x < apps + n_apps; x++)
+                if (x->platform && x->ticket_usable)
+                        put(t, "wxtokend_ticket_age_seconds{app=\"%s\"} %lld\n", esc(a, sizeof(a), x->app),
+                            (long long)x->ticket_age_s);
+        family(t, "wxtokend_ticket_alarm", "gauge",
+               "1 while a component's or suite's pushed ticket is missing or older than its alarm threshold.");
+        for (const struct metrics_app *x = apps; x < apps + n_apps; x++)
+                if (x->platform)
+                        put(t, "wxtokend_ticket_alarm{app=\"%s\"} %d\n", esc(a, sizeof(a), x->app), x->ticket_alarm);
         if (!ag->clustered)
                 return;
         family(t, "wxtokend_lease_holder", "gauge", "Cluster mode: the node holding the app's lease (1), as last seen.");

@@ -28,6 +28,10 @@ struct metrics_app {
         unsigned endpoints;             /* bit per endpoint the app calls: only those are shown */
         const char *holder;             /* cluster mode: the lease holder's node id, "" if unknown */
         bool is_holder;
+        bool platform;                  /* a component or suite: its pushed ticket's age and alarm are shown */
+        bool ticket_usable;             /* a ticket the next call may use: its age is shown */
+        int64_t ticket_age_s;
+        bool ticket_alarm;              /* core/ticket-alarm.h */
 };
 
 struct metrics_agent {

@@ -70,7 +70,9 @@ bool protocol_add_component(struct cJSON *o, const struct status_component *c) {
 
         if (!x || !cJSON_AddBoolToObject(x, "has_ticket", c->has_ticket) ||
             !cJSON_AddBoolToObject(x, "waiting_for_ticket", c->waiting) ||
-            !cJSON_AddStringToObject(x, "note", c->note ? c->note : ""))
+            !cJSON_AddStringToObject(x, "note", c->note ? c->note : "") ||
+            !cJSON_AddBoolToObject(x, "ticket_alarm", c->alarm) ||
+            !protocol_add_i64(x, "ticket_alarm_after_s", c->alarm_after_s))
                 return false;
         if (c->has_ticket && (!protocol_add_i64(x, "ticket_create_time", c->create_time_s) ||
                               !protocol_add_i64(x, "ticket_age_s", c->age_s) ||

@@ -421,7 +421,7 @@ size_t protocol_status_entry_size(const struct status_entry *e) {
          * Keys, punctuation and numbers of today's times and counters take about 340 bytes;
          * names and node ids need no escaping, an upstream errmsg may grow 6-fold (\u00XX).
          */
-        return 360 + (e->component ? 300 + 6 * strlen(e->component->note ? e->component->note : "") : 0) +
+        return 360 + (e->component ? 360 + 6 * strlen(e->component->note ? e->component->note : "") : 0) +
                strlen(e->name) + strlen(e->holder ? e->holder : "") +
                6 * strlen(e->last_errmsg ? e->last_errmsg : "") +
                (e->verdict_reason ? 160 + strlen(e->verdict_reason) + 6 * strlen(e->advice ? e->advice : "") +

@@ -155,6 +155,10 @@ struct status_component {
         int64_t previous_create_time_s;
         bool waiting;                   /* no usable ticket: no call until one is put */
         const char *note;               /* what the intake last said ("" if nothing) */
+        bool alarm;                     /* the ticket alarm: no usable ticket, or the one in use is alarm_after_s old */
+        int64_t alarm_after_s;          /* the threshold (1 h component, 20 min suite) */
+        bool has_usable;                /* a ticket the next call may use (newest, or the previous standing in) */
+        int64_t usable_age_s;           /* its age */
         /* The accounts authorized to it (authorizer_list has each): how many, and how many WeChat refused. */
         unsigned authorizers, authorizers_refused, authorizers_failing;
         unsigned authorizers_revoked;   /* removed since start: refused, and WeChat's list no longer names them */
