@@ -47,6 +47,18 @@ struct authorizer_job {
  * token WeChat handed out with it published as it is, with no api_authorizer_token call.
  * A new account's token goes through its state file, so its item starts adopting it.
  */
+/*
+ * Cluster mode, on an agent that does not hold the component's lease: the code was good
+ * once, so its call was made here (the mirrored component token is the fleet's), but only
+ * the holder publishes an account's tokens (Redis takes no one else's): the refresh token
+ * is kept and shared sealed, the token that came with it is dropped, and the holder's one
+ * api_authorizer_token call publishes the account everywhere. Two agents each publishing
+ * a generation 1 of their own would hand readers two tokens for one generation.
+ */
+static bool holder_publishes(const struct app *app) {
+        return app->svc->cluster && !app->lease.holder;
+}
+
 static char *onboard(struct app *app, const char *appid, const char *refresh_token,
                              const struct upstream_result *tok, int64_t uid, int64_t pid) {
         const char *dir = app->svc->config->state_dir, *name = app->cfg->name;
@@ -55,7 +67,7 @@ static char *onboard(struct app *app, const char *appid, const char *refresh_tok
         int64_t now = clock_wall_ms();
         struct state_record st = { .generation = 1, .fetched_at_ms = now, .expires_at_ms = now + tok->expires_in_s * 1000,
                                    .token_len = tok->value_len };
-        char message[256], item_name[sizeof(a->item.name)];
+        char message[384], item_name[sizeof(a->item.name)];
         int r;
 
         if (app->authorizers_refused_file)
@@ -71,6 +83,13 @@ static char *onboard(struct app *app, const char *appid, const char *refresh_tok
                 r = authorizer_renew(app, a, refresh_token);
                 if (r < 0)
                         return authorizer_refuse("cannot write %s.authorizers (%s): nothing changed", name, state_strerror(r));
+                if (holder_publishes(app)) {
+                        log_app(LOG_NOTICE, a->item.name, 0, "authorized again (auth_code put by uid %lld pid %lld): "
+                                "refresh token replaced and shared; the lease holder publishes its tokens",
+                                (long long)uid, (long long)pid);
+                        return protocol_authorizer_ok("updated", name, appid, "authorized again: refresh token "
+                                                      "replaced; the lease holder publishes its tokens");
+                }
                 /* A call under way would publish after this: it makes the next generation instead. */
                 if (!idle || !item_mirror(&a->item, tok->value, tok->value_len, a->item.core.generation + 1,
                                           st.expires_at_ms, now))
@@ -85,14 +104,15 @@ static char *onboard(struct app *app, const char *appid, const char *refresh_tok
         if (snprintf(item_name, sizeof(item_name), "%s.%s", name, appid) >= (int)sizeof(item_name))
                 return authorizer_refuse("%s.%s: the name is too long for a segment", name, appid);
         memcpy(st.token, tok->value, tok->value_len);
-        r = state_save(dir, item_name, app->cfg->appid, &st);
+        r = holder_publishes(app) ? 0 : state_save(dir, item_name, app->cfg->appid, &st);
         explicit_bzero(&st, sizeof(st));
         if (r < 0)
                 return authorizer_refuse("cannot write the state file of %s (%s): not added", item_name, state_strerror(r));
         memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
         snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
         authorizer_bump(&rec);
-        r = authorizer_start(app, &rec, false, &a);
+        /* Not the holder: it starts as one taken from Redis does, mirroring what the holder publishes. */
+        r = authorizer_start(app, &rec, holder_publishes(app), &a);
         explicit_bzero(&rec, sizeof(rec));
         if (r < 0) {
                 state_remove(dir, item_name);
@@ -106,6 +126,14 @@ static char *onboard(struct app *app, const char *appid, const char *refresh_tok
                 return authorizer_refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
         }
         authorizer_share(app, &a->rec, false);
+        if (holder_publishes(app)) {
+                log_app(LOG_NOTICE, item_name, 0, "authorizer onboarded (auth_code put by uid %lld pid %lld): refresh "
+                        "token saved and shared; the lease holder (%s) fetches and publishes its token", (long long)uid,
+                        (long long)pid, app->lease_holder[0] ? app->lease_holder : "unknown yet");
+                snprintf(message, sizeof(message), "added: published as %s once the lease holder (%s) has fetched its "
+                         "token", item_name, app->lease_holder[0] ? app->lease_holder : "unknown yet");
+                return protocol_authorizer_ok("added", name, appid, message);
+        }
         log_app(LOG_NOTICE, item_name, 0, "authorizer onboarded (auth_code put by uid %lld pid %lld): token from "
                 "api_query_auth published, refresh token saved", (long long)uid, (long long)pid);
         snprintf(message, sizeof(message), "added: published as %s", item_name);
@@ -225,6 +253,13 @@ static void on_turn(void *userdata, struct http_call *c) {
         int r;
 
         memset(&req, 0, sizeof(req));
+        /*
+         * An agent that does not hold the lease calls too: an auth code is good once and a sync
+         * only reads, and what they yield reaches the holder through Redis (holder_publishes).
+         * A holder still reading Redis (budget 0) waits like any of its calls.
+         */
+        if (budget <= 0 && holder_publishes(app))
+                budget = APP_HTTP_TIMEOUT_MS;
         if (budget <= 0 || app->token.core.generation == 0) {
                 http_cancel(c);
                 j->call = NULL;
