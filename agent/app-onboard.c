@@ -52,8 +52,9 @@ struct authorizer_job {
  * once, so its call was made here (the mirrored component token is the fleet's), but only
  * the holder publishes an account's tokens (Redis takes no one else's): the refresh token
  * is kept and shared sealed, the token that came with it is dropped, and the holder's one
- * api_authorizer_token call publishes the account everywhere. Two agents each publishing
- * a generation 1 of their own would hand readers two tokens for one generation.
+ * api_authorizer_token call publishes the account everywhere. Publishing it here too would
+ * put a generation 1 the holder never saw beside the holder's own: the fleet's conflict
+ * repair (a raised generation) would drop it within seconds, so it buys nothing.
  */
 static bool holder_publishes(const struct app *app) {
         return app->svc->cluster && !app->lease.holder;

@@ -175,8 +175,12 @@ static void test_on_holder(int holder) {
  * tokens, so its one api_authorizer_token call publishes it everywhere.
  */
 static void test_on_other(int holder) {
+        struct host_reader readers[CLUSTER_HOSTS];
         char out[4096], rt[64];
         int other = (holder + 1) % CLUSTER_HOSTS, q = ep_calls("api_query_auth"), lacking;
+
+        /* Its readers on every host, from before it exists: never two tokens for one generation, never backwards. */
+        hosts_readers_start(&hosts, item_of(1), readers);
 
         CHECK(onboard(other, 1, out, sizeof(out)) == 0 && strstr(out, "added") && strstr(out, "lease holder"),
               "node%d (not the holder): %s", other, out);
@@ -188,6 +192,8 @@ static void test_on_other(int holder) {
         emu_rt(holder, 1, rt);
         CHECK(everywhere(1, rt, 10000, &lacking), "every host holds its current refresh token (%d lacking)", lacking);
         same_everywhere(holder, 1);
+        CHECK(hosts_readers_finish(&hosts, readers), "%s's readers on every host: one token per generation",
+              appid_of(1));
 }
 
 /* (3) A sync (on a host that does not hold the lease) adds the rest from WeChat's list; they replicate. */
