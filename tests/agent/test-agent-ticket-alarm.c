@@ -117,6 +117,17 @@ static void test_old(const char *app, const char *query, long long age, const ch
         }
 }
 
+/* A restart with the old ticket in state_dir: the alarm is said again, now naming the ticket's age, once. */
+static void test_restart_old(void) {
+        const char *needle = "ticket alarm: the component_verify_ticket calls use is";
+
+        CHECK(agent_stop(&a) == 0, "clean stop");
+        agent_start(&a);
+        harness_sleep_ms(12000); /* over two heartbeats */
+        CHECK(agent_log_count(&a, needle) == 1, "one warning naming the old ticket's age (%d)",
+              agent_log_count(&a, needle));
+}
+
 /* A fresh ticket ends the alarm, said once in the log; status, verdict and metrics agree. */
 static void test_fresh(const char *app, const char *query, const char *over, const char *line) {
         static char m[65536];
@@ -152,6 +163,7 @@ int main(void) {
         test_none();
         /* A component's alarm at 1 h (six missed pushes), 11 h before its ticket runs out. */
         test_old("plat", "component=" COMP, 2 * 3600, "wxtokend_ticket_alarm{app=\"plat\"} 1\n");
+        test_restart_old();
         test_fresh("plat", "component=" COMP, "ticket alarm over: the component_verify_ticket",
                    "wxtokend_ticket_alarm{app=\"plat\"} 0\n");
         /* A suite's at 20 min (two missed pushes), 10 min before its ticket runs out. */
