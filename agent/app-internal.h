@@ -8,6 +8,7 @@
 #include "app.h"
 #include "authorizer-file.h"
 #include "protocol.h"
+#include "services.h"
 
 /* The item's policy for a core step: its app's and the agent's settings, and the cluster's view. */
 void item_policy(const struct item *it, struct core_policy *pol);
@@ -125,6 +126,26 @@ int authorizer_start(struct app *app, const struct authorizer_record *rec, bool 
 /* Stop it, its segment removed (readers told), and free it: unlinked by the caller first. */
 void authorizer_stop(struct authorizer *a);
 size_t authorizers_count(const struct app *app);
+
+/*
+ * Cluster mode, on an agent that does not hold the component's lease: the code was good
+ * once, so its call was made here (the mirrored component token is the fleet's), but only
+ * the holder publishes an account's tokens (Redis takes no one else's): the refresh token
+ * is kept and shared sealed, the token that came with it is dropped, and the holder's one
+ * api_authorizer_token call publishes the account everywhere. Publishing it here too would
+ * put a generation 1 the holder never saw beside the holder's own: the fleet's conflict
+ * repair (a raised generation) would drop it within seconds, so it buys nothing.
+ */
+static inline bool authorizer_holder_publishes(const struct app *app) {
+        return app->svc->cluster && !app->lease.holder;
+}
+
+/*
+ * app-onboard-adopt.c: api_query_auth answered for appid (the refresh token and the token
+ * tok): the account added or renewed; the reply line for the client.
+ */
+char *authorizer_onboard(struct app *app, const char *appid, const char *refresh_token,
+                         const struct upstream_result *tok, int64_t uid, int64_t pid);
 
 /* A PROTO_E_AUTHORIZER_REFUSED reply line of fmt with a and b. */
 char *authorizer_refuse(const char *fmt, const char *a, const char *b);

@@ -42,105 +42,6 @@ struct authorizer_job {
         struct authorizer_job **slot;   /* a client waiting for a save: its change's pointer, cleared when it goes */
 };
 
-/*
- * Onboarding (api_query_auth answered): the refresh token on the disk first, then the
- * token WeChat handed out with it published as it is, with no api_authorizer_token call.
- * A new account's token goes through its state file, so its item starts adopting it.
- */
-/*
- * Cluster mode, on an agent that does not hold the component's lease: the code was good
- * once, so its call was made here (the mirrored component token is the fleet's), but only
- * the holder publishes an account's tokens (Redis takes no one else's): the refresh token
- * is kept and shared sealed, the token that came with it is dropped, and the holder's one
- * api_authorizer_token call publishes the account everywhere. Publishing it here too would
- * put a generation 1 the holder never saw beside the holder's own: the fleet's conflict
- * repair (a raised generation) would drop it within seconds, so it buys nothing.
- */
-static bool holder_publishes(const struct app *app) {
-        return app->svc->cluster && !app->lease.holder;
-}
-
-static char *onboard(struct app *app, const char *appid, const char *refresh_token,
-                             const struct upstream_result *tok, int64_t uid, int64_t pid) {
-        const char *dir = app->svc->config->state_dir, *name = app->cfg->name;
-        struct authorizer_record rec = { 0 };
-        struct authorizer *a = authorizer_find(app, appid);
-        int64_t now = clock_wall_ms();
-        struct state_record st = { .generation = 1, .fetched_at_ms = now, .expires_at_ms = now + tok->expires_in_s * 1000,
-                                   .token_len = tok->value_len };
-        char message[384], item_name[sizeof(a->item.name)];
-        int r;
-
-        if (app->authorizers_refused_file)
-                return authorizer_refuse("%s/%s.authorizers was refused at start: not added", dir, name);
-        /* A client's add or remove waiting for its save is settled first: one change per account in a batch. */
-        if (app->batch) {
-                authorizers_flush(app);
-                a = authorizer_find(app, appid);
-        }
-        if (a) {
-                bool idle = !a->item.call;
-
-                r = authorizer_renew(app, a, refresh_token);
-                if (r < 0)
-                        return authorizer_refuse("cannot write %s.authorizers (%s): nothing changed", name, state_strerror(r));
-                if (holder_publishes(app)) {
-                        log_app(LOG_NOTICE, a->item.name, 0, "authorized again (auth_code put by uid %lld pid %lld): "
-                                "refresh token replaced and shared; the lease holder publishes its tokens",
-                                (long long)uid, (long long)pid);
-                        return protocol_authorizer_ok("updated", name, appid, "authorized again: refresh token "
-                                                      "replaced; the lease holder publishes its tokens");
-                }
-                /* A call under way would publish after this: it makes the next generation instead. */
-                if (!idle || !item_mirror(&a->item, tok->value, tok->value_len, a->item.core.generation + 1,
-                                          st.expires_at_ms, now))
-                        item_step(&a->item, &(struct core_event){ .type = CORE_EV_FETCH_NOW });
-                log_app(LOG_NOTICE, a->item.name, 0, "authorized again (auth_code put by uid %lld pid %lld): refresh "
-                        "token replaced", (long long)uid, (long long)pid);
-                return protocol_authorizer_ok("updated", name, appid, "authorized again: refresh token replaced, "
-                                              "token published");
-        }
-        if (authorizers_count(app) >= PROTOCOL_AUTHORIZERS_MAX)
-                return authorizer_refuse("%s holds " PROTOCOL_STR(PROTOCOL_AUTHORIZERS_MAX) " authorizers already%s", name, "");
-        if (snprintf(item_name, sizeof(item_name), "%s.%s", name, appid) >= (int)sizeof(item_name))
-                return authorizer_refuse("%s.%s: the name is too long for a segment", name, appid);
-        memcpy(st.token, tok->value, tok->value_len);
-        r = holder_publishes(app) ? 0 : state_save(dir, item_name, app->cfg->appid, &st);
-        explicit_bzero(&st, sizeof(st));
-        if (r < 0)
-                return authorizer_refuse("cannot write the state file of %s (%s): not added", item_name, state_strerror(r));
-        memcpy(rec.appid, appid, strnlen(appid, sizeof(rec.appid) - 1));
-        snprintf(rec.refresh_token, sizeof(rec.refresh_token), "%s", refresh_token);
-        authorizer_bump(&rec);
-        /* Not the holder: it starts as one taken from Redis does, mirroring what the holder publishes. */
-        r = authorizer_start(app, &rec, holder_publishes(app), &a);
-        explicit_bzero(&rec, sizeof(rec));
-        if (r < 0) {
-                state_remove(dir, item_name);
-                return authorizer_refuse("authorizer %s could not start: %s", appid, strerror(-r));
-        }
-        r = authorizers_save(app);
-        if (r < 0) {
-                authorizer_unlink(app, a);
-                authorizer_stop(a);
-                state_remove(dir, item_name);
-                return authorizer_refuse("cannot write %s.authorizers (%s): not added", name, state_strerror(r));
-        }
-        authorizer_share(app, &a->rec, false);
-        if (holder_publishes(app)) {
-                log_app(LOG_NOTICE, item_name, 0, "authorizer onboarded (auth_code put by uid %lld pid %lld): refresh "
-                        "token saved and shared; the lease holder (%s) fetches and publishes its token", (long long)uid,
-                        (long long)pid, app->lease_holder[0] ? app->lease_holder : "unknown yet");
-                snprintf(message, sizeof(message), "added: published as %s once the lease holder (%s) has fetched its "
-                         "token", item_name, app->lease_holder[0] ? app->lease_holder : "unknown yet");
-                return protocol_authorizer_ok("added", name, appid, message);
-        }
-        log_app(LOG_NOTICE, item_name, 0, "authorizer onboarded (auth_code put by uid %lld pid %lld): token from "
-                "api_query_auth published, refresh token saved", (long long)uid, (long long)pid);
-        snprintf(message, sizeof(message), "added: published as %s", item_name);
-        return protocol_authorizer_ok("added", name, appid, message);
-}
-
 /* What a list entry did to the accounts held. */
 enum sync_outcome { SYNC_ADDED, SYNC_UPDATED, SYNC_UNCHANGED, SYNC_FAILED };
 
@@ -256,10 +157,10 @@ static void on_turn(void *userdata, struct http_call *c) {
         memset(&req, 0, sizeof(req));
         /*
          * An agent that does not hold the lease calls too: an auth code is good once and a sync
-         * only reads, and what they yield reaches the holder through Redis (holder_publishes).
+         * only reads, and what they yield reaches the holder through Redis (authorizer_holder_publishes).
          * A holder still reading Redis (budget 0) waits like any of its calls.
          */
-        if (budget <= 0 && holder_publishes(app))
+        if (budget <= 0 && authorizer_holder_publishes(app))
                 budget = APP_HTTP_TIMEOUT_MS;
         if (budget <= 0 || app->token.core.generation == 0) {
                 http_cancel(c);
@@ -383,7 +284,7 @@ static void on_done(void *userdata, const struct http_response *http) {
                 r = upstream_query_auth_parse(http->status, http->body, http->body_len, &pol, &res, appid, rt);
         }
         redact_secret_forms(res.errmsg, cfg->secret);
-        line = r == 0 ? onboard(j->app, appid, rt, &res, j->uid, j->pid) : failed(j, "api_query_auth", &res);
+        line = r == 0 ? authorizer_onboard(j->app, appid, rt, &res, j->uid, j->pid) : failed(j, "api_query_auth", &res);
         explicit_bzero(rt, sizeof(rt));
         explicit_bzero(&res, sizeof(res));
         job_finish(j, line);
