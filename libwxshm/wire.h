@@ -15,8 +15,9 @@
 
 /*
  * Item names, the one definition of their grammar: an app "[A-Za-z0-9_-]{1,64}", then
- * optionally ONE dot and a suffix "[A-Za-z0-9_-]{1,40}": a ticket ("shop.jsapi") or, for
- * the account families to come, an account ("platform.wx0123456789abcdef"). A name is a
+ * optionally a dot and a suffix of 1..40 bytes: a ticket ("shop.jsapi"), an account
+ * ("platform.wx0123456789abcdef"), or an account's ticket ("platform.wx0123456789abcdef.jsapi"):
+ * name characters, with at most one dot inside (never first, last or doubled). A name is a
  * file name in shm_dir and travels unescaped in JSON, so nothing else may pass: libwxshm
  * (segment_name_valid), the agent (config, requests) and wxtokenctl all check with these,
  * and doc/segment.md states the same (tests/test-wire-doc.sh compares the numbers).
@@ -26,7 +27,7 @@
 #define WIRE_NAME_MAX (WIRE_NAME_BASE_MAX + 1 + WIRE_NAME_SUFFIX_MAX) /* 105 bytes */
 #define WIRE_NAME_SIZE (WIRE_NAME_MAX + 1)                            /* with its NUL */
 /* The grammar in words, for messages. */
-#define WIRE_NAME_GRAMMAR "[A-Za-z0-9_-]{1,64} with an optional .[A-Za-z0-9_-]{1,40}"
+#define WIRE_NAME_GRAMMAR "[A-Za-z0-9_-]{1,64} with an optional .[A-Za-z0-9_-]{1,40} (one more dot inside allowed)"
 /* An app's own name, as the config's [app NAME] gives it: the suffix is the agent's to add. */
 #define WIRE_APP_NAME_GRAMMAR "[A-Za-z0-9_-]{1,64}"
 
@@ -52,7 +53,7 @@ static inline bool wire_app_name_valid(const char *s) {
         return n > 0 && s[n] == '\0';
 }
 
-/* True if s is an item name: an app's name, optionally "." and a suffix of 1..40 name characters. */
+/* True if s is an item name: an app's name, optionally "." and a suffix of 1..40 bytes (name characters, one dot inside at most). */
 static inline bool wire_name_valid(const char *s) {
         size_t n = s ? wire_name_run(s, WIRE_NAME_BASE_MAX) : 0, m;
 
@@ -62,8 +63,11 @@ static inline bool wire_name_valid(const char *s) {
                 return true;
         if (s[n] != '.')
                 return false;
-        m = wire_name_run(s + n + 1, WIRE_NAME_SUFFIX_MAX);
-        return m > 0 && s[n + 1 + m] == '\0';
+        s += n + 1;
+        m = wire_name_run(s, WIRE_NAME_SUFFIX_MAX);
+        if (m > 0 && s[m] == '.') /* an account's ticket: the account's part, a dot, the type */
+                m += 1 + wire_name_run(s + m + 1, WIRE_NAME_SUFFIX_MAX);
+        return m > 0 && m <= WIRE_NAME_SUFFIX_MAX && s[m] == '\0' && s[m - 1] != '.';
 }
 
 /* Where the agent listens unless configured (socket_path) or overridden ($WXTOKEND_SOCKET). */

@@ -25,7 +25,15 @@ static void test_names(void) {
         CHECK(!segment_name_valid("."));
         CHECK(!segment_name_valid("app."));
         CHECK(!segment_name_valid(".jsapi"));
-        CHECK(!segment_name_valid("a.b.c"));
+        /* An account's ticket: one more dot inside the suffix, never a third part, an empty one or a dot at an end. */
+        CHECK(segment_name_valid("a.b.c"));
+        CHECK(segment_name_valid("comp.wxa00000001.jsapi"));
+        CHECK(segment_name_valid("crm.wwc00000001.agent_config"));
+        CHECK(!segment_name_valid("a.b.c.d"));
+        CHECK(!segment_name_valid("a..c"));
+        CHECK(!segment_name_valid("a.b.."));
+        CHECK(!segment_name_valid("a.b.c."));
+        CHECK(!segment_name_valid("a.b./c"));
         CHECK(!segment_name_valid("../etc"));
         CHECK(!segment_name_valid("a/b"));
         CHECK(!segment_name_valid("a b"));
@@ -47,15 +55,22 @@ static void test_names(void) {
         CHECK_EQ(WIRE_NAME_MAX, 105);
         run(long_name + 65, 's', 41);
         CHECK(!segment_name_valid(long_name));
+        /* An account's ticket's suffix counts its dot: 40 bytes in all fit, 41 do not. */
+        run(long_name + 65, 's', 40);
+        long_name[65 + 27] = '.';
+        CHECK(segment_name_valid(long_name));
+        run(long_name + 65, 's', 41);
+        long_name[65 + 27] = '.';
+        CHECK(!segment_name_valid(long_name));
         strcpy(long_name, "app.");
         CHECK(segment_name_valid(run(long_name + 4, 's', 40)) && segment_name_valid(long_name));
         run(long_name + 4, 's', 41);
         CHECK(!segment_name_valid(long_name));
-        /* The app part too long behind a valid suffix, and a second dot inside a suffix that fits. */
+        /* The app part too long behind a valid suffix; a second dot inside a suffix that fits is an account's ticket. */
         run(long_name, 'x', 65);
         strcat(long_name, ".jsapi");
         CHECK(!segment_name_valid(long_name));
-        CHECK(!segment_name_valid("app.js.api"));
+        CHECK(segment_name_valid("app.js.api"));
         /* The config's own app names take no suffix. */
         CHECK(wire_app_name_valid(run(long_name, 'x', 64)));
         CHECK(!wire_app_name_valid(run(long_name, 'x', 65)));
