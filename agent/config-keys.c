@@ -27,7 +27,7 @@ const char *const agent_keys[AK_MAX] = {
 };
 const char *const app_keys[PK_MAX] = {
         "kind", "appid", "secret_file", "secret_credential", "api_base", "ca_file", "group",
-        "tickets", "refresh_margin", "verify_before_force", "max_forced_per_day",
+        "tickets", "refresh_margin", "verify_before_force", "max_forced_per_day", "authorizer_tickets", "corp_tickets",
 };
 
 bool name_valid(const char *s, size_t max) {
@@ -340,6 +340,25 @@ int agent_set(struct parse *p, int k, const char *v) {
         }
 }
 
+/* A list of ticket types ("jsapi, wx_card"), into bits; which fit the kind is section_close's to say. */
+static int parse_tickets(struct parse *p, const char *key, const char *s, unsigned *bits) {
+        while (*(s += strspn(s, " \t,"))) {
+                size_t len = strcspn(s, " \t,");
+
+                if (len == 5 && !strncmp(s, "jsapi", 5))
+                        *bits |= TICKET_JSAPI;
+                else if (len == 7 && !strncmp(s, "wx_card", 7))
+                        *bits |= TICKET_WX_CARD;
+                else if (len == 12 && !strncmp(s, "agent_config", 12))
+                        *bits |= TICKET_AGENT_CONFIG;
+                else
+                        return parse_fail(p, -EINVAL, p->lineno, key, "expected jsapi, wx_card or "
+                                          "agent_config, got '%.*s'", (int)len, s);
+                s += len;
+        }
+        return 1;
+}
+
 static int app_set_bases(struct parse *p, struct app_config *a, const char *v) {
         const char *key = app_keys[PK_API_BASE], *s = v;
         char *bases[CONFIG_API_BASES_MAX] = { NULL };
@@ -451,21 +470,11 @@ int app_set(struct parse *p, struct app_config *a, int k, const char *v) {
         case PK_GROUP:
                 return parse_group(p, key, v, &a->group, &a->gid);
         case PK_TICKETS:
-                while (*(s += strspn(s, " \t,"))) {
-                        size_t len = strcspn(s, " \t,");
-
-                        if (len == 5 && !strncmp(s, "jsapi", 5))
-                                a->tickets |= TICKET_JSAPI;
-                        else if (len == 7 && !strncmp(s, "wx_card", 7))
-                                a->tickets |= TICKET_WX_CARD;
-                        else if (len == 12 && !strncmp(s, "agent_config", 12))
-                                a->tickets |= TICKET_AGENT_CONFIG;
-                        else
-                                return parse_fail(p, -EINVAL, p->lineno, key, "expected jsapi, wx_card or "
-                                                  "agent_config, got '%.*s'", (int)len, s);
-                        s += len;
-                }
-                return 1;
+                return parse_tickets(p, key, s, &a->tickets);
+        /* One set for every account under the platform: a component's authorizers, a suite's corps. */
+        case PK_AUTHORIZER_TICKETS:
+        case PK_CORP_TICKETS:
+                return parse_tickets(p, key, s, &a->account_tickets);
         case PK_VERIFY_BEFORE_FORCE:
                 return parse_bool(p, key, v, &a->verify_before_force);
         case PK_MAX_FORCED_PER_DAY:

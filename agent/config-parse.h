@@ -28,7 +28,8 @@ enum { AK_SOCKET, AK_SOCKET_GROUP, AK_STATE_DIR, AK_SHM_PREFIX, AK_REFRESH_MARGI
        AK_MAX_CONCURRENT_CALLS, AK_MAX_CALLS_PER_SECOND, AK_MAX };
 
 enum { PK_KIND, PK_APPID, PK_SECRET_FILE, PK_SECRET_CREDENTIAL, PK_API_BASE, PK_CA_FILE, PK_GROUP,
-       PK_TICKETS, PK_REFRESH_MARGIN, PK_VERIFY_BEFORE_FORCE, PK_MAX_FORCED_PER_DAY, PK_MAX };
+       PK_TICKETS, PK_REFRESH_MARGIN, PK_VERIFY_BEFORE_FORCE, PK_MAX_FORCED_PER_DAY, PK_AUTHORIZER_TICKETS,
+       PK_CORP_TICKETS, PK_MAX };
 
 enum { CK_REDIS, CK_PASSWORD_FILE, CK_KEY_PREFIX, CK_LEASE_MS, CK_NODE_ID, CK_FLEET_KEY_FILE, CK_MAX };
 
@@ -120,6 +121,9 @@ int config_name_taken(struct parse *p, const char *name);
 int config_appid_taken(struct parse *p, size_t app, size_t *earlier);
 
 void config_index_free(struct parse *p);
+
+/* config-tickets.c: the section's tickets, authorizer_tickets and corp_tickets against its kind (failures through parse_fail). */
+void tickets_check(struct parse *p, const struct app_config *a);
 
 /* -t, after the file was read: what the start would meet (socket directory, state_dir, shm_dir). */
 void config_check_start(struct parse *p);

@@ -77,19 +77,7 @@ static void section_close(struct parse *p) {
         }
         if (!p->app_line[PK_SECRET_FILE] && !cred)
                 parse_fail(p, -EINVAL, p->sec_line, "secret_file", "missing, or secret_credential (in the section starting here)");
-        if (a->kind == APP_KIND_WORK && (a->tickets & TICKET_WX_CARD))
-                parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "wx_card is not available for kind work");
-        if (a->kind != APP_KIND_WORK && a->kind != APP_KIND_COMPONENT && (a->tickets & TICKET_AGENT_CONFIG))
-                parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "agent_config is WeCom's: only for kind work");
-        /* A component_access_token opens no JS-SDK ticket API: its authorized accounts' tokens do (not yet served). */
-        if (a->kind == APP_KIND_COMPONENT && a->tickets)
-                parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "kind component has no tickets (jsapi, "
-                           "wx_card): a component_access_token opens no ticket API");
-        /* Nor do WeCom's suite_access_token and provider_access_token: a corp's token does. */
-        if ((a->kind == APP_KIND_SUITE || a->kind == APP_KIND_PROVIDER) && a->tickets)
-                parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "kind %s has no tickets: a %s opens no "
-                           "ticket API", app_kind_name(a->kind), a->kind == APP_KIND_SUITE ? "suite_access_token" :
-                           "provider_access_token");
+        tickets_check(p, a);
         /* -t reads on: the secret is still checked, unless its own line was refused. */
         if (parse_stopped(p) || !p->secret_arg)
                 goto bases;
@@ -365,11 +353,15 @@ static int config_read(const char *path, struct config_report *report, struct ag
                  * without one they would be in clear there. WeCom suites and providers: one agent for now.
                  */
                 if (!parse_stopped(&p) && p.c->cluster.enabled &&
-                    ((a->kind == APP_KIND_COMPONENT && !p.c->cluster.fleet_key_file) || a->kind == APP_KIND_SUITE ||
-                     a->kind == APP_KIND_PROVIDER)) {
+                    ((a->kind == APP_KIND_COMPONENT && (!p.c->cluster.fleet_key_file || a->account_tickets)) ||
+                     a->kind == APP_KIND_SUITE || a->kind == APP_KIND_PROVIDER)) {
                         p.sec = SEC_APP;
                         snprintf(p.label, sizeof(p.label), "app %s", a->name);
-                        if (a->kind == APP_KIND_COMPONENT)
+                        /* An account's tickets are not shared through Redis: each agent would fetch its own. */
+                        if (a->kind == APP_KIND_COMPONENT && a->account_tickets)
+                                parse_fail(&p, -EINVAL, a->line, "authorizer_tickets", "not supported with [cluster] "
+                                           "yet: remove it, or serve the component from one agent without [cluster]");
+                        else if (a->kind == APP_KIND_COMPONENT)
                                 parse_fail(&p, -EINVAL, a->line, "kind", "component with [cluster] needs fleet_key_file "
                                            "in [cluster]: its authorizers' refresh tokens are shared through Redis "
                                            "sealed with the fleet key, never in clear");
@@ -483,6 +475,7 @@ bool app_config_equal(const struct app_config *a, const struct app_config *b) {
         if (strcmp(a->name, b->name) || a->kind != b->kind || !str_equal(a->appid, b->appid) ||
             !str_equal(a->secret, b->secret) || a->n_api_base != b->n_api_base ||
             !str_equal(a->ca_file, b->ca_file) || !str_equal(a->ca_pem, b->ca_pem) || a->gid != b->gid || a->tickets != b->tickets ||
+            a->account_tickets != b->account_tickets ||
             a->refresh_margin_ms != b->refresh_margin_ms || a->verify_before_force != b->verify_before_force ||
             a->max_forced_per_day != b->max_forced_per_day)
                 return false;

@@ -53,6 +53,7 @@ struct app_config {
         char *group;                    /* owner group of the segments, NULL: the agent's */
         gid_t gid;                      /* resolved group, (gid_t)-1 if none */
         unsigned tickets;               /* enum ticket_type bits */
+        unsigned account_tickets;       /* the same, for every account under a component (authorizer_tickets) or suite (corp_tickets) */
         int64_t refresh_margin_ms;      /* from the app, else [agent] refresh_margin */
         bool verify_before_force;       /* probe the token before a client-forced rotation */
         unsigned max_forced_per_day;    /* client-forced upstream calls per item per Beijing day; else [agent]'s */

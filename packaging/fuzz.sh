@@ -23,7 +23,7 @@ sources() {
         case $1 in
         protocol) echo "agent/wire/protocol.c agent/wire/protocol-ticket.c agent/wire/protocol-authorizer.c libwxshm/segment.c" ;;
         upstream) echo "agent/wire/upstream-parse.c agent/wire/upstream-platform.c agent/redact.c" ;;
-        config) echo "agent/config.c agent/config-keys.c agent/config-cluster.c agent/config-check.c agent/config-index.c agent/namespace.c agent/secret.c agent/file.c agent/redact.c agent/io/log.c libwxshm/segment.c" ;;
+        config) echo "agent/config.c agent/config-keys.c agent/config-cluster.c agent/config-check.c agent/config-index.c agent/config-tickets.c agent/namespace.c agent/secret.c agent/file.c agent/redact.c agent/io/log.c libwxshm/segment.c" ;;
         segment) echo "libwxshm/segment.c libwxshm/reader.c" ;;
         cluster) echo "agent/wire/cluster-record.c" ;;
         notes) echo "agent/wire/notes.c" ;;
