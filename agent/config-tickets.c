@@ -38,7 +38,7 @@ void tickets_check(struct parse *p, const struct app_config *a) {
         /* Nor do WeCom's suite_access_token and provider_access_token: a corp's token does. */
         if ((a->kind == APP_KIND_SUITE || a->kind == APP_KIND_PROVIDER) && a->tickets)
                 parse_fail(p, -EINVAL, p->app_line[PK_TICKETS], "tickets", "kind %s has no tickets: a %s opens no "
-                           "ticket API", app_kind_name(a->kind), a->kind == APP_KIND_SUITE ? "suite_access_token" :
-                           "provider_access_token (a suite's corps take corp_tickets)");
+                           "ticket API%s", app_kind_name(a->kind), a->kind == APP_KIND_SUITE ? "suite_access_token" :
+                           "provider_access_token", a->kind == APP_KIND_SUITE ? "; corp_tickets gives its corps theirs" : "");
         account_tickets_check(p, a);
 }

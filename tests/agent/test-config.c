@@ -115,6 +115,47 @@ static void test_component(void) {
         config_free(c);
 }
 
+/*
+ * authorizer_tickets (component) and corp_tickets (suite): the tickets every account gets,
+ * each kind's own types only, the key and its fix named; a reload that changes them
+ * restarts the app (app_config_equal).
+ */
+static void test_account_tickets(void) {
+        struct agent_config *c;
+        struct app_config x;
+
+        write_conf("[app plat]\nkind = component\nappid = wxc1\nsecret_file = @/s600\nauthorizer_tickets = jsapi, wx_card\n"
+                   "[app crm]\nkind = suite\nappid = wws1\nsecret_file = @/s600\ncorp_tickets = agent_config jsapi\n");
+        c = load_ok();
+        REQUIRE(c->n_apps == 2, "%lld apps", (long long)c->n_apps);
+        CHECK_EQ(c->apps[0].account_tickets, TICKET_JSAPI | TICKET_WX_CARD);
+        CHECK_EQ(c->apps[1].account_tickets, TICKET_JSAPI | TICKET_AGENT_CONFIG);
+        CHECK(c->apps[0].tickets == 0 && c->apps[1].tickets == 0);
+        x = c->apps[0];
+        x.account_tickets = TICKET_JSAPI;
+        CHECK(!app_config_equal(&x, &c->apps[0]));
+        config_free(c);
+        write_conf("[app plat]\nkind = component\nappid = wxc1\nsecret_file = @/s600\nauthorizer_tickets = agent_config\n");
+        load_err(5, "[app plat] authorizer_tickets: agent_config is WeCom's: an authorizer takes jsapi and wx_card");
+        write_conf("[app crm]\nkind = suite\nappid = wws1\nsecret_file = @/s600\ncorp_tickets = jsapi, wx_card\n");
+        load_err(5, "[app crm] corp_tickets: wx_card is not available for a WeCom corp: a corp takes jsapi and "
+                 "agent_config");
+        write_conf("[app crm]\nkind = suite\nappid = wws1\nsecret_file = @/s600\nauthorizer_tickets = jsapi\n");
+        load_err(5, "[app crm] authorizer_tickets: only for kind component (its authorized accounts); a suite's corps "
+                 "take corp_tickets");
+        write_conf("[app plat]\nkind = component\nappid = wxc1\nsecret_file = @/s600\ncorp_tickets = jsapi\n");
+        load_err(5, "[app plat] corp_tickets: only for kind suite (its corps); a component's accounts take "
+                 "authorizer_tickets");
+        write_conf("[app a]\n" APP_OK "authorizer_tickets = jsapi\n");
+        load_err(5, "[app a] authorizer_tickets: only for kind component (its authorized accounts); an app's own "
+                 "tickets are 'tickets'");
+        write_conf("[app plat]\nkind = component\nappid = wxc1\nsecret_file = @/s600\nauthorizer_tickets = jsapi foo\n");
+        load_err(5, "[app plat] authorizer_tickets: expected jsapi, wx_card or agent_config, got 'foo'");
+        write_conf("[app plat]\nkind = component\nappid = wxc1\nsecret_file = @/s600\nauthorizer_tickets = jsapi\n"
+                   "[cluster]\nredis = redis://127.0.0.1\n");
+        load_err(2, "[app plat] authorizer_tickets: not supported with [cluster] yet");
+}
+
 /* kind = suite (appid: the suite_id) and provider (appid: its corpid): WeCom's, so WeCom's API by default. */
 static void test_wecom_provider_kinds(void) {
         struct agent_config *c;
@@ -844,5 +885,6 @@ int main(void) {
         test_cluster_fleet_key();
         test_component();
         test_wecom_provider_kinds();
+        test_account_tickets();
         return 0;
 }
