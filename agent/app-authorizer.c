@@ -118,6 +118,7 @@ int authorizer_start(struct app *app, const struct authorizer_record *rec, bool 
                 wipe_free(a);
                 return r;
         }
+        account_tickets_start(app, a, fresh);
         *ret = a;
         return 0;
 }
@@ -160,6 +161,7 @@ int app_authorizers_init(struct app *app, bool fresh) {
 
 /* Stop (retire: remove, readers told) the account's item and free it. */
 static void stop(struct authorizer *a, bool retire) {
+        account_tickets_stop(a, retire);
         item_free(&a->item, retire);
         wipe_free(a);
 }

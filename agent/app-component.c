@@ -415,4 +415,5 @@ void app_component_status(const struct app *app, struct status_component *out, i
         out->alarm_after_s = ticket_alarm_after_s(app->cfg->kind);
         app_authorizers_count(app, &out->authorizers, &out->authorizers_refused, &out->authorizers_failing);
         out->authorizers_revoked = app->authorizers_revoked;
+        app_account_tickets_count(app, &out->account_tickets, &out->account_tickets_failing);
 }

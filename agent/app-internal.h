@@ -67,6 +67,8 @@ struct authorizer {
         struct authorizer *next, **prev; /* the component's list (app->authorizers) */
         struct authorizer *hnext;       /* the next in its index bucket */
         struct authorizer_change *change; /* its add or remove waiting for a save (NULL: none) */
+        struct item *tickets;           /* authorizer_tickets, corp_tickets: n_tickets started (app-account-tickets.c) */
+        int n_tickets;
 };
 
 /*
@@ -146,6 +148,27 @@ static inline bool authorizer_holder_publishes(const struct app *app) {
  */
 char *authorizer_onboard(struct app *app, const char *appid, const char *refresh_token,
                          const struct upstream_result *tok, int64_t uid, int64_t pid);
+
+/*
+ * app-account-tickets.c: the account's tickets (the component's authorizer_tickets, the
+ * suite's corp_tickets), items "COMPONENT.APPID.jsapi" fetched with the account's token.
+ * Start them once the account's item is (one that cannot start is logged and left out);
+ * stop them before it (retire: segments removed, readers told, state files removed).
+ */
+void account_tickets_start(struct app *app, struct authorizer *a, bool fresh);
+
+/*
+ * A ticket's call at its turn (an app's or an account's): the kind whose ticket API its
+ * token opens (a corp's is a work app's, an authorizer's an Official Account's), and the
+ * request; -EKEYREVOKED with *errcode set if the account's credential was refused (a
+ * forced call sends no dead token).
+ */
+enum app_kind item_ticket_kind(const struct item *it);
+
+/* A ticket waits for the token it is fetched with: its app's, or its account's (not while refused). */
+bool item_ticket_ready(const struct item *it);
+int item_ticket_request(struct item *it, const char *base, struct upstream_request *req, long *errcode);
+void account_tickets_stop(struct authorizer *a, bool retire);
 
 /* A PROTO_E_AUTHORIZER_REFUSED reply line of fmt with a and b. */
 char *authorizer_refuse(const char *fmt, const char *a, const char *b);

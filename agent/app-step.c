@@ -83,12 +83,12 @@ static void item_arm(struct item *it, int64_t now) {
         sd_event_source_set_enabled(it->timer, SD_EVENT_ONESHOT);
 }
 
-/* The other items of the app: a ticket fetched again after a new token, the token after a ticket saw it dead. */
+/* The other items of the app: a ticket fetched again after a new token, the token (its app's or account's) after a ticket saw it dead. */
 static void item_poke(struct item *it, bool dead) {
         struct app *app = it->app;
 
         if (dead) {
-                item_step(&app->token, &(struct core_event){ .type = CORE_EV_FETCH_NOW, .dead = true });
+                item_step(item_token_source(it), &(struct core_event){ .type = CORE_EV_FETCH_NOW, .dead = true });
                 return;
         }
         for (int i = 0; i < app->n_tickets; i++)

@@ -25,7 +25,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
          * certain failure (42009) and a backoff. The new token wakes it (app_authorizers_poke).
          */
         bool ready = (!it->ticket && !it->auth) ||
-                     (app->token.value_len > 0 && (!it->auth || app->token.core.expires_at_ms > clock_wall_ms()));
+                     (item_ticket_ready(it) && (!it->auth || app->token.core.expires_at_ms > clock_wall_ms()));
         struct upstream_result fail = { .errcode = UPSTREAM_ERR_BODY };
 
         if (app_authorizer_refused(it))
@@ -77,6 +77,8 @@ static void item_publish(struct item *it, const struct upstream_result *res, int
         item_value_take(it, copy, res->value_len);
         item_step(it, &(struct core_event){ .type = CORE_EV_PUBLISHED, .generation = generation,
                                             .expires_at_ms = expires_at, .same = same });
+        if (it->auth && !same) /* the core pokes an app's tickets, not an account's */
+                app_account_tickets_poke(it);
 }
 
 static void on_response(void *userdata, const struct http_response *http) {
@@ -106,7 +108,7 @@ static void on_response(void *userdata, const struct http_response *http) {
         } else if (it->auth) {
                 r = app_authorizer_parse(it, http, &pol, &res);
         } else if (it->ticket) {
-                r = upstream_ticket_parse(cfg->kind, http->status, http->body, http->body_len, &pol, &res);
+                r = upstream_ticket_parse(item_ticket_kind(it), http->status, http->body, http->body_len, &pol, &res);
         } else {
                 r = upstream_token_parse(cfg->kind, http->status, http->body, http->body_len, &pol, &res);
         }
@@ -152,7 +154,7 @@ static void on_turn(void *userdata, struct http_call *c) {
         else if (it->auth)
                 r = app_authorizer_request(it, base, &req, &errcode);
         else if (it->ticket)
-                r = upstream_ticket_request(cfg->kind, base, item_value(&it->app->token), it->ticket, &req);
+                r = item_ticket_request(it, base, &req, &errcode);
         else if (app_kind_platform(cfg->kind)) /* a component or suite: with the ticket pushed to it */
                 r = upstream_component_request(cfg, base, app_component_ticket(it->app), &req);
         else
@@ -275,7 +277,7 @@ int item_init(struct item *it, struct app *app, enum ticket_type ticket, bool fr
         core_item_init(&it->core);
         it->started_at_ms = it->shown_since_ms = now;
         it->shown = item_shown(it);
-        if (!it->auth)
+        if (!it->auth && !it->owner) /* an account's items come named */
                 snprintf(it->name, sizeof(it->name), "%s%s%s", cfg->name, ticket ? "." : "", ticket ? ticket_type_name(ticket) : "");
         on_disk = state_load(svc->config->state_dir, it->name, cfg->appid, &rec);
         if (on_disk < 0 && on_disk != -ENOENT)
@@ -432,7 +434,7 @@ bool app_reconfigure(struct app *app, const struct app_config *cfg) {
         const struct app_config *old = app->cfg;
 
         if (strcmp(old->appid, cfg->appid) != 0 || old->kind != cfg->kind || old->gid != cfg->gid ||
-            old->tickets != cfg->tickets)
+            old->tickets != cfg->tickets || old->account_tickets != cfg->account_tickets)
                 return false;
         /* Secret, api_base, ca_file, margin: the next call uses them; calls in flight finish. */
         app->cfg = cfg;
@@ -454,6 +456,7 @@ void app_stop(struct app *app) {
         item_step(&app->token, &(struct core_event){ .type = CORE_EV_STOPPED });
         for (int i = 0; i < app->n_tickets; i++)
                 item_step(&app->tickets[i], &(struct core_event){ .type = CORE_EV_STOPPED });
+        app_account_tickets_stopping(app);
         app_authorizers_stop(app);
 }
 
@@ -463,6 +466,7 @@ void app_heartbeat(struct app *app, int64_t now_ms) {
                 wxshm_writer_heartbeat(app->tickets[i].seg, now_ms);
         app_authorizers_heartbeat(app, now_ms);
         app_component_alarm_check(app, now_ms);
+        app_account_tickets_heartbeat(app, now_ms);
 }
 
 struct item *app_find_item(const struct services *svc, const char *name) {
@@ -478,6 +482,8 @@ struct item *app_find_item(const struct services *svc, const char *name) {
                                 return &app->tickets[t];
                 if (app->authorizers && app_authorizer_find(app, name))
                         return app_authorizer_find(app, name);
+                if (app->authorizers && app_account_ticket_find(app, name))
+                        return app_account_ticket_find(app, name);
         }
         return NULL;
 }

@@ -33,6 +33,7 @@ struct item {
         struct app *app;
         enum ticket_type ticket;        /* 0: the access token */
         struct authorizer *auth;        /* an account authorized to a component (app-authorizer.c); else NULL */
+        struct item *owner;             /* an account's ticket: the account's item, whose token fetches it; else NULL */
         char name[96];
         wxshm_writer *seg;
         sd_event_source *timer;         /* the core's next wake-up */
@@ -99,6 +100,11 @@ struct app {
         long auto_sync_errcode;         /* what the account refused meanwhile was told (61023, 61003), for the log */
         unsigned authorizers_revoked;   /* accounts removed since start: refused (61023) and no longer listed */
 };
+
+/* The item whose token a ticket is fetched with: its account's (app-account-tickets.c), else its app's. */
+static inline struct item *item_token_source(const struct item *it) {
+        return it->owner ? it->owner : &it->app->token;
+}
 
 /*
  * Open the app's segments, adopt a token from them or from the state file if one is
@@ -236,6 +242,19 @@ void app_authorizers_free(struct app *app, bool retire);
 struct item *app_authorizer_find(const struct app *app, const char *name);
 void app_authorizers_stop(struct app *app);
 void app_authorizers_heartbeat(struct app *app, int64_t now_ms);
+
+/*
+ * app-account-tickets.c: every account's tickets (heartbeat; the agent stops), the one
+ * named name ("COMPONENT.APPID.jsapi") or NULL, and the account's new token: its tickets
+ * are fetched again.
+ */
+void app_account_tickets_heartbeat(struct app *app, int64_t now_ms);
+void app_account_tickets_stopping(struct app *app);
+struct item *app_account_ticket_find(struct app *app, const char *name);
+void app_account_tickets_poke(struct item *account);
+
+/* How many account tickets the platform runs, how many of them fail (for its status entry). */
+void app_account_tickets_count(const struct app *app, unsigned *total, unsigned *failing);
 
 /* The component has a new token: the accounts waiting for one (no token yet, or failing) call now. */
 void app_authorizers_poke(struct app *app);

@@ -64,6 +64,21 @@ static struct app *agent_take_app(struct agent *a, const struct by_name *index, 
         return app;
 }
 
+/* "APPID.TYPE": a ticket of the platform's account APPID, of a type its authorizer_tickets or corp_tickets has. */
+static bool account_ticket_configured(const char *state_dir, const struct app_config *app, const char *rest) {
+        const char *dot = strchr(rest, '.');
+        char appid[PROTOCOL_AUTHORIZER_APPID_MAX + 1];
+        bool type = false;
+
+        if (!dot || (size_t)(dot - rest) >= sizeof(appid))
+                return false;
+        for (unsigned t = 1; t != 0 && t <= app->account_tickets; t <<= 1)
+                type = type || ((app->account_tickets & t) && strcmp(dot + 1, ticket_type_name((enum ticket_type)t)) == 0);
+        memcpy(appid, rest, (size_t)(dot - rest));
+        appid[dot - rest] = '\0';
+        return type && authorizer_file_has(state_dir, app->name, appid);
+}
+
 bool agent_item_configured(const char *item, void *config) {
         const struct agent_config *c = config;
         const char *dot = strchr(item, '.');
@@ -78,6 +93,8 @@ bool agent_item_configured(const char *item, void *config) {
                         return true;
                 /* An account authorized to a component at run time: listed in state_dir, not in the config. */
                 if (app_kind_platform(app->kind) && authorizer_file_has(c->state_dir, app->name, dot + 1))
+                        return true;
+                if (app_kind_platform(app->kind) && account_ticket_configured(c->state_dir, app, dot + 1))
                         return true;
                 /* Every ticket bit the app has, whatever types a later version adds: a list here went stale once. */
                 for (unsigned t = 1; t != 0 && t <= app->tickets; t <<= 1)

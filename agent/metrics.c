@@ -88,6 +88,10 @@ char *metrics_compose(const struct services *a, size_t *len) {
                                            .endpoints = quota_mask_of(app->cfg->kind, 0) };
                 for (int t = 0; t < app->n_tickets; t++)
                         m->endpoints |= quota_mask_of(app->cfg->kind, app->tickets[t].ticket);
+                /* Its accounts' tickets are counted with the platform's calls (app-account-tickets.c). */
+                for (unsigned t = 1; t != 0 && t <= app->cfg->account_tickets; t <<= 1)
+                        if (app->cfg->account_tickets & t)
+                                m->endpoints |= quota_mask_of(app->cfg->kind, t);
                 for (int e = 0; e < QUOTA_ENDPOINT_MAX; e++)
                         m->calls_today[e] = quota_today(&app->quota, e, quota_now);
                 m->platform = app->component != NULL;

@@ -244,6 +244,12 @@ void status_verdict(const struct services *a, const char *only, int64_t now_ms, 
                         x = verdict_of(app, it, now_ms);
                         verdict_add(v, &x, now_ms, NULL);
                 }
+                /* An account's ticket, named: not among the app's own items. */
+                if (one && one->owner) {
+                        struct verdict_item x = verdict_of(app, one);
+
+                        verdict_add(v, &x, now_ms, NULL);
+                }
         }
         for (size_t f = 0; f < a->failed->n; f++) {
                 const struct failed_item *x = &a->failed->v[f];

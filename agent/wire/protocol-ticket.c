@@ -86,5 +86,8 @@ bool protocol_add_component(struct cJSON *o, const struct status_component *c) {
                                !protocol_add_i64(x, "authorizers_revoked", c->authorizers_revoked) ||
                                !protocol_add_i64(x, "authorizers_failing", c->authorizers_failing)))
                 return false;
+        if (c->account_tickets && (!protocol_add_i64(x, "account_tickets", c->account_tickets) ||
+                                   !protocol_add_i64(x, "account_tickets_failing", c->account_tickets_failing)))
+                return false;
         return true;
 }

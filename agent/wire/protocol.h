@@ -162,6 +162,8 @@ struct status_component {
         /* The accounts authorized to it (authorizer_list has each): how many, and how many WeChat refused. */
         unsigned authorizers, authorizers_refused, authorizers_failing;
         unsigned authorizers_revoked;   /* removed since start: refused, and WeChat's list no longer names them */
+        /* Their tickets (authorizer_tickets, corp_tickets; each named in status by its own name): how many, how many fail. */
+        unsigned account_tickets, account_tickets_failing;
 };
 
 /* One app (or ticket) in a status reply; no token, no secret. */
