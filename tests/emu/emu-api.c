@@ -3,6 +3,7 @@
 
 #include "emu-api.h"
 #include "emu-faults.h"
+#include "emu-plat.h"
 #include "emu-state.h"
 #include "emu-stats.h"
 
@@ -275,7 +276,9 @@ static struct emu_token *token_lookup(const struct emu_request *q, bool corp)
  * the call for 60 minutes. WeCom answers it as its other frequency limits, 45009 "api
  * freq out of limit". Here the corp's get_jsapi_ticket counts against the 400 and an
  * app's agent_config ticket against the 100 (a --corp is one corp with one app: a single
- * count of both against the 100 would be the stricter reading). Lock held: true if the
+ * count of both against the 100 would be the stricter reading). A corp authorized to a
+ * suite is counted the same way, by its own token (token_lookup): the corp's 400, and the
+ * 100 of the suite's app installed in it (one app per corp here). Lock held: true if the
  * call may go on (counted), else 45009 is answered.
  */
 static bool hour_take(struct emu_reply *r, int app, struct emu_hour *h, uint64_t limit)
@@ -337,6 +340,9 @@ static void ticket_answer(const struct emu_request *q, struct emu_reply *r, bool
                 issue_or_fail(r, app, kind, true);
         emu_apps[app].stats.ticket_ok++;
 out:
+        /* An account's call (an authorizer's, a suite's corp's): counted per endpoint for the platform tests. */
+        plat_count_account(!corp ? EP_ACCOUNT_GETTICKET : kind == KIND_AGENT ? EP_ACCOUNT_AGENT_CONFIG
+                                                                              : EP_ACCOUNT_JSAPI_TICKET, app, r);
         stats_log(endpoint, app, app >= 0 ? emu_apps[app].id : NULL, false, r,
                   gen_of(app, kind));
         emu_unlock();

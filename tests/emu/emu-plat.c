@@ -36,6 +36,8 @@ static const char *const ep_names[EP_COUNT] = {
         [EP_AUTHORIZER_LIST] = "api_get_authorizer_list", [EP_QUERY_AUTH] = "api_query_auth",
         [EP_SUITE_TOKEN] = "get_suite_token", [EP_PROVIDER_TOKEN] = "get_provider_token",
         [EP_CORP_TOKEN] = "get_corp_token", [EP_PERMANENT_CODE] = "get_permanent_code",
+        [EP_ACCOUNT_GETTICKET] = "getticket", [EP_ACCOUNT_JSAPI_TICKET] = "get_jsapi_ticket",
+        [EP_ACCOUNT_AGENT_CONFIG] = "ticket/get",
 };
 
 /* Members of n owners of one type, numbered across them: ids fmt % 1.. in order. */
@@ -362,6 +364,15 @@ int plat_owner_token(const struct emu_request *q, struct emu_reply *r, bool suit
                 reply_error(r, suite, suite ? 40082 : 40001, suite ? "invalid suite_token" :
                             "invalid credential, access_token is invalid or not latest");
         return v == VERDICT_OK ? owner : -1;
+}
+
+void plat_count_account(enum plat_endpoint e, int app, const struct emu_reply *r)
+{
+        if (app < 0 || (emu_apps[app].type != EMU_AUTHORIZER && emu_apps[app].type != EMU_SUITE_CORP))
+                return;
+        plat_counts[e].calls++;
+        if (r->errcode == 0)
+                plat_counts[e].ok++;
 }
 
 void plat_finish(enum plat_endpoint e, int app, const char *id, struct emu_reply *r)

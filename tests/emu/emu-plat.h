@@ -23,7 +23,9 @@
 
 enum plat_endpoint {
         EP_START_PUSH, EP_COMPONENT_TOKEN, EP_AUTHORIZER_TOKEN, EP_AUTHORIZER_LIST, EP_QUERY_AUTH,
-        EP_SUITE_TOKEN, EP_PROVIDER_TOKEN, EP_CORP_TOKEN, EP_PERMANENT_CODE, EP_COUNT,
+        EP_SUITE_TOKEN, EP_PROVIDER_TOKEN, EP_CORP_TOKEN, EP_PERMANENT_CODE,
+        /* The ticket endpoints (emu-api.c), as called with an account's token: an authorizer's, a corp's under a suite. */
+        EP_ACCOUNT_GETTICKET, EP_ACCOUNT_JSAPI_TICKET, EP_ACCOUNT_AGENT_CONFIG, EP_COUNT,
 };
 
 struct plat_ticket {
@@ -77,6 +79,9 @@ extern int plat_nowners;
 extern struct plat_member *plat_members;
 extern int plat_nmembers;
 extern struct plat_counts plat_counts[EP_COUNT];
+
+/* A ticket endpoint's answer to a call with app's token: counted under e if app is an account (lock held). */
+void plat_count_account(enum plat_endpoint e, int app, const struct emu_reply *r);
 
 /* After the options: creates the derived accounts of every component and suite. */
 int plat_setup(void);
