@@ -1,0 +1,227 @@
+/* test-agent-account-tickets.c: the JS-SDK tickets of a platform's accounts (authorizer_tickets, corp_tickets) against wxemu and the real agent: fetch, restart, forced refresh, removal, readers. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent-harness.h"
+#include "client.h"
+
+#define COMP "wxcomp0001"
+#define CSECRET "Cmp-Secret-7f3a9c1e5b2d"
+#define SUITE "wwsuite0001"
+#define SSECRET "Suite-Secret-4b7e1d9a2c"
+#define SEED "7"
+#define AUTH "wxa00000001"
+#define CORP "wwc00000001"
+#define N_CONCURRENT 10
+
+static struct emu_proc emu;
+static struct agent_proc a;
+
+/* The four ticket items: an authorizer's jsapi and wx_card, a corp's jsapi and agent_config. */
+static const char *const tickets[] = { "plat." AUTH ".jsapi", "plat." AUTH ".wx_card", "crm." CORP ".jsapi",
+                                       "crm." CORP ".agent_config" };
+#define N_TICKETS 4
+
+/* wxemu's endpoint of ticket i, as called with an account's token (emu_endpoint_calls). */
+static const char *endpoint_of(int i) {
+        return i < 2 ? "getticket" : i == 2 ? "get_jsapi_ticket" : "ticket/get";
+}
+
+/* Ticket calls with an account's token at every endpoint; token calls of both accounts. */
+static int ticket_calls(void) {
+        return emu_endpoint_calls(&emu, "getticket") + emu_endpoint_calls(&emu, "get_jsapi_ticket") +
+               emu_endpoint_calls(&emu, "ticket/get");
+}
+
+static int token_calls(void) {
+        return emu_endpoint_calls(&emu, "api_authorizer_token") + emu_endpoint_calls(&emu, "get_corp_token");
+}
+
+/* wxemu's permanent code of corpid at credential generation 1 (doc/wxemu.md: FNV-1a-64 of "SEED:ID:1", then of "#"). */
+static void seed_pcode(const char *corpid, char out[64]) {
+        char in[128];
+        uint64_t h1 = 0xcbf29ce484222325ULL, h2;
+
+        snprintf(in, sizeof(in), SEED ":%s:1", corpid);
+        for (const char *p = in; *p; p++)
+                h1 = (h1 ^ (unsigned char)*p) * 0x100000001b3ULL;
+        h2 = (h1 ^ (unsigned char)'#') * 0x100000001b3ULL;
+        snprintf(out, 64, "pcode@@@%016llx%016llx", (unsigned long long)h1, (unsigned long long)h2);
+}
+
+/* The platform's verify ticket (component) or suite_ticket, minted by wxemu and put through the ticket op. */
+static void put_platform_ticket(const char *app, const char *query) {
+        char line[1024], raw[4096], path[128];
+        struct http_res res;
+        cJSON *o;
+
+        snprintf(path, sizeof(path), "/emu/push_ticket?%s", query);
+        http_call(&emu, "POST", path, NULL, 5000, &res);
+        SETUP_OK(json_str(res.json, "ticket"), "push_ticket %s", query);
+        snprintf(line, sizeof(line), "{\"op\":\"ticket\",\"app\":\"%s\",\"ticket\":\"%s\",\"create_time\":%lld}\n", app,
+                 json_str(res.json, "ticket"), (long long)time(NULL) - 60);
+        http_res_free(&res);
+        o = agent_request(&a, line, raw, sizeof(raw));
+        SETUP_OK(strstr(raw, "\"ticket\":\"taken\""), "the %s ticket taken: %s", app, raw);
+        cJSON_Delete(o);
+}
+
+static bool segment_exists(const char *item) {
+        char path[256];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/%s", a.shm_dir, item);
+        return stat(path, &st) == 0;
+}
+
+static bool state_exists(const char *item) {
+        char path[256];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/%s", a.state_dir, item);
+        return stat(path, &st) == 0;
+}
+
+/* Each account added (the authorizer by its refresh token, the corp by its permanent code): every ticket fetched once. */
+static void test_first_fetch(void) {
+        char out[4096], pcode[64], buf[WXSHM_TOKEN_MAX + 1], raw[16384], *rt = emu_seeded_refresh_token(SEED, AUTH);
+        wxshm_info info = { .size = sizeof(info) };
+        const cJSON *c;
+        cJSON *o;
+
+        CHECK(agent_ctl(&a, rt, "authorizer add plat " AUTH, out, sizeof(out)) == 0 && strstr(out, "added"),
+              "add the authorizer: %s", out);
+        seed_pcode(CORP, pcode);
+        CHECK(agent_ctl(&a, pcode, "authorizer add crm " CORP, out, sizeof(out)) == 0 && strstr(out, "added"),
+              "add the corp: %s", out);
+        for (int i = 0; i < N_TICKETS; i++) {
+                CHECK(agent_wait_generation(tickets[i], 1, 10000), "%s published", tickets[i]);
+                /* A reader through libwxshm, by the name with the account's part and the type. */
+                CHECK(agent_read(tickets[i], buf, sizeof(buf), &info) > 0 && info.state == WXSHM_STATE_FRESH,
+                      "%s readable through libwxshm", tickets[i]);
+        }
+        harness_sleep_ms(500); /* an observation window: a second call would show in it */
+        CHECK(emu_endpoint_calls(&emu, "getticket") == 2, "one getticket call per type (jsapi, wx_card): %d",
+              emu_endpoint_calls(&emu, "getticket"));
+        CHECK(emu_endpoint_calls(&emu, "get_jsapi_ticket") == 1, "one get_jsapi_ticket call: %d",
+              emu_endpoint_calls(&emu, "get_jsapi_ticket"));
+        CHECK(emu_endpoint_calls(&emu, "ticket/get") == 1, "one ticket/get call: %d", emu_endpoint_calls(&emu, "ticket/get"));
+        /* Named, each shows in status as an app's ticket does; the platform counts its accounts' tickets. */
+        CHECK(agent_app_number(&a, tickets[3], "generation") == 1, "status names %s", tickets[3]);
+        o = agent_request(&a, "{\"op\":\"status\",\"app\":\"plat\"}\n", raw, sizeof(raw));
+        c = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "apps"), 0),
+                                             "component");
+        CHECK(json_int(c, "account_tickets", -1) == 2 && json_int(c, "account_tickets_failing", -1) == 0,
+              "the component's status counts its accounts' tickets: %s", raw);
+        cJSON_Delete(o);
+        free(rt);
+}
+
+/* A forced refresh naming the current generation makes one call; 10 at once make one call too. */
+static void test_force(void) {
+        char last[4096];
+
+        for (int i = 0; i < N_TICKETS; i++) {
+                int before = emu_endpoint_calls(&emu, endpoint_of(i));
+
+                harness_sleep_ms(1100); /* min_force_interval = 1 s since the last call of the item */
+                agent_refresh_all(&a, tickets[i], agent_generation(tickets[i]), 1, last);
+                CHECK(emu_endpoint_calls(&emu, endpoint_of(i)) == before + 1, "%s: one forced call: %d (before %d): %s",
+                      tickets[i], emu_endpoint_calls(&emu, endpoint_of(i)), before, last);
+                harness_sleep_ms(1100);
+                before = emu_endpoint_calls(&emu, endpoint_of(i));
+                agent_refresh_all(&a, tickets[i], agent_generation(tickets[i]), N_CONCURRENT, last);
+                CHECK(emu_endpoint_calls(&emu, endpoint_of(i)) == before + 1, "%s: one call for %d clients: %d (before "
+                      "%d): %s", tickets[i], N_CONCURRENT, emu_endpoint_calls(&emu, endpoint_of(i)), before, last);
+        }
+}
+
+/* A clean restart adopts every ticket (and account token): no call at all. */
+static void test_restart(void) {
+        int tickets_before = ticket_calls(), tokens_before = token_calls();
+        uint64_t gen[N_TICKETS];
+
+        for (int i = 0; i < N_TICKETS; i++)
+                gen[i] = agent_generation(tickets[i]);
+        CHECK(agent_stop(&a) == 0, "clean stop");
+        agent_start(&a);
+        for (int i = 0; i < N_TICKETS; i++)
+                CHECK(agent_generation(tickets[i]) == gen[i], "%s adopted at generation %llu", tickets[i],
+                      (unsigned long long)gen[i]);
+        harness_sleep_ms(1000); /* an observation window: a call at start would show in it */
+        CHECK(ticket_calls() == tickets_before && token_calls() == tokens_before,
+              "adopted with no call: tickets %d (before %d), tokens %d (before %d)", ticket_calls(), tickets_before,
+              token_calls(), tokens_before);
+}
+
+/* Removing an account removes its tickets' segments and state files; the other account's serve on. */
+static void test_remove(void) {
+        char out[4096], buf[WXSHM_TOKEN_MAX + 1];
+        wxshm_info info = { .size = sizeof(info) };
+
+        CHECK(agent_ctl(&a, NULL, "authorizer remove plat " AUTH, out, sizeof(out)) == 0, "remove: %s", out);
+        for (int i = 0; i < 2; i++) {
+                CHECK(!segment_exists(tickets[i]) && !state_exists(tickets[i]), "%s: segment and state file gone",
+                      tickets[i]);
+                CHECK(agent_read(tickets[i], buf, sizeof(buf), &info) < 0, "%s no longer readable", tickets[i]);
+        }
+        CHECK(agent_read(tickets[2], buf, sizeof(buf), &info) > 0, "the corp's tickets serve on");
+        CHECK(agent_ctl(&a, NULL, "authorizer remove crm " CORP, out, sizeof(out)) == 0, "remove the corp: %s", out);
+        for (int i = 2; i < N_TICKETS; i++)
+                CHECK(!segment_exists(tickets[i]) && !state_exists(tickets[i]), "%s: segment and state file gone",
+                      tickets[i]);
+        /* After a restart, nothing comes back and nothing is called. */
+        int before = ticket_calls();
+
+        CHECK(agent_stop(&a) == 0, "clean stop");
+        agent_start(&a);
+        harness_sleep_ms(500);
+        for (int i = 0; i < N_TICKETS; i++)
+                CHECK(!segment_exists(tickets[i]), "%s not back after a restart", tickets[i]);
+        CHECK(ticket_calls() == before, "no ticket call: %d (before %d)", ticket_calls(), before);
+}
+
+/* No secret, refresh token or permanent code in the log or status. */
+static void test_no_secret(void) {
+        char raw[65536], *log = agent_log(&a);
+        cJSON *o = agent_request(&a, "{\"op\":\"status\"}\n", raw, sizeof(raw));
+
+        CHECK(log && !strstr(log, CSECRET) && !strstr(log, SSECRET) && !strstr(log, "refreshtoken@@@") &&
+              !strstr(log, "pcode@@@"), "nothing secret in the log");
+        CHECK(!strstr(raw, CSECRET) && !strstr(raw, SSECRET) && !strstr(raw, "@@@"), "nothing secret in status");
+        cJSON_Delete(o);
+        free(log);
+}
+
+int main(void) {
+        static const char *const args[] = { "--component", COMP ":" CSECRET, "--authorizers", "1", "--suite",
+                                            SUITE ":" SSECRET, "--corps", "1", "--seed", SEED, NULL };
+        char apps[2048];
+
+        emu_start(&emu, args);
+        agent_init(&a);
+        snprintf(apps, sizeof(apps),
+                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
+                 "authorizer_tickets = jsapi, wx_card\n\n"
+                 "[app crm]\nkind = suite\nappid = " SUITE "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
+                 "corp_tickets = jsapi, agent_config\n",
+                 agent_secret_file(&a, "plat", CSECRET), emu.port, agent_secret_file(&a, "crm", SSECRET), emu.port);
+        agent_write_config(&a, "backoff_min = 1\nbackoff_max = 2\nmin_force_interval = 1\n", apps);
+        agent_start(&a);
+        put_platform_ticket("plat", "component=" COMP);
+        put_platform_ticket("crm", "suite=" SUITE);
+        SETUP_OK(agent_wait_generation("plat", 1, 10000) && agent_wait_generation("crm", 1, 10000),
+                 "the platforms' tokens");
+
+        test_first_fetch();
+        test_force();
+        test_restart();
+        test_remove();
+        test_no_secret();
+        return harness_finish(&a);
+}
