@@ -111,6 +111,11 @@ static void test_first_fetch(void) {
         CHECK(emu_endpoint_calls(&emu, "get_jsapi_ticket") == 1, "one get_jsapi_ticket call: %d",
               emu_endpoint_calls(&emu, "get_jsapi_ticket"));
         CHECK(emu_endpoint_calls(&emu, "ticket/get") == 1, "one ticket/get call: %d", emu_endpoint_calls(&emu, "ticket/get"));
+        /* Counted with the platform's calls, as a work app's agent_config is (WeCom limits it by the hour). */
+        CHECK(agent_ctl(&a, NULL, "metrics", raw, sizeof(raw)) == 0 &&
+              strstr(raw, "wxtokend_quota_calls_today{app=\"crm\",endpoint=\"agent_config\"} 1\n") &&
+              strstr(raw, "wxtokend_quota_calls_today{app=\"plat\",endpoint=\"ticket\"} 2\n"),
+              "the metrics count the accounts' ticket calls: %s", raw);
         /* Named, each shows in status as an app's ticket does; the platform counts its accounts' tickets. */
         CHECK(agent_app_number(&a, tickets[3], "generation") == 1, "status names %s", tickets[3]);
         o = agent_request(&a, "{\"op\":\"status\",\"app\":\"plat\"}\n", raw, sizeof(raw));
@@ -159,12 +164,41 @@ static void test_restart(void) {
               token_calls(), tokens_before);
 }
 
-/* Removing an account removes its tickets' segments and state files; the other account's serve on. */
+/*
+ * The authorizer cancels: its token's refresh is refused (61003), and it stops calling:
+ * its tickets stay (readers keep them until they expire) but a forced refresh of one sends
+ * no dead token. Added again while WeChat refuses its refresh token (61023), the sync that
+ * follows finds it no longer listed: revoked, its tickets' segments and state files
+ * removed with it. The corp is removed by the op.
+ */
 static void test_remove(void) {
-        char out[4096], buf[WXSHM_TOKEN_MAX + 1];
+        char out[4096], raw[4096], buf[WXSHM_TOKEN_MAX + 1], *rt = emu_seeded_refresh_token(SEED, AUTH);
         wxshm_info info = { .size = sizeof(info) };
+        int getticket = emu_endpoint_calls(&emu, "getticket");
+        cJSON *o;
 
-        CHECK(agent_ctl(&a, NULL, "authorizer remove plat " AUTH, out, sizeof(out)) == 0, "remove: %s", out);
+        SETUP_OK(control(&emu, "/emu/deauthorize?authorizer=" AUTH) == 200, "deauthorize");
+        o = agent_request(&a, "{\"op\":\"refresh\",\"app\":\"plat." AUTH "\",\"timeout_ms\":10000}\n", raw,
+                          sizeof(raw));
+        CHECK(strstr(raw, "61003"), "the account's refresh is refused: %s", raw);
+        cJSON_Delete(o);
+        harness_sleep_ms(1100); /* min_force_interval */
+        snprintf(out, sizeof(out), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":1000}\n",
+                 tickets[0], (unsigned long long)agent_generation(tickets[0]));
+        o = agent_request(&a, out, raw, sizeof(raw));
+        CHECK(strstr(raw, "\"ok\":false") && emu_endpoint_calls(&emu, "getticket") == getticket,
+              "a forced ticket refresh of a refused account makes no call: %d (before %d): %s",
+              emu_endpoint_calls(&emu, "getticket"), getticket, raw);
+        cJSON_Delete(o);
+        CHECK(segment_exists(tickets[0]) && segment_exists(tickets[1]), "refused, not removed: its tickets stay");
+
+        SETUP_OK(control(&emu, "/emu/fault?app=" AUTH "&kind=errcode&errcode=61023&count=1") == 200, "61023");
+        CHECK(agent_ctl(&a, rt, "authorizer add plat " AUTH, out, sizeof(out)) == 0, "added again: %s", out);
+        for (int i = 0; i < 500 && (segment_exists(tickets[0]) || segment_exists(tickets[1])); i++)
+                harness_sleep_ms(20);
+        CHECK(emu_endpoint_calls(&emu, "getticket") == getticket, "no ticket call with a refused token: %d (before "
+              "%d)", emu_endpoint_calls(&emu, "getticket"), getticket);
+        free(rt);
         for (int i = 0; i < 2; i++) {
                 CHECK(!segment_exists(tickets[i]) && !state_exists(tickets[i]), "%s: segment and state file gone",
                       tickets[i]);
