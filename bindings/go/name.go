@@ -20,9 +20,10 @@ func nameRun(s string, max int) int {
 	return n
 }
 
-// ValidName says whether item is [A-Za-z0-9_-]{1,64}, optionally followed by one dot and
-// [A-Za-z0-9_-]{1,40} ("shop", "shop.jsapi", "platform.wx0123456789abcdef"). Nothing else
-// is ever made into a path.
+// ValidName says whether item is [A-Za-z0-9_-]{1,64}, optionally followed by one dot and a
+// suffix of 1..40 bytes, name characters with at most one more dot inside ("shop",
+// "shop.jsapi", "platform.wx0123456789abcdef", "platform.wx0123456789abcdef.jsapi": an
+// account's ticket). Nothing else is ever made into a path.
 func ValidName(item string) bool {
 	n := nameRun(item, nameMax)
 	if n <= 0 {
@@ -36,7 +37,14 @@ func ValidName(item string) bool {
 	}
 	rest := item[n+1:]
 	m := nameRun(rest, suffixMax)
-	return m > 0 && m == len(rest)
+	if m > 0 && m < len(rest) && rest[m] == '.' {
+		k := nameRun(rest[m+1:], suffixMax)
+		if k <= 0 {
+			return false
+		}
+		m += 1 + k
+	}
+	return m > 0 && m == len(rest) && m <= suffixMax
 }
 
 func validDir(dir string) bool {

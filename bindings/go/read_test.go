@@ -19,12 +19,12 @@ import (
 func TestValidName(t *testing.T) {
 	long := strings.Repeat("a", 64)
 	for _, name := range []string{"shop", "a", "A-b_9", long, "shop.jsapi", "platform.wx0123456789abcdef",
-		long + "." + strings.Repeat("x", 40)} {
+		"platform.wx0123456789abcdef.jsapi", "a.b.c", long + "." + strings.Repeat("x", 40)} {
 		if !ValidName(name) {
 			t.Errorf("%q refused", name)
 		}
 	}
-	for _, name := range []string{"", ".", "shop.", ".jsapi", "a.b.c", long + "a", "shop." + strings.Repeat("x", 41),
+	for _, name := range []string{"", ".", "shop.", ".jsapi", "a.b.c.d", "a..c", "a.b.", long + "a", "shop." + strings.Repeat("x", 41),
 		"../x", "a/b", "a b", "é", "shop\x00", "-"[:0]} {
 		if ValidName(name) {
 			t.Errorf("%q taken", name)

@@ -11,7 +11,7 @@ const TOKEN_MAX = 2048;
 const INFO_SIZE = 72;            // sizeof(wxshm_info) on LP64
 const DEFAULT_DIR = '/dev/shm/wxtokend';
 const GENERATION_LIMIT = 2 ** 53;
-const NAME_RE = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,40})?$/;
+const NAME_RE = /^[A-Za-z0-9_-]{1,64}(\.(?=[A-Za-z0-9_.-]{1,40}$)[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)?)?$/;
 const OPEN_TRIES = 20;           // -EAGAIN at open: the agent is making the segment
 const READ_TRIES = 16;           // -EAGAIN at read: libwxshm already tried 1024 times each
 
@@ -70,7 +70,7 @@ function nativeOpen(item, dir) {
 function checkName(item) {
   if (typeof item !== 'string' || !NAME_RE.test(item))
     throw new WxShmError('EINVAL', typeof item === 'string' ? item : undefined,
-                         'an item is [A-Za-z0-9_-]{1,64}, optionally a dot and [A-Za-z0-9_-]{1,40}');
+                         'an item is [A-Za-z0-9_-]{1,64}, optionally a dot and a suffix of up to 40 (one more dot inside allowed)');
 }
 
 // Little-endian 64-bit integers as Numbers; every value here stays well below 2^53.

@@ -94,7 +94,7 @@ final class Layout
 
     public static function nameValid(string $item): bool
     {
-        return preg_match('/\A[A-Za-z0-9_-]{1,64}(?:\.[A-Za-z0-9_-]{1,40})?\z/', $item) === 1;
+        return preg_match('/\A[A-Za-z0-9_-]{1,64}(?:\.(?=[A-Za-z0-9_.-]{1,40}\z)[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?)?\z/', $item) === 1;
     }
 
     /** Like secure_getenv(): a setuid/setgid process takes no directions from its environment. */

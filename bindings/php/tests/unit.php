@@ -25,7 +25,7 @@ function thrown(callable $f): ?WxShm\Exception
 }
 
 foreach (['shop' => true, 'mall.jsapi' => true, 'platform.wx0123456789abcdef' => true, str_repeat('a', 64) => true,
-          str_repeat('a', 65) => false, 'a.' . str_repeat('b', 41) => false, 'a.b.c' => false, '' => false,
+          str_repeat('a', 65) => false, 'a.' . str_repeat('b', 41) => false, 'a.b.c' => true, 'a.b.c.d' => false, 'a..c' => false, 'a.b.' => false, '' => false,
           "shop\n" => false, '../x' => false, 'sh op' => false] as $name => $ok)
     check('name ' . json_encode($name), WxShm\Layout::nameValid((string) $name) === $ok);
 

@@ -128,14 +128,18 @@ class SegmentTest(unittest.TestCase):
     # --- names and directories ----------------------------------------------------------
 
     def test_names(self):
-        for bad in ("", "a" * 65, "a.b.c", "a/b", "../shop", "a.", ".a", "a." + "b" * 41, "sh op", "caf\u00e9",
+        for bad in ("", "a" * 65, "a.b.c.d", "a..c", "a.b.", "a/b", "../shop", "a.", ".a", "a." + "b" * 41, "sh op", "caf\u00e9",
                     "shop\n", "shop\0", b"shop", None, 7):
             self.assertRaisesErrno(wxshm.InvalidArgument, errno.EINVAL, open_handle, bad)
         # Valid names reach the file system: not found, not refused.
-        for good in ("platform.wx0123456789abcdef", "a" * 64 + "." + "b" * 40, "A-b_9", "x.jsapi"):
+        for good in ("platform.wx0123456789abcdef", "a" * 64 + "." + "b" * 40, "A-b_9", "x.jsapi",
+                     "platform.wx0123456789abcdef.jsapi", "a.b.c"):
             self.assertRaisesErrno(wxshm.NotFound, errno.ENOENT, open_handle, good)
         self.assertTrue(_layout.name_valid("a" * 64 + "." + "b" * 40))
         self.assertEqual(len("a" * 64 + "." + "b" * 40), 105)
+        # An account's ticket: the suffix counts its inner dot, 40 bytes in all.
+        self.assertTrue(_layout.name_valid("a." + "b" * 20 + "." + "c" * 19))
+        self.assertFalse(_layout.name_valid("a." + "b" * 20 + "." + "c" * 20))
 
     def test_long_names_read(self):
         name = "platform.wx0123456789abcdef"

@@ -51,11 +51,12 @@ TIMEOUT_MAX_MS = 60000
 REPLY_SLACK_MS = 1000
 LINE_MAX = 4096
 
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}(?:\.[A-Za-z0-9_-]{1,40})?")
+# The suffix: 1..40 bytes, name characters with at most one more dot inside (an account's ticket).
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}(?:\.(?=[A-Za-z0-9_.-]{1,40}\Z)[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?)?")
 
 
 def name_valid(name):
-    """An item: [A-Za-z0-9_-]{1,64}, optionally one dot and [A-Za-z0-9_-]{1,40}."""
+    """An item: [A-Za-z0-9_-]{1,64}, optionally a dot and a suffix of 1..40 (one more dot inside allowed)."""
     return isinstance(name, str) and _NAME.fullmatch(name) is not None
 
 

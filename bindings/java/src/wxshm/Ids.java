@@ -64,7 +64,7 @@ final class Ids {
                 return r;
         }
 
-        /** Whether name is an item: [A-Za-z0-9_-]{1,64}, optionally "." and [A-Za-z0-9_-]{1,40}. */
+        /** Whether name is an item: [A-Za-z0-9_-]{1,64}, optionally "." and a suffix of 1..40 name characters with at most one more dot inside (an account's ticket). */
         static boolean validName(String name) {
                 if (name == null)
                         return false;
@@ -76,7 +76,13 @@ final class Ids {
                 if (name.charAt(n) != '.')
                         return false;
                 int m = run(name, n + 1, 40);
-                return m > 0 && n + 1 + m == name.length();
+                if (m > 0 && n + 1 + m < name.length() && name.charAt(n + 1 + m) == '.') {
+                        int k = run(name, n + 2 + m, 40);
+                        if (k == 0)
+                                return false;
+                        m += 1 + k;
+                }
+                return m > 0 && m <= 40 && n + 1 + m == name.length();
         }
 
         /** Length of the run of name characters from start, or 0 if longer than max. */

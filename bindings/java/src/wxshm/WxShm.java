@@ -173,7 +173,7 @@ public final class WxShm implements AutoCloseable {
         public static WxShm open(String item, Options options) {
                 if (!Ids.validName(item))
                         throw new WxShmException(WxShmException.Kind.INVALID_ARGUMENT,
-                                                 "an item is [A-Za-z0-9_-]{1,64}, optionally '.' and [A-Za-z0-9_-]{1,40}");
+                                                 "an item is [A-Za-z0-9_-]{1,64}, optionally '.' and a suffix of up to 40 (one more dot inside allowed)");
                 String key = options.dir() + "\0" + item;
                 synchronized (ITEMS) {
                         Item it = ITEMS.get(key);

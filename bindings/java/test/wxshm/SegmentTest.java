@@ -172,7 +172,7 @@ class SegmentTest {
         @Test
         void badNamesNeverTouchTheFileSystem() throws Exception {
                 new SegFile().token("abc", 1).write(dir.resolve("ok"));
-                for (String bad : new String[] { "", ".", "..", "a/b", "../ok", "a.b.c", "a.", ".a", "x".repeat(65),
+                for (String bad : new String[] { "", ".", "..", "a/b", "../ok", "a.b.c.d", "a..c", "a.b.", "a.", ".a", "x".repeat(65),
                                                  "a." + "y".repeat(41), "caf\u00e9", "a b", "ok\u0000" }) {
                         WxShmException e = assertThrows(WxShmException.class, () -> open(bad), bad);
                         assertEquals(WxShmException.Kind.INVALID_ARGUMENT, e.kind());
