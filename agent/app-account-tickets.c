@@ -64,14 +64,8 @@ bool item_ticket_ready(const struct item *it) {
         return token->value_len > 0 && !app_authorizer_refused(token);
 }
 
-int item_ticket_request(struct item *it, const char *base, struct upstream_request *req, long *errcode) {
-        const struct item *token = item_token_source(it);
-
-        if (app_authorizer_refused(token)) {
-                *errcode = token->auth->rec.refused;
-                return -EKEYREVOKED;
-        }
-        return upstream_ticket_request(item_ticket_kind(it), base, item_value(token), it->ticket, req);
+int item_ticket_request(const struct item *it, const char *base, struct upstream_request *req) {
+        return upstream_ticket_request(item_ticket_kind(it), base, item_value(item_token_source(it)), it->ticket, req);
 }
 
 void account_tickets_stop(struct authorizer *a, bool retire) {

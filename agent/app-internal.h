@@ -157,17 +157,16 @@ char *authorizer_onboard(struct app *app, const char *appid, const char *refresh
  */
 void account_tickets_start(struct app *app, struct authorizer *a, bool fresh);
 
+/* A ticket waits for the token it is fetched with: its app's, or its account's (not while refused). */
+bool item_ticket_ready(const struct item *it);
+
 /*
  * A ticket's call at its turn (an app's or an account's): the kind whose ticket API its
  * token opens (a corp's is a work app's, an authorizer's an Official Account's), and the
- * request; -EKEYREVOKED with *errcode set if the account's credential was refused (a
- * forced call sends no dead token).
+ * request with that token.
  */
 enum app_kind item_ticket_kind(const struct item *it);
-
-/* A ticket waits for the token it is fetched with: its app's, or its account's (not while refused). */
-bool item_ticket_ready(const struct item *it);
-int item_ticket_request(struct item *it, const char *base, struct upstream_request *req, long *errcode);
+int item_ticket_request(const struct item *it, const char *base, struct upstream_request *req);
 void account_tickets_stop(struct authorizer *a, bool retire);
 
 /* A PROTO_E_AUTHORIZER_REFUSED reply line of fmt with a and b. */

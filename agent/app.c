@@ -154,7 +154,7 @@ static void on_turn(void *userdata, struct http_call *c) {
         else if (it->auth)
                 r = app_authorizer_request(it, base, &req, &errcode);
         else if (it->ticket)
-                r = item_ticket_request(it, base, &req, &errcode);
+                r = item_ticket_request(it, base, &req);
         else if (app_kind_platform(cfg->kind)) /* a component or suite: with the ticket pushed to it */
                 r = upstream_component_request(cfg, base, app_component_ticket(it->app), &req);
         else
