@@ -146,13 +146,20 @@ static void test_force(void) {
         }
 }
 
-/* A clean restart adopts every ticket (and account token): no call at all. */
+/*
+ * A clean restart adopts every ticket (and account token): no call at all, and a reader's
+ * handle opened before it reads on (the start's sweep of unknown names left the segments).
+ */
 static void test_restart(void) {
         int tickets_before = ticket_calls(), tokens_before = token_calls();
+        char buf[WXSHM_TOKEN_MAX + 1];
         uint64_t gen[N_TICKETS];
+        wxshm *h[N_TICKETS];
 
-        for (int i = 0; i < N_TICKETS; i++)
+        for (int i = 0; i < N_TICKETS; i++) {
                 gen[i] = agent_generation(tickets[i]);
+                SETUP_OK(wxshm_open(&h[i], tickets[i]) == 0, "open %s", tickets[i]);
+        }
         CHECK(agent_stop(&a) == 0, "clean stop");
         agent_start(&a);
         for (int i = 0; i < N_TICKETS; i++)
@@ -162,6 +169,12 @@ static void test_restart(void) {
         CHECK(ticket_calls() == tickets_before && token_calls() == tokens_before,
               "adopted with no call: tickets %d (before %d), tokens %d (before %d)", ticket_calls(), tickets_before,
               token_calls(), tokens_before);
+        for (int i = 0; i < N_TICKETS; i++) {
+                int r = wxshm_read(h[i], buf, sizeof(buf), NULL);
+
+                CHECK(r > 0, "%s: the handle opened before the restart reads on: %d", tickets[i], r);
+                wxshm_close(h[i]);
+        }
 }
 
 /*
