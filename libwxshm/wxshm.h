@@ -84,8 +84,9 @@ typedef struct wxshm_info {
 /*
  * Open the segment of app (or of an item such as "app.jsapi").
  *   -EINVAL           ret or app is NULL, or app is not [A-Za-z0-9_-]{1,64} with an
- *                     optional suffix: one dot and [A-Za-z0-9_-]{1,40} ("shop.jsapi",
- *                     "platform.wx0123456789abcdef"); checked before the file system
+ *                     optional suffix: one dot and [A-Za-z0-9_-]{1,40}, which may hold
+ *                     one more dot inside ("shop.jsapi", "platform.wx0123456789abcdef",
+ *                     "platform.wx0123456789abcdef.jsapi"); checked before the file system
  *   -ENOENT           no segment of that name (the agent does not know the app yet),
  *                     or no segment directory (no agent ever ran)
  *   -EACCES           not allowed to read it (ask to be in the app's group)

@@ -153,7 +153,8 @@ static void test_errors(void) {
         refused("{\"op\":\"get\",\"app\":\"../etc\"}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"get\",\"app\":\"a.\"}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"get\",\"app\":\".a\"}", PROTO_E_BAD_REQUEST);
-        refused("{\"op\":\"get\",\"app\":\"a.b.c\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"get\",\"app\":\"a.b.c.d\"}", PROTO_E_BAD_REQUEST);
+        refused("{\"op\":\"get\",\"app\":\"a.b.\"}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"get\",\"app\":\"a/b\"}", PROTO_E_BAD_REQUEST);
         /* One past each limit: an app part of 65, a suffix of 41 (alone, and behind the longest app part). */
         refused(get_line(65, 0), PROTO_E_BAD_REQUEST);
@@ -161,7 +162,8 @@ static void test_errors(void) {
         refused(get_line(1, 41), PROTO_E_BAD_REQUEST);
         refused(get_line(64, 41), PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"get\",\"app\":\"a..b\"}", PROTO_E_BAD_REQUEST);
-        refused("{\"op\":\"get\",\"app\":\"platform.wx01.jsapi\"}", PROTO_E_BAD_REQUEST);
+        /* An account's ticket: one more dot inside the suffix. */
+        CHECK_EQ(parse("{\"op\":\"get\",\"app\":\"platform.wx01.jsapi\"}"), 0);
         refused("{\"op\":\"get\",\"app\":\"shop\\u0000x\"}", PROTO_E_BAD_REQUEST);
         refused("{\"op\":\"get\",\"app\":\"shop\",\"z\":\"\\u0000\"}", PROTO_E_BAD_REQUEST);
         /* An escaped backslash followed by "u0000" is not the escape. */
