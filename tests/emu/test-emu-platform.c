@@ -329,6 +329,8 @@ static char *permanent(const char *st, const char *corp, char **token)
         return out;
 }
 
+static void account_ticket_limits(const char *k);
+
 static void test_suite(void)
 {
         const char *sp = "/cgi-bin/service/get_suite_token";
@@ -357,6 +359,7 @@ static void test_suite(void)
         CHECK(same(k0, k1) && same(k1, k2), "WeCom: the same corp token while it is valid");
         CHECK_EQ(call(&emu, "GET", fmt("/cgi-bin/get_jsapi_ticket?access_token=%s", k1), NULL), 0);
         CHECK_EQ(call(&emu, "GET", fmt("/cgi-bin/ticket/get?access_token=%s&type=agent_config", k1), NULL), 0);
+        account_ticket_limits(k1);
         CHECK_EQ(callback(&emu, k1), 0);
         control(&emu, "/emu/expire?app=wwc00000001");
         CHECK_EQ(callback(&emu, k1), 42001);
@@ -418,6 +421,26 @@ static int stat_at(const cJSON *root, const char *a, const char *b, const char *
 
         o = cJSON_GetObjectItemCaseSensitive(o, b);
         return json_int(c ? cJSON_GetObjectItemCaseSensitive(o, c) : o, c ? "calls" : "token_calls", -1);
+}
+
+/*
+ * A suite's corp's ticket calls are counted per endpoint (the two just made with k, its
+ * token), and WeCom's hourly limit holds for it as for a --corp: 100 agent_config tickets an
+ * hour for the app (document 90454), the 101st answered 45009.
+ */
+static void account_ticket_limits(const char *k)
+{
+        struct http_res r;
+        int ok = 0, last = 0;
+
+        http_call(&emu, "GET", "/emu/stats", NULL, 5000, &r);
+        CHECK_EQ(stat_at(r.json, "platform", "endpoints", "get_jsapi_ticket"), 1);
+        CHECK_EQ(stat_at(r.json, "platform", "endpoints", "ticket/get"), 1);
+        http_res_free(&r);
+        while (ok < 200 && (last = call(&emu, "GET", fmt("/cgi-bin/ticket/get?access_token=%s&type=agent_config", k),
+                                        NULL)) == 0)
+                ok++;
+        CHECK(ok == 99 && last == 45009, "the corp's app: 100 an hour, then 45009: %d more ok, then %d", ok, last);
 }
 
 /* Tests count calls: per endpoint under "platform", per account under "apps" (only the
