@@ -1,5 +1,6 @@
 /* test-agent-account-tickets.c: the JS-SDK tickets of a platform's accounts (authorizer_tickets, corp_tickets) against wxemu and the real agent: fetch, restart, forced refresh, removal, readers. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,20 +246,44 @@ static void test_no_secret(void) {
         free(log);
 }
 
+/* The config's apps: the authorizers' tickets as given, the corps' jsapi and agent_config. */
+static void write_apps(const char *authorizer_tickets) {
+        char apps[2048];
+
+        snprintf(apps, sizeof(apps),
+                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
+                 "authorizer_tickets = %s\n\n"
+                 "[app crm]\nkind = suite\nappid = " SUITE "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
+                 "corp_tickets = jsapi, agent_config\n",
+                 agent_secret_file(&a, "plat", CSECRET), emu.port, authorizer_tickets,
+                 agent_secret_file(&a, "crm", SSECRET), emu.port);
+        agent_write_config(&a, "backoff_min = 1\nbackoff_max = 2\nmin_force_interval = 1\n", apps);
+}
+
+/* A reload that drops wx_card from authorizer_tickets: its segment goes, jsapi stays as it was, no call. */
+static void test_reload(void) {
+        uint64_t jsapi = agent_generation(tickets[0]);
+        int before = ticket_calls();
+
+        write_apps("jsapi");
+        agent_signal(&a, SIGHUP);
+        CHECK(agent_wait_notify(&a, "READY=1", 10000), "READY=1 after the reload");
+        CHECK(!segment_exists(tickets[1]), "%s removed with its type", tickets[1]);
+        CHECK(agent_generation(tickets[0]) == jsapi, "%s adopted as it was", tickets[0]);
+        harness_sleep_ms(500);
+        CHECK(ticket_calls() == before, "no ticket call: %d (before %d)", ticket_calls(), before);
+        write_apps("jsapi, wx_card");
+        agent_signal(&a, SIGHUP);
+        CHECK(agent_wait_notify(&a, "READY=1", 10000), "READY=1 after the reload");
+        CHECK(agent_wait_generation(tickets[1], 1, 10000), "%s back when its type is", tickets[1]);
+}
+
 int main(void) {
         static const char *const args[] = { "--component", COMP ":" CSECRET, "--authorizers", "1", "--suite",
                                             SUITE ":" SSECRET, "--corps", "1", "--seed", SEED, NULL };
-        char apps[2048];
-
         emu_start(&emu, args);
         agent_init(&a);
-        snprintf(apps, sizeof(apps),
-                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
-                 "authorizer_tickets = jsapi, wx_card\n\n"
-                 "[app crm]\nkind = suite\nappid = " SUITE "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n"
-                 "corp_tickets = jsapi, agent_config\n",
-                 agent_secret_file(&a, "plat", CSECRET), emu.port, agent_secret_file(&a, "crm", SSECRET), emu.port);
-        agent_write_config(&a, "backoff_min = 1\nbackoff_max = 2\nmin_force_interval = 1\n", apps);
+        write_apps("jsapi, wx_card");
         agent_start(&a);
         put_platform_ticket("plat", "component=" COMP);
         put_platform_ticket("crm", "suite=" SUITE);
@@ -268,6 +293,7 @@ int main(void) {
         test_first_fetch();
         test_force();
         test_restart();
+        test_reload();
         test_remove();
         test_no_secret();
         return harness_finish(&a);
