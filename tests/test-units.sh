@@ -82,11 +82,13 @@ else
 fi
 
 # (d) every commented default is a valid value: uncomment all keys (except the
-# ones naming host groups or excluding each other) and [cluster], and load again.
+# ones naming host groups, excluding each other, or of another kind than the example's
+# app: a component's authorizer_tickets, a suite's corp_tickets) and [cluster], and load again.
 (umask 077 && printf 'exampleFleetKey0123456789abcdef0123456789\n' >"$tmp/fleet.key") || exit 1
 sed -f "$tmp/dirs.sed" -e "s#^secret_file = .*#secret_file = $tmp/shop.secret#" -e 's/^;\([a-z_]* = \)/\1/' -e 's/^;\[cluster\]/[cluster]/' \
     -e "s#^password_file = .*#password_file = $tmp/shop.secret#" -e "s#^fleet_key_file = .*#fleet_key_file = $tmp/fleet.key#" \
     -e '/^secret_credential =/d' -e '/^socket_group =/d' -e '/^group =/d' \
+    -e '/^authorizer_tickets =/d' -e '/^corp_tickets =/d' \
     -e "s#^ca_file = .*#ca_file = $tmp/shop.secret#" "$example" >"$tmp/all.conf"
 if out=$("$agent" -t -c "$tmp/all.conf" 2>&1); then
         echo "ok: every documented default loads"
