@@ -183,6 +183,10 @@ void print_table(const cJSON *o, int64_t now) {
                         if (cJSON_IsObject(comp) && number(comp, "authorizers_revoked") > 0)
                                 printf("  authorizers revoked: %.0f (refused, and no longer in WeChat's list: "
                                        "removed; see the log)\n", number(comp, "authorizers_revoked"));
+                        if (cJSON_IsObject(comp) && number(comp, "account_tickets") > 0)
+                                printf("  their tickets: %.0f, %.0f failing (wxtokenctl status %s.ID.TYPE)\n",
+                                       number(comp, "account_tickets"), number(comp, "account_tickets_failing"),
+                                       text(a, "app"));
                 }
                 /* Cluster mode: a bad record or lease key in Redis, and what to do about it. */
                 if (text(a, "cluster_problem")[0])

@@ -125,6 +125,8 @@ static void test_first_fetch(void) {
         CHECK(json_int(c, "account_tickets", -1) == 2 && json_int(c, "account_tickets_failing", -1) == 0,
               "the component's status counts its accounts' tickets: %s", raw);
         cJSON_Delete(o);
+        CHECK(agent_ctl(&a, NULL, "status crm", out, sizeof(out)) == 0 && strstr(out, "their tickets: 2, 0 failing"),
+              "wxtokenctl status says so: %s", out);
         free(rt);
 }
 
