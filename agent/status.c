@@ -246,7 +246,7 @@ void status_verdict(const struct services *a, const char *only, int64_t now_ms, 
                 }
                 /* An account's ticket, named: not among the app's own items. */
                 if (one && one->owner) {
-                        struct verdict_item x = verdict_of(app, one);
+                        struct verdict_item x = verdict_of(app, one, now_ms);
 
                         verdict_add(v, &x, now_ms, NULL);
                 }

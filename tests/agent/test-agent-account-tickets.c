@@ -181,16 +181,15 @@ static void test_restart(void) {
 }
 
 /*
- * The authorizer cancels: its token's refresh is refused (61003), and it stops calling:
- * its tickets stay (readers keep them until they expire) but a forced refresh of one sends
- * no dead token. Added again while WeChat refuses its refresh token (61023), the sync that
- * follows finds it no longer listed: revoked, its tickets' segments and state files
- * removed with it. The corp is removed by the op.
+ * An authorizer de-authorized (61003): the agent's sync finds it gone and revokes it, its
+ * tickets' segments and state files with it. A corp refused (40084: no sync for a suite)
+ * keeps its tickets published, and they call nothing, forced or not; removing it takes
+ * them. A restart brings none back and calls nothing.
  */
 static void test_remove(void) {
-        char out[4096], raw[4096], buf[WXSHM_TOKEN_MAX + 1], *rt = emu_seeded_refresh_token(SEED, AUTH);
+        char out[4096], raw[4096], buf[WXSHM_TOKEN_MAX + 1];
         wxshm_info info = { .size = sizeof(info) };
-        int getticket = emu_endpoint_calls(&emu, "getticket");
+        int calls = ticket_calls();
         cJSON *o;
 
         SETUP_OK(control(&emu, "/emu/deauthorize?authorizer=" AUTH) == 200, "deauthorize");
@@ -198,42 +197,42 @@ static void test_remove(void) {
                           sizeof(raw));
         CHECK(strstr(raw, "61003"), "the account's refresh is refused: %s", raw);
         cJSON_Delete(o);
-        harness_sleep_ms(1100); /* min_force_interval */
-        snprintf(out, sizeof(out), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":1000}\n",
-                 tickets[0], (unsigned long long)agent_generation(tickets[0]));
-        o = agent_request(&a, out, raw, sizeof(raw));
-        CHECK(strstr(raw, "\"ok\":false") && emu_endpoint_calls(&emu, "getticket") == getticket,
-              "a forced ticket refresh of a refused account makes no call: %d (before %d): %s",
-              emu_endpoint_calls(&emu, "getticket"), getticket, raw);
-        cJSON_Delete(o);
-        CHECK(segment_exists(tickets[0]) && segment_exists(tickets[1]), "refused, not removed: its tickets stay");
-
-        SETUP_OK(control(&emu, "/emu/fault?app=" AUTH "&kind=errcode&errcode=61023&count=1") == 200, "61023");
-        CHECK(agent_ctl(&a, rt, "authorizer add plat " AUTH, out, sizeof(out)) == 0, "added again: %s", out);
         for (int i = 0; i < 500 && (segment_exists(tickets[0]) || segment_exists(tickets[1])); i++)
                 harness_sleep_ms(20);
-        CHECK(emu_endpoint_calls(&emu, "getticket") == getticket, "no ticket call with a refused token: %d (before "
-              "%d)", emu_endpoint_calls(&emu, "getticket"), getticket);
-        free(rt);
         for (int i = 0; i < 2; i++) {
-                CHECK(!segment_exists(tickets[i]) && !state_exists(tickets[i]), "%s: segment and state file gone",
-                      tickets[i]);
+                CHECK(!segment_exists(tickets[i]) && !state_exists(tickets[i]), "%s: revoked: segment and state file "
+                      "gone", tickets[i]);
                 CHECK(agent_read(tickets[i], buf, sizeof(buf), &info) < 0, "%s no longer readable", tickets[i]);
         }
-        CHECK(agent_read(tickets[2], buf, sizeof(buf), &info) > 0, "the corp's tickets serve on");
+        CHECK(ticket_calls() == calls, "no ticket call with a refused token: %d (before %d)", ticket_calls(), calls);
+
+        SETUP_OK(control(&emu, "/emu/fault?app=" CORP "&kind=errcode&errcode=40084&count=1") == 200, "40084");
+        o = agent_request(&a, "{\"op\":\"refresh\",\"app\":\"crm." CORP "\",\"timeout_ms\":10000}\n", raw,
+                          sizeof(raw));
+        CHECK(strstr(raw, "40084"), "the corp's refresh is refused: %s", raw);
+        cJSON_Delete(o);
+        harness_sleep_ms(1100); /* min_force_interval */
+        snprintf(out, sizeof(out), "{\"op\":\"refresh\",\"app\":\"%s\",\"generation\":%llu,\"timeout_ms\":1000}\n",
+                 tickets[2], (unsigned long long)agent_generation(tickets[2]));
+        o = agent_request(&a, out, raw, sizeof(raw));
+        CHECK(strstr(raw, "\"ok\":false") && ticket_calls() == calls, "a forced ticket refresh of a refused corp "
+              "makes no call: %d (before %d): %s", ticket_calls(), calls, raw);
+        cJSON_Delete(o);
+        for (int i = 2; i < N_TICKETS; i++)
+                CHECK(segment_exists(tickets[i]) && agent_read(tickets[i], buf, sizeof(buf), &info) > 0,
+                      "%s: refused, not removed: its ticket stays and serves", tickets[i]);
         CHECK(agent_ctl(&a, NULL, "authorizer remove crm " CORP, out, sizeof(out)) == 0, "remove the corp: %s", out);
         for (int i = 2; i < N_TICKETS; i++)
                 CHECK(!segment_exists(tickets[i]) && !state_exists(tickets[i]), "%s: segment and state file gone",
                       tickets[i]);
         /* After a restart, nothing comes back and nothing is called. */
-        int before = ticket_calls();
-
+        calls = ticket_calls();
         CHECK(agent_stop(&a) == 0, "clean stop");
         agent_start(&a);
         harness_sleep_ms(500);
         for (int i = 0; i < N_TICKETS; i++)
                 CHECK(!segment_exists(tickets[i]), "%s not back after a restart", tickets[i]);
-        CHECK(ticket_calls() == before, "no ticket call: %d (before %d)", ticket_calls(), before);
+        CHECK(ticket_calls() == calls, "no ticket call: %d (before %d)", ticket_calls(), calls);
 }
 
 /* No secret, refresh token or permanent code in the log or status. */
