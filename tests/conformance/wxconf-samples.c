@@ -64,11 +64,15 @@ static const struct sample samples[] = {
         { NAME64, MAKE_NONE, "ENOENT" },
         { "platform.wx0123456789abcdef", MAKE_NONE, "ENOENT" },
         { "x." SUFFIX40, MAKE_NONE, "ENOENT" },
+        /* An account's ticket: one more dot inside the suffix (COMPONENT.APPID.TYPE). */
+        { "plat.wxa00000001.jsapi", MAKE_NONE, "ENOENT" },
         /* Invalid names: refused before anything is opened. */
         { "bad!name", MAKE_NONE, "EINVAL" },
         { NAME64 "4", MAKE_NONE, "EINVAL" },
         { "x." SUFFIX40 "0", MAKE_NONE, "EINVAL" },
-        { "two.dots.x", MAKE_NONE, "EINVAL" },
+        { "three.dots.x.y", MAKE_NONE, "EINVAL" },
+        { "empty..part", MAKE_NONE, "EINVAL" },
+        { "ends.in.", MAKE_NONE, "EINVAL" },
         { ".jsapi", MAKE_NONE, "EINVAL" },
         { "valid.", MAKE_NONE, "EINVAL" },
         { "../valid", MAKE_NONE, "EINVAL" },
