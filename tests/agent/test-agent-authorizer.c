@@ -124,6 +124,9 @@ static void test_waits_for_component(const char *ticket_line) {
         SETUP_OK(agent_wait_generation("plat", 1, 10000), "the component's token");
         CHECK(agent_wait_generation(item_of(0), 1, 10000), "the component's token wakes the account");
         CHECK(calls(appids[0]) == 1, "one call: %d", calls(appids[0]));
+        /* The segment is written before the line is logged: give the log a moment. */
+        for (int i = 0; i < 100 && agent_log_count(&a, "app plat.wxa00000001: first token, generation 1") == 0; i++)
+                harness_sleep_ms(20);
         CHECK(agent_log_count(&a, "app plat.wxa00000001: first token, generation 1") == 1, "the log calls it a token");
 }
 
