@@ -350,11 +350,13 @@ static int config_read(const char *path, struct config_report *report, struct ag
                         a->max_forced_per_day = p.c->max_forced_per_day;
                 /*
                  * A component's refresh tokens cross Redis sealed with the fleet key (cluster-accounts.c):
-                 * without one they would be in clear there. WeCom suites and providers: one agent for now.
+                 * without one they would be in clear there. A provider's token is a plain token (WeCom's
+                 * same-token rule, like a work app's): one lease, its record in Redis, nothing to seal.
+                 * A suite: one agent for now.
                  */
                 if (!parse_stopped(&p) && p.c->cluster.enabled &&
                     ((a->kind == APP_KIND_COMPONENT && (!p.c->cluster.fleet_key_file || a->account_tickets)) ||
-                     a->kind == APP_KIND_SUITE || a->kind == APP_KIND_PROVIDER)) {
+                     a->kind == APP_KIND_SUITE)) {
                         p.sec = SEC_APP;
                         snprintf(p.label, sizeof(p.label), "app %s", a->name);
                         /* An account's tickets are not shared through Redis: each agent would fetch its own. */

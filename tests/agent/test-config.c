@@ -176,6 +176,12 @@ static void test_wecom_provider_kinds(void) {
         write_conf("[app s]\nkind = suite\nappid = wws1\nsecret_file = @/s600\n"
                    "[cluster]\nredis = redis://127.0.0.1\n");
         load_err(2, "[app s] kind: suite is not supported with [cluster] yet");
+        /* A provider's token is shared like a work app's: one lease, its record in Redis. */
+        write_conf("[app p]\nkind = provider\nappid = wwp1\nsecret_file = @/s600\n"
+                   "[cluster]\nredis = redis://127.0.0.1\n");
+        c = load_ok();
+        CHECK(c->n_apps == 1 && c->apps[0].kind == APP_KIND_PROVIDER && c->cluster.enabled);
+        config_free(c);
         write_conf("[app s]\nkind = suites\nappid = wws1\nsecret_file = @/s600\n");
         load_err(2, "[app s] kind: expected token, stable, work, component, suite or provider, got 'suites'");
 }
