@@ -1,4 +1,4 @@
-/* cluster-accounts.c: a component's accounts and verify ticket shared through Redis, sealed with the fleet key; every agent keeps them all in its state_dir. */
+/* cluster-accounts.c: a component's accounts or a suite's corps, and the ticket pushed to it, shared through Redis sealed with the fleet key; every agent keeps them all in its state_dir. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,8 +29,13 @@
  * What Redis lacks or holds older, any agent puts back from its state_dir: a Redis
  * restarted empty loses nothing. A removal is a sealed tombstone, never a missing field, so
  * deleting fields in Redis removes no account.
+ *
+ * A WeCom suite's corps are the same thing (a permanent code is a refresh token that does
+ * not rotate, and as precious): the same hash, named by the suite ("accounts:suite:<id>"
+ * against "accounts:component:<id>"), and the seal covers that name, so a component's
+ * record copied into a suite's hash (or one account's into another's field) does not open.
  */
-#define TICKET_FIELD "~ticket"          /* not an appid (those start "wx"): the component's verify ticket */
+#define TICKET_FIELD "~ticket"          /* not an appid or corpid: the verify ticket or suite_ticket */
 #define ACCOUNTS_FIELDS_MAX (PROTOCOL_AUTHORIZERS_MAX + 1)
 
 static const char script_accounts[] =
@@ -55,7 +60,7 @@ static void accounts_key(const struct cluster *cl, const struct app *app, char *
 }
 
 bool cluster_accounts_shared(const struct cluster *cl, const struct app *app) {
-        return cl && app->cfg->kind == APP_KIND_COMPONENT && conf(cl)->fleet_key;
+        return cl && app_kind_platform(app->cfg->kind) && conf(cl)->fleet_key;
 }
 
 static void on_written(struct cluster *cl, redisReply *reply, void *userdata) {
@@ -155,7 +160,7 @@ static bool parse_account(const char *plain, struct authorizer_record *rec, bool
         return true;
 }
 
-/* The component's verify ticket in Redis: taken as a put if newer than this agent's. */
+/* The component's verify ticket (a suite's suite_ticket) in Redis: taken as a put if newer than this agent's. */
 static void take_ticket(struct app *app, const char *plain, uint64_t version, unsigned *n_refused, char *first,
                         size_t size) {
         struct status_component st;
@@ -289,19 +294,35 @@ void cluster_accounts_read(struct cluster *cl, struct app *app, bool resume) {
 
 /* ---- the accounts' items ---- */
 
-void cluster_authorizer_name(const struct item *it, char *buf, size_t size) {
-        snprintf(buf, size, "authorizer:%s:%s", it->app->cfg->appid, app_authorizer_record(it)->appid);
+/*
+ * A component's account is "authorizer:<component appid>:<appid>", a suite's corp
+ * "corp:<suite id>:<corpid>": a suite and a component of one id never share an item.
+ */
+static const char *account_prefix(enum app_kind kind) {
+        return kind == APP_KIND_SUITE ? "corp:" : "authorizer:";
 }
 
-/* An account by its name in Redis: its component by appid, then the account by its item name. */
+void cluster_authorizer_name(const struct item *it, char *buf, size_t size) {
+        snprintf(buf, size, "%s%s:%s", account_prefix(it->app->cfg->kind), it->app->cfg->appid,
+                 app_authorizer_record(it)->appid);
+}
+
+bool cluster_is_account_name(const char *name) {
+        return !strncmp(name, "authorizer:", strlen("authorizer:")) || !strncmp(name, "corp:", strlen("corp:"));
+}
+
+/* An account by its name in Redis: its component (or suite) by kind and appid, then the account by its item name. */
 struct item *cluster_find_authorizer(struct cluster *cl, const char *name) {
-        const char *cid = name + strlen("authorizer:"), *aid = strchr(cid, ':');
+        enum app_kind kind = !strncmp(name, "corp:", strlen("corp:")) ? APP_KIND_SUITE : APP_KIND_COMPONENT;
+        const char *cid = name + strlen(account_prefix(kind)), *aid = strchr(cid, ':');
         char n[CLUSTER_NAME_MAX];
 
+        if (!cluster_is_account_name(name))
+                return NULL;
         for (size_t i = 0; aid && i < cl->svc->n_apps; i++) {
                 struct app *app = cl->svc->apps[i];
 
-                if (!app || app->cfg->kind != APP_KIND_COMPONENT || strlen(app->cfg->appid) != (size_t)(aid - cid) ||
+                if (!app || app->cfg->kind != kind || strlen(app->cfg->appid) != (size_t)(aid - cid) ||
                     strncmp(app->cfg->appid, cid, (size_t)(aid - cid)) != 0)
                         continue;
                 snprintf(n, sizeof(n), "%s.%s", app->cfg->name, aid + 1);
@@ -311,7 +332,7 @@ struct item *cluster_find_authorizer(struct cluster *cl, const char *name) {
 }
 
 void cluster_accounts_tick(struct cluster *cl, struct app *app, bool reconcile) {
-        /* A component's accounts: first the set (any agent may have changed it), then each one's token. */
+        /* A component's accounts (a suite's corps): first the set (any agent may have changed it), then each one's token. */
         if (app->lease.holder && app->accounts_resume)
                 cluster_accounts_read(cl, app, true);
         else if (reconcile)

@@ -129,8 +129,8 @@ void cluster_settle(struct cluster *cl, struct item *it, struct reconcile_action
 int64_t cluster_tick_ms(const struct cluster *cl);
 
 /*
- * A component's accounts and verify ticket in Redis, sealed (cluster-accounts.c): shared
- * only for kind component with a fleet key. Read them (resume: a new holder, which calls
+ * A component's accounts and verify ticket (a suite's corps and suite_ticket) in Redis, sealed
+ * (cluster-accounts.c): shared only for kind component or suite with a fleet key. Read them (resume: a new holder, which calls
  * nothing until the answer), take what is newer, put back what Redis lacks.
  */
 bool cluster_accounts_shared(const struct cluster *cl, const struct app *app);
@@ -139,10 +139,13 @@ void cluster_accounts_read(struct cluster *cl, struct app *app, bool resume);
 /* The tick's work for a component's accounts: the set, then each account's token (as for the app's items). */
 void cluster_accounts_tick(struct cluster *cl, struct app *app, bool reconcile);
 
-/* An account's name in Redis: "authorizer:<component appid>:<its appid>". */
+/* An account's name in Redis: "authorizer:<component appid>:<its appid>" (a suite's corp: "corp:<suite id>:<corpid>"). */
 void cluster_authorizer_name(const struct item *it, char *buf, size_t size);
 
-/* An account's item by its name in Redis ("authorizer:<component appid>:<appid>"), NULL if none. */
+/* An account's item by its name in Redis ("authorizer:<component appid>:<appid>", "corp:..."), NULL if none. */
 struct item *cluster_find_authorizer(struct cluster *cl, const char *name);
+
+/* Whether a name in Redis is an account's (a component's or a suite's), not an app's. */
+bool cluster_is_account_name(const char *name);
 
 #endif

@@ -64,7 +64,7 @@ struct app *cluster_find_app(struct cluster *cl, const char *name) {
 struct item *cluster_find_item(struct cluster *cl, const char *name) {
         char n[CLUSTER_NAME_MAX];
 
-        if (!strncmp(name, "authorizer:", strlen("authorizer:")))
+        if (cluster_is_account_name(name))
                 return cluster_find_authorizer(cl, name);
 
         for (size_t i = 0; i < cl->svc->n_apps; i++) {

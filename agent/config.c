@@ -349,27 +349,25 @@ static int config_read(const char *path, struct config_report *report, struct ag
                 if (!a->has_max_forced_per_day)
                         a->max_forced_per_day = p.c->max_forced_per_day;
                 /*
-                 * A component's refresh tokens cross Redis sealed with the fleet key (cluster-accounts.c):
-                 * without one they would be in clear there. A provider's token is a plain token (WeCom's
-                 * same-token rule, like a work app's): one lease, its record in Redis, nothing to seal.
-                 * A suite: one agent for now.
+                 * A component's refresh tokens (a suite's permanent codes) cross Redis sealed with the
+                 * fleet key (cluster-accounts.c): without one they would be in clear there. A provider's
+                 * token is a plain token (WeCom's same-token rule, like a work app's): one lease, its
+                 * record in Redis, nothing to seal.
                  */
-                if (!parse_stopped(&p) && p.c->cluster.enabled &&
-                    ((a->kind == APP_KIND_COMPONENT && (!p.c->cluster.fleet_key_file || a->account_tickets)) ||
-                     a->kind == APP_KIND_SUITE)) {
+                if (!parse_stopped(&p) && p.c->cluster.enabled && app_kind_platform(a->kind) &&
+                    (!p.c->cluster.fleet_key_file || a->account_tickets)) {
                         p.sec = SEC_APP;
                         snprintf(p.label, sizeof(p.label), "app %s", a->name);
                         /* An account's tickets are not shared through Redis: each agent would fetch its own. */
-                        if (a->kind == APP_KIND_COMPONENT && a->account_tickets)
-                                parse_fail(&p, -EINVAL, a->line, "authorizer_tickets", "not supported with [cluster] "
-                                           "yet: remove it, or serve the component from one agent without [cluster]");
-                        else if (a->kind == APP_KIND_COMPONENT)
-                                parse_fail(&p, -EINVAL, a->line, "kind", "component with [cluster] needs fleet_key_file "
-                                           "in [cluster]: its authorizers' refresh tokens are shared through Redis "
-                                           "sealed with the fleet key, never in clear");
+                        if (a->account_tickets)
+                                parse_fail(&p, -EINVAL, a->line, a->kind == APP_KIND_SUITE ? "corp_tickets" :
+                                           "authorizer_tickets", "not supported with [cluster] yet: remove it, or "
+                                           "serve the %s from one agent without [cluster]", app_kind_name(a->kind));
                         else
-                                parse_fail(&p, -EINVAL, a->line, "kind", "%s is not supported with [cluster] yet: "
-                                           "serve it from one agent without [cluster]", app_kind_name(a->kind));
+                                parse_fail(&p, -EINVAL, a->line, "kind", "%s with [cluster] needs fleet_key_file "
+                                           "in [cluster]: its %s are shared through Redis sealed with the fleet "
+                                           "key, never in clear", app_kind_name(a->kind), a->kind == APP_KIND_SUITE ?
+                                           "corps' permanent codes" : "authorizers' refresh tokens");
                 }
                 /* The AppSecret goes in the request: over http:// anyone on the path reads it. */
                 if (!parse_stopped(&p) && a->plain_http_line && !p.c->allow_plain_http) {
