@@ -18,6 +18,10 @@ const struct authorizer_record *app_authorizer_record(const struct item *it) {
         return it->auth ? &it->auth->rec : NULL;
 }
 
+struct item *app_authorizer_ticket(const struct item *account, int i) {
+        return account->auth && i >= 0 && i < account->auth->n_tickets ? &account->auth->tickets[i] : NULL;
+}
+
 int app_authorizer_take(struct app *app, const struct authorizer_record *rec, bool removed) {
         struct authorizer *a;
         bool new_token;

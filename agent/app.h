@@ -290,6 +290,8 @@ char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid,
 struct authorizer_record;
 struct item *app_authorizer_next(const struct app *app, const struct item *prev);
 const struct authorizer_record *app_authorizer_record(const struct item *it);
+/* An account's i-th ticket item (authorizer_tickets, corp_tickets), NULL past the last. */
+struct item *app_authorizer_ticket(const struct item *account, int i);
 int app_authorizer_take(struct app *app, const struct authorizer_record *rec, bool removed);
 int app_authorizers_save(struct app *app);
 

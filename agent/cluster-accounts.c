@@ -311,11 +311,15 @@ bool cluster_is_account_name(const char *name) {
         return !strncmp(name, "authorizer:", strlen("authorizer:")) || !strncmp(name, "corp:", strlen("corp:"));
 }
 
-/* An account by its name in Redis: its component (or suite) by kind and appid, then the account by its item name. */
+/*
+ * An account by its name in Redis: its component (or suite) by kind and appid, then the
+ * account by its item name; "<account>.jsapi" is that account's ticket item.
+ */
 struct item *cluster_find_authorizer(struct cluster *cl, const char *name) {
         enum app_kind kind = !strncmp(name, "corp:", strlen("corp:")) ? APP_KIND_SUITE : APP_KIND_COMPONENT;
-        const char *cid = name + strlen(account_prefix(kind)), *aid = strchr(cid, ':');
+        const char *cid = name + strlen(account_prefix(kind)), *aid = strchr(cid, ':'), *type;
         char n[CLUSTER_NAME_MAX];
+        struct item *account, *t;
 
         if (!cluster_is_account_name(name))
                 return NULL;
@@ -325,8 +329,16 @@ struct item *cluster_find_authorizer(struct cluster *cl, const char *name) {
                 if (!app || app->cfg->kind != kind || strlen(app->cfg->appid) != (size_t)(aid - cid) ||
                     strncmp(app->cfg->appid, cid, (size_t)(aid - cid)) != 0)
                         continue;
-                snprintf(n, sizeof(n), "%s.%s", app->cfg->name, aid + 1);
-                return app_authorizer_find(app, n);
+                type = strchr(aid + 1, '.');
+                snprintf(n, sizeof(n), "%s.%.*s", app->cfg->name, (int)(type ? type - aid - 1 : (long)strlen(aid + 1)),
+                         aid + 1);
+                account = app_authorizer_find(app, n);
+                if (!account || !type)
+                        return account;
+                for (int k = 0; (t = app_authorizer_ticket(account, k)); k++)
+                        if (!strcmp(ticket_type_name(t->ticket), type + 1))
+                                return t;
+                return NULL;
         }
         return NULL;
 }
@@ -337,6 +349,12 @@ void cluster_accounts_tick(struct cluster *cl, struct app *app, bool reconcile) 
                 cluster_accounts_read(cl, app, true);
         else if (reconcile)
                 cluster_accounts_read(cl, app, false);
-        for (struct item *it = app_authorizer_next(app, NULL); it; it = app_authorizer_next(app, it))
+        for (struct item *it = app_authorizer_next(app, NULL); it; it = app_authorizer_next(app, it)) {
+                struct item *t;
+
                 cluster_item_tick(cl, it, reconcile);
+                /* Its tickets (authorizer_tickets, corp_tickets): a record each, as an app's tickets have. */
+                for (int i = 0; (t = app_authorizer_ticket(it, i)); i++)
+                        cluster_item_tick(cl, t, reconcile);
+        }
 }

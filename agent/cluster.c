@@ -41,6 +41,11 @@ void cluster_item_name(const struct item *it, char *buf, size_t size) {
                 cluster_authorizer_name(it, buf, size);
                 return;
         }
+        if (it->owner) { /* an account's ticket: "<the account's name>.jsapi", never the app's own ".jsapi" */
+                cluster_authorizer_name(it->owner, app, sizeof(app));
+                snprintf(buf, size, "%s.%s", app, ticket_type_name(it->ticket));
+                return;
+        }
 
         cluster_app_name(it->app, app, sizeof(app));
         snprintf(buf, size, "%s%s%s", app, it->ticket ? "." : "", it->ticket ? ticket_type_name(it->ticket) : "");

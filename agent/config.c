@@ -355,19 +355,13 @@ static int config_read(const char *path, struct config_report *report, struct ag
                  * record in Redis, nothing to seal.
                  */
                 if (!parse_stopped(&p) && p.c->cluster.enabled && app_kind_platform(a->kind) &&
-                    (!p.c->cluster.fleet_key_file || a->account_tickets)) {
+                    !p.c->cluster.fleet_key_file) {
                         p.sec = SEC_APP;
                         snprintf(p.label, sizeof(p.label), "app %s", a->name);
-                        /* An account's tickets are not shared through Redis: each agent would fetch its own. */
-                        if (a->account_tickets)
-                                parse_fail(&p, -EINVAL, a->line, a->kind == APP_KIND_SUITE ? "corp_tickets" :
-                                           "authorizer_tickets", "not supported with [cluster] yet: remove it, or "
-                                           "serve the %s from one agent without [cluster]", app_kind_name(a->kind));
-                        else
-                                parse_fail(&p, -EINVAL, a->line, "kind", "%s with [cluster] needs fleet_key_file "
-                                           "in [cluster]: its %s are shared through Redis sealed with the fleet "
-                                           "key, never in clear", app_kind_name(a->kind), a->kind == APP_KIND_SUITE ?
-                                           "corps' permanent codes" : "authorizers' refresh tokens");
+                        parse_fail(&p, -EINVAL, a->line, "kind", "%s with [cluster] needs fleet_key_file in [cluster]: "
+                                   "its %s are shared through Redis sealed with the fleet key, never in clear",
+                                   app_kind_name(a->kind), a->kind == APP_KIND_SUITE ? "corps' permanent codes" :
+                                   "authorizers' refresh tokens");
                 }
                 /* The AppSecret goes in the request: over http:// anyone on the path reads it. */
                 if (!parse_stopped(&p) && a->plain_http_line && !p.c->allow_plain_http) {

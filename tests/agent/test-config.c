@@ -153,7 +153,7 @@ static void test_account_tickets(void) {
         load_err(5, "[app plat] authorizer_tickets: expected jsapi, wx_card or agent_config, got 'foo'");
         write_conf("[app plat]\nkind = component\nappid = wxc1\nsecret_file = @/s600\nauthorizer_tickets = jsapi\n"
                    "[cluster]\nredis = redis://127.0.0.1\n");
-        load_err(2, "[app plat] authorizer_tickets: not supported with [cluster] yet");
+        load_err(2, "[app plat] kind: component with [cluster] needs fleet_key_file");
 }
 
 /* kind = suite (appid: the suite_id) and provider (appid: its corpid): WeCom's, so WeCom's API by default. */
@@ -805,7 +805,7 @@ static void test_cluster_fleet_key(void) {
         c = load_ok();
         CHECK(c->n_apps == 1 && c->apps[0].kind == APP_KIND_COMPONENT && c->cluster.enabled);
         config_free(c);
-        /* And a suite: its corps' permanent codes the same way; its corps' tickets not yet. */
+        /* And a suite: its corps' permanent codes the same way; its corps' tickets as any item's. */
         write_conf("[app s]\nkind = suite\nappid = wws1\nsecret_file = @/s600\n"
                    "[cluster]\nredis = redis://r\nfleet_key_file = @/k600\n");
         c = load_ok();
@@ -813,8 +813,9 @@ static void test_cluster_fleet_key(void) {
         config_free(c);
         write_conf("[app s]\nkind = suite\nappid = wws1\nsecret_file = @/s600\ncorp_tickets = jsapi\n"
                    "[cluster]\nredis = redis://r\nfleet_key_file = @/k600\n");
-        load_err(2, "[app s] corp_tickets: not supported with [cluster] yet: remove it, or serve the suite from one "
-                 "agent without [cluster]");
+        c = load_ok();
+        CHECK(c->n_apps == 1 && c->apps[0].account_tickets == TICKET_JSAPI);
+        config_free(c);
 
         write_conf("[cluster]\nredis = redis://r\nfleet_key_file = k600\n");
         load_err(3, "fleet_key_file: expected an absolute path");

@@ -1,4 +1,4 @@
-/* test-cluster-wecom.c: WeCom service providers served by three agents in cluster mode: the provider's token, a suite and its corps (sealed permanent codes in Redis), kills -9, forged records. */
+/* test-cluster-wecom.c: WeCom service providers served by three agents in cluster mode: the provider's token, a suite and its corps (sealed permanent codes in Redis) with their jsapi tickets, kills -9, forged records. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +59,7 @@ static void configure(void) {
                 agent_init(&hosts.host[i]);
                 snprintf(block, sizeof(block), "[app isv]\nkind = provider\nappid = " PROV "\nsecret_file = %s\n"
                          "api_base = http://127.0.0.1:%d\n\n[app crm]\nkind = suite\nappid = " SUITE "\n"
-                         "secret_file = %s\napi_base = http://127.0.0.1:%d\n\n"
+                         "secret_file = %s\napi_base = http://127.0.0.1:%d\ncorp_tickets = jsapi\n\n"
                          "[cluster]\nredis = redis://127.0.0.1:%d/0\nlease_ms = %d\n"
                          "node_id = node%d\nfleet_key_file = %s\n", agent_secret_file(&hosts.host[i], "isv", PSECRET),
                          emu.port, agent_secret_file(&hosts.host[i], "crm", SSECRET), emu.port, redis.port, LEASE_MS,
@@ -136,6 +136,40 @@ static bool corps_everywhere(int max_ms, int *missing) {
                         for (int i = 0; i < N_CORPS; i++)
                                 *missing += host_generation(&hosts, h, item_of(i), NULL, 0) == 0;
                         *missing += N_CORPS - file_pcodes(h);
+                }
+                if (*missing == 0)
+                        return true;
+                harness_sleep_ms(250);
+        }
+        return false;
+}
+
+/*
+ * Poll (bounded) until every running host publishes every corp's jsapi ticket (corp_tickets),
+ * the same ticket at the same generation as the other hosts.
+ */
+static bool tickets_everywhere(int max_ms, int *missing) {
+        char first[WXSHM_TOKEN_MAX + 1], buf[WXSHM_TOKEN_MAX + 1], name[64];
+
+        for (int waited = 0; waited <= max_ms; waited += 250) {
+                *missing = 0;
+                for (int i = 0; i < N_CORPS; i++) {
+                        uint64_t g0 = 0, g;
+
+                        snprintf(name, sizeof(name), "%s.jsapi", item_of(i));
+                        for (int h = 0; h < CLUSTER_HOSTS; h++) {
+                                if (hosts.host[h].pid <= 0)
+                                        continue;
+                                g = host_generation(&hosts, h, name, buf, sizeof(buf));
+                                if (!g) {
+                                        (*missing)++;
+                                } else if (!g0) { /* the first host that has it is what the others must match */
+                                        g0 = g;
+                                        snprintf(first, sizeof(first), "%s", buf);
+                                } else {
+                                        *missing += g != g0 || strcmp(buf, first) != 0;
+                                }
+                        }
                 }
                 if (*missing == 0)
                         return true;
@@ -223,7 +257,7 @@ static void test_suite_forged(void) {
  */
 static void test_suite(void) {
         char out[4096], args[128], pcode[64];
-        int on = suite_ticket_on_other(), each[N_CORPS], now[N_CORPS], missing, holder, next, sum, again = 0;
+        int on = suite_ticket_on_other(), each[N_CORPS], now[N_CORPS], missing, holder, next, sum, again = 0, jsapi;
 
         for (int i = 0; i < N_CORPS; i++) {
                 pcode_of(i, pcode);
@@ -235,6 +269,10 @@ static void test_suite(void) {
               "(%d missing)", N_CORPS, missing);
         sum = corp_calls(each);
         CHECK(sum == N_CORPS, "one get_corp_token call per corp: %d for %d", sum, N_CORPS);
+        CHECK(tickets_everywhere(20000, &missing), "every host publishes every corp's jsapi ticket, the same one (%d "
+              "missing or different)", missing);
+        jsapi = emu_endpoint_calls(&emu, "get_jsapi_ticket");
+        CHECK(jsapi == N_CORPS, "one get_jsapi_ticket call per corp for the fleet: %d", jsapi);
         CHECK(sealed_fields() == N_CORPS, "Redis holds every corp sealed, no permanent code in clear");
         /* A corp's token record is named by the suite ("corp:"), never as a component's account ("authorizer:"). */
         CHECK(redis_item_number(&redis, "corp:" SUITE ":wwc00000001", "generation") > 0 &&
@@ -254,6 +292,8 @@ static void test_suite(void) {
                 again += now[i] != each[i];
         CHECK(again == 0, "no corp calls again after the kill (%d did)", again);
         CHECK(calls(SUITE) == 1, "nor the suite: %d", calls(SUITE));
+        CHECK(emu_endpoint_calls(&emu, "get_jsapi_ticket") == jsapi, "nor any corp's jsapi ticket: %d calls (%d before)",
+              emu_endpoint_calls(&emu, "get_jsapi_ticket"), jsapi);
         agent_start(&hosts.host[holder]);
         CHECK(corps_everywhere(20000, &missing), "node%d restarted serves every corp, no permanent code lost (%d "
               "missing)", holder, missing);
@@ -271,6 +311,9 @@ static void test_suite(void) {
         for (int i = 0; i < N_CORPS; i++)
                 again += now[i] != each[i];
         CHECK(again == 0, "no corp called again through all this (%d did)", again);
+        CHECK(tickets_everywhere(10000, &missing) && emu_endpoint_calls(&emu, "get_jsapi_ticket") == jsapi,
+              "every host still serves every jsapi ticket with no call (%d missing, %d calls)", missing,
+              emu_endpoint_calls(&emu, "get_jsapi_ticket"));
 }
 
 int main(void) {
