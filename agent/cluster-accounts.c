@@ -303,8 +303,12 @@ static const char *account_prefix(enum app_kind kind) {
 }
 
 void cluster_authorizer_name(const struct item *it, char *buf, size_t size) {
-        snprintf(buf, size, "%s%s:%s", account_prefix(it->app->cfg->kind), it->app->cfg->appid,
-                 app_authorizer_record(it)->appid);
+        /* An account's ticket: "<the account's name>.jsapi", never the app's own "<app>.jsapi". */
+        const struct item *account = it->owner ? it->owner : it;
+
+        snprintf(buf, size, "%s%s:%s%s%s", account_prefix(it->app->cfg->kind), it->app->cfg->appid,
+                 app_authorizer_record(account)->appid, it->owner ? "." : "",
+                 it->owner ? ticket_type_name(it->ticket) : "");
 }
 
 bool cluster_is_account_name(const char *name) {

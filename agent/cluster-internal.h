@@ -139,7 +139,10 @@ void cluster_accounts_read(struct cluster *cl, struct app *app, bool resume);
 /* The tick's work for a component's accounts: the set, then each account's token (as for the app's items). */
 void cluster_accounts_tick(struct cluster *cl, struct app *app, bool reconcile);
 
-/* An account's name in Redis: "authorizer:<component appid>:<its appid>" (a suite's corp: "corp:<suite id>:<corpid>"). */
+/*
+ * An account's name in Redis: "authorizer:<component appid>:<its appid>" (a suite's corp:
+ * "corp:<suite id>:<corpid>"); an account's ticket's: that and ".jsapi" (it->owner).
+ */
 void cluster_authorizer_name(const struct item *it, char *buf, size_t size);
 
 /* An account's item by its name in Redis ("authorizer:<component appid>:<appid>", "corp:..."), NULL if none. */

@@ -37,13 +37,8 @@ void cluster_app_name(const struct app *app, char *buf, size_t size) {
 
 void cluster_item_name(const struct item *it, char *buf, size_t size) {
         char app[CLUSTER_NAME_MAX - 16];    /* room for ".agent_config" within CLUSTER_NAME_MAX */
-        if (it->auth) { /* an account authorized to a component (cluster-accounts.c) */
+        if (it->auth || it->owner) { /* an account authorized to a platform, or its ticket (cluster-accounts.c) */
                 cluster_authorizer_name(it, buf, size);
-                return;
-        }
-        if (it->owner) { /* an account's ticket: "<the account's name>.jsapi", never the app's own ".jsapi" */
-                cluster_authorizer_name(it->owner, app, sizeof(app));
-                snprintf(buf, size, "%s.%s", app, ticket_type_name(it->ticket));
                 return;
         }
 

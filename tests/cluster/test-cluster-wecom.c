@@ -39,7 +39,7 @@ static const char *corp_of(int i) {
 static const char *item_of(int i) {
         static char names[N_CORPS][32];
 
-        snprintf(names[i], sizeof(names[i]), "crm.%s", corp_of(i));
+        snprintf(names[i], sizeof(names[i]), "crm.%.15s", corp_of(i));
         return names[i];
 }
 
@@ -210,7 +210,7 @@ static int suite_ticket_on_other(void) {
         http_call(&emu, "POST", "/emu/push_ticket?suite=" SUITE, NULL, 5000, &res);
         SETUP_OK(json_str(res.json, "ticket"), "push_ticket");
         snprintf(line, sizeof(line), "{\"op\":\"ticket\",\"app\":\"crm\",\"ticket\":\"%s\",\"create_time\":%lld}\n",
-                 json_str(res.json, "ticket"), json_int(res.json, "create_time", 0));
+                 json_str(res.json, "ticket"), (long long)json_int(res.json, "create_time", 0));
         http_res_free(&res);
         o = agent_request(&hosts.host[other], line, raw, sizeof(raw));
         CHECK(o && strstr(raw, "taken"), "node%d (not the holder) takes the suite_ticket: %s", other, raw);
