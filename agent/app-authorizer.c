@@ -386,8 +386,8 @@ char *app_authorizer_op(struct item *it, const struct request *req, int64_t uid,
                 return authorizer_refuse("%s is a suite: sync reads a component's api_get_authorizer_list; WeCom has no such "
                               "list%s", app->cfg->name, " (a corp whose permanent code is lost authorizes again)");
         if (req->op == OP_AUTHORIZER_ADD && !req->authorizer_appid[0])
-                return authorizer_refuse("%s is a suite: give the corp's id with its auth code (wxtokenctl authorizer add %s "
-                              "CORPID --auth-code)", app->cfg->name, app->cfg->name);
+                return authorizer_refuse("%s is a suite: give the corp's id with its permanent code (wxtokenctl authorizer "
+                              "add %s CORPID), or its auth code alone (--auth-code)", app->cfg->name, app->cfg->name);
         if (req->op == OP_AUTHORIZER_ADD)
                 return add(app, req->authorizer_appid, req->auth_code[0] ? req->auth_code : req->refresh_token,
                            req->auth_code[0] != '\0', uid, pid, reply, userdata, job);

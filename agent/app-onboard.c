@@ -165,14 +165,20 @@ static void on_turn(void *userdata, struct http_call *c) {
         if (budget <= 0 || app->token.core.generation == 0) {
                 http_cancel(c);
                 j->call = NULL;
-                snprintf(message, sizeof(message), "%s has no component token to call with now (%s): try again "
-                         "later", cfg->name, budget <= 0 ? "another agent holds its lease" : "none fetched yet");
+                snprintf(message, sizeof(message), "%s has no %s token to call with now (%s): try again later",
+                         cfg->name, authorizer_is_suite(app) ? "suite" : "component",
+                         budget <= 0 ? "another agent holds its lease" : "none fetched yet");
                 job_finish(j, protocol_error(PROTO_E_AUTHORIZER_REFUSED, message, -1));
                 return;
         }
-        r = j->sync ? upstream_authorizer_list_request(cfg->api_base[0], cfg->appid, item_value(&app->token),
-                                                       j->offset, UPSTREAM_AUTHORIZER_PAGE, &req)
-                    : upstream_query_auth_request(cfg->api_base[0], cfg->appid, item_value(&app->token), j->code, &req);
+        /* A suite's corp onboarded by its auth code alone: get_permanent_code says which corp it is. */
+        if (j->sync)
+                r = upstream_authorizer_list_request(cfg->api_base[0], cfg->appid, item_value(&app->token), j->offset,
+                                                     UPSTREAM_AUTHORIZER_PAGE, &req);
+        else if (authorizer_is_suite(app))
+                r = upstream_permanent_code_request(cfg->api_base[0], item_value(&app->token), j->code, &req);
+        else
+                r = upstream_query_auth_request(cfg->api_base[0], cfg->appid, item_value(&app->token), j->code, &req);
         if (r == 0)
                 r = http_begin(c, &req, cfg->ca_pem, cfg->ca_len, budget);
         if (r == 0)
@@ -280,11 +286,16 @@ static void on_done(void *userdata, const struct http_response *http) {
                 res.errcode = UPSTREAM_ERR_TRANSPORT;
                 snprintf(res.errmsg, sizeof(res.errmsg), "%s", http->curl_error);
                 r = -EIO;
+        } else if (authorizer_is_suite(j->app)) {
+                /* The corp's token comes with its permanent code, as api_query_auth's with a refresh token. */
+                r = upstream_permanent_code_parse(http->status, http->body, http->body_len, &pol, &res, rt, sizeof(rt),
+                                                  appid, sizeof(appid));
         } else {
                 r = upstream_query_auth_parse(http->status, http->body, http->body_len, &pol, &res, appid, rt);
         }
         redact_secret_forms(res.errmsg, cfg->secret);
-        line = r == 0 ? authorizer_onboard(j->app, appid, rt, &res, j->uid, j->pid) : failed(j, "api_query_auth", &res);
+        line = r == 0 ? authorizer_onboard(j->app, appid, rt, &res, j->uid, j->pid)
+                      : failed(j, authorizer_is_suite(j->app) ? "get_permanent_code" : "api_query_auth", &res);
         explicit_bzero(rt, sizeof(rt));
         explicit_bzero(&res, sizeof(res));
         job_finish(j, line);
@@ -312,8 +323,12 @@ char *app_onboard_op(struct item *it, const struct request *req, int64_t uid, in
         int r;
 
         *ret = NULL;
-        if (it != &app->token || app->cfg->kind != APP_KIND_COMPONENT || app->authorizers_refused_file ||
-            !((req->op == OP_AUTHORIZER_ADD && req->auth_code[0]) || req->op == OP_AUTHORIZER_SYNC))
+        /* A component's auth code or sync; a suite's auth code given alone (no corpid: its answer names the corp). */
+        if (it != &app->token || app->authorizers_refused_file ||
+            !(app->cfg->kind == APP_KIND_COMPONENT ? (req->op == OP_AUTHORIZER_ADD && req->auth_code[0]) ||
+                                                     req->op == OP_AUTHORIZER_SYNC
+                                                   : app->cfg->kind == APP_KIND_SUITE && req->op == OP_AUTHORIZER_ADD &&
+                                                     req->auth_code[0] && !req->authorizer_appid[0]))
                 /* Says why it cannot, lists, or adds or removes by refresh token (answered after the save). */
                 return app_authorizer_op(it, req, uid, pid, reply, userdata, ret);
         if (req->op == OP_AUTHORIZER_ADD && req->authorizer_appid[0])
@@ -321,8 +336,8 @@ char *app_onboard_op(struct item *it, const struct request *req, int64_t uid, in
                                          "--auth-code): the appid comes from WeChat's answer", app->cfg->name,
                                          app->cfg->name);
         if (app->token.core.generation == 0)
-                return authorizer_refuse("%s has no component token yet (%s): try again once it has one", app->cfg->name,
-                                         "wxtokenctl status");
+                return authorizer_refuse("%s has no %s token yet (wxtokenctl status): try again once it has one",
+                                         app->cfg->name, authorizer_is_suite(app) ? "suite" : "component");
         for (j = app->jobs; j && req->op == OP_AUTHORIZER_SYNC; j = j->next)
                 if (j->sync)
                         return authorizer_refuse("a sync of %s is under way%s: try again when it is done",

@@ -38,6 +38,8 @@ static const char usage_text[] =
         "                                   onboard the account whose authorization code (from the\n"
         "                                   authorization redirect or event) is read from stdin: the\n"
         "                                   agent asks api_query_auth, publishes COMPONENT.APPID\n"
+        "                                   (a WeCom suite: its create_auth auth code; the agent\n"
+        "                                   asks get_permanent_code, publishes SUITE.CORPID)\n"
         "  authorizer sync COMPONENT        read api_get_authorizer_list: add the accounts missing,\n"
         "                                   take changed refresh tokens; print the counts\n"
         "Options:\n"

@@ -248,6 +248,37 @@ static void test_corps(void) {
         free(code);
 }
 
+/*
+ * A corp onboarded by its auth code alone (WeCom's create_auth event names no corp):
+ * get_permanent_code's answer names it; its token published with no get_corp_token call,
+ * its permanent code kept (not the auth code); the code is good once.
+ */
+static void test_auth_code_alone(void) {
+        char out[4096], *code, *f, *pcode = emu_seeded_permanent_code(SEED, "wwc00000003");
+        struct http_res res;
+
+        http_call(&emu, "POST", "/emu/auth_code?corp=wwc00000003", NULL, 5000, &res);
+        SETUP_OK(json_str(res.json, "auth_code"), "auth_code");
+        code = strdup(json_str(res.json, "auth_code"));
+        http_res_free(&res);
+        CHECK(agent_ctl(&a, code, "authorizer add crm --auth-code", out, sizeof(out)) == 0 &&
+              strstr(out, "crm.wwc00000003: added"), "onboarded by the auth code alone: %s", out);
+        CHECK(agent_generation("crm.wwc00000003") >= 1, "published when the add is answered");
+        CHECK(calls("wwc00000003") == 0, "no get_corp_token call: %d", calls("wwc00000003"));
+        f = authorizers_file();
+        CHECK(f && strstr(f, "wwc00000003") && strstr(f, pcode) && !strstr(f, code), "its permanent code kept, not "
+              "the auth code");
+        free(f);
+        CHECK(agent_ctl(&a, code, "authorizer add crm --auth-code", out, sizeof(out)) == 1, "the code is good once: %s",
+              out);
+        CHECK(agent_log_count(&a, code) == 0, "the auth code is not in the log");
+        /* The tests after this one count the first two corps only. */
+        CHECK(agent_ctl(&a, NULL, "authorizer remove crm wwc00000003", out, sizeof(out)) == 0 &&
+              agent_generation("crm.wwc00000003") == 0, "removed again: %s", out);
+        free(code);
+        free(pcode);
+}
+
 /* 8 clients force generation G of a corp whose token WeCom expired: one get_corp_token call for all. */
 static void test_corp_force(void) {
         uint64_t g = agent_generation(item_of(0));
@@ -349,6 +380,7 @@ int main(void) {
         test_same_token();
         test_missed_push();
         test_corps();
+        test_auth_code_alone();
         test_corp_force();
         test_restart();
         test_cancelled();
