@@ -1,4 +1,4 @@
-// component-callback.js: a third-party platform's event URL: checks msg_signature, decrypts, forwards tickets and authorizations to wxtokend.
+// component-callback.js: a third-party platform's event URL (or a WeCom suite's instruction callback): checks msg_signature, decrypts, forwards tickets and authorizations to wxtokend.
 'use strict';
 const http = require('node:http');
 const net = require('node:net');
@@ -6,8 +6,8 @@ const crypto = require('node:crypto');
 
 const TOKEN = process.env.WX_TOKEN; // the platform's message check token
 const KEY = Buffer.from(`${process.env.WX_AES_KEY}=`, 'base64'); // its EncodingAESKey: 43 characters, 32 bytes
-const APPID = process.env.WX_COMPONENT_APPID; // the component_appid the pushes are for
-const APP = process.env.WXTOKEND_APP; // its [app NAME] (kind = component) in wxtokend.conf
+const APPID = process.env.WX_COMPONENT_APPID; // the component_appid the pushes are for (a WeCom suite: its SuiteId)
+const APP = process.env.WXTOKEND_APP; // its [app NAME] (kind = component, or suite) in wxtokend.conf
 const SOCKET = process.env.WXTOKEND_SOCKET || '/run/wxtokend/wxtokend.sock'; // this user: root or the agent's group
 
 const field = (xml, tag) => (new RegExp(`<${tag}>(?:<!\\[CDATA\\[(.*?)\\]\\]>|([^<]*))</${tag}>`).exec(xml) || [])
@@ -43,6 +43,12 @@ http.createServer((req, res) => {
       put = { op: 'authorizer_add', component: APP, auth_code: field(msg, 'AuthorizationCode') };
     } else if (type === 'unauthorized') {
       put = { op: 'authorizer_remove', component: APP, appid: field(msg, 'AuthorizerAppid') };
+    } else if (type === 'suite_ticket') { // WeCom: by its TimeStamp
+      put = { op: 'ticket', app: APP, ticket: field(msg, 'SuiteTicket'), create_time: Number(field(msg, 'TimeStamp')) };
+    } else if (type === 'create_auth') { // names no corp: get_permanent_code's answer does
+      put = { op: 'authorizer_add', component: APP, auth_code: field(msg, 'AuthCode') };
+    } else if (type === 'cancel_auth') {
+      put = { op: 'authorizer_remove', component: APP, appid: field(msg, 'AuthCorpId') };
     } else {
       return res.end('success'); // other events: yours
     }
@@ -55,8 +61,8 @@ http.createServer((req, res) => {
       let r = {};
       try { r = JSON.parse(answer); } catch { r = { error: 'no answer', message: answer || SOCKET }; }
       // A cancel for an account the agent no longer holds is done; a used code will not work again either.
-      const done = r.ok || (type === 'unauthorized' && /has no authorizer/.test(r.message || '')) ||
-        (put.auth_code && /61009/.test(r.message || ''));
+      const done = r.ok || (put.op === 'authorizer_remove' && /has no authorizer/.test(r.message || '')) ||
+        (put.auth_code && /61009|40078/.test(r.message || ''));
       if (!r.ok) console.error(`${type} not taken: ${r.error}: ${r.message}`);
       if (done) res.end('success'); else res.writeHead(503).end();
     });

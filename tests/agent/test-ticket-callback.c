@@ -1,4 +1,4 @@
-/* test-ticket-callback.c: doc/recipes/component-callback.js between wxemu's encrypted pushes and the real agent: only signed pushes for this component reach it. */
+/* test-ticket-callback.c: doc/recipes/component-callback.js between wxemu's encrypted pushes and the real agent: only signed pushes for this component (or WeCom suite) reach it. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +12,9 @@
 #define COMP "wxcomp0007"
 #define OTHER "wxcomp0008" /* another platform's component: same token and key here, another appid */
 #define CSECRET "Cmp-Secret-5c2e8a1f9b3d"
+#define SUITE "wwsuite0007"
+#define SSECRET "Suite-Secret-2d8f4a6c1e"
+#define CORP "wwc00000001"
 #define PUSH_TOKEN "CbToken7Q2"
 #define AES_KEY "q8Wm3ZkT1vXc9RbN5yLp0JdF7gHs2KaE4uIo6tYwQxC" /* 43 letters and digits */
 
@@ -19,17 +22,22 @@ static struct emu_proc emu;
 static struct agent_proc a;
 static struct emu_proc recipe; /* only its port: http_call speaks to it like to wxemu */
 static pid_t recipe_pid;
+static struct emu_proc suite_recipe; /* the same recipe run for the WeCom suite */
+static pid_t suite_recipe_pid;
 
 static void recipe_stop(void) {
-        if (recipe_pid > 0) {
-                kill(recipe_pid, SIGTERM);
-                waitpid(recipe_pid, NULL, 0);
-                recipe_pid = 0;
-        }
+        pid_t *pids[] = { &recipe_pid, &suite_recipe_pid };
+
+        for (int i = 0; i < 2; i++)
+                if (*pids[i] > 0) {
+                        kill(*pids[i], SIGTERM);
+                        waitpid(*pids[i], NULL, 0);
+                        *pids[i] = 0;
+                }
 }
 
-/* node on the recipe, configured through its environment; its port from its first line. */
-static void recipe_start(void) {
+/* node on the recipe for receiver (a component_appid or a SuiteId) and the agent's app; its port from its first line. */
+static void recipe_run(struct emu_proc *r, pid_t *pid, const char *receiver, const char *app) {
         const char *top = getenv("top_srcdir") ? getenv("top_srcdir") : ".";
         char path[1024], line[128] = "";
         int fds[2];
@@ -37,27 +45,32 @@ static void recipe_start(void) {
 
         snprintf(path, sizeof(path), "%s/doc/recipes/component-callback.js", top);
         SETUP_OK(pipe(fds) == 0);
-        recipe_pid = fork();
-        SETUP_OK(recipe_pid >= 0);
-        if (recipe_pid == 0) {
+        *pid = fork();
+        SETUP_OK(*pid >= 0);
+        if (*pid == 0) {
                 dup2(fds[1], STDOUT_FILENO);
                 close(fds[0]);
                 close(fds[1]);
                 setenv("WX_TOKEN", PUSH_TOKEN, 1);
                 setenv("WX_AES_KEY", AES_KEY, 1);
-                setenv("WX_COMPONENT_APPID", COMP, 1);
-                setenv("WXTOKEND_APP", "plat", 1);
+                setenv("WX_COMPONENT_APPID", receiver, 1);
+                setenv("WXTOKEND_APP", app, 1);
                 setenv("WXTOKEND_SOCKET", a.socket, 1);
                 setenv("PORT", "0", 1);
                 execlp("node", "node", path, (char *)NULL);
                 _exit(127);
         }
         close(fds[1]);
-        atexit(recipe_stop);
         f = fdopen(fds[0], "r");
-        SETUP_OK(f && fgets(line, sizeof(line), f) && sscanf(line, "listening on %d", &recipe.port) == 1,
+        SETUP_OK(f && fgets(line, sizeof(line), f) && sscanf(line, "listening on %d", &r->port) == 1,
                  "the recipe says where it listens: '%s'", line);
         fclose(f);
+}
+
+static void recipe_start(void) {
+        atexit(recipe_stop);
+        recipe_run(&recipe, &recipe_pid, COMP, "plat");
+        recipe_run(&suite_recipe, &suite_recipe_pid, SUITE, "crm");
 }
 
 struct push {
@@ -87,19 +100,23 @@ static long long make_push(const char *owner, char **query, char **body) {
         return t;
 }
 
-/* POST body to the recipe at ?query: the HTTP status, the answer in out. */
-static long deliver(const char *query, const char *body, char *out, size_t size) {
+/* POST body to recipe r at ?query: the HTTP status, the answer in out. */
+static long deliver_to(struct emu_proc *r, const char *query, const char *body, char *out, size_t size) {
         struct http_res res;
         char path[512];
         long status;
 
         snprintf(path, sizeof(path), "/?%s", query);
         http_fresh_connect = true;
-        http_call(&recipe, "POST", path, body, 10000, &res);
+        http_call(r, "POST", path, body, 10000, &res);
         snprintf(out, size, "%s", res.body ? res.body : "");
         status = res.status;
         http_res_free(&res);
         return status;
+}
+
+static long deliver(const char *query, const char *body, char *out, size_t size) {
+        return deliver_to(&recipe, query, body, out, size);
 }
 
 /* The ticket create time the agent holds for plat (-1 if none). */
@@ -111,6 +128,20 @@ static long long held_create_time(void) {
 
         cJSON_Delete(o);
         return t;
+}
+
+/* wxemu's sealed push at path (a ticket, an authorization event), as WeChat or WeCom posts it. */
+static struct push sealed_push(const char *path) {
+        struct push p = { 0 };
+        struct http_res res;
+
+        http_call(&emu, "POST", path, NULL, 5000, &res);
+        SETUP_OK(json_str(res.json, "query") && json_str(res.json, "body"), "%s: %s", path, res.body);
+        p.query = strdup(json_str(res.json, "query"));
+        p.body = strdup(json_str(res.json, "body"));
+        p.create_time = json_int(res.json, "create_time", -1);
+        http_res_free(&res);
+        return p;
 }
 
 /* wxemu's authorization change notice for appid (event: authorized, unauthorized), as WeChat posts it. */
@@ -150,6 +181,47 @@ static void test_events(void) {
         CHECK(agent_read("plat.wxa00000001", buf, sizeof(buf), &info) < 0, "the account's segment is gone");
         st = deliver(off.query, off.body, out, sizeof(out));
         CHECK(st == 200 && !strcmp(out, "success"), "the cancel again is done already: %ld %s", st, out);
+        push_free(&on);
+        push_free(&off);
+}
+
+/*
+ * The same recipe as a WeCom suite's instruction callback: its suite_ticket (by TimeStamp),
+ * create_auth (an AuthCode and no corp: the agent asks get_permanent_code, the corp is
+ * published before "success"; the same code again is done), cancel_auth (the corp removed;
+ * again: done).
+ */
+static void test_suite(void) {
+        char out[256], buf[WXSHM_TOKEN_MAX + 1], raw[16384];
+        wxshm_info info = { .size = sizeof(info) };
+        struct push t = sealed_push("/emu/push_message?suite=" SUITE), on, off;
+        long st = deliver_to(&suite_recipe, t.query, t.body, out, sizeof(out));
+        cJSON *o;
+
+        CHECK(st == 200 && !strcmp(out, "success"), "a suite_ticket push is taken: %ld %s", st, out);
+        o = agent_request(&a, "{\"op\":\"status\",\"app\":\"crm\"}\n", raw, sizeof(raw));
+        CHECK(json_int(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "apps"),
+                                                                           0), "component"), "ticket_create_time", -1) ==
+              t.create_time, "the agent holds the suite_ticket by its TimeStamp %lld: %s", t.create_time, raw);
+        cJSON_Delete(o);
+        CHECK(agent_wait_generation("crm", 1, 20000), "and the suite's token is fetched with it");
+        st = deliver(t.query, t.body, out, sizeof(out));
+        CHECK(st == 403, "the component's recipe refuses the suite's push (another receiver): %ld %s", st, out);
+
+        on = sealed_push("/emu/push_message?suite=" SUITE "&event=create_auth&corp=" CORP);
+        st = deliver_to(&suite_recipe, on.query, on.body, out, sizeof(out));
+        CHECK(st == 200 && !strcmp(out, "success"), "a create_auth event is taken: %ld %s", st, out);
+        CHECK(agent_read("crm." CORP, buf, sizeof(buf), &info) > 0, "the corp it names is published when it is");
+        st = deliver_to(&suite_recipe, on.query, on.body, out, sizeof(out));
+        CHECK(st == 200 && !strcmp(out, "success") && agent_log_count(&a, "40078") >= 1,
+              "the same event again (a used auth code): done, not pushed again: %ld %s", st, out);
+        off = sealed_push("/emu/push_message?suite=" SUITE "&event=cancel_auth&corp=" CORP);
+        st = deliver_to(&suite_recipe, off.query, off.body, out, sizeof(out));
+        CHECK(st == 200 && !strcmp(out, "success"), "a cancel_auth event is taken: %ld %s", st, out);
+        CHECK(agent_read("crm." CORP, buf, sizeof(buf), &info) < 0, "the corp's segment is gone");
+        st = deliver_to(&suite_recipe, off.query, off.body, out, sizeof(out));
+        CHECK(st == 200 && !strcmp(out, "success"), "the cancel again is done already: %ld %s", st, out);
+        push_free(&t);
         push_free(&on);
         push_free(&off);
 }
@@ -207,8 +279,8 @@ static void advance_wechat_clock(void) {
 int main(void) {
         static const char *const args[] = { "--component", COMP ":" CSECRET, "--component", OTHER ":Other-Secret-1",
                                             "--push-token", PUSH_TOKEN, "--push-aes-key", AES_KEY, "--authorizers", "2",
-                                            NULL };
-        char apps[1024], out[256], *bad;
+                                            "--suite", SUITE ":" SSECRET, "--corps", "1", NULL };
+        char apps[2048], out[256], *bad;
         struct push p1, p2, p3, other, late;
         long st;
 
@@ -220,8 +292,9 @@ int main(void) {
         emu_start(&emu, args);
         agent_init(&a);
         snprintf(apps, sizeof(apps),
-                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
-                 agent_secret_file(&a, "plat", CSECRET), emu.port);
+                 "[app plat]\nkind = component\nappid = " COMP "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n\n"
+                 "[app crm]\nkind = suite\nappid = " SUITE "\nsecret_file = %s\napi_base = http://127.0.0.1:%d\n",
+                 agent_secret_file(&a, "plat", CSECRET), emu.port, agent_secret_file(&a, "crm", SSECRET), emu.port);
         agent_write_config(&a, "backoff_min = 1\nbackoff_max = 2\n", apps);
         agent_start(&a);
         recipe_start();
@@ -268,6 +341,7 @@ int main(void) {
               held_create_time());
 
         test_events();
+        test_suite();
 
         /* The agent gone: no "success", so WeChat pushes again. */
         agent_stop(&a);

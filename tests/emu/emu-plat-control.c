@@ -106,6 +106,48 @@ static void auth_code(struct emu_reply *r, int member)
  * AuthorizationCode and its expiry in AuthorizationCodeExpiredTime), with AppId, CreateTime
  * and AuthorizerAppid.
  */
+/*
+ * WeCom's instruction callback to a suite ("指令回调", developer.work.weixin.qq.com document
+ * 90642, 授权通知事件): create_auth carries the temporary AuthCode (10 minutes) and no corp,
+ * cancel_auth the AuthCorpId (its permanent code refused from then on), each with SuiteId,
+ * InfoType and TimeStamp.
+ */
+static void push_suite_event(struct emu_reply *r, int owner, int member, const char *event)
+{
+        struct plat_member *m = &plat_members[member];
+        const char *suite = emu_apps[plat_owners[owner].app].id, *corpid = emu_apps[m->app].id;
+        long long now = (long long)(emu_unix_ms() / 1000);
+        char msg[1024];
+        cJSON *o;
+
+        if (m->owner != owner || (strcmp(event, "create_auth") && strcmp(event, "cancel_auth"))) {
+                control_fail(r, 400, "event= create_auth or cancel_auth, for a suite's corp");
+                return;
+        }
+        o = control_ok();
+        if (event[0] == 'c' && event[1] == 'a') {
+                m->revoked = true;
+                snprintf(msg, sizeof(msg), "<xml><SuiteId><![CDATA[%s]]></SuiteId><InfoType><![CDATA[cancel_auth]]>"
+                         "</InfoType><TimeStamp>%lld</TimeStamp><AuthCorpId><![CDATA[%s]]></AuthCorpId></xml>", suite,
+                         now, corpid);
+        } else {
+                const struct plat_code *c;
+
+                if (m->revoked) {
+                        m->revoked = false;
+                        m->cred_gen++;
+                        m->prev_until_ms = 0;
+                        m->auth_unix = now;
+                }
+                c = plat_code_mint(member, 10LL * 60 * 1000);
+                snprintf(msg, sizeof(msg), "<xml><SuiteId><![CDATA[%s]]></SuiteId><AuthCode><![CDATA[%s]]></AuthCode>"
+                         "<InfoType><![CDATA[create_auth]]></InfoType><TimeStamp>%lld</TimeStamp></xml>", suite,
+                         c->text, now);
+                cJSON_AddStringToObject(o, "auth_code", c->text);
+        }
+        push_sealed(r, owner, msg, o);
+}
+
 static void push_event(struct emu_reply *r, int owner, int member, const char *event)
 {
         struct plat_member *m = &plat_members[member];
@@ -114,7 +156,11 @@ static void push_event(struct emu_reply *r, int owner, int member, const char *e
         char msg[1024], code_xml[256] = "";
         cJSON *o;
 
-        if (plat_owners[owner].suite || m->owner != owner ||
+        if (plat_owners[owner].suite) {
+                push_suite_event(r, owner, member, event);
+                return;
+        }
+        if (m->owner != owner ||
             (strcmp(event, "unauthorized") && strcmp(event, "authorized") && strcmp(event, "updateauthorized"))) {
                 control_fail(r, 400, "event= unauthorized, authorized or updateauthorized, for a component's authorizer");
                 return;
