@@ -34,17 +34,11 @@ static const char *item_of(int i) {
         return names[i];
 }
 
-/* Calls wxemu answered at a platform endpoint ("api_query_auth", "api_get_authorizer_list", ...). */
+/* Calls wxemu answered at a platform endpoint ("api_query_auth", "api_get_authorizer_list", ...), 0 if none yet. */
 static int ep_calls(const char *ep) {
-        struct http_res res;
-        const cJSON *p;
-        int n;
+        int n = emu_endpoint_calls(&emu, ep);
 
-        http_call(&emu, "GET", "/emu/stats", NULL, 5000, &res);
-        p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res.json, "platform"), "endpoints");
-        n = json_int(cJSON_GetObjectItemCaseSensitive(p, ep), "calls", 0);
-        http_res_free(&res);
-        return n;
+        return n < 0 ? 0 : n;
 }
 
 /* api_authorizer_token calls wxemu answered for account i. */

@@ -74,6 +74,17 @@ static void deauthorize(struct emu_reply *r, int member)
         reply_json(r, 200, control_ok());
 }
 
+/* An account that cancelled authorizes again: a new refresh token or permanent code; the old one stays dead. */
+static void reauthorize(struct plat_member *m, long long now_unix)
+{
+        if (!m->revoked)
+                return;
+        m->revoked = false;
+        m->cred_gen++;
+        m->prev_until_ms = 0;
+        m->auth_unix = now_unix;
+}
+
 /*
  * The account authorizes (again): a code for api_query_auth (an hour) or get_permanent_code
  * (10 minutes). A re-authorization after a cancel hands out a new refresh token or
@@ -86,12 +97,7 @@ static void auth_code(struct emu_reply *r, int member)
         const struct plat_code *c;
         cJSON *o;
 
-        if (m->revoked) {
-                m->revoked = false;
-                m->cred_gen++;
-                m->prev_until_ms = 0;
-                m->auth_unix = emu_unix_ms() / 1000;
-        }
+        reauthorize(m, emu_unix_ms() / 1000);
         c = plat_code_mint(member, suite ? 10LL * 60 * 1000 : 3600LL * 1000);
         o = control_ok();
         cJSON_AddStringToObject(o, suite ? "auth_code" : "authorization_code", c->text);
@@ -133,12 +139,7 @@ static void push_suite_event(struct emu_reply *r, int owner, int member, const c
         } else {
                 const struct plat_code *c;
 
-                if (m->revoked) {
-                        m->revoked = false;
-                        m->cred_gen++;
-                        m->prev_until_ms = 0;
-                        m->auth_unix = now;
-                }
+                reauthorize(m, now);
                 c = plat_code_mint(member, 10LL * 60 * 1000);
                 snprintf(msg, sizeof(msg), "<xml><SuiteId><![CDATA[%s]]></SuiteId><AuthCode><![CDATA[%s]]></AuthCode>"
                          "<InfoType><![CDATA[create_auth]]></InfoType><TimeStamp>%lld</TimeStamp></xml>", suite,
@@ -171,12 +172,7 @@ static void push_event(struct emu_reply *r, int owner, int member, const char *e
         } else {
                 const struct plat_code *c;
 
-                if (m->revoked) {
-                        m->revoked = false;
-                        m->cred_gen++;
-                        m->prev_until_ms = 0;
-                        m->auth_unix = now;
-                }
+                reauthorize(m, now);
                 c = plat_code_mint(member, 3600LL * 1000);
                 snprintf(code_xml, sizeof(code_xml), "<AuthorizationCode><![CDATA[%s]]></AuthorizationCode>"
                          "<AuthorizationCodeExpiredTime>%lld</AuthorizationCodeExpiredTime>", c->text, now + 3600);
