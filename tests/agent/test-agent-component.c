@@ -98,20 +98,7 @@ static uint64_t generation_of(const char *item) {
 
 /* Run wxtokenctl args; stdout and stderr together in out; the exit status. */
 static int ctl(const char *args, char *out, size_t size) {
-        const char *bin = getenv("WXTOKENCTL") ? getenv("WXTOKENCTL") : "./tools/wxtokenctl";
-        char cmd[2048];
-        size_t n;
-        FILE *p;
-        int status;
-
-        snprintf(cmd, sizeof(cmd), "WXTOKEND_SOCKET=%s %s %s 2>&1", a.socket, bin, args);
-        p = popen(cmd, "r");
-        if (!p)
-                return -1;
-        n = fread(out, 1, size - 1, p);
-        out[n] = '\0';
-        status = pclose(p);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        return agent_ctl(&a, NULL, args, out, size);
 }
 
 /*
